@@ -1,0 +1,1 @@
+"""The redis-vpc Pulumi program: config -> components -> resources -> outputs."""

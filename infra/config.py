@@ -1,0 +1,371 @@
+"""Raw stack config -> one immutable, validated StackConfig, or one clear error.
+
+Everything that differs between environments is decided here and nowhere else: the environment
+name becomes explicit settings (`egress_mode`, `production`, defaults), and components read only
+those settings. Validation happens before any resource is registered, so a bad stack file changes
+nothing; every error names the full config key, the bad value and the rule it breaks.
+
+Structure (types, unknown keys, enums, numeric ranges) is checked by pydantic models, which also
+give the JSON Schema for editors (`python -m infra.schema`); the rules that need more than one
+value (CIDR shape, overlaps, derived GCP names, production requirements) are checked after that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from infra.naming import Names
+
+PROJECT = "redis-vpc"
+PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
+CONNECTOR_ENVIRONMENTS = frozenset({"staging"}) | PRODUCTION_ENVIRONMENTS
+ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9]{1,14}$"
+PRIVATE_RANGES = tuple(
+    ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+RESERVED_ENV_VARS = frozenset(
+    {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH", "REDIS_CA_CERT", "PORT", "K_SERVICE"}
+)
+SECRET_LIKE_ENV = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "AUTH", "API_KEY", "PRIVATE_KEY")
+
+
+class ConfigError(ValueError):
+    """A stack config value breaks a rule. `key` is the full config key (`redis-vpc:a.b`)."""
+
+    def __init__(self, key: str, value: Any, rule: str) -> None:
+        self.key, self.value, self.rule = key, value, rule
+        shown = "(missing)" if value is _MISSING else json.dumps(value, default=str)
+        super().__init__(f"{key} = {shown}: {rule}")
+
+
+_MISSING = object()
+
+
+class _Model(BaseModel):
+    """Strict, frozen, camelCase keys as in the stack files, and no unknown keys."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, alias_generator=to_camel, populate_by_name=True
+    )
+
+
+class NetworkConfig(_Model):
+    connector_cidr: str = Field("10.2.0.0/28", description="Connector subnet: exactly a private /28.")
+    direct_egress_cidr: str = Field(
+        "10.3.0.0/26", description="Direct VPC egress subnet (vpcEgress=direct only): /26 or larger."
+    )
+    redis_reserved_range: str = Field(
+        "10.4.0.0/29",
+        description=(
+            "Redis range: a /29 (a /28 with read replicas) under DIRECT_PEERING; the allocated "
+            "range (/29 or larger) under PRIVATE_SERVICE_ACCESS."
+        ),
+    )
+
+
+class ConnectorConfig(_Model):
+    min_instances: Annotated[int, Field(ge=2, le=9)] = 2
+    max_instances: Annotated[int, Field(ge=3, le=10)] = 3
+    machine_type: Literal["f1-micro", "e2-micro", "e2-standard-4"] = "e2-micro"
+
+
+class MaintenanceWindow(_Model):
+    day: Literal["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"] = (
+        "SUNDAY"
+    )
+    hour: Annotated[int, Field(ge=0, le=23)] = 3
+
+
+class RedisConfig(_Model):
+    tier: Literal["BASIC", "STANDARD_HA"] | None = Field(
+        None, description="Default: STANDARD_HA in production, BASIC elsewhere."
+    )
+    memory_size_gb: Annotated[int, Field(ge=1, le=300)] = 1
+    version: Literal["REDIS_6_X", "REDIS_7_0", "REDIS_7_2"] = "REDIS_7_2"
+    auth_enabled: bool = True
+    transit_encryption: bool = True
+    connect_mode: Literal["DIRECT_PEERING", "PRIVATE_SERVICE_ACCESS"] = "DIRECT_PEERING"
+    read_replicas: Annotated[int, Field(ge=0, le=5)] = 0
+    persistence: Literal["off", "1h", "6h", "12h", "24h"] | None = Field(
+        None, description="RDB snapshot period, or off. Default: 24h in production, off elsewhere."
+    )
+    maintenance_window: MaintenanceWindow = MaintenanceWindow()
+
+
+class ServiceConfig(_Model):
+    image: str = Field(min_length=1)
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    min_instances: Annotated[int, Field(ge=0, le=1000)] = 0
+    max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
+    cpu: Literal["1", "2", "4", "8"] = "1"
+    memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")] = "512Mi"
+    ingress: Literal[
+        "INGRESS_TRAFFIC_ALL",
+        "INGRESS_TRAFFIC_INTERNAL_ONLY",
+        "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+    ] = "INGRESS_TRAFFIC_ALL"
+    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+
+
+class FirewallConfig(_Model):
+    priority: Annotated[int, Field(ge=0, le=65535)] = Field(
+        1000, description="Priority of the Redis egress allow rule; lower wins over any deny."
+    )
+
+
+class RawConfig(_Model):
+    """The `redis-vpc:` namespace of a stack file, as written (before defaults that need the env)."""
+
+    environment: Annotated[str, Field(pattern=ENVIRONMENT_PATTERN)]
+    vpc_egress: Literal["connector", "direct"] | None = Field(
+        None, description="Default: connector for staging and production, direct elsewhere."
+    )
+    network: NetworkConfig = NetworkConfig()
+    connector: ConnectorConfig = ConnectorConfig()
+    redis: RedisConfig = RedisConfig()
+    services: Annotated[dict[str, ServiceConfig], Field(min_length=1)]
+    firewall: FirewallConfig = FirewallConfig()
+
+
+class StackConfig(_Model):
+    """The validated settings every component reads. Built only by `parse_config`."""
+
+    project: str
+    region: str
+    environment: str
+    production: bool
+    egress_mode: Literal["connector", "direct"]
+    network: NetworkConfig
+    connector: ConnectorConfig
+    redis: RedisConfig
+    redis_tier: Literal["BASIC", "STANDARD_HA"]
+    redis_persistence: Literal["off", "1h", "6h", "12h", "24h"]
+    services: dict[str, ServiceConfig]
+    firewall: FirewallConfig
+
+    @property
+    def names(self) -> Names:
+        return Names(self.environment)
+
+
+OBJECT_KEYS = frozenset({"network", "connector", "redis", "services", "firewall"})
+KNOWN_KEYS = frozenset(RawConfig.model_fields[f].alias or f for f in RawConfig.model_fields)
+
+
+def _key(path: tuple[Any, ...]) -> str:
+    return f"{PROJECT}:" + ".".join(str(p) for p in path)
+
+
+def _lookup(data: Mapping[str, Any], path: tuple[Any, ...]) -> Any:
+    cur: Any = data
+    for p in path:
+        if isinstance(cur, Mapping) and p in cur:
+            cur = cur[p]
+        else:
+            return _MISSING
+    return cur
+
+
+def _decode(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Pulumi hands every config value over as a string; object values are JSON."""
+    data: dict[str, Any] = {}
+    for full_key, value in raw.items():
+        if not full_key.startswith(f"{PROJECT}:"):
+            continue
+        key = full_key[len(PROJECT) + 1 :]
+        if key not in KNOWN_KEYS:
+            raise ConfigError(
+                full_key, value, f"unknown key (known keys: {', '.join(sorted(KNOWN_KEYS))})"
+            )
+        if key in OBJECT_KEYS:
+            try:
+                decoded = json.loads(value) if isinstance(value, str) else value
+            except json.JSONDecodeError as exc:
+                raise ConfigError(full_key, value, f"must be an object ({exc.msg})") from None
+            if not isinstance(decoded, dict):
+                raise ConfigError(full_key, decoded, "must be an object (a YAML mapping)")
+            data[key] = decoded
+        else:
+            data[key] = value
+    return data
+
+
+def _structural_error(err: ValidationError, data: Mapping[str, Any]) -> ConfigError:
+    first = err.errors()[0]
+    path = tuple(first["loc"])
+    value = _lookup(data, path)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return ConfigError(_key(path), value, "unknown key: check the spelling against docs/")
+    if kind == "missing":
+        return ConfigError(_key(path), _MISSING, "is required")
+    if isinstance(value, dict | list) and kind.endswith("_type"):
+        return ConfigError(_key(path), value, f"wrong type: {first['msg']}")
+    return ConfigError(_key(path), value, first["msg"])
+
+
+def _cidr(key: str, value: str) -> ipaddress.IPv4Network:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ConfigError(key, value, f"not a valid CIDR range ({exc})") from None
+    if not isinstance(net, ipaddress.IPv4Network):
+        raise ConfigError(key, value, "must be an IPv4 CIDR range")
+    if not any(net.subnet_of(p) for p in PRIVATE_RANGES):
+        raise ConfigError(
+            key, value, "must be a private (RFC 1918) range: 10/8, 172.16/12 or 192.168/16"
+        )
+    return net
+
+
+def _check_ranges(raw: RawConfig, egress: str) -> None:
+    net, redis = raw.network, raw.redis
+    k = f"{PROJECT}:network."
+    ranges: list[tuple[str, ipaddress.IPv4Network]] = []
+    if egress == "connector":
+        c = _cidr(k + "connectorCidr", net.connector_cidr)
+        if c.prefixlen != 28:
+            raise ConfigError(
+                k + "connectorCidr", net.connector_cidr, "a connector needs exactly a /28"
+            )
+        ranges.append((k + "connectorCidr", c))
+    else:
+        d = _cidr(k + "directEgressCidr", net.direct_egress_cidr)
+        if d.prefixlen > 26:
+            raise ConfigError(
+                k + "directEgressCidr",
+                net.direct_egress_cidr,
+                "Direct VPC egress needs a /26 or larger (Cloud Run takes addresses in blocks of 16)",
+            )
+        ranges.append((k + "directEgressCidr", d))
+    r = _cidr(k + "redisReservedRange", net.redis_reserved_range)
+    want = 28 if redis.read_replicas > 0 else 29
+    if redis.connect_mode == "DIRECT_PEERING" and r.prefixlen != want:
+        rule = "a /28 when read replicas are on" if want == 28 else "a /29 (a /28 with read replicas)"
+        raise ConfigError(k + "redisReservedRange", net.redis_reserved_range, f"must be {rule}")
+    if redis.connect_mode == "PRIVATE_SERVICE_ACCESS" and r.prefixlen > want:
+        raise ConfigError(
+            k + "redisReservedRange",
+            net.redis_reserved_range,
+            f"the private services access range must be a /{want} or larger",
+        )
+    ranges.append((k + "redisReservedRange", r))
+    for i, (ka, a) in enumerate(ranges):
+        for kb, b in ranges[i + 1 :]:
+            if a.overlaps(b):
+                raise ConfigError(kb, str(b), f"overlaps {ka} ({a}): ranges must not overlap")
+
+
+def _check_names(raw: RawConfig) -> None:
+    names = Names(raw.environment)
+    for name, rule in names.stack_names():
+        problem = rule.violation(name)
+        if problem:
+            raise ConfigError(
+                f"{PROJECT}:environment", raw.environment, f"derived name {name!r}: {problem}"
+            )
+    for service in raw.services:
+        for name, rule in names.service_names(service):
+            problem = rule.violation(name)
+            if problem:
+                raise ConfigError(
+                    f"{PROJECT}:services.{service}", service, f"derived name {name!r}: {problem}"
+                )
+
+
+def _check_services(raw: RawConfig) -> None:
+    for name, svc in raw.services.items():
+        key = f"{PROJECT}:services.{name}"
+        if svc.min_instances > svc.max_instances:
+            raise ConfigError(
+                key + ".minInstances", svc.min_instances, f"must not exceed maxInstances ({svc.max_instances})"
+            )
+        for var in svc.env:
+            if var in RESERVED_ENV_VARS:
+                raise ConfigError(
+                    f"{key}.env.{var}", svc.env[var], "is set by the stack from Redis outputs; remove it"
+                )
+            if any(word in var.upper() for word in SECRET_LIKE_ENV):
+                raise ConfigError(
+                    f"{key}.env.{var}",
+                    "(hidden)",
+                    "looks like a secret: plain env vars are visible to anyone who can read the "
+                    "service; put it in Secret Manager",
+                )
+
+
+def parse_config(raw: Mapping[str, str]) -> StackConfig:
+    """Validate a stack's raw config (full keys -> string values) into a StackConfig."""
+    project = raw.get("gcp:project")
+    if not project:
+        raise ConfigError("gcp:project", project if project is not None else _MISSING, "is required")
+    region = raw.get("gcp:region")
+    if not region:
+        raise ConfigError("gcp:region", region if region is not None else _MISSING, "is required")
+    data = _decode(raw)
+    try:
+        parsed = RawConfig.model_validate(data)
+    except ValidationError as err:
+        raise _structural_error(err, data) from None
+
+    env = parsed.environment
+    production = env in PRODUCTION_ENVIRONMENTS
+    egress = parsed.vpc_egress or ("connector" if env in CONNECTOR_ENVIRONMENTS else "direct")
+    redis = parsed.redis
+    tier = redis.tier or ("STANDARD_HA" if production else "BASIC")
+    persistence = redis.persistence or ("24h" if production else "off")
+    rk = f"{PROJECT}:redis."
+
+    c = parsed.connector
+    if c.min_instances >= c.max_instances:
+        raise ConfigError(
+            f"{PROJECT}:connector.minInstances",
+            c.min_instances,
+            f"must be less than maxInstances ({c.max_instances})",
+        )
+    if redis.read_replicas and tier != "STANDARD_HA":
+        raise ConfigError(rk + "readReplicas", redis.read_replicas, "read replicas need tier STANDARD_HA")
+    if production:
+        for field, ok in (
+            ("authEnabled", redis.auth_enabled),
+            ("transitEncryption", redis.transit_encryption),
+        ):
+            if not ok:
+                raise ConfigError(rk + field, False, "production requires Redis AUTH and TLS on")
+        if tier != "STANDARD_HA":
+            raise ConfigError(rk + "tier", tier, "production requires tier STANDARD_HA")
+        if persistence == "off":
+            raise ConfigError(rk + "persistence", persistence, "production requires RDB persistence")
+    _check_ranges(parsed, egress)
+    _check_names(parsed)
+    _check_services(parsed)
+
+    return StackConfig(
+        project=project,
+        region=region,
+        environment=env,
+        production=production,
+        egress_mode=egress,
+        network=parsed.network,
+        connector=parsed.connector,
+        redis=redis,
+        redis_tier=tier,
+        redis_persistence=persistence,
+        services=parsed.services,
+        firewall=parsed.firewall,
+    )
+
+
+def load_config() -> StackConfig:
+    """Read the running stack's config from the Pulumi runtime and validate it."""
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, str] = dict(runtime_config.get_config_env())
+    raw.update(runtime_config.CONFIG.get())
+    return parse_config(raw)

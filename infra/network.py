@@ -1,0 +1,78 @@
+"""The custom-mode VPC and the subnets the Cloud Run egress path uses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+
+@dataclass(frozen=True)
+class SubnetSpec:
+    name: str
+    cidr: str
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    project: str
+    region: str
+    network_name: str
+    connector_subnet: SubnetSpec | None
+    direct_egress_subnet: SubnetSpec | None
+    protect: bool = False
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class Network(pulumi.ComponentResource):
+    """No auto-created subnets: every range in this VPC is one we planned, so the connector /28 and
+    the Redis range can be checked for overlap before deploy."""
+
+    network: gcp.compute.Network
+    connector_subnet: gcp.compute.Subnetwork | None
+    direct_egress_subnet: gcp.compute.Subnetwork | None
+
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("redis-vpc:network:Network", name, None, opts)
+        self.network = gcp.compute.Network(
+            f"{name}-vpc",
+            name=args.network_name,
+            project=args.project,
+            auto_create_subnetworks=False,
+            routing_mode="REGIONAL",
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(args.after), protect=args.protect
+            ),
+        )
+        self.connector_subnet = self._subnet(name, "connector-subnet", args.connector_subnet, args)
+        self.direct_egress_subnet = self._subnet(
+            name, "run-egress-subnet", args.direct_egress_subnet, args
+        )
+        self.register_outputs(
+            {
+                "network_id": self.network.id,
+                "network_name": self.network.name,
+                "connector_subnet": self.connector_subnet.name if self.connector_subnet else None,
+                "direct_egress_subnet": (
+                    self.direct_egress_subnet.name if self.direct_egress_subnet else None
+                ),
+            }
+        )
+
+    def _subnet(
+        self, name: str, role: str, spec: SubnetSpec | None, args: NetworkArgs
+    ) -> gcp.compute.Subnetwork | None:
+        if spec is None:
+            return None
+        return gcp.compute.Subnetwork(
+            f"{name}-{role}",
+            name=spec.name,
+            project=args.project,
+            region=args.region,
+            network=self.network.id,
+            ip_cidr_range=spec.cidr,
+            private_ip_google_access=True,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )

@@ -1,0 +1,75 @@
+"""The stack-output contract that application config reads: the same names in every stack.
+
+`pulumi stack output --json` on any stack gives exactly these keys; `vpc_connector_id` and
+`redis_auth_secret_id` are null when the stack has no connector or AUTH is off. The AUTH string
+itself is never an output: only the id of the secret that holds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+# name -> (JSON type, nullable, description)
+CONTRACT: dict[str, tuple[type, bool, str]] = {
+    "environment": (str, False, "Environment name (staging, production, dev)."),
+    "project": (str, False, "GCP project id."),
+    "region": (str, False, "Region of the connector, Redis and the services."),
+    "network_id": (str, False, "Full id of the VPC (projects/P/global/networks/N)."),
+    "network_name": (str, False, "Name of the VPC."),
+    "vpc_egress": (str, False, "connector or direct."),
+    "vpc_connector_id": (str, True, "Connector id (projects/P/locations/R/connectors/C), or null."),
+    "redis_host": (str, False, "Private IP of the Redis primary endpoint."),
+    "redis_port": (int, False, "Redis port (read from the instance, not assumed)."),
+    "redis_tls": (bool, False, "Whether clients must use TLS."),
+    "redis_auth_secret_id": (str, True, "Secret Manager secret holding the AUTH string, or null."),
+    "service_urls": (dict, False, "Service name -> HTTPS URL."),
+    "service_accounts": (dict, False, "Service name -> service account email."),
+}
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    environment: str
+    project: str
+    region: str
+    network_id: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    vpc_egress: str
+    vpc_connector_id: pulumi.Input[str] | None
+    redis_host: pulumi.Input[str]
+    redis_port: pulumi.Input[int]
+    redis_tls: bool
+    redis_auth_secret_id: pulumi.Input[str] | None
+    service_urls: Mapping[str, pulumi.Input[str]]
+    service_accounts: Mapping[str, pulumi.Input[str]]
+
+    def export(self) -> None:
+        for name in CONTRACT:
+            value: Any = getattr(self, name)
+            pulumi.export(name, dict(value) if isinstance(value, Mapping) else value)
+
+
+def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
+    """What is missing or mistyped in a resolved outputs mapping (e.g. `pulumi stack output --json`)."""
+    problems: list[str] = []
+    for name, (kind, nullable, _) in CONTRACT.items():
+        if name not in outputs:
+            problems.append(f"{name}: missing")
+            continue
+        value = outputs[name]
+        if value is None:
+            if not nullable:
+                problems.append(f"{name}: is null")
+            continue
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is int and isinstance(value, float) and value.is_integer():
+            ok = True
+        if not ok:
+            problems.append(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
+        elif kind is dict and not all(isinstance(v, str) for v in value.values()):
+            problems.append(f"{name}: values must be strings")
+    return problems

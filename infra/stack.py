@@ -1,0 +1,179 @@
+"""Composes the components and owns every dependency edge of the stack.
+
+Data flow gives most edges (a reference to `network.id` is an edge). The hidden ones are added
+here and only here: API enablement before the resources that need it, the Redis egress rule and
+the secret IAM grant before the services start sending traffic, the private services access
+peering before Redis. Nothing serialises what can run in parallel: Redis (minutes) does not wait
+for the connector or the firewall rule, and the connector does not wait for Redis.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from infra import apis as api
+from infra.apis import Apis, ApisArgs
+from infra.cloud_run import (
+    CloudRunArgs,
+    CloudRunService,
+    ConnectorEgress,
+    DirectEgress,
+    RedisEndpoint,
+)
+from infra.config import StackConfig
+from infra.connector import Connector, ConnectorArgs
+from infra.firewall import RedisFirewall, RedisFirewallArgs
+from infra.network import Network, NetworkArgs, SubnetSpec
+from infra.outputs import StackOutputs
+from infra.redis import Redis, RedisArgs
+
+
+def build_stack(cfg: StackConfig) -> StackOutputs:
+    names = cfg.names
+    connector_mode = cfg.egress_mode == "connector"
+    psa = cfg.redis.connect_mode == "PRIVATE_SERVICE_ACCESS"
+    labels = {"environment": cfg.environment, "app": "redis-vpc", "managed-by": "pulumi"}
+
+    wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER]
+    if connector_mode:
+        wanted.append(api.VPCACCESS)
+    if psa:
+        wanted.append(api.SERVICENETWORKING)
+    apis = Apis("apis", ApisArgs(project=cfg.project, apis=tuple(wanted)))
+
+    net = Network(
+        "network",
+        NetworkArgs(
+            project=cfg.project,
+            region=cfg.region,
+            network_name=names.network,
+            connector_subnet=(
+                SubnetSpec(names.connector_subnet, cfg.network.connector_cidr)
+                if connector_mode
+                else None
+            ),
+            direct_egress_subnet=(
+                None
+                if connector_mode
+                else SubnetSpec(names.direct_egress_subnet, cfg.network.direct_egress_cidr)
+            ),
+            protect=cfg.production,
+            after=apis.needed(api.COMPUTE),
+        ),
+    )
+
+    redis = Redis(
+        "redis",
+        RedisArgs(
+            project=cfg.project,
+            region=cfg.region,
+            instance_name=names.redis,
+            network_id=net.network.id,
+            connect_mode=cfg.redis.connect_mode,
+            reserved_range=cfg.network.redis_reserved_range,
+            psa_range_name=names.psa_range,
+            tier=cfg.redis_tier,
+            memory_size_gb=cfg.redis.memory_size_gb,
+            version=cfg.redis.version,
+            auth_enabled=cfg.redis.auth_enabled,
+            transit_encryption=cfg.redis.transit_encryption,
+            read_replicas=cfg.redis.read_replicas,
+            persistence=cfg.redis_persistence,
+            maintenance_day=cfg.redis.maintenance_window.day,
+            maintenance_hour=cfg.redis.maintenance_window.hour,
+            auth_secret_id=names.redis_auth_secret,
+            labels=labels,
+            production=cfg.production,
+            after=apis.needed(api.REDIS, api.SERVICENETWORKING),
+            secret_after=apis.needed(api.SECRETMANAGER),
+        ),
+    )
+
+    connector: Connector | None = None
+    egress: ConnectorEgress | DirectEgress
+    if connector_mode:
+        assert net.connector_subnet is not None
+        connector = Connector(
+            "connector",
+            ConnectorArgs(
+                project=cfg.project,
+                region=cfg.region,
+                connector_name=names.connector,
+                subnet_name=net.connector_subnet.name,
+                min_instances=cfg.connector.min_instances,
+                max_instances=cfg.connector.max_instances,
+                machine_type=cfg.connector.machine_type,
+                after=apis.needed(api.VPCACCESS),
+            ),
+        )
+        egress = ConnectorEgress(connector_id=connector.connector.id)
+        target_tags: pulumi.Input = [connector.network_tag]
+    else:
+        assert net.direct_egress_subnet is not None
+        egress = DirectEgress(
+            network=net.network.id,
+            subnetwork=net.direct_egress_subnet.id,
+            tags=(names.direct_egress_tag,),
+        )
+        target_tags = [names.direct_egress_tag]
+
+    firewall = RedisFirewall(
+        "firewall",
+        RedisFirewallArgs(
+            project=cfg.project,
+            rule_name=names.redis_egress_firewall,
+            network=net.network.id,
+            target_tags=target_tags,
+            redis_range=cfg.network.redis_reserved_range,
+            redis_port=redis.instance.port,
+            priority=cfg.firewall.priority,
+        ),
+    )
+
+    endpoint = RedisEndpoint(
+        host=redis.instance.host,
+        port=redis.instance.port,
+        tls=cfg.redis.transit_encryption,
+        ca_cert=redis.ca_cert if cfg.redis.transit_encryption else None,
+        auth_secret=redis.auth_secret,
+        auth_secret_version=redis.auth_secret_version,
+    )
+    services: dict[str, CloudRunService] = {}
+    for svc_name, svc in cfg.services.items():
+        services[svc_name] = CloudRunService(
+            f"svc-{svc_name}",
+            CloudRunArgs(
+                project=cfg.project,
+                region=cfg.region,
+                service_name=names.service(svc_name),
+                account_id=names.service_account(svc_name),
+                image=svc.image,
+                port=svc.port,
+                min_instances=svc.min_instances,
+                max_instances=svc.max_instances,
+                cpu=svc.cpu,
+                memory=svc.memory,
+                ingress=svc.ingress,
+                env=svc.env,
+                egress=egress,
+                redis=endpoint,
+                deletion_protection=cfg.production,
+                after=[firewall.rule, *apis.needed(api.RUN)],
+            ),
+        )
+
+    return StackOutputs(
+        environment=cfg.environment,
+        project=cfg.project,
+        region=cfg.region,
+        network_id=net.network.id,
+        network_name=net.network.name,
+        vpc_egress=cfg.egress_mode,
+        vpc_connector_id=connector.connector.id if connector else None,
+        redis_host=redis.instance.host,
+        redis_port=redis.instance.port,
+        redis_tls=cfg.redis.transit_encryption,
+        redis_auth_secret_id=redis.auth_secret.id if redis.auth_secret else None,
+        service_urls={n: s.service.uri for n, s in services.items()},
+        service_accounts={n: s.account.email for n, s in services.items()},
+    )

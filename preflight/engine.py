@@ -1,0 +1,167 @@
+"""Run the Pulumi program under the SDK's mock runtime, recording what the engine would receive.
+
+`RecordingMonitor` keeps every full RegisterResource request (inputs in wire form, dependencies,
+property dependencies, parent, provider, options, source position) with engine-correct URNs: the
+root stack is the parent of top-level resources but is not part of their type chain. In preview
+mode it answers like the engine does for a create: it echoes the inputs, the id is unknown, and
+every computed output stays unknown.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+
+import pulumi
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from preflight import wire
+from preflight.graph import Graph, RecordedResource
+from preflight.mocks import GcpMocks
+from preflight.stackfile import load_stack_config, project_name
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def _to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(data)
+    return s
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    def __init__(self, mocks: pmocks.Mocks, project: str, stack: str, preview: bool) -> None:
+        super().__init__(mocks)
+        self.project, self.stack, self.preview = project, stack, preview
+        self.records: list[RecordedResource] = []
+        self.by_urn: dict[str, RecordedResource] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        chain = type_
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                chain = parent_type + "$" + type_
+        return f"urn:pulumi:{self.stack}::{self.project}::{chain}::{name}"
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        inputs = _to_dict(request.object)
+        rec = RecordedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            provider=request.provider,
+            protect=bool(request.protect),
+            dependencies=list(request.dependencies),
+            propertyDependencies={
+                k: list(v.urns) for k, v in request.propertyDependencies.items()
+            },
+            inputs=inputs,
+            options={
+                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+                "ignoreChanges": list(request.ignoreChanges),
+                "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                "importId": request.importId,
+                "retainOnDelete": bool(request.retainOnDelete),
+                "replaceOnChanges": list(request.replaceOnChanges),
+            },
+            source=(
+                {"uri": request.sourcePosition.uri, "line": request.sourcePosition.line}
+                if request.HasField("sourcePosition") and request.sourcePosition.uri
+                else None
+            ),
+        )
+        self.records.append(rec)
+        self.by_urn[urn] = rec
+        if request.type == STACK_TYPE:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        if self.preview or not request.custom:
+            rec.outputs = dict(inputs)
+            rid = ""
+        else:
+            rid, rec.outputs = self._new_state(request, inputs)
+        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, rec.outputs)
+        return resource_pb2.RegisterResourceResponse(
+            urn=urn, id=rid, object=_to_struct(rec.outputs)
+        )
+
+    def _new_state(self, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        pmocks._ensure_event_loop()
+        args = pmocks.MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=rpc.deserialize_properties(request.object),
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=True,
+        )
+        rid, state = self.mocks.new_resource(args)
+        outputs = _to_dict(_sync_await(rpc.serialize_properties(state, {})))
+        # The engine keeps secret inputs secret and applies additionalSecretOutputs.
+        secret_keys = set(request.additionalSecretOutputs)
+        secret_keys |= {k for k, v in inputs.items() if wire.is_secret(v)}
+        for key in secret_keys & outputs.keys():
+            if not wire.is_secret(outputs[key]):
+                outputs[key] = wire.secret(outputs[key])
+        return rid or "", outputs
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        rec = self.by_urn.get(request.urn)
+        if rec is not None and rec.type != STACK_TYPE:
+            rec.outputs = _to_dict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+def run_program(project_dir: Path, stack: str, *, preview: bool = False) -> Graph:
+    """Run `project_dir/__main__.py` for `stack` under mocks; return the recorded graph.
+
+    Raises whatever the program raises (for example `infra.config.ConfigError`) after the
+    runtime has settled, with no resource registered when config is invalid.
+    """
+    project_dir = project_dir.resolve()
+    project = project_name(project_dir)
+    config = load_stack_config(project_dir, stack)
+    mocks = GcpMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
+    monitor = RecordingMonitor(mocks, project, stack, preview)
+
+    settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    set_all_config(config)
+    root = settings.get_root_resource()
+    assert root is not None
+
+    main = project_dir / "__main__.py"
+    sys_path_added = str(project_dir) not in sys.path
+    if sys_path_added:
+        sys.path.insert(0, str(project_dir))
+    cwd = os.getcwd()
+    os.chdir(project_dir)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+        exported = getattr(root, "outputs", {})
+        outputs = _to_dict(_sync_await(rpc.serialize_properties(exported, {})))
+    finally:
+        os.chdir(cwd)
+        if sys_path_added:
+            sys.path.remove(str(project_dir))
+    for rec in monitor.records:
+        if rec.type == STACK_TYPE:
+            rec.outputs = outputs
+    return Graph(project, stack, preview, monitor.records, outputs)

@@ -1,0 +1,144 @@
+"""Mocked provider answers that look like Google Cloud's (ids, self links, Redis host and port).
+
+Used in update mode only: in preview the monitor echoes the inputs, as the engine does for a
+create, and every computed output stays unknown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Any
+
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+
+COMPUTE = "https://www.googleapis.com/compute/v1"
+REDIS_PORT = 6379
+# Memorystore serves TLS on 6378 as widely reported (REFERENCE.md: unconfirmed); the program reads
+# the port from the instance, so only this mock depends on the figure.
+REDIS_TLS_PORT = 6378
+FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBmockedCAforPreflight\n-----END CERTIFICATE-----\n"
+
+
+def _project_number(project: str) -> str:
+    return str(int(hashlib.sha256(project.encode()).hexdigest()[:10], 16))[:12]
+
+
+class GcpMocks(Mocks):
+    def __init__(self, project: str, region: str) -> None:
+        self.project = project
+        self.region = region
+        self.psa_ranges: dict[str, str] = {}
+
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        if args.token == "gcp:organizations/getProject:getProject":
+            return {"projectId": self.project, "number": _project_number(self.project)}, None
+        return {}, None
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        if not args.custom:
+            return "", dict(args.inputs)
+        i = dict(args.inputs)
+        project = i.get("project") or self.project
+        region = i.get("region") or i.get("location") or self.region
+        name = i.get("name") or args.name
+        method = _HANDLERS.get(args.typ)
+        if method is None:
+            return f"{args.name}-id", i
+        rid, extra = getattr(self, method)(i, project, region, name)
+        return rid, {**i, **extra}
+
+    def _network(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        rid = f"projects/{p}/global/networks/{n}"
+        return rid, {"name": n, "selfLink": f"{COMPUTE}/{rid}", "gatewayIpv4": ""}
+
+    def _subnetwork(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        rid = f"projects/{p}/regions/{r}/subnetworks/{n}"
+        gw = str(next(ipaddress.ip_network(i["ipCidrRange"]).hosts()))
+        return rid, {"name": n, "region": r, "selfLink": f"{COMPUTE}/{rid}", "gatewayAddress": gw}
+
+    def _connector(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        rid = f"projects/{p}/locations/{r}/connectors/{n}"
+        return rid, {"name": n, "region": r, "state": "READY", "selfLink": rid}
+
+    def _firewall(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        rid = f"projects/{p}/global/firewalls/{n}"
+        return rid, {"name": n, "selfLink": f"{COMPUTE}/{rid}", "priority": i.get("priority", 1000)}
+
+    def _global_address(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        self.psa_ranges[n] = f"{i['address']}/{int(i['prefixLength'])}"
+        rid = f"projects/{p}/global/addresses/{n}"
+        return rid, {"name": n, "selfLink": f"{COMPUTE}/{rid}"}
+
+    def _psa_connection(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"{i['network']}:{i['service']}", {"peering": "servicenetworking-googleapis-com"}
+
+    def _redis(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        reserved = i.get("reservedIpRange", "")
+        cidr = self.psa_ranges.get(reserved, reserved)
+        net = ipaddress.ip_network(cidr)
+        hosts = list(net.hosts())
+        tls = i.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
+        out: dict[str, Any] = {
+            "host": str(hosts[2]),
+            "port": REDIS_TLS_PORT if tls else REDIS_PORT,
+            "currentLocationId": f"{r}-a",
+            "serverCaCerts": [{"cert": FAKE_CA, "serialNumber": "1"}] if tls else [],
+            "persistenceIamIdentity": f"serviceAccount:service-{_project_number(p)}@cloud-redis.iam.gserviceaccount.com",
+        }
+        if i.get("authEnabled"):
+            out["authString"] = hashlib.sha256(f"auth:{p}:{n}".encode()).hexdigest()[:32]
+        if i.get("readReplicasMode") == "READ_REPLICAS_ENABLED":
+            out["readEndpoint"] = str(hosts[3])
+            out["readEndpointPort"] = out["port"]
+        return f"projects/{p}/locations/{r}/instances/{n}", out
+
+    def _secret(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        sid = i["secretId"]
+        return f"projects/{p}/secrets/{sid}", {
+            "name": f"projects/{_project_number(p)}/secrets/{sid}"
+        }
+
+    def _secret_version(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        secret = i["secret"].replace(f"projects/{p}/", f"projects/{_project_number(p)}/")
+        name = f"{secret}/versions/1"
+        return name, {"name": name, "version": "1", "enabled": True}
+
+    def _service_account(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        email = f"{i['accountId']}@{p}.iam.gserviceaccount.com"
+        return f"projects/{p}/serviceAccounts/{email}", {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+            "name": f"projects/{p}/serviceAccounts/{email}",
+            "uniqueId": str(int(hashlib.sha256(email.encode()).hexdigest()[:15], 16)),
+        }
+
+    def _secret_iam_member(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"projects/{p}/secrets/{i['secretId']}/{i['role']}/{i['member']}", {"etag": "BwY="}
+
+    def _api(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"{p}/{i['service']}", {}
+
+    def _run_service(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        h = hashlib.sha256(f"{p}/{n}".encode()).hexdigest()[:10]
+        return f"projects/{p}/locations/{r}/services/{n}", {
+            "uri": f"https://{n}-{h}-{r[:2]}.a.run.app",
+            "latestReadyRevision": f"projects/{p}/locations/{r}/services/{n}/revisions/{n}-00001-abc",
+        }
+
+
+_HANDLERS = {
+    "gcp:compute/network:Network": "_network",
+    "gcp:compute/subnetwork:Subnetwork": "_subnetwork",
+    "gcp:vpcaccess/connector:Connector": "_connector",
+    "gcp:compute/firewall:Firewall": "_firewall",
+    "gcp:compute/globalAddress:GlobalAddress": "_global_address",
+    "gcp:servicenetworking/connection:Connection": "_psa_connection",
+    "gcp:redis/instance:Instance": "_redis",
+    "gcp:secretmanager/secret:Secret": "_secret",
+    "gcp:secretmanager/secretVersion:SecretVersion": "_secret_version",
+    "gcp:serviceaccount/account:Account": "_service_account",
+    "gcp:secretmanager/secretIamMember:SecretIamMember": "_secret_iam_member",
+    "gcp:projects/service:Service": "_api",
+    "gcp:cloudrunv2/service:Service": "_run_service",
+}

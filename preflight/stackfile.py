@@ -1,0 +1,56 @@
+"""Read Pulumi.yaml and Pulumi.<stack>.yaml as the CLI does, into the config the program sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class StackFileError(ValueError):
+    pass
+
+
+def project_name(project_dir: Path) -> str:
+    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    return str(data["name"])
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def stacks(project_dir: Path) -> list[str]:
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
+
+
+def _to_config_string(value: Any) -> str:
+    """The CLI passes every value as a string: strings as they are, everything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
+    path = stack_file(project_dir, stack)
+    if not path.is_file():
+        known = ", ".join(stacks(project_dir)) or "none"
+        raise StackFileError(f"no stack file {path.name} (stacks here: {known})")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise StackFileError(f"{path.name}: not valid YAML ({exc})") from None
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path.name}: 'config' must be a mapping")
+    project = project_name(project_dir)
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            raise StackFileError(
+                f"{path.name}: {full} is an encrypted secret; preflight runs without the stack's "
+                "secrets provider, so keep secrets out of the keys the program reads"
+            )
+        out[full] = _to_config_string(value)
+    return out

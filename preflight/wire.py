@@ -1,0 +1,67 @@
+"""The engine's wire encoding of property values (what RegisterResource and Analyze carry).
+
+Recorded inputs and outputs keep this encoding exactly, so a recorded graph can be handed to the
+policy pack unchanged: unknowns stay the UNKNOWN sentinel, secrets stay wrapped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SIG = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class _Unknown:
+    """A value the engine does not know yet (preview)."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN_VALUE = _Unknown()
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
+
+
+def secret(value: Any) -> dict[str, Any]:
+    return {SIG: SECRET_SIG, "value": value}
+
+
+def plain(value: Any) -> Any:
+    """Wire value -> Python value: secrets unwrapped, unknowns as UNKNOWN_VALUE."""
+    if value == UNKNOWN:
+        return UNKNOWN_VALUE
+    if is_secret(value):
+        return plain(value.get("value"))
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+def contains_unknown(value: Any) -> bool:
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def strings(value: Any, *, in_secret: bool = False) -> list[tuple[str, bool]]:
+    """Every string leaf with whether it sits inside a secret (for leak checks)."""
+    if isinstance(value, str):
+        return [(value, in_secret)]
+    if is_secret(value):
+        return strings(value.get("value"), in_secret=True)
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v, in_secret=in_secret)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v, in_secret=in_secret)]
+    return []
