@@ -25,7 +25,7 @@ from infra.naming import Names
 PROJECT = "redis-vpc"
 PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
 CONNECTOR_ENVIRONMENTS = frozenset({"staging"}) | PRODUCTION_ENVIRONMENTS
-ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9]{1,14}$"
+ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
 PRIVATE_RANGES = tuple(
     ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )

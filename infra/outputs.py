@@ -1,7 +1,8 @@
 """The stack-output contract that application config reads: the same names in every stack.
 
 `pulumi stack output --json` on any stack gives exactly these keys; `vpc_connector_id` and
-`redis_auth_secret_id` are null when the stack has no connector or AUTH is off. The AUTH string
+`redis_auth_secret_id` are null when the stack has no connector or AUTH is off (the Python SDK
+drops an exported None, so readers treat an absent nullable key as null). The AUTH string
 itself is never an output: only the id of the secret that holds it.
 """
 
@@ -57,10 +58,11 @@ def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
     """What is missing or mistyped in a resolved outputs mapping (e.g. `pulumi stack output --json`)."""
     problems: list[str] = []
     for name, (kind, nullable, _) in CONTRACT.items():
-        if name not in outputs:
+        if name not in outputs and not nullable:
             problems.append(f"{name}: missing")
             continue
-        value = outputs[name]
+        # The SDK drops an exported None, so a nullable key may be absent: that reads as null.
+        value = outputs.get(name)
         if value is None:
             if not nullable:
                 problems.append(f"{name}: is null")

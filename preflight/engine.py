@@ -129,39 +129,74 @@ class RecordingMonitor(pmocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-def run_program(project_dir: Path, stack: str, *, preview: bool = False) -> Graph:
-    """Run `project_dir/__main__.py` for `stack` under mocks; return the recorded graph.
+class Emulation:
+    """One program run for one stack. Keep the object to inspect what was registered even when
+    the program failed (a config error must leave only the root stack registered)."""
 
-    Raises whatever the program raises (for example `infra.config.ConfigError`) after the
-    runtime has settled, with no resource registered when config is invalid.
-    """
-    project_dir = project_dir.resolve()
-    project = project_name(project_dir)
-    config = load_stack_config(project_dir, stack)
-    mocks = GcpMocks(config.get("gcp:project", "project"), config.get("gcp:region", "region"))
-    monitor = RecordingMonitor(mocks, project, stack, preview)
+    def __init__(
+        self,
+        project_dir: Path,
+        stack: str,
+        *,
+        preview: bool = False,
+        config: dict[str, str] | None = None,
+    ) -> None:
+        self.project_dir = project_dir.resolve()
+        self.project = project_name(self.project_dir)
+        self.stack = stack
+        self.preview = preview
+        self.config = load_stack_config(self.project_dir, stack) if config is None else config
+        mocks = GcpMocks(
+            self.config.get("gcp:project", "project"), self.config.get("gcp:region", "region")
+        )
+        self.monitor = RecordingMonitor(mocks, self.project, stack, preview)
 
-    settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
-    set_all_config(config)
-    root = settings.get_root_resource()
-    assert root is not None
+    @property
+    def registered(self) -> list[RecordedResource]:
+        """Everything registered but the root stack."""
+        return [r for r in self.monitor.records if r.type != STACK_TYPE]
 
-    main = project_dir / "__main__.py"
-    sys_path_added = str(project_dir) not in sys.path
-    if sys_path_added:
-        sys.path.insert(0, str(project_dir))
-    cwd = os.getcwd()
-    os.chdir(project_dir)
-    try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
-        exported = getattr(root, "outputs", {})
-        outputs = _to_dict(_sync_await(rpc.serialize_properties(exported, {})))
-    finally:
-        os.chdir(cwd)
-        if sys_path_added:
-            sys.path.remove(str(project_dir))
-    for rec in monitor.records:
-        if rec.type == STACK_TYPE:
-            rec.outputs = outputs
-    return Graph(project, stack, preview, monitor.records, outputs)
+    def run(self) -> Graph:
+        """Run `__main__.py` under mocks. Raises whatever the program raises (for example
+        `infra.config.ConfigError`) once the runtime has settled."""
+        settings.ROOT.set(None)
+        pulumi.runtime.set_mocks(
+            self.monitor.mocks,
+            project=self.project,
+            stack=self.stack,
+            preview=self.preview,
+            monitor=self.monitor,
+        )
+        set_all_config(self.config)
+        root = settings.get_root_resource()
+        assert root is not None
+        main = self.project_dir / "__main__.py"
+        added = str(self.project_dir) not in sys.path
+        if added:
+            sys.path.insert(0, str(self.project_dir))
+        cwd = os.getcwd()
+        os.chdir(self.project_dir)
+        try:
+            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+            exported = getattr(root, "outputs", {})
+            outputs = _to_dict(_sync_await(rpc.serialize_properties(exported, {})))
+        finally:
+            os.chdir(cwd)
+            if added:
+                sys.path.remove(str(self.project_dir))
+        for rec in self.monitor.records:
+            if rec.type == STACK_TYPE:
+                rec.outputs = outputs
+        return Graph(self.project, self.stack, self.preview, self.monitor.records, outputs)
+
+
+def run_program(
+    project_dir: Path,
+    stack: str,
+    *,
+    preview: bool = False,
+    config: dict[str, str] | None = None,
+) -> Graph:
+    """Run the program for `stack` under mocks and return the recorded graph. `config` replaces
+    the stack file's config (full keys, string values as the CLI passes them)."""
+    return Emulation(project_dir, stack, preview=preview, config=config).run()

@@ -1,0 +1,50 @@
+# The verbs a user types. Every target sets up venv/ (the same one the Pulumi CLI uses, see
+# Pulumi.yaml) on first use, so each works on a fresh machine.
+PYTHON ?= python3
+VENV := venv
+PY := $(VENV)/bin/python
+STACK ?= staging
+PYTEST_ARGS ?=
+
+.PHONY: preflight test preview up lint typecheck schema inventory clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Offline plan of a stack (default staging; STACK=production, STACK=dev).
+preflight: $(VENV)/.installed
+	$(PY) -m preflight $(STACK)
+
+## Every test.
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## With the Pulumi CLI and cloud credentials: preview and deploy with the policy pack.
+preview: $(VENV)/.installed
+	pulumi preview --stack $(STACK) --policy-pack policies
+
+up: $(VENV)/.installed
+	pulumi up --stack $(STACK) --policy-pack policies
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(PY) -m mypy infra policies/guardrails preflight
+
+## Regenerate docs/stack-config.schema.json from infra/config.py.
+schema: $(VENV)/.installed
+	$(PY) -m infra.schema > docs/stack-config.schema.json
+
+## Regenerate the per-stack inventories under tests/inventory/ from the mock run.
+inventory: $(VENV)/.installed
+	$(PY) -m tests.inventory --write
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

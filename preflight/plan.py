@@ -1,0 +1,123 @@
+"""Render a recorded graph as a `pulumi preview`-like tree: type, name, key properties, edges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from preflight import wire
+from preflight.graph import Graph, RecordedResource
+
+# The properties worth a glance per type (dotted paths into the inputs).
+KEY_PROPS: dict[str, tuple[str, ...]] = {
+    "gcp:projects/service:Service": ("service",),
+    "gcp:compute/network:Network": ("name", "autoCreateSubnetworks"),
+    "gcp:compute/subnetwork:Subnetwork": ("name", "ipCidrRange", "region", "network"),
+    "gcp:vpcaccess/connector:Connector": (
+        "name",
+        "region",
+        "subnet.name",
+        "minInstances",
+        "maxInstances",
+        "machineType",
+    ),
+    "gcp:compute/firewall:Firewall": (
+        "name",
+        "direction",
+        "priority",
+        "targetTags",
+        "destinationRanges",
+        "allows",
+        "logConfig.metadata",
+    ),
+    "gcp:compute/globalAddress:GlobalAddress": ("name", "address", "prefixLength", "purpose"),
+    "gcp:servicenetworking/connection:Connection": ("service", "reservedPeeringRanges"),
+    "gcp:redis/instance:Instance": (
+        "name",
+        "tier",
+        "memorySizeGb",
+        "redisVersion",
+        "connectMode",
+        "reservedIpRange",
+        "authEnabled",
+        "transitEncryptionMode",
+        "deletionProtection",
+    ),
+    "gcp:secretmanager/secret:Secret": ("secretId",),
+    "gcp:secretmanager/secretVersion:SecretVersion": ("secretData",),
+    "gcp:serviceaccount/account:Account": ("accountId",),
+    "gcp:secretmanager/secretIamMember:SecretIamMember": ("role", "member"),
+    "gcp:cloudrunv2/service:Service": (
+        "name",
+        "location",
+        "ingress",
+        "template.vpcAccess",
+        "deletionProtection",
+    ),
+}
+
+
+def _get(data: Any, path: str) -> Any:
+    cur = data
+    for part in path.split("."):
+        if wire.is_secret(cur):
+            return cur
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def show(value: Any) -> str:
+    if value == wire.UNKNOWN:
+        return "output<unknown>"
+    if wire.is_secret(value):
+        return "[secret]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {show(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def render(graph: Graph) -> str:
+    """The plan as text: one line per resource, its key properties and what it depends on."""
+    children: dict[str, list[RecordedResource]] = {}
+    roots: list[RecordedResource] = []
+    urns = {r.urn for r in graph.resources}
+    for r in graph.resources:
+        if r.parent and r.parent in urns:
+            children.setdefault(r.parent, []).append(r)
+        else:
+            roots.append(r)
+    names = {r.urn: r.name for r in graph.resources}
+    mode = "preview (unknown outputs)" if graph.preview else "update"
+    lines = [f"Previewing {mode} ({graph.project}/{graph.stack}):", ""]
+
+    def walk(r: RecordedResource, prefix: str, last: bool, top: bool) -> None:
+        branch = "" if top else ("└─ " if last else "├─ ")
+        flag = "  [protect]" if r.protect else ""
+        lines.append(f" +  {prefix}{branch}{r.type}  {r.name}{flag}")
+        inner = prefix + ("" if top else ("   " if last else "│  "))
+        kids = children.get(r.urn, [])
+        detail = inner + ("│  " if kids else "   ")
+        for path in KEY_PROPS.get(r.type, ()):
+            value = _get(r.inputs, path)
+            if value is not None:
+                lines.append(f"    {detail}    {path}: {show(value)}")
+        deps = sorted(names.get(d, d) for d in r.dependencies)
+        if deps:
+            lines.append(f"    {detail}    depends on: {', '.join(deps)}")
+        for i, k in enumerate(kids):
+            walk(k, inner, i == len(kids) - 1, False)
+
+    for r in roots:
+        walk(r, "", True, True)
+    custom = sum(1 for r in graph.resources if r.custom)
+    lines += ["", "Outputs:"]
+    lines += [f"    {k}: {show(v)}" for k, v in sorted(graph.outputs.items())]
+    lines += ["", f"Resources:\n    + {len(graph.resources)} to create ({custom} cloud resources)"]
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""Config validation: one clear error naming the full key, and nothing registered."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from infra.config import ConfigError, parse_config
+from preflight.engine import Emulation
+from tests.support import ROOT, stack_config
+
+Raw = dict[str, str]
+
+
+def _obj(raw: Raw, key: str) -> dict:
+    return json.loads(raw.get(f"redis-vpc:{key}", "{}"))
+
+
+def set_in(key: str, path: str, value: object) -> Callable[[Raw], None]:
+    """Mutation: set redis-vpc:<key>.<path> (dotted) to `value`."""
+
+    def mutate(raw: Raw) -> None:
+        data = _obj(raw, key)
+        cur = data
+        parts = path.split(".")
+        for p in parts[:-1]:
+            cur = cur.setdefault(p, {})
+        cur[parts[-1]] = value
+        raw[f"redis-vpc:{key}"] = json.dumps(data)
+
+    return mutate
+
+
+def set_top(key: str, value: str | None) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+
+    return mutate
+
+
+def drop_in(key: str, path: str) -> Callable[[Raw], None]:
+    def mutate(raw: Raw) -> None:
+        data = _obj(raw, key)
+        cur = data
+        parts = path.split(".")
+        for p in parts[:-1]:
+            cur = cur[p]
+        del cur[parts[-1]]
+        raw[f"redis-vpc:{key}"] = json.dumps(data)
+
+    return mutate
+
+
+# (id, stack, mutation, key the message must name, a fragment of the rule)
+BAD = [
+    ("connector-cidr-not-28", "staging", set_in("network", "connectorCidr", "10.2.0.0/24"),
+     "redis-vpc:network.connectorCidr", "/28"),
+    ("connector-cidr-malformed", "staging", set_in("network", "connectorCidr", "10.2.0.300/28"),
+     "redis-vpc:network.connectorCidr", "not a valid CIDR"),
+    ("connector-cidr-host-bits", "staging", set_in("network", "connectorCidr", "10.2.0.5/28"),
+     "redis-vpc:network.connectorCidr", "not a valid CIDR"),
+    ("connector-cidr-public", "staging", set_in("network", "connectorCidr", "8.8.8.0/28"),
+     "redis-vpc:network.connectorCidr", "private"),
+    ("redis-range-not-29", "staging", set_in("network", "redisReservedRange", "10.4.0.0/27"),
+     "redis-vpc:network.redisReservedRange", "/29"),
+    ("ranges-overlap", "staging", set_in("network", "redisReservedRange", "10.2.0.8/29"),
+     "redis-vpc:network.redisReservedRange", "overlaps redis-vpc:network.connectorCidr"),
+    ("direct-egress-too-small", "dev", set_in("network", "directEgressCidr", "10.3.0.0/27"),
+     "redis-vpc:network.directEgressCidr", "/26"),
+    ("direct-egress-overlaps-redis", "dev", set_in("network", "directEgressCidr", "10.4.0.0/26"),
+     "redis-vpc:network.redisReservedRange", "overlaps"),
+    ("unknown-top-level-key", "staging", set_top("redis-vpc:netwrk", "{}"),
+     "redis-vpc:netwrk", "unknown key"),
+    ("unknown-nested-key", "staging", set_in("redis", "authEnable", True),
+     "redis-vpc:redis.authEnable", "unknown key"),
+    ("wrong-type-string-for-int", "staging", set_in("connector", "minInstances", "2"),
+     "redis-vpc:connector.minInstances", "integer"),
+    ("wrong-type-object-is-list", "staging", set_top("redis-vpc:redis", "[1, 2]"),
+     "redis-vpc:redis", "object"),
+    ("connector-min-not-below-max", "staging", set_in("connector", "minInstances", 3),
+     "redis-vpc:connector.minInstances", "less than maxInstances"),
+    ("connector-max-out-of-range", "staging", set_in("connector", "maxInstances", 11),
+     "redis-vpc:connector.maxInstances", "10"),
+    ("unknown-machine-type", "staging", set_in("connector", "machineType", "n1-standard-1"),
+     "redis-vpc:connector.machineType", "e2-standard-4"),
+    ("unknown-tier", "staging", set_in("redis", "tier", "PREMIUM"),
+     "redis-vpc:redis.tier", "STANDARD_HA"),
+    ("unknown-version", "staging", set_in("redis", "version", "REDIS_5_0"),
+     "redis-vpc:redis.version", "REDIS_7_2"),
+    ("memory-out-of-range", "staging", set_in("redis", "memorySizeGb", 0),
+     "redis-vpc:redis.memorySizeGb", "greater than or equal to 1"),
+    ("unknown-connect-mode", "staging", set_in("redis", "connectMode", "VPC_PEERING"),
+     "redis-vpc:redis.connectMode", "PRIVATE_SERVICE_ACCESS"),
+    ("replicas-need-ha", "staging", set_in("redis", "readReplicas", 1),
+     "redis-vpc:redis.readReplicas", "STANDARD_HA"),
+    ("bad-persistence", "staging", set_in("redis", "persistence", "2h"),
+     "redis-vpc:redis.persistence", "24h"),
+    ("bad-maintenance-hour", "staging", set_in("redis", "maintenanceWindow.hour", 24),
+     "redis-vpc:redis.maintenanceWindow.hour", "23"),
+    ("production-auth-off", "production", set_in("redis", "authEnabled", False),
+     "redis-vpc:redis.authEnabled", "production requires"),
+    ("production-tls-off", "production", set_in("redis", "transitEncryption", False),
+     "redis-vpc:redis.transitEncryption", "production requires"),
+    ("production-basic-tier", "production", set_in("redis", "tier", "BASIC"),
+     "redis-vpc:redis.readReplicas", "STANDARD_HA"),
+    ("production-no-persistence", "production", set_in("redis", "persistence", "off"),
+     "redis-vpc:redis.persistence", "production requires"),
+    ("missing-image", "staging", drop_in("services", "backend.image"),
+     "redis-vpc:services.backend.image", "required"),
+    ("no-services", "staging", set_top("redis-vpc:services", "{}"),
+     "redis-vpc:services", "at least 1"),
+    ("service-name-breaks-account-id", "staging",
+     set_in("services", "a-very-long-service-name-here", {"image": "x"}),
+     "redis-vpc:services.a-very-long-service-name-here", "service account id"),
+    ("service-name-uppercase", "staging", set_in("services", "Backend", {"image": "x"}),
+     "redis-vpc:services.Backend", "must match"),
+    ("environment-too-long-for-connector", "staging", set_top("redis-vpc:environment", "staging-europe-west1"),
+     "redis-vpc:environment", "VPC Access connector"),
+    ("environment-uppercase", "staging", set_top("redis-vpc:environment", "Staging"),
+     "redis-vpc:environment", "pattern"),
+    ("environment-missing", "staging", set_top("redis-vpc:environment", None),
+     "redis-vpc:environment", "required"),
+    ("bad-egress-mode", "staging", set_top("redis-vpc:vpcEgress", "vpn"),
+     "redis-vpc:vpcEgress", "connector"),
+    ("firewall-priority-out-of-range", "staging", set_in("firewall", "priority", 70000),
+     "redis-vpc:firewall.priority", "65535"),
+    ("service-port-out-of-range", "staging", set_in("services", "backend.port", 0),
+     "redis-vpc:services.backend.port", "greater than or equal to 1"),
+    ("service-min-above-max", "staging", set_in("services", "backend.minInstances", 9),
+     "redis-vpc:services.backend.minInstances", "maxInstances"),
+    ("secret-in-plain-env", "staging", set_in("services", "backend.env.DB_PASSWORD", "hunter2"),
+     "redis-vpc:services.backend.env.DB_PASSWORD", "Secret Manager"),
+    ("reserved-env-var", "staging", set_in("services", "backend.env.REDIS_HOST", "10.0.0.1"),
+     "redis-vpc:services.backend.env.REDIS_HOST", "set by the stack"),
+    ("missing-project", "staging", set_top("gcp:project", None), "gcp:project", "required"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "mutate", "key", "rule"), [c[1:] for c in BAD], ids=[c[0] for c in BAD]
+)
+def test_bad_config_names_key_and_registers_nothing(stack, mutate, key, rule):
+    raw = stack_config(stack)
+    mutate(raw)
+    emulation = Emulation(ROOT, stack, config=raw)
+    with pytest.raises(ConfigError) as info:
+        emulation.run()
+    message = str(info.value)
+    assert message.startswith(f"{key} = "), message
+    assert rule in message, message
+    assert info.value.key == key
+    assert emulation.registered == [], "a config error must register no resource"
+
+
+def test_bad_config_table_is_big_enough():
+    assert len({c[0] for c in BAD}) >= 15
+
+
+def test_secret_values_are_not_echoed_in_errors():
+    raw = stack_config("staging")
+    set_in("services", "backend.env.API_TOKEN", "s3cr3t-value")(raw)
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    assert "s3cr3t-value" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"), [("staging", "connector"), ("production", "connector"), ("dev", "direct"), ("qa", "direct")]
+)
+def test_egress_default_follows_environment(env, expected):
+    raw = stack_config("staging")
+    raw.pop("redis-vpc:vpcEgress")
+    raw["redis-vpc:environment"] = env
+    redis = json.loads(raw["redis-vpc:redis"])
+    if env == "production":
+        redis.update(tier="STANDARD_HA", persistence="24h")
+    raw["redis-vpc:redis"] = json.dumps(redis)
+    assert parse_config(raw).egress_mode == expected
+
+
+def test_production_defaults_are_safe():
+    raw = stack_config("production")
+    redis = json.loads(raw["redis-vpc:redis"])
+    for key in ("tier", "persistence", "readReplicas"):
+        redis.pop(key)
+    raw["redis-vpc:redis"] = json.dumps(redis)
+    network = json.loads(raw["redis-vpc:network"])
+    cfg = parse_config(raw)
+    assert (cfg.redis_tier, cfg.redis_persistence, cfg.production) == ("STANDARD_HA", "24h", True)
+    assert network["connectorCidr"] == cfg.network.connector_cidr
+
+
+def test_config_is_immutable():
+    cfg = parse_config(stack_config("staging"))
+    with pytest.raises(Exception, match="frozen"):
+        cfg.environment = "production"  # type: ignore[misc]
+
+
+def test_other_namespaces_are_left_alone():
+    raw = stack_config("staging")
+    raw["gcp:zone"] = "us-central1-a"
+    assert parse_config(raw).environment == "staging"

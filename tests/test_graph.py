@@ -1,0 +1,274 @@
+"""The recorded graph of every shipped stack, in update and preview mode: structure, references,
+dependency edges, the firewall rule, the output contract, and where the AUTH string may appear."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+import pytest
+
+from infra.naming import connector_network_tag
+from infra.outputs import CONTRACT, contract_violations
+from preflight import wire
+from preflight.graph import Graph
+from tests.support import MODES, STACKS, by_name, env_vars, prop, stack_graph
+
+NETWORK = "gcp:compute/network:Network"
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
+CONNECTOR = "gcp:vpcaccess/connector:Connector"
+FIREWALL = "gcp:compute/firewall:Firewall"
+REDIS = "gcp:redis/instance:Instance"
+RUN = "gcp:cloudrunv2/service:Service"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+
+ALL = [(s, p) for s in STACKS for p in MODES]
+ALL_IDS = [f"{s}-{'preview' if p else 'update'}" for s, p in ALL]
+
+
+def ancestors(graph: Graph, urn: str) -> set[str]:
+    """Every resource `urn` waits for, directly or transitively."""
+    seen: set[str] = set()
+    todo = [urn]
+    while todo:
+        for dep in graph.get(todo.pop()).dependencies:
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+@pytest.fixture(params=ALL, ids=ALL_IDS)
+def graph(request) -> Graph:
+    stack, preview = request.param
+    return stack_graph(stack, preview)
+
+
+def test_connector_only_in_staging_and_production():
+    for stack in ("staging", "production"):
+        g = stack_graph(stack)
+        assert len(g.by_type(CONNECTOR)) == 1
+        for svc in g.by_type(RUN):
+            vpc = prop(svc, "template.vpcAccess")
+            assert vpc["connector"].endswith(f"/connectors/{stack}-connector")
+            assert "networkInterfaces" not in vpc
+    dev = stack_graph("dev")
+    assert dev.by_type(CONNECTOR) == []
+    for svc in dev.by_type(RUN):
+        vpc = prop(svc, "template.vpcAccess")
+        assert "connector" not in vpc
+        (nic,) = vpc["networkInterfaces"]
+        assert nic["network"].endswith("/networks/dev-vpc")
+        assert nic["subnetwork"].endswith("/subnetworks/dev-run-egress-subnet")
+
+
+def test_connector_path_uses_the_connector_id(graph):
+    connectors = graph.by_type(CONNECTOR)
+    for svc in graph.by_type(RUN):
+        vpc = wire.plain(svc.inputs["template"]["vpcAccess"])
+        assert vpc["egress"] == "PRIVATE_RANGES_ONLY"
+        if connectors:
+            (c,) = connectors
+            assert c.urn in svc.propertyDependencies["template"]
+            if not graph.preview:
+                assert vpc["connector"] == f"projects/{c.inputs['project']}/locations/{c.inputs['region']}/connectors/{c.inputs['name']}"
+            # The connector sits in the services' region.
+            assert c.inputs["region"] == svc.inputs["location"]
+
+
+# (resource type, property) that references a network, subnet or connector -> owning type
+REFERENCES = [
+    (SUBNET, "network", NETWORK),
+    (CONNECTOR, "subnet", SUBNET),
+    (FIREWALL, "network", NETWORK),
+    (REDIS, "authorizedNetwork", NETWORK),
+    ("gcp:compute/globalAddress:GlobalAddress", "network", NETWORK),
+    ("gcp:servicenetworking/connection:Connection", "network", NETWORK),
+]
+
+
+def test_every_network_reference_is_a_property_dependency(graph):
+    checked = 0
+    for rtype, key, owner in REFERENCES:
+        owners = {r.urn for r in graph.by_type(owner)}
+        for r in graph.by_type(rtype):
+            deps = set(r.propertyDependencies.get(key, []))
+            assert deps & owners, f"{r.name}.{key} is not taken from a {owner}"
+            checked += 1
+    for svc in graph.by_type(RUN):
+        wanted = {r.urn for r in graph.by_type(CONNECTOR)} or {
+            r.urn for r in graph.by_type(SUBNET)
+        } | {r.urn for r in graph.by_type(NETWORK)}
+        assert wanted <= set(svc.propertyDependencies["template"]), svc.name
+        checked += 1
+    assert checked >= 4
+
+
+def test_top_level_urns_leave_the_stack_out_of_the_type_chain(graph):
+    stack = graph.one("pulumi:pulumi:Stack")
+    for r in graph.resources:
+        if r.type == "pulumi:pulumi:Stack":
+            continue
+        parent = graph.get(r.parent)
+        chain = r.urn.split("::")[2]
+        if parent.type == "pulumi:pulumi:Stack":
+            assert chain == r.type and not r.custom, r.urn
+        else:
+            assert chain == f"{parent.type}${r.type}", r.urn
+            # Children are prefixed with their component's name.
+            assert r.name.startswith(parent.name + "-"), r.name
+    components = [r for r in graph.resources if r.parent == stack.urn]
+    assert all(re.fullmatch(r"redis-vpc:[a-z_]+:[A-Z][A-Za-z]+", c.type) for c in components)
+
+
+def test_explicit_edges(graph):
+    net = by_name(graph, "network-vpc")
+    redis = by_name(graph, "redis-instance")
+    rule = by_name(graph, "firewall-redis-egress")
+    assert by_name(graph, "apis-compute").urn in net.dependencies
+    assert {by_name(graph, "apis-redis").urn, net.urn} <= set(redis.dependencies)
+    assert by_name(graph, "apis-secretmanager").urn in by_name(graph, "redis-auth-secret").dependencies
+    assert redis.urn in rule.dependencies  # the port comes from the instance
+    connectors = graph.by_type(CONNECTOR)
+    if connectors:
+        (c,) = connectors
+        assert by_name(graph, "network-connector-subnet").urn in c.dependencies
+        assert by_name(graph, "apis-vpcaccess").urn in c.dependencies
+    if redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS":
+        assert by_name(graph, "redis-psa-peering").urn in redis.dependencies
+    for svc in graph.by_type(RUN):
+        component = svc.name.removesuffix("-service")
+        deps = set(svc.dependencies)
+        assert rule.urn in deps, "services start only after the Redis egress rule exists"
+        assert by_name(graph, f"{component}-secret-access").urn in deps
+        assert by_name(graph, "apis-run").urn in deps
+        assert {c.urn for c in connectors} <= deps
+
+
+def test_redis_and_connector_are_not_serialised(graph):
+    redis = by_name(graph, "redis-instance")
+    before_redis = ancestors(graph, redis.urn)
+    for c in graph.by_type(CONNECTOR):
+        assert c.urn not in before_redis, "Redis must not wait for the connector"
+        assert redis.urn not in ancestors(graph, c.urn), "the connector must not wait for Redis"
+    for r in graph.by_type(SUBNET) + graph.by_type(FIREWALL):
+        assert r.urn not in before_redis, f"Redis must not wait for {r.name}"
+
+
+def test_firewall_rule_governs_the_path(graph):
+    (rule,) = graph.by_type(FIREWALL)
+    redis = graph.one(REDIS)
+    assert rule.inputs["direction"] == "EGRESS"
+    assert rule.inputs["logConfig"] == {"metadata": "INCLUDE_ALL_METADATA"}
+    assert rule.inputs["priority"] == (900 if graph.stack == "production" else 1000)
+    (allow,) = rule.inputs["allows"]
+    assert allow["protocol"] == "tcp"
+    assert redis.urn in rule.propertyDependencies["allows"], "the port must come from the instance"
+    if graph.preview:
+        assert allow["ports"] == [wire.UNKNOWN]
+    else:
+        assert allow["ports"] == [str(int(redis.outputs["port"]))]
+        assert allow["ports"] == (["6378"] if graph.stack != "dev" else ["6379"])
+    cidr = ipaddress.ip_network(rule.inputs["destinationRanges"][0])
+    if not graph.preview:
+        assert ipaddress.ip_address(redis.outputs["host"]) in cidr
+    connectors = graph.by_type(CONNECTOR)
+    if connectors:
+        (c,) = connectors
+        want = connector_network_tag(c.inputs["region"], c.inputs["name"])
+        assert rule.inputs["targetTags"] == [want]
+        assert c.urn in rule.propertyDependencies["targetTags"]
+    else:
+        for svc in graph.by_type(RUN):
+            (nic,) = svc.inputs["template"]["vpcAccess"]["networkInterfaces"]
+            assert rule.inputs["targetTags"] == nic["tags"]
+
+
+def test_service_env_comes_from_redis(graph):
+    redis = graph.one(REDIS)
+    for svc in graph.by_type(RUN):
+        env = env_vars(svc)
+        assert {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH"} <= env.keys()
+        assert redis.urn in svc.propertyDependencies["template"]
+        ref = env["REDIS_AUTH"]["valueSource"]["secretKeyRef"]
+        assert "value" not in env["REDIS_AUTH"]
+        if not graph.preview:
+            assert env["REDIS_HOST"]["value"] == redis.outputs["host"]
+            assert env["REDIS_PORT"]["value"] == str(int(redis.outputs["port"]))
+            assert ref["version"] == "1", "the secret version is pinned, not latest"
+        else:
+            assert env["REDIS_HOST"]["value"] == wire.UNKNOWN
+        tls = redis.inputs["transitEncryptionMode"] == "SERVER_AUTHENTICATION"
+        assert env["REDIS_TLS"]["value"] == ("true" if tls else "false")
+
+
+def test_production_is_protected():
+    g = stack_graph("production")
+    redis = g.one(REDIS)
+    assert redis.protect and redis.inputs["deletionProtection"] is True
+    assert g.one(NETWORK).protect
+    assert redis.inputs["tier"] == "STANDARD_HA"
+    assert redis.inputs["persistenceConfig"]["persistenceMode"] == "RDB"
+    assert all(s.inputs["deletionProtection"] is True for s in g.by_type(RUN))
+    staging = stack_graph("staging")
+    assert not staging.one(REDIS).protect and not staging.one(NETWORK).protect
+
+
+def test_each_service_has_its_own_account_with_only_secret_access(graph):
+    emails = set()
+    for svc in graph.by_type(RUN):
+        component = svc.name.removesuffix("-service")
+        account = by_name(graph, f"{component}-sa")
+        assert account.urn in svc.propertyDependencies["template"]
+        member = by_name(graph, f"{component}-secret-access")
+        assert member.inputs["role"] == "roles/secretmanager.secretAccessor"
+        assert by_name(graph, "redis-auth-secret").urn in member.propertyDependencies["secretId"]
+        assert account.urn in member.propertyDependencies["member"]
+        emails.add(account.inputs["accountId"])
+    assert len(emails) == len(graph.by_type(RUN))
+
+
+def test_output_contract(graph):
+    outputs = wire.plain(graph.outputs)
+    assert set(outputs) <= set(CONTRACT)
+    missing = set(CONTRACT) - set(outputs)
+    assert missing <= {k for k, (_, nullable, _) in CONTRACT.items() if nullable}
+    if graph.preview:
+        return
+    assert contract_violations(outputs) == []
+    assert outputs["vpc_egress"] == ("direct" if graph.stack == "dev" else "connector")
+    assert (outputs.get("vpc_connector_id") is None) == (graph.stack == "dev")
+    assert outputs["redis_host"] == graph.one(REDIS).outputs["host"]
+    assert set(outputs["service_urls"]) == {
+        s.inputs["name"].removeprefix(f"{graph.stack}-") for s in graph.by_type(RUN)
+    }
+
+
+def test_contract_violations_are_named():
+    outputs = wire.plain(stack_graph("staging").outputs)
+    broken = dict(outputs, redis_port="6379")
+    del broken["network_id"]
+    problems = contract_violations(broken)
+    assert "network_id: missing" in problems
+    assert "redis_port: expected int, got str" in problems
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_auth_string_appears_only_in_the_secret_version(stack):
+    g = stack_graph(stack)
+    redis = g.one(REDIS)
+    auth = redis.outputs.get("authString")
+    assert wire.is_secret(auth), "the instance's authString output is secret"
+    value = auth["value"]
+    assert isinstance(value, str) and len(value) >= 16
+    version = g.one(SECRET_VERSION)
+    assert version.inputs["secretData"] == wire.secret(value)
+    for r in g.resources:
+        leaks = [s for s, in_secret in wire.strings(r.inputs) if value in s and not in_secret]
+        assert not leaks, f"AUTH string in plain inputs of {r.name}"
+        if r.urn != version.urn:
+            assert not any(value in s for s, _ in wire.strings(r.inputs)), r.name
+    for svc in g.by_type(RUN):
+        for entry in env_vars(svc).values():
+            assert value not in str(entry.get("value", ""))
+    assert not any(value in s for s, _ in wire.strings(g.outputs)), "AUTH string in stack outputs"
