@@ -1,0 +1,75 @@
+"""`python -m preflight` as a user runs it: a plan on every shipped stack, exit 2 on bad config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import ROOT, STACKS
+
+
+def preflight(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_printed_for_every_stack(stack):
+    run = preflight(stack)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    for needle in ("gcp:compute/network:Network", f"{stack}-vpc", "gcp:redis/instance:Instance",
+                   "gcp:compute/firewall:Firewall", "direction: EGRESS",
+                   "logConfig.metadata: INCLUDE_ALL_METADATA", "gcp:cloudrunv2/service:Service",
+                   "depends on:", "redis_port:"):
+        assert needle in out, needle
+    assert ("gcp:vpcaccess/connector:Connector" in out) == (stack != "dev")
+    assert "Traceback" not in run.stderr
+
+
+def test_preview_mode_shows_unknowns():
+    run = preflight("production", "--preview")
+    assert run.returncode == 0, run.stderr
+    assert "output<unknown>" in run.stdout
+    assert "preview (unknown outputs)" in run.stdout
+
+
+def _project_copy(tmp_path: Path, mutate) -> Path:
+    """A throwaway project: the real program and stack files, one stack file edited."""
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.staging.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "infra").symlink_to(ROOT / "infra")
+    data = yaml.safe_load((tmp_path / "Pulumi.staging.yaml").read_text())
+    mutate(data["config"])
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(data))
+    return tmp_path
+
+
+def test_config_error_exits_2_with_the_key_and_no_traceback(tmp_path):
+    project = _project_copy(tmp_path, lambda c: c["redis-vpc:network"].update(connectorCidr="10.2.0.0/27"))
+    run = preflight("staging", "--project-dir", str(project))
+    assert run.returncode == 2
+    assert "redis-vpc:network.connectorCidr" in run.stderr
+    assert "10.2.0.0/27" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert run.stdout == ""
+
+
+def test_unknown_stack_exits_2():
+    run = preflight("nosuchstack")
+    assert run.returncode == 2
+    assert "Pulumi.nosuchstack.yaml" in run.stderr and "staging" in run.stderr
+
+
+def test_usage_error_exits_2():
+    run = preflight("--no-such-flag")
+    assert run.returncode == 2
