@@ -27,7 +27,7 @@ PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
 CONNECTOR_ENVIRONMENTS = frozenset({"staging"}) | PRODUCTION_ENVIRONMENTS
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
 PRIVATE_RANGES = tuple(
-    ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+    ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
 RESERVED_ENV_VARS = frozenset(
     {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH", "REDIS_CA_CERT", "PORT", "K_SERVICE"}
@@ -56,9 +56,12 @@ class _Model(BaseModel):
 
 
 class NetworkConfig(_Model):
-    connector_cidr: str = Field("10.2.0.0/28", description="Connector subnet: exactly a private /28.")
+    connector_cidr: str = Field(
+        "10.2.0.0/28", description="Connector subnet: exactly a private /28."
+    )
     direct_egress_cidr: str = Field(
-        "10.3.0.0/26", description="Direct VPC egress subnet (vpcEgress=direct only): /26 or larger."
+        "10.3.0.0/26",
+        description="Direct VPC egress subnet (vpcEgress=direct only): /26 or larger.",
     )
     redis_reserved_range: str = Field(
         "10.4.0.0/29",
@@ -247,7 +250,9 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
     r = _cidr(k + "redisReservedRange", net.redis_reserved_range)
     want = 28 if redis.read_replicas > 0 else 29
     if redis.connect_mode == "DIRECT_PEERING" and r.prefixlen != want:
-        rule = "a /28 when read replicas are on" if want == 28 else "a /29 (a /28 with read replicas)"
+        rule = (
+            "a /28 when read replicas are on" if want == 28 else "a /29 (a /28 with read replicas)"
+        )
         raise ConfigError(k + "redisReservedRange", net.redis_reserved_range, f"must be {rule}")
     if redis.connect_mode == "PRIVATE_SERVICE_ACCESS" and r.prefixlen > want:
         raise ConfigError(
@@ -284,12 +289,16 @@ def _check_services(raw: RawConfig) -> None:
         key = f"{PROJECT}:services.{name}"
         if svc.min_instances > svc.max_instances:
             raise ConfigError(
-                key + ".minInstances", svc.min_instances, f"must not exceed maxInstances ({svc.max_instances})"
+                key + ".minInstances",
+                svc.min_instances,
+                f"must not exceed maxInstances ({svc.max_instances})",
             )
         for var in svc.env:
             if var in RESERVED_ENV_VARS:
                 raise ConfigError(
-                    f"{key}.env.{var}", svc.env[var], "is set by the stack from Redis outputs; remove it"
+                    f"{key}.env.{var}",
+                    svc.env[var],
+                    "is set by the stack from Redis outputs; remove it",
                 )
             if any(word in var.upper() for word in SECRET_LIKE_ENV):
                 raise ConfigError(
@@ -304,7 +313,9 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     """Validate a stack's raw config (full keys -> string values) into a StackConfig."""
     project = raw.get("gcp:project")
     if not project:
-        raise ConfigError("gcp:project", project if project is not None else _MISSING, "is required")
+        raise ConfigError(
+            "gcp:project", project if project is not None else _MISSING, "is required"
+        )
     region = raw.get("gcp:region")
     if not region:
         raise ConfigError("gcp:region", region if region is not None else _MISSING, "is required")
@@ -330,7 +341,9 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
             f"must be less than maxInstances ({c.max_instances})",
         )
     if redis.read_replicas and tier != "STANDARD_HA":
-        raise ConfigError(rk + "readReplicas", redis.read_replicas, "read replicas need tier STANDARD_HA")
+        raise ConfigError(
+            rk + "readReplicas", redis.read_replicas, "read replicas need tier STANDARD_HA"
+        )
     if production:
         for field, ok in (
             ("authEnabled", redis.auth_enabled),
@@ -341,7 +354,9 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         if tier != "STANDARD_HA":
             raise ConfigError(rk + "tier", tier, "production requires tier STANDARD_HA")
         if persistence == "off":
-            raise ConfigError(rk + "persistence", persistence, "production requires RDB persistence")
+            raise ConfigError(
+                rk + "persistence", persistence, "production requires RDB persistence"
+            )
     _check_ranges(parsed, egress)
     _check_names(parsed)
     _check_services(parsed)

@@ -30,7 +30,9 @@ class RedisFirewallArgs:
 class RedisFirewall(pulumi.ComponentResource):
     rule: gcp.compute.Firewall
 
-    def __init__(self, name: str, args: RedisFirewallArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: RedisFirewallArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("redis-vpc:firewall:RedisFirewall", name, None, opts)
         self.rule = gcp.compute.Firewall(
             f"{name}-redis-egress",

@@ -110,7 +110,10 @@ class Names:
         ]
 
     def service_names(self, service: str) -> list[tuple[str, NameRule]]:
-        return [(self.service(service), CLOUD_RUN), (self.service_account(service), SERVICE_ACCOUNT)]
+        return [
+            (self.service(service), CLOUD_RUN),
+            (self.service_account(service), SERVICE_ACCOUNT),
+        ]
 
 
 def connector_network_tag(region: str, connector_name: str) -> str:

@@ -72,6 +72,6 @@ def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
             ok = True
         if not ok:
             problems.append(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
-        elif kind is dict and not all(isinstance(v, str) for v in value.values()):
+        elif isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
             problems.append(f"{name}: values must be strings")
     return problems

@@ -14,7 +14,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m preflight", description=__doc__)
-    parser.add_argument("stack", nargs="?", default="staging", help="stack name (Pulumi.<stack>.yaml)")
+    parser.add_argument(
+        "stack", nargs="?", default="staging", help="stack name (Pulumi.<stack>.yaml)"
+    )
     parser.add_argument("--preview", action="store_true", help="preview mode: outputs unknown")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     try:

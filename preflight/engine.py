@@ -15,9 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
-
 import pulumi
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
@@ -70,9 +69,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             provider=request.provider,
             protect=bool(request.protect),
             dependencies=list(request.dependencies),
-            propertyDependencies={
-                k: list(v.urns) for k, v in request.propertyDependencies.items()
-            },
+            propertyDependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             inputs=inputs,
             options={
                 "deleteBeforeReplace": bool(request.deleteBeforeReplace),
@@ -177,7 +174,11 @@ class Emulation:
         cwd = os.getcwd()
         os.chdir(self.project_dir)
         try:
-            _sync_await(run_pulumi_func(lambda: runpy.run_path(str(main), run_name="__main__")))
+
+            def program() -> None:
+                runpy.run_path(str(main), run_name="__main__")
+
+            _sync_await(run_pulumi_func(program))
             exported = getattr(root, "outputs", {})
             outputs = _to_dict(_sync_await(rpc.serialize_properties(exported, {})))
         finally:

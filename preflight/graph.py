@@ -68,7 +68,9 @@ class Graph:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Graph:
         resources = [RecordedResource(**r) for r in data["resources"]]
-        return cls(data["project"], data["stack"], bool(data["preview"]), resources, data["outputs"])
+        return cls(
+            data["project"], data["stack"], bool(data["preview"]), resources, data["outputs"]
+        )
 
     @classmethod
     def load(cls, path: Path) -> Graph:

@@ -71,7 +71,10 @@ def test_connector_path_uses_the_connector_id(graph):
             (c,) = connectors
             assert c.urn in svc.propertyDependencies["template"]
             if not graph.preview:
-                assert vpc["connector"] == f"projects/{c.inputs['project']}/locations/{c.inputs['region']}/connectors/{c.inputs['name']}"
+                assert (
+                    vpc["connector"]
+                    == f"projects/{c.inputs['project']}/locations/{c.inputs['region']}/connectors/{c.inputs['name']}"
+                )
             # The connector sits in the services' region.
             assert c.inputs["region"] == svc.inputs["location"]
 
@@ -127,7 +130,9 @@ def test_explicit_edges(graph):
     rule = by_name(graph, "firewall-redis-egress")
     assert by_name(graph, "apis-compute").urn in net.dependencies
     assert {by_name(graph, "apis-redis").urn, net.urn} <= set(redis.dependencies)
-    assert by_name(graph, "apis-secretmanager").urn in by_name(graph, "redis-auth-secret").dependencies
+    assert (
+        by_name(graph, "apis-secretmanager").urn in by_name(graph, "redis-auth-secret").dependencies
+    )
     assert redis.urn in rule.dependencies  # the port comes from the instance
     connectors = graph.by_type(CONNECTOR)
     if connectors:

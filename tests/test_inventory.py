@@ -26,7 +26,11 @@ def subset_mismatches(expected: Any, actual: Any, where: str = "") -> list[str]:
     if isinstance(expected, list):
         if not isinstance(actual, list) or len(actual) != len(expected):
             return [f"{where}: expected {expected!r}, got {actual!r}"]
-        return [m for i, (e, a) in enumerate(zip(expected, actual, strict=True)) for m in subset_mismatches(e, a, f"{where}[{i}]")]
+        return [
+            m
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for m in subset_mismatches(e, a, f"{where}[{i}]")
+        ]
     return [] if expected == actual else [f"{where}: expected {expected!r}, got {actual!r}"]
 
 
@@ -34,16 +38,21 @@ def subset_mismatches(expected: Any, actual: Any, where: str = "") -> list[str]:
 def test_plan_matches_inventory(stack):
     committed = yaml.safe_load(inventory.path(stack).read_text())
     actual = inventory.build(stack_graph(stack))
-    assert committed["counts"] == actual["counts"], "resource counts per type changed: run `make inventory`"
+    assert committed["counts"] == actual["counts"], (
+        "resource counts per type changed: run `make inventory`"
+    )
     assert subset_mismatches(committed["resources"], actual["resources"]) == []
 
 
 def test_subset_match_catches_a_changed_property():
     expected = {"a": {"inputs": {"ports": ["6379"], "name": "x"}}}
-    assert subset_mismatches(expected, {"a": {"inputs": {"ports": ["6378"], "name": "x", "z": 1}}}) == [
-        ".a.inputs.ports[0]: expected '6379', got '6378'"
-    ]
-    assert subset_mismatches(expected, {"a": {"inputs": {"ports": ["6379"], "name": "x", "z": 1}}}) == []
+    assert subset_mismatches(
+        expected, {"a": {"inputs": {"ports": ["6378"], "name": "x", "z": 1}}}
+    ) == [".a.inputs.ports[0]: expected '6379', got '6378'"]
+    assert (
+        subset_mismatches(expected, {"a": {"inputs": {"ports": ["6379"], "name": "x", "z": 1}}})
+        == []
+    )
 
 
 def test_inventories_hold_the_path():

@@ -11,10 +11,17 @@ from infra.naming import Names
 def test_names_derive_from_environment():
     n = Names("staging")
     assert (n.network, n.connector, n.connector_subnet, n.redis) == (
-        "staging-vpc", "staging-connector", "staging-connector-subnet", "staging-redis")
+        "staging-vpc",
+        "staging-connector",
+        "staging-connector-subnet",
+        "staging-redis",
+    )
     assert n.service("backend") == "staging-backend"
     assert n.service_account("backend") == "staging-backend-run"
-    assert naming.connector_network_tag("us-central1", n.connector) == "vpc-connector-us-central1-staging-connector"
+    assert (
+        naming.connector_network_tag("us-central1", n.connector)
+        == "vpc-connector-us-central1-staging-connector"
+    )
 
 
 @pytest.mark.parametrize(

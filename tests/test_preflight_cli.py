@@ -27,10 +27,17 @@ def test_plan_printed_for_every_stack(stack):
     run = preflight(stack)
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    for needle in ("gcp:compute/network:Network", f"{stack}-vpc", "gcp:redis/instance:Instance",
-                   "gcp:compute/firewall:Firewall", "direction: EGRESS",
-                   "logConfig.metadata: INCLUDE_ALL_METADATA", "gcp:cloudrunv2/service:Service",
-                   "depends on:", "redis_port:"):
+    for needle in (
+        "gcp:compute/network:Network",
+        f"{stack}-vpc",
+        "gcp:redis/instance:Instance",
+        "gcp:compute/firewall:Firewall",
+        "direction: EGRESS",
+        "logConfig.metadata: INCLUDE_ALL_METADATA",
+        "gcp:cloudrunv2/service:Service",
+        "depends on:",
+        "redis_port:",
+    ):
         assert needle in out, needle
     assert ("gcp:vpcaccess/connector:Connector" in out) == (stack != "dev")
     assert "Traceback" not in run.stderr
@@ -55,7 +62,9 @@ def _project_copy(tmp_path: Path, mutate) -> Path:
 
 
 def test_config_error_exits_2_with_the_key_and_no_traceback(tmp_path):
-    project = _project_copy(tmp_path, lambda c: c["redis-vpc:network"].update(connectorCidr="10.2.0.0/27"))
+    project = _project_copy(
+        tmp_path, lambda c: c["redis-vpc:network"].update(connectorCidr="10.2.0.0/27")
+    )
     run = preflight("staging", "--project-dir", str(project))
     assert run.returncode == 2
     assert "redis-vpc:network.connectorCidr" in run.stderr

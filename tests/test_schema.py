@@ -20,7 +20,9 @@ def test_committed_schema_is_current():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_shipped_stacks_validate(stack):
-    jsonschema.validate(yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()), stack_file_schema())
+    jsonschema.validate(
+        yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()), stack_file_schema()
+    )
 
 
 @pytest.mark.parametrize(
