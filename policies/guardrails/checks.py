@@ -1,0 +1,614 @@
+"""The checks behind every policy: pure functions over the typed model.
+
+Each check appends proven violations (a resource URN and a message that says what is wrong and how
+to fix it) and, separately, what it could not decide because a value is unknown during preview.
+It never reports what it cannot prove.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from guardrails.firewall import RuleIndex, entries_cover
+from guardrails.model import (
+    CONNECTOR,
+    FIREWALL,
+    NETWORK,
+    REDIS,
+    SUBNET,
+    FirewallRule,
+    Network,
+    Redis,
+    Ref,
+    Res,
+    Service,
+    StackModel,
+    Subnet,
+)
+from guardrails.path import Path, analyze, egress_covers_private
+from guardrails.values import UNKNOWN, last_segment, network_of
+
+ACCESSOR = "roles/secretmanager.secretAccessor"
+NAMED_TYPES = (NETWORK, SUBNET, CONNECTOR, FIREWALL, REDIS)
+
+
+@dataclass(frozen=True)
+class Violation:
+    urn: str
+    message: str
+
+
+@dataclass
+class Findings:
+    violations: list[Violation] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+
+    def violation(self, res: Res, message: str) -> None:
+        self.violations.append(Violation(res.urn, message))
+
+    def unknown(self, res: Res, what: str) -> None:
+        self.undecided.append(f"{res.name}: {what}")
+
+
+class Analysis:
+    """The model plus the derived facts several checks share (rule index, paths), built once."""
+
+    def __init__(self, model: StackModel) -> None:
+        self.model = model
+        self._index: RuleIndex | None = None
+        self._paths: list[Path] | None = None
+
+    @property
+    def index(self) -> RuleIndex:
+        if self._index is None:
+            self._index = RuleIndex(self.model)
+        return self._index
+
+    @property
+    def paths(self) -> list[Path]:
+        if self._paths is None:
+            self._paths = analyze(self.model, self.index)
+        return self._paths
+
+
+# 1 ---------------------------------------------------------------------------------------------
+def hardcoded_references(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    checks: list[tuple[Res, str, Ref | None, Any]] = []
+    for s in m.subnets:
+        checks.append((s.res, "network", s.network, m.networks))
+    for c in m.connectors:
+        checks.append((c.res, "network", c.network, m.networks))
+        checks.append((c.res, "subnet.name", c.subnet, m.subnets))
+    for f in m.firewalls:
+        checks.append((f.res, "network", f.network, m.networks))
+    for r in m.redis:
+        if not r.authorized_network.present:
+            out.violation(
+                r.res,
+                f"{r.res.name}: authorizedNetwork is not set, so Memorystore peers with the "
+                "project's `default` network. Fix: authorized_network=network.id of this stack's VPC.",
+            )
+        checks.append((r.res, "authorizedNetwork", r.authorized_network, m.networks))
+    for ad in m.addresses:
+        checks.append((ad.res, "network", ad.network, m.networks))
+    for conn in m.psa_connections:
+        checks.append((conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks))
+    for svc in m.services:
+        checks.append((svc.res, "template.vpcAccess.connector", svc.connector, m.connectors))
+        if isinstance(svc.interfaces, list):
+            for i, nic in enumerate(svc.interfaces):
+                base = f"template.vpcAccess.networkInterfaces[{i}]"
+                checks.append((svc.res, base + ".network", nic.network, m.networks))
+                checks.append((svc.res, base + ".subnetwork", nic.subnetwork, m.subnets))
+    for res, prop, ref, index in checks:
+        if ref is None or not ref.present:
+            continue
+        if ref.raw is UNKNOWN:
+            continue  # computed from something: not a literal
+        if not index.backed(ref):
+            out.violation(
+                res,
+                f"{res.name}: {prop} is the literal {ref.raw!r}, not an output of a resource in "
+                "this stack, so it can name the wrong environment and gives the engine no "
+                "dependency. Fix: pass the owning resource's output (network.id, subnet.name, "
+                "connector.id).",
+            )
+
+
+# 2 ---------------------------------------------------------------------------------------------
+def environment_names(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    env = cfg.get("environment") or ""
+    if not env:
+        return
+    others = {e for e in cfg["knownEnvironments"] if e != env} - set(env.split("-"))
+    for r in resources:
+        if r.type not in NAMED_TYPES:
+            continue
+        name = r.get("name")
+        if name is UNKNOWN:
+            out.unknown(r, "its name is unknown")
+            continue
+        if not isinstance(name, str) or not name:
+            out.violation(
+                r,
+                f"{r.name}: no explicit name, so GCP gets an auto-name from {r.name!r} that does "
+                f"not say it belongs to {env}. Fix: name it from infra/naming.py ({env}-<role>).",
+            )
+            continue
+        if not (name == env or name.startswith(env + "-")):
+            out.violation(
+                r,
+                f"{r.name}: name {name!r} does not start with the environment {env!r}. "
+                f"Fix: derive it from the environment ({env}-<role>), never type it in.",
+            )
+            continue
+        foreign = sorted(others & set(name.split("-")))
+        if foreign:
+            out.violation(
+                r,
+                f"{r.name}: name {name!r} contains another environment's name "
+                f"({', '.join(foreign)}). Fix: derive every name from {env!r}.",
+            )
+
+
+# 3 ---------------------------------------------------------------------------------------------
+def _fix_rule(p: Path) -> str:
+    tag = (
+        f"target tag vpc-connector-{p.connector.region}-{p.connector.name}"
+        if p.connector is not None
+        else "the target tag on the service's network interface"
+    )
+    port = p.port if isinstance(p.port, int) else "<instance port>"
+    return (
+        f"Fix: an EGRESS allow on {getattr(p.network, 'name', 'the network')} with {tag}, "
+        f"destination {p.destination}, tcp:{port} taken from the instance's port output, "
+        "log_config INCLUDE_ALL_METADATA, and a priority number below any egress deny."
+    )
+
+
+def _misses(p: Path) -> str:
+    v = p.verdict
+    if v is None or not v.not_applicable:
+        return ""
+    shown = "; ".join(f"{r.res.name} {why}" for r, why in v.not_applicable[:5])
+    return f" Rules that do not apply: {shown}."
+
+
+def redis_egress_rule(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    metadata = cfg["logMetadata"]
+    for p in a.paths:
+        svc = p.service.res
+        if p.via is None or not isinstance(p.network, Network):
+            continue  # no VPC path at all: cloud-run-private-redis-path reports it
+        v = p.verdict
+        if v is None or v.allowed is UNKNOWN:
+            unknowns = [r.res.name for r in v.unknown] if v else []
+            out.unknown(
+                svc,
+                f"path {p.describe()}: firewall outcome unknown during preview"
+                + (f" (rules {', '.join(unknowns)} depend on unknown values)" if unknowns else "")
+                + (f"; unknown: {', '.join(p.unknowns)}" if p.unknowns else ""),
+            )
+            continue
+        if v.allowed is False:
+            d = v.rule
+            assert d is not None
+            shadowed = ", ".join(f"{r.res.name} (priority {r.priority})" for r in v.shadowed)
+            out.violation(
+                svc,
+                f"{svc.name}: {p.describe()} is blocked by DENY rule {d.res.name} "
+                f"(priority {d.priority})"
+                + (f", which shadows ALLOW {shadowed}" if shadowed else "")
+                + ". Fix: give the Redis egress allow a lower priority number than the deny.",
+            )
+            continue
+        if v.rule is None:
+            out.violation(
+                svc,
+                f"{svc.name}: no explicit EGRESS allow admits {p.describe()}; only the implied "
+                "rule does, so any egress deny (org or project policy) silently breaks it."
+                + _misses(p)
+                + " "
+                + _fix_rule(p),
+            )
+            continue
+        log = v.rule.log_metadata
+        if log is UNKNOWN:
+            out.unknown(svc, f"logging of rule {v.rule.res.name} is unknown")
+        elif log != metadata:
+            out.violation(
+                svc,
+                f"{svc.name}: {p.describe()} is admitted by {v.rule.res.name}, which does not log "
+                f"with {metadata} (it has {log or 'no logging'}). Fix: "
+                f"log_config={{'metadata': '{metadata}'}}.",
+            )
+
+
+# 4 ---------------------------------------------------------------------------------------------
+def _redis_ports(m: StackModel, cfg: dict[str, Any]) -> set[int]:
+    ports = {int(p) for p in cfg["redisPorts"]}
+    ports |= {r.port for r in m.redis if isinstance(r.port, int)}
+    return ports
+
+
+def _covers_any(rule: FirewallRule, ports: set[int]) -> Any:
+    results = [entries_cover(rule.entries, "tcp", p) for p in sorted(ports)]
+    if any(r is True for r in results):
+        return True
+    return UNKNOWN if any(r is UNKNOWN for r in results) else False
+
+
+def _overlaps(ranges: Any, nets: list[Any]) -> bool:
+    if not isinstance(ranges, list):
+        return False
+    for raw in ranges:
+        n = network_of(raw)
+        if n is not None and any(n.version == x.version and n.overlaps(x) for x in nets):
+            return True
+    return False
+
+
+def ineffective_ingress(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    if not len(m.redis):
+        return
+    ports = _redis_ports(m, cfg)
+    redis_nets = [n for r in m.redis if (n := network_of(m.redis_range(r))) is not None]
+    client_nets = [n for s in m.subnets if (n := network_of(s.cidr)) is not None]
+    client_nets += [n for c in m.connectors if (n := network_of(c.cidr)) is not None]
+    for rule in m.firewalls:
+        if rule.direction != "INGRESS" or rule.action != "allow":
+            continue
+        if _covers_any(rule, ports) is not True:
+            continue
+        tags = rule.source_tags if isinstance(rule.source_tags, list) else []
+        aimed = (
+            _overlaps(rule.destination_ranges, redis_nets)
+            or _overlaps(rule.source_ranges, client_nets)
+            or any(isinstance(t, str) and t.startswith("vpc-connector") for t in tags)
+        )
+        if aimed:
+            out.violation(
+                rule.res,
+                f"{rule.res.name}: an INGRESS rule for the Redis port never applies to Memorystore "
+                "(it sits behind VPC peering, which does not share firewall rules), so it opens "
+                "nothing for the Redis path. Fix: remove it and rely on the EGRESS allow from the "
+                "connector VMs (or the Direct VPC egress tag) to the Redis range.",
+            )
+
+
+def redis_port_open_to_internet(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    ports = _redis_ports(m, cfg)
+    for rule in m.firewalls:
+        if rule.action != "allow" or rule.direction != "INGRESS":
+            continue
+        sources = rule.source_ranges
+        if sources is UNKNOWN:
+            out.unknown(rule.res, "source ranges unknown")
+            continue
+        no_source = not sources and not rule.source_tags and not rule.res.get("sourceServiceAccounts")
+        world = no_source or any(s in ("0.0.0.0/0", "::/0") for s in sources or [])
+        if not world:
+            continue
+        covers = _covers_any(rule, ports)
+        if covers is UNKNOWN:
+            out.unknown(rule.res, "ports unknown")
+        elif covers:
+            out.violation(
+                rule.res,
+                f"{rule.res.name}: allows the Redis port ({', '.join(map(str, sorted(ports)))}) "
+                "from 0.0.0.0/0. Fix: Redis is private; allow only the connector or Direct VPC "
+                "egress sources, by EGRESS rule with a target tag.",
+            )
+
+
+# 5 ---------------------------------------------------------------------------------------------
+def firewall_logging(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    metadata = cfg["logMetadata"]
+    for r in resources:
+        if r.type != FIREWALL:
+            continue
+        log = r.get("logConfig")
+        value = r.get("logConfig.metadata") if log is not None else None
+        if log is UNKNOWN or value is UNKNOWN:
+            out.unknown(r, "log config unknown")
+        elif value != metadata:
+            legacy = " (enableLogging alone is deprecated and sets no metadata)" if r.get("enableLogging") else ""
+            out.violation(
+                r,
+                f"{r.name}: firewall rule logs {value or 'nothing'}{legacy}; without "
+                f"{metadata} nobody can tell which rule dropped the Redis traffic. Fix: "
+                f"log_config={{'metadata': '{metadata}'}}.",
+            )
+
+
+# 6 ---------------------------------------------------------------------------------------------
+def _range_owner_network(m: StackModel, net: Any) -> str | None:
+    return net.res.urn if isinstance(net, Network) else None
+
+
+def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    prefix = int(cfg["connectorPrefixLength"])
+    for c in m.connectors:
+        sub = m.connector_subnet(c)
+        cidr = sub.cidr if isinstance(sub, Subnet) else c.cidr
+        if sub is UNKNOWN or cidr is UNKNOWN:
+            out.unknown(c.res, "connector range unknown")
+            continue
+        net = network_of(cidr)
+        if net is None:
+            continue  # a subnet outside the stack: no-hardcoded-network-references reports it
+        if net.prefixlen != prefix:
+            owner = sub.res if isinstance(sub, Subnet) else c.res
+            out.violation(
+                owner,
+                f"{owner.name}: connector range {cidr} is a /{net.prefixlen}; Serverless VPC "
+                f"Access needs exactly a /{prefix}. Fix: an unused private /{prefix} subnet.",
+            )
+
+    # Overlaps within each network: sort by start address, sweep (n log n, not all pairs).
+    ranges: dict[str | None, list[tuple[Any, Res, str]]] = {}
+    for s in m.subnets:
+        if (n := network_of(s.cidr)) is not None:
+            ranges.setdefault(_range_owner_network(m, m.network_of_subnet(s)), []).append((n, s.res, f"subnet {s.name}"))
+    for c in m.connectors:
+        if (n := network_of(c.cidr)) is not None:
+            ranges.setdefault(_range_owner_network(m, m.networks.resolve(c.network)), []).append((n, c.res, f"connector {c.name}"))
+    for ad in m.addresses:
+        if (n := network_of(ad.cidr)) is not None:
+            ranges.setdefault(_range_owner_network(m, m.networks.resolve(ad.network)), []).append((n, ad.res, f"allocated range {ad.name}"))
+    for r in m.redis:
+        if (n := network_of(r.reserved_range)) is not None:
+            ranges.setdefault(_range_owner_network(m, m.networks.resolve(r.authorized_network)), []).append((n, r.res, f"Redis range of {r.name}"))
+    for net_urn, items in ranges.items():
+        if net_urn is None:
+            continue
+        items.sort(key=lambda t: (t[0].version, int(t[0].network_address), t[0].prefixlen))
+        widest: tuple[Any, Res, str] | None = None
+        for item in items:
+            if widest is not None and widest[0].version == item[0].version and widest[0].overlaps(item[0]):
+                out.violation(
+                    item[1],
+                    f"{item[1].name}: {item[2]} ({item[0]}) overlaps {widest[2]} ({widest[0]}) "
+                    "on the same network. Fix: give each an unused, non-overlapping range.",
+                )
+            if widest is None or int(item[0].broadcast_address) > int(widest[0].broadcast_address):
+                widest = item
+
+    for svc in m.services:
+        if svc.connector is None:
+            continue
+        c = m.connectors.resolve(svc.connector)
+        if c is UNKNOWN:
+            out.unknown(svc.res, "connector unknown")
+            continue
+        if c is None:
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: uses connector {svc.connector.raw!r}, which is not a connector of "
+                "this stack. Fix: create the connector in this stack and pass connector.id.",
+            )
+            continue
+        if svc.location is UNKNOWN or c.region is UNKNOWN:
+            out.unknown(svc.res, "regions unknown")
+        elif svc.location != c.region:
+            out.violation(
+                c.res,
+                f"{c.res.name}: connector is in {c.region} but service {svc.name} runs in "
+                f"{svc.location}; a connector serves only its own region. Fix: one connector per "
+                "region, in the services' region.",
+            )
+        for inst in m.service_redis(svc):
+            cnet = m.network_of_connector(c)
+            rnet = m.networks.resolve(inst.authorized_network)
+            if isinstance(cnet, Network) and isinstance(rnet, Network) and cnet is not rnet:
+                out.violation(
+                    c.res,
+                    f"{c.res.name}: connector is on network {cnet.name} but Redis {inst.name} is "
+                    f"authorized on {rnet.name}; peering is not transitive. Fix: put the "
+                    "connector on Redis's authorized network.",
+                )
+
+
+# 7 ---------------------------------------------------------------------------------------------
+def private_redis_path(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    by_service: dict[str, list[Path]] = {}
+    for p in a.paths:
+        by_service.setdefault(p.service.res.urn, []).append(p)
+    for svc in m.services:
+        env = svc.env
+        if env is UNKNOWN:
+            out.unknown(svc.res, "env unknown")
+            continue
+        if not isinstance(env, dict) or "REDIS_HOST" not in env:
+            continue
+        paths = by_service.get(svc.res.urn, [])
+        if not paths:
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: REDIS_HOST={env['REDIS_HOST'].value!r} does not come from a "
+                "Redis instance of this stack. Fix: REDIS_HOST=instance.host.",
+            )
+            continue
+        for p in paths:
+            for problem in p.problems:
+                out.violation(svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}.")
+            if p.via is not None:
+                covers = egress_covers_private(svc.egress)
+                if covers is UNKNOWN:
+                    out.unknown(svc.res, "egress setting unknown")
+                elif not covers:
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: vpcAccess.egress {svc.egress!r} does not send private "
+                        "ranges through the VPC. Fix: egress=PRIVATE_RANGES_ONLY.",
+                    )
+            _env_from_instance(svc, p.redis, out)
+
+
+def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
+    env = svc.env
+    assert isinstance(env, dict)
+    linked = inst.res.urn in svc.template_deps
+    for var, actual in (("REDIS_HOST", inst.host), ("REDIS_PORT", inst.port)):
+        if var not in env:
+            if var == "REDIS_PORT":
+                out.violation(svc.res, f"{svc.res.name}: no REDIS_PORT; Fix: REDIS_PORT=instance.port (a TLS instance does not serve on 6379).")
+            continue
+        value = env[var].value
+        if value is UNKNOWN:
+            continue  # computed: fine
+        typed = not linked or actual is UNKNOWN
+        if not typed and actual is not None and str(value) != str(actual):
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: {var}={value!r} but Redis {inst.name} serves on {actual!r}. "
+                f"Fix: {var} from the instance's output.",
+            )
+        elif typed:
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: {var}={value!r} is typed in, not taken from Redis {inst.name}. "
+                f"Fix: {var}=instance.{'host' if var == 'REDIS_HOST' else 'port'}.",
+            )
+
+
+# 8 ---------------------------------------------------------------------------------------------
+def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
+    secret_names = {last_segment(secret)} if isinstance(secret, str) else set()
+    secret_urns = {r.urn for r in m.secrets if r.get("secretId") in secret_names}
+    grants = []
+    for g in m.secret_access:
+        role = g.role
+        if role is not UNKNOWN and role != ACCESSOR and role != "roles/owner":
+            continue
+        on_secret = bool(set(g.secret.deps) & secret_urns) or (
+            isinstance(g.secret.raw, str) and last_segment(g.secret.raw) in secret_names
+        )
+        if not on_secret:
+            continue
+        members = g.members
+        sa = svc.service_account
+        if isinstance(members, list) and isinstance(sa, str):
+            if f"serviceAccount:{sa}" in members:
+                grants.append(g.res)
+        elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
+            grants.append(g.res)
+    return grants
+
+
+def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    for c in m.connectors:
+        sub = m.connector_subnet(c)
+        if isinstance(sub, Subnet) and sub.res.urn not in m.ancestors(c.res.urn):
+            out.violation(
+                c.res,
+                f"{c.res.name}: connector does not depend on its subnet {sub.name}; it can be "
+                "created before the subnet exists. Fix: subnet={'name': subnet.name}.",
+            )
+    for p in a.paths:
+        svc = p.service
+        before = m.ancestors(svc.res.urn)
+        if p.connector is not None and p.connector.res.urn not in before:
+            out.violation(svc.res, f"{svc.res.name}: does not depend on connector {p.connector.res.name}. Fix: vpc_access.connector=connector.id.")
+        if p.via == "direct" and p.subnet is not None and p.subnet.res.urn not in before:
+            out.violation(svc.res, f"{svc.res.name}: does not depend on its egress subnet {p.subnet.res.name}. Fix: subnetwork=subnet.id.")
+        v = p.verdict
+        if v is not None:
+            if v.rule is not None and v.rule.action == "allow" and v.allowed is True:
+                rules = [v.rule]
+            else:
+                rules = [r for r in v.applicable + v.unknown if r.action == "allow"]
+            if rules and not any(r.res.urn in before for r in rules):
+                names = ", ".join(r.res.name for r in rules)
+                out.violation(
+                    svc.res,
+                    f"{svc.res.name}: does not depend on the Redis egress rule ({names}); its first "
+                    "revision can start sending traffic before the rule exists. "
+                    "Fix: depends_on=[rule].",
+                )
+    for svc in m.services:
+        env = svc.env
+        if not isinstance(env, dict):
+            continue
+        for var in env.values():
+            if var.secret is None or var.secret is UNKNOWN:
+                continue
+            grants = _grants_for(m, svc, var.secret)
+            if not grants:
+                if isinstance(svc.service_account, str) or not svc.service_account:
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: no {ACCESSOR} grant on secret {var.secret!r} for the "
+                        f"service's account, so {var.name} cannot be read. Fix: a SecretIamMember "
+                        "for the service's own account on that secret only.",
+                    )
+                else:
+                    out.unknown(svc.res, f"who may read secret of {var.name}")
+            elif not any(g.urn in m.ancestors(svc.res.urn) for g in grants):
+                out.violation(
+                    svc.res,
+                    f"{svc.res.name}: does not depend on {grants[0].name}, the grant that lets it "
+                    f"read {var.name}; a revision can start before it may read the secret. "
+                    "Fix: depends_on=[grant].",
+                )
+
+
+# 9 ---------------------------------------------------------------------------------------------
+def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: bool) -> None:
+    m = a.model
+    env_name = cfg.get("environment") or "this stack"
+    for r in m.redis:
+        res = r.res
+        if r.auth_enabled is not UNKNOWN and r.auth_enabled is not True:
+            out.violation(res, f"{res.name}: Redis AUTH is off. Fix: auth_enabled=True (the AUTH string goes to Secret Manager).")
+        if r.transit_encryption is not UNKNOWN and r.transit_encryption != "SERVER_AUTHENTICATION":
+            out.violation(res, f"{res.name}: Redis TLS is off. Fix: transit_encryption_mode='SERVER_AUTHENTICATION' (set at creation only).")
+        if not production:
+            continue
+        if r.tier is not UNKNOWN and r.tier != "STANDARD_HA":
+            out.violation(res, f"{res.name}: tier {r.tier} in {env_name}; BASIC is flushed during maintenance. Fix: tier='STANDARD_HA'.")
+        if r.persistence_mode is not UNKNOWN and r.persistence_mode != "RDB":
+            out.violation(res, f"{res.name}: persistence is {r.persistence_mode or 'off'} in {env_name}. Fix: persistence_config RDB.")
+        if not res.protect:
+            out.violation(res, f"{res.name}: not protected; replacing or deleting Redis loses its data. Fix: ResourceOptions(protect=True).")
+        if r.deletion_protection is not UNKNOWN and r.deletion_protection is not True:
+            out.violation(res, f"{res.name}: deletion_protection is off. Fix: deletion_protection=True.")
+    if production:
+        for n in m.networks:
+            if not n.res.protect:
+                out.violation(n.res, f"{n.res.name}: the production network is not protected. Fix: ResourceOptions(protect=True).")
+    patterns = [p.upper() for p in cfg["secretEnvPatterns"]]
+    auth_strings = {r.auth_string for r in m.redis if isinstance(r.auth_string, str) and r.auth_string}
+    for svc in m.services:
+        env = svc.env
+        if not isinstance(env, dict):
+            continue
+        for var in env.values():
+            if var.secret is None and var.value is not UNKNOWN:
+                leaked = isinstance(var.value, str) and var.value in auth_strings
+                if leaked or any(p in var.name.upper() for p in patterns):
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: env {var.name} is a plain value that "
+                        + ("is the Redis AUTH string" if leaked else "looks like a secret")
+                        + ". Fix: read it from Secret Manager (value_source.secret_key_ref).",
+                    )
+            elif var.secret is not None:
+                version = var.secret_version
+                if version is UNKNOWN:
+                    continue
+                if version in (None, "", "latest"):
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: env {var.name} reads secret version "
+                        f"{version or '(unset: latest)'}; a rotation would change running "
+                        "revisions unannounced. Fix: pin the version (secret_version.version).",
+                    )

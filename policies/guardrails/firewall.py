@@ -1,0 +1,232 @@
+"""Evaluate VPC firewall rules the way Google Cloud does, for one kind of connection.
+
+Applicable rules are those in the connection's network and direction that are enabled, target the
+source (by tag, or every instance when untargeted), cover the destination (and source, where an
+egress rule names source ranges) and the protocol/port. Among them the lowest priority number wins,
+and at equal priority DENY beats ALLOW. When none applies, the implied rules decide (priority
+65535): egress allowed, ingress denied. Values unknown during preview give a three-valued answer:
+True, False, or UNKNOWN when an unknown value could change the outcome.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from guardrails.model import FirewallRule, Network, StackModel
+from guardrails.values import UNKNOWN, Unknown, as_int, network_of
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+Tri = bool | Unknown
+IMPLIED_PRIORITY = 65535
+TCP_NAMES = frozenset({"tcp", "6"})
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A connection to check: from instances with `source_tags` (addresses in `source`) in
+    `network`, to `destination` (a host /32 or a whole range) on tcp `port`."""
+
+    network: Network
+    direction: str
+    source_tags: frozenset[str]
+    source: IPNet | None
+    destination: IPNet
+    port: int | Unknown
+    protocol: str = "tcp"
+
+
+@dataclass
+class Verdict:
+    allowed: Tri
+    rule: FirewallRule | None  # the deciding rule; None means the implied rule
+    applicable: list[FirewallRule] = field(default_factory=list)
+    unknown: list[FirewallRule] = field(default_factory=list)
+    not_applicable: list[tuple[FirewallRule, str]] = field(default_factory=list)
+
+    @property
+    def shadowed(self) -> list[FirewallRule]:
+        """Applicable ALLOW rules that lost to the deciding DENY."""
+        if self.rule is None or self.rule.action != "deny":
+            return []
+        return [r for r in self.applicable if r.action == "allow"]
+
+
+def port_spec_covers(spec: Any, port: int) -> bool | None:
+    """'6379' or '6000-7000' against a port; None when the spec is malformed."""
+    text = str(spec).strip()
+    lo, sep, hi = text.partition("-")
+    try:
+        if sep:
+            return int(lo) <= port <= int(hi)
+        return int(text) == port
+    except ValueError:
+        return None
+
+
+def entries_cover(entries: Any, protocol: str, port: int | Unknown) -> Tri:
+    """Whether (protocol, ports) entries admit `protocol:port`."""
+    if entries is UNKNOWN:
+        return UNKNOWN
+    unknown = False
+    for proto, ports in entries:
+        if proto is UNKNOWN:
+            unknown = True
+            continue
+        p = str(proto).lower()
+        if p != "all" and not (protocol == "tcp" and p in TCP_NAMES):
+            continue
+        if p == "all" or ports is None or ports == []:
+            return True
+        if ports is UNKNOWN or port is UNKNOWN:
+            unknown = True
+            continue
+        for spec in ports:
+            if spec is UNKNOWN:
+                unknown = True
+            elif port_spec_covers(spec, port):  # type: ignore[arg-type]
+                return True
+    return UNKNOWN if unknown else False
+
+
+def ranges_match(ranges: Any, target: IPNet | None, *, whole: bool) -> Tri:
+    """Whether CIDR `ranges` cover `target` (all of it when `whole`, any part otherwise).
+    An empty or absent list means every address."""
+    if ranges is UNKNOWN:
+        return UNKNOWN
+    if not ranges:
+        return True
+    if target is None:
+        return UNKNOWN
+    unknown = False
+    for raw in ranges:
+        net = network_of(raw)
+        if net is None:
+            unknown = unknown or raw is UNKNOWN
+            continue
+        if net.version != target.version:
+            continue
+        if target.subnet_of(net) if whole else target.overlaps(net):  # type: ignore[arg-type]
+            return True
+    return UNKNOWN if unknown else False
+
+
+class RuleIndex:
+    """Rules by resolved network, so a connection looks only at its own network's rules."""
+
+    def __init__(self, model: StackModel) -> None:
+        self.model = model
+        self.by_network: dict[str, list[FirewallRule]] = {}
+        self.unresolved: list[FirewallRule] = []
+        for rule in model.firewalls:
+            net = model.networks.resolve(rule.network)
+            if isinstance(net, Network):
+                self.by_network.setdefault(net.res.urn, []).append(rule)
+            elif net is UNKNOWN:
+                self.unresolved.append(rule)
+            # A rule on a network outside the stack never applies to our connections.
+
+    def candidates(self, network: Network) -> list[FirewallRule]:
+        return self.by_network.get(network.res.urn, []) + self.unresolved
+
+    def not_on(self, network: Network) -> list[FirewallRule]:
+        """Rules of the stack that sit on other networks (to explain a miss)."""
+        return [
+            r
+            for urn, rules in self.by_network.items()
+            if urn != network.res.urn
+            for r in rules
+        ]
+
+
+def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tri, str]:
+    """Whether `rule` applies to `conn`, and if not, why (for messages)."""
+    unknown: list[str] = []
+    if rule.disabled is UNKNOWN:
+        unknown.append("disabled")
+    elif rule.disabled:
+        return False, "is disabled"
+    if rule.direction is UNKNOWN:
+        unknown.append("direction")
+    elif rule.direction != conn.direction:
+        return False, f"is {rule.direction}, the connection needs {conn.direction}"
+    net = model.networks.resolve(rule.network)
+    if net is UNKNOWN:
+        unknown.append("network")
+    elif net is not conn.network:
+        where = net.name if net is not None else rule.network.raw
+        return False, f"is on network {where}, not {conn.network.name}"
+    tags, sas = rule.target_tags, rule.target_service_accounts
+    if tags is UNKNOWN or sas is UNKNOWN:
+        unknown.append("targets")
+    elif sas:
+        return False, "targets service accounts, which the connection's source does not run as"
+    elif tags:
+        if any(t is UNKNOWN for t in tags):
+            if not conn.source_tags & {t for t in tags if isinstance(t, str)}:
+                unknown.append("target tags")
+        elif not conn.source_tags & set(tags):
+            return False, f"targets tags {sorted(tags)}, the source carries {sorted(conn.source_tags)}"
+    whole = rule.action == "allow"
+    # An ALLOW must cover the whole destination; a DENY blocks if it touches any of it.
+    dest = ranges_match(rule.destination_ranges, conn.destination, whole=whole)
+    src = ranges_match(rule.source_ranges, conn.source, whole=whole)
+    if dest is UNKNOWN:
+        unknown.append("destination ranges")
+    elif not dest:
+        return False, f"destination ranges {rule.destination_ranges} do not cover {conn.destination}"
+    if src is UNKNOWN:
+        unknown.append("source ranges")
+    elif not src:
+        return False, f"source ranges {rule.source_ranges} do not cover {conn.source}"
+    ports = entries_cover(rule.entries, conn.protocol, conn.port)
+    if ports is UNKNOWN:
+        unknown.append("ports")
+    elif not ports:
+        shown = "unknown" if conn.port is UNKNOWN else conn.port
+        return False, f"does not cover {conn.protocol}:{shown} ({_entries_text(rule.entries)})"
+    if rule.priority is UNKNOWN or rule.priority is None:
+        unknown.append("priority")
+    if unknown:
+        return UNKNOWN, "cannot be decided during preview: unknown " + ", ".join(unknown)
+    return True, ""
+
+
+def _entries_text(entries: Any) -> str:
+    if entries is UNKNOWN:
+        return "unknown"
+    parts = []
+    for proto, ports in entries:
+        parts.append(f"{proto}:{','.join(str(p) for p in ports)}" if ports else f"{proto}:all")
+    return " ".join(parts) or "nothing"
+
+
+def _order(rule: FirewallRule) -> tuple[int, int]:
+    return (as_int(rule.priority) or 0, 0 if rule.action == "deny" else 1)  # type: ignore[return-value]
+
+
+def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
+    applicable: list[FirewallRule] = []
+    unknown: list[FirewallRule] = []
+    missed: list[tuple[FirewallRule, str]] = []
+    for rule in index.candidates(conn.network):
+        ok, why = applies(rule, conn, index.model)
+        if ok is UNKNOWN:
+            unknown.append(rule)
+        elif ok:
+            applicable.append(rule)
+        else:
+            missed.append((rule, why))
+    missed += [(r, f"is on another network than {conn.network.name}") for r in index.not_on(conn.network)]
+    applicable.sort(key=_order)
+    decider = applicable[0] if applicable else None
+    decider_priority = as_int(decider.priority) if decider is not None else IMPLIED_PRIORITY
+    implied_allow = conn.direction == "EGRESS"
+    allowed: Tri = (decider.action == "allow") if decider is not None else implied_allow
+    for rule in unknown:
+        p = as_int(rule.priority)
+        if p is UNKNOWN or p is None or p <= decider_priority:  # type: ignore[operator]
+            allowed = UNKNOWN
+            break
+    return Verdict(allowed, decider, applicable, unknown, missed)

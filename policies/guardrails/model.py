@@ -1,0 +1,540 @@
+"""A typed model of the stack, built once from the engine's resources.
+
+Every policy reads this model instead of raw properties. It knows the resources that make up the
+Cloud Run -> connector -> Redis path and who references whom: a reference is the raw value the
+program passed (a string, UNKNOWN during preview, or None) plus the URNs the engine recorded as
+that property's dependencies. A reference backed by a property dependency comes from a resource of
+this stack; one without is a literal someone typed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from guardrails.values import (
+    UNKNOWN,
+    Unknown,
+    address_of,
+    as_int,
+    get,
+    last_segment,
+    network_of,
+    or_default,
+    to_plain,
+)
+
+NETWORK = "gcp:compute/network:Network"
+SUBNET = "gcp:compute/subnetwork:Subnetwork"
+CONNECTOR = "gcp:vpcaccess/connector:Connector"
+FIREWALL = "gcp:compute/firewall:Firewall"
+REDIS = "gcp:redis/instance:Instance"
+RUN = "gcp:cloudrunv2/service:Service"
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+PSA_CONNECTION = "gcp:servicenetworking/connection:Connection"
+SECRET = "gcp:secretmanager/secret:Secret"
+SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
+SECRET_IAM_BINDING = "gcp:secretmanager/secretIamBinding:SecretIamBinding"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+STACK = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Res:
+    """One engine resource, normalised: plain props (UNKNOWN for unknowns), URN-valued edges."""
+
+    urn: str
+    type: str
+    name: str
+    props: dict[str, Any]
+    protect: bool = False
+    parent: str | None = None
+    deps: tuple[str, ...] = ()
+    prop_deps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_policy_resource(cls, r: Any) -> Res:
+        """From a pulumi_policy PolicyResource (AnalyzeStack): outputs, parent, dependencies."""
+        parent = getattr(r, "parent", None)
+        return cls(
+            urn=r.urn,
+            type=r.resource_type,
+            name=r.name,
+            props=to_plain(r.props),
+            protect=bool(getattr(r.opts, "protect", False)),
+            parent=parent.urn if parent is not None else None,
+            deps=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])),
+            prop_deps={
+                k: tuple(d.urn for d in v)
+                for k, v in (getattr(r, "property_dependencies", None) or {}).items()
+            },
+        )
+
+    @classmethod
+    def from_validation_args(cls, args: Any) -> Res:
+        """From ResourceValidationArgs (Analyze): inputs only, no edges."""
+        return cls(
+            urn=args.urn,
+            type=args.resource_type,
+            name=args.name,
+            props=to_plain(args.props),
+            protect=bool(getattr(args.opts, "protect", False)),
+        )
+
+    def get(self, path: str, default: Any = None) -> Any:
+        return get(self.props, path, default)
+
+    def deps_of(self, key: str) -> tuple[str, ...]:
+        return tuple(self.prop_deps.get(key, ()))
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference as written: the raw value and the URNs its top-level property depends on."""
+
+    raw: Any
+    deps: tuple[str, ...]
+
+    @property
+    def present(self) -> bool:
+        return self.raw is not None and self.raw != ""
+
+
+T = TypeVar("T")
+
+
+class Index(Generic[T]):
+    """Entities of one kind by URN and by name."""
+
+    def __init__(self) -> None:
+        self.by_urn: dict[str, T] = {}
+        self.by_name: dict[str, T] = {}
+
+    def add(self, urn: str, name: Any, entity: T) -> None:
+        self.by_urn[urn] = entity
+        if isinstance(name, str):
+            self.by_name.setdefault(name, entity)
+
+    def __iter__(self) -> Any:
+        return iter(self.by_urn.values())
+
+    def __len__(self) -> int:
+        return len(self.by_urn)
+
+    def from_deps(self, deps: Iterable[str]) -> list[T]:
+        return [self.by_urn[u] for u in deps if u in self.by_urn]
+
+    def resolve(self, ref: Ref | None) -> T | Unknown | None:
+        """The entity a reference names: by its raw value when known, else by a unique
+        property dependency of this kind; UNKNOWN when it cannot be told during preview."""
+        if ref is None or not ref.present:
+            return None
+        linked = self.from_deps(ref.deps)
+        if isinstance(ref.raw, str):
+            hit = self.by_name.get(last_segment(ref.raw))
+            if hit is not None:
+                return hit
+            return None
+        if len(linked) == 1:
+            return linked[0]
+        return UNKNOWN
+
+    def backed(self, ref: Ref) -> bool:
+        """Whether the reference comes from a resource of this kind in the stack."""
+        return any(u in self.by_urn for u in ref.deps)
+
+
+@dataclass
+class Network:
+    res: Res
+    name: Any
+
+
+@dataclass
+class Subnet:
+    res: Res
+    name: Any
+    cidr: Any
+    region: Any
+    network: Ref
+
+
+@dataclass
+class Connector:
+    res: Res
+    name: Any
+    region: Any
+    network: Ref | None
+    subnet: Ref | None
+    cidr: Any
+
+    @property
+    def tags(self) -> set[str]:
+        """Network tags Google puts on the connector's VMs."""
+        tags = {"vpc-connector"}
+        if isinstance(self.region, str) and isinstance(self.name, str):
+            tags.add(f"vpc-connector-{self.region}-{self.name}")
+        return tags
+
+
+@dataclass
+class FirewallRule:
+    res: Res
+    name: Any
+    network: Ref
+    direction: Any  # "INGRESS" | "EGRESS" | UNKNOWN
+    priority: Any  # int | UNKNOWN
+    disabled: Any
+    action: str  # "allow" | "deny"
+    entries: Any  # list of (protocol, ports) or UNKNOWN
+    source_ranges: Any
+    destination_ranges: Any
+    source_tags: Any
+    target_tags: Any
+    target_service_accounts: Any
+    log_metadata: Any  # "INCLUDE_ALL_METADATA" | "EXCLUDE_ALL_METADATA" | None | UNKNOWN
+
+
+@dataclass
+class Redis:
+    res: Res
+    name: Any
+    host: Any
+    port: Any
+    reserved_range: Any
+    connect_mode: Any
+    authorized_network: Ref
+    auth_enabled: Any
+    transit_encryption: Any
+    tier: Any
+    persistence_mode: Any
+    deletion_protection: Any
+    auth_string: Any
+    read_replicas: Any
+
+
+@dataclass
+class EnvVar:
+    name: str
+    value: Any  # a plain value, or None when it comes from a secret
+    secret: Any = None
+    secret_version: Any = None
+
+
+@dataclass
+class NetworkInterface:
+    network: Ref
+    subnetwork: Ref
+    tags: Any
+
+
+@dataclass
+class Service:
+    res: Res
+    name: Any
+    location: Any
+    connector: Ref | None
+    interfaces: list[NetworkInterface] | Unknown
+    egress: Any
+    vpc_access: Any  # the raw vpcAccess block (None when absent)
+    env: dict[str, EnvVar] | Unknown
+    service_account: Any
+    deletion_protection: Any
+
+    @property
+    def template_deps(self) -> tuple[str, ...]:
+        return self.res.deps_of("template")
+
+
+@dataclass
+class GlobalAddress:
+    res: Res
+    name: Any
+    address: Any
+    prefix_length: Any
+    purpose: Any
+    network: Ref
+
+    @property
+    def cidr(self) -> Any:
+        if isinstance(self.address, str) and as_int(self.prefix_length) not in (None, UNKNOWN):
+            return f"{self.address}/{as_int(self.prefix_length)}"
+        return UNKNOWN
+
+
+@dataclass
+class SecretAccess:
+    """A secretAccessor grant (IAM member or binding) on one secret."""
+
+    res: Res
+    secret: Ref
+    role: Any
+    members: Any  # list of member strings, or UNKNOWN
+
+
+def _ref(res: Res, key: str, raw: Any) -> Ref:
+    return Ref(raw, res.deps_of(key))
+
+
+def _entries(rule: Mapping[str, Any], key: str) -> Any:
+    raw = rule.get(key)
+    if raw is UNKNOWN:
+        return UNKNOWN
+    out = []
+    for e in raw or []:
+        if e is UNKNOWN:
+            return UNKNOWN
+        out.append((get(e, "protocol"), get(e, "ports")))
+    return out
+
+
+def _env(containers: Any) -> dict[str, EnvVar] | Unknown:
+    if containers is UNKNOWN:
+        return UNKNOWN
+    env: dict[str, EnvVar] = {}
+    for c in containers or []:
+        envs = get(c, "envs")
+        if envs is UNKNOWN:
+            return UNKNOWN
+        for e in envs or []:
+            name = get(e, "name")
+            if not isinstance(name, str):
+                continue
+            ref = get(e, "valueSource.secretKeyRef")
+            if isinstance(ref, Mapping):
+                env[name] = EnvVar(name, None, get(ref, "secret"), get(ref, "version"))
+            else:
+                env[name] = EnvVar(name, get(e, "value"))
+    return env
+
+
+class StackModel:
+    """Everything the policies need to know, indexed once."""
+
+    def __init__(self, resources: Iterable[Res]) -> None:
+        self.resources: dict[str, Res] = {}
+        self.networks: Index[Network] = Index()
+        self.subnets: Index[Subnet] = Index()
+        self.connectors: Index[Connector] = Index()
+        self.firewalls: Index[FirewallRule] = Index()
+        self.redis: Index[Redis] = Index()
+        self.services: Index[Service] = Index()
+        self.addresses: Index[GlobalAddress] = Index()
+        self.secrets: Index[Res] = Index()
+        self.service_accounts: Index[Res] = Index()
+        self.secret_access: list[SecretAccess] = []
+        self.psa_connections: list[Res] = []
+        for r in resources:
+            self.resources[r.urn] = r
+            builder = _BUILDERS.get(r.type)
+            if builder is not None:
+                builder(self, r)
+
+    # -- builders -------------------------------------------------------------------------
+    def _network(self, r: Res) -> None:
+        self.networks.add(r.urn, r.get("name"), Network(r, r.get("name")))
+
+    def _subnet(self, r: Res) -> None:
+        s = Subnet(r, r.get("name"), r.get("ipCidrRange"), r.get("region"),
+                   _ref(r, "network", r.get("network")))
+        self.subnets.add(r.urn, s.name, s)
+
+    def _connector(self, r: Res) -> None:
+        subnet_name = r.get("subnet.name")
+        c = Connector(
+            r,
+            r.get("name"),
+            r.get("region"),
+            _ref(r, "network", r.get("network")) if r.get("network") is not None else None,
+            _ref(r, "subnet", subnet_name) if r.get("subnet") is not None else None,
+            r.get("ipCidrRange"),
+        )
+        self.connectors.add(r.urn, c.name, c)
+
+    def _firewall(self, r: Res) -> None:
+        p = r.props
+        denies = p.get("denies")
+        action = "deny" if denies not in (None, []) else "allow"
+        rule = FirewallRule(
+            res=r,
+            name=p.get("name"),
+            network=_ref(r, "network", p.get("network")),
+            direction=or_default(p.get("direction"), "INGRESS"),
+            priority=1000 if p.get("priority") is None else as_int(p.get("priority")),
+            disabled=or_default(p.get("disabled"), False),
+            action=action,
+            entries=_entries(p, "denies" if action == "deny" else "allows"),
+            source_ranges=p.get("sourceRanges"),
+            destination_ranges=p.get("destinationRanges"),
+            source_tags=p.get("sourceTags"),
+            target_tags=p.get("targetTags"),
+            target_service_accounts=p.get("targetServiceAccounts"),
+            log_metadata=(
+                r.get("logConfig.metadata") if p.get("logConfig") is not None else None
+            ),
+        )
+        self.firewalls.add(r.urn, rule.name, rule)
+
+    def _redis(self, r: Res) -> None:
+        p = r.props
+        inst = Redis(
+            res=r,
+            name=p.get("name"),
+            host=p.get("host"),
+            port=as_int(p.get("port")) if p.get("port") is not None else None,
+            reserved_range=p.get("reservedIpRange"),
+            connect_mode=or_default(p.get("connectMode"), "DIRECT_PEERING"),
+            authorized_network=_ref(r, "authorizedNetwork", p.get("authorizedNetwork")),
+            auth_enabled=or_default(p.get("authEnabled"), False),
+            transit_encryption=or_default(p.get("transitEncryptionMode"), "DISABLED"),
+            tier=or_default(p.get("tier"), "BASIC"),
+            persistence_mode=r.get("persistenceConfig.persistenceMode"),
+            deletion_protection=p.get("deletionProtection"),
+            auth_string=p.get("authString"),
+            read_replicas=p.get("readReplicasMode"),
+        )
+        self.redis.add(r.urn, inst.name, inst)
+
+    def _service(self, r: Res) -> None:
+        t = r.get("template")
+        vpc = get(t, "vpcAccess") if t is not UNKNOWN else UNKNOWN
+        deps = r.deps_of("template")
+        connector: Ref | None = None
+        interfaces: list[NetworkInterface] | Unknown = []
+        egress: Any = None
+        if vpc is UNKNOWN:
+            interfaces, egress = UNKNOWN, UNKNOWN
+        elif isinstance(vpc, Mapping):
+            egress = vpc.get("egress")
+            if vpc.get("connector") is not None:
+                connector = Ref(vpc.get("connector"), deps)
+            nics = vpc.get("networkInterfaces")
+            if nics is UNKNOWN:
+                interfaces = UNKNOWN
+            else:
+                interfaces = [
+                    NetworkInterface(
+                        Ref(get(n, "network"), deps), Ref(get(n, "subnetwork"), deps), get(n, "tags")
+                    )
+                    for n in nics or []
+                ]
+        svc = Service(
+            res=r,
+            name=r.get("name"),
+            location=r.get("location"),
+            connector=connector,
+            interfaces=interfaces,
+            egress=egress,
+            vpc_access=vpc,
+            env=_env(get(t, "containers")),
+            service_account=get(t, "serviceAccount"),
+            deletion_protection=r.get("deletionProtection"),
+        )
+        self.services.add(r.urn, svc.name, svc)
+
+    def _address(self, r: Res) -> None:
+        a = GlobalAddress(r, r.get("name"), r.get("address"), r.get("prefixLength"),
+                          r.get("purpose"), _ref(r, "network", r.get("network")))
+        self.addresses.add(r.urn, a.name, a)
+
+    def _secret(self, r: Res) -> None:
+        self.secrets.add(r.urn, r.get("secretId"), r)
+
+    def _account(self, r: Res) -> None:
+        self.service_accounts.add(r.urn, r.get("email"), r)
+
+    def _iam_member(self, r: Res) -> None:
+        member = r.get("member")
+        members = UNKNOWN if member is UNKNOWN else [member]
+        self.secret_access.append(
+            SecretAccess(r, _ref(r, "secretId", r.get("secretId")), r.get("role"), members)
+        )
+
+    def _iam_binding(self, r: Res) -> None:
+        self.secret_access.append(
+            SecretAccess(r, _ref(r, "secretId", r.get("secretId")), r.get("role"), r.get("members"))
+        )
+
+    def _psa(self, r: Res) -> None:
+        self.psa_connections.append(r)
+
+    # -- queries --------------------------------------------------------------------------
+    def network_of_subnet(self, subnet: Subnet) -> Network | Unknown | None:
+        return self.networks.resolve(subnet.network)
+
+    def network_of_connector(self, c: Connector) -> Network | Unknown | None:
+        if c.subnet is not None:
+            subnet = self.subnets.resolve(c.subnet)
+            if isinstance(subnet, Subnet):
+                return self.network_of_subnet(subnet)
+            return subnet  # UNKNOWN or None
+        return self.networks.resolve(c.network)
+
+    def connector_subnet(self, c: Connector) -> Subnet | Unknown | None:
+        return self.subnets.resolve(c.subnet) if c.subnet is not None else None
+
+    def redis_range(self, inst: Redis) -> Any:
+        """The CIDR Redis takes addresses from: the reserved range (direct peering) or the
+        allocated range it names (private services access). UNKNOWN or None when not known."""
+        raw = inst.reserved_range
+        if raw is UNKNOWN or raw is None:
+            return raw
+        if network_of(raw) is not None:
+            return raw
+        address = self.addresses.by_name.get(raw)
+        if address is None:
+            linked = self.addresses.from_deps(inst.res.deps_of("reservedIpRange"))
+            address = linked[0] if linked else None
+        return address.cidr if address is not None else None
+
+    def service_redis(self, svc: Service) -> list[Redis]:
+        """The Redis instances a service is configured for (REDIS_HOST from that instance)."""
+        env = svc.env
+        if env is UNKNOWN or not isinstance(env, dict) or "REDIS_HOST" not in env:
+            return []
+        host = env["REDIS_HOST"].value
+        linked = self.redis.from_deps(svc.template_deps)
+        if not isinstance(host, str):
+            return linked
+        matched = [r for r in self.redis if host in (r.host, r.res.props.get("readEndpoint"))]
+        if matched:
+            return matched
+        # A typed-in address: the instance whose range holds it (policy 7 flags the literal).
+        ip = address_of(host)
+        in_range = []
+        for r in self.redis:
+            rng = network_of(self.redis_range(r))
+            if ip is not None and rng is not None and ip in rng:
+                in_range.append(r)
+        return in_range or linked
+
+    def ancestors(self, urn: str) -> set[str]:
+        """Everything a resource waits for, directly or transitively."""
+        seen: set[str] = set()
+        todo = [urn]
+        while todo:
+            r = self.resources.get(todo.pop())
+            if r is None:
+                continue
+            for d in r.deps:
+                if d not in seen:
+                    seen.add(d)
+                    todo.append(d)
+        return seen
+
+
+_BUILDERS = {
+    NETWORK: StackModel._network,
+    SUBNET: StackModel._subnet,
+    CONNECTOR: StackModel._connector,
+    FIREWALL: StackModel._firewall,
+    REDIS: StackModel._redis,
+    RUN: StackModel._service,
+    GLOBAL_ADDRESS: StackModel._address,
+    SECRET: StackModel._secret,
+    SERVICE_ACCOUNT: StackModel._account,
+    SECRET_IAM_MEMBER: StackModel._iam_member,
+    SECRET_IAM_BINDING: StackModel._iam_binding,
+    PSA_CONNECTION: StackModel._psa,
+}

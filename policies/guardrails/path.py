@@ -1,0 +1,151 @@
+"""Path analysis: can each Cloud Run service reach each Redis instance it is configured for?
+
+For every (service, instance) pair where REDIS_HOST comes from the instance: which egress the
+service uses (connector or Direct VPC egress), which network that puts it on, whether Redis is
+authorized on that same network (peering is not transitive), and which firewall rule decides the
+EGRESS connection from the connector VMs (or the service's tagged instances) to the Redis
+address on the instance's port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from guardrails.firewall import Connection, RuleIndex, Verdict, evaluate
+from guardrails.model import Connector, Network, Redis, Service, StackModel, Subnet
+from guardrails.values import UNKNOWN, Unknown, address_of, as_int, network_of
+
+IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass
+class Path:
+    service: Service
+    redis: Redis
+    via: str | None = None  # "connector" | "direct" | None (no VPC egress at all)
+    connector: Connector | None = None
+    subnet: Subnet | None = None
+    network: Network | Unknown | None = None
+    redis_network: Network | Unknown | None = None
+    port: int | Unknown | None = None
+    destination: IPNet | None = None
+    verdict: Verdict | None = None
+    problems: list[str] = field(default_factory=list)  # proven breaks, other than the firewall
+    unknowns: list[str] = field(default_factory=list)  # what preview could not tell
+
+    @property
+    def firewall_decided(self) -> bool:
+        return self.verdict is not None and self.verdict.allowed is not UNKNOWN
+
+    def describe(self) -> str:
+        how = {"connector": f"connector {self.connector.name if self.connector else '?'}",
+               "direct": "Direct VPC egress"}.get(self.via or "", "no VPC egress")
+        net = self.network.name if isinstance(self.network, Network) else "an unknown network"
+        port = "an unknown port" if self.port in (None, UNKNOWN) else f"port {self.port}"
+        return f"{self.service.name} -> {how} -> {net} -> Redis {self.redis.name} on {port}"
+
+
+def _destination(model: StackModel, inst: Redis) -> IPNet | None:
+    host = address_of(inst.host)
+    if host is not None:
+        return ipaddress.ip_network(host)
+    return network_of(model.redis_range(inst))
+
+
+def analyze(model: StackModel, index: RuleIndex | None = None) -> list[Path]:
+    index = index or RuleIndex(model)
+    paths: list[Path] = []
+    for svc in model.services:
+        for inst in model.service_redis(svc):
+            paths.append(_analyze_one(model, index, svc, inst))
+    return paths
+
+
+def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis) -> Path:
+    path = Path(svc, inst)
+    path.redis_network = model.networks.resolve(inst.authorized_network)
+    if not inst.authorized_network.present:
+        path.problems.append(
+            f"Redis {inst.name} has no authorizedNetwork, so it is peered with the `default` network"
+        )
+    path.port = inst.port if inst.port is not None else UNKNOWN
+    source_tags: frozenset[str] = frozenset()
+    source: IPNet | None = None
+    if svc.connector is not None:
+        path.via = "connector"
+        c = model.connectors.resolve(svc.connector)
+        if c is UNKNOWN:
+            path.unknowns.append("which connector the service uses")
+            path.network = UNKNOWN
+        elif c is None:
+            path.problems.append(
+                f"its vpcAccess.connector {svc.connector.raw!r} is not a connector of this stack"
+            )
+        else:
+            path.connector = c
+            path.network = model.network_of_connector(c)
+            sub = model.connector_subnet(c)
+            if isinstance(sub, Subnet):
+                path.subnet = sub
+                source = network_of(sub.cidr)
+            else:
+                source = network_of(c.cidr)
+            source_tags = frozenset(c.tags)
+    elif svc.interfaces is UNKNOWN:
+        path.unknowns.append("the service's network interfaces")
+        path.network = UNKNOWN
+    elif svc.interfaces:
+        path.via = "direct"
+        nic = svc.interfaces[0]
+        sub = model.subnets.resolve(nic.subnetwork)
+        net = model.networks.resolve(nic.network) if nic.network.present else None
+        if isinstance(sub, Subnet):
+            path.subnet = sub
+            source = network_of(sub.cidr)
+            if net is None:
+                net = model.network_of_subnet(sub)
+        path.network = net
+        if nic.tags is UNKNOWN:
+            path.unknowns.append("the network tags of the service's instances")
+        else:
+            source_tags = frozenset(t for t in nic.tags or [] if isinstance(t, str))
+    else:
+        path.problems.append("it has no VPC egress (no connector, no network interfaces)")
+        return path
+
+    if path.network is None and not path.problems:
+        path.problems.append("its egress network is not a network of this stack")
+    if isinstance(path.network, Network) and isinstance(path.redis_network, Network):
+        if path.network is not path.redis_network:
+            path.problems.append(
+                f"it egresses into network {path.network.name} but Redis {inst.name} is "
+                f"authorized on {path.redis_network.name} (peering is not transitive)"
+            )
+    elif path.network is UNKNOWN or path.redis_network is UNKNOWN:
+        path.unknowns.append("whether the service and Redis share a network")
+
+    path.destination = _destination(model, inst)
+    if path.destination is None:
+        path.unknowns.append(f"the address of Redis {inst.name}")
+    if path.port is UNKNOWN:
+        path.unknowns.append(f"the port of Redis {inst.name}")
+    if isinstance(path.network, Network) and path.destination is not None:
+        conn = Connection(
+            network=path.network,
+            direction="EGRESS",
+            source_tags=source_tags,
+            source=source,
+            destination=path.destination,
+            port=as_int(path.port) if path.port is not UNKNOWN else UNKNOWN,  # type: ignore[arg-type]
+        )
+        path.verdict = evaluate(index, conn)
+    return path
+
+
+def egress_covers_private(egress: Any) -> bool | Unknown:
+    """PRIVATE_RANGES_ONLY (the API default) and ALL_TRAFFIC both send private ranges via VPC."""
+    if egress is UNKNOWN:
+        return UNKNOWN
+    return egress in (None, "PRIVATE_RANGES_ONLY", "ALL_TRAFFIC")

@@ -1,0 +1,98 @@
+"""Policy configuration: the schema the CLI sees, and the defaults applied when a value is absent.
+
+The CLI fills defaults from each policy's config schema before it calls Configure; a caller that
+does not (an older CLI, a hand-written Configure) must get the same behaviour, so every policy
+reads its settings through `effective`, which applies the same defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
+PRODUCTION_ENVIRONMENTS = ["production", "prod"]
+SECRET_ENV_PATTERNS = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "AUTH"]
+REDIS_PORTS = [6379, 6378]
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    schema: dict[str, Any]
+    default: Any
+
+
+ENVIRONMENT = Setting(
+    "environment",
+    {"type": "string", "description": "This stack's environment (default: the stack name)."},
+    None,
+)
+KNOWN = Setting(
+    "knownEnvironments",
+    {"type": "array", "items": {"type": "string"},
+     "description": "Environment names that must not appear in another environment's names."},
+    KNOWN_ENVIRONMENTS,
+)
+PRODUCTION = Setting(
+    "productionEnvironments",
+    {"type": "array", "items": {"type": "string"},
+     "description": "Environments held to the production security baseline."},
+    PRODUCTION_ENVIRONMENTS,
+)
+SECRET_PATTERNS = Setting(
+    "secretEnvPatterns",
+    {"type": "array", "items": {"type": "string"},
+     "description": "Plain env var names containing any of these (case-insensitive) are secrets."},
+    SECRET_ENV_PATTERNS,
+)
+LOG_METADATA = Setting(
+    "logMetadata",
+    {"type": "string", "enum": ["INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"],
+     "description": "The firewall log metadata every rule must use."},
+    "INCLUDE_ALL_METADATA",
+)
+CONNECTOR_PREFIX = Setting(
+    "connectorPrefixLength",
+    {"type": "integer", "minimum": 28, "maximum": 28,
+     "description": "Prefix length of connector ranges (Serverless VPC Access requires /28)."},
+    28,
+)
+PORTS = Setting(
+    "redisPorts",
+    {"type": "array", "items": {"type": "integer"},
+     "description": "Redis ports to protect when an instance's port is not known."},
+    REDIS_PORTS,
+)
+
+
+def schema(*settings: Setting) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for s in settings:
+        entry = dict(s.schema)
+        if s.default is not None:
+            entry["default"] = s.default
+        props[s.name] = entry
+    return props
+
+
+def effective(config: Mapping[str, Any] | None, *settings: Setting) -> dict[str, Any]:
+    """The config a policy runs with: what was configured, else the schema default."""
+    config = config or {}
+    out: dict[str, Any] = {}
+    for s in settings:
+        value = config.get(s.name)
+        out[s.name] = s.default if value is None else value
+    if "environment" in out and not out["environment"]:
+        out["environment"] = stack_environment()
+    return out
+
+
+def stack_environment() -> str:
+    try:
+        return pulumi.get_stack()
+    except Exception:  # noqa: BLE001 - no runtime settings (a unit test): no stack name
+        return ""

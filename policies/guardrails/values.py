@@ -1,0 +1,135 @@
+"""Reading engine property values safely.
+
+The policy SDK hands properties over as read-only Mapping/Sequence proxies that raise
+`UnknownValueError` when an unknown (preview) value is read. `to_plain` copies such a structure
+into plain dicts and lists, turning each unknown into the `UNKNOWN` sentinel, so the model can hold
+"not known yet" as a value and the policies can decide what an unknown means for them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pulumi_policy.proxy import UnknownValueError
+
+# The engine's unknown sentinels (pulumi_policy.proxy), should a raw value reach us unproxied.
+_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+        "030794c1-ac77-496b-92df-f27374a8bd58",
+        "e48ece36-62e2-4504-bad9-02848725956a",
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+    }
+)
+
+
+class Unknown:
+    """A value that is not known until the update runs."""
+
+    _instance: Unknown | None = None
+
+    def __new__(cls) -> Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+    def __bool__(self) -> bool:
+        # Truth-testing an unknown is always a bug in a policy: make it loud.
+        raise TypeError("an unknown value has no truth value: check is_unknown() first")
+
+
+UNKNOWN = Unknown()
+
+
+def is_unknown(value: Any) -> bool:
+    return value is UNKNOWN
+
+
+def to_plain(value: Any) -> Any:
+    """Copy proxies (or plain containers) into dicts/lists; unknowns become UNKNOWN."""
+    if isinstance(value, str):
+        return UNKNOWN if value in _SENTINELS else value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in value:
+            try:
+                out[key] = to_plain(value[key])
+            except UnknownValueError:
+                out[key] = UNKNOWN
+        return out
+    if isinstance(value, Sequence):
+        items: list[Any] = []
+        for i in range(len(value)):
+            try:
+                items.append(to_plain(value[i]))
+            except UnknownValueError:
+                items.append(UNKNOWN)
+        return items
+    return value
+
+
+def or_default(value: Any, default: Any) -> Any:
+    """`value`, or `default` when it is None (an UNKNOWN stays UNKNOWN)."""
+    return default if value is None else value
+
+
+def get(data: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted path; UNKNOWN when an enclosing value is unknown."""
+    cur = data
+    for part in path.split("."):
+        if cur is UNKNOWN:
+            return UNKNOWN
+        if isinstance(cur, Mapping):
+            if part not in cur:
+                return default
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return default
+    return cur
+
+
+def last_segment(value: str) -> str:
+    """`projects/p/global/networks/n` or a self link -> `n`."""
+    return value.rstrip("/").rsplit("/", 1)[-1]
+
+
+def network_of(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A CIDR string as a network, or None when it is not one (unknown, malformed, a name)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def address_of(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+def as_int(value: Any) -> int | None | Unknown:
+    """Engine numbers are floats; ports may be strings. UNKNOWN stays UNKNOWN."""
+    if value is UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and float(value).is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

@@ -1,0 +1,352 @@
+"""Drive a policy pack the way the Pulumi CLI does, over the real Analyzer gRPC protocol.
+
+The pack is started as the CLI's python analyzer plugin starts it:
+`python -u -m pulumi.policy <engine-address> <pack-dir>` with cwd = the pack and PULUMI_PROJECT,
+PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its port on stdout.
+A small engine server answers the pack's log calls. Then, as the CLI does: Handshake (older packs
+answer UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its
+config with the schema defaults filled in, ConfigureStack, Analyze per resource (inputs), and
+AnalyzeStack (outputs, parents, dependencies, property dependencies).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import empty_pb2, struct_pb2
+
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
+
+from preflight.graph import Graph, RecordedResource
+
+LEVELS = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
+LEVEL_VALUES = {v: k for k, v in LEVELS.items()}
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", 400 * 1024 * 1024),
+    ("grpc.max_send_message_length", 400 * 1024 * 1024),
+]
+
+
+class PolicyConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    policy: str
+    level: str  # advisory | mandatory | ...
+    message: str
+    urn: str
+    pack: str
+    phase: str  # "resource" (Analyze) or "stack" (AnalyzeStack)
+
+    @property
+    def undecided(self) -> bool:
+        return "can't run policy" in self.message
+
+
+@dataclass
+class PolicyInfo:
+    name: str
+    description: str
+    level: str
+    schema: dict[str, Any]
+    kind: str  # resource | stack
+
+
+@dataclass
+class Verdict:
+    pack: str
+    version: str
+    policies: list[PolicyInfo]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    not_applicable: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.level == "mandatory"]
+
+    def by_policy(self, name: str) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.policy == name]
+
+
+class _Engine(engine_pb2_grpc.EngineServicer):
+    """The engine side a pack may call: it only logs."""
+
+    def __init__(self) -> None:
+        self.logs: list[str] = []
+
+    def Log(self, request: Any, context: Any) -> Any:  # noqa: N802
+        self.logs.append(request.message)
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request: Any, context: Any) -> Any:  # noqa: N802
+        from pulumi.runtime.proto import engine_pb2
+
+        return engine_pb2.GetRootResourceResponse(urn="")
+
+
+def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(dict(data))
+    return s
+
+
+def resolve_policy_config(
+    policies: list[PolicyInfo], user: Mapping[str, Any] | None
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The CLI's policy config handling: `{"all": level, "<policy>": level | {"enforcementLevel":
+    level, ...props}}` over each policy's declared level, with schema defaults filled in."""
+    user = dict(user or {})
+    known = {p.name for p in policies}
+    for key in user:
+        if key != "all" and key not in known:
+            raise PolicyConfigError(f"policy config: unknown policy {key!r} (known: {', '.join(sorted(known))})")
+    all_level = user.get("all")
+    if all_level is not None and all_level not in LEVEL_VALUES:
+        raise PolicyConfigError(f"policy config: 'all' has unknown enforcement level {all_level!r}")
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for p in policies:
+        level = all_level or p.level
+        props: dict[str, Any] = {
+            k: v["default"] for k, v in p.schema.get("properties", {}).items() if "default" in v
+        }
+        entry = user.get(p.name)
+        if isinstance(entry, str):
+            level = entry
+        elif isinstance(entry, Mapping):
+            entry = dict(entry)
+            level = entry.pop("enforcementLevel", level)
+            unknown = set(entry) - set(p.schema.get("properties", {}))
+            if unknown:
+                raise PolicyConfigError(
+                    f"policy config: {p.name} has unknown properties {sorted(unknown)} "
+                    f"(known: {sorted(p.schema.get('properties', {}))})"
+                )
+            props.update(entry)
+        elif entry is not None:
+            raise PolicyConfigError(f"policy config: {p.name} must be a level or an object")
+        if level not in LEVEL_VALUES:
+            raise PolicyConfigError(f"policy config: {p.name} has unknown enforcement level {level!r}")
+        out[p.name] = (level, props)
+    return out
+
+
+class PolicyPackProcess:
+    """A running policy pack. Use as a context manager; it is stopped on exit."""
+
+    def __init__(
+        self,
+        pack_dir: Path,
+        *,
+        project: str,
+        stack: str,
+        dry_run: bool,
+        config: Mapping[str, str] | None = None,
+        python: str = sys.executable,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.pack_dir = pack_dir.resolve()
+        self.project, self.stack, self.dry_run = project, stack, dry_run
+        self.config = dict(config or {})
+        self.python = python
+        self.start_timeout = start_timeout
+        self.engine = _Engine()
+        self._engine_server: grpc.Server | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._channel: grpc.Channel | None = None
+        self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
+        self.info: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> PolicyPackProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
+        engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
+        self._engine_server.start()
+        env = dict(os.environ)
+        env.update(
+            PULUMI_PROJECT=self.project,
+            PULUMI_STACK=self.stack,
+            PULUMI_DRY_RUN="true" if self.dry_run else "false",
+            PULUMI_CONFIG=json.dumps(self.config),
+        )
+        self._proc = subprocess.Popen(
+            [self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
+            cwd=self.pack_dir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert self._proc.stdout is not None
+        line = self._read_port_line()
+        port = int(line)
+        self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
+        grpc.channel_ready_future(self._channel).result(timeout=self.start_timeout)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
+        self._handshake()
+
+    def _read_port_line(self) -> str:
+        import selectors
+
+        assert self._proc is not None and self._proc.stdout is not None
+        sel = selectors.DefaultSelector()
+        sel.register(self._proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=self.start_timeout):
+            self.stop()
+            raise RuntimeError(f"policy pack did not print its port within {self.start_timeout}s")
+        line = self._proc.stdout.readline().decode().strip()
+        if not line.isdigit():
+            err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+            self.stop()
+            raise RuntimeError(f"policy pack failed to start: {line!r}\n{err}")
+        return line
+
+    def _handshake(self) -> None:
+        assert self.stub is not None
+        try:
+            self.stub.Handshake(
+                analyzer_pb2.AnalyzerHandshakeRequest(
+                    engine_address="", root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)
+                )
+            )
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+                raise
+        self.stub.GetPluginInfo(empty_pb2.Empty())
+        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+
+    def stop(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            for pipe in (self._proc.stdout, self._proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            self._proc = None
+        if self._engine_server is not None:
+            self._engine_server.stop(0)
+            self._engine_server = None
+
+    # -- protocol -------------------------------------------------------------------------
+    @property
+    def policies(self) -> list[PolicyInfo]:
+        out = []
+        for p in self.info.policies:
+            schema: dict[str, Any] = {"properties": {}}
+            if p.HasField("configSchema"):
+                from google.protobuf import json_format
+
+                schema["properties"] = json_format.MessageToDict(p.configSchema.properties)
+            kind = "stack" if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK else "resource"
+            out.append(PolicyInfo(p.name, p.description, LEVELS[p.enforcementLevel], schema, kind))
+        return out
+
+    def configure(self, policy_config: Mapping[str, Any] | None = None) -> None:
+        """Configure every policy, as the CLI does: its level and its config with defaults."""
+        assert self.stub is not None
+        resolved = resolve_policy_config(self.policies, policy_config)
+        req = analyzer_pb2.ConfigureAnalyzerRequest()
+        for name, (level, props) in resolved.items():
+            pc = analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[level])
+            pc.properties.update(props)
+            req.policyConfig[name].CopyFrom(pc)
+        self.stub.Configure(req)
+        self.stub.ConfigureStack(
+            analyzer_pb2.AnalyzerStackConfigureRequest(
+                stack=self.stack,
+                project=self.project,
+                organization="organization",
+                dry_run=self.dry_run,
+                config=self.config,
+            )
+        )
+
+    def _diags(self, resp: Any, phase: str, urn: str = "") -> list[Diagnostic]:
+        return [
+            Diagnostic(
+                policy=d.policyName,
+                level=LEVELS.get(d.enforcementLevel, str(d.enforcementLevel)),
+                message=d.message,
+                urn=d.urn or urn,
+                pack=d.policyPackName,
+                phase=phase,
+            )
+            for d in resp.diagnostics
+        ]
+
+    @staticmethod
+    def _options(r: RecordedResource) -> Any:
+        return analyzer_pb2.AnalyzerResourceOptions(
+            protect=r.protect,
+            ignoreChanges=r.options.get("ignoreChanges", []),
+            deleteBeforeReplace=r.options.get("deleteBeforeReplace", False),
+            additionalSecretOutputs=r.options.get("additionalSecretOutputs", []),
+            parent=r.parent,
+        )
+
+    def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+        assert self.stub is not None
+        resp = self.stub.Analyze(
+            analyzer_pb2.AnalyzeRequest(
+                type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=self._options(r)
+            )
+        )
+        return self._diags(resp, "resource", r.urn), [(n.policy_name, n.reason) for n in resp.not_applicable]
+
+    def analyze_stack(self, resources: list[RecordedResource]) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+        assert self.stub is not None
+        req = analyzer_pb2.AnalyzeStackRequest()
+        for r in resources:
+            ar = req.resources.add(
+                type=r.type, urn=r.urn, name=r.name, parent=r.parent, options=self._options(r)
+            )
+            ar.properties.CopyFrom(_struct(r.outputs))
+            ar.dependencies.extend(r.dependencies)
+            for key, urns in r.propertyDependencies.items():
+                ar.propertyDependencies[key].urns.extend(urns)
+        resp = self.stub.AnalyzeStack(req)
+        return self._diags(resp, "stack"), [(n.policy_name, n.reason) for n in resp.not_applicable]
+
+    def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:
+        """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
+        self.configure(policy_config)
+        verdict = Verdict(self.info.name, self.info.version, self.policies)
+        for r in graph.resources:
+            diags, na = self.analyze(r)
+            verdict.diagnostics += diags
+            verdict.not_applicable += na
+        diags, na = self.analyze_stack(graph.resources)
+        verdict.diagnostics += diags
+        verdict.not_applicable += na
+        return verdict
+
