@@ -36,7 +36,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy infra policies/guardrails preflight
+	$(PY) -m mypy infra preflight policies/guardrails
 
 ## Regenerate docs/stack-config.schema.json from infra/config.py.
 schema: $(VENV)/.installed

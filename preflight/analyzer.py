@@ -23,7 +23,6 @@ from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
-
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from preflight.graph import Graph, RecordedResource
@@ -115,7 +114,9 @@ def resolve_policy_config(
     known = {p.name for p in policies}
     for key in user:
         if key != "all" and key not in known:
-            raise PolicyConfigError(f"policy config: unknown policy {key!r} (known: {', '.join(sorted(known))})")
+            raise PolicyConfigError(
+                f"policy config: unknown policy {key!r} (known: {', '.join(sorted(known))})"
+            )
     all_level = user.get("all")
     if all_level is not None and all_level not in LEVEL_VALUES:
         raise PolicyConfigError(f"policy config: 'all' has unknown enforcement level {all_level!r}")
@@ -141,7 +142,9 @@ def resolve_policy_config(
         elif entry is not None:
             raise PolicyConfigError(f"policy config: {p.name} must be a level or an object")
         if level not in LEVEL_VALUES:
-            raise PolicyConfigError(f"policy config: {p.name} has unknown enforcement level {level!r}")
+            raise PolicyConfigError(
+                f"policy config: {p.name} has unknown enforcement level {level!r}"
+            )
         out[p.name] = (level, props)
     return out
 
@@ -193,7 +196,14 @@ class PolicyPackProcess:
             PULUMI_CONFIG=json.dumps(self.config),
         )
         self._proc = subprocess.Popen(
-            [self.python, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", str(self.pack_dir)],
+            [
+                self.python,
+                "-u",
+                "-m",
+                "pulumi.policy",
+                f"127.0.0.1:{engine_port}",
+                str(self.pack_dir),
+            ],
             cwd=self.pack_dir,
             env=env,
             stdout=subprocess.PIPE,
@@ -228,11 +238,13 @@ class PolicyPackProcess:
         try:
             self.stub.Handshake(
                 analyzer_pb2.AnalyzerHandshakeRequest(
-                    engine_address="", root_directory=str(self.pack_dir), program_directory=str(self.pack_dir)
+                    engine_address="",
+                    root_directory=str(self.pack_dir),
+                    program_directory=str(self.pack_dir),
                 )
             )
         except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:  # type: ignore[attr-defined]
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                 raise
         self.stub.GetPluginInfo(empty_pb2.Empty())
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
@@ -318,12 +330,20 @@ class PolicyPackProcess:
         assert self.stub is not None
         resp = self.stub.Analyze(
             analyzer_pb2.AnalyzeRequest(
-                type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=self._options(r)
+                type=r.type,
+                properties=_struct(r.inputs),
+                urn=r.urn,
+                name=r.name,
+                options=self._options(r),
             )
         )
-        return self._diags(resp, "resource", r.urn), [(n.policy_name, n.reason) for n in resp.not_applicable]
+        return self._diags(resp, "resource", r.urn), [
+            (n.policy_name, n.reason) for n in resp.not_applicable
+        ]
 
-    def analyze_stack(self, resources: list[RecordedResource]) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+    def analyze_stack(
+        self, resources: list[RecordedResource]
+    ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
         req = analyzer_pb2.AnalyzeStackRequest()
         for r in resources:
@@ -349,4 +369,3 @@ class PolicyPackProcess:
         verdict.diagnostics += diags
         verdict.not_applicable += na
         return verdict
-

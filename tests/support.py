@@ -45,3 +45,29 @@ def env_vars(service: RecordedResource) -> dict[str, Any]:
     """A Cloud Run service's container env, name -> raw wire entry."""
     containers = service.inputs["template"]["containers"]
     return {e["name"]: e for e in containers[0].get("envs", [])}
+
+
+def policy_resources(graph: Graph, *, outputs: bool) -> list:
+    """A recorded graph as the policy SDK hands it to policies: deserialised (secrets unwrapped),
+    behind the SDK's unknown-checking read-only proxies, then normalised by guardrails."""
+    from guardrails.model import Res
+    from guardrails.values import to_plain
+    from pulumi_policy.deserialize import deserialize_properties
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    out = []
+    for r in graph.resources:
+        props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
+        out.append(
+            Res(
+                urn=r.urn,
+                type=r.type,
+                name=r.name,
+                props=to_plain(props),
+                protect=r.protect,
+                parent=r.parent or None,
+                deps=tuple(r.dependencies),
+                prop_deps={k: tuple(v) for k, v in r.propertyDependencies.items()},
+            )
+        )
+    return out

@@ -28,7 +28,7 @@ from guardrails.model import (
     Subnet,
 )
 from guardrails.path import Path, analyze, egress_covers_private
-from guardrails.values import UNKNOWN, last_segment, network_of
+from guardrails.values import UNKNOWN, Unknown, last_segment, network_of
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
 NAMED_TYPES = (NETWORK, SUBNET, CONNECTOR, FIREWALL, REDIS)
@@ -95,7 +95,9 @@ def hardcoded_references(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
     for ad in m.addresses:
         checks.append((ad.res, "network", ad.network, m.networks))
     for conn in m.psa_connections:
-        checks.append((conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks))
+        checks.append(
+            (conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks)
+        )
     for svc in m.services:
         checks.append((svc.res, "template.vpcAccess.connector", svc.connector, m.connectors))
         if isinstance(svc.interfaces, list):
@@ -290,7 +292,9 @@ def redis_port_open_to_internet(a: Analysis, cfg: dict[str, Any], out: Findings)
         if sources is UNKNOWN:
             out.unknown(rule.res, "source ranges unknown")
             continue
-        no_source = not sources and not rule.source_tags and not rule.res.get("sourceServiceAccounts")
+        no_source = (
+            not sources and not rule.source_tags and not rule.res.get("sourceServiceAccounts")
+        )
         world = no_source or any(s in ("0.0.0.0/0", "::/0") for s in sources or [])
         if not world:
             continue
@@ -317,7 +321,11 @@ def firewall_logging(resources: Iterable[Res], cfg: dict[str, Any], out: Finding
         if log is UNKNOWN or value is UNKNOWN:
             out.unknown(r, "log config unknown")
         elif value != metadata:
-            legacy = " (enableLogging alone is deprecated and sets no metadata)" if r.get("enableLogging") else ""
+            legacy = (
+                " (enableLogging alone is deprecated and sets no metadata)"
+                if r.get("enableLogging")
+                else ""
+            )
             out.violation(
                 r,
                 f"{r.name}: firewall rule logs {value or 'nothing'}{legacy}; without "
@@ -355,23 +363,35 @@ def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
     ranges: dict[str | None, list[tuple[Any, Res, str]]] = {}
     for s in m.subnets:
         if (n := network_of(s.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.network_of_subnet(s)), []).append((n, s.res, f"subnet {s.name}"))
+            ranges.setdefault(_range_owner_network(m, m.network_of_subnet(s)), []).append(
+                (n, s.res, f"subnet {s.name}")
+            )
     for c in m.connectors:
         if (n := network_of(c.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.networks.resolve(c.network)), []).append((n, c.res, f"connector {c.name}"))
+            ranges.setdefault(_range_owner_network(m, m.networks.resolve(c.network)), []).append(
+                (n, c.res, f"connector {c.name}")
+            )
     for ad in m.addresses:
         if (n := network_of(ad.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.networks.resolve(ad.network)), []).append((n, ad.res, f"allocated range {ad.name}"))
+            ranges.setdefault(_range_owner_network(m, m.networks.resolve(ad.network)), []).append(
+                (n, ad.res, f"allocated range {ad.name}")
+            )
     for r in m.redis:
         if (n := network_of(r.reserved_range)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.networks.resolve(r.authorized_network)), []).append((n, r.res, f"Redis range of {r.name}"))
+            ranges.setdefault(
+                _range_owner_network(m, m.networks.resolve(r.authorized_network)), []
+            ).append((n, r.res, f"Redis range of {r.name}"))
     for net_urn, items in ranges.items():
         if net_urn is None:
             continue
         items.sort(key=lambda t: (t[0].version, int(t[0].network_address), t[0].prefixlen))
         widest: tuple[Any, Res, str] | None = None
         for item in items:
-            if widest is not None and widest[0].version == item[0].version and widest[0].overlaps(item[0]):
+            if (
+                widest is not None
+                and widest[0].version == item[0].version
+                and widest[0].overlaps(item[0])
+            ):
                 out.violation(
                     item[1],
                     f"{item[1].name}: {item[2]} ({item[0]}) overlaps {widest[2]} ({widest[0]}) "
@@ -380,11 +400,12 @@ def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
             if widest is None or int(item[0].broadcast_address) > int(widest[0].broadcast_address):
                 widest = item
 
+    reported: set[tuple[str, str]] = set()
     for svc in m.services:
         if svc.connector is None:
             continue
         c = m.connectors.resolve(svc.connector)
-        if c is UNKNOWN:
+        if isinstance(c, Unknown):
             out.unknown(svc.res, "connector unknown")
             continue
         if c is None:
@@ -406,7 +427,14 @@ def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
         for inst in m.service_redis(svc):
             cnet = m.network_of_connector(c)
             rnet = m.networks.resolve(inst.authorized_network)
-            if isinstance(cnet, Network) and isinstance(rnet, Network) and cnet is not rnet:
+            pair = (c.res.urn, inst.res.urn)
+            if (
+                isinstance(cnet, Network)
+                and isinstance(rnet, Network)
+                and cnet is not rnet
+                and pair not in reported
+            ):
+                reported.add(pair)
                 out.violation(
                     c.res,
                     f"{c.res.name}: connector is on network {cnet.name} but Redis {inst.name} is "
@@ -438,7 +466,9 @@ def private_redis_path(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             continue
         for p in paths:
             for problem in p.problems:
-                out.violation(svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}.")
+                out.violation(
+                    svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}."
+                )
             if p.via is not None:
                 covers = egress_covers_private(svc.egress)
                 if covers is UNKNOWN:
@@ -458,13 +488,23 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
     linked = inst.res.urn in svc.template_deps
     for var, actual in (("REDIS_HOST", inst.host), ("REDIS_PORT", inst.port)):
         if var not in env:
-            if var == "REDIS_PORT":
-                out.violation(svc.res, f"{svc.res.name}: no REDIS_PORT; Fix: REDIS_PORT=instance.port (a TLS instance does not serve on 6379).")
+            if not svc.env_complete:
+                out.unknown(svc.res, f"whether {var} is set (an env name is unknown)")
+            elif var == "REDIS_PORT":
+                out.violation(
+                    svc.res,
+                    f"{svc.res.name}: no REDIS_PORT; Fix: REDIS_PORT=instance.port (a TLS instance does not serve on 6379).",
+                )
             continue
         value = env[var].value
         if value is UNKNOWN:
             continue  # computed: fine
-        typed = not linked or actual is UNKNOWN
+        typed = not linked
+        if not typed and actual is UNKNOWN:
+            # A known value beside an unknown output may still be derived from the instance
+            # (the dependency is recorded per top-level property): it cannot be proven typed in.
+            out.unknown(svc.res, f"whether {var} is the instance's value")
+            continue
         if not typed and actual is not None and str(value) != str(actual):
             out.violation(
                 svc.res,
@@ -517,9 +557,15 @@ def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> No
         svc = p.service
         before = m.ancestors(svc.res.urn)
         if p.connector is not None and p.connector.res.urn not in before:
-            out.violation(svc.res, f"{svc.res.name}: does not depend on connector {p.connector.res.name}. Fix: vpc_access.connector=connector.id.")
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: does not depend on connector {p.connector.res.name}. Fix: vpc_access.connector=connector.id.",
+            )
         if p.via == "direct" and p.subnet is not None and p.subnet.res.urn not in before:
-            out.violation(svc.res, f"{svc.res.name}: does not depend on its egress subnet {p.subnet.res.name}. Fix: subnetwork=subnet.id.")
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: does not depend on its egress subnet {p.subnet.res.name}. Fix: subnetwork=subnet.id.",
+            )
         v = p.verdict
         if v is not None:
             if v.rule is not None and v.rule.action == "allow" and v.allowed is True:
@@ -568,25 +614,47 @@ def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: boo
     for r in m.redis:
         res = r.res
         if r.auth_enabled is not UNKNOWN and r.auth_enabled is not True:
-            out.violation(res, f"{res.name}: Redis AUTH is off. Fix: auth_enabled=True (the AUTH string goes to Secret Manager).")
+            out.violation(
+                res,
+                f"{res.name}: Redis AUTH is off. Fix: auth_enabled=True (the AUTH string goes to Secret Manager).",
+            )
         if r.transit_encryption is not UNKNOWN and r.transit_encryption != "SERVER_AUTHENTICATION":
-            out.violation(res, f"{res.name}: Redis TLS is off. Fix: transit_encryption_mode='SERVER_AUTHENTICATION' (set at creation only).")
+            out.violation(
+                res,
+                f"{res.name}: Redis TLS is off. Fix: transit_encryption_mode='SERVER_AUTHENTICATION' (set at creation only).",
+            )
         if not production:
             continue
         if r.tier is not UNKNOWN and r.tier != "STANDARD_HA":
-            out.violation(res, f"{res.name}: tier {r.tier} in {env_name}; BASIC is flushed during maintenance. Fix: tier='STANDARD_HA'.")
+            out.violation(
+                res,
+                f"{res.name}: tier {r.tier} in {env_name}; BASIC is flushed during maintenance. Fix: tier='STANDARD_HA'.",
+            )
         if r.persistence_mode is not UNKNOWN and r.persistence_mode != "RDB":
-            out.violation(res, f"{res.name}: persistence is {r.persistence_mode or 'off'} in {env_name}. Fix: persistence_config RDB.")
+            out.violation(
+                res,
+                f"{res.name}: persistence is {r.persistence_mode or 'off'} in {env_name}. Fix: persistence_config RDB.",
+            )
         if not res.protect:
-            out.violation(res, f"{res.name}: not protected; replacing or deleting Redis loses its data. Fix: ResourceOptions(protect=True).")
+            out.violation(
+                res,
+                f"{res.name}: not protected; replacing or deleting Redis loses its data. Fix: ResourceOptions(protect=True).",
+            )
         if r.deletion_protection is not UNKNOWN and r.deletion_protection is not True:
-            out.violation(res, f"{res.name}: deletion_protection is off. Fix: deletion_protection=True.")
+            out.violation(
+                res, f"{res.name}: deletion_protection is off. Fix: deletion_protection=True."
+            )
     if production:
         for n in m.networks:
             if not n.res.protect:
-                out.violation(n.res, f"{n.res.name}: the production network is not protected. Fix: ResourceOptions(protect=True).")
+                out.violation(
+                    n.res,
+                    f"{n.res.name}: the production network is not protected. Fix: ResourceOptions(protect=True).",
+                )
     patterns = [p.upper() for p in cfg["secretEnvPatterns"]]
-    auth_strings = {r.auth_string for r in m.redis if isinstance(r.auth_string, str) and r.auth_string}
+    auth_strings = {
+        r.auth_string for r in m.redis if isinstance(r.auth_string, str) and r.auth_string
+    }
     for svc in m.services:
         env = svc.env
         if not isinstance(env, dict):

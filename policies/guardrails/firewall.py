@@ -35,6 +35,7 @@ class Connection:
     destination: IPNet
     port: int | Unknown
     protocol: str = "tcp"
+    tags_known: bool = True  # False when a source tag is not known yet (preview)
 
 
 @dataclass
@@ -133,10 +134,7 @@ class RuleIndex:
     def not_on(self, network: Network) -> list[FirewallRule]:
         """Rules of the stack that sit on other networks (to explain a miss)."""
         return [
-            r
-            for urn, rules in self.by_network.items()
-            if urn != network.res.urn
-            for r in rules
+            r for urn, rules in self.by_network.items() if urn != network.res.urn for r in rules
         ]
 
 
@@ -152,7 +150,7 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     elif rule.direction != conn.direction:
         return False, f"is {rule.direction}, the connection needs {conn.direction}"
     net = model.networks.resolve(rule.network)
-    if net is UNKNOWN:
+    if isinstance(net, Unknown):
         unknown.append("network")
     elif net is not conn.network:
         where = net.name if net is not None else rule.network.raw
@@ -163,11 +161,15 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     elif sas:
         return False, "targets service accounts, which the connection's source does not run as"
     elif tags:
-        if any(t is UNKNOWN for t in tags):
-            if not conn.source_tags & {t for t in tags if isinstance(t, str)}:
+        known_tags = {t for t in tags if isinstance(t, str)}
+        if not conn.source_tags & known_tags:
+            if len(known_tags) < len(tags) or not conn.tags_known:
                 unknown.append("target tags")
-        elif not conn.source_tags & set(tags):
-            return False, f"targets tags {sorted(tags)}, the source carries {sorted(conn.source_tags)}"
+            else:
+                return (
+                    False,
+                    f"targets tags {sorted(tags)}, the source carries {sorted(conn.source_tags)}",
+                )
     whole = rule.action == "allow"
     # An ALLOW must cover the whole destination; a DENY blocks if it touches any of it.
     dest = ranges_match(rule.destination_ranges, conn.destination, whole=whole)
@@ -175,7 +177,10 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     if dest is UNKNOWN:
         unknown.append("destination ranges")
     elif not dest:
-        return False, f"destination ranges {rule.destination_ranges} do not cover {conn.destination}"
+        return (
+            False,
+            f"destination ranges {rule.destination_ranges} do not cover {conn.destination}",
+        )
     if src is UNKNOWN:
         unknown.append("source ranges")
     elif not src:
@@ -218,7 +223,9 @@ def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
             applicable.append(rule)
         else:
             missed.append((rule, why))
-    missed += [(r, f"is on another network than {conn.network.name}") for r in index.not_on(conn.network)]
+    missed += [
+        (r, f"is on another network than {conn.network.name}") for r in index.not_on(conn.network)
+    ]
     applicable.sort(key=_order)
     decider = applicable[0] if applicable else None
     decider_priority = as_int(decider.priority) if decider is not None else IMPLIED_PRIORITY

@@ -110,11 +110,14 @@ class Index(Generic[T]):
     def __init__(self) -> None:
         self.by_urn: dict[str, T] = {}
         self.by_name: dict[str, T] = {}
+        self.unnamed = 0  # entities whose name is unknown (preview)
 
     def add(self, urn: str, name: Any, entity: T) -> None:
         self.by_urn[urn] = entity
         if isinstance(name, str):
             self.by_name.setdefault(name, entity)
+        elif name is UNKNOWN:
+            self.unnamed += 1
 
     def __iter__(self) -> Any:
         return iter(self.by_urn.values())
@@ -135,7 +138,8 @@ class Index(Generic[T]):
             hit = self.by_name.get(last_segment(ref.raw))
             if hit is not None:
                 return hit
-            return None
+            # The literal may name an entity whose own name is not known yet.
+            return UNKNOWN if self.unnamed else None
         if len(linked) == 1:
             return linked[0]
         return UNKNOWN
@@ -176,6 +180,10 @@ class Connector:
         if isinstance(self.region, str) and isinstance(self.name, str):
             tags.add(f"vpc-connector-{self.region}-{self.name}")
         return tags
+
+    @property
+    def tags_known(self) -> bool:
+        return self.region is not UNKNOWN and self.name is not UNKNOWN
 
 
 @dataclass
@@ -239,6 +247,7 @@ class Service:
     egress: Any
     vpc_access: Any  # the raw vpcAccess block (None when absent)
     env: dict[str, EnvVar] | Unknown
+    env_complete: bool
     service_account: Any
     deletion_protection: Any
 
@@ -289,24 +298,29 @@ def _entries(rule: Mapping[str, Any], key: str) -> Any:
     return out
 
 
-def _env(containers: Any) -> dict[str, EnvVar] | Unknown:
+def _env(containers: Any) -> tuple[dict[str, EnvVar] | Unknown, bool]:
+    """The containers' env by name, and whether every name is known."""
     if containers is UNKNOWN:
-        return UNKNOWN
+        return UNKNOWN, False
     env: dict[str, EnvVar] = {}
+    complete = True
     for c in containers or []:
         envs = get(c, "envs")
         if envs is UNKNOWN:
-            return UNKNOWN
+            return UNKNOWN, False
         for e in envs or []:
             name = get(e, "name")
             if not isinstance(name, str):
+                complete = complete and name is None
                 continue
             ref = get(e, "valueSource.secretKeyRef")
-            if isinstance(ref, Mapping):
+            if ref is UNKNOWN:
+                env[name] = EnvVar(name, UNKNOWN)  # plain or secret: not known yet
+            elif isinstance(ref, Mapping):
                 env[name] = EnvVar(name, None, get(ref, "secret"), get(ref, "version"))
             else:
                 env[name] = EnvVar(name, get(e, "value"))
-    return env
+    return env, complete
 
 
 class StackModel:
@@ -336,8 +350,13 @@ class StackModel:
         self.networks.add(r.urn, r.get("name"), Network(r, r.get("name")))
 
     def _subnet(self, r: Res) -> None:
-        s = Subnet(r, r.get("name"), r.get("ipCidrRange"), r.get("region"),
-                   _ref(r, "network", r.get("network")))
+        s = Subnet(
+            r,
+            r.get("name"),
+            r.get("ipCidrRange"),
+            r.get("region"),
+            _ref(r, "network", r.get("network")),
+        )
         self.subnets.add(r.urn, s.name, s)
 
     def _connector(self, r: Res) -> None:
@@ -370,9 +389,7 @@ class StackModel:
             source_tags=p.get("sourceTags"),
             target_tags=p.get("targetTags"),
             target_service_accounts=p.get("targetServiceAccounts"),
-            log_metadata=(
-                r.get("logConfig.metadata") if p.get("logConfig") is not None else None
-            ),
+            log_metadata=(r.get("logConfig.metadata") if p.get("logConfig") is not None else None),
         )
         self.firewalls.add(r.urn, rule.name, rule)
 
@@ -415,10 +432,13 @@ class StackModel:
             else:
                 interfaces = [
                     NetworkInterface(
-                        Ref(get(n, "network"), deps), Ref(get(n, "subnetwork"), deps), get(n, "tags")
+                        Ref(get(n, "network"), deps),
+                        Ref(get(n, "subnetwork"), deps),
+                        get(n, "tags"),
                     )
                     for n in nics or []
                 ]
+        env, env_complete = _env(get(t, "containers"))
         svc = Service(
             res=r,
             name=r.get("name"),
@@ -427,15 +447,22 @@ class StackModel:
             interfaces=interfaces,
             egress=egress,
             vpc_access=vpc,
-            env=_env(get(t, "containers")),
+            env=env,
+            env_complete=env_complete,
             service_account=get(t, "serviceAccount"),
             deletion_protection=r.get("deletionProtection"),
         )
         self.services.add(r.urn, svc.name, svc)
 
     def _address(self, r: Res) -> None:
-        a = GlobalAddress(r, r.get("name"), r.get("address"), r.get("prefixLength"),
-                          r.get("purpose"), _ref(r, "network", r.get("network")))
+        a = GlobalAddress(
+            r,
+            r.get("name"),
+            r.get("address"),
+            r.get("prefixLength"),
+            r.get("purpose"),
+            _ref(r, "network", r.get("network")),
+        )
         self.addresses.add(r.urn, a.name, a)
 
     def _secret(self, r: Res) -> None:

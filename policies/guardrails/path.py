@@ -40,8 +40,10 @@ class Path:
         return self.verdict is not None and self.verdict.allowed is not UNKNOWN
 
     def describe(self) -> str:
-        how = {"connector": f"connector {self.connector.name if self.connector else '?'}",
-               "direct": "Direct VPC egress"}.get(self.via or "", "no VPC egress")
+        how = {
+            "connector": f"connector {self.connector.name if self.connector else '?'}",
+            "direct": "Direct VPC egress",
+        }.get(self.via or "", "no VPC egress")
         net = self.network.name if isinstance(self.network, Network) else "an unknown network"
         port = "an unknown port" if self.port in (None, UNKNOWN) else f"port {self.port}"
         return f"{self.service.name} -> {how} -> {net} -> Redis {self.redis.name} on {port}"
@@ -72,11 +74,12 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
         )
     path.port = inst.port if inst.port is not None else UNKNOWN
     source_tags: frozenset[str] = frozenset()
+    tags_known = True
     source: IPNet | None = None
     if svc.connector is not None:
         path.via = "connector"
         c = model.connectors.resolve(svc.connector)
-        if c is UNKNOWN:
+        if isinstance(c, Unknown):
             path.unknowns.append("which connector the service uses")
             path.network = UNKNOWN
         elif c is None:
@@ -93,7 +96,8 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             else:
                 source = network_of(c.cidr)
             source_tags = frozenset(c.tags)
-    elif svc.interfaces is UNKNOWN:
+            tags_known = c.tags_known
+    elif isinstance(svc.interfaces, Unknown):
         path.unknowns.append("the service's network interfaces")
         path.network = UNKNOWN
     elif svc.interfaces:
@@ -109,8 +113,10 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
         path.network = net
         if nic.tags is UNKNOWN:
             path.unknowns.append("the network tags of the service's instances")
+            tags_known = False
         else:
             source_tags = frozenset(t for t in nic.tags or [] if isinstance(t, str))
+            tags_known = all(isinstance(t, str) for t in nic.tags or [])
     else:
         path.problems.append("it has no VPC egress (no connector, no network interfaces)")
         return path
@@ -139,6 +145,7 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             source=source,
             destination=path.destination,
             port=as_int(path.port) if path.port is not UNKNOWN else UNKNOWN,  # type: ignore[arg-type]
+            tags_known=tags_known,
         )
         path.verdict = evaluate(index, conn)
     return path

@@ -51,8 +51,11 @@ def _emit(out: Findings, report: Callable[..., None]) -> None:
         raise err
 
 
-def _stack(spec: Spec, check: Callable[[Analysis, dict[str, Any], Findings], None],
-           applies: Callable[[dict[str, Any]], str | None] | None = None) -> StackValidationPolicy:
+def _stack(
+    spec: Spec,
+    check: Callable[[Analysis, dict[str, Any], Findings], None],
+    applies: Callable[[dict[str, Any]], str | None] | None = None,
+) -> StackValidationPolicy:
     def validate(args: Any, report: Callable[..., None]) -> None:
         cfg = s.effective(args.get_config(), *spec.settings)
         if applies is not None and (reason := applies(cfg)) is not None:
@@ -71,7 +74,9 @@ def _stack(spec: Spec, check: Callable[[Analysis, dict[str, Any], Findings], Non
     )
 
 
-def _resource(spec: Spec, check: Callable[[Sequence[Res], dict[str, Any], Findings], None]) -> ResourceValidationPolicy:
+def _resource(
+    spec: Spec, check: Callable[[Sequence[Res], dict[str, Any], Findings], None]
+) -> ResourceValidationPolicy:
     def validate(args: Any, report: Callable[..., None]) -> None:
         if args.resource_type not in spec.types:
             return
@@ -106,79 +111,153 @@ SPECS = {
         "no-hardcoded-network-references",
         "Network, subnet and connector references must be outputs of resources in this stack, "
         "not literal names or ids.",
-        MANDATORY, (), "stack"),
+        MANDATORY,
+        (),
+        "stack",
+    ),
     "environment-derived-names": Spec(
         "environment-derived-names",
         "Networks, subnets, connectors, firewall rules and Redis instances are named from the "
         "stack's environment and name no other environment.",
-        MANDATORY, (s.ENVIRONMENT, s.KNOWN), "resource",
-        ("gcp:compute/network:Network", "gcp:compute/subnetwork:Subnetwork",
-         "gcp:vpcaccess/connector:Connector", "gcp:compute/firewall:Firewall",
-         "gcp:redis/instance:Instance")),
+        MANDATORY,
+        (s.ENVIRONMENT, s.KNOWN),
+        "resource",
+        (
+            "gcp:compute/network:Network",
+            "gcp:compute/subnetwork:Subnetwork",
+            "gcp:vpcaccess/connector:Connector",
+            "gcp:compute/firewall:Firewall",
+            "gcp:redis/instance:Instance",
+        ),
+    ),
     "redis-egress-firewall-rule": Spec(
         "redis-egress-firewall-rule",
         "Every Cloud Run service that uses Redis is admitted by an explicit, logged EGRESS allow "
         "(connector VMs or Direct VPC egress tag -> Redis range, Redis port) that no deny shadows.",
-        MANDATORY, (s.LOG_METADATA,), "stack"),
+        MANDATORY,
+        (s.LOG_METADATA,),
+        "stack",
+    ),
     "redis-ingress-rule-ineffective": Spec(
         "redis-ingress-rule-ineffective",
         "INGRESS rules aimed at Memorystore never apply across VPC peering.",
-        ADVISORY, (s.PORTS,), "stack"),
+        ADVISORY,
+        (s.PORTS,),
+        "stack",
+    ),
     "redis-port-open-to-internet": Spec(
         "redis-port-open-to-internet",
         "No firewall rule may allow the Redis port from 0.0.0.0/0.",
-        MANDATORY, (s.PORTS,), "stack"),
+        MANDATORY,
+        (s.PORTS,),
+        "stack",
+    ),
     "firewall-logging-all-metadata": Spec(
         "firewall-logging-all-metadata",
         "Every firewall rule logs with INCLUDE_ALL_METADATA.",
-        MANDATORY, (s.LOG_METADATA,), "resource", ("gcp:compute/firewall:Firewall",)),
+        MANDATORY,
+        (s.LOG_METADATA,),
+        "resource",
+        ("gcp:compute/firewall:Firewall",),
+    ),
     "connector-and-ranges": Spec(
         "connector-and-ranges",
         "Connector ranges are /28, no two ranges on a network overlap, and each connector sits in "
         "its services' region on Redis's authorized network.",
-        MANDATORY, (s.CONNECTOR_PREFIX,), "stack"),
+        MANDATORY,
+        (s.CONNECTOR_PREFIX,),
+        "stack",
+    ),
     "cloud-run-private-redis-path": Spec(
         "cloud-run-private-redis-path",
         "A Cloud Run service with REDIS_HOST reaches Redis privately: VPC egress on the Redis "
         "network covering private ranges, and REDIS_HOST/REDIS_PORT taken from the instance.",
-        MANDATORY, (), "stack"),
+        MANDATORY,
+        (),
+        "stack",
+    ),
     "explicit-dependencies": Spec(
         "explicit-dependencies",
         "Connectors depend on their subnet; services depend on their connector or egress subnet, "
         "the Redis egress rule, and the IAM grant that lets them read the AUTH secret.",
-        MANDATORY, (), "stack"),
+        MANDATORY,
+        (),
+        "stack",
+    ),
     "security-baseline-production": Spec(
         "security-baseline-production",
         "Production: Redis AUTH, TLS, STANDARD_HA, persistence and deletion protection; network "
         "protected; no secrets in plain env; secret versions pinned.",
-        MANDATORY, (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS), "stack"),
+        MANDATORY,
+        (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS),
+        "stack",
+    ),
     "security-baseline": Spec(
         "security-baseline",
         "Non-production: Redis AUTH and TLS; no secrets in plain env; secret versions pinned.",
-        ADVISORY, (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS), "stack"),
+        ADVISORY,
+        (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS),
+        "stack",
+    ),
+}
+
+
+def _security_production(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    checks.security(a, cfg, out, production=True)
+
+
+def _security(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    checks.security(a, cfg, out, production=False)
+
+
+# name -> (check, applicability) ; resource checks take resources, stack checks an Analysis
+STACK_CHECKS: dict[str, tuple[Callable[[Analysis, dict[str, Any], Findings], None], Any]] = {
+    "no-hardcoded-network-references": (checks.hardcoded_references, None),
+    "redis-egress-firewall-rule": (checks.redis_egress_rule, None),
+    "redis-ingress-rule-ineffective": (checks.ineffective_ingress, None),
+    "redis-port-open-to-internet": (checks.redis_port_open_to_internet, None),
+    "connector-and-ranges": (checks.connector_and_ranges, None),
+    "cloud-run-private-redis-path": (checks.private_redis_path, None),
+    "explicit-dependencies": (checks.explicit_dependencies, None),
+    "security-baseline-production": (_security_production, _production_only),
+    "security-baseline": (_security, _non_production_only),
+}
+RESOURCE_CHECKS: dict[str, Callable[[Sequence[Res], dict[str, Any], Findings], None]] = {
+    "environment-derived-names": checks.environment_names,
+    "firewall-logging-all-metadata": checks.firewall_logging,
 }
 
 
 def all_policies() -> list[Any]:
-    sp = SPECS
-    return [
-        _stack(sp["no-hardcoded-network-references"], checks.hardcoded_references),
-        _resource(sp["environment-derived-names"], checks.environment_names),
-        _stack(sp["redis-egress-firewall-rule"], checks.redis_egress_rule),
-        _stack(sp["redis-ingress-rule-ineffective"], checks.ineffective_ingress),
-        _stack(sp["redis-port-open-to-internet"], checks.redis_port_open_to_internet),
-        _resource(sp["firewall-logging-all-metadata"], checks.firewall_logging),
-        _stack(sp["connector-and-ranges"], checks.connector_and_ranges),
-        _stack(sp["cloud-run-private-redis-path"], checks.private_redis_path),
-        _stack(sp["explicit-dependencies"], checks.explicit_dependencies),
-        _stack(
-            sp["security-baseline-production"],
-            lambda a, c, o: checks.security(a, c, o, production=True),
-            _production_only,
-        ),
-        _stack(
-            sp["security-baseline"],
-            lambda a, c, o: checks.security(a, c, o, production=False),
-            _non_production_only,
-        ),
-    ]
+    out: list[Any] = []
+    for name, spec in SPECS.items():
+        if spec.kind == "resource":
+            out.append(_resource(spec, RESOURCE_CHECKS[name]))
+        else:
+            check, applies = STACK_CHECKS[name]
+            out.append(_stack(spec, check, applies))
+    return out
+
+
+def run_all(
+    inputs: Sequence[Res],
+    outputs: Sequence[Res],
+    config: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Findings]:
+    """Every policy without the protocol (for unit tests and benchmarks): resource policies on
+    `inputs`, stack policies on `outputs`, one shared model. Inapplicable policies are absent."""
+    config = config or {}
+    results: dict[str, Findings] = {}
+    analysis = Analysis(StackModel(outputs))
+    for name, spec in SPECS.items():
+        cfg = s.effective(config.get(name), *spec.settings)
+        out = Findings()
+        if spec.kind == "resource":
+            RESOURCE_CHECKS[name]([r for r in inputs if r.type in spec.types], cfg, out)
+        else:
+            check, applies = STACK_CHECKS[name]
+            if applies is not None and applies(cfg) is not None:
+                continue
+            check(analysis, cfg, out)
+        results[name] = out
+    return results

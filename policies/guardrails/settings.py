@@ -33,38 +33,57 @@ ENVIRONMENT = Setting(
 )
 KNOWN = Setting(
     "knownEnvironments",
-    {"type": "array", "items": {"type": "string"},
-     "description": "Environment names that must not appear in another environment's names."},
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Environment names that must not appear in another environment's names.",
+    },
     KNOWN_ENVIRONMENTS,
 )
 PRODUCTION = Setting(
     "productionEnvironments",
-    {"type": "array", "items": {"type": "string"},
-     "description": "Environments held to the production security baseline."},
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Environments held to the production security baseline.",
+    },
     PRODUCTION_ENVIRONMENTS,
 )
 SECRET_PATTERNS = Setting(
     "secretEnvPatterns",
-    {"type": "array", "items": {"type": "string"},
-     "description": "Plain env var names containing any of these (case-insensitive) are secrets."},
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "Plain env var names containing any of these (case-insensitive) are secrets.",
+    },
     SECRET_ENV_PATTERNS,
 )
 LOG_METADATA = Setting(
     "logMetadata",
-    {"type": "string", "enum": ["INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"],
-     "description": "The firewall log metadata every rule must use."},
+    {
+        "type": "string",
+        "enum": ["INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"],
+        "description": "The firewall log metadata every rule must use.",
+    },
     "INCLUDE_ALL_METADATA",
 )
 CONNECTOR_PREFIX = Setting(
     "connectorPrefixLength",
-    {"type": "integer", "minimum": 28, "maximum": 28,
-     "description": "Prefix length of connector ranges (Serverless VPC Access requires /28)."},
+    {
+        "type": "integer",
+        "minimum": 28,
+        "maximum": 28,
+        "description": "Prefix length of connector ranges (Serverless VPC Access requires /28).",
+    },
     28,
 )
 PORTS = Setting(
     "redisPorts",
-    {"type": "array", "items": {"type": "integer"},
-     "description": "Redis ports to protect when an instance's port is not known."},
+    {
+        "type": "array",
+        "items": {"type": "integer"},
+        "description": "Redis ports to protect when an instance's port is not known.",
+    },
     REDIS_PORTS,
 )
 

@@ -1,0 +1,537 @@
+"""Mutations of recorded graphs: the ways a change can break or weaken the Cloud Run -> Redis path.
+
+Each mutation edits a deep copy of a shipped stack's graph the way a bad program change would
+(inputs and outputs alike, and the dependencies the engine would then record) and names the policy
+that must catch it and the resource it must be reported on.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from preflight.graph import Graph, RecordedResource
+
+FIREWALL = "gcp:compute/firewall:Firewall"
+
+
+def _walk(data: dict[str, Any], path: str) -> tuple[Any, str]:
+    parts = path.split(".")
+    cur: Any = data
+    for p in parts[:-1]:
+        cur = cur[int(p)] if isinstance(cur, list) else cur[p]
+    return cur, parts[-1]
+
+
+def set_prop(r: RecordedResource, path: str, value: Any) -> None:
+    """Set a property in both inputs and outputs (what the engine would hold after the change)."""
+    for data in (r.inputs, r.outputs):
+        parent, key = _walk(data, path)
+        if isinstance(parent, list):
+            parent[int(key)] = copy.deepcopy(value)
+        else:
+            parent[key] = copy.deepcopy(value)
+
+
+def del_prop(r: RecordedResource, path: str) -> None:
+    for data in (r.inputs, r.outputs):
+        parent, key = _walk(data, path)
+        parent.pop(key, None)
+
+
+def drop_dep(r: RecordedResource, urn: str, key: str | None = None) -> None:
+    """Forget a dependency, as the engine would when the value is a literal instead of an output."""
+    keys = [key] if key else list(r.propertyDependencies)
+    for k in keys:
+        r.propertyDependencies[k] = [u for u in r.propertyDependencies.get(k, []) if u != urn]
+    still = {u for v in r.propertyDependencies.values() for u in v}
+    if urn not in still:
+        r.dependencies = [u for u in r.dependencies if u != urn]
+
+
+def named(g: Graph, name: str) -> RecordedResource:
+    for r in g.resources:
+        if r.name == name:
+            return r
+    raise KeyError(name)
+
+
+def add_rule(g: Graph, name: str, props: dict[str, Any]) -> RecordedResource:
+    """A new firewall rule in the firewall component, on the stack's network, logging fully."""
+    net = named(g, "network-vpc")
+    comp = named(g, "firewall")
+    base = {
+        "name": f"{g.stack}-{name}",
+        "project": net.inputs["project"],
+        "network": f"projects/{net.inputs['project']}/global/networks/{net.inputs['name']}",
+        "logConfig": {"metadata": "INCLUDE_ALL_METADATA"},
+    }
+    base.update(props)
+    r = RecordedResource(
+        urn=f"urn:pulumi:{g.stack}::{g.project}::redis-vpc:firewall:RedisFirewall${FIREWALL}::firewall-{name}",
+        type=FIREWALL,
+        name=f"firewall-{name}",
+        parent=comp.urn,
+        custom=True,
+        dependencies=[net.urn],
+        propertyDependencies={k: ([net.urn] if k == "network" else []) for k in base},
+        inputs=copy.deepcopy(base),
+        outputs=copy.deepcopy(base),
+    )
+    g.resources.append(r)
+    return r
+
+
+def add_network(g: Graph, name: str) -> RecordedResource:
+    net = named(g, "network-vpc")
+    r = copy.deepcopy(net)
+    r.name = f"network-{name}"
+    r.urn = net.urn.rsplit("::", 1)[0] + f"::network-{name}"
+    set_prop(r, "name", f"{g.stack}-{name}")
+    r.protect = net.protect
+    g.resources.append(r)
+    return r
+
+
+@dataclass(frozen=True)
+class Mutation:
+    id: str
+    stack: str
+    policy: str
+    target: str  # the logical name of the resource the diagnostic must name
+    apply: Callable[[Graph], None]
+    level: str = "mandatory"
+
+
+def mutated(graph: Graph, m: Mutation) -> Graph:
+    g = copy.deepcopy(graph)
+    m.apply(g)
+    return g
+
+
+# -- the mutations ------------------------------------------------------------------------------
+def _literal_firewall_network(g: Graph) -> None:
+    rule = named(g, "firewall-redis-egress")
+    drop_dep(rule, named(g, "network-vpc").urn, "network")
+
+
+def _literal_redis_network(g: Graph) -> None:
+    redis = named(g, "redis-instance")
+    set_prop(redis, "authorizedNetwork", "staging-vpc")
+    drop_dep(redis, named(g, "network-vpc").urn, "authorizedNetwork")
+
+
+def _literal_connector_in_service(g: Graph) -> None:
+    svc = named(g, "svc-backend-service")
+    set_prop(
+        svc,
+        "template.vpcAccess.connector",
+        "projects/acme-chat-staging/locations/us-central1/connectors/staging-connector",
+    )
+    drop_dep(svc, named(g, "connector-connector").urn, "template")
+
+
+def _remove_rule(g: Graph) -> None:
+    rule = named(g, "firewall-redis-egress")
+    g.resources.remove(rule)
+    for r in g.resources:
+        drop_dep(r, rule.urn)
+
+
+def _rule_port(port: str) -> Callable[[Graph], None]:
+    return lambda g: set_prop(
+        named(g, "firewall-redis-egress"), "allows", [{"protocol": "tcp", "ports": [port]}]
+    )
+
+
+def _deny_all_egress(priority: int) -> Callable[[Graph], None]:
+    return lambda g: add_rule(
+        g,
+        "deny-all-egress",
+        {
+            "direction": "EGRESS",
+            "priority": priority,
+            "denies": [{"protocol": "all"}],
+            "destinationRanges": ["0.0.0.0/0"],
+        },
+    )
+
+
+def _rule_on_other_network(g: Graph) -> None:
+    other = add_network(g, "other-vpc")
+    rule = named(g, "firewall-redis-egress")
+    set_prop(rule, "network", f"projects/x/global/networks/{other.inputs['name']}")
+    rule.propertyDependencies["network"] = [other.urn]
+    rule.dependencies = [u for u in rule.dependencies if u != named(g, "network-vpc").urn] + [
+        other.urn
+    ]
+
+
+def _ingress_rule(props: dict[str, Any]) -> Callable[[Graph], None]:
+    base = {"direction": "INGRESS", "allows": [{"protocol": "tcp", "ports": ["6379"]}]}
+    return lambda g: add_rule(g, "allow-redis-ingress", {**base, **props})
+
+
+def _no_logconfig(g: Graph) -> None:
+    rule = named(g, "firewall-redis-egress")
+    del_prop(rule, "logConfig")
+    set_prop(rule, "enableLogging", True)
+
+
+def _connector_subnet_cidr(cidr: str) -> Callable[[Graph], None]:
+    return lambda g: set_prop(named(g, "network-connector-subnet"), "ipCidrRange", cidr)
+
+
+def _redis_range(cidr: str) -> Callable[[Graph], None]:
+    return lambda g: set_prop(named(g, "redis-instance"), "reservedIpRange", cidr)
+
+
+def _service_region(g: Graph) -> None:
+    set_prop(named(g, "svc-backend-service"), "location", "europe-west1")
+
+
+def _no_vpc_access(g: Graph) -> None:
+    svc = named(g, "svc-backend-service")
+    del_prop(svc, "template.vpcAccess")
+    drop_dep(svc, named(g, "connector-connector").urn)
+
+
+def _typed_redis_host(g: Graph) -> None:
+    svc = named(g, "svc-auth-service")
+    redis = named(g, "redis-instance")
+    for env in svc.inputs["template"]["containers"][0]["envs"]:
+        if env["name"] == "REDIS_HOST":
+            env["value"] = redis.outputs["host"]
+    svc.outputs["template"] = copy.deepcopy(svc.inputs["template"])
+    drop_dep(svc, redis.urn, "template")
+
+
+def _redis_on_other_network(g: Graph) -> None:
+    other = add_network(g, "other-vpc")
+    redis = named(g, "redis-instance")
+    set_prop(redis, "authorizedNetwork", f"projects/x/global/networks/{other.inputs['name']}")
+    redis.propertyDependencies["authorizedNetwork"] = [other.urn]
+
+
+def _drop_service_dep_on(resource: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        svc = named(g, "svc-backend-service")
+        urn = named(g, resource).urn
+        svc.dependencies = [u for u in svc.dependencies if u != urn]
+        for k in svc.propertyDependencies:
+            svc.propertyDependencies[k] = [u for u in svc.propertyDependencies[k] if u != urn]
+
+    return apply
+
+
+def _connector_without_subnet_dep(g: Graph) -> None:
+    c = named(g, "connector-connector")
+    drop_dep(c, named(g, "network-connector-subnet").urn)
+
+
+def _plain_env(name: str, value: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        svc = named(g, "svc-backend-service")
+        for data in (svc.inputs, svc.outputs):
+            data["template"]["containers"][0]["envs"].append({"name": name, "value": value})
+
+    return apply
+
+
+def _auth_in_plain_env(g: Graph) -> None:
+    auth = named(g, "redis-instance").outputs["authString"]["value"]
+    _plain_env("CACHE_URL_PART", auth)(g)
+
+
+def _secret_version(version: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        svc = named(g, "svc-backend-service")
+        for data in (svc.inputs, svc.outputs):
+            for env in data["template"]["containers"][0]["envs"]:
+                if env["name"] == "REDIS_AUTH":
+                    env["valueSource"]["secretKeyRef"]["version"] = version
+
+    return apply
+
+
+def _unprotect(name: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        named(g, name).protect = False
+
+    return apply
+
+
+def _rename(name: str, new: str) -> Callable[[Graph], None]:
+    return lambda g: set_prop(named(g, name), "name", new)
+
+
+MUTATIONS = [
+    Mutation(
+        "literal-firewall-network",
+        "staging",
+        "no-hardcoded-network-references",
+        "firewall-redis-egress",
+        _literal_firewall_network,
+    ),
+    Mutation(
+        "literal-redis-authorized-network",
+        "staging",
+        "no-hardcoded-network-references",
+        "redis-instance",
+        _literal_redis_network,
+    ),
+    Mutation(
+        "literal-connector-in-service",
+        "staging",
+        "no-hardcoded-network-references",
+        "svc-backend-service",
+        _literal_connector_in_service,
+    ),
+    Mutation(
+        "staging-vpc-in-production",
+        "production",
+        "environment-derived-names",
+        "network-vpc",
+        _rename("network-vpc", "staging-vpc"),
+    ),
+    Mutation(
+        "other-env-inside-name",
+        "production",
+        "environment-derived-names",
+        "firewall-redis-egress",
+        _rename("firewall-redis-egress", "production-staging-redis-egress"),
+    ),
+    Mutation(
+        "redis-auto-named",
+        "staging",
+        "environment-derived-names",
+        "redis-instance",
+        lambda g: del_prop(named(g, "redis-instance"), "name"),
+    ),
+    Mutation(
+        "no-firewall-rule",
+        "staging",
+        "redis-egress-firewall-rule",
+        "svc-backend-service",
+        _remove_rule,
+    ),
+    Mutation(
+        "rule-on-6379-while-tls-serves-6378",
+        "staging",
+        "redis-egress-firewall-rule",
+        "svc-auth-service",
+        _rule_port("6379"),
+    ),
+    Mutation(
+        "rule-disabled",
+        "production",
+        "redis-egress-firewall-rule",
+        "svc-backend-service",
+        lambda g: set_prop(named(g, "firewall-redis-egress"), "disabled", True),
+    ),
+    Mutation(
+        "rule-shadowed-by-deny",
+        "staging",
+        "redis-egress-firewall-rule",
+        "svc-backend-service",
+        _deny_all_egress(100),
+    ),
+    Mutation(
+        "rule-on-wrong-network",
+        "staging",
+        "redis-egress-firewall-rule",
+        "svc-auth-service",
+        _rule_on_other_network,
+    ),
+    Mutation(
+        "rule-range-misses-redis",
+        "production",
+        "redis-egress-firewall-rule",
+        "svc-auth-service",
+        lambda g: set_prop(named(g, "firewall-redis-egress"), "destinationRanges", ["10.9.0.0/24"]),
+    ),
+    Mutation(
+        "ingress-rule-from-connector-subnet",
+        "staging",
+        "redis-ingress-rule-ineffective",
+        "firewall-allow-redis-ingress",
+        _ingress_rule({"sourceRanges": ["10.2.0.0/28"]}),
+        "advisory",
+    ),
+    Mutation(
+        "ingress-rule-to-redis-range",
+        "production",
+        "redis-ingress-rule-ineffective",
+        "firewall-allow-redis-ingress",
+        _ingress_rule(
+            {
+                "sourceRanges": ["10.8.0.0/24"],
+                "destinationRanges": ["10.5.0.0/24"],
+                "allows": [{"protocol": "tcp", "ports": ["6378"]}],
+            }
+        ),
+        "advisory",
+    ),
+    Mutation(
+        "redis-port-from-anywhere",
+        "staging",
+        "redis-port-open-to-internet",
+        "firewall-allow-redis-ingress",
+        _ingress_rule({"sourceRanges": ["0.0.0.0/0"]}),
+    ),
+    Mutation(
+        "port-range-from-anywhere",
+        "production",
+        "redis-port-open-to-internet",
+        "firewall-allow-redis-ingress",
+        _ingress_rule(
+            {"sourceRanges": ["0.0.0.0/0"], "allows": [{"protocol": "tcp", "ports": ["6000-7000"]}]}
+        ),
+    ),
+    Mutation(
+        "logging-excludes-metadata",
+        "staging",
+        "firewall-logging-all-metadata",
+        "firewall-redis-egress",
+        lambda g: set_prop(
+            named(g, "firewall-redis-egress"), "logConfig", {"metadata": "EXCLUDE_ALL_METADATA"}
+        ),
+    ),
+    Mutation(
+        "legacy-enable-logging-only",
+        "production",
+        "firewall-logging-all-metadata",
+        "firewall-redis-egress",
+        _no_logconfig,
+    ),
+    Mutation(
+        "connector-subnet-not-28",
+        "staging",
+        "connector-and-ranges",
+        "network-connector-subnet",
+        _connector_subnet_cidr("10.2.0.0/27"),
+    ),
+    Mutation(
+        "redis-range-overlaps-connector",
+        "staging",
+        "connector-and-ranges",
+        "redis-instance",
+        _redis_range("10.2.0.8/29"),
+    ),
+    Mutation(
+        "connector-in-another-region",
+        "staging",
+        "connector-and-ranges",
+        "connector-connector",
+        _service_region,
+    ),
+    Mutation(
+        "connector-off-redis-network",
+        "production",
+        "connector-and-ranges",
+        "connector-connector",
+        _redis_on_other_network,
+    ),
+    Mutation(
+        "service-without-vpc-access",
+        "staging",
+        "cloud-run-private-redis-path",
+        "svc-backend-service",
+        _no_vpc_access,
+    ),
+    Mutation(
+        "redis-host-typed-in",
+        "production",
+        "cloud-run-private-redis-path",
+        "svc-auth-service",
+        _typed_redis_host,
+    ),
+    Mutation(
+        "redis-on-another-network",
+        "staging",
+        "cloud-run-private-redis-path",
+        "svc-backend-service",
+        _redis_on_other_network,
+    ),
+    Mutation(
+        "service-not-after-firewall-rule",
+        "staging",
+        "explicit-dependencies",
+        "svc-backend-service",
+        _drop_service_dep_on("firewall-redis-egress"),
+    ),
+    Mutation(
+        "service-not-after-secret-iam",
+        "production",
+        "explicit-dependencies",
+        "svc-backend-service",
+        _drop_service_dep_on("svc-backend-secret-access"),
+    ),
+    Mutation(
+        "connector-not-after-subnet",
+        "staging",
+        "explicit-dependencies",
+        "connector-connector",
+        _connector_without_subnet_dep,
+    ),
+    Mutation(
+        "production-auth-off",
+        "production",
+        "security-baseline-production",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "authEnabled", False),
+    ),
+    Mutation(
+        "production-redis-unprotected",
+        "production",
+        "security-baseline-production",
+        "redis-instance",
+        _unprotect("redis-instance"),
+    ),
+    Mutation(
+        "production-basic-tier",
+        "production",
+        "security-baseline-production",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "tier", "BASIC"),
+    ),
+    Mutation(
+        "production-password-in-env",
+        "production",
+        "security-baseline-production",
+        "svc-backend-service",
+        _plain_env("DB_PASSWORD", "hunter2"),
+    ),
+    Mutation(
+        "production-secret-latest",
+        "production",
+        "security-baseline-production",
+        "svc-backend-service",
+        _secret_version("latest"),
+    ),
+    Mutation(
+        "production-network-unprotected",
+        "production",
+        "security-baseline-production",
+        "network-vpc",
+        _unprotect("network-vpc"),
+    ),
+    Mutation(
+        "staging-tls-off",
+        "staging",
+        "security-baseline",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "transitEncryptionMode", "DISABLED"),
+        "advisory",
+    ),
+    Mutation(
+        "staging-auth-string-in-env",
+        "staging",
+        "security-baseline",
+        "svc-backend-service",
+        _auth_in_plain_env,
+        "advisory",
+    ),
+]

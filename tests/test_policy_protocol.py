@@ -1,0 +1,127 @@
+"""The policy pack as the CLI runs it: started as a subprocess, called over the Analyzer gRPC
+protocol, fed the recorded graphs of the shipped stacks (clean) and mutated copies (caught)."""
+
+from __future__ import annotations
+
+import pytest
+
+from preflight.analyzer import PolicyPackProcess, Verdict
+from tests.mutations import MUTATIONS, Mutation, mutated, named
+from tests.support import MODES, ROOT, STACKS, stack_config, stack_graph
+
+PACK = ROOT / "policies"
+_packs: dict[tuple[str, bool], PolicyPackProcess] = {}
+
+
+@pytest.fixture(scope="module")
+def pack():
+    """One running pack per (stack, preview), started lazily, all stopped at the end."""
+
+    def get(stack: str, preview: bool) -> PolicyPackProcess:
+        key = (stack, preview)
+        if key not in _packs:
+            p = PolicyPackProcess(
+                PACK, project="redis-vpc", stack=stack, dry_run=preview, config=stack_config(stack)
+            )
+            p.start()
+            _packs[key] = p
+        return _packs[key]
+
+    yield get
+    for p in _packs.values():
+        p.stop()
+    _packs.clear()
+
+
+def test_pack_declares_every_policy_with_a_level(pack):
+    info = pack("staging", False)
+    policies = {p.name: p for p in info.policies}
+    assert info.info.name == "redis-vpc-guardrails"
+    assert len(policies) == 11
+    assert policies["redis-ingress-rule-ineffective"].level == "advisory"
+    assert policies["security-baseline"].level == "advisory"
+    assert policies["redis-port-open-to-internet"].level == "mandatory"
+    assert policies["firewall-logging-all-metadata"].kind == "resource"
+    assert policies["redis-egress-firewall-rule"].kind == "stack"
+    assert all(p.description for p in policies.values())
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_shipped_stacks_have_no_mandatory_violation(pack, stack, preview):
+    verdict = pack(stack, preview).evaluate(stack_graph(stack, preview))
+    assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
+    # The pack did run: a production-only policy is not applicable outside production, and so on.
+    names = {n for n, _ in verdict.not_applicable}
+    assert names == (
+        {"security-baseline"} if stack == "production" else {"security-baseline-production"}
+    )
+
+
+def test_preview_says_what_it_cannot_decide(pack):
+    verdict = pack("staging", True).evaluate(stack_graph("staging", True))
+    undecided = [d for d in verdict.diagnostics if d.undecided]
+    assert undecided and all(d.level == "advisory" for d in undecided)
+    assert any(
+        d.policy == "redis-egress-firewall-rule" and "unknown port" in d.message for d in undecided
+    )
+
+
+def test_dev_reports_tls_off_as_advisory(pack):
+    verdict = pack("dev", False).evaluate(stack_graph("dev"))
+    (d,) = verdict.by_policy("security-baseline")
+    assert d.level == "advisory" and d.urn == named(stack_graph("dev"), "redis-instance").urn
+    assert "TLS is off" in d.message
+
+
+def _run(pack, m: Mutation) -> tuple[Verdict, str]:
+    g = mutated(stack_graph(m.stack), m)
+    return pack(m.stack, False).evaluate(g), named(g, m.target).urn
+
+
+@pytest.mark.parametrize("m", MUTATIONS, ids=[m.id for m in MUTATIONS])
+def test_mutation_is_caught(pack, m):
+    verdict, urn = _run(pack, m)
+    hits = [d for d in verdict.by_policy(m.policy) if d.urn == urn]
+    assert hits, (
+        f"{m.policy} did not report {urn}; got {[(d.policy, d.urn.rsplit('::', 1)[-1]) for d in verdict.diagnostics]}"
+    )
+    assert all(d.level == m.level for d in hits)
+    assert all(d.message.strip() for d in hits)
+
+
+def test_every_policy_has_two_mutations(pack):
+    counts: dict[str, int] = {}
+    for m in MUTATIONS:
+        counts[m.policy] = counts.get(m.policy, 0) + 1
+    declared = {p.name for p in pack("staging", False).policies}
+    assert set(counts) == declared
+    assert min(counts.values()) >= 2
+
+
+def test_configure_omitting_a_level_downgrades_to_advisory_but_ours_does_not(pack):
+    """The CLI sends every policy's level; our driver must too (a bare Configure downgrades)."""
+    m = next(x for x in MUTATIONS if x.id == "no-firewall-rule")
+    verdict, _ = _run(pack, m)
+    assert {d.level for d in verdict.by_policy(m.policy)} == {"mandatory"}
+
+
+def test_policy_config_overrides_level(pack):
+    m = next(x for x in MUTATIONS if x.id == "no-firewall-rule")
+    g = mutated(stack_graph(m.stack), m)
+    verdict = pack(m.stack, False).evaluate(g, {"redis-egress-firewall-rule": "advisory"})
+    assert {d.level for d in verdict.by_policy(m.policy)} == {"advisory"}
+    verdict = pack(m.stack, False).evaluate(
+        g, {"redis-egress-firewall-rule": {"enforcementLevel": "disabled"}}
+    )
+    assert verdict.by_policy(m.policy) == []
+
+
+def test_policy_config_environment_override(pack):
+    # Telling the pack this is "production" makes the staging names foreign.
+    verdict = pack("staging", False).evaluate(
+        stack_graph("staging"), {"environment-derived-names": {"environment": "production"}}
+    )
+    assert any(
+        d.urn.endswith("::network-vpc") for d in verdict.by_policy("environment-derived-names")
+    )
