@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardrails.firewall import RuleIndex, entries_cover
+from guardrails.firewall import RuleIndex, entries_cover, explain
 from guardrails.model import (
     CONNECTOR,
     FIREWALL,
@@ -172,10 +172,10 @@ def _fix_rule(p: Path) -> str:
 
 
 def _misses(p: Path) -> str:
-    v = p.verdict
-    if v is None or not v.not_applicable:
+    missed = explain(p.verdict) if p.verdict is not None else []
+    if not missed:
         return ""
-    shown = "; ".join(f"{r.res.name} {why}" for r, why in v.not_applicable[:5])
+    shown = "; ".join(f"{r.res.name} {why}" for r, why in missed)
     return f" Rules that do not apply: {shown}."
 
 
@@ -521,17 +521,18 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
 
 # 8 ---------------------------------------------------------------------------------------------
 def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
-    secret_names = {last_segment(secret)} if isinstance(secret, str) else set()
-    secret_urns = {r.urn for r in m.secrets if r.get("secretId") in secret_names}
+    if not isinstance(secret, str):
+        return []
+    name = last_segment(secret)
+    keys = [name]
+    secret_res = m.secrets.by_name.get(name)
+    if secret_res is not None:
+        keys.append(secret_res.urn)
+    candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
     grants = []
-    for g in m.secret_access:
+    for g in candidates.values():
         role = g.role
         if role is not UNKNOWN and role != ACCESSOR and role != "roles/owner":
-            continue
-        on_secret = bool(set(g.secret.deps) & secret_urns) or (
-            isinstance(g.secret.raw, str) and last_segment(g.secret.raw) in secret_names
-        )
-        if not on_secret:
             continue
         members = g.members
         sa = svc.service_account

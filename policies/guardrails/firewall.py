@@ -44,7 +44,13 @@ class Verdict:
     rule: FirewallRule | None  # the deciding rule; None means the implied rule
     applicable: list[FirewallRule] = field(default_factory=list)
     unknown: list[FirewallRule] = field(default_factory=list)
-    not_applicable: list[tuple[FirewallRule, str]] = field(default_factory=list)
+    conn: Connection | None = None
+    model: StackModel | None = None
+
+    @property
+    def not_applicable(self) -> list[tuple[FirewallRule, str]]:
+        """Rules that do not apply, with the reason (computed on demand, for messages)."""
+        return explain(self, limit=10_000)
 
     @property
     def shadowed(self) -> list[FirewallRule]:
@@ -114,28 +120,51 @@ def ranges_match(ranges: Any, target: IPNet | None, *, whole: bool) -> Tri:
 
 
 class RuleIndex:
-    """Rules by resolved network, so a connection looks only at its own network's rules."""
+    """Rules by network and by target tag, so a connection only looks at the rules that can
+    target its source: untargeted rules, rules naming one of its tags, and rules whose targets
+    or network are unknown. Built once per stack; lookups are independent of the rule count."""
 
     def __init__(self, model: StackModel) -> None:
         self.model = model
         self.by_network: dict[str, list[FirewallRule]] = {}
+        self.untargeted: dict[str, list[FirewallRule]] = {}
+        self.by_tag: dict[tuple[str, str], list[FirewallRule]] = {}
         self.unresolved: list[FirewallRule] = []
         for rule in model.firewalls:
             net = model.networks.resolve(rule.network)
-            if isinstance(net, Network):
-                self.by_network.setdefault(net.res.urn, []).append(rule)
-            elif net is UNKNOWN:
+            if isinstance(net, Unknown):
                 self.unresolved.append(rule)
-            # A rule on a network outside the stack never applies to our connections.
+                continue
+            if net is None:
+                continue  # a rule on a network outside the stack never applies to ours
+            key = net.res.urn
+            self.by_network.setdefault(key, []).append(rule)
+            tags, sas = rule.target_tags, rule.target_service_accounts
+            if (
+                tags is UNKNOWN
+                or sas is UNKNOWN
+                or (isinstance(tags, list) and any(t is UNKNOWN for t in tags))
+            ):
+                self.unresolved.append(rule)
+            elif sas:
+                continue  # targets service accounts: never the connector VMs or our tags
+            elif tags:
+                for tag in set(tags):
+                    self.by_tag.setdefault((key, tag), []).append(rule)
+            else:
+                self.untargeted.setdefault(key, []).append(rule)
 
-    def candidates(self, network: Network) -> list[FirewallRule]:
-        return self.by_network.get(network.res.urn, []) + self.unresolved
-
-    def not_on(self, network: Network) -> list[FirewallRule]:
-        """Rules of the stack that sit on other networks (to explain a miss)."""
-        return [
-            r for urn, rules in self.by_network.items() if urn != network.res.urn for r in rules
-        ]
+    def candidates(self, conn: Connection) -> list[FirewallRule]:
+        key = conn.network.res.urn
+        if not conn.tags_known:
+            return self.by_network.get(key, []) + self.unresolved
+        seen: dict[int, FirewallRule] = {}
+        for rule in self.untargeted.get(key, []) + self.unresolved:
+            seen[id(rule)] = rule
+        for tag in conn.source_tags:
+            for rule in self.by_tag.get((key, tag), []):
+                seen[id(rule)] = rule
+        return list(seen.values())
 
 
 def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tri, str]:
@@ -214,18 +243,12 @@ def _order(rule: FirewallRule) -> tuple[int, int]:
 def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
     applicable: list[FirewallRule] = []
     unknown: list[FirewallRule] = []
-    missed: list[tuple[FirewallRule, str]] = []
-    for rule in index.candidates(conn.network):
-        ok, why = applies(rule, conn, index.model)
+    for rule in index.candidates(conn):
+        ok, _ = applies(rule, conn, index.model)
         if ok is UNKNOWN:
             unknown.append(rule)
         elif ok:
             applicable.append(rule)
-        else:
-            missed.append((rule, why))
-    missed += [
-        (r, f"is on another network than {conn.network.name}") for r in index.not_on(conn.network)
-    ]
     applicable.sort(key=_order)
     decider = applicable[0] if applicable else None
     decider_priority = as_int(decider.priority) if decider is not None else IMPLIED_PRIORITY
@@ -236,4 +259,20 @@ def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
         if p is UNKNOWN or p is None or p <= decider_priority:  # type: ignore[operator]
             allowed = UNKNOWN
             break
-    return Verdict(allowed, decider, applicable, unknown, missed)
+    return Verdict(allowed, decider, applicable, unknown, conn=conn, model=index.model)
+
+
+def explain(verdict: Verdict, limit: int = 5) -> list[tuple[FirewallRule, str]]:
+    """Why the stack's other rules do not apply to the verdict's connection, for a violation
+    message. Walks every rule, so it runs only when something is reported."""
+    conn, model = verdict.conn, verdict.model
+    if conn is None or model is None:
+        return []
+    out: list[tuple[FirewallRule, str]] = []
+    for rule in model.firewalls:
+        ok, why = applies(rule, conn, model)
+        if ok is False:
+            out.append((rule, why))
+            if len(out) >= limit:
+                break
+    return out

@@ -338,6 +338,7 @@ class StackModel:
         self.secrets: Index[Res] = Index()
         self.service_accounts: Index[Res] = Index()
         self.secret_access: list[SecretAccess] = []
+        self.grants_by_secret: dict[str, list[SecretAccess]] = {}  # secret name or URN -> grants
         self.psa_connections: list[Res] = []
         for r in resources:
             self.resources[r.urn] = r
@@ -474,14 +475,20 @@ class StackModel:
     def _iam_member(self, r: Res) -> None:
         member = r.get("member")
         members = UNKNOWN if member is UNKNOWN else [member]
-        self.secret_access.append(
-            SecretAccess(r, _ref(r, "secretId", r.get("secretId")), r.get("role"), members)
-        )
+        self._grant(SecretAccess(r, _ref(r, "secretId", r.get("secretId")), r.get("role"), members))
 
     def _iam_binding(self, r: Res) -> None:
-        self.secret_access.append(
+        self._grant(
             SecretAccess(r, _ref(r, "secretId", r.get("secretId")), r.get("role"), r.get("members"))
         )
+
+    def _grant(self, g: SecretAccess) -> None:
+        self.secret_access.append(g)
+        keys = set(g.secret.deps)
+        if isinstance(g.secret.raw, str):
+            keys.add(last_segment(g.secret.raw))
+        for k in keys:
+            self.grants_by_secret.setdefault(k, []).append(g)
 
     def _psa(self, r: Res) -> None:
         self.psa_connections.append(r)
