@@ -1,42 +1,206 @@
-"""`python -m preflight [STACK] [--preview]`: the offline plan of a stack.
+"""The offline preflight gate for pull requests.
 
-Exit status: 0 the plan was built, 2 a config or usage error (one message, no traceback).
+    python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
+                        [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
+    python -m preflight outputs [--file FILE | --stack STACK [--preview]] [--format dotenv|json|yaml]
+
+Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
+drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
+and a summary. Exit status: 0 no mandatory violation, 1 mandatory violations (or, for `outputs`,
+a broken output contract), 2 a config or usage error (one message, no traceback).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m preflight", description=__doc__)
-    parser.add_argument(
-        "stack", nargs="?", default="staging", help="stack name (Pulumi.<stack>.yaml)"
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SystemExit(f"usage error: {message}")
+
+
+def _gate_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m preflight",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preview", action="store_true", help="preview mode: outputs unknown")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    p.add_argument(
+        "stack",
+        nargs="?",
+        default="staging",
+        help="stack name (Pulumi.<stack>.yaml); default staging",
+    )
+    p.add_argument("--preview", action="store_true", help="preview mode: computed outputs unknown")
+    p.add_argument("--all", action="store_true", help="every Pulumi.*.yaml stack")
+    p.add_argument(
+        "--policy-pack-config",
+        type=Path,
+        metavar="FILE",
+        help="policy config in the CLI's JSON format",
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="write the recorded graph as JSON ({stack} is replaced)",
+    )
+    p.add_argument(
+        "--graph",
+        type=Path,
+        metavar="FILE",
+        help="evaluate an exported graph instead of running the program",
+    )
+    p.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    p.add_argument(
+        "--output", type=Path, metavar="FILE", help="write the report here instead of stdout"
+    )
+    p.add_argument(
+        "--no-plan", action="store_true", help="text format: diagnostics and summary only"
+    )
+    p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    return p
+
+
+def _export_path(template: Path, stack: str, many: bool) -> Path:
+    text = str(template)
+    if "{stack}" in text:
+        return Path(text.replace("{stack}", stack))
+    if many:
+        return template.with_name(f"{template.stem}.{stack}{template.suffix}")
+    return template
+
+
+def gate(argv: list[str]) -> int:
+    args = _gate_parser().parse_args(argv)
+    from infra.config import ConfigError
+    from preflight.analyzer import PolicyConfigError
+    from preflight.gate import UsageError, check_stack, load_policy_config
+    from preflight.graph import Graph
+    from preflight.report import render_json, render_sarif, render_text
+    from preflight.stackfile import StackFileError, stacks
+
+    project_dir: Path = args.project_dir.resolve()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return 2 if exc.code else 0
+        if args.graph and args.all:
+            raise UsageError(
+                "--graph evaluates one exported graph; it cannot be combined with --all"
+            )
+        policy_config = (
+            load_policy_config(args.policy_pack_config) if args.policy_pack_config else None
+        )
+        names = stacks(project_dir) if args.all else [args.stack]
+        if not names:
+            raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
+        results = []
+        for name in names:
+            graph = None
+            if args.graph:
+                try:
+                    graph = Graph.load(args.graph)
+                except (OSError, ValueError, KeyError, TypeError) as exc:
+                    raise UsageError(
+                        f"--graph {args.graph}: not an exported graph ({exc})"
+                    ) from None
+            result = check_stack(
+                project_dir, name, preview=args.preview, graph=graph, policy_config=policy_config
+            )
+            if args.export:
+                path = _export_path(args.export, result.graph.stack, len(names) > 1)
+                result.graph.save(path)
+            results.append(result)
+    except (ConfigError, StackFileError, PolicyConfigError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    if args.format == "json":
+        report = render_json(results)
+    elif args.format == "sarif":
+        report = render_sarif(results, project_dir)
+    else:
+        report = render_text(results, plan=not args.no_plan)
+    if args.output:
+        args.output.write_text(report)
+        print("\n".join(r.summary() for r in results))
+    else:
+        sys.stdout.write(report)
+    return 1 if any(r.mandatory for r in results) else 0
+
+
+def outputs(argv: list[str]) -> int:
+    p = _Parser(
+        prog="python -m preflight outputs", description="Stack outputs -> application config."
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--file",
+        type=Path,
+        help="`pulumi stack output --json --show-secrets` saved to a file ('-' for stdin)",
+    )
+    src.add_argument("--stack", help="render from a preflight run of this stack instead")
+    p.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--format", choices=("dotenv", "json", "yaml"), default="dotenv")
+    p.add_argument("--output", type=Path, help="write here instead of stdout")
+    p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
 
     from infra.config import ConfigError
-    from preflight.engine import run_program
-    from preflight.plan import render
+    from preflight import appconfig, wire
     from preflight.stackfile import StackFileError
 
     try:
-        graph = run_program(args.project_dir, args.stack, preview=args.preview)
-    except (ConfigError, StackFileError) as exc:
+        if args.stack:
+            from preflight.engine import run_program
+
+            data = wire.plain(
+                run_program(args.project_dir, args.stack, preview=args.preview).outputs
+            )
+        elif args.file and str(args.file) != "-":
+            data = appconfig.parse_outputs(args.file.read_text(), str(args.file))
+        elif args.file or not sys.stdin.isatty():
+            data = appconfig.parse_outputs(sys.stdin.read(), "stdin")
+        else:
+            raise ValueError(
+                "give --file FILE, pipe `pulumi stack output --json --show-secrets`, or --stack STACK"
+            )
+        config = appconfig.app_config(data)
+    except appconfig.ContractError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, ConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(graph))
+    text = appconfig.render(config, args.format)
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["outputs"]:
+            return outputs(argv[1:])
+        return gate(argv)
+    except SystemExit as exc:  # argparse: --help (code 0) or a usage error (a message)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        return int(exc.code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Tearing down the interpreter after pulumi_gcp is loaded takes about a second (freeing tens
+    # of thousands of generated classes); a one-shot CLI has nothing left to clean up.
+    os._exit(code)

@@ -184,6 +184,12 @@ class PolicyPackProcess:
         self.stop()
 
     def start(self) -> None:
+        self.launch()
+        self.connect()
+
+    def launch(self) -> None:
+        """Start the pack process; `connect` waits for it. In between, the caller can work (the
+        gate runs the program while the pack imports)."""
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
@@ -209,7 +215,9 @@ class PolicyPackProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        assert self._proc.stdout is not None
+
+    def connect(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
         line = self._read_port_line()
         port = int(line)
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)

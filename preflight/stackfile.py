@@ -14,7 +14,12 @@ class StackFileError(ValueError):
 
 
 def project_name(project_dir: Path) -> str:
-    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    path = project_dir / "Pulumi.yaml"
+    if not path.is_file():
+        raise StackFileError(f"no Pulumi.yaml in {project_dir}: not a Pulumi project")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict) or not data.get("name"):
+        raise StackFileError(f"{path}: no project name")
     return str(data["name"])
 
 

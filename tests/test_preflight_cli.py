@@ -55,6 +55,7 @@ def _project_copy(tmp_path: Path, mutate) -> Path:
     for name in ("Pulumi.yaml", "__main__.py", "Pulumi.staging.yaml"):
         (tmp_path / name).write_text((ROOT / name).read_text())
     (tmp_path / "infra").symlink_to(ROOT / "infra")
+    (tmp_path / "policies").symlink_to(ROOT / "policies")
     data = yaml.safe_load((tmp_path / "Pulumi.staging.yaml").read_text())
     mutate(data["config"])
     (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(data))

@@ -1,0 +1,84 @@
+"""The offline gate: run the program as the engine would, run the policy pack as the CLI would.
+
+The pack is started before the program runs, so its start-up overlaps the program's imports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from preflight.analyzer import PolicyConfigError, PolicyPackProcess
+from preflight.engine import Emulation
+from preflight.graph import Graph
+from preflight.report import StackResult
+from preflight.stackfile import StackFileError, load_stack_config, project_name, stack_file
+
+
+class UsageError(ValueError):
+    """Bad command-line input: exit status 2."""
+
+
+def load_policy_config(path: Path) -> dict[str, Any]:
+    """A `--policy-pack-config` file in the CLI's format (JSON)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--policy-pack-config: no file {path}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"--policy-pack-config {path}: not valid JSON ({exc.msg} at line {exc.lineno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"--policy-pack-config {path}: must be a JSON object")
+    return data
+
+
+def pack_version(pack_dir: Path) -> str:
+    """The version the CLI reports: PulumiPolicy.yaml's, not the SDK's placeholder."""
+    data = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+    return str(data.get("version", "0.0.0"))
+
+
+def check_stack(
+    project_dir: Path,
+    stack: str,
+    *,
+    preview: bool = False,
+    graph: Graph | None = None,
+    policy_config: Mapping[str, Any] | None = None,
+    pack_dir: Path | None = None,
+) -> StackResult:
+    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol."""
+    pack_dir = pack_dir or project_dir / "policies"
+    if graph is None:
+        project_name(project_dir)  # a clear error before anything starts
+    if not (pack_dir / "PulumiPolicy.yaml").is_file():
+        raise UsageError(f"no policy pack at {pack_dir} (PulumiPolicy.yaml missing)")
+    if graph is not None:
+        stack, preview = graph.stack, graph.preview
+        project = graph.project
+        config: dict[str, str] = {}
+        if stack_file(project_dir, stack).is_file():
+            config = load_stack_config(project_dir, stack)
+    else:
+        project = project_name(project_dir)
+        config = load_stack_config(project_dir, stack)
+    pack = PolicyPackProcess(pack_dir, project=project, stack=stack, dry_run=preview, config=config)
+    pack.launch()  # the pack imports while the program runs
+    try:
+        if graph is None:
+            graph = Emulation(project_dir, stack, preview=preview, config=config).run()
+        pack.connect()
+        verdict = pack.evaluate(graph, policy_config)
+    finally:
+        pack.stop()
+    rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
+    return StackResult(graph, verdict, pack_version(pack_dir), rel)
+
+
+__all__ = ["PolicyConfigError", "StackFileError", "UsageError", "check_stack", "load_policy_config"]

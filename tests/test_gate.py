@@ -1,0 +1,226 @@
+"""The offline gate as a pull request runs it: `python -m preflight`, exit codes, reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.support import ROOT, STACKS
+
+SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-2.1.0.schema.json").read_text())
+
+
+def preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "preflight", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        input=stdin,
+    )
+
+
+def check_sarif(path: Path) -> dict:
+    sarif = json.loads(path.read_text())
+    jsonschema.validate(sarif, SARIF_SCHEMA)
+    for run in sarif["runs"]:
+        rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
+        assert len(rules) == 11 and len(set(rules)) == 11
+        for result in run["results"]:
+            assert rules[result["ruleIndex"]] == result["ruleId"]
+            loc = result["locations"][0]["physicalLocation"]
+            target = ROOT / loc["artifactLocation"]["uri"]
+            assert target.is_file(), target
+            assert 1 <= loc["region"]["startLine"] <= len(target.read_text().splitlines())
+    return sarif
+
+
+@pytest.fixture(scope="module")
+def all_stacks(tmp_path_factory):
+    """One `--all` run: SARIF report, exported graphs, text summary."""
+    out = tmp_path_factory.mktemp("gate")
+    run = preflight(
+        "--all",
+        "--format",
+        "sarif",
+        "--output",
+        str(out / "report.sarif"),
+        "--export",
+        str(out / "graph-{stack}.json"),
+    )
+    return run, out
+
+
+def test_every_shipped_stack_passes(all_stacks):
+    run, out = all_stacks
+    assert run.returncode == 0, run.stderr
+    for stack in STACKS:
+        assert f"{stack} (update)" in run.stdout and "-> PASS" in run.stdout
+        assert (out / f"graph-{stack}.json").is_file()
+    sarif = check_sarif(out / "report.sarif")
+    assert [r["automationDetails"]["id"] for r in sarif["runs"]] == [
+        f"preflight/{s}/" for s in sorted(STACKS)
+    ]
+    # dev's advisory (Redis TLS off) is a warning that points at the line in infra/ that made Redis.
+    (dev,) = [r for r in sarif["runs"] if r["automationDetails"]["id"] == "preflight/dev/"]
+    (result,) = dev["results"]
+    assert result["level"] == "warning" and result["ruleId"] == "security-baseline"
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "infra/redis.py"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_and_summary_in_text(stack):
+    run = preflight(stack)
+    assert run.returncode == 0, run.stderr
+    assert "gcp:redis/instance:Instance" in run.stdout and "depends on:" in run.stdout
+    last = run.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"{stack} (update):") and last.endswith("-> PASS")
+
+
+def test_preview_mode_reports_undecided_not_violations():
+    run = preflight("staging", "--preview", "--no-plan", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    (stack,) = json.loads(run.stdout)["stacks"]
+    assert stack["preview"] is True and stack["pass"] is True
+    assert any(
+        d["undecided"] and d["policy"] == "redis-egress-firewall-rule" for d in stack["diagnostics"]
+    )
+
+
+def _broken_graph(tmp_path: Path, source: Path) -> Path:
+    """An exported graph, edited the way a bad change would: the Redis egress rule allows 6379
+    while Redis serves TLS on 6378, and the rule stops logging metadata."""
+    graph = json.loads(source.read_text())
+    for r in graph["resources"]:
+        if r["name"] == "firewall-redis-egress":
+            for side in ("inputs", "outputs"):
+                r[side]["allows"] = [{"protocol": "tcp", "ports": ["6379"]}]
+                r[side]["logConfig"] = {"metadata": "EXCLUDE_ALL_METADATA"}
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(graph))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_broken_graph_fails_with_policy_names(all_stacks, tmp_path, fmt):
+    _, out = all_stacks
+    broken = _broken_graph(tmp_path, out / "graph-staging.json")
+    report = tmp_path / f"report.{fmt}"
+    run = preflight("--graph", str(broken), "--format", fmt, "--output", str(report))
+    assert run.returncode == 1, run.stderr
+    assert "-> FAIL" in run.stdout
+    text = report.read_text()
+    for policy in ("redis-egress-firewall-rule", "firewall-logging-all-metadata"):
+        assert policy in text
+    if fmt == "json":
+        (stack,) = json.loads(text)["stacks"]
+        levels = {(d["policy"], d["level"]) for d in stack["diagnostics"]}
+        assert ("redis-egress-firewall-rule", "mandatory") in levels
+    if fmt == "sarif":
+        sarif = check_sarif(report)
+        errors = {r["ruleId"] for r in sarif["runs"][0]["results"] if r["level"] == "error"}
+        assert errors == {"redis-egress-firewall-rule", "firewall-logging-all-metadata"}
+
+
+def test_policy_pack_config_can_downgrade(all_stacks, tmp_path):
+    _, out = all_stacks
+    broken = _broken_graph(tmp_path, out / "graph-staging.json")
+    config = tmp_path / "policy-config.json"
+    config.write_text(json.dumps({"all": "advisory"}))
+    run = preflight("--graph", str(broken), "--policy-pack-config", str(config), "--no-plan")
+    assert run.returncode == 0, run.stderr
+    assert "[advisory]  redis-egress-firewall-rule" in run.stdout
+
+
+def test_config_error_exits_2_naming_the_key(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (project / name).write_text((ROOT / name).read_text())
+    for name in ("infra", "policies"):
+        (project / name).symlink_to(ROOT / name)
+    data = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    data["config"]["redis-vpc:connector"]["maxInstances"] = 2
+    (project / "Pulumi.staging.yaml").write_text(yaml.safe_dump(data))
+    run = preflight("staging", "--project-dir", str(project))
+    assert run.returncode == 2
+    assert "redis-vpc:connector." in run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--graph", "/nonexistent.json"], "--graph"),
+        (["--all", "--graph", "x.json"], "--all"),
+        (["--format", "xml"], "invalid choice"),
+        (["--policy-pack-config", "/nonexistent.json"], "--policy-pack-config"),
+        (["--project-dir", "/tmp"], "Pulumi.yaml"),
+    ],
+)
+def test_usage_errors_exit_2(args, needle):
+    run = preflight(*args)
+    assert run.returncode == 2
+    assert needle in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unknown_policy_in_config_exits_2(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"no-such-policy": "advisory"}))
+    run = preflight("dev", "--policy-pack-config", str(config))
+    assert run.returncode == 2 and "no-such-policy" in run.stderr
+
+
+# -- outputs -> application config ------------------------------------------------------------
+def test_outputs_from_a_preflight_run_in_every_format():
+    env = preflight("outputs", "--stack", "production")
+    assert env.returncode == 0, env.stderr
+    lines = dict(line.split("=", 1) for line in env.stdout.splitlines())
+    assert lines["REDIS_PORT"] == "6378" and lines["REDIS_TLS"] == "true"
+    assert lines["REDIS_AUTH_SECRET_ID"] == "projects/acme-chat-prod/secrets/production-redis-auth"
+    assert lines["SERVICE_URL_BACKEND"].startswith("https://production-backend-")
+    as_json = json.loads(preflight("outputs", "--stack", "production", "--format", "json").stdout)
+    as_yaml = yaml.safe_load(
+        preflight("outputs", "--stack", "production", "--format", "yaml").stdout
+    )
+    assert as_json == as_yaml == lines
+
+
+def test_outputs_from_stdin_like_pulumi_stack_output():
+    # What `pulumi stack output --json --show-secrets` prints for dev (no connector key at all).
+    outputs = {
+        "environment": "dev",
+        "project": "p",
+        "region": "europe-west1",
+        "network_id": "projects/p/global/networks/dev-vpc",
+        "network_name": "dev-vpc",
+        "vpc_egress": "direct",
+        "redis_host": "10.4.0.3",
+        "redis_port": 6379,
+        "redis_tls": False,
+        "redis_auth_secret_id": "projects/p/secrets/dev-redis-auth",
+        "service_urls": {"backend": "https://dev-backend-x.a.run.app", "chat-api": "https://c"},
+        "service_accounts": {"backend": "b@p.iam.gserviceaccount.com", "chat-api": "c@p"},
+    }
+    run = preflight("outputs", "--format", "dotenv", stdin=json.dumps(outputs))
+    assert run.returncode == 0, run.stderr
+    assert "REDIS_TLS=false\n" in run.stdout and "SERVICE_URL_CHAT_API=https://c\n" in run.stdout
+
+
+def test_outputs_contract_violations_are_named():
+    run = preflight("outputs", stdin=json.dumps({"redis_host": "10.0.0.3", "redis_port": "6379"}))
+    assert run.returncode == 1
+    assert "redis_port: expected int, got str" in run.stderr
+    assert "service_urls: missing" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_outputs_rejects_non_json():
+    run = preflight("outputs", stdin="not json")
+    assert run.returncode == 2 and "not JSON" in run.stderr

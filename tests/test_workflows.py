@@ -1,0 +1,94 @@
+"""The GitHub workflows: actionlint-clean, and doing what the runbook says they do."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def actionlint() -> str:
+    found = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "actionlint"
+    )
+    if found is None:
+        pytest.fail("actionlint is not installed (requirements-dev.txt installs it)")
+    return found
+
+
+def load(name: str) -> dict:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    data["on"] = data.pop(True, data.get("on"))  # YAML 1.1 reads the key `on` as true
+    return data
+
+
+def test_actionlint_clean():
+    assert [w.name for w in WORKFLOWS] == ["deploy.yml", "drift.yml", "pull-request.yml"]
+    run = subprocess.run(
+        [actionlint(), *map(str, WORKFLOWS)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path):
+    bad = tmp_path / ".github" / "workflows" / "bad.yml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ secrets.X.y.z }\n"
+    )
+    run = subprocess.run(
+        [actionlint(), str(bad)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode != 0
+
+
+def _steps(job: dict) -> list[dict]:
+    return job.get("steps", [])
+
+
+def test_pull_request_workflow():
+    wf = load("pull-request.yml")
+    jobs = wf["jobs"]
+    assert any(s.get("run") == "make test" for s in _steps(jobs["test"]))
+    assert any(s.get("with", {}).get("cache") == "pip" for s in _steps(jobs["test"]))
+    gate = "\n".join(s.get("run", "") for s in _steps(jobs["preflight"]))
+    assert "python -m preflight --all --format sarif" in gate
+    assert any("upload-sarif" in s.get("uses", "") for s in _steps(jobs["preflight"]))
+    preview = jobs["preview"]
+    assert "head.repo.full_name == github.repository" in preview["if"]  # skipped on forks
+    pulumi = [s for s in _steps(preview) if s.get("uses", "").startswith("pulumi/actions")]
+    assert pulumi and pulumi[0]["with"]["command"] == "preview"
+    assert (
+        pulumi[0]["with"]["policyPacks"] == "policies"
+        and pulumi[0]["with"]["comment-on-pr"] is True
+    )
+    assert preview["strategy"]["matrix"]["stack"] == ["staging", "production", "dev"]
+
+
+def test_deploy_workflow():
+    wf = load("deploy.yml")
+    assert wf["on"]["push"]["branches"] == ["main"]
+    staging, production = wf["jobs"]["staging"], wf["jobs"]["production"]
+    assert production["needs"] == "staging" and production["environment"] == "production"
+    for job in (staging, production):
+        ups = [s for s in _steps(job) if s.get("uses", "").startswith("pulumi/actions")]
+        assert ups[0]["with"]["command"] == "up" and ups[0]["with"]["policyPacks"] == "policies"
+        assert any("Verify" in s.get("name", "") for s in _steps(job))
+
+
+def test_drift_workflow():
+    wf = load("drift.yml")
+    assert "schedule" in wf["on"]
+    steps = _steps(wf["jobs"]["drift"])
+    (preview,) = [s for s in steps if s.get("uses", "").startswith("pulumi/actions")]
+    assert preview["with"]["refresh"] is True and preview["with"]["expect-no-changes"] is True
+    issue = next(s for s in steps if "issue" in s.get("name", "").lower())
+    assert "gh issue create" in issue["run"] and "gh issue comment" in issue["run"]
