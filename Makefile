@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
 
-.PHONY: preflight test preview up lint typecheck schema inventory clean
+.PHONY: preflight test preview up lint typecheck schema inventory bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ inventory: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+## Benchmarks (figures, not asserts): gate latency.
+bench: $(VENV)/.installed
+	$(PY) -m bench.gate

@@ -13,6 +13,7 @@ a broken output contract), 2 a config or usage error (one message, no traceback)
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
@@ -186,6 +187,9 @@ def outputs(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A one-shot run makes little cyclic garbage, but the collector would walk the tens of
+    # thousands of classes pulumi_gcp defines while they load: about 0.3 s of a 2.5 s gate.
+    gc.disable()
     try:
         if argv[:1] == ["outputs"]:
             return outputs(argv[1:])
