@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
 
-.PHONY: preflight test preview up lint typecheck schema inventory bench clean
+.PHONY: preflight test redis-server preview up lint typecheck schema inventory bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ venv: $(VENV)/.installed
 preflight: $(VENV)/.installed
 	$(PY) -m preflight $(STACK)
 
-## Every test.
-test: $(VENV)/.installed
+## Every test. The probe tests need Debian's redis-server (installed here when missing).
+test: $(VENV)/.installed redis-server
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package) for the probe tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 ## With the Pulumi CLI and cloud credentials: preview and deploy with the policy pack.
 preview: $(VENV)/.installed
@@ -36,7 +42,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy infra preflight policies/guardrails
+	$(PY) -m mypy infra preflight policies/guardrails probe
 
 ## Regenerate docs/stack-config.schema.json from infra/config.py.
 schema: $(VENV)/.installed

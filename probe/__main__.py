@@ -1,0 +1,72 @@
+"""`python -m probe --host H --port P [--tls] [--ca-file F] [--password-env VAR]
+[--deadline SECONDS] [--rounds N]`
+
+Without --host, settings come from the services' env vars (REDIS_HOST, REDIS_PORT, REDIS_TLS,
+REDIS_AUTH, REDIS_CA_CERT), as inside the Cloud Run probe job. Progress goes to stderr; the last
+line of stdout is exactly one JSON object (`ok`, `classification`, `hint`, `steps`,
+`latency_ms`, ...). Exit status 0 only when every step passed, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from probe.core import Prober, ProbeSettings, settings_from_env
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m probe",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--tls", action="store_true", default=None)
+    p.add_argument("--ca-file")
+    p.add_argument("--password-env", metavar="VAR", help="read the AUTH password from this env var")
+    p.add_argument(
+        "--username-env", metavar="VAR", help="ACL user name from this env var (Redis 6+)"
+    )
+    p.add_argument("--deadline", type=float, default=10.0, help="overall deadline in seconds")
+    p.add_argument("--rounds", type=int, default=10, help="PING round trips for latency")
+    try:
+        args = p.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    if args.deadline <= 0 or args.rounds < 1:
+        print("error: --deadline must be > 0 and --rounds >= 1", file=sys.stderr)
+        return 2
+    password = os.environ.get(args.password_env) if args.password_env else None
+    if args.password_env and password is None:
+        print(
+            f"error: --password-env {args.password_env}: the variable is not set", file=sys.stderr
+        )
+        return 2
+    username = os.environ.get(args.username_env) if args.username_env else None
+    settings: ProbeSettings = settings_from_env(
+        host=args.host,
+        port=args.port,
+        tls=args.tls,
+        ca_file=args.ca_file,
+        password=password,
+        username=username,
+        deadline=args.deadline,
+        rounds=args.rounds,
+    )
+    if not settings.host:
+        print("error: no --host and no REDIS_HOST", file=sys.stderr)
+        return 2
+    result = Prober(settings).run()
+    for step in result.steps:
+        state = "ok" if step.ok else f"FAILED ({step.error})"
+        print(f"{step.name:14s} {step.ms:9.2f} ms  {state}", file=sys.stderr)
+    print(json.dumps(result.to_json(), sort_keys=True))
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,432 @@
+"""Connect to Redis the way the services do, step by step, and say exactly why it fails.
+
+Steps: resolve, TCP connect, TLS handshake (with the instance's CA), AUTH, PING, a SET/GET/DEL
+round trip on a probe-only key with a short TTL, then N PING round trips for latency. Each failure
+is classified (REFERENCE.md, "Diagnosing a failed Redis connection"):
+
+    dns       the name did not resolve (EAI_AGAIN / EAI_NONAME): nothing was sent
+    refused   reachable, nothing listening on that port (often the TLS/non-TLS port mix-up)
+    timeout   packets silently dropped: firewall deny, no peering, an overloaded connector
+    no-route  no route to the address (EHOSTUNREACH / ENETUNREACH)
+    tls       the TLS handshake or the certificate failed, or TLS and plain text are mixed up
+    auth      NOAUTH / WRONGPASS: the network path works, the password does not
+    protocol  something that is not Redis answered
+
+Transient failures (dns EAI_AGAIN, timeout, refused, no-route) are retried with exponential
+backoff inside one overall deadline; every socket operation is bounded by what is left of it, so
+the probe never hangs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import socket
+import ssl
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+HINTS = {
+    "dns": "the Redis host name does not resolve: check REDIS_HOST (use the instance's IP from the stack outputs) and the service's DNS/egress settings",
+    "refused": "the host is reachable but nothing listens on that port: check REDIS_PORT against the instance's port output (TLS instances serve on a different port)",
+    "timeout": "packets are silently dropped: check the EGRESS allow firewall rule from the connector or Direct VPC egress tag to the Redis range, the peering (authorized network), and the connector's health",
+    "no-route": "no route to the Redis address: the service is not egressing into the Redis network (check vpc_access and the connector's network)",
+    "tls": "TLS failed: check REDIS_TLS against the instance's transit encryption and that the CA is the instance's server_ca_certs",
+    "auth": "the network path works; the password was refused: check the REDIS_AUTH secret version against the instance's AUTH string",
+    "protocol": "something that is not Redis answered on that address and port: check REDIS_HOST and REDIS_PORT",
+}
+TRANSIENT = frozenset({"dns-again", "timeout", "refused", "no-route"})
+PROBE_KEY_PREFIX = "redis-vpc:probe:"
+
+
+class ProbeError(Exception):
+    def __init__(self, classification: str, detail: str, *, transient: bool = False) -> None:
+        super().__init__(detail)
+        self.classification = classification
+        self.detail = detail
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    host: str
+    port: int
+    tls: bool = False
+    ca_file: str | None = None
+    ca_data: str | None = None
+    password: str | None = None
+    username: str | None = None
+    deadline: float = 10.0
+    rounds: int = 10
+    attempt_timeout: float = 3.0
+    key_ttl: int = 30
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    ms: float
+    error: str | None = None
+
+
+@dataclass
+class ProbeResult:
+    ok: bool
+    classification: str | None
+    hint: str | None
+    host: str
+    port: int
+    tls: bool
+    steps: list[Step] = field(default_factory=list)
+    latency_ms: dict[str, float] | None = None
+    attempts: int = 0
+    elapsed_ms: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Deadline:
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def left(self) -> float:
+        return max(0.0, self.end - self.clock())
+
+    def bound(self, cap: float) -> float:
+        left = self.left()
+        if left <= 0:
+            raise ProbeError("timeout", "overall deadline reached", transient=False)
+        return min(cap, left)
+
+
+def classify_oserror(exc: OSError) -> ProbeError:
+    """Map a socket error from connect/read to a classification."""
+    if isinstance(exc, ssl.SSLError):
+        return ProbeError("tls", f"TLS error: {exc}")
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return ProbeError("timeout", "no answer before the timeout", transient=True)
+    code = exc.errno
+    if code == errno.ECONNREFUSED:
+        return ProbeError("refused", "connection refused", transient=True)
+    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return ProbeError(
+            "no-route", f"no route to host ({errno.errorcode.get(code, code)})", transient=True
+        )
+    if code in (errno.ETIMEDOUT,):
+        return ProbeError("timeout", "connect timed out", transient=True)
+    if code in (errno.ECONNRESET, errno.EPIPE):
+        return ProbeError("protocol", f"connection reset by the server ({exc})")
+    return ProbeError("protocol", f"socket error: {exc}")
+
+
+def classify_gaierror(exc: socket.gaierror) -> ProbeError:
+    if exc.errno == socket.EAI_AGAIN:
+        return ProbeError(
+            "dns", f"name resolution failed temporarily (EAI_AGAIN): {exc}", transient=True
+        )
+    return ProbeError("dns", f"name does not resolve: {exc}")
+
+
+class RespError(Exception):
+    pass
+
+
+class _Conn:
+    """A minimal RESP2 client: enough to speak to Redis and to notice when it is not Redis."""
+
+    def __init__(
+        self, sock: socket.socket, deadline: _Deadline, timeout: float, *, tls: bool
+    ) -> None:
+        self.sock = sock
+        self.deadline = deadline
+        self.timeout = timeout
+        self.tls = tls
+        self.answered = False
+        self.buf = b""
+
+    def _recv(self) -> bytes:
+        self.sock.settimeout(self.deadline.bound(self.timeout))
+        try:
+            data = self.sock.recv(65536)
+        except OSError as exc:
+            raise classify_oserror(exc) from None
+        if not data:
+            raise ProbeError("protocol", "the server closed the connection without an answer")
+        return data
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self.buf += self._recv()
+            if len(self.buf) > 1 << 20:
+                raise ProbeError("protocol", "an over-long line without CRLF: not Redis")
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            self.buf += self._recv()
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def reply(self) -> Any:
+        line = self._line()
+        if not line:
+            raise ProbeError("protocol", "an empty line where a RESP reply was expected")
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode(errors="replace")
+        if kind == b"-":
+            raise RespError(rest.decode(errors="replace"))
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode(errors="replace")
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.reply() for _ in range(n)]
+        if line[:1] in (b"\x15", b"\x16"):
+            raise ProbeError(
+                "tls", "the server answered with TLS records: it expects TLS (set REDIS_TLS=true)"
+            )
+        shown = line[:40].decode(errors="replace")
+        raise ProbeError("protocol", f"not a Redis reply: {shown!r}")
+
+    def command(self, *args: str) -> Any:
+        payload = f"*{len(args)}\r\n".encode()
+        for a in args:
+            b = a.encode()
+            payload += b"$" + str(len(b)).encode() + b"\r\n" + b + b"\r\n"
+        self.sock.settimeout(self.deadline.bound(self.timeout))
+        try:
+            try:
+                self.sock.sendall(payload)
+            except OSError as exc:
+                raise classify_oserror(exc) from None
+            try:
+                answer = self.reply()
+            except ValueError:
+                raise ProbeError("protocol", "a malformed RESP reply") from None
+        except ProbeError as failure:
+            # A TLS-only port drops a plain-text client without a word.
+            if (
+                not self.tls
+                and not self.answered
+                and failure.classification == "protocol"
+                and ("closed" in failure.detail or "reset" in failure.detail)
+            ):
+                raise ProbeError(
+                    "tls",
+                    "the server closed the connection on a plain-text command: it expects TLS",
+                ) from None
+            raise
+        self.answered = True
+        return answer
+
+
+def _ssl_context(settings: ProbeSettings) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=settings.ca_file, cadata=settings.ca_data)
+    # Memorystore's server certificate names the instance, not the IP clients dial; the CA pins it.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class Prober:
+    def __init__(
+        self,
+        settings: ProbeSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        resolver: Callable[..., Any] = socket.getaddrinfo,
+    ) -> None:
+        self.s = settings
+        self.clock, self.sleep, self.resolver = clock, sleep, resolver
+
+    def run(self) -> ProbeResult:
+        start = self.clock()
+        deadline = _Deadline(self.s.deadline, self.clock)
+        result = ProbeResult(False, None, None, self.s.host, self.s.port, self.s.tls)
+        backoff = 0.2
+        while True:
+            result.attempts += 1
+            result.steps = []
+            try:
+                result.latency_ms = self._attempt(deadline, result.steps)
+                result.ok = True
+                break
+            except ProbeError as failure:
+                result.classification, result.error = failure.classification, failure.detail
+                if result.steps and result.steps[-1].ok is False:
+                    result.steps[-1].error = failure.detail
+                if not failure.transient or deadline.left() <= backoff:
+                    break
+                self.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+        if result.classification is not None:
+            result.hint = HINTS[result.classification]
+        if result.ok:
+            result.classification = result.hint = result.error = None
+        result.elapsed_ms = round((self.clock() - start) * 1000, 2)
+        return result
+
+    def _step(self, steps: list[Step], name: str, fn: Callable[[], Any]) -> Any:
+        t = self.clock()
+        try:
+            value = fn()
+        except ProbeError:
+            steps.append(Step(name, False, round((self.clock() - t) * 1000, 2)))
+            raise
+        steps.append(Step(name, True, round((self.clock() - t) * 1000, 2)))
+        return value
+
+    def _attempt(self, deadline: _Deadline, steps: list[Step]) -> dict[str, float]:
+        s = self.s
+
+        def resolve() -> Any:
+            try:
+                infos = self.resolver(s.host, s.port, type=socket.SOCK_STREAM)
+            except socket.gaierror as exc:
+                raise classify_gaierror(exc) from None
+            return infos[0]
+
+        family, socktype, proto, _, addr = self._step(steps, "resolve", resolve)
+
+        def connect() -> socket.socket:
+            sock = socket.socket(family, socktype, proto)
+            sock.settimeout(deadline.bound(s.attempt_timeout))
+            try:
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                raise classify_oserror(exc) from None
+            return sock
+
+        sock = self._step(steps, "tcp_connect", connect)
+        try:
+            if s.tls:
+
+                def handshake() -> socket.socket:
+                    try:
+                        ctx = _ssl_context(s)
+                    except (OSError, ssl.SSLError) as exc:
+                        raise ProbeError("tls", f"cannot load the CA: {exc}") from None
+                    tls_sock = ctx.wrap_socket(sock, do_handshake_on_connect=False)
+                    tls_sock.settimeout(deadline.bound(s.attempt_timeout))
+                    try:
+                        tls_sock.do_handshake()
+                    except ssl.SSLCertVerificationError as exc:
+                        raise ProbeError(
+                            "tls", f"certificate not trusted: {exc.verify_message}"
+                        ) from None
+                    except ssl.SSLError as exc:
+                        raise ProbeError(
+                            "tls", f"TLS handshake failed: {exc.reason or exc}"
+                        ) from None
+                    except OSError as exc:
+                        failure = classify_oserror(exc)
+                        if failure.classification in ("protocol", "timeout"):
+                            failure = ProbeError("tls", f"TLS handshake failed: {failure.detail}")
+                        raise failure from None
+                    return tls_sock
+
+                sock = self._step(steps, "tls_handshake", handshake)
+            conn = _Conn(sock, deadline, s.attempt_timeout, tls=s.tls)
+
+            if s.password:
+
+                def auth() -> None:
+                    password = s.password or ""
+                    args = ["AUTH", s.username, password] if s.username else ["AUTH", password]
+                    try:
+                        conn.command(*args)
+                    except RespError as exc:
+                        raise ProbeError("auth", f"AUTH refused: {exc}") from None
+
+                self._step(steps, "auth", auth)
+
+            def ping() -> None:
+                try:
+                    answer = conn.command("PING")
+                except RespError as exc:
+                    text = str(exc)
+                    if text.startswith(("NOAUTH", "WRONGPASS")):
+                        raise ProbeError("auth", f"Redis requires AUTH: {text}") from None
+                    raise ProbeError("protocol", f"PING answered with an error: {text}") from None
+                if answer != "PONG":
+                    raise ProbeError("protocol", f"PING answered {answer!r}, not PONG")
+
+            self._step(steps, "ping", ping)
+
+            def round_trip() -> None:
+                key = PROBE_KEY_PREFIX + secrets.token_hex(8)
+                value = secrets.token_hex(16)
+                try:
+                    conn.command("SET", key, value, "EX", str(s.key_ttl))
+                    got = conn.command("GET", key)
+                    conn.command("DEL", key)
+                except RespError as exc:
+                    raise ProbeError("protocol", f"SET/GET/DEL failed: {exc}") from None
+                if got != value:
+                    raise ProbeError("protocol", "GET did not return what SET stored")
+
+            self._step(steps, "set_get_del", round_trip)
+
+            def latency() -> dict[str, float]:
+                samples = []
+                for _ in range(max(1, s.rounds)):
+                    t = time.perf_counter()
+                    conn.command("PING")
+                    samples.append((time.perf_counter() - t) * 1000)
+                return percentiles(samples)
+
+            return dict(self._step(steps, "latency", latency))
+        finally:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+
+    def pct(p: float) -> float:
+        if len(ordered) == 1:
+            return ordered[0]
+        k = (len(ordered) - 1) * p
+        lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+        return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+    return {
+        "rounds": float(len(ordered)),
+        "min": round(ordered[0], 3),
+        "p50": round(pct(0.50), 3),
+        "p90": round(pct(0.90), 3),
+        "p99": round(pct(0.99), 3),
+        "max": round(ordered[-1], 3),
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+def settings_from_env(env: dict[str, str] | None = None, **overrides: Any) -> ProbeSettings:
+    """Inside Cloud Run: the same env vars the services get (REDIS_HOST, REDIS_PORT, REDIS_TLS,
+    REDIS_AUTH, REDIS_CA_CERT)."""
+    env = dict(os.environ if env is None else env)
+    base: dict[str, Any] = {
+        "host": env.get("REDIS_HOST", ""),
+        "port": int(env.get("REDIS_PORT", "6379") or 6379),
+        "tls": env.get("REDIS_TLS", "false").lower() in ("1", "true", "yes"),
+        "ca_data": env.get("REDIS_CA_CERT") or None,
+        "password": env.get("REDIS_AUTH") or None,
+    }
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return ProbeSettings(**base)

@@ -1,0 +1,227 @@
+"""The probe against a real redis-server on 127.0.0.1: healthy runs, and every failure class
+produced for real on loopback (dns and no-route as far as loopback allows, see each test)."""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from probe.core import HINTS, Prober, ProbeSettings, classify_gaierror, classify_oserror
+from tests.redis_server import free_port, make_certs, redis_server, tcp_server
+from tests.support import ROOT
+
+DEADLINE = 3.0
+
+
+def probe(**kw) -> tuple:
+    settings = ProbeSettings(
+        **{"host": "127.0.0.1", "deadline": DEADLINE, "rounds": 5, "attempt_timeout": 1.0, **kw}
+    )
+    t = time.monotonic()
+    result = Prober(settings).run()
+    return result, time.monotonic() - t
+
+
+def assert_failure(result, elapsed, classification: str, deadline: float = DEADLINE) -> None:
+    assert result.ok is False
+    assert result.classification == classification, result
+    assert result.hint == HINTS[classification]
+    assert elapsed <= deadline + 0.5, f"ran {elapsed:.2f}s past its {deadline}s deadline"
+    assert any(not s.ok for s in result.steps)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_certs(tmp_path_factory.mktemp("tls"))
+
+
+def test_plain_healthy(tmp_path):
+    with redis_server(tmp_path) as port:
+        result, _ = probe(port=port, rounds=20)
+    assert result.ok and result.classification is None and result.hint is None
+    assert [s.name for s in result.steps] == [
+        "resolve",
+        "tcp_connect",
+        "ping",
+        "set_get_del",
+        "latency",
+    ]
+    assert (
+        result.latency_ms["rounds"] == 20
+        and 0 < result.latency_ms["p50"] <= result.latency_ms["p99"]
+    )
+
+
+def test_auth_healthy(tmp_path):
+    with redis_server(tmp_path, password="correct horse") as port:
+        result, _ = probe(port=port, password="correct horse")
+    assert result.ok
+    assert "auth" in [s.name for s in result.steps]
+
+
+def test_tls_healthy_with_the_instance_ca(tmp_path, certs):
+    with redis_server(tmp_path, tls=certs, password="pw") as port:
+        result, _ = probe(port=port, tls=True, ca_file=str(certs.ca_cert), password="pw")
+    assert result.ok, result
+    assert [s.name for s in result.steps][:4] == ["resolve", "tcp_connect", "tls_handshake", "auth"]
+
+
+def test_tls_with_ca_from_env_data(tmp_path, certs):
+    with redis_server(tmp_path, tls=certs) as port:
+        result, _ = probe(port=port, tls=True, ca_data=certs.ca_cert.read_text())
+    assert result.ok, result
+
+
+def test_refused():
+    result, elapsed = probe(port=free_port())
+    assert_failure(result, elapsed, "refused")
+    assert result.attempts > 1, "refused is retried with backoff"
+
+
+def test_timeout_listener_that_never_answers():
+    with tcp_server(None) as port:
+        result, elapsed = probe(port=port, deadline=2.0)
+    assert_failure(result, elapsed, "timeout", 2.0)
+
+
+def test_dns_name_that_does_not_resolve():
+    # getaddrinfo with AI_NUMERICHOST fails for any name inside libc (EAI_NONAME) without sending
+    # a query: the machine's resolver is not on loopback, and tests never leave 127.0.0.1.
+    settings = ProbeSettings(host="redis.invalid", port=6379, deadline=DEADLINE)
+    numeric_only = functools.partial(socket.getaddrinfo, flags=socket.AI_NUMERICHOST)
+    t = time.monotonic()
+    result = Prober(settings, resolver=numeric_only).run()
+    assert_failure(result, time.monotonic() - t, "dns")
+    assert result.steps[-1].name == "resolve" and result.attempts == 1
+
+
+def test_dns_temporary_failure_is_retried():
+    def again(*_a, **_k):
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    t = time.monotonic()
+    result = Prober(
+        ProbeSettings(host="redis.internal", port=6379, deadline=1.0), resolver=again
+    ).run()
+    assert_failure(result, time.monotonic() - t, "dns", 1.0)
+    assert result.attempts > 1
+
+
+def test_tls_client_against_plain_port(tmp_path, certs):
+    with redis_server(tmp_path) as port:
+        result, elapsed = probe(port=port, tls=True, ca_file=str(certs.ca_cert))
+    assert_failure(result, elapsed, "tls")
+    assert result.steps[-1].name == "tls_handshake"
+
+
+def test_plain_client_against_tls_port(tmp_path, certs):
+    with redis_server(tmp_path, tls=certs) as port:
+        result, elapsed = probe(port=port)
+    assert_failure(result, elapsed, "tls")
+
+
+def test_untrusted_certificate(tmp_path, certs):
+    other = make_certs(tmp_path, "other-ca")
+    with redis_server(tmp_path, tls=certs) as port:
+        result, elapsed = probe(port=port, tls=True, ca_file=str(other.ca_cert))
+    assert_failure(result, elapsed, "tls")
+    assert "not trusted" in result.error
+
+
+def test_wrong_password(tmp_path):
+    with redis_server(tmp_path, password="right") as port:
+        result, elapsed = probe(port=port, password="wrong")
+    assert_failure(result, elapsed, "auth")
+    assert result.attempts == 1, "auth failures are not retried"
+
+
+def test_missing_password(tmp_path):
+    with redis_server(tmp_path, password="right") as port:
+        result, elapsed = probe(port=port)
+    assert_failure(result, elapsed, "auth")
+
+
+def test_non_redis_server():
+    with tcp_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n") as port:
+        result, elapsed = probe(port=port)
+    assert_failure(result, elapsed, "protocol")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        (errno.EHOSTUNREACH, "no-route"),
+        (errno.ENETUNREACH, "no-route"),
+        (errno.ECONNREFUSED, "refused"),
+        (errno.ETIMEDOUT, "timeout"),
+    ],
+)
+def test_errno_classification(code, expected):
+    # No route cannot be produced on loopback without leaving it: the errno mapping is unit-tested.
+    assert classify_oserror(OSError(code, "x")).classification == expected
+
+
+def test_gaierror_classification():
+    assert classify_gaierror(socket.gaierror(socket.EAI_NONAME, "x")).transient is False
+    assert classify_gaierror(socket.gaierror(socket.EAI_AGAIN, "x")).transient is True
+
+
+def _cli(*args: str, env: dict | None = None) -> tuple[int, dict]:
+    import os
+
+    run = subprocess.run(
+        [sys.executable, "-m", "probe", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    last = run.stdout.strip().splitlines()[-1]
+    return run.returncode, json.loads(last)
+
+
+def test_cli_healthy_and_failing(tmp_path):
+    with redis_server(tmp_path, password="pw") as port:
+        code, out = _cli(
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--password-env",
+            "PW",
+            "--rounds",
+            "3",
+            env={"PW": "pw"},
+        )
+        assert code == 0 and out["ok"] is True and out["classification"] is None
+        assert {"ok", "classification", "hint", "steps", "latency_ms"} <= out.keys()
+        code, out = _cli("--host", "127.0.0.1", "--port", str(port), "--deadline", "2")
+        assert code == 1 and out["classification"] == "auth"
+
+
+def test_cli_reads_the_service_env(tmp_path):
+    with redis_server(tmp_path, password="pw") as port:
+        code, out = _cli(
+            env={
+                "REDIS_HOST": "127.0.0.1",
+                "REDIS_PORT": str(port),
+                "REDIS_TLS": "false",
+                "REDIS_AUTH": "pw",
+            }
+        )
+    assert code == 0 and out["port"] == port
+
+
+def test_cli_usage_errors():
+    run = subprocess.run(
+        [sys.executable, "-m", "probe", "--port", "x"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert run.returncode == 2
