@@ -13,6 +13,7 @@ REDIS = "redis.googleapis.com"
 RUN = "run.googleapis.com"
 SECRETMANAGER = "secretmanager.googleapis.com"
 SERVICENETWORKING = "servicenetworking.googleapis.com"
+NETWORKMANAGEMENT = "networkmanagement.googleapis.com"
 
 
 @dataclass(frozen=True)

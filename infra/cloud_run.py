@@ -1,9 +1,15 @@
-"""One Cloud Run v2 service with its own service account, reaching Redis over the VPC."""
+"""Cloud Run v2 workloads that reach Redis over the VPC: a service per configured service.
+
+The pieces every Redis client shares (its own service account with read access to the AUTH secret
+only, the Redis env vars, the VPC egress block) are built here once and reused by the probe job
+(infra/probe.py), so the probe takes exactly the path the services take.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -35,6 +41,87 @@ class RedisEndpoint:
     auth_secret_version: gcp.secretmanager.SecretVersion | None
 
 
+def vpc_access(egress: ConnectorEgress | DirectEgress) -> dict[str, Any]:
+    """The `vpc_access` block (services and jobs take the same shape). PRIVATE_RANGES_ONLY: only
+    private destinations (Redis) go through the VPC; public traffic keeps Cloud Run's path."""
+    if isinstance(egress, ConnectorEgress):
+        return {"connector": egress.connector_id, "egress": "PRIVATE_RANGES_ONLY"}
+    return {
+        "network_interfaces": [
+            {"network": egress.network, "subnetwork": egress.subnetwork, "tags": list(egress.tags)}
+        ],
+        "egress": "PRIVATE_RANGES_ONLY",
+    }
+
+
+def redis_env(redis: RedisEndpoint, extra: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Plain env first, then REDIS_HOST/PORT/TLS (and the CA) from the instance's outputs and
+    REDIS_AUTH from Secret Manager at the pinned version: a new AUTH string rolls out only with a
+    new revision."""
+    envs: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted((extra or {}).items())]
+    envs += [
+        {"name": "REDIS_HOST", "value": redis.host},
+        {"name": "REDIS_PORT", "value": pulumi.Output.from_input(redis.port).apply(str)},
+        {"name": "REDIS_TLS", "value": "true" if redis.tls else "false"},
+    ]
+    if redis.tls and redis.ca_cert is not None:
+        envs.append({"name": "REDIS_CA_CERT", "value": redis.ca_cert})
+    if redis.auth_secret is not None and redis.auth_secret_version is not None:
+        envs.append(
+            {
+                "name": "REDIS_AUTH",
+                "value_source": {
+                    "secret_key_ref": {
+                        "secret": redis.auth_secret.secret_id,
+                        "version": redis.auth_secret_version.version,
+                    }
+                },
+            }
+        )
+    return envs
+
+
+@dataclass
+class RedisClientIdentity:
+    account: gcp.serviceaccount.Account
+    secret_access: gcp.secretmanager.SecretIamMember | None
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What a workload must wait for before its first revision can read the AUTH secret."""
+        return [self.secret_access] if self.secret_access is not None else []
+
+
+def redis_client_identity(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    project: str,
+    account_id: str,
+    display_name: str,
+    redis: RedisEndpoint,
+) -> RedisClientIdentity:
+    """Least privilege: the workload's own account, allowed to read the Redis AUTH secret only."""
+    account = gcp.serviceaccount.Account(
+        f"{name}-sa",
+        account_id=account_id,
+        project=project,
+        display_name=display_name,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    access = None
+    if redis.auth_secret is not None:
+        access = gcp.secretmanager.SecretIamMember(
+            f"{name}-secret-access",
+            project=project,
+            secret_id=redis.auth_secret.secret_id,
+            role="roles/secretmanager.secretAccessor",
+            member=account.member,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return RedisClientIdentity(account, access)
+
+
 @dataclass(frozen=True)
 class CloudRunArgs:
     project: str
@@ -53,12 +140,11 @@ class CloudRunArgs:
     redis: RedisEndpoint
     deletion_protection: bool
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class CloudRunService(pulumi.ComponentResource):
-    """Least privilege: the service's own account may read only the Redis AUTH secret, and the
-    service is created only after that grant exists, so its first revision can start."""
+    """The service is created only after its secret grant (and the stack's `after` edges, such as
+    the Redis egress rule) exist, so its first revision can start and reach Redis."""
 
     service: gcp.cloudrunv2.Service
     account: gcp.serviceaccount.Account
@@ -66,75 +152,15 @@ class CloudRunService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CloudRunArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:cloud_run:CloudRunService", name, None, opts)
-        self.account = gcp.serviceaccount.Account(
-            f"{name}-sa",
-            account_id=args.account_id,
+        identity = redis_client_identity(
+            self,
+            name,
             project=args.project,
+            account_id=args.account_id,
             display_name=f"Cloud Run service {args.service_name}",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.account_after)),
+            redis=args.redis,
         )
-        redis = args.redis
-        envs = [
-            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
-            for k, v in sorted(args.env.items())
-        ]
-        envs += [
-            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name="REDIS_HOST", value=redis.host),
-            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                name="REDIS_PORT", value=pulumi.Output.from_input(redis.port).apply(str)
-            ),
-            gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                name="REDIS_TLS", value="true" if redis.tls else "false"
-            ),
-        ]
-        if redis.tls and redis.ca_cert is not None:
-            envs.append(
-                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                    name="REDIS_CA_CERT", value=redis.ca_cert
-                )
-            )
-        depends: list[pulumi.Resource] = list(args.after)
-        self.secret_access = None
-        if redis.auth_secret is not None and redis.auth_secret_version is not None:
-            self.secret_access = gcp.secretmanager.SecretIamMember(
-                f"{name}-secret-access",
-                project=args.project,
-                secret_id=redis.auth_secret.secret_id,
-                role="roles/secretmanager.secretAccessor",
-                member=self.account.member,
-                opts=pulumi.ResourceOptions(parent=self),
-            )
-            depends.append(self.secret_access)
-            envs.append(
-                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                    name="REDIS_AUTH",
-                    value_source=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceArgs(
-                        secret_key_ref=gcp.cloudrunv2.ServiceTemplateContainerEnvValueSourceSecretKeyRefArgs(
-                            secret=redis.auth_secret.secret_id,
-                            # Pinned: a new AUTH string rolls out only with a new revision.
-                            version=redis.auth_secret_version.version,
-                        )
-                    ),
-                )
-            )
-
-        egress = args.egress
-        if isinstance(egress, ConnectorEgress):
-            vpc_access = gcp.cloudrunv2.ServiceTemplateVpcAccessArgs(
-                connector=egress.connector_id, egress="PRIVATE_RANGES_ONLY"
-            )
-        else:
-            vpc_access = gcp.cloudrunv2.ServiceTemplateVpcAccessArgs(
-                network_interfaces=[
-                    gcp.cloudrunv2.ServiceTemplateVpcAccessNetworkInterfaceArgs(
-                        network=egress.network,
-                        subnetwork=egress.subnetwork,
-                        tags=list(egress.tags),
-                    )
-                ],
-                egress="PRIVATE_RANGES_ONLY",
-            )
-
+        self.account, self.secret_access = identity.account, identity.secret_access
         self.service = gcp.cloudrunv2.Service(
             f"{name}-service",
             name=args.service_name,
@@ -142,25 +168,22 @@ class CloudRunService(pulumi.ComponentResource):
             location=args.region,
             ingress=args.ingress,
             deletion_protection=args.deletion_protection,
-            template=gcp.cloudrunv2.ServiceTemplateArgs(
-                service_account=self.account.email,
-                scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
-                    min_instance_count=args.min_instances, max_instance_count=args.max_instances
-                ),
-                vpc_access=vpc_access,
-                containers=[
-                    gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                        image=args.image,
-                        ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
-                            container_port=args.port
-                        ),
-                        resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                            limits={"cpu": args.cpu, "memory": args.memory}
-                        ),
-                        envs=envs,
-                    )
+            template={
+                "service_account": self.account.email,
+                "scaling": {
+                    "min_instance_count": args.min_instances,
+                    "max_instance_count": args.max_instances,
+                },
+                "vpc_access": vpc_access(args.egress),
+                "containers": [
+                    {
+                        "image": args.image,
+                        "ports": {"container_port": args.port},
+                        "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
+                        "envs": redis_env(args.redis, args.env),
+                    }
                 ],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
         )
         self.register_outputs({"url": self.service.uri, "account": self.account.email})

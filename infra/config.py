@@ -116,6 +116,24 @@ class ServiceConfig(_Model):
     env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
 
 
+class ProbeConfig(_Model):
+    enabled: bool | None = Field(
+        None,
+        description="Run the Redis probe as a Cloud Run job. Default: on in staging and production.",
+    )
+    image: str | None = Field(
+        None, min_length=1, description="Container image of the probe (probe/Dockerfile)."
+    )
+    rounds: Annotated[int, Field(ge=1, le=1000)] = 20
+    deadline_seconds: Annotated[int, Field(ge=1, le=600)] = 30
+    connectivity_test: bool = Field(
+        False, description="Also create a Network Intelligence Center Connectivity Test."
+    )
+    connectivity_test_service: str | None = Field(
+        None, description="Service whose revision is the test's source. Default: the first service."
+    )
+
+
 class FirewallConfig(_Model):
     priority: Annotated[int, Field(ge=0, le=65535)] = Field(
         1000, description="Priority of the Redis egress allow rule; lower wins over any deny."
@@ -134,6 +152,7 @@ class RawConfig(_Model):
     redis: RedisConfig = RedisConfig()
     services: Annotated[dict[str, ServiceConfig], Field(min_length=1)]
     firewall: FirewallConfig = FirewallConfig()
+    probe: ProbeConfig = ProbeConfig()
 
 
 class StackConfig(_Model):
@@ -151,13 +170,15 @@ class StackConfig(_Model):
     redis_persistence: Literal["off", "1h", "6h", "12h", "24h"]
     services: dict[str, ServiceConfig]
     firewall: FirewallConfig
+    probe: ProbeConfig
+    probe_enabled: bool
 
     @property
     def names(self) -> Names:
         return Names(self.environment)
 
 
-OBJECT_KEYS = frozenset({"network", "connector", "redis", "services", "firewall"})
+OBJECT_KEYS = frozenset({"network", "connector", "redis", "services", "firewall", "probe"})
 KNOWN_KEYS = frozenset(RawConfig.model_fields[f].alias or f for f in RawConfig.model_fields)
 
 
@@ -360,6 +381,20 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     _check_ranges(parsed, egress)
     _check_names(parsed)
     _check_services(parsed)
+    probe = parsed.probe
+    probe_enabled = probe.enabled if probe.enabled is not None else env in CONNECTOR_ENVIRONMENTS
+    pk = f"{PROJECT}:probe."
+    if probe_enabled and not probe.image:
+        raise ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")
+    if probe.connectivity_test and not probe_enabled:
+        raise ConfigError(pk + "connectivityTest", True, "needs the probe enabled (probe.enabled)")
+    target = probe.connectivity_test_service
+    if target is not None and target not in parsed.services:
+        raise ConfigError(
+            pk + "connectivityTestService",
+            target,
+            f"is not a configured service ({', '.join(parsed.services)})",
+        )
 
     return StackConfig(
         project=project,
@@ -374,6 +409,8 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         redis_persistence=persistence,
         services=parsed.services,
         firewall=parsed.firewall,
+        probe=probe,
+        probe_enabled=probe_enabled,
     )
 
 

@@ -41,6 +41,7 @@ CLOUD_RUN = NameRule("Cloud Run service", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 49)
 SECRET = NameRule("Secret Manager secret id", r"[a-zA-Z0-9_-]+", 1, 255)
 ADDRESS = NameRule("global address", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
 NETWORK_TAG = NameRule("network tag", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
+CONNECTIVITY_TEST = NameRule("connectivity test", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,18 @@ class Names:
         """Network tag that Direct VPC egress puts on Cloud Run instances (the firewall target)."""
         return self._n("run-redis-client")
 
+    @property
+    def probe_job(self) -> str:
+        return self._n("redis-probe")
+
+    @property
+    def probe_account(self) -> str:
+        return self._n("redis-probe")
+
+    @property
+    def connectivity_test(self) -> str:
+        return self._n("run-to-redis")
+
     def service(self, service: str) -> str:
         return self._n(service)
 
@@ -107,6 +120,9 @@ class Names:
             (self.redis_auth_secret, SECRET),
             (self.psa_range, ADDRESS),
             (self.direct_egress_tag, NETWORK_TAG),
+            (self.probe_job, CLOUD_RUN),
+            (self.probe_account, SERVICE_ACCOUNT),
+            (self.connectivity_test, CONNECTIVITY_TEST),
         ]
 
     def service_names(self, service: str) -> list[tuple[str, NameRule]]:

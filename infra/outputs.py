@@ -29,6 +29,12 @@ CONTRACT: dict[str, tuple[type, bool, str]] = {
     "redis_auth_secret_id": (str, True, "Secret Manager secret holding the AUTH string, or null."),
     "service_urls": (dict, False, "Service name -> HTTPS URL."),
     "service_accounts": (dict, False, "Service name -> service account email."),
+    "probe_job": (
+        str,
+        True,
+        "The Redis probe Cloud Run job (projects/P/locations/R/jobs/J), or null.",
+    ),
+    "connectivity_test_id": (str, True, "The Connectivity Test to Redis, or null."),
 }
 
 
@@ -47,6 +53,8 @@ class StackOutputs:
     redis_auth_secret_id: pulumi.Input[str] | None
     service_urls: Mapping[str, pulumi.Input[str]]
     service_accounts: Mapping[str, pulumi.Input[str]]
+    probe_job: pulumi.Input[str] | None
+    connectivity_test_id: pulumi.Input[str] | None
 
     def export(self) -> None:
         for name in CONTRACT:

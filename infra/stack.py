@@ -25,6 +25,7 @@ from infra.connector import Connector, ConnectorArgs
 from infra.firewall import RedisFirewall, RedisFirewallArgs
 from infra.network import Network, NetworkArgs, SubnetSpec
 from infra.outputs import StackOutputs
+from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
 
 
@@ -39,6 +40,8 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         wanted.append(api.VPCACCESS)
     if psa:
         wanted.append(api.SERVICENETWORKING)
+    if cfg.probe_enabled and cfg.probe.connectivity_test:
+        wanted.append(api.NETWORKMANAGEMENT)
     apis = Apis("apis", ApisArgs(project=cfg.project, apis=tuple(wanted)))
 
     net = Network(
@@ -162,6 +165,38 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
             ),
         )
 
+    probe = None
+    if cfg.probe_enabled:
+        assert cfg.probe.image is not None
+        source = cfg.probe.connectivity_test_service or next(iter(cfg.services))
+        probe = RedisProbe(
+            "probe",
+            RedisProbeArgs(
+                project=cfg.project,
+                region=cfg.region,
+                job_name=names.probe_job,
+                account_id=names.probe_account,
+                image=cfg.probe.image,
+                rounds=cfg.probe.rounds,
+                deadline_seconds=cfg.probe.deadline_seconds,
+                egress=egress,
+                redis=endpoint,
+                deletion_protection=cfg.production,
+                connectivity_test=(
+                    ConnectivityTestSpec(
+                        name=names.connectivity_test,
+                        source_revision=services[source].service.latest_ready_revision,
+                        redis_instance_id=redis.instance.id,
+                        network_id=net.network.id,
+                        after=apis.needed(api.NETWORKMANAGEMENT),
+                    )
+                    if cfg.probe.connectivity_test
+                    else None
+                ),
+                after=[firewall.rule, *apis.needed(api.RUN)],
+            ),
+        )
+
     return StackOutputs(
         environment=cfg.environment,
         project=cfg.project,
@@ -176,4 +211,8 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         redis_auth_secret_id=redis.auth_secret.id if redis.auth_secret else None,
         service_urls={n: s.service.uri for n, s in services.items()},
         service_accounts={n: s.account.email for n, s in services.items()},
+        probe_job=probe.job.id if probe else None,
+        connectivity_test_id=(
+            probe.connectivity_test.id if probe and probe.connectivity_test else None
+        ),
     )

@@ -119,6 +119,14 @@ class GcpMocks(Mocks):
     def _api(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         return f"{p}/{i['service']}", {}
 
+    def _run_job(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"projects/{p}/locations/{r}/jobs/{n}", {
+            "uid": hashlib.sha256(n.encode()).hexdigest()[:8]
+        }
+
+    def _connectivity_test(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"projects/{p}/locations/global/connectivityTests/{n}", {}
+
     def _run_service(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         h = hashlib.sha256(f"{p}/{n}".encode()).hexdigest()[:10]
         return f"projects/{p}/locations/{r}/services/{n}", {
@@ -141,4 +149,6 @@ _HANDLERS = {
     "gcp:secretmanager/secretIamMember:SecretIamMember": "_secret_iam_member",
     "gcp:projects/service:Service": "_api",
     "gcp:cloudrunv2/service:Service": "_run_service",
+    "gcp:cloudrunv2/job:Job": "_run_job",
+    "gcp:networkmanagement/connectivityTest:ConnectivityTest": "_connectivity_test",
 }

@@ -53,6 +53,17 @@ KEY_PROPS: dict[str, tuple[str, ...]] = {
         "template.vpcAccess",
         "deletionProtection",
     ),
+    "gcp:cloudrunv2/job:Job": (
+        "name",
+        "location",
+        "template.template.vpcAccess",
+        "deletionProtection",
+    ),
+    "gcp:networkmanagement/connectivityTest:ConnectivityTest": (
+        "name",
+        "protocol",
+        "destination.port",
+    ),
 }
 
 

@@ -215,9 +215,11 @@ def _redis_on_other_network(g: Graph) -> None:
     redis.propertyDependencies["authorizedNetwork"] = [other.urn]
 
 
-def _drop_service_dep_on(resource: str) -> Callable[[Graph], None]:
+def _drop_service_dep_on(
+    resource: str, workload: str = "svc-backend-service"
+) -> Callable[[Graph], None]:
     def apply(g: Graph) -> None:
-        svc = named(g, "svc-backend-service")
+        svc = named(g, workload)
         urn = named(g, resource).urn
         svc.dependencies = [u for u in svc.dependencies if u != urn]
         for k in svc.propertyDependencies:

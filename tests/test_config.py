@@ -332,6 +332,34 @@ BAD = [
         "set by the stack",
     ),
     ("missing-project", "staging", set_top("gcp:project", None), "gcp:project", "required"),
+    (
+        "probe-without-image",
+        "staging",
+        drop_in("probe", "image"),
+        "redis-vpc:probe.image",
+        "required when the probe",
+    ),
+    (
+        "probe-rounds-out-of-range",
+        "staging",
+        set_in("probe", "rounds", 0),
+        "redis-vpc:probe.rounds",
+        "greater than or equal to 1",
+    ),
+    (
+        "connectivity-test-without-probe",
+        "dev",
+        set_in("probe", "connectivityTest", True),
+        "redis-vpc:probe.connectivityTest",
+        "probe enabled",
+    ),
+    (
+        "connectivity-test-unknown-service",
+        "production",
+        set_in("probe", "connectivityTestService", "chat"),
+        "redis-vpc:probe.connectivityTestService",
+        "not a configured service",
+    ),
 ]
 
 

@@ -277,3 +277,65 @@ def test_auth_string_appears_only_in_the_secret_version(stack):
         for entry in env_vars(svc).values():
             assert value not in str(entry.get("value", ""))
     assert not any(value in s for s, _ in wire.strings(g.outputs)), "AUTH string in stack outputs"
+
+
+JOB = "gcp:cloudrunv2/job:Job"
+CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
+
+
+def test_probe_job_only_where_enabled():
+    assert [r.inputs["name"] for r in stack_graph("staging").by_type(JOB)] == [
+        "staging-redis-probe"
+    ]
+    assert [r.inputs["name"] for r in stack_graph("production").by_type(JOB)] == [
+        "production-redis-probe"
+    ]
+    assert stack_graph("dev").by_type(JOB) == []
+    assert [r.inputs["name"] for r in stack_graph("production").by_type(CONNECTIVITY_TEST)] == [
+        "production-run-to-redis"
+    ]
+    assert stack_graph("staging").by_type(CONNECTIVITY_TEST) == []
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_probe_job_takes_the_services_path(stack, preview):
+    g = stack_graph(stack, preview)
+    job = g.one(JOB)
+    template = job.inputs["template"]["template"]
+    (svc, *_) = g.by_type(RUN)
+    assert template["vpcAccess"] == svc.inputs["template"]["vpcAccess"]
+    env = {e["name"]: e for e in template["containers"][0]["envs"]}
+    assert {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH"} <= env.keys()
+    assert g.one(REDIS).urn in job.propertyDependencies["template"]
+    deps = set(job.dependencies)
+    assert by_name(g, "firewall-redis-egress").urn in deps
+    assert by_name(g, "probe-secret-access").urn in deps
+    assert by_name(g, "probe-sa").urn in job.propertyDependencies["template"]
+    assert template["maxRetries"] == 0
+    args = template["containers"][0]["args"]
+    assert args[args.index("--deadline") + 1] == "30"
+    assert job.inputs["deletionProtection"] is (stack == "production")
+
+
+def test_connectivity_test_goes_from_a_revision_to_the_instance():
+    g = stack_graph("production")
+    test = g.one(CONNECTIVITY_TEST)
+    redis = g.one(REDIS)
+    assert redis.urn in test.propertyDependencies["destination"]
+    assert by_name(g, "svc-backend-service").urn in test.propertyDependencies["source"]
+    assert test.inputs["destination"]["port"] == redis.outputs["port"]
+    assert test.inputs["source"]["cloudRunRevision"]["uri"].endswith(
+        "/revisions/production-backend-00001-abc"
+    )
+    assert by_name(g, "apis-networkmanagement").urn in test.dependencies
+
+
+def test_probe_outputs():
+    assert wire.plain(stack_graph("staging").outputs)["probe_job"] == (
+        "projects/acme-chat-staging/locations/us-central1/jobs/staging-redis-probe"
+    )
+    prod = wire.plain(stack_graph("production").outputs)
+    assert prod["connectivity_test_id"].endswith("/connectivityTests/production-run-to-redis")
+    dev = wire.plain(stack_graph("dev").outputs)
+    assert dev.get("probe_job") is None and dev.get("connectivity_test_id") is None

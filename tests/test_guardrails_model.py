@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from guardrails.model import CONNECTOR, REDIS, RUN, StackModel
+from guardrails.model import CONNECTOR, REDIS, RUN, RUN_JOB, StackModel
 from guardrails.path import analyze
 from guardrails.policies import SPECS, run_all
 from guardrails.values import UNKNOWN, to_plain
@@ -43,10 +43,11 @@ def test_unknown_has_no_truth_value():
 def test_model_of_shipped_stack(stack):
     g = stack_graph(stack)
     model = StackModel(policy_resources(g, outputs=True))
-    assert len(model.redis) == 1 and len(model.services) == len(g.by_type(RUN))
+    workloads = len(g.by_type(RUN)) + len(g.by_type(RUN_JOB))  # the probe job is a Redis client too
+    assert len(model.redis) == 1 and len(model.services) == workloads
     assert len(model.connectors) == len(g.by_type(CONNECTOR))
     paths = analyze(model)
-    assert len(paths) == len(g.by_type(RUN))
+    assert len(paths) == workloads
     for p in paths:
         assert p.problems == [] and p.unknowns == []
         assert p.verdict is not None and p.verdict.allowed is True

@@ -31,6 +31,7 @@ CONNECTOR = "gcp:vpcaccess/connector:Connector"
 FIREWALL = "gcp:compute/firewall:Firewall"
 REDIS = "gcp:redis/instance:Instance"
 RUN = "gcp:cloudrunv2/service:Service"
+RUN_JOB = "gcp:cloudrunv2/job:Job"
 GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
 PSA_CONNECTION = "gcp:servicenetworking/connection:Connection"
 SECRET = "gcp:secretmanager/secret:Secret"
@@ -415,7 +416,8 @@ class StackModel:
         self.redis.add(r.urn, inst.name, inst)
 
     def _service(self, r: Res) -> None:
-        t = r.get("template")
+        # A job's containers and VPC access sit one level deeper (template.template).
+        t = r.get("template.template" if r.type == RUN_JOB else "template")
         vpc = get(t, "vpcAccess") if t is not UNKNOWN else UNKNOWN
         deps = r.deps_of("template")
         connector: Ref | None = None
@@ -565,6 +567,7 @@ _BUILDERS = {
     FIREWALL: StackModel._firewall,
     REDIS: StackModel._redis,
     RUN: StackModel._service,
+    RUN_JOB: StackModel._service,
     GLOBAL_ADDRESS: StackModel._address,
     SECRET: StackModel._secret,
     SERVICE_ACCOUNT: StackModel._account,

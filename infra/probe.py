@@ -1,0 +1,114 @@
+"""The post-deploy check, deployed with the stack: the Redis probe (probe/) as a Cloud Run job on
+exactly the services' path, and optionally a Connectivity Test from a service's revision to Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.cloud_run import (
+    ConnectorEgress,
+    DirectEgress,
+    RedisEndpoint,
+    redis_client_identity,
+    redis_env,
+    vpc_access,
+)
+
+
+@dataclass(frozen=True)
+class ConnectivityTestSpec:
+    name: str
+    source_revision: pulumi.Input[str]  # the service's latest ready revision
+    redis_instance_id: pulumi.Input[str]
+    network_id: pulumi.Input[str]
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RedisProbeArgs:
+    project: str
+    region: str
+    job_name: str
+    account_id: str
+    image: str
+    rounds: int
+    deadline_seconds: int
+    egress: ConnectorEgress | DirectEgress
+    redis: RedisEndpoint
+    deletion_protection: bool
+    connectivity_test: ConnectivityTestSpec | None = None
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class RedisProbe(pulumi.ComponentResource):
+    """`python -m verify` executes the job after each deploy and reads its one-line JSON verdict."""
+
+    job: gcp.cloudrunv2.Job
+    connectivity_test: gcp.networkmanagement.ConnectivityTest | None
+
+    def __init__(self, name: str, args: RedisProbeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("redis-vpc:probe:RedisProbe", name, None, opts)
+        identity = redis_client_identity(
+            self,
+            name,
+            project=args.project,
+            account_id=args.account_id,
+            display_name="Redis path probe (Cloud Run job)",
+            redis=args.redis,
+        )
+        self.job = gcp.cloudrunv2.Job(
+            f"{name}-job",
+            name=args.job_name,
+            project=args.project,
+            location=args.region,
+            deletion_protection=args.deletion_protection,
+            template={
+                "task_count": 1,
+                "template": {
+                    "service_account": identity.account.email,
+                    "max_retries": 0,  # the probe retries inside its own deadline
+                    "timeout": f"{args.deadline_seconds + 30}s",
+                    "vpc_access": vpc_access(args.egress),
+                    "containers": [
+                        {
+                            "image": args.image,
+                            "args": [
+                                "--deadline",
+                                str(args.deadline_seconds),
+                                "--rounds",
+                                str(args.rounds),
+                            ],
+                            "envs": redis_env(args.redis),
+                        }
+                    ],
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
+        )
+        self.connectivity_test = None
+        spec = args.connectivity_test
+        if spec is not None:
+            self.connectivity_test = gcp.networkmanagement.ConnectivityTest(
+                f"{name}-connectivity-test",
+                name=spec.name,
+                project=args.project,
+                protocol="TCP",
+                source={"cloud_run_revision": {"uri": spec.source_revision}},
+                destination={
+                    "redis_instance": spec.redis_instance_id,
+                    "network": spec.network_id,
+                    "port": pulumi.Output.from_input(args.redis.port),
+                },
+                description="Cloud Run revision -> Memorystore Redis, checked after each deploy",
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(spec.after)),
+            )
+        self.register_outputs(
+            {
+                "job": self.job.id,
+                "connectivity_test": self.connectivity_test.id if self.connectivity_test else None,
+            }
+        )
