@@ -41,7 +41,7 @@ class RedisEndpoint:
     auth_secret_version: gcp.secretmanager.SecretVersion | None
 
 
-def vpc_access(egress: ConnectorEgress | DirectEgress) -> dict[str, Any]:
+def vpc_access(egress: ConnectorEgress | DirectEgress) -> Any:
     """The `vpc_access` block (services and jobs take the same shape). PRIVATE_RANGES_ONLY: only
     private destinations (Redis) go through the VPC; public traffic keeps Cloud Run's path."""
     if isinstance(egress, ConnectorEgress):
@@ -54,7 +54,7 @@ def vpc_access(egress: ConnectorEgress | DirectEgress) -> dict[str, Any]:
     }
 
 
-def redis_env(redis: RedisEndpoint, extra: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+def redis_env(redis: RedisEndpoint, extra: Mapping[str, str] | None = None) -> Any:
     """Plain env first, then REDIS_HOST/PORT/TLS (and the CA) from the instance's outputs and
     REDIS_AUTH from Secret Manager at the pinned version: a new AUTH string rolls out only with a
     new revision."""
@@ -161,6 +161,22 @@ class CloudRunService(pulumi.ComponentResource):
             redis=args.redis,
         )
         self.account, self.secret_access = identity.account, identity.secret_access
+        template: gcp.cloudrunv2.ServiceTemplateArgsDict = {
+            "service_account": self.account.email,
+            "scaling": {
+                "min_instance_count": args.min_instances,
+                "max_instance_count": args.max_instances,
+            },
+            "vpc_access": vpc_access(args.egress),
+            "containers": [
+                {
+                    "image": args.image,
+                    "ports": {"container_port": args.port},
+                    "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
+                    "envs": redis_env(args.redis, args.env),
+                }
+            ],
+        }
         self.service = gcp.cloudrunv2.Service(
             f"{name}-service",
             name=args.service_name,
@@ -168,22 +184,7 @@ class CloudRunService(pulumi.ComponentResource):
             location=args.region,
             ingress=args.ingress,
             deletion_protection=args.deletion_protection,
-            template={
-                "service_account": self.account.email,
-                "scaling": {
-                    "min_instance_count": args.min_instances,
-                    "max_instance_count": args.max_instances,
-                },
-                "vpc_access": vpc_access(args.egress),
-                "containers": [
-                    {
-                        "image": args.image,
-                        "ports": {"container_port": args.port},
-                        "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
-                        "envs": redis_env(args.redis, args.env),
-                    }
-                ],
-            },
+            template=template,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
         )
         self.register_outputs({"url": self.service.uri, "account": self.account.email})

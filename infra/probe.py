@@ -60,33 +60,34 @@ class RedisProbe(pulumi.ComponentResource):
             display_name="Redis path probe (Cloud Run job)",
             redis=args.redis,
         )
+        template: gcp.cloudrunv2.JobTemplateArgsDict = {
+            "task_count": 1,
+            "template": {
+                "service_account": identity.account.email,
+                "max_retries": 0,  # the probe retries inside its own deadline
+                "timeout": f"{args.deadline_seconds + 30}s",
+                "vpc_access": vpc_access(args.egress),
+                "containers": [
+                    {
+                        "image": args.image,
+                        "args": [
+                            "--deadline",
+                            str(args.deadline_seconds),
+                            "--rounds",
+                            str(args.rounds),
+                        ],
+                        "envs": redis_env(args.redis),
+                    }
+                ],
+            },
+        }
         self.job = gcp.cloudrunv2.Job(
             f"{name}-job",
             name=args.job_name,
             project=args.project,
             location=args.region,
             deletion_protection=args.deletion_protection,
-            template={
-                "task_count": 1,
-                "template": {
-                    "service_account": identity.account.email,
-                    "max_retries": 0,  # the probe retries inside its own deadline
-                    "timeout": f"{args.deadline_seconds + 30}s",
-                    "vpc_access": vpc_access(args.egress),
-                    "containers": [
-                        {
-                            "image": args.image,
-                            "args": [
-                                "--deadline",
-                                str(args.deadline_seconds),
-                                "--rounds",
-                                str(args.rounds),
-                            ],
-                            "envs": redis_env(args.redis),
-                        }
-                    ],
-                },
-            },
+            template=template,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
         )
         self.connectivity_test = None
