@@ -6,9 +6,9 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
 
-.PHONY: preflight test redis-server preview up lint typecheck schema inventory bench clean
+.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt verify/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
@@ -37,12 +37,16 @@ preview: $(VENV)/.installed
 up: $(VENV)/.installed
 	pulumi up --stack $(STACK) --policy-pack policies
 
+## After `make up`: is the Cloud Run -> connector -> Redis path really open? (needs cloud access)
+verify: $(VENV)/.installed
+	$(PY) -m verify $(STACK)
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy infra preflight policies/guardrails probe
+	$(PY) -m mypy infra preflight policies/guardrails probe verify
 
 ## Regenerate docs/stack-config.schema.json from infra/config.py.
 schema: $(VENV)/.installed

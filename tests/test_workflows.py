@@ -81,7 +81,8 @@ def test_deploy_workflow():
     for job in (staging, production):
         ups = [s for s in _steps(job) if s.get("uses", "").startswith("pulumi/actions")]
         assert ups[0]["with"]["command"] == "up" and ups[0]["with"]["policyPacks"] == "policies"
-        assert any("Verify" in s.get("name", "") for s in _steps(job))
+        verify = [s for s in _steps(job) if "Verify" in s.get("name", "")]
+        assert verify and "python -m verify" in verify[0]["run"]
 
 
 def test_drift_workflow():

@@ -1,0 +1,207 @@
+"""`python -m verify` against a fake of the cloud interface (and once with the real probe)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+from preflight import wire
+from tests.redis_server import free_port, redis_server
+from tests.support import ROOT, stack_graph
+from verify.__main__ import main
+from verify.checks import probe_result, run_checks
+from verify.cloud import JobRun, Reachability
+
+
+def outputs(stack: str) -> dict:
+    return wire.plain(stack_graph(stack).outputs)
+
+
+def probe_json(ok: bool, classification: str | None = None) -> str:
+    from probe.core import HINTS
+
+    return json.dumps(
+        {
+            "ok": ok,
+            "classification": classification,
+            "hint": HINTS.get(classification or ""),
+            "error": None if ok else f"{classification} happened",
+            "steps": [],
+            "latency_ms": {"p50": 0.4, "p99": 1.2} if ok else None,
+        }
+    )
+
+
+@dataclass
+class FakeCloud:
+    state: str = "READY"
+    job: JobRun | Exception = field(
+        default_factory=lambda: JobRun("exec-1", True, ["starting", probe_json(True)])
+    )
+    reach: Reachability = field(default_factory=lambda: Reachability("REACHABLE"))
+    calls: list[str] = field(default_factory=list)
+
+    def connector_state(self, connector_id: str) -> str:
+        self.calls.append(f"connector {connector_id}")
+        return self.state
+
+    def run_probe_job(self, job_id: str, timeout: float) -> JobRun:
+        self.calls.append(f"job {job_id}")
+        if isinstance(self.job, Exception):
+            raise self.job
+        return self.job
+
+    def connectivity_test(self, test_id: str, timeout: float) -> Reachability:
+        self.calls.append(f"test {test_id}")
+        return self.reach
+
+
+def verdicts(checks) -> dict[str, str]:
+    return {c.name: c.verdict for c in checks}
+
+
+def test_healthy_production():
+    cloud = FakeCloud()
+    checks = run_checks(outputs("production"), cloud)
+    assert verdicts(checks) == {
+        "outputs": "PASS",
+        "connector": "PASS",
+        "probe": "PASS",
+        "connectivity-test": "PASS",
+    }
+    assert cloud.calls == [
+        "connector projects/acme-chat-prod/locations/us-central1/connectors/production-connector",
+        "job projects/acme-chat-prod/locations/us-central1/jobs/production-redis-probe",
+        "test projects/acme-chat-prod/locations/global/connectivityTests/production-run-to-redis",
+    ]
+
+
+def test_dev_skips_what_it_does_not_have():
+    checks = run_checks(outputs("dev"), FakeCloud())
+    assert verdicts(checks) == {
+        "outputs": "PASS",
+        "connector": "SKIP",
+        "probe": "SKIP",
+        "connectivity-test": "SKIP",
+    }
+
+
+def test_connector_not_ready():
+    checks = run_checks(outputs("staging"), FakeCloud(state="ERROR"))
+    assert verdicts(checks)["connector"] == "FAIL"
+    assert "is ERROR" in next(c.detail for c in checks if c.name == "connector")
+
+
+@pytest.mark.parametrize(
+    "classification", ["dns", "refused", "timeout", "no-route", "tls", "auth", "protocol"]
+)
+def test_probe_failure_classes(classification):
+    cloud = FakeCloud(job=JobRun("exec-2", False, [probe_json(False, classification)]))
+    checks = run_checks(outputs("staging"), cloud)
+    probe = next(c for c in checks if c.name == "probe")
+    assert probe.ok is False and probe.detail.startswith(f"{classification}:")
+    assert probe.data["classification"] == classification
+
+
+def test_probe_without_result_and_probe_api_error():
+    silent = run_checks(
+        outputs("staging"), FakeCloud(job=JobRun("exec-3", False, ["Traceback ..."]))
+    )
+    assert "printed no probe result" in next(c.detail for c in silent if c.name == "probe")
+    broken = run_checks(outputs("staging"), FakeCloud(job=PermissionError("run.jobs.run denied")))
+    assert "run.jobs.run denied" in next(c.detail for c in broken if c.name == "probe")
+
+
+def test_connectivity_test_unreachable():
+    cloud = FakeCloud(reach=Reachability("UNREACHABLE", "FIREWALL_RULE"))
+    checks = run_checks(outputs("production"), cloud)
+    test = next(c for c in checks if c.name == "connectivity-test")
+    assert test.ok is False and "FIREWALL_RULE" in test.detail and "egress" in test.detail
+
+
+def test_broken_outputs_stop_early():
+    broken = dict(outputs("staging"))
+    del broken["redis_host"]
+    cloud = FakeCloud()
+    checks = run_checks(broken, cloud)
+    assert verdicts(checks) == {"outputs": "FAIL"} and cloud.calls == []
+
+
+def test_probe_result_takes_the_last_json_line():
+    assert (
+        probe_result(["x", '{"ok": false}', "noise", '{"ok": true, "classification": null}'])["ok"]
+        is True
+    )
+    assert probe_result(["{not json", "plain"]) is None
+
+
+@pytest.mark.parametrize(("cloud", "code"), [(FakeCloud(), 0), (FakeCloud(state="CREATING"), 1)])
+def test_exit_codes(tmp_path, capsys, cloud, code):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs("staging")))
+    assert main(["staging", "--outputs", str(path)], cloud=cloud) == code
+    out = capsys.readouterr().out
+    assert "[PASS] outputs" in out and ("[FAIL] connector" in out) == (code == 1)
+
+
+def test_unreadable_outputs_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("nope")
+    assert main(["staging", "--outputs", str(bad)], cloud=FakeCloud()) == 2
+    assert "not JSON" in capsys.readouterr().err
+
+
+class LoopbackCloud(FakeCloud):
+    """The probe job, executed for real: `python -m probe` against a redis-server on loopback."""
+
+    def __init__(self, port: int, password: str | None) -> None:
+        super().__init__()
+        self.port, self.password = port, password
+
+    def run_probe_job(self, job_id: str, timeout: float) -> JobRun:
+        env = {
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(self.port),
+            "REDIS_TLS": "false",
+            "PATH": "",
+        }
+        if self.password:
+            env["REDIS_AUTH"] = self.password
+        run = subprocess.run(
+            [sys.executable, "-m", "probe", "--deadline", "2", "--rounds", "3"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        return JobRun("loopback", run.returncode == 0, run.stdout.splitlines())
+
+
+def test_with_the_real_probe(tmp_path):
+    with redis_server(tmp_path, password="pw") as port:
+        good = run_checks(outputs("staging"), LoopbackCloud(port, "pw"), timeout=60)
+        bad = run_checks(outputs("staging"), LoopbackCloud(port, "wrong"), timeout=60)
+    assert verdicts(good)["probe"] == "PASS"
+    assert next(c for c in bad if c.name == "probe").detail.startswith("auth:")
+    refused = run_checks(outputs("staging"), LoopbackCloud(free_port(), None), timeout=60)
+    assert next(c for c in refused if c.name == "probe").data["classification"] == "refused"
+
+
+def test_google_adapter_uses_existing_client_apis():
+    """The real adapter cannot reach Google from here; check it names real client methods."""
+    from google.cloud import network_management_v1, run_v2, vpcaccess_v1
+
+    from verify.google import GoogleCloud
+
+    assert callable(run_v2.JobsClient.run_job)
+    assert callable(vpcaccess_v1.VpcAccessServiceClient.get_connector)
+    assert vpcaccess_v1.Connector.State.READY.name == "READY"
+    assert callable(network_management_v1.ReachabilityServiceClient.rerun_connectivity_test)
+    assert network_management_v1.ReachabilityDetails.Result.REACHABLE.name == "REACHABLE"
+    assert network_management_v1.DropInfo.Cause.FIREWALL_RULE.name == "FIREWALL_RULE"
+    assert GoogleCloud("p").project == "p"

@@ -1,0 +1,1 @@
+"""After deploy: is the Cloud Run -> connector -> Redis path really open?"""
