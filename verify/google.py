@@ -65,7 +65,7 @@ class GoogleCloud:
 
         test: Any = (
             nm.ReachabilityServiceClient()
-            .rerun_connectivity_test(name=test_id)
+            .rerun_connectivity_test(request={"name": test_id})
             .result(timeout=timeout)
         )
         details = test.reachability_details
