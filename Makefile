@@ -59,6 +59,6 @@ inventory: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-## Benchmarks (figures, not asserts): gate latency.
-bench: $(VENV)/.installed
-	$(PY) -m bench.gate
+## Benchmarks (figures, not asserts): gate latency, scaling, deploy critical path, suite time.
+bench: $(VENV)/.installed redis-server
+	$(PY) -m bench

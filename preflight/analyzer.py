@@ -334,20 +334,48 @@ class PolicyPackProcess:
             parent=r.parent,
         )
 
-    def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
-        assert self.stub is not None
-        resp = self.stub.Analyze(
-            analyzer_pb2.AnalyzeRequest(
-                type=r.type,
-                properties=_struct(r.inputs),
-                urn=r.urn,
-                name=r.name,
-                options=self._options(r),
-            )
+    def _analyze_request(self, r: RecordedResource) -> Any:
+        return analyzer_pb2.AnalyzeRequest(
+            type=r.type,
+            properties=_struct(r.inputs),
+            urn=r.urn,
+            name=r.name,
+            options=self._options(r),
         )
+
+    def _analyze_result(
+        self, r: RecordedResource, resp: Any
+    ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         return self._diags(resp, "resource", r.urn), [
             (n.policy_name, n.reason) for n in resp.not_applicable
         ]
+
+    def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+        assert self.stub is not None
+        return self._analyze_result(r, self.stub.Analyze(self._analyze_request(r)))
+
+    def analyze_all(
+        self, resources: list[RecordedResource], window: int = 8
+    ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+        """Analyze every resource, keeping up to `window` calls in flight (the engine, too,
+        analyzes the steps it runs in parallel); results keep the resources' order."""
+        assert self.stub is not None
+        diags: list[Diagnostic] = []
+        na: list[tuple[str, str]] = []
+        pending: list[tuple[RecordedResource, Any]] = []
+
+        def drain(keep: int) -> None:
+            while len(pending) > keep:
+                r, fut = pending.pop(0)
+                d, n = self._analyze_result(r, fut.result())
+                diags.extend(d)
+                na.extend(n)
+
+        for r in resources:
+            pending.append((r, self.stub.Analyze.future(self._analyze_request(r))))
+            drain(window)
+        drain(0)
+        return diags, na
 
     def analyze_stack(
         self, resources: list[RecordedResource]
@@ -369,10 +397,9 @@ class PolicyPackProcess:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
         self.configure(policy_config)
         verdict = Verdict(self.info.name, self.info.version, self.policies)
-        for r in graph.resources:
-            diags, na = self.analyze(r)
-            verdict.diagnostics += diags
-            verdict.not_applicable += na
+        diags, na = self.analyze_all(graph.resources)
+        verdict.diagnostics += diags
+        verdict.not_applicable += na
         diags, na = self.analyze_stack(graph.resources)
         verdict.diagnostics += diags
         verdict.not_applicable += na

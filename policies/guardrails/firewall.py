@@ -130,6 +130,9 @@ class RuleIndex:
         self.untargeted: dict[str, list[FirewallRule]] = {}
         self.by_tag: dict[tuple[str, str], list[FirewallRule]] = {}
         self.unresolved: list[FirewallRule] = []
+        # Workloads behind one connector (or one egress tag) make the same connection: evaluate
+        # each distinct connection once.
+        self.verdicts: dict[tuple[Any, ...], Verdict] = {}
         for rule in model.firewalls:
             net = model.networks.resolve(rule.network)
             if isinstance(net, Unknown):
@@ -241,6 +244,23 @@ def _order(rule: FirewallRule) -> tuple[int, int]:
 
 
 def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
+    key = (
+        conn.network.res.urn,
+        conn.direction,
+        conn.source_tags,
+        conn.source,
+        conn.destination,
+        conn.port if isinstance(conn.port, int) else None,
+        conn.protocol,
+        conn.tags_known,
+    )
+    cached = index.verdicts.get(key)
+    if cached is None:
+        cached = index.verdicts[key] = _evaluate(index, conn)
+    return cached
+
+
+def _evaluate(index: RuleIndex, conn: Connection) -> Verdict:
     applicable: list[FirewallRule] = []
     unknown: list[FirewallRule] = []
     for rule in index.candidates(conn):

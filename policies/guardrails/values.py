@@ -8,11 +8,12 @@ into plain dicts and lists, turning each unknown into the `UNKNOWN` sentinel, so
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy.proxy import UnknownValueError
+from pulumi_policy.proxy import UnknownValueError, _DictProxy, _ListProxy
 
 # The engine's unknown sentinels (pulumi_policy.proxy), should a raw value reach us unproxied.
 _SENTINELS = frozenset(
@@ -55,6 +56,10 @@ def is_unknown(value: Any) -> bool:
 
 def to_plain(value: Any) -> Any:
     """Copy proxies (or plain containers) into dicts/lists; unknowns become UNKNOWN."""
+    if isinstance(value, _DictProxy | _ListProxy):
+        # The SDK's proxies hold the already-deserialised values (unknowns still as their
+        # sentinel strings) behind "__target": walking that skips a raise-and-catch per value.
+        return to_plain(value["__target"])
     if isinstance(value, str):
         return UNKNOWN if value in _SENTINELS else value
     if isinstance(value, Mapping):
@@ -107,6 +112,12 @@ def network_of(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
     """A CIDR string as a network, or None when it is not one (unknown, malformed, a name)."""
     if not isinstance(value, str):
         return None
+    return _parse_network(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    # The same few ranges recur on thousands of rules; ipaddress parsing is slow.
     try:
         return ipaddress.ip_network(value, strict=False)
     except ValueError:

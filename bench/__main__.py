@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark, one table each (figures only; nothing here asserts)."""
+
+import contextlib
+import os
+import platform
+import sys
+
+from bench import critical_path, gate, scale, suite
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.machine()}"
+
+
+if __name__ == "__main__":
+    print(f"# redis-vpc benchmarks on {machine()}\n")
+    sys.argv = [sys.argv[0]]
+    gate.main()
+    print()
+    scale.main()
+    print()
+    critical_path.main()
+    print()
+    suite.main()
