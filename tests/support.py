@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -71,3 +73,17 @@ def policy_resources(graph: Graph, *, outputs: bool) -> list:
             )
         )
     return out
+
+
+def run_module(
+    module: str, *args: str, stdin: str | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` from the project root, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+    )

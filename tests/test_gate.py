@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
 
-from tests.support import ROOT, STACKS
+from tests.support import ROOT, STACKS, run_module
 
 SARIF_SCHEMA = json.loads((ROOT / "tests" / "data" / "sarif-2.1.0.schema.json").read_text())
 
 
 def preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "preflight", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        input=stdin,
-    )
+    return run_module("preflight", *args, stdin=stdin)
 
 
 def check_sarif(path: Path) -> dict:

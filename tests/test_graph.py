@@ -7,6 +7,7 @@ import ipaddress
 import re
 
 import pytest
+from guardrails.model import CONNECTOR, FIREWALL, NETWORK, REDIS, RUN, SUBNET  # noqa: E402
 
 from infra.naming import connector_network_tag
 from infra.outputs import CONTRACT, contract_violations
@@ -14,12 +15,6 @@ from preflight import wire
 from preflight.graph import Graph
 from tests.support import MODES, STACKS, by_name, env_vars, prop, stack_graph
 
-NETWORK = "gcp:compute/network:Network"
-SUBNET = "gcp:compute/subnetwork:Subnetwork"
-CONNECTOR = "gcp:vpcaccess/connector:Connector"
-FIREWALL = "gcp:compute/firewall:Firewall"
-REDIS = "gcp:redis/instance:Instance"
-RUN = "gcp:cloudrunv2/service:Service"
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 
 ALL = [(s, p) for s in STACKS for p in MODES]

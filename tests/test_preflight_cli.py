@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support import ROOT, STACKS
+from tests.support import ROOT, STACKS, run_module
 
 
-def preflight(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "preflight", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return run_module("preflight", *args, stdin=stdin)
 
 
 @pytest.mark.parametrize("stack", STACKS)
