@@ -144,8 +144,9 @@ class RawConfig(_Model):
     """The `redis-vpc:` namespace of a stack file, as written (before defaults that need the env)."""
 
     environment: Annotated[str, Field(pattern=ENVIRONMENT_PATTERN)]
-    vpc_egress: Literal["connector", "direct"] | None = Field(
-        None, description="Default: connector for staging and production, direct elsewhere."
+    vpc_egress: Literal["auto", "connector", "direct"] = Field(
+        "auto",
+        description="auto (the default): connector for staging and production, direct elsewhere.",
     )
     network: NetworkConfig = NetworkConfig()
     connector: ConnectorConfig = ConnectorConfig()
@@ -348,7 +349,9 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
 
     env = parsed.environment
     production = env in PRODUCTION_ENVIRONMENTS
-    egress = parsed.vpc_egress or ("connector" if env in CONNECTOR_ENVIRONMENTS else "direct")
+    egress = parsed.vpc_egress
+    if egress == "auto":
+        egress = "connector" if env in CONNECTOR_ENVIRONMENTS else "direct"
     redis = parsed.redis
     tier = redis.tier or ("STANDARD_HA" if production else "BASIC")
     persistence = redis.persistence or ("24h" if production else "off")

@@ -36,6 +36,54 @@ def _to_config_string(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+DECLARATION_KEYS = frozenset({"type", "description", "default", "value", "items", "secret"})
+JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+
+
+def _project_config(project_dir: Path) -> dict[str, Any]:
+    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    config = data.get("config") or {}
+    return config if isinstance(config, dict) else {}
+
+
+def _apply_project_config(
+    project: str, stack: str, declared: dict[str, Any], out: dict[str, str]
+) -> None:
+    """What the CLI does with Pulumi.yaml's `config:` before the program runs: typed keys are
+    checked, defaults (project keys) and values (other namespaces) fill what the stack file does
+    not set, and a typed key without a default must be set by the stack."""
+    missing = []
+    for key, decl in declared.items():
+        full = key if ":" in key else f"{project}:{key}"
+        is_decl = isinstance(decl, dict) and set(decl) <= DECLARATION_KEYS and bool(decl)
+        if not is_decl:
+            out.setdefault(full, _to_config_string(decl))
+            continue
+        if full in out:
+            kind = JSON_TYPES.get(str(decl.get("type")))
+            if kind is not None and kind is not str:
+                try:
+                    value = json.loads(out[full])
+                except json.JSONDecodeError:
+                    value = out[full]
+                ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+                if not ok:
+                    raise StackFileError(
+                        f"Stack '{stack}' with configuration key '{key}' must be of type '{decl['type']}'"
+                    )
+            continue
+        fallback = decl.get("default", decl.get("value"))
+        if fallback is not None:
+            out[full] = _to_config_string(fallback)
+        elif "type" in decl:
+            missing.append(key)
+    if missing:
+        raise StackFileError(
+            f"Stack '{stack}' is missing configuration value(s) {', '.join(repr(m) for m in missing)} "
+            "(declared in Pulumi.yaml without a default)"
+        )
+
+
 def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
     path = stack_file(project_dir, stack)
     if not path.is_file():
@@ -58,4 +106,5 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
                 "secrets provider, so keep secrets out of the keys the program reads"
             )
         out[full] = _to_config_string(value)
+    _apply_project_config(project, stack, _project_config(project_dir), out)
     return out
