@@ -322,7 +322,9 @@ def _check_services(raw: RawConfig) -> None:
                     svc.env[var],
                     "is set by the stack from Redis outputs; remove it",
                 )
-            if any(word in var.upper() for word in SECRET_LIKE_ENV):
+            words = "_" + "_".join(w for w in var.upper().split("_") if w) + "_"
+            # Whole words: DB_PASSWORD and API_KEY are secrets, OAUTH_CALLBACK_URL is not.
+            if any(f"_{word}_" in words for word in SECRET_LIKE_ENV):
                 raise ConfigError(
                     f"{key}.env.{var}",
                     "(hidden)",

@@ -52,6 +52,8 @@ def check(rules: list[Res], *, port=6378, dest="10.4.0.3/32", source="10.2.0.0/2
         source=ipaddress.ip_network(source),
         destination=ipaddress.ip_network(dest),
         port=port,
+        # A whole range means "Redis's address is somewhere in it" (preview).
+        destination_exact=ipaddress.ip_network(dest).num_addresses == 1,
     )
     return evaluate(RuleIndex(model), conn)
 
@@ -174,20 +176,40 @@ CASES = [
         "d",
     ),
     (
-        "allow-must-cover-whole-range",
+        "allow-covering-part-of-range-is-undecided",
         [rule("a", destinationRanges=["10.4.0.0/30"]), deny("d", priority=2000)],
+        {"dest": "10.4.0.0/29"},
+        UNKNOWN,
+        "d",
+    ),
+    (
+        "deny-touching-part-of-range-is-undecided",
+        [rule("a", priority=2000), deny("d", destinationRanges=["10.4.0.4/30"])],
+        {"dest": "10.4.0.0/29"},
+        UNKNOWN,
+        "a",
+    ),
+    (
+        "deny-covering-whole-range-blocks",
+        [rule("a", priority=2000), deny("d", destinationRanges=["10.4.0.0/24"])],
         {"dest": "10.4.0.0/29"},
         False,
         "d",
     ),
     (
-        "deny-touching-range-blocks",
-        [rule("a", priority=2000), deny("d", destinationRanges=["10.4.0.4/30"])],
+        "allow-covering-whole-range-admits",
+        [rule("a", destinationRanges=["10.4.0.0/24"])],
         {"dest": "10.4.0.0/29"},
-        False,
-        "d",
+        True,
+        "a",
     ),
-    ("unknown-port-undecided", [rule("a")], {"port": UNKNOWN}, UNKNOWN, None),
+    (
+        "deny-elsewhere-in-range-spares-the-host",
+        [deny("d", destinationRanges=["10.4.0.4/30"])],
+        {},
+        True,
+        None,
+    ),
     (
         "unknown-port-all-protocol-decides",
         [rule("a", allows=[{"protocol": "all"}])],

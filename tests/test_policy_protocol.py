@@ -100,9 +100,20 @@ def test_every_policy_has_two_mutations(pack):
 
 
 def test_configure_omitting_a_level_downgrades_to_advisory_but_ours_does_not(pack):
-    """The CLI sends every policy's level; our driver must too (a bare Configure downgrades)."""
+    """The CLI, not the SDK, sends each policy's level: a Configure that leaves it out means
+    ADVISORY (the proto default) and a mandatory policy stops blocking. Our driver sends them."""
+    from pulumi.runtime.proto import analyzer_pb2
+
     m = next(x for x in MUTATIONS if x.id == "no-firewall-rule")
-    verdict, _ = _run(pack, m)
+    g = mutated(stack_graph(m.stack), m)
+    p = pack(m.stack, False)
+    bare = analyzer_pb2.ConfigureAnalyzerRequest()
+    for policy in p.policies:
+        bare.policyConfig[policy.name].CopyFrom(analyzer_pb2.PolicyConfig())  # no enforcementLevel
+    p.stub.Configure(bare)
+    diags, _ = p.analyze_stack(g.resources)
+    assert {d.level for d in diags if d.policy == m.policy} == {"advisory"}
+    verdict = p.evaluate(g)  # configures as the CLI does
     assert {d.level for d in verdict.by_policy(m.policy)} == {"mandatory"}
 
 

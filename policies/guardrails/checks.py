@@ -7,11 +7,12 @@ It never reports what it cannot prove.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardrails.firewall import RuleIndex, entries_cover, explain
+from guardrails.firewall import TCP_NAMES, RuleIndex, entries_cover, explain
 from guardrails.model import (
     CONNECTOR,
     FIREWALL,
@@ -253,7 +254,39 @@ def _overlaps(ranges: Any, nets: list[Any]) -> bool:
     return False
 
 
+def _names_redis_port(rule: FirewallRule, ports: set[int]) -> bool:
+    """Whether the rule names a Redis port on purpose: tcp with that port, or a narrow range
+    holding it (not `all`, not every port, which a generic allow-internal rule uses)."""
+    if not isinstance(rule.entries, list):
+        return False
+    for proto, specs in rule.entries:
+        if str(proto).lower() not in TCP_NAMES or not isinstance(specs, list):
+            continue
+        for spec in specs:
+            lo, _, hi = str(spec).partition("-")
+            if not (lo.isdigit() and (not hi or hi.isdigit())):
+                continue
+            first, last = int(lo), int(hi or lo)
+            if last - first < 16 and any(first <= p <= last for p in ports):
+                return True
+    return False
+
+
+def _within(ranges: Any, nets: list[Any]) -> bool:
+    """Every range in `ranges` lies inside one of `nets` (and there is at least one)."""
+    if not isinstance(ranges, list) or not ranges:
+        return False
+    for raw in ranges:
+        n = network_of(raw)
+        if n is None or not any(n.version == x.version and n.subnet_of(x) for x in nets):
+            return False
+    return True
+
+
 def ineffective_ingress(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    """INGRESS allows aimed at Memorystore: to the Redis range, or naming the Redis port from
+    the connector / Direct VPC egress ranges or tags. A generic allow-internal rule (all ports
+    from 10/8) serves VMs and is left alone."""
     m = a.model
     if not len(m.redis):
         return
@@ -262,15 +295,16 @@ def ineffective_ingress(a: Analysis, cfg: dict[str, Any], out: Findings) -> None
     client_nets = [n for s in m.subnets if (n := network_of(s.cidr)) is not None]
     client_nets += [n for c in m.connectors if (n := network_of(c.cidr)) is not None]
     for rule in m.firewalls:
-        if rule.direction != "INGRESS" or rule.action != "allow":
+        if rule.direction != "INGRESS" or rule.action != "allow" or rule.disabled is True:
             continue
         if _covers_any(rule, ports) is not True:
             continue
         tags = rule.source_tags if isinstance(rule.source_tags, list) else []
-        aimed = (
-            _overlaps(rule.destination_ranges, redis_nets)
-            or _overlaps(rule.source_ranges, client_nets)
-            or any(isinstance(t, str) and t.startswith("vpc-connector") for t in tags)
+        from_clients = _within(rule.source_ranges, client_nets) or any(
+            isinstance(t, str) and t.startswith("vpc-connector") for t in tags
+        )
+        aimed = _overlaps(rule.destination_ranges, redis_nets) or (
+            from_clients and _names_redis_port(rule, ports)
         )
         if aimed:
             out.violation(
@@ -282,20 +316,44 @@ def ineffective_ingress(a: Analysis, cfg: dict[str, Any], out: Findings) -> None
             )
 
 
+WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+def _reaches_world(sources: list[Any]) -> Any:
+    """Whether source ranges together admit every address (0.0.0.0/0 split into halves counts)."""
+    nets = [network_of(s) for s in sources]
+    v4 = [n for n in nets if n is not None and n.version == 4]
+    v6 = [n for n in nets if n is not None and n.version == 6]
+    for world, group in zip(WORLD, (v4, v6), strict=True):
+        if group and world in list(ipaddress.collapse_addresses(group)):  # type: ignore[arg-type]
+            return True
+    return UNKNOWN if any(s is UNKNOWN for s in sources) else False
+
+
 def redis_port_open_to_internet(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
     ports = _redis_ports(m, cfg)
     for rule in m.firewalls:
         if rule.action != "allow" or rule.direction != "INGRESS":
             continue
-        sources = rule.source_ranges
-        if sources is UNKNOWN:
-            out.unknown(rule.res, "source ranges unknown")
+        if rule.disabled is True:
             continue
-        no_source = (
-            not sources and not rule.source_tags and not rule.res.get("sourceServiceAccounts")
-        )
-        world = no_source or any(s in ("0.0.0.0/0", "::/0") for s in sources or [])
+        sources = rule.source_ranges
+        if sources is UNKNOWN or rule.disabled is UNKNOWN:
+            out.unknown(rule.res, "source ranges or disabled unknown")
+            continue
+        if sources:
+            world = _reaches_world(sources)
+        else:
+            # No source ranges: with no source tags or accounts either, GCP means 0.0.0.0/0.
+            tags, accounts = rule.source_tags, rule.res.get("sourceServiceAccounts")
+            if tags is UNKNOWN or accounts is UNKNOWN:
+                out.unknown(rule.res, "sources unknown")
+                continue
+            world = not tags and not accounts
+        if world is UNKNOWN:
+            out.unknown(rule.res, "a source range is unknown")
+            continue
         if not world:
             continue
         covers = _covers_any(rule, ports)
@@ -497,8 +555,8 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
                 )
             continue
         value = env[var].value
-        if value is UNKNOWN:
-            continue  # computed: fine
+        if value is UNKNOWN or env[var].secret is not None:
+            continue  # computed, or read from Secret Manager: not typed in
         typed = not linked
         if not typed and actual is UNKNOWN:
             # A known value beside an unknown output may still be derived from the instance
@@ -590,15 +648,15 @@ def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> No
                 continue
             grants = _grants_for(m, svc, var.secret)
             if not grants:
-                if isinstance(svc.service_account, str) or not svc.service_account:
+                if svc.service_account is UNKNOWN:
+                    out.unknown(svc.res, f"who may read the secret behind {var.name}")
+                else:
                     out.violation(
                         svc.res,
                         f"{svc.res.name}: no {ACCESSOR} grant on secret {var.secret!r} for the "
                         f"service's account, so {var.name} cannot be read. Fix: a SecretIamMember "
                         "for the service's own account on that secret only.",
                     )
-                else:
-                    out.unknown(svc.res, f"who may read secret of {var.name}")
             elif not any(g.urn in m.ancestors(svc.res.urn) for g in grants):
                 out.violation(
                     svc.res,
@@ -653,6 +711,12 @@ def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: boo
                     f"{n.res.name}: the production network is not protected. Fix: ResourceOptions(protect=True).",
                 )
     patterns = [p.upper() for p in cfg["secretEnvPatterns"]]
+
+    def secret_like(name: str) -> bool:
+        # Whole words of the name: DB_PASSWORD and API_KEY match, OAUTH_CALLBACK_URL does not.
+        words = "_" + "_".join(w for w in name.upper().replace("-", "_").split("_") if w) + "_"
+        return any(f"_{p}_" in words for p in patterns)
+
     auth_strings = {
         r.auth_string for r in m.redis if isinstance(r.auth_string, str) and r.auth_string
     }
@@ -663,7 +727,7 @@ def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: boo
         for var in env.values():
             if var.secret is None and var.value is not UNKNOWN:
                 leaked = isinstance(var.value, str) and var.value in auth_strings
-                if leaked or any(p in var.name.upper() for p in patterns):
+                if leaked or secret_like(var.name):
                     out.violation(
                         svc.res,
                         f"{svc.res.name}: env {var.name} is a plain value that "

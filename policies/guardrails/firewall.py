@@ -36,6 +36,9 @@ class Connection:
     port: int | Unknown
     protocol: str = "tcp"
     tags_known: bool = True  # False when a source tag is not known yet (preview)
+    # False when the destination is Redis's whole range because its address is not known yet:
+    # a rule that covers only part of the range may or may not cover Redis.
+    destination_exact: bool = True
 
 
 @dataclass
@@ -160,7 +163,8 @@ class RuleIndex:
     def candidates(self, conn: Connection) -> list[FirewallRule]:
         key = conn.network.res.urn
         if not conn.tags_known:
-            return self.by_network.get(key, []) + self.unresolved
+            both = self.by_network.get(key, []) + self.unresolved
+            return list({id(r): r for r in both}.values())
         seen: dict[int, FirewallRule] = {}
         for rule in self.untargeted.get(key, []) + self.unresolved:
             seen[id(rule)] = rule
@@ -203,8 +207,9 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
                     f"targets tags {sorted(tags)}, the source carries {sorted(conn.source_tags)}",
                 )
     whole = rule.action == "allow"
-    # An ALLOW must cover the whole destination; a DENY blocks if it touches any of it.
-    dest = ranges_match(rule.destination_ranges, conn.destination, whole=whole)
+    dest = _destination_match(rule, conn)
+    # Any VM in the source range may send: an ALLOW must cover all of it, a DENY touching part
+    # of it blocks some of them.
     src = ranges_match(rule.source_ranges, conn.source, whole=whole)
     if dest is UNKNOWN:
         unknown.append("destination ranges")
@@ -230,12 +235,32 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     return True, ""
 
 
+def _destination_match(rule: FirewallRule, conn: Connection) -> Tri:
+    covers = ranges_match(rule.destination_ranges, conn.destination, whole=True)
+    if conn.destination_exact:
+        # One address: covering it and touching it are the same.
+        return covers
+    if covers is True:
+        return True
+    touches = ranges_match(rule.destination_ranges, conn.destination, whole=False)
+    if touches is True:
+        return UNKNOWN  # part of Redis's range: whether it holds Redis's address is not known yet
+    if touches is UNKNOWN or covers is UNKNOWN:
+        return UNKNOWN
+    return False
+
+
 def _entries_text(entries: Any) -> str:
     if entries is UNKNOWN:
         return "unknown"
     parts = []
     for proto, ports in entries:
-        parts.append(f"{proto}:{','.join(str(p) for p in ports)}" if ports else f"{proto}:all")
+        if ports is UNKNOWN:
+            parts.append(f"{proto}:unknown")
+        elif ports:
+            parts.append(f"{proto}:{','.join(str(p) for p in ports)}")
+        else:
+            parts.append(f"{proto}:all")
     return " ".join(parts) or "nothing"
 
 

@@ -110,6 +110,8 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             source = network_of(sub.cidr)
             if net is None:
                 net = model.network_of_subnet(sub)
+        elif isinstance(sub, Unknown) and net is None:
+            net = UNKNOWN  # the subnet (and so the network) cannot be told yet
         path.network = net
         if nic.tags is UNKNOWN:
             path.unknowns.append("the network tags of the service's instances")
@@ -146,6 +148,7 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             destination=path.destination,
             port=as_int(path.port) if path.port is not UNKNOWN else UNKNOWN,  # type: ignore[arg-type]
             tags_known=tags_known,
+            destination_exact=address_of(inst.host) is not None,
         )
         path.verdict = evaluate(index, conn)
     return path
