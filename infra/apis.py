@@ -14,6 +14,7 @@ RUN = "run.googleapis.com"
 SECRETMANAGER = "secretmanager.googleapis.com"
 SERVICENETWORKING = "servicenetworking.googleapis.com"
 NETWORKMANAGEMENT = "networkmanagement.googleapis.com"
+IAM = "iam.googleapis.com"
 
 
 @dataclass(frozen=True)

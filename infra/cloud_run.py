@@ -100,6 +100,7 @@ def redis_client_identity(
     account_id: str,
     display_name: str,
     redis: RedisEndpoint,
+    after: Sequence[pulumi.Resource] = (),
 ) -> RedisClientIdentity:
     """Least privilege: the workload's own account, allowed to read the Redis AUTH secret only."""
     account = gcp.serviceaccount.Account(
@@ -107,7 +108,7 @@ def redis_client_identity(
         account_id=account_id,
         project=project,
         display_name=display_name,
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=list(after)),
     )
     access = None
     if redis.auth_secret is not None:
@@ -140,6 +141,7 @@ class CloudRunArgs:
     redis: RedisEndpoint
     deletion_protection: bool
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -159,6 +161,7 @@ class CloudRunService(pulumi.ComponentResource):
             account_id=args.account_id,
             display_name=f"Cloud Run service {args.service_name}",
             redis=args.redis,
+            after=args.account_after,
         )
         self.account, self.secret_access = identity.account, identity.secret_access
         template: gcp.cloudrunv2.ServiceTemplateArgsDict = {

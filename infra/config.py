@@ -25,14 +25,35 @@ from infra.naming import Names
 PROJECT = "redis-vpc"
 PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
 CONNECTOR_ENVIRONMENTS = frozenset({"staging"}) | PRODUCTION_ENVIRONMENTS
+
+
+def environment_kind(env: str, kinds: frozenset[str]) -> bool:
+    """Whether an environment name is of a kind by any of its words: prod-eu is production,
+    staging-2 is staging."""
+    return bool(set(env.split("-")) & kinds)
+
+
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
 PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
 )
 RESERVED_ENV_VARS = frozenset(
-    {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH", "REDIS_CA_CERT", "PORT", "K_SERVICE"}
+    {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH", "REDIS_CA_CERT"}
+    | {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}  # set by Cloud Run itself
 )
-SECRET_LIKE_ENV = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "AUTH", "API_KEY", "PRIVATE_KEY")
+# Whole words (or word sequences) of a variable name that mark a secret: DB_PASSWORD, API_KEY.
+# A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL.
+SECRET_LIKE_ENV = (
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "AUTH_KEY",
+    "CREDENTIALS",
+)
+MEMORY_MI = (128, 32 * 1024)  # Cloud Run's memory limits per instance
 
 
 class ConfigError(ValueError):
@@ -102,7 +123,7 @@ class RedisConfig(_Model):
 
 
 class ServiceConfig(_Model):
-    image: str = Field(min_length=1)
+    image: str = Field(min_length=1, pattern=r"^\S+$")
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     min_instances: Annotated[int, Field(ge=0, le=1000)] = 0
     max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -309,6 +330,11 @@ def _check_names(raw: RawConfig) -> None:
 def _check_services(raw: RawConfig) -> None:
     for name, svc in raw.services.items():
         key = f"{PROJECT}:services.{name}"
+        mem = int(svc.memory[:-2]) * (1024 if svc.memory.endswith("Gi") else 1)
+        if not MEMORY_MI[0] <= mem <= MEMORY_MI[1]:
+            raise ConfigError(
+                key + ".memory", svc.memory, "Cloud Run allows 128Mi to 32Gi per instance"
+            )
         if svc.min_instances > svc.max_instances:
             raise ConfigError(
                 key + ".minInstances",
@@ -350,10 +376,10 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         raise _structural_error(err, data) from None
 
     env = parsed.environment
-    production = env in PRODUCTION_ENVIRONMENTS
+    production = environment_kind(env, PRODUCTION_ENVIRONMENTS)
     egress = parsed.vpc_egress
     if egress == "auto":
-        egress = "connector" if env in CONNECTOR_ENVIRONMENTS else "direct"
+        egress = "connector" if environment_kind(env, CONNECTOR_ENVIRONMENTS) else "direct"
     redis = parsed.redis
     tier = redis.tier or ("STANDARD_HA" if production else "BASIC")
     persistence = redis.persistence or ("24h" if production else "off")
@@ -387,7 +413,11 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     _check_names(parsed)
     _check_services(parsed)
     probe = parsed.probe
-    probe_enabled = probe.enabled if probe.enabled is not None else env in CONNECTOR_ENVIRONMENTS
+    probe_enabled = (
+        probe.enabled
+        if probe.enabled is not None
+        else environment_kind(env, CONNECTOR_ENVIRONMENTS)
+    )
     pk = f"{PROJECT}:probe."
     if probe_enabled and not probe.image:
         raise ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")

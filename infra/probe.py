@@ -3,6 +3,7 @@ exactly the services' path, and optionally a Connectivity Test from a service's 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,12 @@ from infra.cloud_run import (
     redis_env,
     vpc_access,
 )
+
+
+def revision_uri(revision: str) -> str:
+    """Cloud Run v2 names a revision projects/P/locations/L/services/S/revisions/R; Connectivity
+    Tests want projects/P/locations/L/revisions/R."""
+    return re.sub(r"/services/[^/]+/revisions/", "/revisions/", revision)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class RedisProbeArgs:
     deletion_protection: bool
     connectivity_test: ConnectivityTestSpec | None = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class RedisProbe(pulumi.ComponentResource):
@@ -59,6 +67,7 @@ class RedisProbe(pulumi.ComponentResource):
             account_id=args.account_id,
             display_name="Redis path probe (Cloud Run job)",
             redis=args.redis,
+            after=args.account_after,
         )
         template: gcp.cloudrunv2.JobTemplateArgsDict = {
             "task_count": 1,
@@ -98,7 +107,11 @@ class RedisProbe(pulumi.ComponentResource):
                 name=spec.name,
                 project=args.project,
                 protocol="TCP",
-                source={"cloud_run_revision": {"uri": spec.source_revision}},
+                source={
+                    "cloud_run_revision": {
+                        "uri": pulumi.Output.from_input(spec.source_revision).apply(revision_uri)
+                    }
+                },
                 destination={
                     "redis_instance": spec.redis_instance_id,
                     "network": spec.network_id,

@@ -77,6 +77,9 @@ class Redis(pulumi.ComponentResource):
                 network=args.network_id,
                 service="servicenetworking.googleapis.com",
                 reserved_peering_ranges=[address.name],
+                # Google keeps the peering while a producer (Memorystore) still uses it, so a
+                # DELETE fails the destroy; ABANDON drops it from the state instead.
+                deletion_policy="ABANDON",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
             # The instance takes the allocated range's *name*; the peering must exist first.

@@ -35,7 +35,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     psa = cfg.redis.connect_mode == "PRIVATE_SERVICE_ACCESS"
     labels = {"environment": cfg.environment, "app": "redis-vpc", "managed-by": "pulumi"}
 
-    wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER]
+    wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
     if connector_mode:
         wanted.append(api.VPCACCESS)
     if psa:
@@ -162,6 +162,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                 redis=endpoint,
                 deletion_protection=cfg.production,
                 after=[firewall.rule, *apis.needed(api.RUN)],
+                account_after=apis.needed(api.IAM),
             ),
         )
 
@@ -194,6 +195,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                     else None
                 ),
                 after=[firewall.rule, *apis.needed(api.RUN)],
+                account_after=apis.needed(api.IAM),
             ),
         )
 

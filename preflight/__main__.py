@@ -81,7 +81,7 @@ def _export_path(template: Path, stack: str, many: bool) -> Path:
 def gate(argv: list[str]) -> int:
     args = _gate_parser().parse_args(argv)
     from infra.config import ConfigError
-    from preflight.analyzer import PolicyConfigError
+    from preflight.analyzer import PolicyConfigError, PolicyPackError
     from preflight.gate import UsageError, check_stack, load_policy_config
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
@@ -105,7 +105,7 @@ def gate(argv: list[str]) -> int:
             if args.graph:
                 try:
                     graph = Graph.load(args.graph)
-                except (OSError, ValueError, KeyError, TypeError) as exc:
+                except (OSError, ValueError) as exc:
                     raise UsageError(
                         f"--graph {args.graph}: not an exported graph ({exc})"
                     ) from None
@@ -114,9 +114,12 @@ def gate(argv: list[str]) -> int:
             )
             if args.export:
                 path = _export_path(args.export, result.graph.stack, len(names) > 1)
-                result.graph.save(path)
+                try:
+                    result.graph.save(path)
+                except OSError as exc:
+                    raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
-    except (ConfigError, StackFileError, PolicyConfigError, UsageError) as exc:
+    except (ConfigError, StackFileError, PolicyConfigError, PolicyPackError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -127,7 +130,11 @@ def gate(argv: list[str]) -> int:
     else:
         report = render_text(results, plan=not args.no_plan)
     if args.output:
-        args.output.write_text(report)
+        try:
+            args.output.write_text(report)
+        except OSError as exc:
+            print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
+            return 2
         print("\n".join(r.summary() for r in results))
     else:
         sys.stdout.write(report)
@@ -179,7 +186,11 @@ def outputs(argv: list[str]) -> int:
         return 2
     text = appconfig.render(config, args.format)
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
+            return 2
     else:
         sys.stdout.write(text)
     return 0

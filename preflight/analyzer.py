@@ -11,10 +11,13 @@ AnalyzeStack (outputs, parents, dependencies, property dependencies).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -42,6 +45,13 @@ GRPC_OPTIONS = [
 
 class PolicyConfigError(ValueError):
     pass
+
+
+class PolicyPackError(RuntimeError):
+    """The pack did not start, died, or did not answer in time."""
+
+
+RPC_TIMEOUT = 600.0  # seconds for one Analyze/AnalyzeStack call
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,12 @@ class _Engine(engine_pb2_grpc.EngineServicer):
         return engine_pb2.GetRootResourceResponse(urn="")
 
 
+def _drain(stream: Any) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        while stream.read(65536):
+            pass
+
+
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     s.update(dict(data))
@@ -118,7 +134,7 @@ def resolve_policy_config(
                 f"policy config: unknown policy {key!r} (known: {', '.join(sorted(known))})"
             )
     all_level = user.get("all")
-    if all_level is not None and all_level not in LEVEL_VALUES:
+    if all_level is not None and (not isinstance(all_level, str) or all_level not in LEVEL_VALUES):
         raise PolicyConfigError(f"policy config: 'all' has unknown enforcement level {all_level!r}")
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for p in policies:
@@ -141,7 +157,7 @@ def resolve_policy_config(
             props.update(entry)
         elif entry is not None:
             raise PolicyConfigError(f"policy config: {p.name} must be a level or an object")
-        if level not in LEVEL_VALUES:
+        if not isinstance(level, str) or level not in LEVEL_VALUES:
             raise PolicyConfigError(
                 f"policy config: {p.name} has unknown enforcement level {level!r}"
             )
@@ -171,6 +187,7 @@ class PolicyPackProcess:
         self.engine = _Engine()
         self._engine_server: grpc.Server | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: Any = None
         self._channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
         self.info: Any = None
@@ -190,6 +207,7 @@ class PolicyPackProcess:
     def launch(self) -> None:
         """Start the pack process; `connect` waits for it. In between, the caller can work (the
         gate runs the program while the pack imports)."""
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the pack; stop() closes it
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
@@ -213,13 +231,22 @@ class PolicyPackProcess:
             cwd=self.pack_dir,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            # A file, not a pipe: a chatty pack must never block on a full pipe nobody reads.
+            stderr=self._stderr,
         )
+
+    def stderr_tail(self, limit: int = 4000) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-limit:]
 
     def connect(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         line = self._read_port_line()
         port = int(line)
+        # Whatever the pack prints later goes nowhere, without ever filling the pipe.
+        threading.Thread(target=_drain, args=(self._proc.stdout,), daemon=True).start()
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
         grpc.channel_ready_future(self._channel).result(timeout=self.start_timeout)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
@@ -233,12 +260,13 @@ class PolicyPackProcess:
         sel.register(self._proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout=self.start_timeout):
             self.stop()
-            raise RuntimeError(f"policy pack did not print its port within {self.start_timeout}s")
+            raise PolicyPackError(f"the policy pack did not start within {self.start_timeout:.0f}s")
         line = self._proc.stdout.readline().decode().strip()
         if not line.isdigit():
-            err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+            self._proc.wait(timeout=10)
+            err = self.stderr_tail()
             self.stop()
-            raise RuntimeError(f"policy pack failed to start: {line!r}\n{err}")
+            raise PolicyPackError(f"the policy pack failed to start:\n{err.strip() or line}")
         return line
 
     def _handshake(self) -> None:
@@ -269,10 +297,12 @@ class PolicyPackProcess:
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait()
-            for pipe in (self._proc.stdout, self._proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            if self._proc.stdout is not None:
+                self._proc.stdout.close()
             self._proc = None
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
         if self._engine_server is not None:
             self._engine_server.stop(0)
             self._engine_server = None
@@ -300,16 +330,27 @@ class PolicyPackProcess:
             pc = analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[level])
             pc.properties.update(props)
             req.policyConfig[name].CopyFrom(pc)
-        self.stub.Configure(req)
-        self.stub.ConfigureStack(
+        self._call(self.stub.Configure, req)
+        self._call(
+            self.stub.ConfigureStack,
             analyzer_pb2.AnalyzerStackConfigureRequest(
                 stack=self.stack,
                 project=self.project,
                 organization="organization",
                 dry_run=self.dry_run,
                 config=self.config,
-            )
+            ),
         )
+
+    def _call(self, fn: Any, *args: Any) -> Any:
+        """One RPC, bounded in time; a dead or stuck pack is a clear error, not a hang."""
+        try:
+            return fn(*args, timeout=RPC_TIMEOUT) if args else fn()
+        except grpc.RpcError as exc:
+            detail = exc.details() if hasattr(exc, "details") else str(exc)
+            raise PolicyPackError(
+                f"the policy pack failed: {detail}\n{self.stderr_tail()}".strip()
+            ) from None
 
     def _diags(self, resp: Any, phase: str, urn: str = "") -> list[Diagnostic]:
         return [
@@ -352,7 +393,7 @@ class PolicyPackProcess:
 
     def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
-        return self._analyze_result(r, self.stub.Analyze(self._analyze_request(r)))
+        return self._analyze_result(r, self._call(self.stub.Analyze, self._analyze_request(r)))
 
     def analyze_all(
         self, resources: list[RecordedResource], window: int = 8
@@ -367,12 +408,14 @@ class PolicyPackProcess:
         def drain(keep: int) -> None:
             while len(pending) > keep:
                 r, fut = pending.pop(0)
-                d, n = self._analyze_result(r, fut.result())
+                d, n = self._analyze_result(r, self._call(fut.result))
                 diags.extend(d)
                 na.extend(n)
 
         for r in resources:
-            pending.append((r, self.stub.Analyze.future(self._analyze_request(r))))
+            pending.append(
+                (r, self.stub.Analyze.future(self._analyze_request(r), timeout=RPC_TIMEOUT))
+            )
             drain(window)
         drain(0)
         return diags, na
@@ -390,7 +433,7 @@ class PolicyPackProcess:
             ar.dependencies.extend(r.dependencies)
             for key, urns in r.propertyDependencies.items():
                 ar.propertyDependencies[key].urns.extend(urns)
-        resp = self.stub.AnalyzeStack(req)
+        resp = self._call(self.stub.AnalyzeStack, req)
         return self._diags(resp, "stack"), [(n.policy_name, n.reason) for n in resp.not_applicable]
 
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:

@@ -8,9 +8,17 @@ and a graph can be fed to the policy pack over the Analyzer protocol as it is.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+class GraphError(ValueError):
+    """An exported graph that is not one."""
+
+
+STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 @dataclass
@@ -28,6 +36,22 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] | None = None
+
+
+FIELD_TYPES: dict[str, type] = {
+    "urn": str,
+    "type": str,
+    "name": str,
+    "parent": str,
+    "custom": bool,
+    "provider": str,
+    "protect": bool,
+    "dependencies": list,
+    "propertyDependencies": dict,
+    "inputs": dict,
+    "outputs": dict,
+    "options": dict,
+}
 
 
 @dataclass
@@ -66,11 +90,34 @@ class Graph:
         path.write_text(json.dumps(self.to_json(), indent=2, sort_keys=False) + "\n")
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Graph:
-        resources = [RecordedResource(**r) for r in data["resources"]]
-        return cls(
-            data["project"], data["stack"], bool(data["preview"]), resources, data["outputs"]
+    def from_json(cls, data: Any) -> Graph:
+        """An exported graph, checked field by field (it may have been edited by hand)."""
+        if not isinstance(data, dict):
+            raise GraphError("the graph must be a JSON object")
+        top: tuple[tuple[str, type], ...] = (
+            ("project", str),
+            ("stack", str),
+            ("resources", list),
+            ("outputs", dict),
         )
+        for key, kind in top:
+            if not isinstance(data.get(key), kind):
+                raise GraphError(f"'{key}' must be a {kind.__name__}")
+        if not STACK_NAME.fullmatch(data["stack"]):
+            raise GraphError(f"'stack' {data['stack']!r} is not a stack name")
+        resources = []
+        for i, r in enumerate(data["resources"]):
+            if not isinstance(r, dict):
+                raise GraphError(f"resources[{i}] must be an object")
+            for key, kind in FIELD_TYPES.items():
+                if key in r and not isinstance(r[key], kind):
+                    raise GraphError(f"resources[{i}].{key} must be a {kind.__name__}")
+            try:
+                resources.append(RecordedResource(**r))
+            except TypeError as exc:
+                raise GraphError(f"resources[{i}]: {exc}") from None
+        preview = bool(data.get("preview"))
+        return cls(data["project"], data["stack"], preview, resources, data["outputs"])
 
     @classmethod
     def load(cls, path: Path) -> Graph:

@@ -93,9 +93,14 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise StackFileError(f"{path.name}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise StackFileError(f"{path.name}: must be a mapping with a 'config' key")
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping")
+    for key in config:
+        if not isinstance(key, str):
+            raise StackFileError(f"{path.name}: config key {key!r} must be a string")
     project = project_name(project_dir)
     out: dict[str, str] = {}
     for key, value in config.items():

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from probe.core import Prober, ProbeSettings, settings_from_env
+from probe.core import HINTS, Prober, ProbeSettings, settings_from_env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,18 +47,33 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     username = os.environ.get(args.username_env) if args.username_env else None
-    settings: ProbeSettings = settings_from_env(
-        host=args.host,
-        port=args.port,
-        tls=args.tls,
-        ca_file=args.ca_file,
-        password=password,
-        username=username,
-        deadline=args.deadline,
-        rounds=args.rounds,
-    )
-    if not settings.host:
-        print("error: no --host and no REDIS_HOST", file=sys.stderr)
+    try:
+        settings: ProbeSettings = settings_from_env(
+            host=args.host,
+            port=args.port,
+            tls=args.tls,
+            ca_file=args.ca_file,
+            password=password,
+            username=username,
+            deadline=args.deadline,
+            rounds=args.rounds,
+        )
+    except ValueError as exc:
+        # Still one JSON verdict on the last line: the job's reader depends on it.
+        print(f"error: {exc}", file=sys.stderr)
+        print(
+            json.dumps(
+                {
+                    "ok": False,
+                    "classification": "config",
+                    "hint": HINTS["config"],
+                    "error": str(exc),
+                    "steps": [],
+                    "latency_ms": None,
+                },
+                sort_keys=True,
+            )
+        )
         return 2
     result = Prober(settings).run()
     for step in result.steps:

@@ -11,6 +11,8 @@ is classified (REFERENCE.md, "Diagnosing a failed Redis connection"):
     tls       the TLS handshake or the certificate failed, or TLS and plain text are mixed up
     auth      NOAUTH / WRONGPASS: the network path works, the password does not
     protocol  something that is not Redis answered
+    server    Redis answered with an error (max clients, LOADING, OOM): the path and AUTH work
+    config    the probe's own settings are invalid (no host, a port that is not one)
 
 Transient failures (dns EAI_AGAIN, timeout, refused, no-route) are retried with exponential
 backoff inside one overall deadline; every socket operation is bounded by what is left of it, so
@@ -28,6 +30,7 @@ import ssl
 import statistics
 import time
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -39,8 +42,15 @@ HINTS = {
     "tls": "TLS failed: check REDIS_TLS against the instance's transit encryption and that the CA is the instance's server_ca_certs",
     "auth": "the network path works; the password was refused: check the REDIS_AUTH secret version against the instance's AUTH string",
     "protocol": "something that is not Redis answered on that address and port: check REDIS_HOST and REDIS_PORT",
+    "server": "Redis answered with an error (max clients, loading, out of memory, read-only): the network and AUTH work; check the instance's state and limits",
+    "config": "the probe's own settings are invalid (host, port): check REDIS_HOST and REDIS_PORT",
 }
-TRANSIENT = frozenset({"dns-again", "timeout", "refused", "no-route"})
+# A timeout after the TCP handshake completed is not a firewall drop: the SYN/ACK came back.
+TIMEOUT_AFTER_CONNECT_HINT = (
+    "the TCP connection was accepted but nothing answered in time: an overloaded connector, "
+    "a busy or restarting Redis, or another service listening on that port"
+)
+AUTH_ERRORS = ("NOAUTH", "WRONGPASS", "ERR invalid password", "ERR AUTH", "ERR Client sent AUTH")
 PROBE_KEY_PREFIX = "redis-vpc:probe:"
 
 
@@ -275,6 +285,9 @@ class Prober:
                 backoff = min(backoff * 2, 2.0)
         if result.classification is not None:
             result.hint = HINTS[result.classification]
+            connected = any(st.name == "tcp_connect" and st.ok for st in result.steps)
+            if result.classification == "timeout" and connected:
+                result.hint = TIMEOUT_AFTER_CONNECT_HINT
         if result.ok:
             result.classification = result.hint = result.error = None
         result.elapsed_ms = round((self.clock() - start) * 1000, 2)
@@ -294,10 +307,20 @@ class Prober:
         s = self.s
 
         def resolve() -> Any:
+            # getaddrinfo has no timeout of its own: bound it by the deadline from a worker.
+            pool = futures.ThreadPoolExecutor(max_workers=1)
+            job = pool.submit(self.resolver, s.host, s.port, type=socket.SOCK_STREAM)
+            pool.shutdown(wait=False)
             try:
-                infos = self.resolver(s.host, s.port, type=socket.SOCK_STREAM)
+                infos = job.result(timeout=deadline.bound(s.attempt_timeout))
+            except futures.TimeoutError:
+                raise ProbeError(
+                    "dns", "name resolution did not answer in time", transient=True
+                ) from None
             except socket.gaierror as exc:
                 raise classify_gaierror(exc) from None
+            except UnicodeError:
+                raise ProbeError("dns", f"{s.host!r} is not a valid host name") from None
             return infos[0]
 
         family, socktype, proto, _, addr = self._step(steps, "resolve", resolve)
@@ -351,7 +374,7 @@ class Prober:
                     try:
                         conn.command(*args)
                     except RespError as exc:
-                        raise ProbeError("auth", f"AUTH refused: {exc}") from None
+                        raise reply_error("AUTH", str(exc)) from None
 
                 self._step(steps, "auth", auth)
 
@@ -359,10 +382,7 @@ class Prober:
                 try:
                     answer = conn.command("PING")
                 except RespError as exc:
-                    text = str(exc)
-                    if text.startswith(("NOAUTH", "WRONGPASS")):
-                        raise ProbeError("auth", f"Redis requires AUTH: {text}") from None
-                    raise ProbeError("protocol", f"PING answered with an error: {text}") from None
+                    raise reply_error("PING", str(exc)) from None
                 if answer != "PONG":
                     raise ProbeError("protocol", f"PING answered {answer!r}, not PONG")
 
@@ -376,17 +396,26 @@ class Prober:
                     got = conn.command("GET", key)
                     conn.command("DEL", key)
                 except RespError as exc:
-                    raise ProbeError("protocol", f"SET/GET/DEL failed: {exc}") from None
+                    raise reply_error("SET/GET/DEL", str(exc)) from None
                 if got != value:
                     raise ProbeError("protocol", "GET did not return what SET stored")
 
             self._step(steps, "set_get_del", round_trip)
 
             def latency() -> dict[str, float]:
-                samples = []
+                # Every step has passed by now: when the deadline comes, report what was
+                # measured instead of failing a working path.
+                samples: list[float] = []
                 for _ in range(max(1, s.rounds)):
+                    if deadline.left() < 2 * s.attempt_timeout / 10 and samples:
+                        break
                     t = time.perf_counter()
-                    conn.command("PING")
+                    try:
+                        conn.command("PING")
+                    except ProbeError:
+                        if samples:
+                            break
+                        raise
                     samples.append((time.perf_counter() - t) * 1000)
                 return percentiles(samples)
 
@@ -394,6 +423,13 @@ class Prober:
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+def reply_error(command: str, text: str) -> ProbeError:
+    """A Redis error reply: an AUTH problem, or the server refusing work (not the network)."""
+    if text.startswith(AUTH_ERRORS):
+        return ProbeError("auth", f"{command} refused: {text}")
+    return ProbeError("server", f"{command} answered with an error: {text}")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -421,12 +457,19 @@ def settings_from_env(env: dict[str, str] | None = None, **overrides: Any) -> Pr
     """Inside Cloud Run: the same env vars the services get (REDIS_HOST, REDIS_PORT, REDIS_TLS,
     REDIS_AUTH, REDIS_CA_CERT)."""
     env = dict(os.environ if env is None else env)
+    raw_port = env.get("REDIS_PORT", "6379") or "6379"
+    if not raw_port.isdigit():
+        raise ValueError(f"REDIS_PORT={raw_port!r} is not a port number")
     base: dict[str, Any] = {
         "host": env.get("REDIS_HOST", ""),
-        "port": int(env.get("REDIS_PORT", "6379") or 6379),
+        "port": int(raw_port),
         "tls": env.get("REDIS_TLS", "false").lower() in ("1", "true", "yes"),
         "ca_data": env.get("REDIS_CA_CERT") or None,
         "password": env.get("REDIS_AUTH") or None,
     }
     base.update({k: v for k, v in overrides.items() if v is not None})
+    if not 1 <= int(base["port"]) <= 65535:
+        raise ValueError(f"port {base['port']} is outside 1-65535")
+    if not base["host"]:
+        raise ValueError("no host: give --host or set REDIS_HOST")
     return ProbeSettings(**base)

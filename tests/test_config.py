@@ -424,6 +424,25 @@ def test_config_is_immutable():
         cfg.environment = "production"  # type: ignore[misc]
 
 
+def test_plain_names_with_auth_in_them_are_allowed():
+    raw = stack_config("staging")
+    set_in("services", "backend.env.AUTH_SERVICE_URL", "https://auth")(raw)
+    set_in("services", "backend.env.OAUTH_CALLBACK_URL", "https://cb")(raw)
+    assert parse_config(raw).services["backend"].env["AUTH_SERVICE_URL"] == "https://auth"
+
+
+@pytest.mark.parametrize(
+    ("env", "production", "egress"),
+    [("prod-eu", True, "connector"), ("staging-2", False, "connector"), ("qa", False, "direct")],
+)
+def test_environment_kind_by_its_words(env, production, egress):
+    raw = stack_config("production" if production else "staging")
+    raw.pop("redis-vpc:vpcEgress")
+    raw["redis-vpc:environment"] = env
+    cfg = parse_config(raw)
+    assert (cfg.production, cfg.egress_mode) == (production, egress)
+
+
 def test_other_namespaces_are_left_alone():
     raw = stack_config("staging")
     raw["gcp:zone"] = "us-central1-a"

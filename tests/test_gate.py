@@ -216,3 +216,90 @@ def test_outputs_contract_violations_are_named():
 def test_outputs_rejects_non_json():
     run = preflight("outputs", stdin="not json")
     assert run.returncode == 2 and "not JSON" in run.stderr
+
+
+def _project_with_pack(tmp_path: Path, main_py: str) -> Path:
+    """The real program and stack files, with a copy of the pack whose __main__ is replaced."""
+    import shutil
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml"):
+        (project / name).write_text((ROOT / name).read_text())
+    (project / "infra").symlink_to(ROOT / "infra")
+    shutil.copytree(
+        ROOT / "policies",
+        project / "policies",
+        ignore=shutil.ignore_patterns("venv", "__pycache__"),
+    )
+    (project / "policies" / "__main__.py").write_text(main_py)
+    return project
+
+
+def test_a_chatty_pack_cannot_hang_the_gate(tmp_path):
+    # Every call writes 16 KB to stderr: far past a pipe's 64 KB, which nobody reads.
+    chatty = (
+        (ROOT / "policies" / "__main__.py")
+        .read_text()
+        .replace(
+            "from guardrails.policies import all_policies  # noqa: E402",
+            "from guardrails.policies import all_policies  # noqa: E402\n"
+            "import guardrails.policies as _p\n"
+            "_orig = _p._emit\n"
+            "def _noisy(out, report):\n"
+            "    sys.stderr.write('x' * 16384)\n"
+            "    _orig(out, report)\n"
+            "_p._emit = _noisy",
+        )
+    )
+    project = _project_with_pack(tmp_path, chatty)
+    run = preflight("dev", "--no-plan", "--project-dir", str(project))
+    assert run.returncode == 0, run.stderr
+    assert "dev (update)" in run.stdout
+
+
+def test_a_pack_that_cannot_start_is_a_clean_error(tmp_path):
+    project = _project_with_pack(tmp_path, "raise SystemExit('broken pack: cannot import')\n")
+    run = preflight("dev", "--project-dir", str(project))
+    assert run.returncode == 2
+    assert "policy pack failed to start" in run.stderr and "broken pack" in run.stderr
+    assert "Traceback (most recent call last):\n  File" not in run.stderr.split("broken pack")[0]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("- just\n- a list\n", "must be a mapping"), ("config:\n  123: x\n", "must be a string")],
+)
+def test_malformed_stack_files_exit_2(tmp_path, content, needle):
+    project = _project_with_pack(tmp_path, (ROOT / "policies" / "__main__.py").read_text())
+    (project / "Pulumi.odd.yaml").write_text(content)
+    run = preflight("odd", "--project-dir", str(project))
+    assert run.returncode == 2 and needle in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda g: g["resources"][0].__setitem__("inputs", [1, 2]), "inputs must be a dict"),
+        (
+            lambda g: g["resources"][0].__setitem__("dependencies", None),
+            "dependencies must be a list",
+        ),
+        (lambda g: g.__setitem__("stack", "../../etc"), "not a stack name"),
+    ],
+)
+def test_edited_graphs_that_are_not_graphs_exit_2(all_stacks, tmp_path, edit, needle):
+    _, out = all_stacks
+    graph = json.loads((out / "graph-dev.json").read_text())
+    edit(graph)
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(graph))
+    run = preflight("--graph", str(path))
+    assert run.returncode == 2 and needle in run.stderr and "Traceback" not in run.stderr
+
+
+def test_unwritable_output_exits_2(tmp_path):
+    run = preflight(
+        "dev", "--no-plan", "--format", "json", "--output", str(tmp_path / "missing" / "r.json")
+    )
+    assert run.returncode == 2 and "--output" in run.stderr

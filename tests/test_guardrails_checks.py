@@ -119,7 +119,7 @@ def run(resources: list[Res], check, **cfg: Any) -> Findings:
         "connectorPrefixLength": 28,
         "environment": "staging",
         "productionEnvironments": ["production"],
-        "secretEnvPatterns": ["PASSWORD", "SECRET", "TOKEN", "AUTH", "API_KEY"],
+        "secretEnvPatterns": ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "REDIS_AUTH"],
         **cfg,
     }
     check(Analysis(StackModel(resources)), config, out)

@@ -13,7 +13,14 @@ import time
 
 import pytest
 
-from probe.core import HINTS, Prober, ProbeSettings, classify_gaierror, classify_oserror
+from probe.core import (
+    HINTS,
+    TIMEOUT_AFTER_CONNECT_HINT,
+    Prober,
+    ProbeSettings,
+    classify_gaierror,
+    classify_oserror,
+)
 from tests.redis_server import free_port, make_certs, redis_server, tcp_server
 from tests.support import ROOT
 
@@ -29,10 +36,12 @@ def probe(**kw) -> tuple:
     return result, time.monotonic() - t
 
 
-def assert_failure(result, elapsed, classification: str, deadline: float = DEADLINE) -> None:
+def assert_failure(
+    result, elapsed, classification: str, deadline: float = DEADLINE, hint: str | None = None
+) -> None:
     assert result.ok is False
     assert result.classification == classification, result
-    assert result.hint == HINTS[classification]
+    assert result.hint == (hint or HINTS[classification])
     assert elapsed <= deadline + 0.5, f"ran {elapsed:.2f}s past its {deadline}s deadline"
     assert any(not s.ok for s in result.steps)
 
@@ -88,7 +97,9 @@ def test_refused():
 def test_timeout_listener_that_never_answers():
     with tcp_server(None) as port:
         result, elapsed = probe(port=port, deadline=2.0)
-    assert_failure(result, elapsed, "timeout", 2.0)
+    # Connected, then silence: a timeout, but not the firewall (the handshake came back).
+    assert_failure(result, elapsed, "timeout", 2.0, hint=TIMEOUT_AFTER_CONNECT_HINT)
+    assert "firewall" not in result.hint
 
 
 def test_dns_name_that_does_not_resolve():
@@ -225,3 +236,67 @@ def test_cli_usage_errors():
         [sys.executable, "-m", "probe", "--port", "x"], cwd=ROOT, capture_output=True, text=True
     )
     assert run.returncode == 2
+
+
+def test_deadline_during_latency_rounds_keeps_a_working_path_ok(tmp_path):
+    with redis_server(tmp_path) as port:
+        result, elapsed = probe(port=port, rounds=10_000_000, deadline=1.0)
+    assert result.ok and result.classification is None
+    assert 1 <= result.latency_ms["rounds"] < 10_000_000
+    assert elapsed <= 1.5
+
+
+def test_server_error_is_not_a_password_or_protocol_problem(tmp_path):
+    import socket as _socket
+
+    with redis_server(tmp_path, "--maxclients", "1") as port:
+        # Take the only client slot (retrying while the start-up check's connection goes away).
+        for _ in range(50):
+            holder = _socket.create_connection(("127.0.0.1", port))
+            holder.sendall(b"PING\r\n")
+            if holder.recv(64).startswith(b"+PONG"):
+                break
+            holder.close()
+            time.sleep(0.05)
+        try:
+            result, elapsed = probe(port=port)
+        finally:
+            holder.close()
+    assert_failure(result, elapsed, "server")
+    assert "max number of clients" in result.error
+
+
+def test_auth_against_a_server_without_password(tmp_path):
+    with redis_server(tmp_path) as port:
+        result, elapsed = probe(port=port, password="unexpected")
+    assert_failure(result, elapsed, "auth")
+
+
+def test_slow_resolver_is_bounded_by_the_deadline():
+    def slow(*_a, **_k):
+        time.sleep(5)
+        raise socket.gaierror(socket.EAI_AGAIN, "late")
+
+    t = time.monotonic()
+    result = Prober(
+        ProbeSettings(host="redis.internal", port=6379, deadline=1.0, attempt_timeout=0.5),
+        resolver=slow,
+    ).run()
+    assert_failure(result, time.monotonic() - t, "dns", 1.0)
+
+
+def test_invalid_host_name_is_a_dns_failure_not_a_crash():
+    result, elapsed = probe(host="a..b", port=6379)
+    assert_failure(result, elapsed, "dns")
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--host", "127.0.0.1", "--port", "70000"], {}),
+        ([], {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "abc"}),
+    ],
+)
+def test_cli_bad_settings_still_print_one_json_verdict(args, env):
+    code, out = _cli(*args, env=env)
+    assert code == 2 and out["ok"] is False and out["classification"] == "config"

@@ -94,14 +94,20 @@ def _resource(
     )
 
 
+def _is_production(cfg: dict[str, Any]) -> bool:
+    """By any word of the name, as the program decides: prod-eu is production."""
+    words = set(str(cfg.get("environment") or "").split("-"))
+    return bool(words & set(cfg["productionEnvironments"]))
+
+
 def _production_only(cfg: dict[str, Any]) -> str | None:
-    if cfg.get("environment") in cfg["productionEnvironments"]:
+    if _is_production(cfg):
         return None
     return f"environment {cfg.get('environment')!r} is not a production environment"
 
 
 def _non_production_only(cfg: dict[str, Any]) -> str | None:
-    if cfg.get("environment") in cfg["productionEnvironments"]:
+    if _is_production(cfg):
         return "production stacks are held to security-baseline-production"
     return None
 

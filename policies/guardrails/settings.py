@@ -15,7 +15,17 @@ import pulumi
 
 KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
 PRODUCTION_ENVIRONMENTS = ["production", "prod"]
-SECRET_ENV_PATTERNS = ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "AUTH"]
+SECRET_ENV_PATTERNS = [
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "AUTH_KEY",
+    "CREDENTIALS",
+    "REDIS_AUTH",
+]
 REDIS_PORTS = [6379, 6378]
 
 
