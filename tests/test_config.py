@@ -333,6 +333,27 @@ BAD = [
     ),
     ("missing-project", "staging", set_top("gcp:project", None), "gcp:project", "required"),
     (
+        "cloud-run-reserved-env-var",
+        "staging",
+        set_in("services", "backend.env.K_REVISION", "x"),
+        "redis-vpc:services.backend.env.K_REVISION",
+        "set by the stack",
+    ),
+    (
+        "memory-too-large",
+        "staging",
+        set_in("services", "backend.memory", "64Gi"),
+        "redis-vpc:services.backend.memory",
+        "32Gi",
+    ),
+    (
+        "blank-image",
+        "staging",
+        set_in("services", "backend.image", " "),
+        "redis-vpc:services.backend.image",
+        "pattern",
+    ),
+    (
         "probe-without-image",
         "staging",
         drop_in("probe", "image"),
