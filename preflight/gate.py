@@ -12,11 +12,11 @@ from typing import Any
 
 import yaml
 
-from preflight.analyzer import PolicyConfigError, PolicyPackProcess
+from preflight.analyzer import PolicyPackProcess
 from preflight.engine import Emulation
 from preflight.graph import Graph
 from preflight.report import StackResult
-from preflight.stackfile import StackFileError, load_stack_config, project_name, stack_file
+from preflight.stackfile import load_stack_config, project_name, stack_file
 
 
 class UsageError(ValueError):
@@ -56,18 +56,14 @@ def check_stack(
     """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol."""
     pack_dir = pack_dir or project_dir / "policies"
     if graph is None:
-        project_name(project_dir)  # a clear error before anything starts
-    if not (pack_dir / "PulumiPolicy.yaml").is_file():
-        raise UsageError(f"no policy pack at {pack_dir} (PulumiPolicy.yaml missing)")
-    if graph is not None:
-        stack, preview = graph.stack, graph.preview
-        project = graph.project
-        config: dict[str, str] = {}
-        if stack_file(project_dir, stack).is_file():
-            config = load_stack_config(project_dir, stack)
-    else:
         project = project_name(project_dir)
         config = load_stack_config(project_dir, stack)
+    else:
+        stack, preview, project = graph.stack, graph.preview, graph.project
+        has_file = stack_file(project_dir, stack).is_file()
+        config = load_stack_config(project_dir, stack) if has_file else {}
+    if not (pack_dir / "PulumiPolicy.yaml").is_file():
+        raise UsageError(f"no policy pack at {pack_dir} (PulumiPolicy.yaml missing)")
     pack = PolicyPackProcess(pack_dir, project=project, stack=stack, dry_run=preview, config=config)
     pack.launch()  # the pack imports while the program runs
     try:
@@ -79,6 +75,3 @@ def check_stack(
         pack.stop()
     rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
     return StackResult(graph, verdict, pack_version(pack_dir), rel)
-
-
-__all__ = ["PolicyConfigError", "StackFileError", "UsageError", "check_stack", "load_policy_config"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from preflight.analyzer import Diagnostic, Verdict
-from preflight.graph import Graph
+from preflight.graph import Graph, RecordedResource
 from preflight.plan import render
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -21,6 +22,11 @@ class StackResult:
     verdict: Verdict
     pack_version: str
     stack_file: str  # relative to the project root
+
+    @functools.cached_property
+    def by_urn(self) -> dict[str, RecordedResource]:
+        """URN -> resource, built once per report (labels and locations look up every diagnostic)."""
+        return {r.urn: r for r in self.graph.resources}
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -51,12 +57,9 @@ def _message_body(d: Diagnostic) -> str:
     return rest or head
 
 
-def _resource_label(graph: Graph, urn: str) -> str:
-    try:
-        r = graph.get(urn)
-    except KeyError:
-        return urn or "(stack)"
-    return f"{r.name} ({r.type})"
+def _resource_label(res: StackResult, urn: str) -> str:
+    r = res.by_urn.get(urn)
+    return f"{r.name} ({r.type})" if r is not None else (urn or "(stack)")
 
 
 def render_text(results: list[StackResult], *, plan: bool = True) -> str:
@@ -72,7 +75,7 @@ def render_text(results: list[StackResult], *, plan: bool = True) -> str:
             for d in diags:
                 by_resource.setdefault(d.urn, []).append(d)
             for urn, items in by_resource.items():
-                out.append(f"    {_resource_label(res.graph, urn) if urn else '(stack-wide)'}")
+                out.append(f"    {_resource_label(res, urn) if urn else '(stack-wide)'}")
                 for d in sorted(items, key=lambda x: (x.level != "mandatory", x.policy)):
                     level = "undecided" if d.undecided else d.level
                     out.append(f"        [{level}]  {d.policy}")
@@ -99,7 +102,7 @@ def render_json(results: list[StackResult]) -> str:
                         "level": d.level,
                         "undecided": d.undecided,
                         "urn": d.urn,
-                        "resource": _resource_label(r.graph, d.urn) if d.urn else None,
+                        "resource": _resource_label(r, d.urn) if d.urn else None,
                         "message": _message_body(d),
                     }
                     for d in r.verdict.diagnostics
@@ -118,10 +121,8 @@ def render_json(results: list[StackResult]) -> str:
 def _location(project_dir: Path, res: StackResult, urn: str) -> dict[str, Any]:
     """The line in infra/ that created the resource when the SDK recorded it, else the stack file."""
     uri, line = res.stack_file, 1
-    try:
-        source = res.graph.get(urn).source if urn else None
-    except KeyError:
-        source = None
+    found = res.by_urn.get(urn) if urn else None
+    source = found.source if found is not None else None
     if source:
         path = Path(urlparse(source["uri"]).path).resolve()
         root = project_dir.resolve()

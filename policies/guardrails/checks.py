@@ -393,10 +393,6 @@ def firewall_logging(resources: Iterable[Res], cfg: dict[str, Any], out: Finding
 
 
 # 6 ---------------------------------------------------------------------------------------------
-def _range_owner_network(m: StackModel, net: Any) -> str | None:
-    return net.res.urn if isinstance(net, Network) else None
-
-
 def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
     prefix = int(cfg["connectorPrefixLength"])
@@ -418,30 +414,32 @@ def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
             )
 
     # Overlaps within each network: sort by start address, sweep (n log n, not all pairs).
-    ranges: dict[str | None, list[tuple[Any, Res, str]]] = {}
-    for s in m.subnets:
-        if (n := network_of(s.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.network_of_subnet(s)), []).append(
-                (n, s.res, f"subnet {s.name}")
+    candidates = [
+        *((s.cidr, m.network_of_subnet(s), s.res, f"subnet {s.name}") for s in m.subnets),
+        *(
+            (c.cidr, m.networks.resolve(c.network), c.res, f"connector {c.name}")
+            for c in m.connectors
+        ),
+        *(
+            (a.cidr, m.networks.resolve(a.network), a.res, f"allocated range {a.name}")
+            for a in m.addresses
+        ),
+        *(
+            (
+                r.reserved_range,
+                m.networks.resolve(r.authorized_network),
+                r.res,
+                f"Redis range of {r.name}",
             )
-    for c in m.connectors:
-        if (n := network_of(c.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.networks.resolve(c.network)), []).append(
-                (n, c.res, f"connector {c.name}")
-            )
-    for ad in m.addresses:
-        if (n := network_of(ad.cidr)) is not None:
-            ranges.setdefault(_range_owner_network(m, m.networks.resolve(ad.network)), []).append(
-                (n, ad.res, f"allocated range {ad.name}")
-            )
-    for r in m.redis:
-        if (n := network_of(r.reserved_range)) is not None:
-            ranges.setdefault(
-                _range_owner_network(m, m.networks.resolve(r.authorized_network)), []
-            ).append((n, r.res, f"Redis range of {r.name}"))
-    for net_urn, items in ranges.items():
-        if net_urn is None:
-            continue
+            for r in m.redis
+        ),
+    ]
+    ranges: dict[str, list[tuple[Any, Res, str]]] = {}
+    for cidr, owner, res, label in candidates:
+        n = network_of(cidr)
+        if n is not None and isinstance(owner, Network):
+            ranges.setdefault(owner.res.urn, []).append((n, res, label))
+    for items in ranges.values():
         items.sort(key=lambda t: (t[0].version, int(t[0].network_address), t[0].prefixlen))
         widest: tuple[Any, Res, str] | None = None
         for item in items:

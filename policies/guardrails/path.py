@@ -35,10 +35,6 @@ class Path:
     problems: list[str] = field(default_factory=list)  # proven breaks, other than the firewall
     unknowns: list[str] = field(default_factory=list)  # what preview could not tell
 
-    @property
-    def firewall_decided(self) -> bool:
-        return self.verdict is not None and self.verdict.allowed is not UNKNOWN
-
     def describe(self) -> str:
         how = {
             "connector": f"connector {self.connector.name if self.connector else '?'}",

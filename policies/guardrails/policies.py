@@ -51,6 +51,10 @@ def _emit(out: Findings, report: Callable[..., None]) -> None:
         raise err
 
 
+def _schema(spec: Spec) -> PolicyConfigSchema:
+    return PolicyConfigSchema(properties=s.schema(*spec.settings))
+
+
 def _stack(
     spec: Spec,
     check: Callable[[Analysis, dict[str, Any], Findings], None],
@@ -70,7 +74,7 @@ def _stack(
         description=spec.description,
         enforcement_level=spec.level,
         validate=validate,
-        config_schema=PolicyConfigSchema(properties=s.schema(*spec.settings)),
+        config_schema=_schema(spec),
     )
 
 
@@ -90,7 +94,7 @@ def _resource(
         description=spec.description,
         enforcement_level=spec.level,
         validate=validate,
-        config_schema=PolicyConfigSchema(properties=s.schema(*spec.settings)),
+        config_schema=_schema(spec),
     )
 
 

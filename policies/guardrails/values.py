@@ -44,14 +44,10 @@ class Unknown:
 
     def __bool__(self) -> bool:
         # Truth-testing an unknown is always a bug in a policy: make it loud.
-        raise TypeError("an unknown value has no truth value: check is_unknown() first")
+        raise TypeError("an unknown value has no truth value: compare with `is UNKNOWN` first")
 
 
 UNKNOWN = Unknown()
-
-
-def is_unknown(value: Any) -> bool:
-    return value is UNKNOWN
 
 
 def to_plain(value: Any) -> Any:
