@@ -140,6 +140,7 @@ class CloudRunArgs:
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
     deletion_protection: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -187,6 +188,7 @@ class CloudRunService(pulumi.ComponentResource):
             location=args.region,
             ingress=args.ingress,
             deletion_protection=args.deletion_protection,
+            labels=dict(args.labels),
             template=template,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
         )

@@ -1,8 +1,9 @@
 """Raw stack config -> one immutable, validated StackConfig, or one clear error.
 
-Everything that differs between environments is decided here and nowhere else: the environment
-name becomes explicit settings (`egress_mode`, `production`, defaults), and components read only
-those settings. Validation happens before any resource is registered, so a bad stack file changes
+Everything that differs between environments is decided here and nowhere else: the stack file's
+explicit keys (`production`, `vpcEgress`) become settings and defaults, and components read only
+those settings. Nothing is inferred from the environment's name: a name list is how `prd` ends up
+unprotected. Validation happens before any resource is registered, so a bad stack file changes
 nothing; every error names the full config key, the bad value and the rule it breaks.
 
 Structure (types, unknown keys, enums, numeric ranges) is checked by pydantic models, which also
@@ -20,18 +21,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from infra import limits
 from infra.naming import Names
 
 PROJECT = "redis-vpc"
-PRODUCTION_ENVIRONMENTS = frozenset({"production", "prod"})
-CONNECTOR_ENVIRONMENTS = frozenset({"staging"}) | PRODUCTION_ENVIRONMENTS
-
-
-def environment_kind(env: str, kinds: frozenset[str]) -> bool:
-    """Whether an environment name is of a kind by any of its words: prod-eu is production,
-    staging-2 is staging."""
-    return bool(set(env.split("-")) & kinds)
-
 
 ENVIRONMENT_PATTERN = r"^[a-z][a-z0-9-]{0,28}[a-z0-9]$"
 PRIVATE_RANGES = tuple(
@@ -53,7 +46,6 @@ SECRET_LIKE_ENV = (
     "AUTH_KEY",
     "CREDENTIALS",
 )
-MEMORY_MI = (128, 32 * 1024)  # Cloud Run's memory limits per instance
 
 
 class ConfigError(ValueError):
@@ -107,6 +99,13 @@ class MaintenanceWindow(_Model):
 
 
 class RedisConfig(_Model):
+    deletion_protection: bool = Field(
+        True,
+        description=(
+            "The provider's deletion_protection on the instance (its own default): a destroy or a "
+            "replacement fails instead of deleting the sessions. Turn off only on purpose."
+        ),
+    )
     tier: Literal["BASIC", "STANDARD_HA"] | None = Field(
         None, description="Default: STANDARD_HA in production, BASIC elsewhere."
     )
@@ -123,7 +122,7 @@ class RedisConfig(_Model):
 
 
 class ServiceConfig(_Model):
-    image: str = Field(min_length=1, pattern=r"^\S+$")
+    image: str = Field(min_length=1, pattern=r"^\S+$", description=limits.IMAGE_HELP)
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     min_instances: Annotated[int, Field(ge=0, le=1000)] = 0
     max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
@@ -140,7 +139,7 @@ class ServiceConfig(_Model):
 class ProbeConfig(_Model):
     enabled: bool | None = Field(
         None,
-        description="Run the Redis probe as a Cloud Run job. Default: on in staging and production.",
+        description="Run the Redis probe as a Cloud Run job. Default: on when probe.image is set.",
     )
     image: str | None = Field(
         None, min_length=1, description="Container image of the probe (probe/Dockerfile)."
@@ -165,9 +164,21 @@ class RawConfig(_Model):
     """The `redis-vpc:` namespace of a stack file, as written (before defaults that need the env)."""
 
     environment: Annotated[str, Field(pattern=ENVIRONMENT_PATTERN)]
-    vpc_egress: Literal["auto", "connector", "direct"] = Field(
-        "auto",
-        description="auto (the default): connector for staging and production, direct elsewhere.",
+    production: bool = Field(
+        description=(
+            "Required. true holds the stack to the production baseline (HA, AUTH, TLS, "
+            "persistence, protect); never inferred from the environment's name."
+        )
+    )
+    vpc_egress: Literal["connector", "direct"] = Field(
+        description="Required. connector (Serverless VPC Access) or direct (Direct VPC egress).",
+    )
+    unlisted_region: str | None = Field(
+        None,
+        description=(
+            "Escape hatch for a region newer than the known-region table: set it to exactly "
+            "gcp:region to accept that region."
+        ),
     )
     network: NetworkConfig = NetworkConfig()
     connector: ConnectorConfig = ConnectorConfig()
@@ -201,6 +212,7 @@ class StackConfig(_Model):
 
 
 OBJECT_KEYS = frozenset({"network", "connector", "redis", "services", "firewall", "probe"})
+BOOLEAN_KEYS = frozenset({"production"})
 KNOWN_KEYS = frozenset(RawConfig.model_fields[f].alias or f for f in RawConfig.model_fields)
 
 
@@ -229,7 +241,12 @@ def _decode(raw: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(
                 full_key, value, f"unknown key (known keys: {', '.join(sorted(KNOWN_KEYS))})"
             )
-        if key in OBJECT_KEYS:
+        if key in BOOLEAN_KEYS and isinstance(value, str):
+            # The CLI hands a YAML boolean to the program as the string "true" / "false".
+            if value not in ("true", "false"):
+                raise ConfigError(full_key, value, "must be true or false")
+            data[key] = value == "true"
+        elif key in OBJECT_KEYS:
             try:
                 decoded = json.loads(value) if isinstance(value, str) else value
             except json.JSONDecodeError as exc:
@@ -242,6 +259,12 @@ def _decode(raw: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
+REQUIRED_HELP: dict[tuple[Any, ...], str] = {
+    ("production",): "is required: true for a production stack, false otherwise",
+    ("vpcEgress",): "is required: connector (Serverless VPC Access) or direct (Direct VPC egress)",
+}
+
+
 def _structural_error(err: ValidationError, data: Mapping[str, Any]) -> ConfigError:
     first = err.errors()[0]
     path = tuple(first["loc"])
@@ -250,7 +273,14 @@ def _structural_error(err: ValidationError, data: Mapping[str, Any]) -> ConfigEr
     if kind == "extra_forbidden":
         return ConfigError(_key(path), value, "unknown key: check the spelling against docs/")
     if kind == "missing":
-        return ConfigError(_key(path), _MISSING, "is required")
+        return ConfigError(_key(path), _MISSING, REQUIRED_HELP.get(path, "is required"))
+    if path == ("vpcEgress",) and value == "auto":
+        return ConfigError(
+            _key(path),
+            value,
+            "auto is no longer accepted (it guessed the egress from the environment's name): "
+            "set connector or direct",
+        )
     if isinstance(value, dict | list) and kind.endswith("_type"):
         return ConfigError(_key(path), value, f"wrong type: {first['msg']}")
     return ConfigError(_key(path), value, first["msg"])
@@ -312,29 +342,25 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
 
 def _check_names(raw: RawConfig) -> None:
     names = Names(raw.environment)
-    for name, rule in names.stack_names():
-        problem = rule.violation(name)
-        if problem:
-            raise ConfigError(
-                f"{PROJECT}:environment", raw.environment, f"derived name {name!r}: {problem}"
-            )
+    problem = names.environment_problem()
+    if problem:
+        raise ConfigError(f"{PROJECT}:environment", raw.environment, problem)
     for service in raw.services:
-        for name, rule in names.service_names(service):
-            problem = rule.violation(name)
-            if problem:
-                raise ConfigError(
-                    f"{PROJECT}:services.{service}", service, f"derived name {name!r}: {problem}"
-                )
+        problem = names.service_problem(service)
+        if problem:
+            raise ConfigError(f"{PROJECT}:services.{service}", service, problem)
 
 
 def _check_services(raw: RawConfig) -> None:
     for name, svc in raw.services.items():
         key = f"{PROJECT}:services.{name}"
-        mem = int(svc.memory[:-2]) * (1024 if svc.memory.endswith("Gi") else 1)
-        if not MEMORY_MI[0] <= mem <= MEMORY_MI[1]:
-            raise ConfigError(
-                key + ".memory", svc.memory, "Cloud Run allows 128Mi to 32Gi per instance"
-            )
+        problem = limits.image_problem(svc.image)
+        if problem:
+            raise ConfigError(key + ".image", svc.image, problem)
+        field, problem = limits.cpu_memory_problem(svc.cpu, svc.memory)
+        if problem:
+            value = svc.cpu if field == "cpu" else svc.memory
+            raise ConfigError(f"{key}.{field}", value, problem)
         if svc.min_instances > svc.max_instances:
             raise ConfigError(
                 key + ".minInstances",
@@ -376,10 +402,11 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         raise _structural_error(err, data) from None
 
     env = parsed.environment
-    production = environment_kind(env, PRODUCTION_ENVIRONMENTS)
+    production = parsed.production
     egress = parsed.vpc_egress
-    if egress == "auto":
-        egress = "connector" if environment_kind(env, CONNECTOR_ENVIRONMENTS) else "direct"
+    region_problem = limits.region_problem(region, parsed.unlisted_region or None)
+    if region_problem:
+        raise ConfigError(*region_problem)
     redis = parsed.redis
     tier = redis.tier or ("STANDARD_HA" if production else "BASIC")
     persistence = redis.persistence or ("24h" if production else "off")
@@ -396,6 +423,13 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         raise ConfigError(
             rk + "readReplicas", redis.read_replicas, "read replicas need tier STANDARD_HA"
         )
+    if redis.read_replicas and redis.memory_size_gb < limits.READ_REPLICAS_MIN_GB:
+        raise ConfigError(
+            rk + "memorySizeGb",
+            redis.memory_size_gb,
+            f"read replicas (readReplicas = {redis.read_replicas}) need an instance of at least "
+            f"{limits.READ_REPLICAS_MIN_GB} GB ({limits.READ_REPLICAS_SOURCE})",
+        )
     if production:
         for field, ok in (
             ("authEnabled", redis.auth_enabled),
@@ -409,16 +443,18 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
             raise ConfigError(
                 rk + "persistence", persistence, "production requires RDB persistence"
             )
+        if not redis.deletion_protection:
+            raise ConfigError(
+                rk + "deletionProtection", False, "production requires Redis deletion protection"
+            )
     _check_ranges(parsed, egress)
     _check_names(parsed)
     _check_services(parsed)
     probe = parsed.probe
-    probe_enabled = (
-        probe.enabled
-        if probe.enabled is not None
-        else environment_kind(env, CONNECTOR_ENVIRONMENTS)
-    )
+    probe_enabled = probe.enabled if probe.enabled is not None else probe.image is not None
     pk = f"{PROJECT}:probe."
+    if probe.image is not None and (problem := limits.image_problem(probe.image)):
+        raise ConfigError(pk + "image", probe.image, problem)
     if probe_enabled and not probe.image:
         raise ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")
     if probe.connectivity_test and not probe_enabled:

@@ -13,40 +13,134 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class NameRule:
-    """A GCP naming rule: a pattern and a length range (REFERENCE.md, "Naming and other limits")."""
+    """A GCP naming rule: a pattern, a length range, and where Google states it.
+
+    `hyphen_weight` is how many characters a hyphen counts for: 2 for connector names, where
+    Google counts every hyphen twice (and the API rejects names the pattern alone accepts)."""
 
     kind: str
     pattern: str
     min_len: int
     max_len: int
+    source: str
+    hyphen_weight: int = 1
+
+    def length(self, name: str) -> int:
+        """The length Google measures (hyphens weighted)."""
+        return len(name) + (self.hyphen_weight - 1) * name.count("-")
+
+    def describe(self) -> str:
+        hyphens = ", every hyphen counting as two" if self.hyphen_weight == 2 else ""
+        return f"{self.kind}: {self.min_len}-{self.max_len} characters{hyphens}"
 
     def violation(self, name: str) -> str | None:
         """Why `name` breaks this rule, or None when it is valid."""
-        if not self.min_len <= len(name) <= self.max_len:
-            return (
-                f"a {self.kind} name must be {self.min_len}-{self.max_len} characters, "
-                f"{name!r} has {len(name)}"
-            )
+        n = self.length(name)
+        if not self.min_len <= n <= self.max_len:
+            counted = " (hyphens counted twice)" if self.hyphen_weight == 2 else ""
+            return f"a {self.describe()}; {name!r} has {n}{counted}"
         if re.fullmatch(self.pattern, name) is None:
             return f"a {self.kind} name must match {self.pattern}"
         return None
 
 
-NETWORK = NameRule("network/subnetwork", r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?", 1, 63)
-CONNECTOR = NameRule("VPC Access connector", r"[a-z][-a-z0-9]{0,23}[a-z0-9]", 2, 25)
-FIREWALL = NameRule("firewall rule", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
-REDIS = NameRule("Memorystore Redis instance", r"[a-z][a-z0-9-]{0,38}[a-z0-9]", 2, 40)
-SERVICE_ACCOUNT = NameRule("service account id", r"[a-z]([-a-z0-9]*[a-z0-9])", 6, 30)
-CLOUD_RUN = NameRule("Cloud Run service", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 49)
-SECRET = NameRule("Secret Manager secret id", r"[a-zA-Z0-9_-]+", 1, 255)
-ADDRESS = NameRule("global address", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
-NETWORK_TAG = NameRule("network tag", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
-CONNECTIVITY_TEST = NameRule("connectivity test", r"[a-z]([-a-z0-9]*[a-z0-9])?", 1, 63)
+_COMPUTE = "https://cloud.google.com/compute/docs/naming-resources#resource-name-format"
+_COMPUTE_PATTERN = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+
+NETWORK = NameRule("network/subnetwork", _COMPUTE_PATTERN, 1, 63, _COMPUTE)
+# "The name must follow the Compute Engine naming convention and be less than 21 characters.
+# Hyphens (-) count as two characters." (Serverless VPC Access, Create a connector); the API
+# rejects longer names that the provider's 25-character pattern accepts (pulumi-gcp issue 923).
+CONNECTOR = NameRule(
+    "Serverless VPC Access connector",
+    r"[a-z][-a-z0-9]{0,23}[a-z0-9]",
+    2,
+    20,
+    "https://cloud.google.com/vpc/docs/configure-serverless-vpc-access#create-connector",
+    hyphen_weight=2,
+)
+FIREWALL = NameRule("firewall rule", _COMPUTE_PATTERN, 1, 63, _COMPUTE)
+# Instance id: "must be 1 to 40 characters, start with a lowercase letter, lowercase letters,
+# digits and hyphens, not end with a hyphen" (Memorystore for Redis, Create instances);
+# magic-modules mmv1/products/redis/Instance.yaml validates ^[a-z][a-z0-9-]{0,39}[a-z0-9]$.
+REDIS = NameRule(
+    "Memorystore Redis instance",
+    r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?",
+    1,
+    40,
+    "https://cloud.google.com/memorystore/docs/redis/create-manage-instances",
+)
+SERVICE_ACCOUNT = NameRule(
+    "service account id",
+    r"[a-z]([-a-z0-9]*[a-z0-9])",
+    6,
+    30,
+    "https://cloud.google.com/iam/docs/service-accounts-create#creating",
+)
+CLOUD_RUN = NameRule(
+    "Cloud Run service",
+    _COMPUTE_PATTERN,
+    1,
+    49,
+    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services#Service",
+)
+CLOUD_RUN_JOB = NameRule(
+    "Cloud Run job",
+    _COMPUTE_PATTERN,
+    1,
+    63,
+    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs#Job",
+)
+SECRET = NameRule(
+    "Secret Manager secret id",
+    r"[a-zA-Z0-9_-]+",
+    1,
+    255,
+    "https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create",
+)
+ADDRESS = NameRule("global address", _COMPUTE_PATTERN, 1, 63, _COMPUTE)
+NETWORK_TAG = NameRule(
+    "network tag",
+    _COMPUTE_PATTERN,
+    1,
+    63,
+    "https://cloud.google.com/vpc/docs/add-remove-network-tags#restrictions",
+)
+CONNECTIVITY_TEST = NameRule(
+    "Connectivity Test",
+    _COMPUTE_PATTERN,
+    1,
+    63,
+    "https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/reference/networkmanagement/rest/v1/projects.locations.global.connectivityTests/create",
+)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One derived name: what it names, the name, its rule, and the suffix after the prefix."""
+
+    role: str
+    name: str
+    rule: NameRule
+    prefix: str
+
+    @property
+    def violation(self) -> str | None:
+        return self.rule.violation(self.name)
+
+    def prefix_budget(self) -> int:
+        """The longest prefix (as Google measures length) that still fits this name's rule."""
+        return self.rule.max_len - (self.rule.length(self.name) - self.rule.length(self.prefix))
 
 
 @dataclass(frozen=True)
 class Names:
-    """The names of one environment's resources. Pure: no Pulumi, no I/O."""
+    """The names of one environment's resources: `<environment>-<role>`. Pure: no Pulumi, no I/O.
+
+    A name that is valid today never changes (a changed name replaces the resource): the only
+    name with a fallback is the connector's, whose long form `<env>-connector` Google rejects
+    for environments longer than 9 characters (hyphens counted twice); those get `<env>-conn`,
+    which is the name they could ever have been created with."""
 
     environment: str
 
@@ -67,7 +161,8 @@ class Names:
 
     @property
     def connector(self) -> str:
-        return self._n("connector")
+        long = self._n("connector")
+        return long if CONNECTOR.violation(long) is None else self._n("conn")
 
     @property
     def redis_egress_firewall(self) -> str:
@@ -108,28 +203,61 @@ class Names:
     def service_account(self, service: str) -> str:
         return self._n(f"{service}-run")
 
-    def stack_names(self) -> list[tuple[str, NameRule]]:
-        """Every environment-level name with its rule (service names come from `service_names`)."""
+    def stack_names(self) -> list[Derived]:
+        """Every environment-level name with its rule. All are checked whether or not this stack
+        creates the resource, so an environment that is accepted stays valid when a stack turns
+        on the probe, the connector or private services access later."""
+        e = self.environment
         return [
-            (self.network, NETWORK),
-            (self.connector_subnet, NETWORK),
-            (self.direct_egress_subnet, NETWORK),
-            (self.connector, CONNECTOR),
-            (self.redis_egress_firewall, FIREWALL),
-            (self.redis, REDIS),
-            (self.redis_auth_secret, SECRET),
-            (self.psa_range, ADDRESS),
-            (self.direct_egress_tag, NETWORK_TAG),
-            (self.probe_job, CLOUD_RUN),
-            (self.probe_account, SERVICE_ACCOUNT),
-            (self.connectivity_test, CONNECTIVITY_TEST),
+            Derived("network", self.network, NETWORK, e),
+            Derived("connector subnet", self.connector_subnet, NETWORK, e),
+            Derived("Direct VPC egress subnet", self.direct_egress_subnet, NETWORK, e),
+            Derived("connector", self.connector, CONNECTOR, e),
+            Derived("Redis egress firewall rule", self.redis_egress_firewall, FIREWALL, e),
+            Derived("Redis instance", self.redis, REDIS, e),
+            Derived("Redis AUTH secret", self.redis_auth_secret, SECRET, e),
+            Derived("private services access range", self.psa_range, ADDRESS, e),
+            Derived("Direct VPC egress network tag", self.direct_egress_tag, NETWORK_TAG, e),
+            Derived("probe job", self.probe_job, CLOUD_RUN_JOB, e),
+            Derived("probe service account", self.probe_account, SERVICE_ACCOUNT, e),
+            Derived("Connectivity Test", self.connectivity_test, CONNECTIVITY_TEST, e),
         ]
 
-    def service_names(self, service: str) -> list[tuple[str, NameRule]]:
+    def service_names(self, service: str) -> list[Derived]:
+        """A service's names; the prefix is the service name, so budgets say how long it may be."""
         return [
-            (self.service(service), CLOUD_RUN),
-            (self.service_account(service), SERVICE_ACCOUNT),
+            Derived("Cloud Run service", self.service(service), CLOUD_RUN, service),
+            Derived("service account", self.service_account(service), SERVICE_ACCOUNT, service),
         ]
+
+    def environment_problem(self) -> str | None:
+        """Why no stack can use this environment: every derived name that cannot fit, each with
+        the room it leaves for the environment; None when every name fits."""
+        problems = []
+        for d in self.stack_names():
+            if d.violation is None:
+                continue
+            counted = " with every hyphen counted twice" if d.rule.hyphen_weight == 2 else ""
+            problems.append(
+                f"the derived {d.role} name {d.name!r} breaks the rule ({d.violation}) and "
+                f"leaves at most {d.prefix_budget()} characters{counted} for the environment"
+            )
+        return "; ".join(problems) or None
+
+    def service_problem(self, service: str) -> str | None:
+        """Why `service` cannot be a service name in this environment, with the practical
+        maximum length for this environment (the tightest of its derived names)."""
+        derived = self.service_names(service)
+        broken = [d for d in derived if d.violation is not None]
+        if not broken:
+            return None
+        limit = min(d.prefix_budget() for d in derived)
+        d = broken[0]
+        return (
+            f"the derived {d.role} name {d.name!r} breaks the rule ({d.violation}); in "
+            f"environment {self.environment!r} a service name can have at most {limit} "
+            "characters: lowercase letters, digits and hyphens, starting with a letter"
+        )
 
 
 def connector_network_tag(region: str, connector_name: str) -> str:

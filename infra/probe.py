@@ -4,7 +4,7 @@ exactly the services' path, and optionally a Connectivity Test from a service's 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -47,6 +47,7 @@ class RedisProbeArgs:
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
     deletion_protection: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
     connectivity_test: ConnectivityTestSpec | None = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -96,6 +97,7 @@ class RedisProbe(pulumi.ComponentResource):
             project=args.project,
             location=args.region,
             deletion_protection=args.deletion_protection,
+            labels=dict(args.labels),
             template=template,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
         )

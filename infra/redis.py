@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -15,6 +16,16 @@ PERSISTENCE_PERIODS = {
     "12h": "TWELVE_HOURS",
     "24h": "TWENTY_FOUR_HOURS",
 }
+
+
+def ca_bundle(certs: Sequence[Any] | None) -> str:
+    """The PEM bundle of every CA in `server_ca_certs`, in order, each ending in a newline."""
+    pems = []
+    for entry in certs or ():
+        pem = entry.get("cert") if isinstance(entry, Mapping) else getattr(entry, "cert", None)
+        if pem:
+            pems.append(pem if pem.endswith("\n") else pem + "\n")
+    return "".join(pems)
 
 
 @dataclass(frozen=True)
@@ -37,7 +48,8 @@ class RedisArgs:
     maintenance_hour: int
     auth_secret_id: str
     labels: Mapping[str, str]
-    production: bool
+    protect: bool
+    deletion_protection: bool
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     secret_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -45,8 +57,8 @@ class RedisArgs:
 class Redis(pulumi.ComponentResource):
     """Under private services access the instance needs an allocated range and the
     servicenetworking peering before it can be created; under direct peering Google makes the
-    peering itself. Production gets `deletion_protection` and Pulumi `protect`, because replacing
-    or deleting an instance loses its data."""
+    peering itself. `deletion_protection` is on unless the stack file turns it off, and
+    production adds Pulumi `protect`, because replacing or deleting an instance loses its data."""
 
     instance: gcp.redis.Instance
     auth_secret: gcp.secretmanager.Secret | None
@@ -122,14 +134,26 @@ class Redis(pulumi.ComponentResource):
                 ]
             ),
             labels=dict(args.labels),
-            deletion_protection=args.production,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.production),
+            deletion_protection=args.deletion_protection,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=depends,
+                protect=args.protect,
+                # The provider no longer reads reserved_ip_range back from the API (it fills
+                # effective_reserved_ip_range instead: magic-modules PR 14289, and the field is in
+                # ImportStateVerifyIgnore of the provider's redis instance tests), and the field
+                # forces replacement. Without this, an imported instance, or a refresh, would plan
+                # a replacement of Redis: every session lost. docs/runbook.md, "Importing".
+                ignore_changes=["reservedIpRange"],
+            ),
         )
 
-        # The CA that clients pin under TLS (public; Google rotates it every 180 days).
-        self.ca_cert: pulumi.Output[str] = self.instance.server_ca_certs.apply(
-            lambda certs: (certs[0].cert or "") if certs else ""
-        )
+        # Every CA clients must trust under TLS, PEM, concatenated in the instance's order. An
+        # instance has one or more: Memorystore adds a new CA five years into the old one's ten,
+        # and clients that trusted only the first would fail once the server certificate is
+        # signed by the new one ("About in-transit encryption", Certificate Authority rotation:
+        # https://cloud.google.com/memorystore/docs/redis/about-in-transit-encryption).
+        self.ca_cert: pulumi.Output[str] = self.instance.server_ca_certs.apply(ca_bundle)
         self.auth_secret = None
         self.auth_secret_version = None
         if args.auth_enabled:

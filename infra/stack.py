@@ -28,12 +28,25 @@ from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
 
+# The label that tells the policy pack (and anyone reading the resources) that a stack is held to
+# the production baseline; its value comes from the explicit `redis-vpc:production` key.
+PRODUCTION_LABEL = "production"
+
+
+def production_labels(cfg: StackConfig) -> dict[str, str]:
+    return {
+        "environment": cfg.environment,
+        "app": "redis-vpc",
+        "managed-by": "pulumi",
+        PRODUCTION_LABEL: "true" if cfg.production else "false",
+    }
+
 
 def build_stack(cfg: StackConfig) -> StackOutputs:
     names = cfg.names
     connector_mode = cfg.egress_mode == "connector"
     psa = cfg.redis.connect_mode == "PRIVATE_SERVICE_ACCESS"
-    labels = {"environment": cfg.environment, "app": "redis-vpc", "managed-by": "pulumi"}
+    labels = production_labels(cfg)
 
     wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
     if connector_mode:
@@ -86,7 +99,8 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
             maintenance_hour=cfg.redis.maintenance_window.hour,
             auth_secret_id=names.redis_auth_secret,
             labels=labels,
-            production=cfg.production,
+            protect=cfg.production,
+            deletion_protection=cfg.redis.deletion_protection,
             after=apis.needed(api.REDIS, api.SERVICENETWORKING),
             secret_after=apis.needed(api.SECRETMANAGER),
         ),
@@ -161,6 +175,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                 egress=egress,
                 redis=endpoint,
                 deletion_protection=cfg.production,
+                labels=labels,
                 after=[firewall.rule, *apis.needed(api.RUN)],
                 account_after=apis.needed(api.IAM),
             ),
@@ -183,6 +198,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                 egress=egress,
                 redis=endpoint,
                 deletion_protection=cfg.production,
+                labels=labels,
                 connectivity_test=(
                     ConnectivityTestSpec(
                         name=names.connectivity_test,

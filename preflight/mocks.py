@@ -18,6 +18,11 @@ REDIS_PORT = 6379
 # the port from the instance, so only this mock depends on the figure.
 REDIS_TLS_PORT = 6378
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBmockedCAforPreflight\n-----END CERTIFICATE-----\n"
+# An instance has one or more CAs: Memorystore adds a new one five years into the old one's ten.
+# The mock answers with two, as an instance past that point does, so the whole list is exercised.
+FAKE_CA_ROTATED = (
+    "-----BEGIN CERTIFICATE-----\nMIIBrotatedCAforPreflight\n-----END CERTIFICATE-----"
+)
 
 
 def _project_number(project: str) -> str:
@@ -83,7 +88,14 @@ class GcpMocks(Mocks):
             "host": str(hosts[2]),
             "port": REDIS_TLS_PORT if tls else REDIS_PORT,
             "currentLocationId": f"{r}-a",
-            "serverCaCerts": [{"cert": FAKE_CA, "serialNumber": "1"}] if tls else [],
+            "serverCaCerts": (
+                [
+                    {"cert": FAKE_CA, "serialNumber": "1"},
+                    {"cert": FAKE_CA_ROTATED, "serialNumber": "2"},
+                ]
+                if tls
+                else []
+            ),
             "persistenceIamIdentity": f"serviceAccount:service-{_project_number(p)}@cloud-redis.iam.gserviceaccount.com",
         }
         if i.get("authEnabled"):

@@ -9,7 +9,7 @@ import re
 import pytest
 from guardrails.model import CONNECTOR, FIREWALL, NETWORK, REDIS, RUN, SUBNET  # noqa: E402
 
-from infra.naming import connector_network_tag
+from infra.naming import Names, connector_network_tag
 from infra.outputs import CONTRACT, contract_violations
 from preflight import wire
 from preflight.graph import Graph
@@ -45,7 +45,7 @@ def test_connector_only_in_staging_and_production():
         assert len(g.by_type(CONNECTOR)) == 1
         for svc in g.by_type(RUN):
             vpc = prop(svc, "template.vpcAccess")
-            assert vpc["connector"].endswith(f"/connectors/{stack}-connector")
+            assert vpc["connector"].endswith(f"/connectors/{Names(stack).connector}")
             assert "networkInterfaces" not in vpc
     dev = stack_graph("dev")
     assert dev.by_type(CONNECTOR) == []
@@ -334,3 +334,29 @@ def test_probe_outputs():
     assert prod["connectivity_test_id"].endswith("/connectivityTests/production-run-to-redis")
     dev = wire.plain(stack_graph("dev").outputs)
     assert dev.get("probe_job") is None and dev.get("connectivity_test_id") is None
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_every_ca_of_the_instance_reaches_the_clients(stack):
+    """REDIS_CA_CERT carries every CA in server_ca_certs, PEM, concatenated in order: a client
+    that trusted only the first would fail once Memorystore signs with the newer CA."""
+    from preflight.mocks import FAKE_CA, FAKE_CA_ROTATED
+
+    g = stack_graph(stack)
+    (redis,) = g.by_type(REDIS)
+    cas = [c["cert"] for c in prop(redis, "serverCaCerts", outputs=True)]
+    assert cas == [FAKE_CA, FAKE_CA_ROTATED]
+    clients = g.by_type(RUN) + g.by_type("gcp:cloudrunv2/job:Job")
+    assert clients
+    for client in clients:
+        containers = wire.plain(client.inputs)["template"]
+        containers = containers.get("containers") or containers["template"]["containers"]
+        env = {e["name"]: e.get("value") for e in containers[0]["envs"]}
+        assert env["REDIS_CA_CERT"] == FAKE_CA + FAKE_CA_ROTATED + "\n"
+
+
+def test_ca_bundle_keeps_order_and_separates_pems():
+    from infra.redis import ca_bundle
+
+    assert ca_bundle(None) == "" and ca_bundle([]) == ""
+    assert ca_bundle([{"cert": "A"}, {"cert": "B\n"}, {"cert": ""}]) == "A\nB\n"

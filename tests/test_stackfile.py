@@ -18,11 +18,18 @@ def project(tmp_path, stack_config: dict, project_config: dict | None = None):
     return tmp_path
 
 
+REQUIRED = {
+    "redis-vpc:environment": "qa",
+    "redis-vpc:production": False,
+    "redis-vpc:vpcEgress": "direct",
+    "redis-vpc:services": {},
+}
+
+
 def test_project_defaults_fill_what_the_stack_does_not_set(tmp_path):
-    cfg = load_stack_config(
-        project(tmp_path, {"redis-vpc:environment": "qa", "redis-vpc:services": {}}), "s"
-    )
-    assert cfg["redis-vpc:vpcEgress"] == "auto"
+    cfg = load_stack_config(project(tmp_path, REQUIRED), "s")
+    assert cfg["redis-vpc:production"] == "false"
+    assert cfg["redis-vpc:unlistedRegion"] == ""
     assert cfg["redis-vpc:network"] == "{}" and cfg["redis-vpc:probe"] == "{}"
     assert cfg["redis-vpc:environment"] == "qa"
 
@@ -34,6 +41,18 @@ def test_stack_values_win_over_defaults():
 def test_typed_key_without_default_is_required(tmp_path):
     with pytest.raises(StackFileError, match="missing configuration value.*'environment'"):
         load_stack_config(project(tmp_path, {"redis-vpc:services": {}}), "s")
+
+
+@pytest.mark.parametrize("key", ["production", "vpcEgress"])
+def test_production_and_egress_are_required_as_the_cli_requires_them(tmp_path, key):
+    stack = {k: v for k, v in REQUIRED.items() if k != f"redis-vpc:{key}"}
+    with pytest.raises(StackFileError, match=f"missing configuration value.*'{key}'"):
+        load_stack_config(project(tmp_path, stack), "s")
+
+
+def test_production_must_be_a_boolean_as_the_cli_checks(tmp_path):
+    with pytest.raises(StackFileError, match="'production' must be of type 'boolean'"):
+        load_stack_config(project(tmp_path, {**REQUIRED, "redis-vpc:production": "yes"}), "s")
 
 
 def test_typed_key_is_type_checked(tmp_path):

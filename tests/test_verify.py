@@ -74,7 +74,7 @@ def test_healthy_production():
         "connectivity-test": "PASS",
     }
     assert cloud.calls == [
-        "connector projects/acme-chat-prod/locations/us-central1/connectors/production-connector",
+        "connector projects/acme-chat-prod/locations/us-central1/connectors/production-conn",
         "job projects/acme-chat-prod/locations/us-central1/jobs/production-redis-probe",
         "test projects/acme-chat-prod/locations/global/connectivityTests/production-run-to-redis",
     ]

@@ -1,0 +1,194 @@
+"""Google Cloud limits that the config checks before anything is registered, each with its source.
+
+The mocks accept any value; Google does not. Everything here is a value Google refuses at `up`
+time, after other resources are already being created: a misspelled region, an image reference
+Cloud Run cannot pull, a CPU/memory pair Cloud Run refuses, read replicas on a small instance.
+"""
+
+from __future__ import annotations
+
+import re
+
+# -- regions -------------------------------------------------------------------------------------
+# Google Cloud regions, from "Cloud locations" (https://cloud.google.com/about/locations) and
+# "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones), read 2026-11-22.
+# A region newer than this table is accepted through the explicit escape hatch
+# `redis-vpc:unlistedRegion`, set to exactly `gcp:region`: a typo would have to be made twice.
+REGIONS_AS_OF = "2026-11-22"
+REGIONS = frozenset(
+    {
+        "africa-south1",
+        "asia-east1",
+        "asia-east2",
+        "asia-northeast1",
+        "asia-northeast2",
+        "asia-northeast3",
+        "asia-south1",
+        "asia-south2",
+        "asia-southeast1",
+        "asia-southeast2",
+        "asia-southeast3",
+        "australia-southeast1",
+        "australia-southeast2",
+        "europe-central2",
+        "europe-north1",
+        "europe-north2",
+        "europe-southwest1",
+        "europe-west1",
+        "europe-west2",
+        "europe-west3",
+        "europe-west4",
+        "europe-west6",
+        "europe-west8",
+        "europe-west9",
+        "europe-west10",
+        "europe-west12",
+        "me-central1",
+        "me-central2",
+        "me-west1",
+        "northamerica-northeast1",
+        "northamerica-northeast2",
+        "northamerica-south1",
+        "southamerica-east1",
+        "southamerica-west1",
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-east5",
+        "us-south1",
+        "us-west1",
+        "us-west2",
+        "us-west3",
+        "us-west4",
+    }
+)
+# Region ids are a continent-ish word, a direction, and a number (us-central1, europe-west10).
+REGION_PATTERN = r"[a-z]+-[a-z]+[0-9]{1,2}"
+
+
+def _nearest(value: str, known: frozenset[str]) -> str | None:
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def region_problem(region: str, unlisted: str | None) -> tuple[str, str, str] | None:
+    """(key, value, rule) when `region` is not a region Google has, else None."""
+    if unlisted is not None and unlisted != region:
+        return (
+            "redis-vpc:unlistedRegion",
+            unlisted,
+            f"must equal gcp:region ({region!r}) to accept that region; remove it otherwise",
+        )
+    if region in REGIONS:
+        return None
+    if unlisted == region and re.fullmatch(REGION_PATTERN, region):
+        return None
+    if unlisted == region:
+        return ("gcp:region", region, f"is not a region id (like us-central1): {REGION_PATTERN}")
+    nearest = _nearest(region, REGIONS)
+    hint = f" Did you mean {nearest!r}?" if nearest else ""
+    return (
+        "gcp:region",
+        region,
+        f"is not a known Google Cloud region (table as of {REGIONS_AS_OF}).{hint} For a region "
+        "newer than the table, also set redis-vpc:unlistedRegion to the same value",
+    )
+
+
+# -- container images ------------------------------------------------------------------------------
+# The reference grammar Cloud Run resolves (the OCI distribution `reference` grammar, as in
+# github.com/distribution/reference, reference.go): [host[:port]/]path[:tag][@digest]; path
+# components are lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`; a tag is
+# [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. Cloud Run pins images by sha256 digest
+# (https://cloud.google.com/run/docs/deploying#image), so a digest must be sha256 and 64 hex.
+IMAGE_HELP = "Container image: [registry/]path[:tag][@sha256:<64 hex>], lowercase path."
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
+IMAGE_NAME_MAX = 255  # the grammar's NameTotalLengthMax
+
+
+def image_problem(image: str) -> str | None:
+    """Why Cloud Run would refuse this image reference, or None."""
+    rest, at, digest = image.partition("@")
+    if at and _DIGEST.fullmatch(digest) is None:
+        return "the digest must be sha256: followed by 64 lowercase hex characters"
+    name, tag = rest, None
+    if ":" in rest.rsplit("/", 1)[-1]:
+        name, tag = rest.rsplit(":", 1)
+    first, slash, remainder = name.partition("/")
+    # As the grammar splits a name: the first component is a registry host only when it has a
+    # dot or a port, or is localhost.
+    has_domain = bool(slash) and ("." in first or ":" in first or first == "localhost")
+    if has_domain and re.fullmatch(_DOMAIN, first) is None:
+        return f"the registry host {first!r} is not a valid host[:port]"
+    path = remainder if has_domain else name
+    if path != path.lower():
+        return f"the repository path {path!r} must be lowercase"
+    if re.fullmatch(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*", path) is None:
+        return (
+            f"the repository path {path!r} is not valid: components of lowercase letters and "
+            "digits joined by '.', '_' or '-', separated by '/'"
+        )
+    if len(name) > IMAGE_NAME_MAX:
+        return f"the image name must be at most {IMAGE_NAME_MAX} characters"
+    if tag is not None and re.fullmatch(_TAG, tag) is None:
+        return f"the tag {tag!r} is not valid: 1-128 of letters, digits, '_', '.', '-', not starting with '.' or '-'"
+    return None
+
+
+# -- Cloud Run CPU and memory ----------------------------------------------------------------------
+# "Configure CPU limits for services" (https://cloud.google.com/run/docs/configuring/services/cpu)
+# and "Configure memory limits for services"
+# (https://cloud.google.com/run/docs/configuring/services/memory-limits): per CPU count, the least
+# and the most memory Cloud Run accepts, in MiB.
+CPU_MEMORY_MI: dict[str, tuple[int, int]] = {
+    "1": (128, 4 * 1024),
+    "2": (128, 8 * 1024),
+    "4": (2 * 1024, 16 * 1024),
+    "6": (4 * 1024, 24 * 1024),
+    "8": (4 * 1024, 32 * 1024),
+}
+CPU_SOURCE = "https://cloud.google.com/run/docs/configuring/services/cpu"
+
+
+def memory_mi(memory: str) -> int:
+    return int(memory[:-2]) * (1024 if memory.endswith("Gi") else 1)
+
+
+def _shown(mi: int) -> str:
+    return f"{mi // 1024}Gi" if mi % 1024 == 0 else f"{mi}Mi"
+
+
+def cpu_memory_problem(cpu: str, memory: str) -> tuple[str, str | None]:
+    """(the field at fault, why Cloud Run refuses this pair) or (_, None)."""
+    low, high = CPU_MEMORY_MI[cpu]
+    mem = memory_mi(memory)
+    overall = (
+        min(lo for lo, _ in CPU_MEMORY_MI.values()),
+        max(h for _, h in CPU_MEMORY_MI.values()),
+    )
+    if not overall[0] <= mem <= overall[1]:
+        return (
+            "memory",
+            f"Cloud Run allows {_shown(overall[0])} to {_shown(overall[1])} per instance",
+        )
+    if mem > high:
+        need = min(c for c, (_, h) in CPU_MEMORY_MI.items() if h >= mem)
+        return (
+            "memory",
+            f"cpu {cpu!r} allows at most {_shown(high)}; {memory} needs cpu {need!r} or more "
+            f"({CPU_SOURCE})",
+        )
+    if mem < low:
+        return "memory", f"cpu {cpu!r} needs at least {_shown(low)} of memory ({CPU_SOURCE})"
+    return "", None
+
+
+# -- Memorystore for Redis -------------------------------------------------------------------------
+READ_REPLICAS_MIN_GB = 5
+READ_REPLICAS_SOURCE = "https://cloud.google.com/memorystore/docs/redis/about-read-replicas"
