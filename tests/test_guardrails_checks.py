@@ -118,7 +118,7 @@ def run(resources: list[Res], check, **cfg: Any) -> Findings:
         "redisPorts": [6379, 6378],
         "connectorPrefixLength": 28,
         "environment": "staging",
-        "productionEnvironments": ["production"],
+        "productionLabels": {"production": "true"},
         "secretEnvPatterns": ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "REDIS_AUTH"],
         **cfg,
     }

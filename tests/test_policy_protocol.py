@@ -136,3 +136,57 @@ def test_policy_config_environment_override(pack):
     assert any(
         d.urn.endswith("::network-vpc") for d in verdict.by_policy("environment-derived-names")
     )
+
+
+def _graph(env: str, production: bool, preview: bool = False):
+    from preflight.engine import Emulation
+
+    raw = stack_config("production")
+    raw["redis-vpc:environment"] = env
+    raw["redis-vpc:production"] = "true" if production else "false"
+    return Emulation(ROOT, "production", config=raw, preview=preview).run()
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_production_comes_from_the_label_not_the_name(pack, preview):
+    """A production stack called `prd` is held to the production baseline; a stack called
+    `production` whose program says production=false is not; the stack name alone decides
+    nothing (the pack runs here as stack `production` on the staging program)."""
+    prd = pack("production", preview).evaluate(
+        _graph("prd", True, preview), {"environment-derived-names": {"environment": "prd"}}
+    )
+    assert "security-baseline-production" not in {n for n, _ in prd.not_applicable}
+    assert prd.mandatory == [], [d.message for d in prd.mandatory]
+
+    named_production = pack("production", preview).evaluate(_graph("production", False, preview))
+    reasons = dict(named_production.not_applicable)
+    assert "no resource carries a production label" in reasons["security-baseline-production"]
+
+    staging = pack("production", preview).evaluate(stack_graph("staging", preview))
+    assert "security-baseline-production" in dict(staging.not_applicable)
+
+
+def test_unprotected_redis_in_a_production_stack_named_prd_is_blocked(pack):
+    g = _graph("prd", True)
+    m = Mutation(
+        "unprotect-prd",
+        "production",
+        "security-baseline-production",
+        "redis-instance",
+        lambda graph: setattr(named(graph, "redis-instance"), "protect", False),
+    )
+    verdict = pack("production", False).evaluate(
+        mutated(g, m), {"environment-derived-names": {"environment": "prd"}}
+    )
+    assert [d.urn for d in verdict.by_policy("security-baseline-production")] == [
+        named(g, "redis-instance").urn
+    ]
+
+
+def test_explicit_policy_config_makes_any_stack_production(pack):
+    verdict = pack("staging", False).evaluate(
+        stack_graph("staging"), {"security-baseline-production": {"production": True}}
+    )
+    messages = [d.message for d in verdict.by_policy("security-baseline-production")]
+    assert any("tier BASIC" in m for m in messages), messages
+    assert all(d.level == "mandatory" for d in verdict.by_policy("security-baseline-production"))

@@ -9,7 +9,7 @@ violations are reported: the CLI then shows an advisory "can't run policy ... du
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,16 +55,19 @@ def _schema(spec: Spec) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties=s.schema(*spec.settings))
 
 
+Applies = Callable[[dict[str, Any], StackModel], str | None]
+
+
 def _stack(
     spec: Spec,
     check: Callable[[Analysis, dict[str, Any], Findings], None],
-    applies: Callable[[dict[str, Any]], str | None] | None = None,
+    applies: Applies | None = None,
 ) -> StackValidationPolicy:
     def validate(args: Any, report: Callable[..., None]) -> None:
         cfg = s.effective(args.get_config(), *spec.settings)
-        if applies is not None and (reason := applies(cfg)) is not None:
-            args.not_applicable(reason)
         model = StackModel(Res.from_policy_resource(r) for r in args.resources)
+        if applies is not None and (reason := applies(cfg, model)) is not None:
+            args.not_applicable(reason)
         out = Findings()
         check(Analysis(model), cfg, out)
         _emit(out, report)
@@ -98,22 +101,32 @@ def _resource(
     )
 
 
-def _is_production(cfg: dict[str, Any]) -> bool:
-    """By any word of the name, as the program decides: prod-eu is production."""
-    words = set(str(cfg.get("environment") or "").split("-"))
-    return bool(words & set(cfg["productionEnvironments"]))
+def production_marker(cfg: dict[str, Any], model: StackModel) -> tuple[bool, str]:
+    """Whether the stack is production, and why: the `production` policy setting when it is set,
+    else a production label on any resource. Never the stack's or environment's name."""
+    explicit = cfg.get("production")
+    if isinstance(explicit, bool):
+        return explicit, f"policy config production={str(explicit).lower()}"
+    wanted = dict(cfg["productionLabels"])
+    for r in model.resources.values():
+        labels = r.get("labels")
+        if not isinstance(labels, Mapping):
+            continue
+        for key, value in wanted.items():
+            if labels.get(key) == value:
+                return True, f"{r.name} carries the label {key}={value}"
+    shown = ", ".join(f"{k}={v}" for k, v in wanted.items()) or "(none configured)"
+    return False, f"no resource carries a production label ({shown}) and production is not set"
 
 
-def _production_only(cfg: dict[str, Any]) -> str | None:
-    if _is_production(cfg):
-        return None
-    return f"environment {cfg.get('environment')!r} is not a production environment"
+def _production_only(cfg: dict[str, Any], model: StackModel) -> str | None:
+    production, why = production_marker(cfg, model)
+    return None if production else f"not a production stack: {why}"
 
 
-def _non_production_only(cfg: dict[str, Any]) -> str | None:
-    if _is_production(cfg):
-        return "production stacks are held to security-baseline-production"
-    return None
+def _non_production_only(cfg: dict[str, Any], model: StackModel) -> str | None:
+    production, why = production_marker(cfg, model)
+    return f"production stack ({why}): held to security-baseline-production" if production else None
 
 
 SPECS = {
@@ -199,14 +212,14 @@ SPECS = {
         "Production: Redis AUTH, TLS, STANDARD_HA, persistence and deletion protection; network "
         "protected; no secrets in plain env; secret versions pinned.",
         MANDATORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS),
+        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS),
         "stack",
     ),
     "security-baseline": Spec(
         "security-baseline",
         "Non-production: Redis AUTH and TLS; no secrets in plain env; secret versions pinned.",
         ADVISORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.SECRET_PATTERNS),
+        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS),
         "stack",
     ),
 }
@@ -221,7 +234,9 @@ def _security(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
 
 
 # name -> (check, applicability) ; resource checks take resources, stack checks an Analysis
-STACK_CHECKS: dict[str, tuple[Callable[[Analysis, dict[str, Any], Findings], None], Any]] = {
+STACK_CHECKS: dict[
+    str, tuple[Callable[[Analysis, dict[str, Any], Findings], None], Applies | None]
+] = {
     "no-hardcoded-network-references": (checks.hardcoded_references, None),
     "redis-egress-firewall-rule": (checks.redis_egress_rule, None),
     "redis-ingress-rule-ineffective": (checks.ineffective_ingress, None),
@@ -266,7 +281,7 @@ def run_all(
             RESOURCE_CHECKS[name]([r for r in inputs if r.type in spec.types], cfg, out)
         else:
             check, applies = STACK_CHECKS[name]
-            if applies is not None and applies(cfg) is not None:
+            if applies is not None and applies(cfg, analysis.model) is not None:
                 continue
             check(analysis, cfg, out)
         results[name] = out

@@ -14,7 +14,10 @@ from typing import Any
 import pulumi
 
 KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
-PRODUCTION_ENVIRONMENTS = ["production", "prod"]
+# A stack is production when it says so: explicit policy config, or a label the program puts on
+# its resources (the redis-vpc program sets production=true|false from its stack file's
+# `redis-vpc:production` key). Never from the stack's or environment's name.
+PRODUCTION_LABELS = {"production": "true"}
 SECRET_ENV_PATTERNS = [
     "PASSWORD",
     "PASSWD",
@@ -51,13 +54,27 @@ KNOWN = Setting(
     KNOWN_ENVIRONMENTS,
 )
 PRODUCTION = Setting(
-    "productionEnvironments",
+    "production",
     {
-        "type": "array",
-        "items": {"type": "string"},
-        "description": "Environments held to the production security baseline.",
+        "type": "boolean",
+        "description": (
+            "Hold this stack to the production baseline (true) or not (false). Unset: production "
+            "when any resource carries one of productionLabels."
+        ),
     },
-    PRODUCTION_ENVIRONMENTS,
+    None,
+)
+PRODUCTION_LABELS_SETTING = Setting(
+    "productionLabels",
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": (
+            "Labels (key -> value) that mark a resource of a production stack, when the "
+            "production setting is unset."
+        ),
+    },
+    PRODUCTION_LABELS,
 )
 SECRET_PATTERNS = Setting(
     "secretEnvPatterns",
