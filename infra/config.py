@@ -99,6 +99,8 @@ class MaintenanceWindow(_Model):
 
 
 class RedisConfig(_Model):
+    # pulumi_gcp 10.2 redis.Instance: "When the field is set to true or unset in Terraform state,
+    # a `pulumi up` or `terraform destroy` that would delete the instance will fail."
     deletion_protection: bool = Field(
         True,
         description=(
