@@ -99,13 +99,16 @@ class MaintenanceWindow(_Model):
 
 
 class RedisConfig(_Model):
-    # pulumi_gcp 10.2 redis.Instance: "When the field is set to true or unset in Terraform state,
-    # a `pulumi up` or `terraform destroy` that would delete the instance will fail."
+    # The provider's docs say "true or unset" blocks deletion, but deletion_protection is a
+    # virtual field with no default, and the delete only refuses when it is true
+    # (terraform-provider-google google/services/redis/resource_redis_instance.go, commit
+    # e03b7622a2: `if d.Get("deletion_protection").(bool)`). So the program always sets it
+    # explicitly, on unless the stack file turns it off.
     deletion_protection: bool = Field(
         True,
         description=(
-            "The provider's deletion_protection on the instance (its own default): a destroy or a "
-            "replacement fails instead of deleting the sessions. Turn off only on purpose."
+            "deletion_protection on the instance, set explicitly (the provider leaves it off when "
+            "unset): a destroy or a replacement fails instead of deleting the sessions."
         ),
     )
     tier: Literal["BASIC", "STANDARD_HA"] | None = Field(
@@ -128,7 +131,7 @@ class ServiceConfig(_Model):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     min_instances: Annotated[int, Field(ge=0, le=1000)] = 0
     max_instances: Annotated[int, Field(ge=1, le=1000)] = 10
-    cpu: Literal["1", "2", "4", "8"] = "1"
+    cpu: Literal["1", "2", "4", "6", "8"] = "1"
     memory: Annotated[str, Field(pattern=r"^[1-9][0-9]*(Mi|Gi)$")] = "512Mi"
     ingress: Literal[
         "INGRESS_TRAFFIC_ALL",

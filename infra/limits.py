@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 
 # -- regions -------------------------------------------------------------------------------------
-# Google Cloud regions, from "Cloud locations" (https://cloud.google.com/about/locations) and
-# "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones), read 2026-11-22.
+# Google Cloud regions, from "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones)
+# and Memorystore for Redis's locations (https://cloud.google.com/memorystore/docs/redis/regions),
+# assembled 2026-11-22 (the Mexico region is northamerica-south1; there is no mx-central1).
 # A region newer than this table is accepted through the explicit escape hatch
 # `redis-vpc:unlistedRegion`, set to exactly `gcp:region`: a typo would have to be made twice.
 REGIONS_AS_OF = "2026-11-22"
@@ -145,7 +146,9 @@ def image_problem(image: str) -> str | None:
 # "Configure CPU limits for services" (https://cloud.google.com/run/docs/configuring/services/cpu)
 # and "Configure memory limits for services"
 # (https://cloud.google.com/run/docs/configuring/services/memory-limits): per CPU count, the least
-# and the most memory Cloud Run accepts, in MiB.
+# and the most memory Cloud Run accepts, in MiB (over 4 GiB needs 2 CPU, over 8 GiB 4, over 16 GiB
+# 6, over 24 GiB 8; 4 CPU need 2 GiB, 6 and 8 CPU 4 GiB). 128 MiB is the first-generation
+# execution environment's floor (the second generation's is 512 MiB).
 CPU_MEMORY_MI: dict[str, tuple[int, int]] = {
     "1": (128, 4 * 1024),
     "2": (128, 8 * 1024),

@@ -60,15 +60,15 @@ CONNECTOR = NameRule(
     hyphen_weight=2,
 )
 FIREWALL = NameRule("firewall rule", _COMPUTE_PATTERN, 1, 63, _COMPUTE)
-# Instance id: "must be 1 to 40 characters, start with a lowercase letter, lowercase letters,
-# digits and hyphens, not end with a hyphen" (Memorystore for Redis, Create instances);
-# magic-modules mmv1/products/redis/Instance.yaml validates ^[a-z][a-z0-9-]{0,39}[a-z0-9]$.
+# instanceId: lowercase letters, digits and hyphens, starts with a letter, ends with a letter or
+# digit, 1-40 characters (instances.create). The provider's ^[a-z][a-z0-9-]{0,39}[a-z0-9]$
+# (magic-modules mmv1/products/redis/Instance.yaml) is looser: it accepts 41.
 REDIS = NameRule(
     "Memorystore Redis instance",
     r"[a-z]([a-z0-9-]{0,38}[a-z0-9])?",
     1,
     40,
-    "https://cloud.google.com/memorystore/docs/redis/create-manage-instances",
+    "https://cloud.google.com/memorystore/docs/redis/reference/rest/v1/projects.locations.instances/create",
 )
 SERVICE_ACCOUNT = NameRule(
     "service account id",
@@ -77,19 +77,24 @@ SERVICE_ACCOUNT = NameRule(
     30,
     "https://cloud.google.com/iam/docs/service-accounts-create#creating",
 )
+# serviceId: "must begin with letter, and cannot end with hyphen; must contain fewer than 50
+# characters" (services.create).
 CLOUD_RUN = NameRule(
     "Cloud Run service",
     _COMPUTE_PATTERN,
     1,
     49,
-    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services#Service",
+    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.services/create",
 )
+# Not documented for jobId; 63 is the Cloud Run API's own error text for names ("Max 63") and the
+# provider's note that job name plus execution token must stay under 63 characters
+# (magic-modules mmv1/products/cloudrunv2/Job.yaml). Our job name is far below either.
 CLOUD_RUN_JOB = NameRule(
     "Cloud Run job",
     _COMPUTE_PATTERN,
     1,
     63,
-    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs#Job",
+    "https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs/create",
 )
 SECRET = NameRule(
     "Secret Manager secret id",
@@ -106,11 +111,13 @@ NETWORK_TAG = NameRule(
     63,
     "https://cloud.google.com/vpc/docs/add-remove-network-tags#restrictions",
 )
+# testId: lowercase letters, digits and hyphens, starts with a letter, ends with a letter or
+# digit, 1-40 characters (connectivityTests.create).
 CONNECTIVITY_TEST = NameRule(
     "Connectivity Test",
     _COMPUTE_PATTERN,
     1,
-    63,
+    40,
     "https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/reference/networkmanagement/rest/v1/projects.locations.global.connectivityTests/create",
 )
 

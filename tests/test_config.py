@@ -460,6 +460,16 @@ BAD = [
         "needs at least 2Gi",
     ),
     (
+        "cpu-4-memory-20gi",
+        "staging",
+        lambda raw: (
+            set_in("services", "backend.cpu", "4")(raw),
+            set_in("services", "backend.memory", "20Gi")(raw),
+        ),
+        "redis-vpc:services.backend.memory",
+        "needs cpu '6' or more",
+    ),
+    (
         "production-missing",
         "staging",
         set_top("redis-vpc:production", None),
