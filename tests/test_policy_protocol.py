@@ -37,7 +37,9 @@ def test_pack_declares_every_policy_with_a_level(pack):
     info = pack("staging", False)
     policies = {p.name: p for p in info.policies}
     assert info.info.name == "redis-vpc-guardrails"
-    assert len(policies) == 11
+    from guardrails.policies import SPECS
+
+    assert set(policies) == set(SPECS) | {"exempted-findings"}
     assert policies["redis-ingress-rule-ineffective"].level == "advisory"
     assert policies["security-baseline"].level == "advisory"
     assert policies["redis-port-open-to-internet"].level == "mandatory"
@@ -94,7 +96,8 @@ def test_every_policy_has_two_mutations(pack):
     counts: dict[str, int] = {}
     for m in MUTATIONS:
         counts[m.policy] = counts.get(m.policy, 0) + 1
-    declared = {p.name for p in pack("staging", False).policies}
+    # exempted-findings reports what the others waive: the exemption tests below prove it.
+    declared = {p.name for p in pack("staging", False).policies} - {"exempted-findings"}
     assert set(counts) == declared
     assert min(counts.values()) >= 2
 
@@ -190,3 +193,46 @@ def test_explicit_policy_config_makes_any_stack_production(pack):
     messages = [d.message for d in verdict.by_policy("security-baseline-production")]
     assert any("tier BASIC" in m for m in messages), messages
     assert all(d.level == "mandatory" for d in verdict.by_policy("security-baseline-production"))
+
+
+def _waived(m: Mutation, expires: str, resource: str | None = None) -> dict:
+    g = mutated(stack_graph(m.stack), m)
+    waiver = {
+        "resource": resource or named(g, m.target).urn,
+        "reason": "ticket NET-42: org rule migration",
+        "expires": expires,
+    }
+    return {"graph": g, "config": {m.policy: {"exemptions": [waiver]}}}
+
+
+@pytest.mark.parametrize("by", ["urn", "name-pattern"])
+def test_an_exempted_finding_is_reported_as_exempted_not_dropped(pack, by):
+    m = next(x for x in MUTATIONS if x.id == "no-firewall-rule")
+    case = _waived(m, "2999-12-31", None if by == "urn" else "svc-*-service")
+    urn = named(case["graph"], m.target).urn
+    verdict = pack(m.stack, False).evaluate(case["graph"], case["config"])
+    assert [d for d in verdict.by_policy(m.policy) if d.urn == urn] == []
+    (exempted,) = [d for d in verdict.by_policy("exempted-findings") if d.urn == urn]
+    assert exempted.level == "advisory"
+    assert "exempted until 2999-12-31 (ticket NET-42: org rule migration)" in exempted.message
+    assert f"[{m.policy}]" in exempted.message
+
+
+def test_an_expired_waiver_stops_applying_and_says_so(pack):
+    m = next(x for x in MUTATIONS if x.id == "no-firewall-rule")
+    case = _waived(m, "2020-01-31")
+    urn = named(case["graph"], m.target).urn
+    verdict = pack(m.stack, False).evaluate(case["graph"], case["config"])
+    hits = [d for d in verdict.by_policy(m.policy) if d.urn == urn]
+    assert hits and all(d.level == "mandatory" for d in hits)
+    assert all("expired on 2020-01-31" in d.message for d in hits)
+    assert verdict.by_policy("exempted-findings") == []
+
+
+def test_a_resource_policy_finding_can_be_exempted(pack):
+    m = next(x for x in MUTATIONS if x.policy == "firewall-logging-all-metadata")
+    case = _waived(m, "2999-01-01")
+    urn = named(case["graph"], m.target).urn
+    verdict = pack(m.stack, False).evaluate(case["graph"], case["config"])
+    assert [d for d in verdict.by_policy(m.policy) if d.urn == urn] == []
+    assert [d.urn for d in verdict.by_policy("exempted-findings")] == [urn]

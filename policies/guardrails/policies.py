@@ -21,7 +21,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from guardrails import checks
+from guardrails import checks, exemptions
 from guardrails import settings as s
 from guardrails.checks import Analysis, Findings
 from guardrails.model import Res, StackModel
@@ -40,9 +40,10 @@ class Spec:
     types: tuple[str, ...] = ()  # resource policies: the types they look at
 
 
-def _emit(out: Findings, report: Callable[..., None]) -> None:
-    for v in out.violations:
-        report(v.message, v.urn)
+def _emit(out: Findings, report: Callable[..., None], policy: str, cfg: dict[str, Any]) -> None:
+    findings = [(v.message, v.urn) for v in out.violations]
+    for message, urn in exemptions.apply(policy, findings, cfg.get("exemptions") or []):
+        report(message, urn)
     if out.undecided:
         err = UnknownValueError(UNKNOWN_STRING_VALUE, [])
         shown = "; ".join(out.undecided[:5])
@@ -70,7 +71,7 @@ def _stack(
             args.not_applicable(reason)
         out = Findings()
         check(Analysis(model), cfg, out)
-        _emit(out, report)
+        _emit(out, report, spec.name, cfg)
 
     return StackValidationPolicy(
         name=spec.name,
@@ -90,7 +91,7 @@ def _resource(
         cfg = s.effective(args.get_config(), *spec.settings)
         out = Findings()
         check([Res.from_validation_args(args)], cfg, out)
-        _emit(out, report)
+        _emit(out, report, spec.name, cfg)
 
     return ResourceValidationPolicy(
         name=spec.name,
@@ -135,7 +136,7 @@ SPECS = {
         "Network, subnet and connector references must be outputs of resources in this stack, "
         "not literal names or ids.",
         MANDATORY,
-        (),
+        (s.EXEMPTIONS,),
         "stack",
     ),
     "environment-derived-names": Spec(
@@ -143,7 +144,7 @@ SPECS = {
         "Networks, subnets, connectors, firewall rules and Redis instances are named from the "
         "stack's environment and name no other environment.",
         MANDATORY,
-        (s.ENVIRONMENT, s.KNOWN),
+        (s.ENVIRONMENT, s.KNOWN, s.EXEMPTIONS),
         "resource",
         (
             "gcp:compute/network:Network",
@@ -158,28 +159,28 @@ SPECS = {
         "Every Cloud Run service that uses Redis is admitted by an explicit, logged EGRESS allow "
         "(connector VMs or Direct VPC egress tag -> Redis range, Redis port) that no deny shadows.",
         MANDATORY,
-        (s.LOG_METADATA,),
+        (s.LOG_METADATA, s.EXEMPTIONS),
         "stack",
     ),
     "redis-ingress-rule-ineffective": Spec(
         "redis-ingress-rule-ineffective",
         "INGRESS rules aimed at Memorystore never apply across VPC peering.",
         ADVISORY,
-        (s.PORTS,),
+        (s.PORTS, s.EXEMPTIONS),
         "stack",
     ),
     "redis-port-open-to-internet": Spec(
         "redis-port-open-to-internet",
         "No firewall rule may allow the Redis port from 0.0.0.0/0.",
         MANDATORY,
-        (s.PORTS,),
+        (s.PORTS, s.EXEMPTIONS),
         "stack",
     ),
     "firewall-logging-all-metadata": Spec(
         "firewall-logging-all-metadata",
         "Every firewall rule logs with INCLUDE_ALL_METADATA.",
         MANDATORY,
-        (s.LOG_METADATA,),
+        (s.LOG_METADATA, s.EXEMPTIONS),
         "resource",
         ("gcp:compute/firewall:Firewall",),
     ),
@@ -188,7 +189,7 @@ SPECS = {
         "Connector ranges are /28, no two ranges on a network overlap, and each connector sits in "
         "its services' region on Redis's authorized network.",
         MANDATORY,
-        (s.CONNECTOR_PREFIX,),
+        (s.CONNECTOR_PREFIX, s.EXEMPTIONS),
         "stack",
     ),
     "cloud-run-private-redis-path": Spec(
@@ -196,7 +197,7 @@ SPECS = {
         "A Cloud Run service with REDIS_HOST reaches Redis privately: VPC egress on the Redis "
         "network covering private ranges, and REDIS_HOST/REDIS_PORT taken from the instance.",
         MANDATORY,
-        (),
+        (s.EXEMPTIONS,),
         "stack",
     ),
     "explicit-dependencies": Spec(
@@ -204,7 +205,7 @@ SPECS = {
         "Connectors depend on their subnet; services depend on their connector or egress subnet, "
         "the Redis egress rule, and the IAM grant that lets them read the AUTH secret.",
         MANDATORY,
-        (),
+        (s.EXEMPTIONS,),
         "stack",
     ),
     "security-baseline-production": Spec(
@@ -212,14 +213,14 @@ SPECS = {
         "Production: Redis AUTH, TLS, STANDARD_HA, persistence and deletion protection; network "
         "protected; no secrets in plain env; secret versions pinned.",
         MANDATORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS),
+        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS, s.EXEMPTIONS),
         "stack",
     ),
     "security-baseline": Spec(
         "security-baseline",
         "Non-production: Redis AUTH and TLS; no secrets in plain env; secret versions pinned.",
         ADVISORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS),
+        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS, s.EXEMPTIONS),
         "stack",
     ),
 }
@@ -253,7 +254,28 @@ RESOURCE_CHECKS: dict[str, Callable[[Sequence[Res], dict[str, Any], Findings], N
 }
 
 
+EXEMPTED_DESCRIPTION = (
+    "Findings of other policies on resources they exempt (policy config `exemptions`): reported "
+    "here, with the reason and expiry, instead of at the policy's own level."
+)
+
+
+def _exempted_findings() -> StackValidationPolicy:
+    def validate(args: Any, report: Callable[..., None]) -> None:
+        for e in exemptions.drain():
+            report(e.text(), e.urn)
+
+    return StackValidationPolicy(
+        name=exemptions.POLICY,
+        description=EXEMPTED_DESCRIPTION,
+        enforcement_level=ADVISORY,
+        validate=validate,
+    )
+
+
 def all_policies() -> list[Any]:
+    """Every policy, and last the one that reports what the others exempted (the SDK runs stack
+    policies in this order within one AnalyzeStack call)."""
     out: list[Any] = []
     for name, spec in SPECS.items():
         if spec.kind == "resource":
@@ -261,6 +283,7 @@ def all_policies() -> list[Any]:
         else:
             check, applies = STACK_CHECKS[name]
             out.append(_stack(spec, check, applies))
+    out.append(_exempted_findings())
     return out
 
 

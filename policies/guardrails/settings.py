@@ -115,6 +115,36 @@ PORTS = Setting(
 )
 
 
+EXEMPTIONS = Setting(
+    "exemptions",
+    {
+        "type": "array",
+        "description": (
+            "Waivers for this policy: a finding on a matching resource is reported as exempted "
+            "(advisory, by exempted-findings) instead of at the policy's level, until it expires."
+        ),
+        "items": {
+            "type": "object",
+            "properties": {
+                "resource": {
+                    "type": "string",
+                    "description": "The resource's URN, or a pattern (* and ?) for its name.",
+                },
+                "reason": {"type": "string", "minLength": 1},
+                "expires": {
+                    "type": "string",
+                    "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                    "description": "Last day (UTC) the waiver applies, YYYY-MM-DD.",
+                },
+            },
+            "required": ["resource", "reason", "expires"],
+            "additionalProperties": False,
+        },
+    },
+    [],
+)
+
+
 def schema(*settings: Setting) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for s in settings:
