@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from guardrails import exemptions
 
 URN = "urn:pulumi:prod::app::gcp:compute/firewall:Firewall::legacy-allow-all"

@@ -36,7 +36,7 @@ PENDING: list[Exempted] = []
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _matches(waiver: Mapping[str, Any], urn: str) -> bool:
