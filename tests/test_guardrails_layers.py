@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-
 from guardrails import layers
 from guardrails.values import UNKNOWN
 
