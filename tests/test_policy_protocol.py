@@ -236,3 +236,29 @@ def test_a_resource_policy_finding_can_be_exempted(pack):
     verdict = pack(m.stack, False).evaluate(case["graph"], case["config"])
     assert [d for d in verdict.by_policy(m.policy) if d.urn == urn] == []
     assert [d.urn for d in verdict.by_policy("exempted-findings")] == [urn]
+
+
+def test_policy_reference_in_docs_is_generated_from_the_specs():
+    from guardrails.policies import reference_markdown
+
+    text = (ROOT / "docs" / "policies.md").read_text()
+    begin, end = "<!-- BEGIN policy-reference (generated) -->\n", "<!-- END policy-reference -->"
+    current = text.split(begin, 1)[1].split(end, 1)[0]
+    assert current == reference_markdown(), "regenerate the policy reference in docs/policies.md"
+
+
+def test_every_policy_carries_severity_remediation_and_its_docs_url(pack):
+    from google.protobuf import empty_pb2
+
+    info = pack("staging", False).stub.GetAnalyzerInfo(empty_pb2.Empty())
+    headings = {
+        line[4:].strip()
+        for line in (ROOT / "docs" / "policies.md").read_text().splitlines()
+        if line.startswith("### ")
+    }
+    for p in info.policies:
+        assert p.remediation_steps.strip(), p.name
+        assert p.severity != 0, p.name
+        assert p.url == f"docs/policies.md#{p.name}"
+        assert p.framework.name == "redis-vpc-guardrails"
+        assert p.name in headings, p.name

@@ -15,8 +15,10 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyComplianceFramework,
     PolicyConfigSchema,
     ResourceValidationPolicy,
+    Severity,
     StackValidationPolicy,
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
@@ -38,6 +40,24 @@ class Spec:
     settings: tuple[s.Setting, ...]
     kind: str  # "stack" | "resource"
     types: tuple[str, ...] = ()  # resource policies: the types they look at
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the SDK shows beside a policy: severity, how to fix, where it is documented."""
+
+    severity: Severity
+    remediation: str
+    tags: tuple[str, ...]
+
+
+DOCS = "docs/policies.md"
+FRAMEWORK = PolicyComplianceFramework(name="redis-vpc-guardrails", version="1")
+
+
+def docs_url(policy: str) -> str:
+    """The policy's section of the pack's documentation (a path in the pack's repository)."""
+    return f"{DOCS}#{policy}"
 
 
 def _emit(out: Findings, report: Callable[..., None], policy: str, cfg: dict[str, Any]) -> None:
@@ -79,6 +99,7 @@ def _stack(
         enforcement_level=spec.level,
         validate=validate,
         config_schema=_schema(spec),
+        **_metadata(spec.name),
     )
 
 
@@ -99,7 +120,19 @@ def _resource(
         enforcement_level=spec.level,
         validate=validate,
         config_schema=_schema(spec),
+        **_metadata(spec.name),
     )
+
+
+def _metadata(name: str) -> dict[str, Any]:
+    meta = META[name]
+    return {
+        "severity": meta.severity,
+        "remediation_steps": meta.remediation,
+        "url": docs_url(name),
+        "framework": FRAMEWORK,
+        "tags": list(meta.tags),
+    }
 
 
 def production_marker(cfg: dict[str, Any], model: StackModel) -> tuple[bool, str]:
@@ -226,6 +259,94 @@ SPECS = {
 }
 
 
+META: dict[str, Meta] = {
+    "no-hardcoded-network-references": Meta(
+        Severity.HIGH,
+        "Pass the owning resource's output (network.id, subnet.name, connector.id) or a "
+        "StackReference output instead of a typed-in name or id.",
+        ("network", "references"),
+    ),
+    "environment-derived-names": Meta(
+        Severity.MEDIUM,
+        "Derive every name from the stack's environment; never copy another environment's name.",
+        ("naming",),
+    ),
+    "redis-egress-firewall-rule": Meta(
+        Severity.CRITICAL,
+        "Add an EGRESS allow on Redis's network, targeting the connector's "
+        "vpc-connector-REGION-NAME tag (or the Direct VPC egress tag), to Redis's reserved range "
+        "on the instance's port output, logging INCLUDE_ALL_METADATA; ask the organisation's "
+        "admins for an allow or goto_next where a hierarchical policy denies it.",
+        ("firewall", "path"),
+    ),
+    "redis-ingress-rule-ineffective": Meta(
+        Severity.LOW,
+        "Remove INGRESS rules aimed at Memorystore; only EGRESS from the clients governs the path.",
+        ("firewall",),
+    ),
+    "redis-port-open-to-internet": Meta(
+        Severity.CRITICAL,
+        "Allow the Redis port only from the connector or Direct VPC egress sources.",
+        ("firewall", "exposure"),
+    ),
+    "firewall-logging-all-metadata": Meta(
+        Severity.MEDIUM,
+        "Set log_config metadata INCLUDE_ALL_METADATA on every firewall rule.",
+        ("firewall", "logging"),
+    ),
+    "connector-and-ranges": Meta(
+        Severity.HIGH,
+        "Give the connector an unused private /28 on Redis's authorized network, in its services' "
+        "region, and keep every range on a network disjoint.",
+        ("connector", "addressing"),
+    ),
+    "cloud-run-private-redis-path": Meta(
+        Severity.CRITICAL,
+        "Give the service VPC egress (connector or network interfaces) on Redis's network with "
+        "egress PRIVATE_RANGES_ONLY, and take REDIS_HOST/REDIS_PORT from the instance's outputs.",
+        ("cloud-run", "path"),
+    ),
+    "explicit-dependencies": Meta(
+        Severity.MEDIUM,
+        "Make the service depend on its connector or egress subnet, the Redis egress rule and its "
+        "secret IAM grant; the connector on its subnet.",
+        ("dependencies",),
+    ),
+    "security-baseline-production": Meta(
+        Severity.HIGH,
+        "Production Redis: AUTH, TLS, STANDARD_HA, RDB persistence, deletion_protection and "
+        "protect; network protected; secrets from Secret Manager at pinned versions.",
+        ("security", "production"),
+    ),
+    "security-baseline": Meta(
+        Severity.MEDIUM,
+        "Turn on Redis AUTH and TLS; read secrets from Secret Manager at pinned versions.",
+        ("security",),
+    ),
+}
+
+
+def reference_markdown() -> str:
+    """The per-policy reference of docs/policies.md, generated from the specs."""
+    lines: list[str] = []
+    for name, spec in SPECS.items():
+        meta = META[name]
+        level = "mandatory" if spec.level == MANDATORY else "advisory"
+        config = ", ".join(f"`{x.name}`" for x in spec.settings) or "none"
+        lines += [
+            f"### {name}",
+            "",
+            f"{spec.description}",
+            "",
+            f"- level: {level}; severity: {meta.severity.value}; kind: {spec.kind}; "
+            f"tags: {', '.join(meta.tags)}",
+            f"- config: {config}",
+            f"- fix: {meta.remediation}",
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def _security_production(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     checks.security(a, cfg, out, production=True)
 
@@ -270,6 +391,13 @@ def _exempted_findings() -> StackValidationPolicy:
         description=EXEMPTED_DESCRIPTION,
         enforcement_level=ADVISORY,
         validate=validate,
+        severity=Severity.LOW,
+        remediation_steps=(
+            "Fix the finding, or renew the waiver with a new reason and expiry, before it expires."
+        ),
+        url=docs_url(exemptions.POLICY),
+        framework=FRAMEWORK,
+        tags=["exemptions"],
     )
 
 
