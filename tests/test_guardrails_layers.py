@@ -123,3 +123,96 @@ def test_policy_config_reads_gcloud_json():
     ((name, rules),) = layers.config_policies(raw)
     assert name == "org-baseline" and rules[0].describe().endswith("rule 1000 (deny)")
     assert layers.evaluate(layers.config_policies(raw), FLOW).allowed is False
+
+
+def _res(urn_name: str, typ: str, props: dict, prop_deps: dict | None = None):
+    from guardrails.model import Res
+
+    return Res(
+        urn=f"urn:pulumi:s::p::{typ}::{urn_name}",
+        type=typ,
+        name=urn_name,
+        props=props,
+        prop_deps=prop_deps or {},
+    )
+
+
+def test_stack_policies_attach_by_dependency_or_name_in_googles_order():
+    net_urn = "urn:pulumi:s::p::gcp:compute/network:Network::vpc"
+    gpol = _res("gpol", layers.NETWORK_POLICY, {"name": "prod-fw"})
+    rpol = _res("rpol", layers.REGION_POLICY, {"name": "prod-fw-usc1", "region": "us-central1"})
+    hpol = _res("hpol", layers.FIREWALL_POLICY, {"shortName": "org-fw", "name": "123456"})
+    grule = _res(
+        "grule",
+        layers.NETWORK_POLICY_RULE,
+        {
+            "priority": 10,
+            "action": "deny",
+            "direction": "EGRESS",
+            "match": {"destIpRanges": ["10.4.0.0/16"], "layer4Configs": [{"ipProtocol": "all"}]},
+        },
+        {"firewallPolicy": (gpol.urn,)},
+    )
+    rrule = _res(
+        "rrule",
+        layers.REGION_POLICY_RULE,
+        {
+            "firewallPolicy": "prod-fw-usc1",
+            "priority": 5,
+            "action": "allow",
+            "direction": "EGRESS",
+            "region": "us-central1",
+            "match": {"layer4Configs": [{"ipProtocol": "tcp"}]},
+        },
+    )
+    hrule = _res(
+        "hrule",
+        layers.FIREWALL_POLICY_RULE,
+        {
+            "firewallPolicy": "123456",
+            "priority": 1,
+            "action": "goto_next",
+            "direction": "EGRESS",
+            "match": {"layer4Configs": [{"ipProtocol": "all"}]},
+        },
+    )
+    gassoc = _res(
+        "gassoc",
+        layers.NETWORK_POLICY_ASSOCIATION,
+        {"firewallPolicy": "prod-fw", "attachmentTarget": "projects/p/global/networks/vpc"},
+        {"attachmentTarget": (net_urn,)},
+    )
+    rassoc = _res(
+        "rassoc",
+        layers.REGION_POLICY_ASSOCIATION,
+        {
+            "firewallPolicy": "prod-fw-usc1",
+            "attachmentTarget": "projects/p/global/networks/vpc",
+            "region": "us-central1",
+        },
+    )
+    hassoc = _res(
+        "hassoc",
+        layers.FIREWALL_POLICY_ASSOCIATION,
+        {"firewallPolicy": "123456", "attachmentTarget": "organizations/42"},
+    )
+    other = _res(
+        "other",
+        layers.NETWORK_POLICY_ASSOCIATION,
+        {"firewallPolicy": "prod-fw", "attachmentTarget": "projects/p/global/networks/other"},
+    )
+    idx = layers.index_stack([rassoc, grule, gassoc, hassoc, rrule, hrule, other, gpol, rpol, hpol])
+    hier, network = layers.network_layers(idx, net_urn, {"vpc"}, "us-central1")
+    assert [(layer, [r.priority for r in rules]) for layer, rules in hier] == [
+        (layers.HIERARCHICAL, [1])
+    ]
+    assert [(layer, [r.priority for r in rules]) for layer, rules in network] == [
+        (layers.GLOBAL_NETWORK, [10]),
+        (layers.REGIONAL_NETWORK, [5]),
+    ]
+    # The global deny decides before the regional allow; the org goto_next hands over.
+    assert layers.evaluate(hier, FLOW).allowed is None
+    v = layers.evaluate(network, FLOW)
+    assert (v.layer, v.allowed, v.rule.urn) == (layers.GLOBAL_NETWORK, False, grule.urn)
+    _, elsewhere = layers.network_layers(idx, net_urn, {"vpc"}, "europe-west1")
+    assert [layer for layer, _ in elsewhere] == [layers.GLOBAL_NETWORK]

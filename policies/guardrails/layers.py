@@ -329,3 +329,107 @@ def config_policies(raw: Any) -> list[tuple[str, list[PolicyRule]]]:
         ]
         out.append((name, rules))
     return out
+
+
+# -- policies that live in the stack --------------------------------------------------------------
+@dataclass
+class StackLayers:
+    """The firewall policies of a stack, indexed once: which policy's rules, which associations."""
+
+    rules_by_policy: dict[str, list[PolicyRule]] = field(default_factory=dict)
+    policy_keys: dict[str, set[str]] = field(default_factory=dict)  # policy urn -> names/ids
+    # (layer, policy urn, attachment target raw value, its dependency URNs, region)
+    associations: list[tuple[str, str, Any, tuple[str, ...], Any]] = field(default_factory=list)
+
+
+_RULE_LAYER = {
+    FIREWALL_POLICY_RULE: HIERARCHICAL,
+    NETWORK_POLICY_RULE: GLOBAL_NETWORK,
+    REGION_POLICY_RULE: REGIONAL_NETWORK,
+}
+_ASSOCIATION_LAYER = {
+    FIREWALL_POLICY_ASSOCIATION: HIERARCHICAL,
+    NETWORK_POLICY_ASSOCIATION: GLOBAL_NETWORK,
+    REGION_POLICY_ASSOCIATION: REGIONAL_NETWORK,
+}
+
+
+def index_stack(resources: Iterable[Any]) -> StackLayers:
+    """Firewall policies, their rules and associations among the stack's resources (`Res`)."""
+    out = StackLayers()
+    policies: dict[str, Any] = {}
+    rules: list[tuple[Any, str]] = []
+    associations: list[tuple[Any, str]] = []
+    for r in resources:
+        if r.type in (FIREWALL_POLICY, NETWORK_POLICY, REGION_POLICY):
+            policies[r.urn] = r
+            keys = {r.name}
+            for prop in ("name", "shortName", "selfLink", "selfLinkWithId", "firewallPolicyId"):
+                v = r.get(prop)
+                if isinstance(v, str) and v:
+                    keys.update({v, last_segment(v)})
+            out.policy_keys[r.urn] = keys
+        elif r.type in _RULE_LAYER:
+            rules.append((r, _RULE_LAYER[r.type]))
+        elif r.type in _ASSOCIATION_LAYER:
+            associations.append((r, _ASSOCIATION_LAYER[r.type]))
+    for r, layer in rules:
+        policy = _owner(r, policies, out)
+        label = policies[policy].name if policy in policies else str(r.get("firewallPolicy"))
+        rule = rule_from_props(r.props, layer, label, urn=r.urn, name=r.name)
+        out.rules_by_policy.setdefault(policy, []).append(rule)
+    for r, layer in associations:
+        out.associations.append(
+            (
+                layer,
+                _owner(r, policies, out),
+                r.get("attachmentTarget"),
+                r.deps_of("attachmentTarget"),
+                r.get("region"),
+            )
+        )
+    return out
+
+
+def _owner(r: Any, policies: Mapping[str, Any], idx: StackLayers) -> str:
+    """The URN of the policy a rule or association belongs to (by dependency, else by name)."""
+    for urn in r.deps_of("firewallPolicy"):
+        if urn in policies:
+            return str(urn)
+    raw = r.get("firewallPolicy")
+    if isinstance(raw, str):
+        for urn, keys in idx.policy_keys.items():
+            if raw in keys or last_segment(raw) in keys:
+                return urn
+    return f"?{raw}"  # a policy outside the stack: its rules, if any, are in the stack
+
+
+def network_layers(
+    idx: StackLayers, network_urn: str, network_keys: set[str], region: Any
+) -> tuple[list[tuple[str, list[PolicyRule]]], list[tuple[str, list[PolicyRule]]]]:
+    """(hierarchical policies in the stack, network policies of this network in Google's order:
+    global before regional). Hierarchical associations name an organization or folder: the pack
+    cannot see the project's ancestry, so every one in the stack counts, organizations first."""
+    hierarchical: list[tuple[int, str, list[PolicyRule]]] = []
+    global_: list[tuple[str, list[PolicyRule]]] = []
+    regional: list[tuple[str, list[PolicyRule]]] = []
+    for layer, policy, target, deps, assoc_region in idx.associations:
+        rules = idx.rules_by_policy.get(policy, [])
+        if layer == HIERARCHICAL:
+            rank = 0 if isinstance(target, str) and target.startswith("organizations/") else 1
+            hierarchical.append((rank, policy, rules))
+            continue
+        on_network = network_urn in deps or (
+            isinstance(target, str) and last_segment(target) in network_keys
+        )
+        if not on_network:
+            continue
+        if layer == GLOBAL_NETWORK:
+            global_.append((policy, rules))
+        elif assoc_region in (None, UNKNOWN) or region in (None, UNKNOWN) or assoc_region == region:
+            regional.append((policy, rules))
+    hierarchical.sort(key=lambda t: t[0])
+    return (
+        [(HIERARCHICAL, rules) for _, _, rules in hierarchical],
+        [(GLOBAL_NETWORK, r) for _, r in global_] + [(REGIONAL_NETWORK, r) for _, r in regional],
+    )
