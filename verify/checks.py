@@ -107,7 +107,7 @@ def _probe_check(cloud: Cloud, job: str, timeout: float) -> Check:
         return Check("probe", False, f"cannot run {job}: {exc}")
     result = probe_result(run.log_lines)
     if result is None:
-        state = "succeeded" if run.succeeded else "failed"
+        state = "succeeded" if run.succeeded else f"failed ({run.error or 'no reason given'})"
         return Check(
             "probe", False, f"execution {run.execution} {state} but printed no probe result"
         )

@@ -11,6 +11,7 @@ class JobRun:
     execution: str
     succeeded: bool
     log_lines: list[str] = field(default_factory=list)  # the probe's stdout, oldest first
+    error: str | None = None  # why the execution failed, as the operation says
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,60 @@ IAM needed by the identity that runs `python -m verify` (see docs/runbook.md):
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from verify.cloud import JobRun, Reachability
+
+
+def entry_line(entry: Any) -> str | None:
+    """One Cloud Logging entry of the probe's stdout as the line the probe printed.
+
+    Cloud Run turns a stdout line that is one JSON object into a structured entry: the object is
+    the entry's jsonPayload (a StructEntry, payload a dict) and no textPayload exists; any other
+    line is a TextEntry (payload a str). Logging lifts a few special keys out of jsonPayload
+    (severity, time, trace, labels, httpRequest, sourceLocation, ...; "Structured logging",
+    https://cloud.google.com/logging/docs/structured-logging#special-payload-fields): the probe's
+    verdict uses none of them, so the dict is the verdict as printed.
+    """
+    payload = getattr(entry, "payload", None)
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, dict):
+        return json.dumps(payload, sort_keys=True)
+    return None
+
+
+def entry_lines(entries: Iterable[Any]) -> list[str]:
+    return [line for e in entries if (line := entry_line(e)) is not None]
+
+
+def execution_of(operation: Any) -> str | None:
+    """The execution a run_job operation started: its metadata is the Execution
+    (google-cloud-run run_v2 JobsClient.run_job: metadata_type=Execution), present from the
+    first response on, also when the operation ends with an error."""
+    try:
+        metadata = operation.metadata
+    except Exception:  # noqa: BLE001 - metadata of another type, or none: no name to read
+        return None
+    name = getattr(metadata, "name", None)
+    return str(name) if name else None
+
+
+def finish(operation: Any, timeout: float) -> tuple[str | None, bool, str | None]:
+    """(execution name, succeeded, error) of a run_job operation. A failed execution ends the
+    operation with `error`, and `result()` raises the google-api-core exception for it: the
+    execution still ran and logged, so its name comes from the metadata."""
+    from google.api_core import exceptions
+
+    try:
+        execution: Any = operation.result(timeout=timeout)
+    except exceptions.GoogleAPICallError as exc:
+        return execution_of(operation), False, f"{type(exc).__name__}: {exc.message}"
+    succeeded = execution.succeeded_count > 0 and execution.failed_count == 0
+    return execution.name or execution_of(operation), succeeded, None
 
 
 class GoogleCloud:
@@ -31,12 +81,13 @@ class GoogleCloud:
         from google.cloud import run_v2
 
         operation = run_v2.JobsClient().run_job(name=job_id)
-        execution: Any = operation.result(timeout=timeout)
-        succeeded = execution.succeeded_count > 0 and execution.failed_count == 0
+        name, succeeded, error = finish(operation, timeout)
+        if name is None:
+            raise RuntimeError(f"the run of {job_id} ended ({error}) and named no execution")
         lines = self._execution_logs(
-            job_id, execution.name.rsplit("/", 1)[-1], deadline=time.monotonic() + 60
+            job_id, name.rsplit("/", 1)[-1], deadline=time.monotonic() + 60
         )
-        return JobRun(execution=execution.name, succeeded=succeeded, log_lines=lines)
+        return JobRun(execution=name, succeeded=succeeded, log_lines=lines, error=error)
 
     def _execution_logs(self, job_id: str, execution: str, deadline: float) -> list[str]:
         """The execution's stdout lines; log ingestion lags the execution by a few seconds."""
@@ -55,7 +106,7 @@ class GoogleCloud:
                     filter_=query, order_by=cloud_logging.ASCENDING, max_results=200
                 )
             )
-            lines = [e.payload for e in entries if isinstance(e.payload, str)]
+            lines = entry_lines(entries)
             if any(line.lstrip().startswith("{") for line in lines) or time.monotonic() > deadline:
                 return lines
             time.sleep(3)
