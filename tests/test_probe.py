@@ -300,3 +300,49 @@ def test_invalid_host_name_is_a_dns_failure_not_a_crash():
 def test_cli_bad_settings_still_print_one_json_verdict(args, env):
     code, out = _cli(*args, env=env)
     assert code == 2 and out["ok"] is False and out["classification"] == "config"
+
+
+def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
+    """Five years in, Memorystore adds a second CA and later signs the server certificate with
+    it. The stack passes every CA of server_ca_certs in REDIS_CA_CERT (infra.redis.ca_bundle);
+    the probe must trust all of them: a server certificate signed by the SECOND CA of a two-CA
+    bundle verifies, from the env (as in Cloud Run) and from --ca-file."""
+    from infra.redis import ca_bundle
+
+    first = make_certs(tmp_path, "ca-2021")
+    second = make_certs(tmp_path, "ca-2026")
+    # As server_ca_certs gives them: in order, the first PEM without its final newline.
+    bundle = ca_bundle(
+        [{"cert": first.ca_cert.read_text().rstrip("\n")}, {"cert": second.ca_cert.read_text()}]
+    )
+    assert bundle.count("BEGIN CERTIFICATE") == 2
+    (tmp_path / "bundle.pem").write_text(bundle)
+    with redis_server(tmp_path, tls=second, password="pw") as port:
+        env = {
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(port),
+            "REDIS_TLS": "true",
+            "REDIS_AUTH": "pw",
+            "REDIS_CA_CERT": bundle,
+        }
+        code, out = _cli("--deadline", "3", env=env)
+        assert code == 0 and out["ok"] is True, out
+        code, out = _cli(
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tls",
+            "--ca-file",
+            str(tmp_path / "bundle.pem"),
+            "--password-env",
+            "PW",
+            "--deadline",
+            "3",
+            env={"PW": "pw"},
+        )
+        assert code == 0 and out["ok"] is True, out
+        # Only the first CA (what the stack used to pass): the handshake fails.
+        only_first = {**env, "REDIS_CA_CERT": first.ca_cert.read_text()}
+        code, out = _cli("--deadline", "3", env=only_first)
+        assert code == 1 and out["classification"] == "tls", out
