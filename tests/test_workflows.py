@@ -70,7 +70,7 @@ def test_pull_request_workflow():
         pulumi[0]["with"]["policyPacks"] == "policies"
         and pulumi[0]["with"]["comment-on-pr"] is True
     )
-    assert preview["strategy"]["matrix"]["stack"] == ["staging", "production", "dev"]
+    assert preview["strategy"]["matrix"]["stack"] == ["staging", "production"]
 
 
 def test_deploy_workflow():
@@ -93,3 +93,34 @@ def test_drift_workflow():
     assert preview["with"]["refresh"] is True and preview["with"]["expect-no-changes"] is True
     issue = next(s for s in steps if "issue" in s.get("name", "").lower())
     assert "gh issue create" in issue["run"] and "gh issue comment" in issue["run"]
+
+
+def _deployed_stacks() -> list[str]:
+    """Every stack deploy.yml runs `pulumi up` on (its pulumi/actions steps' stack-name)."""
+    stacks = []
+    for job in load("deploy.yml")["jobs"].values():
+        for step in job.get("steps", []):
+            with_ = step.get("with") or {}
+            if (
+                str(step.get("uses", "")).startswith("pulumi/actions")
+                and with_.get("command") == "up"
+            ):
+                stacks.append(with_["stack-name"])
+    return stacks
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job"), [("drift.yml", None), ("pull-request.yml", "preview")]
+)
+def test_cloud_jobs_cover_exactly_the_deployed_stacks(workflow, job):
+    """What talks to the cloud (drift, pulumi preview) covers the stacks deploy.yml deploys: a
+    stack that is never deployed has nothing to drift from and nothing to preview against."""
+    deployed = _deployed_stacks()
+    assert sorted(deployed) == ["production", "staging"]
+    jobs = load(workflow)["jobs"]
+    matrices = [
+        j["strategy"]["matrix"]["stack"]
+        for name, j in jobs.items()
+        if (job is None or name == job) and "strategy" in j
+    ]
+    assert matrices and all(sorted(m) == sorted(deployed) for m in matrices), matrices
