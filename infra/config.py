@@ -161,7 +161,11 @@ class ProbeConfig(_Model):
 
 class FirewallConfig(_Model):
     priority: Annotated[int, Field(ge=0, le=65535)] = Field(
-        1000, description="Priority of the Redis egress allow rule; lower wins over any deny."
+        1000,
+        description=(
+            "Priority of the Redis egress allow rule: it beats a VPC egress deny with a higher "
+            "number, never an organization or folder firewall policy (evaluated first)."
+        ),
     )
 
 
