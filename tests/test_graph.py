@@ -360,3 +360,15 @@ def test_ca_bundle_keeps_order_and_separates_pems():
 
     assert ca_bundle(None) == "" and ca_bundle([]) == ""
     assert ca_bundle([{"cert": "A"}, {"cert": "B\n"}, {"cert": ""}]) == "A\nB\n"
+
+
+@pytest.mark.parametrize("stack", ["staging", "production", "dev"])
+def test_redis_ignores_the_range_the_provider_cannot_read_back(stack):
+    """reserved_ip_range is not read back (the provider fills effective_reserved_ip_range) and
+    forces replacement: without ignoreChanges an imported or refreshed instance would plan a
+    replacement of Redis. The engine receives it as a RegisterResource option."""
+    (redis,) = stack_graph(stack).by_type(REDIS)
+    assert redis.options["ignoreChanges"] == ["reservedIpRange"]
+    # Everything else is still compared: nothing more is ignored than the provider needs.
+    (vpc,) = stack_graph(stack).by_type(NETWORK)
+    assert vpc.options["ignoreChanges"] == []
