@@ -28,15 +28,12 @@ traffic only through `targetResources` (the network).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardrails.values import UNKNOWN, Unknown, as_int, get, last_segment, network_of
-
-IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
-Tri = bool | Unknown
+from guardrails.matching import IPNet, Tri, entries_cover, ranges_match
+from guardrails.values import UNKNOWN, Unknown, as_int, get, last_segment
 
 HIERARCHICAL = "hierarchical firewall policy"
 GLOBAL_NETWORK = "global network firewall policy"
@@ -68,7 +65,6 @@ POLICY_TYPES = frozenset(
         REGION_POLICY_ASSOCIATION,
     }
 )
-TCP_NAMES = frozenset({"tcp", "6"})
 
 
 @dataclass
@@ -159,51 +155,6 @@ def rule_from_props(
     )
 
 
-def _ranges(ranges: Any, target: IPNet | None, *, whole: bool) -> Tri:
-    if ranges is UNKNOWN:
-        return UNKNOWN
-    if not ranges:
-        return True
-    if target is None:
-        return UNKNOWN
-    unknown = False
-    for raw in ranges:
-        net = network_of(raw)
-        if net is None:
-            unknown = unknown or raw is UNKNOWN
-        elif net.version == target.version and (
-            target.subnet_of(net) if whole else target.overlaps(net)  # type: ignore[arg-type]
-        ):
-            return True
-    return UNKNOWN if unknown else False
-
-
-def _ports(layer4: Any, protocol: str, port: int | Unknown) -> Tri:
-    if layer4 is UNKNOWN:
-        return UNKNOWN
-    unknown = False
-    for proto, ports in layer4:
-        if proto is UNKNOWN:
-            unknown = True
-            continue
-        p = str(proto).lower()
-        if p != "all" and not (protocol == "tcp" and p in TCP_NAMES):
-            continue
-        if p == "all" or not ports:
-            return True
-        if ports is UNKNOWN or port is UNKNOWN:
-            unknown = True
-            continue
-        for spec in ports:
-            lo, sep, hi = str(spec).partition("-")
-            try:
-                if int(lo) <= port <= int(hi if sep else lo):  # type: ignore[operator]
-                    return True
-            except ValueError:
-                unknown = unknown or spec is UNKNOWN
-    return UNKNOWN if unknown else False
-
-
 def applies(rule: PolicyRule, flow: Flow) -> tuple[Tri, str]:
     """Whether `rule` matches `flow`, and if not, why."""
     unknown: list[str] = []
@@ -247,22 +198,22 @@ def applies(rule: PolicyRule, flow: Flow) -> tuple[Tri, str]:
         (rule.dest_ranges, rule.src_ranges) if egress else (rule.src_ranges, rule.dest_ranges)
     )
     whole = rule.action != "deny"
-    dest = _ranges(remote, flow.destination, whole=True)
+    dest = ranges_match(remote, flow.destination, whole=True)
     if dest is not True and not flow.destination_exact:
         # Redis's whole range stands for its unknown address: a rule touching part of the range
         # may or may not hold it.
-        touches = _ranges(remote, flow.destination, whole=False)
+        touches = ranges_match(remote, flow.destination, whole=False)
         dest = UNKNOWN if touches is not False else dest
     if dest is UNKNOWN:
         unknown.append("destination ranges")
     elif not dest:
         return False, f"does not cover {flow.destination}"
-    src = _ranges(local, flow.source, whole=whole)
+    src = ranges_match(local, flow.source, whole=whole)
     if src is UNKNOWN:
         unknown.append("source ranges")
     elif not src:
         return False, f"does not cover the source {flow.source}"
-    ports = _ports(rule.layer4, flow.protocol, flow.port)
+    ports = entries_cover(rule.layer4, flow.protocol, flow.port)
     if ports is UNKNOWN:
         unknown.append("ports")
     elif not ports:
