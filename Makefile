@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
 
-.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory bench clean
+.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt verify/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ typecheck: $(VENV)/.installed
 ## Regenerate docs/stack-config.schema.json from infra/config.py.
 schema: $(VENV)/.installed
 	$(PY) -m infra.schema > docs/stack-config.schema.json
+
+## Regenerate the generated policy reference in docs/policies.md from policies/guardrails.
+policy-docs: $(VENV)/.installed
+	$(PY) policies/regen_docs.py
 
 ## Regenerate the per-stack inventories under tests/inventory/ from the mock run.
 inventory: $(VENV)/.installed

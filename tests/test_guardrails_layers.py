@@ -120,8 +120,9 @@ def test_policy_config_reads_gcloud_json():
             ],
         }
     ]
-    ((name, rules),) = layers.config_policies(raw)
-    assert name == "org-baseline" and rules[0].describe().endswith("rule 1000 (deny)")
+    ((layer, rules),) = layers.config_policies(raw)
+    assert layer == layers.HIERARCHICAL
+    assert rules[0].describe() == "hierarchical firewall policy org-baseline rule 1000 (deny)"
     assert layers.evaluate(layers.config_policies(raw), FLOW).allowed is False
 
 

@@ -244,7 +244,7 @@ def test_policy_reference_in_docs_is_generated_from_the_specs():
     text = (ROOT / "docs" / "policies.md").read_text()
     begin, end = "<!-- BEGIN policy-reference (generated) -->\n", "<!-- END policy-reference -->"
     current = text.split(begin, 1)[1].split(end, 1)[0]
-    assert current == reference_markdown(), "regenerate the policy reference in docs/policies.md"
+    assert current == reference_markdown(), "run `make policy-docs`"
 
 
 def test_every_policy_carries_severity_remediation_and_its_docs_url(pack):

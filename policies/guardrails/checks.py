@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails import layers
 from guardrails.firewall import TCP_NAMES, RuleIndex, entries_cover, explain
 from guardrails.model import (
     CONNECTOR,
@@ -56,15 +57,16 @@ class Findings:
 class Analysis:
     """The model plus the derived facts several checks share (rule index, paths), built once."""
 
-    def __init__(self, model: StackModel) -> None:
+    def __init__(self, model: StackModel, firewall_policies: Any = None) -> None:
         self.model = model
+        self.firewall_policies = firewall_policies  # hierarchical policies outside the stack
         self._index: RuleIndex | None = None
         self._paths: list[Path] | None = None
 
     @property
     def index(self) -> RuleIndex:
         if self._index is None:
-            self._index = RuleIndex(self.model)
+            self._index = RuleIndex(self.model, self.firewall_policies)
         return self._index
 
     @property
@@ -168,7 +170,9 @@ def _fix_rule(p: Path) -> str:
     return (
         f"Fix: an EGRESS allow on {getattr(p.network, 'name', 'the network')} with {tag}, "
         f"destination {p.destination}, tcp:{port} taken from the instance's port output, "
-        "log_config INCLUDE_ALL_METADATA, and a priority number below any egress deny."
+        "log_config INCLUDE_ALL_METADATA, and a lower priority number than any VPC egress deny "
+        "(an organization or folder policy deny needs an allow from its admins: no VPC priority "
+        "overrides it)."
     )
 
 
@@ -178,6 +182,39 @@ def _misses(p: Path) -> str:
         return ""
     shown = "; ".join(f"{r.res.name} {why}" for r, why in missed)
     return f" Rules that do not apply: {shown}."
+
+
+def _policy_layer_verdict(p: Path, v: Any, out: Findings) -> None:
+    """The path was decided by a firewall policy layer (hierarchical, or a network policy)."""
+    svc, rule = p.service.res, v.policy_rule
+    where = f"{rule.describe()}" + (f" [{rule.name}]" if rule.name else "")
+    if v.allowed is UNKNOWN:
+        unknowns = ", ".join(r.describe() for r in v.layer_unknown) or where
+        out.unknown(
+            svc, f"path {p.describe()}: {v.layer} outcome unknown during preview ({unknowns})"
+        )
+    elif v.allowed is False:
+        first = v.layer == layers.HIERARCHICAL
+        out.violation(
+            svc,
+            f"{svc.name}: {p.describe()} is blocked by {where}"
+            + (
+                ", which Google evaluates before every VPC firewall rule: no VPC rule priority "
+                "overrides it. Fix: the policy's owners add an allow (or goto_next) for this "
+                "traffic at a lower priority number than the deny."
+                if first
+                else ". Fix: an allow for this traffic in that policy at a lower priority number, "
+                "or (when the network evaluates VPC rules first, AFTER_CLASSIC_FIREWALL) the "
+                "Redis egress allow as a VPC rule."
+            ),
+        )
+    elif rule.logging is not True:
+        out.violation(
+            svc,
+            f"{svc.name}: {p.describe()} is admitted by {where}, which does not log "
+            "(enableLogging). Fix: enable logging on that rule, or let the Redis egress VPC "
+            "rule decide (goto_next).",
+        )
 
 
 def redis_egress_rule(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -195,6 +232,9 @@ def redis_egress_rule(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 + (f" (rules {', '.join(unknowns)} depend on unknown values)" if unknowns else "")
                 + (f"; unknown: {', '.join(p.unknowns)}" if p.unknowns else ""),
             )
+            continue
+        if v.policy_rule is not None:
+            _policy_layer_verdict(p, v, out)
             continue
         if v.allowed is False:
             d = v.rule
@@ -372,6 +412,9 @@ def redis_port_open_to_internet(a: Analysis, cfg: dict[str, Any], out: Findings)
 def firewall_logging(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
     metadata = cfg["logMetadata"]
     for r in resources:
+        if r.type in POLICY_RULE_TYPES:
+            _policy_rule_logging(r, out)
+            continue
         if r.type != FIREWALL:
             continue
         log = r.get("logConfig")
@@ -390,6 +433,27 @@ def firewall_logging(resources: Iterable[Res], cfg: dict[str, Any], out: Finding
                 f"{metadata} nobody can tell which rule dropped the Redis traffic. Fix: "
                 f"log_config={{'metadata': '{metadata}'}}.",
             )
+
+
+POLICY_RULE_TYPES = (
+    layers.FIREWALL_POLICY_RULE,
+    layers.NETWORK_POLICY_RULE,
+    layers.REGION_POLICY_RULE,
+)
+
+
+def _policy_rule_logging(r: Res, out: Findings) -> None:
+    """Firewall policy rules log on/off only (no metadata choice), and not for goto_next
+    ("Use hierarchical firewall policies and rules": logging is not supported for goto_next)."""
+    action, logging = r.get("action"), r.get("enableLogging")
+    if action is UNKNOWN or logging is UNKNOWN:
+        out.unknown(r, "action or logging unknown")
+    elif action != "goto_next" and logging is not True:
+        out.violation(
+            r,
+            f"{r.name}: firewall policy rule ({action}) does not log; without it nobody can tell "
+            "which layer dropped the Redis traffic. Fix: enable_logging=True.",
+        )
 
 
 # 6 ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails import layers
 from guardrails.matching import (  # noqa: F401 - re-exported for the checks
     TCP_NAMES,
     IPNet,
@@ -43,16 +44,27 @@ class Connection:
     # False when the destination is Redis's whole range because its address is not known yet:
     # a rule that covers only part of the range may or may not cover Redis.
     destination_exact: bool = True
+    # For the firewall policy layers: the sender's region and the service account it runs as
+    # (None for connector VMs, which run as no account of ours).
+    region: Any = None
+    source_service_account: Any = None
+
+
+VPC_LAYER = "VPC firewall rules"
+IMPLIED_LAYER = "implied rules"
 
 
 @dataclass
 class Verdict:
     allowed: Tri
-    rule: FirewallRule | None  # the deciding rule; None means the implied rule
+    rule: FirewallRule | None  # the deciding VPC rule; None: another layer or the implied rule
     applicable: list[FirewallRule] = field(default_factory=list)
     unknown: list[FirewallRule] = field(default_factory=list)
     conn: Connection | None = None
     model: StackModel | None = None
+    layer: str = VPC_LAYER  # the layer that decided (layers.HIERARCHICAL, ..., IMPLIED_LAYER)
+    policy_rule: layers.PolicyRule | None = None  # the deciding firewall policy rule
+    layer_unknown: list[layers.PolicyRule] = field(default_factory=list)
 
     @property
     def not_applicable(self) -> list[tuple[FirewallRule, str]]:
@@ -72,8 +84,13 @@ class RuleIndex:
     target its source: untargeted rules, rules naming one of its tags, and rules whose targets
     or network are unknown. Built once per stack; lookups are independent of the rule count."""
 
-    def __init__(self, model: StackModel) -> None:
+    def __init__(self, model: StackModel, firewall_policies: Any = None) -> None:
         self.model = model
+        # Hierarchical policies from policy config (outside the stack), then the stack's own.
+        self.external = layers.config_policies(firewall_policies)
+        self.stack_layers = layers.index_stack(
+            r for r in model.resources.values() if r.type in layers.POLICY_TYPES
+        )
         self.by_network: dict[str, list[FirewallRule]] = {}
         self.untargeted: dict[str, list[FirewallRule]] = {}
         self.by_tag: dict[tuple[str, str], list[FirewallRule]] = {}
@@ -223,6 +240,8 @@ def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
         conn.port if isinstance(conn.port, int) else None,
         conn.protocol,
         conn.tags_known,
+        conn.region if isinstance(conn.region, str) else None,
+        conn.source_service_account if isinstance(conn.source_service_account, str) else None,
     )
     cached = index.verdicts.get(key)
     if cached is None:
@@ -230,7 +249,67 @@ def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
     return cached
 
 
+def _network_keys(net: Network) -> frozenset[str]:
+    keys = {net.res.urn}
+    for prop in ("name", "id", "selfLink"):
+        v = net.res.get(prop)
+        if isinstance(v, str) and v:
+            keys.add(v)
+    return frozenset(keys)
+
+
+def _flow(conn: Connection) -> layers.Flow:
+    return layers.Flow(
+        network_ids=_network_keys(conn.network),
+        region=conn.region,
+        direction=conn.direction,
+        source=conn.source,
+        source_service_account=conn.source_service_account,
+        destination=conn.destination,
+        destination_exact=conn.destination_exact,
+        port=conn.port,
+        protocol=conn.protocol,
+    )
+
+
+def _from_layer(v: layers.LayerVerdict, conn: Connection, index: RuleIndex) -> Verdict:
+    return Verdict(
+        v.allowed if v.allowed is not None else UNKNOWN,
+        None,
+        conn=conn,
+        model=index.model,
+        layer=v.layer,
+        policy_rule=v.rule,
+        layer_unknown=v.unknown,
+    )
+
+
 def _evaluate(index: RuleIndex, conn: Connection) -> Verdict:
+    """Google's order: hierarchical policies; then VPC rules and network policies (network
+    policies first under BEFORE_CLASSIC_FIREWALL); then the implied rules (layers.py)."""
+    flow = _flow(conn)
+    hierarchical, network = layers.network_layers(
+        index.stack_layers, conn.network.res.urn, set(flow.network_ids), conn.region
+    )
+    before = conn.network.res.get("networkFirewallPolicyEnforcementOrder")
+    if before is UNKNOWN and network:
+        return Verdict(UNKNOWN, None, conn=conn, model=index.model, layer="enforcement order")
+    first = before == "BEFORE_CLASSIC_FIREWALL"
+    pre = index.external + hierarchical + (network if first else [])
+    v = layers.evaluate(pre, flow)
+    if v.allowed is not None:
+        return _from_layer(v, conn, index)
+    vpc = _evaluate_vpc(index, conn)
+    if vpc.rule is not None or vpc.allowed is UNKNOWN:
+        return vpc
+    post = layers.evaluate([] if first else network, flow)
+    if post.allowed is not None:
+        return _from_layer(post, conn, index)
+    vpc.layer = IMPLIED_LAYER
+    return vpc
+
+
+def _evaluate_vpc(index: RuleIndex, conn: Connection) -> Verdict:
     applicable: list[FirewallRule] = []
     unknown: list[FirewallRule] = []
     for rule in index.candidates(conn):

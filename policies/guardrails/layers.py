@@ -278,7 +278,7 @@ def config_policies(raw: Any) -> list[tuple[str, list[PolicyRule]]]:
             for r in get(policy, "rules") or []
             if isinstance(r, Mapping)
         ]
-        out.append((name, rules))
+        out.append((HIERARCHICAL, rules))
     return out
 
 

@@ -72,6 +72,8 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
     source_tags: frozenset[str] = frozenset()
     tags_known = True
     source: IPNet | None = None
+    region: Any = svc.location
+    sender_account: Any = None  # connector VMs run as no account a policy rule can target
     if svc.connector is not None:
         path.via = "connector"
         c = model.connectors.resolve(svc.connector)
@@ -93,11 +95,14 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
                 source = network_of(c.cidr)
             source_tags = frozenset(c.tags)
             tags_known = c.tags_known
+            region = c.region
     elif isinstance(svc.interfaces, Unknown):
         path.unknowns.append("the service's network interfaces")
         path.network = UNKNOWN
     elif svc.interfaces:
         path.via = "direct"
+        # Direct VPC egress instances send as the service's own account.
+        sender_account = svc.service_account
         nic = svc.interfaces[0]
         sub = model.subnets.resolve(nic.subnetwork)
         net = model.networks.resolve(nic.network) if nic.network.present else None
@@ -145,6 +150,8 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             port=as_int(path.port) if path.port is not UNKNOWN else UNKNOWN,  # type: ignore[arg-type]
             tags_known=tags_known,
             destination_exact=address_of(inst.host) is not None,
+            region=region,
+            source_service_account=sender_account,
         )
         path.verdict = evaluate(index, conn)
     return path

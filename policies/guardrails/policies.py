@@ -90,7 +90,7 @@ def _stack(
         if applies is not None and (reason := applies(cfg, model)) is not None:
             args.not_applicable(reason)
         out = Findings()
-        check(Analysis(model), cfg, out)
+        check(Analysis(model, cfg.get("firewallPolicies")), cfg, out)
         _emit(out, report, spec.name, cfg)
 
     return StackValidationPolicy(
@@ -192,7 +192,7 @@ SPECS = {
         "Every Cloud Run service that uses Redis is admitted by an explicit, logged EGRESS allow "
         "(connector VMs or Direct VPC egress tag -> Redis range, Redis port) that no deny shadows.",
         MANDATORY,
-        (s.LOG_METADATA, s.EXEMPTIONS),
+        (s.LOG_METADATA, s.FIREWALL_POLICIES, s.EXEMPTIONS),
         "stack",
     ),
     "redis-ingress-rule-ineffective": Spec(
@@ -211,11 +211,17 @@ SPECS = {
     ),
     "firewall-logging-all-metadata": Spec(
         "firewall-logging-all-metadata",
-        "Every firewall rule logs with INCLUDE_ALL_METADATA.",
+        "Every firewall rule logs with INCLUDE_ALL_METADATA; every firewall policy rule that "
+        "allows or denies logs.",
         MANDATORY,
         (s.LOG_METADATA, s.EXEMPTIONS),
         "resource",
-        ("gcp:compute/firewall:Firewall",),
+        (
+            "gcp:compute/firewall:Firewall",
+            "gcp:compute/firewallPolicyRule:FirewallPolicyRule",
+            "gcp:compute/networkFirewallPolicyRule:NetworkFirewallPolicyRule",
+            "gcp:compute/regionNetworkFirewallPolicyRule:RegionNetworkFirewallPolicyRule",
+        ),
     ),
     "connector-and-ranges": Spec(
         "connector-and-ranges",
@@ -424,7 +430,8 @@ def run_all(
     `inputs`, stack policies on `outputs`, one shared model. Inapplicable policies are absent."""
     config = config or {}
     results: dict[str, Findings] = {}
-    analysis = Analysis(StackModel(outputs))
+    layered = config.get("redis-egress-firewall-rule") or {}
+    analysis = Analysis(StackModel(outputs), layered.get("firewallPolicies"))
     for name, spec in SPECS.items():
         cfg = s.effective(config.get(name), *spec.settings)
         out = Findings()

@@ -115,6 +115,27 @@ PORTS = Setting(
 )
 
 
+FIREWALL_POLICIES = Setting(
+    "firewallPolicies",
+    {
+        "type": "array",
+        "description": (
+            "Hierarchical firewall policies that apply to this stack's networks but live outside "
+            "it, in evaluation order (organization first, then folders top down). Each: name and "
+            "rules as `gcloud compute firewall-policies rules list --firewall-policy=POLICY "
+            "--format=json` prints them."
+        ),
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "rules": {"type": "array", "items": {"type": "object"}},
+            },
+            "required": ["rules"],
+        },
+    },
+    [],
+)
 EXEMPTIONS = Setting(
     "exemptions",
     {
