@@ -3,6 +3,8 @@ protocol, fed the recorded graphs of the shipped stacks (clean) and mutated copi
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from preflight.analyzer import PolicyPackProcess, Verdict
@@ -60,13 +62,23 @@ def test_shipped_stacks_have_no_mandatory_violation(pack, stack, preview):
     )
 
 
-def test_preview_says_what_it_cannot_decide(pack):
-    verdict = pack("staging", True).evaluate(stack_graph("staging", True))
+def test_preview_says_which_unknown_blocks_a_verdict(pack):
+    """Undecided is rare and names what blocks it: a rule whose port is computed from something
+    other than the instance cannot be matched against the instance's unknown port."""
+    g = copy.deepcopy(stack_graph("staging", True))
+    rule = named(g, "firewall-redis-egress")
+    redis = named(g, "redis-instance").urn
+    rule.propertyDependencies["allows"] = [
+        u for u in rule.propertyDependencies["allows"] if u != redis
+    ]
+    verdict = pack("staging", True).evaluate(g)
     undecided = [d for d in verdict.diagnostics if d.undecided]
     assert undecided and all(d.level == "advisory" for d in undecided)
     assert any(
-        d.policy == "redis-egress-firewall-rule" and "unknown port" in d.message for d in undecided
+        d.policy == "redis-egress-firewall-rule" and "the port of Redis staging-redis" in d.message
+        for d in undecided
     )
+    assert verdict.mandatory == []
 
 
 def test_dev_reports_tls_off_as_advisory(pack):

@@ -48,6 +48,9 @@ class Connection:
     # (None for connector VMs, which run as no account of ours).
     region: Any = None
     source_service_account: Any = None
+    # The resource whose output the port is (the Redis instance): a rule whose ports are computed
+    # from that same output admits the port whatever its value turns out to be.
+    port_source: str | None = None
 
 
 VPC_LAYER = "VPC firewall rules"
@@ -185,6 +188,8 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     elif not src:
         return False, f"source ranges {rule.source_ranges} do not cover {conn.source}"
     ports = entries_cover(rule.entries, conn.protocol, conn.port)
+    if ports is UNKNOWN and _port_from_source(rule, conn):
+        ports = True
     if ports is UNKNOWN:
         unknown.append("ports")
     elif not ports:
@@ -195,6 +200,24 @@ def applies(rule: FirewallRule, conn: Connection, model: StackModel) -> tuple[Tr
     if unknown:
         return UNKNOWN, "cannot be decided during preview: unknown " + ", ".join(unknown)
     return True, ""
+
+
+def _port_from_source(rule: FirewallRule, conn: Connection) -> bool:
+    """During preview the instance's port is unknown, and so is a rule port computed from it.
+    When the rule's only unknown port entry depends on the very instance the connection goes to
+    (allows[].ports = instance.port), the rule admits that port whatever it is: decide, rather
+    than leave the path undecided on every new stack. A rule whose ports are known is matched
+    against the port as usual."""
+    if conn.port is not UNKNOWN or conn.port_source is None:
+        return False
+    if conn.port_source not in rule.res.deps_of("allows" if rule.action == "allow" else "denies"):
+        return False
+    if not isinstance(rule.entries, list):
+        return False
+    return any(
+        str(proto).lower() in TCP_NAMES and (ports is UNKNOWN or UNKNOWN in (ports or []))
+        for proto, ports in rule.entries
+    )
 
 
 def _destination_match(rule: FirewallRule, conn: Connection) -> Tri:
@@ -241,6 +264,7 @@ def evaluate(index: RuleIndex, conn: Connection) -> Verdict:
         conn.protocol,
         conn.tags_known,
         conn.region if isinstance(conn.region, str) else None,
+        conn.port_source,
         conn.source_service_account if isinstance(conn.source_service_account, str) else None,
     )
     cached = index.verdicts.get(key)

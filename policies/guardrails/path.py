@@ -152,6 +152,7 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             destination_exact=address_of(inst.host) is not None,
             region=region,
             source_service_account=sender_account,
+            port_source=inst.res.urn,
         )
         path.verdict = evaluate(index, conn)
     return path
