@@ -308,9 +308,18 @@ MUTATIONS = [
     Mutation(
         "redis-auto-named",
         "staging",
-        "environment-derived-names",
+        "environment-name-prefix",
         "redis-instance",
         lambda g: del_prop(named(g, "redis-instance"), "name"),
+        "advisory",
+    ),
+    Mutation(
+        "network-named-without-environment",
+        "staging",
+        "environment-name-prefix",
+        "network-vpc",
+        _rename("network-vpc", "chat-network"),
+        "advisory",
     ),
     Mutation(
         "no-firewall-rule",

@@ -17,7 +17,12 @@ from preflight import wire
 from tests.mutations import MUTATIONS, mutated
 from tests.support import MODES, STACKS, policy_resources, stack_graph
 
-ENV_POLICIES = ("environment-derived-names", "security-baseline", "security-baseline-production")
+ENV_POLICIES = (
+    "environment-derived-names",
+    "environment-name-prefix",
+    "security-baseline",
+    "security-baseline-production",
+)
 
 
 def violations(graph, stack: str) -> set[tuple[str, str]]:

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from preflight.analyzer import PolicyPackProcess, Verdict
-from tests.mutations import MUTATIONS, Mutation, mutated, named
+from tests.mutations import MUTATIONS, Mutation, mutated, named, set_prop
 from tests.support import MODES, ROOT, STACKS, stack_config, stack_graph
 
 PACK = ROOT / "policies"
@@ -274,3 +274,27 @@ def test_every_policy_carries_severity_remediation_and_its_docs_url(pack):
         assert p.url == f"docs/policies.md#{p.name}"
         assert p.framework.name == "redis-vpc-guardrails"
         assert p.name in headings, p.name
+
+
+@pytest.mark.parametrize(
+    ("name", "mandatory"),
+    [
+        ("chat-prd-network", False),  # another scheme, this environment: fine
+        ("shared-network", False),  # no environment at all: advisory only
+        ("chat-staging-network", True),  # another environment's name: the outage pattern
+    ],
+)
+def test_other_naming_schemes_are_not_blocked_but_foreign_environments_are(pack, name, mandatory):
+    g = copy.deepcopy(_graph("prd", True))
+    set_prop(named(g, "network-vpc"), "name", name)
+    verdict = pack("production", False).evaluate(
+        g,
+        {
+            "environment-derived-names": {"environment": "prd"},
+            "environment-name-prefix": {"environment": "prd"},
+        },
+    )
+    blocked = [d for d in verdict.mandatory if d.urn.endswith("::network-vpc")]
+    assert bool(blocked) == mandatory, [d.message for d in verdict.mandatory]
+    if mandatory:
+        assert "infra/" not in blocked[0].message and "redis-vpc:environment" in blocked[0].message

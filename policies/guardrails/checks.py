@@ -125,6 +125,8 @@ def hardcoded_references(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
 
 # 2 ---------------------------------------------------------------------------------------------
 def environment_names(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    """Mandatory: a name that carries ANOTHER environment's name (`staging-vpc` in production)
+    is the outage pattern. Other naming schemes are not this policy's business."""
     env = cfg.get("environment") or ""
     if not env:
         return
@@ -136,26 +138,41 @@ def environment_names(resources: Iterable[Res], cfg: dict[str, Any], out: Findin
         if name is UNKNOWN:
             out.unknown(r, "its name is unknown")
             continue
-        if not isinstance(name, str) or not name:
-            out.violation(
-                r,
-                f"{r.name}: no explicit name, so GCP gets an auto-name from {r.name!r} that does "
-                f"not say it belongs to {env}. Fix: name it from infra/naming.py ({env}-<role>).",
-            )
-            continue
-        if not (name == env or name.startswith(env + "-")):
-            out.violation(
-                r,
-                f"{r.name}: name {name!r} does not start with the environment {env!r}. "
-                f"Fix: derive it from the environment ({env}-<role>), never type it in.",
-            )
+        if not isinstance(name, str):
             continue
         foreign = sorted(others & set(name.split("-")))
         if foreign:
             out.violation(
                 r,
                 f"{r.name}: name {name!r} contains another environment's name "
-                f"({', '.join(foreign)}). Fix: derive every name from {env!r}.",
+                f"({', '.join(foreign)}), not this stack's {env!r}. Fix: derive every name from "
+                "the stack's environment instead of typing it in (in redis-vpc: "
+                "redis-vpc:environment).",
+            )
+
+
+def environment_prefix(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    """Advisory: names that do not say which environment they belong to."""
+    env = cfg.get("environment") or ""
+    if not env:
+        return
+    for r in resources:
+        if r.type not in NAMED_TYPES:
+            continue
+        name = r.get("name")
+        if name is UNKNOWN:
+            continue
+        if not isinstance(name, str) or not name:
+            out.violation(
+                r,
+                f"{r.name}: no explicit name, so Google Cloud gets an auto-name from {r.name!r} "
+                f"that does not say it belongs to {env}. Fix: set name={env}-<role>.",
+            )
+        elif env not in name.split("-"):
+            out.violation(
+                r,
+                f"{r.name}: name {name!r} does not carry the environment {env!r}. Fix: derive "
+                f"it from the environment ({env}-<role>).",
             )
 
 

@@ -174,10 +174,25 @@ SPECS = {
     ),
     "environment-derived-names": Spec(
         "environment-derived-names",
-        "Networks, subnets, connectors, firewall rules and Redis instances are named from the "
-        "stack's environment and name no other environment.",
+        "No network, subnet, connector, firewall rule or Redis instance carries another "
+        "environment's name.",
         MANDATORY,
         (s.ENVIRONMENT, s.KNOWN, s.EXEMPTIONS),
+        "resource",
+        (
+            "gcp:compute/network:Network",
+            "gcp:compute/subnetwork:Subnetwork",
+            "gcp:vpcaccess/connector:Connector",
+            "gcp:compute/firewall:Firewall",
+            "gcp:redis/instance:Instance",
+        ),
+    ),
+    "environment-name-prefix": Spec(
+        "environment-name-prefix",
+        "Networks, subnets, connectors, firewall rules and Redis instances carry the stack's "
+        "environment in their names (advisory: other naming schemes are allowed).",
+        ADVISORY,
+        (s.ENVIRONMENT, s.EXEMPTIONS),
         "resource",
         (
             "gcp:compute/network:Network",
@@ -275,6 +290,11 @@ META: dict[str, Meta] = {
     "environment-derived-names": Meta(
         Severity.MEDIUM,
         "Derive every name from the stack's environment; never copy another environment's name.",
+        ("naming",),
+    ),
+    "environment-name-prefix": Meta(
+        Severity.LOW,
+        "Name resources <environment>-<role> so every name says where it belongs.",
         ("naming",),
     ),
     "redis-egress-firewall-rule": Meta(
@@ -377,6 +397,7 @@ STACK_CHECKS: dict[
 }
 RESOURCE_CHECKS: dict[str, Callable[[Sequence[Res], dict[str, Any], Findings], None]] = {
     "environment-derived-names": checks.environment_names,
+    "environment-name-prefix": checks.environment_prefix,
     "firewall-logging-all-metadata": checks.firewall_logging,
 }
 
