@@ -306,6 +306,33 @@ MUTATIONS = [
         _rename("firewall-redis-egress", "production-staging-redis-egress"),
     ),
     Mutation(
+        "redis-port-egress-to-world-in-production",
+        "production",
+        "security-baseline-production",
+        "firewall-egress-world",
+        lambda g: add_rule(
+            g,
+            "egress-world",
+            {
+                "direction": "EGRESS",
+                "destinationRanges": ["0.0.0.0/0"],
+                "allows": [{"protocol": "tcp", "ports": ["6378"]}],
+            },
+        ),
+    ),
+    Mutation(
+        "redis-port-egress-to-world-in-staging",
+        "staging",
+        "security-baseline",
+        "firewall-egress-world",
+        lambda g: add_rule(
+            g,
+            "egress-world",
+            {"direction": "EGRESS", "allows": [{"protocol": "tcp", "ports": ["6000-7000"]}]},
+        ),
+        "advisory",
+    ),
+    Mutation(
         "redis-auto-named",
         "staging",
         "environment-name-prefix",

@@ -298,3 +298,22 @@ def test_other_naming_schemes_are_not_blocked_but_foreign_environments_are(pack,
     assert bool(blocked) == mandatory, [d.message for d in verdict.mandatory]
     if mandatory:
         assert "infra/" not in blocked[0].message and "redis-vpc:environment" in blocked[0].message
+
+
+def _drop_env(g, service: str, var: str):
+    svc = named(g, service)
+    for data in (svc.inputs, svc.outputs):
+        for c in data["template"]["containers"]:
+            c["envs"] = [e for e in c.get("envs", []) if e.get("name") != var]
+    return g
+
+
+def test_a_missing_redis_port_is_fine_where_the_default_port_is_the_instances(pack):
+    # dev: TLS off, Redis serves on 6379, which clients assume.
+    g = _drop_env(copy.deepcopy(stack_graph("dev")), "svc-backend-service", "REDIS_PORT")
+    verdict = pack("dev", False).evaluate(g)
+    assert verdict.by_policy("cloud-run-private-redis-path") == []
+    # staging: TLS on, the instance serves elsewhere: still a violation.
+    g = _drop_env(copy.deepcopy(stack_graph("staging")), "svc-backend-service", "REDIS_PORT")
+    (d,) = pack("staging", False).evaluate(g).by_policy("cloud-run-private-redis-path")
+    assert "uses TLS" in d.message and d.urn.endswith("::svc-backend-service")

@@ -628,10 +628,19 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
             if not svc.env_complete:
                 out.unknown(svc.res, f"whether {var} is set (an env name is unknown)")
             elif var == "REDIS_PORT":
-                out.violation(
-                    svc.res,
-                    f"{svc.res.name}: no REDIS_PORT; Fix: REDIS_PORT=instance.port (a TLS instance does not serve on 6379).",
-                )
+                tls = inst.transit_encryption
+                if tls is UNKNOWN:
+                    out.unknown(svc.res, f"whether Redis {inst.name} serves on the default port")
+                elif tls not in (None, "DISABLED"):
+                    # Without TLS Memorystore serves on 6379, which clients assume; under TLS the
+                    # instance reports another port (Google does not document it; its `port`
+                    # output says which).
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: no REDIS_PORT, so clients assume 6379, but Redis "
+                        f"{inst.name} uses TLS and serves on its own port. Fix: "
+                        "REDIS_PORT=instance.port.",
+                    )
             continue
         value = env[var].value
         if value is UNKNOWN or env[var].secret is not None:
@@ -746,6 +755,24 @@ def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> No
 
 
 # 9 ---------------------------------------------------------------------------------------------
+def _egress_to_world(rule: FirewallRule, ports: set[int], out: Findings) -> None:
+    """An EGRESS allow on a Redis port to every address: the tagged workloads may send to any
+    Redis on the internet (exfiltration path); the Redis path needs only the Redis range."""
+    if rule.direction != "EGRESS" or rule.action != "allow" or rule.disabled is not False:
+        return
+    dest = rule.destination_ranges
+    if dest is UNKNOWN:
+        return
+    world = _reaches_world(dest) if dest else True
+    if world is True and _covers_any(rule, ports) is True:
+        out.violation(
+            rule.res,
+            f"{rule.res.name}: allows EGRESS on the Redis port to 0.0.0.0/0, so its targets can "
+            "send to any Redis on the internet. Fix: destination_ranges = the Redis instance's "
+            "reserved range only.",
+        )
+
+
 def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: bool) -> None:
     m = a.model
     env_name = cfg.get("environment") or "this stack"
@@ -782,6 +809,8 @@ def security(a: Analysis, cfg: dict[str, Any], out: Findings, *, production: boo
             out.violation(
                 res, f"{res.name}: deletion_protection is off. Fix: deletion_protection=True."
             )
+    for rule in m.firewalls:
+        _egress_to_world(rule, _redis_ports(m, cfg), out)
     if production:
         for n in m.networks:
             if not n.res.protect:

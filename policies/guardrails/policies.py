@@ -267,14 +267,28 @@ SPECS = {
         "Production: Redis AUTH, TLS, STANDARD_HA, persistence and deletion protection; network "
         "protected; no secrets in plain env; secret versions pinned.",
         MANDATORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS, s.EXEMPTIONS),
+        (
+            s.ENVIRONMENT,
+            s.PRODUCTION,
+            s.PRODUCTION_LABELS_SETTING,
+            s.SECRET_PATTERNS,
+            s.PORTS,
+            s.EXEMPTIONS,
+        ),
         "stack",
     ),
     "security-baseline": Spec(
         "security-baseline",
         "Non-production: Redis AUTH and TLS; no secrets in plain env; secret versions pinned.",
         ADVISORY,
-        (s.ENVIRONMENT, s.PRODUCTION, s.PRODUCTION_LABELS_SETTING, s.SECRET_PATTERNS, s.EXEMPTIONS),
+        (
+            s.ENVIRONMENT,
+            s.PRODUCTION,
+            s.PRODUCTION_LABELS_SETTING,
+            s.SECRET_PATTERNS,
+            s.PORTS,
+            s.EXEMPTIONS,
+        ),
         "stack",
     ),
 }
