@@ -317,3 +317,55 @@ def test_a_missing_redis_port_is_fine_where_the_default_port_is_the_instances(pa
     g = _drop_env(copy.deepcopy(stack_graph("staging")), "svc-backend-service", "REDIS_PORT")
     (d,) = pack("staging", False).evaluate(g).by_policy("cloud-run-private-redis-path")
     assert "uses TLS" in d.message and d.urn.endswith("::svc-backend-service")
+
+
+@pytest.mark.parametrize(
+    ("role", "kind", "granted"),
+    [
+        ("roles/secretmanager.secretAccessor", "member", True),
+        ("roles/secretmanager.admin", "binding", True),
+        ("roles/secretmanager.secretAccessor", "policy", True),
+        ("roles/viewer", "member", False),  # viewer cannot read secret payloads
+    ],
+)
+def test_a_project_level_secret_grant_counts(pack, role, kind, granted):
+    import json as _json
+
+    from preflight.graph import RecordedResource
+
+    g = copy.deepcopy(stack_graph("staging"))
+    old = named(g, "svc-backend-secret-access")
+    svc = named(g, "svc-backend-service")
+    sa = svc.inputs["template"]["serviceAccount"]
+    member = f"serviceAccount:{sa}"
+    props = {
+        "member": {"project": "acme-chat-staging", "role": role, "member": member},
+        "binding": {"project": "acme-chat-staging", "role": role, "members": [member]},
+        "policy": {
+            "project": "acme-chat-staging",
+            "policyData": _json.dumps({"bindings": [{"role": role, "members": [member]}]}),
+        },
+    }[kind]
+    typ = {
+        "member": "gcp:projects/iAMMember:IAMMember",
+        "binding": "gcp:projects/iAMBinding:IAMBinding",
+        "policy": "gcp:projects/iAMPolicy:IAMPolicy",
+    }[kind]
+    grant = RecordedResource(
+        urn=old.urn.rsplit("::", 2)[0] + f"::{typ}::project-grant",
+        type=typ,
+        name="project-grant",
+        parent="",
+        custom=True,
+        inputs=dict(props),
+        outputs=dict(props),
+    )
+    g.resources = [r for r in g.resources if r is not old] + [grant]
+    svc.dependencies = [u for u in svc.dependencies if u != old.urn] + [grant.urn]
+    verdict = pack("staging", False).evaluate(g)
+    missing = [
+        d
+        for d in verdict.by_policy("explicit-dependencies")
+        if d.urn == svc.urn and "grant on secret" in d.message
+    ]
+    assert (missing == []) == granted, [d.message for d in missing]

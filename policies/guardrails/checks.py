@@ -33,6 +33,9 @@ from guardrails.path import Path, analyze, egress_covers_private
 from guardrails.values import UNKNOWN, Unknown, last_segment, network_of
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
+# Predefined roles holding secretmanager.versions.access ("Secret Manager roles and
+# permissions", https://cloud.google.com/iam/docs/roles-permissions/secretmanager), and Owner.
+SECRET_ACCESS_ROLES = frozenset({ACCESSOR, "roles/secretmanager.admin", "roles/owner"})
 NAMED_TYPES = (NETWORK, SUBNET, CONNECTOR, FIREWALL, REDIS)
 
 
@@ -675,10 +678,12 @@ def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
     if secret_res is not None:
         keys.append(secret_res.urn)
     candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
+    # A project-level grant covers every secret of the project.
+    candidates.update({id(g): g for g in m.project_grants})
     grants = []
     for g in candidates.values():
         role = g.role
-        if role is not UNKNOWN and role != ACCESSOR and role != "roles/owner":
+        if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES:
             continue
         members = g.members
         sa = svc.service_account

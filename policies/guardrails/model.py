@@ -9,6 +9,7 @@ this stack; one without is a literal someone typed in.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -38,6 +39,9 @@ SECRET = "gcp:secretmanager/secret:Secret"
 SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
 SECRET_IAM_BINDING = "gcp:secretmanager/secretIamBinding:SecretIamBinding"
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
+PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
+PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
 STACK = "pulumi:pulumi:Stack"
 
 
@@ -340,6 +344,7 @@ class StackModel:
         self.service_accounts: Index[Res] = Index()
         self.secret_access: list[SecretAccess] = []
         self.grants_by_secret: dict[str, list[SecretAccess]] = {}  # secret name or URN -> grants
+        self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
         self.psa_connections: list[Res] = []
         for r in resources:
             self.resources[r.urn] = r
@@ -492,6 +497,36 @@ class StackModel:
         for k in keys:
             self.grants_by_secret.setdefault(k, []).append(g)
 
+    def _project_member(self, r: Res) -> None:
+        member = r.get("member")
+        members = UNKNOWN if member is UNKNOWN else [member]
+        self.project_grants.append(SecretAccess(r, Ref(None, ()), r.get("role"), members))
+
+    def _project_binding(self, r: Res) -> None:
+        self.project_grants.append(SecretAccess(r, Ref(None, ()), r.get("role"), r.get("members")))
+
+    def _project_policy(self, r: Res) -> None:
+        """An authoritative project policy: `policyData` is the policy JSON (bindings)."""
+        raw = r.get("policyData")
+        if raw is UNKNOWN:
+            self.project_grants.append(SecretAccess(r, Ref(None, ()), UNKNOWN, UNKNOWN))
+            return
+        try:
+            bindings = json.loads(raw).get("bindings", []) if isinstance(raw, str) else []
+        except (ValueError, AttributeError):
+            bindings = []
+        for b in bindings:
+            if isinstance(b, dict):
+                members = b.get("members")
+                self.project_grants.append(
+                    SecretAccess(
+                        r,
+                        Ref(None, ()),
+                        b.get("role"),
+                        members if isinstance(members, list) else [],
+                    )
+                )
+
     def _psa(self, r: Res) -> None:
         self.psa_connections.append(r)
 
@@ -574,4 +609,7 @@ _BUILDERS = {
     SECRET_IAM_MEMBER: StackModel._iam_member,
     SECRET_IAM_BINDING: StackModel._iam_binding,
     PSA_CONNECTION: StackModel._psa,
+    PROJECT_IAM_MEMBER: StackModel._project_member,
+    PROJECT_IAM_BINDING: StackModel._project_binding,
+    PROJECT_IAM_POLICY: StackModel._project_policy,
 }
