@@ -268,5 +268,6 @@ class Names:
 
 
 def connector_network_tag(region: str, connector_name: str) -> str:
-    """The tag Google puts on one connector's VMs (REFERENCE.md): the egress rule's target."""
+    """The tag Google puts on one connector's VMs, the egress rule's target ("Serverless VPC
+    Access", network tags: https://cloud.google.com/vpc/docs/serverless-vpc-access#network-tags)."""
     return f"vpc-connector-{region}-{connector_name}"

@@ -14,7 +14,7 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
 COMPUTE = "https://www.googleapis.com/compute/v1"
 REDIS_PORT = 6379
-# Memorystore serves TLS on 6378 as widely reported (REFERENCE.md: unconfirmed); the program reads
+# Memorystore serves TLS on 6378 as users report (Google does not document it); the program reads
 # the port from the instance, so only this mock depends on the figure.
 REDIS_TLS_PORT = 6378
 FAKE_CA = "-----BEGIN CERTIFICATE-----\nMIIBmockedCAforPreflight\n-----END CERTIFICATE-----\n"

@@ -2,7 +2,7 @@
 
 Steps: resolve, TCP connect, TLS handshake (with the instance's CA), AUTH, PING, a SET/GET/DEL
 round trip on a probe-only key with a short TTL, then N PING round trips for latency. Each failure
-is classified (REFERENCE.md, "Diagnosing a failed Redis connection"):
+is classified (docs/runbook.md, "What a failed probe means", says what each class means):
 
     dns       the name did not resolve (EAI_AGAIN / EAI_NONAME): nothing was sent
     refused   reachable, nothing listening on that port (often the TLS/non-TLS port mix-up)
