@@ -116,6 +116,17 @@ def test_probe_without_result_and_probe_api_error():
     assert "run.jobs.run denied" in next(c.detail for c in broken if c.name == "probe")
 
 
+def test_a_passing_verdict_from_an_execution_that_did_not_succeed_fails():
+    """The probe said ok but the execution failed (killed after printing, a second task):
+    not a pass, and the detail says why the execution failed."""
+    run = JobRun("exec-4", False, [probe_json(True)], "FailedPrecondition: exit code 137")
+    probe = next(c for c in run_checks(outputs("staging"), FakeCloud(job=run)) if c.name == "probe")
+    assert probe.ok is False
+    assert probe.detail == (
+        "the probe passed but execution exec-4 did not succeed (FailedPrecondition: exit code 137)"
+    )
+
+
 def test_connectivity_test_unreachable():
     cloud = FakeCloud(reach=Reachability("UNREACHABLE", "FIREWALL_RULE"))
     checks = run_checks(outputs("production"), cloud)

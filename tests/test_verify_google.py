@@ -1,134 +1,352 @@
-"""verify's Google adapter on objects in exactly the shapes the client libraries produce: Cloud
-Logging entries parsed from LogEntry protos as `Client.list_entries` parses them, and a real
-google-api-core Operation whose execution failed."""
+"""verify's Google adapter (verify/google.py) end to end without a network: the production
+`GoogleCloud.run_probe_job` runs, only the two client constructors are replaced.
+
+- Log entries come out of the real `google.cloud.logging.Client.list_entries`, over HTTP (the
+  REST API's JSON, `_http._LoggingAPI.list_entries` -> `entry_from_resource` ->
+  `StructEntry/TextEntry.from_api_repr`) and over gRPC (LogEntry protos ->
+  `_gapic._parse_log_entry` -> `entry_from_resource`): only the transport's answer is canned, as
+  Cloud Run writes a job's stdout (resource.type cloud_run_job, label
+  run.googleapis.com/execution_name, jsonPayload for a line that is one JSON object, textPayload
+  for any other line).
+- The run_job operation is a real `google.api_core.operation.Operation` made by
+  `operation.from_gapic` exactly as `run_v2.JobsClient.run_job` makes it (result and metadata type
+  Execution), over an operations client that answers GetOperation with a finished
+  `operations_pb2.Operation`, so `result()` raises exactly as in production when it carries an
+  error.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+from dataclasses import fields
+from typing import Any
 
 import pytest
 from google.api_core import operation as ga_operation
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import logging as cloud_logging
-from google.cloud.logging_v2 import _gapic
-from google.cloud.logging_v2._helpers import entry_from_resource
-from google.cloud.logging_v2.types import LogEntry as LogEntryPB
+from google.cloud.logging_v2.resource import Resource
+from google.cloud.logging_v2.types import LogEntry
 from google.cloud.run_v2.types import Execution
 from google.longrunning import operations_pb2
-from google.protobuf import any_pb2
-from google.rpc import status_pb2
+from google.protobuf import any_pb2, json_format
+from google.rpc import code_pb2, status_pb2
 
-from probe.core import HINTS
-from verify.checks import _probe_check
-from verify.cloud import JobRun
-from verify.google import entry_lines, execution_of, finish
+from probe.__main__ import main as probe_main
+from probe.core import HINTS, ProbeResult
+from tests.redis_server import free_port
+from verify.checks import _probe_check, probe_result
+from verify.google import SPECIAL_FIELDS, SPECIAL_PREFIX, GoogleCloud
 
-EXECUTION = "projects/acme/locations/us-central1/jobs/staging-redis-probe/executions/staging-redis-probe-x7k2q"
-VERDICT = {
+PROJECT = "acme"
+REGION = "us-central1"
+JOB_NAME = "staging-redis-probe"
+JOB = f"projects/{PROJECT}/locations/{REGION}/jobs/{JOB_NAME}"
+EXECUTION_ID = f"{JOB_NAME}-x7k2q"
+EXECUTION = f"{JOB}/executions/{EXECUTION_ID}"
+OPERATION = f"projects/{PROJECT}/locations/{REGION}/operations/0f3c9e2a-5d1b-4e8f-9a37-1c2b3d4e5f60"
+TRANSPORTS = ["http", "grpc"]
+
+OK_VERDICT = {
+    "ok": True,
+    "classification": None,
+    "hint": None,
+    "host": "10.4.0.3",
+    "port": 6378,
+    "tls": True,
+    "steps": [{"name": "resolve", "ok": True, "ms": 0.41, "error": None}],
+    "latency_ms": {"rounds": 10.0, "min": 1.1, "p50": 1.4, "p90": 2.0, "p99": 2.6, "max": 2.7},
+    "attempts": 1,
+    "elapsed_ms": 52.3,
+    "error": None,
+}
+TIMEOUT_VERDICT = {
+    **OK_VERDICT,
     "ok": False,
     "classification": "timeout",
     "hint": HINTS["timeout"],
+    "steps": [
+        {"name": "resolve", "ok": True, "ms": 0.41, "error": None},
+        {"name": "tcp_connect", "ok": False, "ms": 3000.2, "error": "no answer before the timeout"},
+    ],
+    "latency_ms": None,
+    "attempts": 4,
     "error": "no answer before the timeout",
-    "attempts": 2,
-    "steps": [{"name": "resolve", "ok": True}, {"name": "tcp_connect", "ok": False}],
 }
 
 
-# A client that never calls out: entries need it only for their logger's project.
-CLIENT = cloud_logging.Client(project="acme", credentials=AnonymousCredentials(), _use_grpc=False)
+# --- Cloud Logging, as the client library hands entries back ---------------------------------
 
 
-def listed(*payloads: object) -> list:
-    """Entries as `Client.list_entries` yields them: LogEntry protos -> _parse_log_entry ->
-    entry_from_resource (a StructEntry for jsonPayload, a TextEntry for textPayload)."""
-    out = []
-    for i, payload in enumerate(payloads):
-        pb = LogEntryPB(
-            log_name="projects/acme/logs/run.googleapis.com%2Fstdout",
-            insert_id=f"id{i}",
-            labels={"run.googleapis.com/execution_name": EXECUTION.rsplit("/", 1)[-1]},
+def api_entry(i: int, payload: object, stream: str = "stdout") -> dict[str, Any]:
+    """One entry as entries.list returns it for a Cloud Run job's container output."""
+    entry: dict[str, Any] = {
+        "insertId": f"6740b1f2000{i:05x}",
+        "logName": f"projects/{PROJECT}/logs/run.googleapis.com%2F{stream}",
+        "resource": {
+            "type": "cloud_run_job",
+            "labels": {"project_id": PROJECT, "job_name": JOB_NAME, "location": REGION},
+        },
+        "labels": {
+            "run.googleapis.com/execution_name": EXECUTION_ID,
+            "run.googleapis.com/task_index": "0",
+            "run.googleapis.com/task_attempt": "0",
+            "instanceId": "0087244a80d5c1f7e3b4",
+        },
+        "timestamp": f"2026-11-22T12:00:0{i % 10}.{i:06d}Z",
+        "receiveTimestamp": f"2026-11-22T12:00:0{i % 10}.{i + 500:06d}Z",
+    }
+    if isinstance(payload, dict):
+        entry["jsonPayload"] = payload
+    else:
+        entry["textPayload"] = payload
+    return entry
+
+
+class FakeLogging:
+    """A real `cloud_logging.Client` whose transport answers with `entries`; records filters."""
+
+    def __init__(self, transport: str, entries: list[dict[str, Any]]) -> None:
+        self.filters: list[str] = []
+        self.client = cloud_logging.Client(
+            project=PROJECT, credentials=AnonymousCredentials(), _use_grpc=transport == "grpc"
         )
-        raw = LogEntryPB.pb(pb)
-        raw.resource.type = "cloud_run_job"
-        raw.resource.labels["job_name"] = "staging-redis-probe"
-        if isinstance(payload, dict):
-            raw.json_payload.update(payload)
+        if transport == "http":
+            self.client._connection.api_request = self._http  # type: ignore[method-assign]
         else:
-            raw.text_payload = str(payload)
-        out.append(entry_from_resource(_gapic._parse_log_entry(raw), CLIENT, loggers={}))
-    return out
+            self.client.logging_api._gapic_api.list_log_entries = self._grpc
+        self.entries = entries
+
+    def _http(self, method: str, path: str, data: dict[str, Any] | None = None, **_: Any) -> dict:
+        assert (method, path) == ("POST", "/entries:list")
+        self.filters.append((data or {})["filter"])
+        return {"entries": json.loads(json.dumps(self.entries))}
+
+    def _grpc(self, request: Any = None, **_: Any) -> list[LogEntry]:
+        self.filters.append(request.filter)
+        out = []
+        for raw in self.entries:
+            pb = LogEntry.pb(LogEntry())
+            json_format.ParseDict(raw, pb)
+            out.append(LogEntry.wrap(pb))
+        return out
+
+    def factory(self, project: str | None = None, **_: Any) -> cloud_logging.Client:
+        assert project == PROJECT
+        return self.client
 
 
-def failed_operation(with_metadata: bool = True) -> ga_operation.Operation:
-    """A finished run_job operation whose execution failed, as the Run API returns it."""
-    pb = operations_pb2.Operation(
-        name="projects/acme/locations/us-central1/operations/op1", done=True
+# --- Cloud Run: run_job's long-running operation ------------------------------------------------
+
+
+def _any(execution: Execution) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(Execution.pb(execution))
+    return packed
+
+
+class FakeOperations:
+    """The operations client under `from_gapic`: GetOperation answers `final`."""
+
+    def __init__(self, final: operations_pb2.Operation) -> None:
+        self.final = final
+
+    def get_operation(self, name: str, metadata: Any = None, **_: Any) -> operations_pb2.Operation:
+        assert name == OPERATION
+        return self.final
+
+    def cancel_operation(self, name: str, metadata: Any = None, **_: Any) -> None:
+        raise AssertionError("verify never cancels the probe's execution")
+
+
+def run_operation(
+    *, error: status_pb2.Status | None = None, named: bool = True, done: bool = True
+) -> ga_operation.Operation:
+    """What run_job returns: the first response (running; metadata the Execution once named),
+    polled to `final` (done with an Execution response, or done with `error`)."""
+    running = Execution(name=EXECUTION, job=JOB, task_count=1, running_count=1)
+    first = operations_pb2.Operation(name=OPERATION, done=False)
+    final = operations_pb2.Operation(name=OPERATION, done=done)
+    if named:
+        first.metadata.CopyFrom(_any(running))
+    if error is not None:
+        final.error.CopyFrom(error)
+        if named:
+            final.metadata.CopyFrom(_any(Execution(name=EXECUTION, job=JOB, failed_count=1)))
+    elif done:
+        finished = Execution(name=EXECUTION, job=JOB, task_count=1, succeeded_count=1)
+        final.response.CopyFrom(_any(finished))
+        final.metadata.CopyFrom(_any(finished))
+    elif named:
+        final.metadata.CopyFrom(_any(running))
+    return ga_operation.from_gapic(first, FakeOperations(final), Execution, metadata_type=Execution)
+
+
+TASK_FAILED = status_pb2.Status(
+    code=code_pb2.FAILED_PRECONDITION,
+    message=f"Task {EXECUTION_ID}-task0 failed with exit code 1",
+)
+
+
+class FakeJobs:
+    def __init__(self, operation: ga_operation.Operation) -> None:
+        self.operation = operation
+        self.ran: list[str] = []
+
+    def __call__(self, **_: Any) -> FakeJobs:  # stands in for run_v2.JobsClient()
+        return self
+
+    def run_job(self, name: str, **_: Any) -> ga_operation.Operation:
+        self.ran.append(name)
+        return self.operation
+
+
+@pytest.fixture
+def cloud(monkeypatch):
+    """`GoogleCloud` with the Run and Logging clients answering what a test gives them."""
+
+    # Each entry's Logger detects its resource by asking the GCE metadata server: no traffic
+    # leaves this machine in tests.
+    monkeypatch.setattr(
+        "google.cloud.logging_v2.logger.detect_resource",
+        lambda project="": Resource(type="global", labels={"project_id": project}),
     )
-    pb.error.CopyFrom(
-        status_pb2.Status(
-            code=9, message="Task staging-redis-probe-x7k2q-task0 failed with exit code 1"
-        )
+
+    def make(operation: ga_operation.Operation, logging: FakeLogging) -> GoogleCloud:
+        monkeypatch.setattr("google.cloud.run_v2.JobsClient", FakeJobs(operation))
+        monkeypatch.setattr("google.cloud.logging.Client", logging.factory)
+        return GoogleCloud(PROJECT, log_wait=0.0, log_poll=0.0)
+
+    return make
+
+
+def queried_for(logging: FakeLogging) -> list[str]:
+    """The executions the filters sent asked for (the client library appends its default
+    `AND timestamp>="<a day ago>"` to a filter without a timestamp)."""
+    prefix = (
+        f'resource.type="cloud_run_job" AND resource.labels.job_name="{JOB_NAME}" '
+        'AND labels."run.googleapis.com/execution_name"="'
     )
-    if with_metadata:
-        meta = any_pb2.Any()
-        meta.Pack(Execution.pb(Execution(name=EXECUTION, failed_count=1)))
-        pb.metadata.CopyFrom(meta)
-    return ga_operation.Operation(
-        pb,
-        refresh=lambda **_: pb,
-        cancel=lambda: None,
-        result_type=Execution,
-        metadata_type=Execution,
+    asked = []
+    for sent in logging.filters:
+        assert sent.startswith(prefix), sent
+        execution, _, rest = sent[len(prefix) :].partition('"')
+        assert rest.startswith(' AND timestamp>="'), rest
+        asked.append(execution)
+    return asked
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_verdict_in_a_structured_entry_is_read(cloud, transport):
+    logging = FakeLogging(
+        transport,
+        [
+            api_entry(0, "resolve            0.41 ms  ok", "stderr"),
+            api_entry(1, "latency            9.80 ms  ok", "stderr"),
+            api_entry(2, OK_VERDICT),
+        ],
     )
+    check = _probe_check(cloud(run_operation(), logging), JOB, timeout=5)
+    assert check.ok is True, check.detail
+    assert check.detail == "every step passed; PING p50 1.4 ms, p99 2.6 ms"
+    assert check.data is not None and check.data["host"] == "10.4.0.3"
+    assert queried_for(logging) == [EXECUTION_ID]
 
 
-def test_a_json_line_arrives_as_a_struct_entry_and_is_read():
-    entries = listed("probe: resolving 10.4.0.3", VERDICT)
-    assert type(entries[1]).__name__ == "StructEntry" and isinstance(entries[1].payload, dict)
-    assert type(entries[0]).__name__ == "TextEntry"
-    lines = entry_lines(entries)
-    assert lines[0] == "probe: resolving 10.4.0.3"
-    # Struct numbers come back as floats; the verdict keys are intact.
-    assert json.loads(lines[1])["classification"] == "timeout"
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_verdict_in_a_text_entry_is_read(cloud, transport):
+    """A line Logging did not parse as JSON stays textPayload: still the verdict if it is one."""
+    logging = FakeLogging(
+        transport,
+        [api_entry(0, "probe starting"), api_entry(1, json.dumps(OK_VERDICT, sort_keys=True))],
+    )
+    check = _probe_check(cloud(run_operation(), logging), JOB, timeout=5)
+    assert check.ok is True, check.detail
+    assert check.data == OK_VERDICT
 
 
-def test_a_text_entry_verdict_is_read_too():
-    (line,) = entry_lines(listed(json.dumps(VERDICT) + " trailing"))
-    assert line.startswith('{"ok": false')
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_failed_execution_reports_the_probes_classification_and_hint(cloud, transport):
+    """The probe exits 1 on a failed path: Cloud Run fails the execution, the operation ends with
+    an error and result() raises. The execution still logged its verdict: read and report it."""
+    operation = run_operation(error=TASK_FAILED)
+    with pytest.raises(Exception) as raised:  # what verify used to stop at ("cannot run ...")
+        run_operation(error=TASK_FAILED).result(timeout=5)
+    assert "exit code 1" in str(raised.value)
 
-
-def test_a_failed_execution_still_names_itself_and_reports_the_probe():
-    op = failed_operation()
-    with pytest.raises(Exception, match="exit code 1"):
-        op.result(timeout=1)  # what used to end verify with "cannot run job"
-    name, succeeded, error = finish(op, timeout=1)
-    assert (name, succeeded) == (EXECUTION, False)
-    assert error is not None and "exit code 1" in error
-    run = JobRun(name, succeeded, entry_lines(listed("starting", VERDICT)), error)
-    check = _FakeCloud(run).check()
+    logging = FakeLogging(
+        transport,
+        [api_entry(0, "tcp_connect  3000.20 ms  FAILED", "stderr"), api_entry(1, TIMEOUT_VERDICT)],
+    )
+    check = _probe_check(cloud(operation, logging), JOB, timeout=5)
     assert check.ok is False
-    assert check.detail.startswith("timeout: no answer before the timeout -> ")
-    assert HINTS["timeout"] in check.detail
+    assert check.detail == f"timeout: no answer before the timeout -> {HINTS['timeout']}"
+    assert check.data is not None and check.data["classification"] == "timeout"
+    assert queried_for(logging) == [EXECUTION_ID]
 
 
-def test_a_failed_execution_without_a_verdict_says_why():
-    check = _FakeCloud(
-        JobRun(EXECUTION, False, ["Traceback ..."], "FailedPrecondition: exit code 1")
-    ).check()
-    assert check.ok is False and "FailedPrecondition: exit code 1" in check.detail
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_failed_execution_without_logs_says_which_and_why(cloud, transport):
+    logging = FakeLogging(transport, [])
+    check = _probe_check(cloud(run_operation(error=TASK_FAILED), logging), JOB, timeout=5)
+    assert check.ok is False
+    assert check.detail == (
+        f"execution {EXECUTION} did not succeed (FailedPrecondition: Task {EXECUTION_ID}-task0 "
+        "failed with exit code 1) but printed no probe result"
+    )
+    assert queried_for(logging) == [EXECUTION_ID]
 
 
-def test_no_metadata_no_execution_name():
-    assert execution_of(failed_operation(with_metadata=False)) is None
-    assert finish(failed_operation(with_metadata=False), timeout=1)[0] is None
+def test_a_failed_run_that_names_no_execution_fails_clearly(cloud):
+    logging = FakeLogging("http", [api_entry(0, OK_VERDICT)])
+    check = _probe_check(
+        cloud(run_operation(error=TASK_FAILED, named=False), logging), JOB, timeout=5
+    )
+    assert check.ok is False
+    assert check.detail.startswith(f"cannot run {JOB}: the run of {JOB} ended (FailedPrecondition")
+    assert "names no execution, so its logs cannot be found" in check.detail
+    assert logging.filters == []  # nothing to look for
 
 
-class _FakeCloud:
-    def __init__(self, run: JobRun) -> None:
-        self.run = run
+def test_an_execution_still_running_at_the_timeout_is_named(cloud):
+    logging = FakeLogging("http", [api_entry(0, "probe starting")])
+    check = _probe_check(cloud(run_operation(done=False), logging), JOB, timeout=0.01)
+    assert check.ok is False
+    assert check.detail == (
+        f"execution {EXECUTION} did not succeed (still running after 0.01s) "
+        "but printed no probe result"
+    )
 
-    def run_probe_job(self, job_id: str, timeout: float) -> JobRun:
-        return self.run
 
-    def check(self):
-        return _probe_check(self, "job", 10.0)  # type: ignore[arg-type]
+def _printed_verdict(*argv: str) -> dict[str, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        probe_main(list(argv))
+    return json.loads(out.getvalue().strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_the_probes_own_verdict_survives_structured_logging(cloud, transport):
+    """What the probe really prints (a refused connection on 127.0.0.1, and a settings error)
+    uses no key Cloud Logging lifts out of jsonPayload, and comes back whole."""
+    refused = _printed_verdict(
+        "--host", "127.0.0.1", "--port", str(free_port()), "--deadline", "0.3", "--rounds", "1"
+    )
+    config = _printed_verdict("--host", "127.0.0.1", "--port", "70000")
+    assert refused["classification"] == "refused" and config["classification"] == "config"
+    keys = {f.name for f in fields(ProbeResult)} | set(refused) | set(config)
+    assert not keys & SPECIAL_FIELDS
+    assert not [k for k in keys if k.startswith(SPECIAL_PREFIX)]
+
+    for verdict in (refused, config):
+        logging = FakeLogging(
+            transport, [api_entry(0, "starting", "stderr"), api_entry(1, verdict)]
+        )
+        cloud_ = cloud(run_operation(error=TASK_FAILED), logging)
+        run = cloud_.run_probe_job(JOB, timeout=5)
+        assert probe_result(run.log_lines) == verdict  # 1 == 1.0: gRPC's doubles compare equal

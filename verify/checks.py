@@ -107,9 +107,19 @@ def _probe_check(cloud: Cloud, job: str, timeout: float) -> Check:
         return Check("probe", False, f"cannot run {job}: {exc}")
     result = probe_result(run.log_lines)
     if result is None:
-        state = "succeeded" if run.succeeded else f"failed ({run.error or 'no reason given'})"
+        state = (
+            "succeeded" if run.succeeded else f"did not succeed ({run.error or 'no reason given'})"
+        )
         return Check(
             "probe", False, f"execution {run.execution} {state} but printed no probe result"
+        )
+    if result.get("ok") and not run.succeeded:
+        return Check(
+            "probe",
+            False,
+            f"the probe passed but execution {run.execution} did not succeed "
+            f"({run.error or 'no reason given'})",
+            result,
         )
     if result.get("ok") and run.succeeded:
         lat = result.get("latency_ms") or {}
