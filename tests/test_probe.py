@@ -306,7 +306,8 @@ def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
     """Five years in, Memorystore adds a second CA and later signs the server certificate with
     it. The stack passes every CA of server_ca_certs in REDIS_CA_CERT (infra.redis.ca_bundle);
     the probe must trust all of them: a server certificate signed by the SECOND CA of a two-CA
-    bundle verifies, from the env (as in Cloud Run) and from --ca-file."""
+    bundle verifies, from the env (as in Cloud Run) and from --ca-file. The first CA alone
+    fails the handshake with `tls`, both ways."""
     from infra.redis import ca_bundle
 
     first = make_certs(tmp_path, "ca-2021")
@@ -316,7 +317,25 @@ def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
         [{"cert": first.ca_cert.read_text().rstrip("\n")}, {"cert": second.ca_cert.read_text()}]
     )
     assert bundle.count("BEGIN CERTIFICATE") == 2
+    assert bundle.index(first.ca_cert.read_text().strip()) == 0  # CA1 first, CA2 second
     (tmp_path / "bundle.pem").write_text(bundle)
+
+    def from_file(ca_file) -> tuple[int, dict]:
+        # REDIS_CA_CERT="" so that only the file is trusted, whatever the caller's env holds.
+        return _cli(
+            *("--host", "127.0.0.1", "--port", str(port), "--tls", "--ca-file", str(ca_file)),
+            *("--password-env", "PW", "--deadline", "3"),
+            env={"PW": "pw", "REDIS_CA_CERT": ""},
+        )
+
+    def untrusted(out: dict) -> bool:
+        failed = [s for s in out["steps"] if not s["ok"]]
+        return (
+            out["classification"] == "tls"
+            and [s["name"] for s in failed] == ["tls_handshake"]
+            and "certificate" in out["error"]
+        )
+
     with redis_server(tmp_path, tls=second, password="pw") as port:
         env = {
             "REDIS_HOST": "127.0.0.1",
@@ -327,22 +346,11 @@ def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
         }
         code, out = _cli("--deadline", "3", env=env)
         assert code == 0 and out["ok"] is True, out
-        code, out = _cli(
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--tls",
-            "--ca-file",
-            str(tmp_path / "bundle.pem"),
-            "--password-env",
-            "PW",
-            "--deadline",
-            "3",
-            env={"PW": "pw"},
-        )
+        code, out = from_file(tmp_path / "bundle.pem")
         assert code == 0 and out["ok"] is True, out
+
         # Only the first CA (what the stack used to pass): the handshake fails.
-        only_first = {**env, "REDIS_CA_CERT": first.ca_cert.read_text()}
-        code, out = _cli("--deadline", "3", env=only_first)
-        assert code == 1 and out["classification"] == "tls", out
+        code, out = _cli("--deadline", "3", env={**env, "REDIS_CA_CERT": first.ca_cert.read_text()})
+        assert code == 1 and untrusted(out), out
+        code, out = from_file(first.ca_cert)
+        assert code == 1 and untrusted(out), out
