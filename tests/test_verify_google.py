@@ -24,6 +24,7 @@ from dataclasses import fields
 from typing import Any
 
 import pytest
+from google.api_core import exceptions
 from google.api_core import operation as ga_operation
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import logging as cloud_logging
@@ -148,13 +149,15 @@ def _any(execution: Execution) -> any_pb2.Any:
 
 
 class FakeOperations:
-    """The operations client under `from_gapic`: GetOperation answers `final`."""
+    """The operations client under `from_gapic`: GetOperation answers `final` (or raises it)."""
 
-    def __init__(self, final: operations_pb2.Operation) -> None:
+    def __init__(self, final: operations_pb2.Operation | Exception) -> None:
         self.final = final
 
     def get_operation(self, name: str, metadata: Any = None, **_: Any) -> operations_pb2.Operation:
         assert name == OPERATION
+        if isinstance(self.final, Exception):
+            raise self.final
         return self.final
 
     def cancel_operation(self, name: str, metadata: Any = None, **_: Any) -> None:
@@ -162,7 +165,11 @@ class FakeOperations:
 
 
 def run_operation(
-    *, error: status_pb2.Status | None = None, named: bool = True, done: bool = True
+    *,
+    error: status_pb2.Status | None = None,
+    named: bool = True,
+    done: bool = True,
+    poll_error: Exception | None = None,
 ) -> ga_operation.Operation:
     """What run_job returns: the first response (running; metadata the Execution once named),
     polled to `final` (done with an Execution response, or done with `error`)."""
@@ -181,7 +188,8 @@ def run_operation(
         final.metadata.CopyFrom(_any(finished))
     elif named:
         final.metadata.CopyFrom(_any(running))
-    return ga_operation.from_gapic(first, FakeOperations(final), Execution, metadata_type=Execution)
+    operations = FakeOperations(poll_error or final)
+    return ga_operation.from_gapic(first, operations, Execution, metadata_type=Execution)
 
 
 TASK_FAILED = status_pb2.Status(
@@ -321,6 +329,18 @@ def test_an_execution_still_running_at_the_timeout_is_named(cloud):
         f"execution {EXECUTION} did not succeed (still running after 0.01s) "
         "but printed no probe result"
     )
+
+
+def test_a_run_that_cannot_be_polled_is_not_taken_for_a_failed_execution(cloud):
+    """GetOperation denied: the execution may still be running; say so instead of reading logs."""
+    denied = exceptions.PermissionDenied(
+        f"Permission 'run.operations.get' denied on resource '{OPERATION}'"
+    )
+    logging = FakeLogging("http", [api_entry(0, OK_VERDICT)])
+    check = _probe_check(cloud(run_operation(poll_error=denied), logging), JOB, timeout=5)
+    assert check.ok is False
+    assert check.detail.startswith(f"cannot run {JOB}: 403 Permission 'run.operations.get' denied")
+    assert logging.filters == []
 
 
 def _printed_verdict(*argv: str) -> dict[str, Any]:

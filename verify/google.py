@@ -90,12 +90,24 @@ def finish(operation: Any, timeout: float) -> tuple[str | None, bool, str | None
     try:
         execution: Any = operation.result(timeout=timeout)
     except exceptions.GoogleAPICallError as exc:
+        if not _finished(operation):
+            raise  # polling itself failed (run.operations.get denied, ...): nothing ran to read
         return execution_of(operation), False, f"{type(exc).__name__}: {exc.message}"
     except futures.TimeoutError:
         return execution_of(operation), False, f"still running after {timeout:g}s"
     succeeded = execution.succeeded_count > 0 and execution.failed_count == 0
     error = None if succeeded else f"{execution.failed_count} task(s) failed"
     return execution.name or execution_of(operation), succeeded, error
+
+
+def _finished(operation: Any) -> bool:
+    """Whether the operation is done (no RPC once it is: done() polls only an unfinished one)."""
+    from google.api_core import exceptions
+
+    try:
+        return bool(operation.done())
+    except exceptions.GoogleAPICallError:
+        return False
 
 
 def job_run(
