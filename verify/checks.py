@@ -10,7 +10,7 @@ from typing import Any
 from infra.outputs import contract_violations
 from verify.cloud import Cloud
 
-# Connectivity Test drop causes -> what to look at (REFERENCE.md, "Diagnosing ...").
+# Connectivity Test drop causes -> what to look at (Network Intelligence Center drop causes).
 DROP_HINTS = {
     "FIREWALL_RULE": "an egress firewall rule drops the traffic: check the Redis egress allow and any egress deny",
     "NO_ROUTE": "no route from the connector's network to Redis: check the authorized network and peering",
