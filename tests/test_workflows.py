@@ -124,3 +124,34 @@ def test_cloud_jobs_cover_exactly_the_deployed_stacks(workflow, job):
         if (job is None or name == job) and "strategy" in j
     ]
     assert matrices and all(sorted(m) == sorted(deployed) for m in matrices), matrices
+
+
+def test_offline_gate_covers_every_stack_file():
+    """No credentials, no cloud: the pull request's offline gate runs on every Pulumi.<stack>.yaml
+    (`--all`, no matrix to forget a stack in), dev included."""
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
+    assert "dev" in stacks and set(_deployed_stacks()) < set(stacks)
+    gate = load("pull-request.yml")["jobs"]["preflight"]
+    assert "strategy" not in gate
+    runs = [s.get("run", "") for s in _steps(gate)]
+    assert any("python -m preflight --all" in r for r in runs)
+    assert not any("pulumi/actions" in str(s.get("uses", "")) for s in _steps(gate))
+    assert not any("google-github-actions/auth" in str(s.get("uses", "")) for s in _steps(gate))
+
+
+def test_each_deploy_job_gates_deploys_and_verifies_one_stack():
+    """Within a deploy job, the offline gate, `pulumi up`, the outputs and `verify` name the same
+    stack: a copy-pasted job that deploys one stack and verifies another fails here."""
+    for name, job in load("deploy.yml")["jobs"].items():
+        ups = [
+            s["with"]["stack-name"]
+            for s in _steps(job)
+            if str(s.get("uses", "")).startswith("pulumi/actions")
+        ]
+        assert len(ups) == 1, name
+        stack = ups[0]
+        runs = "\n".join(s.get("run", "") for s in _steps(job))
+        assert f"python -m preflight {stack} " in runs, name
+        assert f"pulumi stack output --stack {stack} " in runs, name
+        assert f"python -m verify {stack} " in runs, name
+        assert job.get("environment") == stack, name
