@@ -3,7 +3,8 @@
 IAM needed by the identity that runs `python -m verify` (see docs/runbook.md):
 - run the probe job and wait for its execution: `roles/run.developer` (run.jobs.run, and
   run.operations.get to poll the run_job operation, whose metadata names the execution also when
-  it fails) and `roles/iam.serviceAccountUser` on the probe's service account;
+  it fails); executing a job needs no actAs on its service account
+  (https://cloud.google.com/run/docs/execute/jobs);
 - read the probe's output (the execution's entries in the _Default bucket): `roles/logging.viewer`;
 - read the connector: `roles/vpcaccess.viewer`;
 - re-run and read the Connectivity Test: `roles/networkmanagement.admin` (rerun) or
