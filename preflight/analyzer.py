@@ -12,19 +12,21 @@ AnalyzeStack (outputs, parents, dependencies, property dependencies).
 from __future__ import annotations
 
 import contextlib
+import difflib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+import jsonschema
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
@@ -121,47 +123,199 @@ def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
     return s
 
 
+ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")  # apitype.IsValid
+
+
+def _shown(value: Any) -> str:
+    """A config value as JSON, integral floats (protobuf Struct numbers) without the `.0`."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+
+    text = json.dumps(plain(value))
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _where(policy: str, path: Sequence[Any]) -> str:
+    """`policy.prop[1].field`: the property path as a user finds it in the JSON file."""
+    out = policy
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _suggest(name: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _problem(where: str, value: Any, rule: str) -> str:
+    return f"{where} = {_shown(value)}: {rule}"
+
+
+def _level_problem(where: str, value: Any) -> str | None:
+    """The CLI's enforcement-level check (apitype.EnforcementLevel.IsValid)."""
+    if isinstance(value, str) and value in ENFORCEMENT_LEVELS:
+        return None
+    return _problem(where, value, f"not an enforcement level ({', '.join(ENFORCEMENT_LEVELS)})")
+
+
+def _rule(err: jsonschema.ValidationError) -> str:
+    """What a JSON Schema keyword asks for, in words."""
+    kind, want = err.validator, err.validator_value
+    if kind == "type":
+        names = want if isinstance(want, list) else [want]
+        return "must be " + " or ".join(f"{'an' if t[0] in 'aeiou' else 'a'} {t}" for t in names)
+    if kind == "minimum":
+        return f"below the minimum {_shown(want)}"
+    if kind == "maximum":
+        return f"above the maximum {_shown(want)}"
+    if kind == "exclusiveMinimum":
+        return f"must be greater than {_shown(want)}"
+    if kind == "exclusiveMaximum":
+        return f"must be less than {_shown(want)}"
+    if kind == "enum":
+        return "not one of " + ", ".join(_shown(v) for v in want)
+    if kind == "const":
+        return f"must be {_shown(want)}"
+    if kind == "minLength":
+        return f"must have at least {_shown(want)} character(s)"
+    if kind == "maxLength":
+        return f"must have at most {_shown(want)} character(s)"
+    if kind == "pattern":
+        return f"does not match {want}"
+    if kind == "minItems":
+        return f"must have at least {_shown(want)} item(s)"
+    if kind == "maxItems":
+        return f"must have at most {_shown(want)} item(s)"
+    return err.message
+
+
+def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
+    """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
+    validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
+    "required": ...}` built from the policy's configSchema, on the config with defaults filled in."""
+    full: dict[str, Any] = {"type": "object"}
+    if schema.get("properties"):
+        full["properties"] = schema["properties"]
+    if schema.get("required"):
+        full["required"] = list(schema["required"])
+    try:
+        jsonschema.Draft7Validator.check_schema(full)
+    except jsonschema.SchemaError as exc:
+        return [f"{policy}: the pack's config schema is not valid JSON Schema ({exc.message})"]
+    validator = jsonschema.Draft7Validator(
+        full, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+    out = []
+    for err in validator.iter_errors(dict(props)):
+        path = list(err.absolute_path)
+        if err.validator == "required" and isinstance(err.instance, Mapping):
+            for name in err.validator_value:
+                if name not in err.instance:
+                    out.append(f"{_where(policy, [*path, name])} is required")
+        elif err.validator == "additionalProperties" and isinstance(err.instance, Mapping):
+            declared = list((err.schema.get("properties") or {}).keys())
+            for name in err.instance:
+                if name not in declared:
+                    rule = "unknown property" + _suggest(name, declared)
+                    if declared:
+                        rule += f" (known: {', '.join(declared)})"
+                    out.append(_problem(_where(policy, [*path, name]), err.instance[name], rule))
+        else:
+            out.append(_problem(_where(policy, path), err.instance, _rule(err)))
+    return out
+
+
 def resolve_policy_config(
     policies: list[PolicyInfo], user: Mapping[str, Any] | None
 ) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The CLI's policy config handling: `{"all": level, "<policy>": level | {"enforcementLevel":
-    level, ...props}}` over each policy's declared level, with schema defaults filled in."""
+    """The CLI's policy config handling (pkg/resource/analyzer/config.go): `{"all": level,
+    "<policy>": level | {"enforcementLevel": level, ...props}}` over each policy's declared level
+    and its schema defaults, then every policy's config validated against its configSchema.
+
+    As the CLI, a value that is neither a level nor an object, or an enforcement level outside
+    advisory/mandatory/remediate/disabled, is an error, and so is a property that breaks the
+    schema (type, minimum, maximum, enum, items, required, additionalProperties...). Stricter than
+    the CLI, which passes them on and ignores them: a policy the pack does not have and a property
+    a policy does not declare, because a misspelt name would otherwise silently change nothing.
+    Every problem is collected; PolicyConfigError carries them all, each naming the policy and
+    the property, the value and the rule."""
     user = dict(user or {})
-    known = {p.name for p in policies}
-    for key in user:
-        if key != "all" and key not in known:
-            raise PolicyConfigError(
-                f"policy config: unknown policy {key!r} (known: {', '.join(sorted(known))})"
+    by_name = {p.name: p for p in policies}
+    problems: list[str] = []
+    if "environments" in user:
+        problems.append(
+            "environments: Pulumi ESC environments for the pack cannot be opened offline; "
+            "remove the key (or run the pack with the CLI)"
+        )
+        user.pop("environments")
+    all_level: str | None = None
+    entries: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    for key, value in user.items():
+        if key != "all" and key not in by_name:
+            problems.append(
+                f"{key}: not a policy of the pack{_suggest(key, list(by_name))} "
+                f"(policies: {', '.join(by_name)})"
             )
-    all_level = user.get("all")
-    if all_level is not None and (not isinstance(all_level, str) or all_level not in LEVEL_VALUES):
-        raise PolicyConfigError(f"policy config: 'all' has unknown enforcement level {all_level!r}")
+            continue
+        level: str | None = None
+        props: dict[str, Any] = {}
+        if isinstance(value, str):
+            if (problem := _level_problem(key, value)) is not None:
+                problems.append(problem)
+                continue
+            level = value
+        elif isinstance(value, Mapping):
+            props = dict(value)
+            if "enforcementLevel" in props:
+                raw = props.pop("enforcementLevel")
+                if (problem := _level_problem(f"{key}.enforcementLevel", raw)) is not None:
+                    problems.append(problem)
+                    continue
+                level = raw
+        else:
+            problems.append(
+                _problem(key, value, "must be an enforcement level or an object of properties")
+            )
+            continue
+        if key == "all":
+            for name, v in props.items():
+                problems.append(
+                    _problem(f"all.{name}", v, "unknown property: `all` sets only enforcementLevel")
+                )
+            all_level = level or all_level
+            continue
+        declared = list(by_name[key].schema.get("properties", {}))
+        for name in list(props):
+            if name not in declared:
+                rule = "unknown property" + _suggest(name, declared)
+                rule += f" (known: {', '.join(declared) or 'none'})"
+                problems.append(_problem(f"{key}.{name}", props.pop(name), rule))
+        entries[key] = (level, props)
+
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for p in policies:
-        level = all_level or p.level
-        props: dict[str, Any] = {
+        props = {
             k: v["default"] for k, v in p.schema.get("properties", {}).items() if "default" in v
         }
-        entry = user.get(p.name)
-        if isinstance(entry, str):
-            level = entry
-        elif isinstance(entry, Mapping):
-            entry = dict(entry)
-            level = entry.pop("enforcementLevel", level)
-            unknown = set(entry) - set(p.schema.get("properties", {}))
-            if unknown:
-                raise PolicyConfigError(
-                    f"policy config: {p.name} has unknown properties {sorted(unknown)} "
-                    f"(known: {sorted(p.schema.get('properties', {}))})"
-                )
-            props.update(entry)
-        elif entry is not None:
-            raise PolicyConfigError(f"policy config: {p.name} must be a level or an object")
-        if not isinstance(level, str) or level not in LEVEL_VALUES:
-            raise PolicyConfigError(
-                f"policy config: {p.name} has unknown enforcement level {level!r}"
-            )
-        out[p.name] = (level, props)
+        level, given = entries.get(p.name, (None, {}))
+        props.update(given)
+        problems += _schema_problems(p.name, p.schema, props)
+        out[p.name] = (level or all_level or p.level, props)
+    if problems:
+        raise PolicyConfigError(
+            "policy config: " + problems[0]
+            if len(problems) == 1
+            else f"policy config: {len(problems)} problems:\n"
+            + "\n".join(f"  {m}" for m in sorted(problems))
+        )
     return out
 
 
@@ -317,6 +471,8 @@ class PolicyPackProcess:
                 from google.protobuf import json_format
 
                 schema["properties"] = json_format.MessageToDict(p.configSchema.properties)
+                if p.configSchema.required:
+                    schema["required"] = list(p.configSchema.required)
             kind = "stack" if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK else "resource"
             out.append(PolicyInfo(p.name, p.description, LEVELS[p.enforcementLevel], schema, kind))
         return out

@@ -24,11 +24,19 @@ class UsageError(ValueError):
 
 
 def load_policy_config(path: Path) -> dict[str, Any]:
-    """A `--policy-pack-config` file in the CLI's format (JSON)."""
+    """A `--policy-pack-config` file in the CLI's format (JSON); as the CLI, an empty file is no
+    config. Its content is checked against the pack's policies when the pack is configured
+    (`preflight.analyzer.resolve_policy_config`)."""
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise UsageError(f"--policy-pack-config: no file {path}") from None
+    except OSError as exc:
+        raise UsageError(f"--policy-pack-config: cannot read {path} ({exc.strerror})") from None
+    if not text.strip():
+        return {}
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"--policy-pack-config {path}: not valid JSON ({exc.msg} at line {exc.lineno})"

@@ -1,0 +1,241 @@
+"""`--policy-pack-config` checked as the CLI checks it, against the schemas the pack declares.
+
+A bad config is exit 2 with one message naming the policy and the property, the value and the
+rule, before the pack is configured, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from pulumi.runtime.proto import analyzer_pb2
+
+from preflight.analyzer import (
+    PolicyConfigError,
+    PolicyInfo,
+    PolicyPackProcess,
+    resolve_policy_config,
+)
+from tests.support import ROOT, run_module, stack_config
+
+
+def preflight(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_module("preflight", *args)
+
+
+@pytest.fixture(scope="module")
+def dev_graph(tmp_path_factory) -> Path:
+    """dev's recorded graph, so each case starts only the pack (no program run)."""
+    path = tmp_path_factory.mktemp("graph") / "dev.json"
+    run = preflight("dev", "--no-plan", "--export", str(path))
+    assert run.returncode == 0, run.stderr
+    return path
+
+
+@pytest.fixture(scope="module")
+def policies() -> list[PolicyInfo]:
+    """The policies (and config schemas) of the real pack, as GetAnalyzerInfo returns them."""
+    with PolicyPackProcess(
+        ROOT / "policies",
+        project="redis-vpc",
+        stack="dev",
+        dry_run=False,
+        config=stack_config("dev"),
+    ) as pack:
+        return pack.policies
+
+
+def run_with_config(tmp_path: Path, graph: Path, config: object) -> subprocess.CompletedProcess:
+    path = tmp_path / "policy-config.json"
+    path.write_text(json.dumps(config))
+    return preflight(
+        "--graph",
+        str(graph),
+        "--policy-pack-config",
+        str(path),
+        "--format",
+        "sarif",
+        "--output",
+        str(tmp_path / "report.sarif"),
+        "--export",
+        str(tmp_path / "export.json"),
+    )
+
+
+BAD = {
+    "wrong type": (
+        {"redis-ingress-rule-ineffective": {"redisPorts": [6379, "6380"]}},
+        'policy config: redis-ingress-rule-ineffective.redisPorts[1] = "6380": must be an integer',
+    ),
+    "out-of-range integer": (
+        {"connector-and-ranges": {"connectorPrefixLength": 27}},
+        "policy config: connector-and-ranges.connectorPrefixLength = 27: below the minimum 28",
+    ),
+    "bad enum": (
+        {"firewall-logging-all-metadata": {"logMetadata": "ALL"}},
+        'policy config: firewall-logging-all-metadata.logMetadata = "ALL": not one of '
+        '"INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"',
+    ),
+    "unknown policy": (
+        {"security-baselin": {"production": True}},
+        "policy config: security-baselin: not a policy of the pack; did you mean "
+        "security-baseline? (policies: no-hardcoded-network-references,",
+    ),
+    "unknown property": (
+        {"connector-and-ranges": {"connectorPrefixLenght": 28}},
+        "policy config: connector-and-ranges.connectorPrefixLenght = 28: unknown property; "
+        "did you mean connectorPrefixLength? (known: connectorPrefixLength, exemptions)",
+    ),
+    "bad enforcementLevel": (
+        {"connector-and-ranges": {"enforcementLevel": "warn"}},
+        'policy config: connector-and-ranges.enforcementLevel = "warn": not an enforcement level '
+        "(advisory, mandatory, remediate, disabled)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_a_bad_config_exits_2_naming_policy_and_property_and_writes_nothing(
+    dev_graph, tmp_path, case
+):
+    config, message = BAD[case]
+    run = run_with_config(tmp_path, dev_graph, config)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stderr.startswith("error: " + message), run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
+    assert not (tmp_path / "report.sarif").exists() and not (tmp_path / "export.json").exists()
+
+
+def test_a_valid_config_still_works(dev_graph, tmp_path):
+    config = {
+        "all": {"enforcementLevel": "advisory"},  # the CLI's object form of `all`
+        "connector-and-ranges": {"enforcementLevel": "mandatory", "connectorPrefixLength": 28.0},
+        "firewall-logging-all-metadata": {"logMetadata": "INCLUDE_ALL_METADATA"},
+        "redis-ingress-rule-ineffective": {"redisPorts": [6379, 6378, 7000]},
+        "security-baseline": {"enforcementLevel": "mandatory", "production": False},
+        "explicit-dependencies": "disabled",
+    }
+    run = run_with_config(tmp_path, dev_graph, config)
+    # dev's Redis runs without TLS: security-baseline, raised to mandatory here, fails the gate.
+    assert run.returncode == 1, run.stderr
+    assert "1 mandatory" in run.stdout and run.stderr == ""
+    sarif = json.loads((tmp_path / "report.sarif").read_text())
+    (result,) = sarif["runs"][0]["results"]
+    assert (result["ruleId"], result["level"]) == ("security-baseline", "error")
+
+
+def test_an_empty_config_file_is_no_config_as_in_the_cli(dev_graph, tmp_path):
+    path = tmp_path / "empty.json"
+    path.write_text("\n")
+    run = preflight("--graph", str(dev_graph), "--policy-pack-config", str(path), "--no-plan")
+    assert run.returncode == 0, run.stderr
+
+
+# -- resolve_policy_config on the real pack's schemas (no process per case) -----------------------
+def problems(policies, config) -> str:
+    with pytest.raises(PolicyConfigError) as exc:
+        resolve_policy_config(policies, config)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"connector-and-ranges": None},
+            "policy config: connector-and-ranges = null: must be an enforcement level or an "
+            "object of properties",
+        ),
+        (
+            {"connector-and-ranges": {"enforcementLevel": 1}},
+            "policy config: connector-and-ranges.enforcementLevel = 1: not an enforcement level",
+        ),
+        ({"all": "warn"}, 'policy config: all = "warn": not an enforcement level'),
+        (
+            {"all": {"enforcementLevel": "advisory", "production": True}},
+            "policy config: all.production = true: unknown property: `all` sets only "
+            "enforcementLevel",
+        ),
+        (
+            {"security-baseline": {"productionLabels": {"env": 1}}},
+            "policy config: security-baseline.productionLabels.env = 1: must be a string",
+        ),
+        (
+            {"environment-derived-names": {"knownEnvironments": "prod"}},
+            'policy config: environment-derived-names.knownEnvironments = "prod": must be an array',
+        ),
+        (
+            {"environments": ["org/env"]},
+            "policy config: environments: Pulumi ESC environments for the pack cannot be opened",
+        ),
+    ],
+)
+def test_more_bad_values_each_named(policies, config, message):
+    assert problems(policies, config).startswith(message)
+
+
+def test_nested_items_are_checked_and_every_problem_is_reported_at_once(policies):
+    config = {
+        "security-baseline": {
+            "exemptions": [{"resource": "redis-*", "reason": "", "note": "x"}],
+            "production": "yes",
+        },
+        "connector-and-ranges": {"connectorPrefixLength": 29},
+    }
+    assert problems(policies, config).splitlines() == [
+        "policy config: 5 problems:",
+        "  connector-and-ranges.connectorPrefixLength = 29: above the maximum 28",
+        "  security-baseline.exemptions[0].expires is required",
+        '  security-baseline.exemptions[0].note = "x": unknown property (known: '
+        + ", ".join(
+            next(p for p in policies if p.name == "security-baseline").schema["properties"][
+                "exemptions"
+            ]["items"]["properties"]
+        )
+        + ")",
+        '  security-baseline.exemptions[0].reason = "": must have at least 1 character(s)',
+        '  security-baseline.production = "yes": must be a boolean',
+    ]
+
+
+def test_levels_and_defaults_as_the_cli_reconciles_them(policies):
+    out = resolve_policy_config(
+        policies,
+        {
+            "all": "advisory",
+            "security-baseline": {"enforcementLevel": "disabled", "production": True},
+            "connector-and-ranges": {"connectorPrefixLength": 28},
+        },
+    )
+    assert out["security-baseline"][0] == "disabled"
+    assert out["security-baseline"][1]["production"] is True
+    assert out["security-baseline"][1]["secretEnvPatterns"]  # the default is kept
+    assert out["connector-and-ranges"] == (
+        "advisory",
+        {"connectorPrefixLength": 28, "exemptions": []},
+    )
+    assert {level for level, _ in out.values()} == {"advisory", "disabled"}
+
+
+def test_required_properties_from_the_pack_are_enforced():
+    """A policy's configSchema.required (the CLI adds it to the schema it validates with)."""
+    info = analyzer_pb2.AnalyzerInfo(name="pack", version="1")
+    policy = info.policies.add(
+        name="needs-owner", description="d", enforcementLevel=analyzer_pb2.ADVISORY
+    )
+    policy.configSchema.properties.update({"owner": {"type": "string"}})
+    policy.configSchema.required.append("owner")
+    pack = PolicyPackProcess(ROOT / "policies", project="p", stack="s", dry_run=False)
+    pack.info = info
+    (parsed,) = pack.policies
+    assert parsed.schema["required"] == ["owner"]
+    assert problems(pack.policies, None) == "policy config: needs-owner.owner is required"
+    assert problems(pack.policies, {"needs-owner": {"owner": 7}}) == (
+        "policy config: needs-owner.owner = 7: must be a string"
+    )
+    assert resolve_policy_config(pack.policies, {"needs-owner": {"owner": "platform"}}) == {
+        "needs-owner": ("advisory", {"owner": "platform"})
+    }
