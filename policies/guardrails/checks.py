@@ -20,14 +20,20 @@ from guardrails.model import (
     NETWORK,
     REDIS,
     SUBNET,
+    V1_EGRESS,
+    EnvVar,
     FirewallRule,
     Network,
     Redis,
+    RedisClient,
     Ref,
     Res,
     Service,
     StackModel,
     Subnet,
+    client_host,
+    client_port,
+    from_stack_reference,
 )
 from guardrails.path import Path, analyze, egress_covers_private
 from guardrails.values import UNKNOWN, Unknown, last_segment, network_of
@@ -105,10 +111,10 @@ def hardcoded_references(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
             (conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks)
         )
     for svc in m.services:
-        checks.append((svc.res, "template.vpcAccess.connector", svc.connector, m.connectors))
+        checks.append((svc.res, svc.prop("connector"), svc.connector, m.connectors))
         if isinstance(svc.interfaces, list):
             for i, nic in enumerate(svc.interfaces):
-                base = f"template.vpcAccess.networkInterfaces[{i}]"
+                base = f"{svc.prop('interfaces')}[{i}]"
                 checks.append((svc.res, base + ".network", nic.network, m.networks))
                 checks.append((svc.res, base + ".subnetwork", nic.subnetwork, m.subnets))
     for res, prop, ref, index in checks:
@@ -116,13 +122,15 @@ def hardcoded_references(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
             continue
         if ref.raw is UNKNOWN:
             continue  # computed from something: not a literal
+        if from_stack_reference(ref):
+            continue  # another stack's output (a StackReference): a reference, not a literal
         if not index.backed(ref):
             out.violation(
                 res,
                 f"{res.name}: {prop} is the literal {ref.raw!r}, not an output of a resource in "
                 "this stack, so it can name the wrong environment and gives the engine no "
                 "dependency. Fix: pass the owning resource's output (network.id, subnet.name, "
-                "connector.id).",
+                "connector.id), or another stack's output through a StackReference.",
             )
 
 
@@ -548,11 +556,14 @@ def connector_and_ranges(a: Analysis, cfg: dict[str, Any], out: Findings) -> Non
         if isinstance(c, Unknown):
             out.unknown(svc.res, "connector unknown")
             continue
+        if c is None and from_stack_reference(svc.connector):
+            continue  # another stack's connector: its region and network are that stack's to check
         if c is None:
             out.violation(
                 svc.res,
                 f"{svc.res.name}: uses connector {svc.connector.raw!r}, which is not a connector of "
-                "this stack. Fix: create the connector in this stack and pass connector.id.",
+                "this stack. Fix: create the connector in this stack and pass connector.id (or "
+                "take a shared connector's id from its stack through a StackReference).",
             )
             continue
         if svc.location is UNKNOWN or c.region is UNKNOWN:
@@ -594,38 +605,66 @@ def private_redis_path(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         if env is UNKNOWN:
             out.unknown(svc.res, "env unknown")
             continue
-        if not isinstance(env, dict) or "REDIS_HOST" not in env:
+        client = m.redis_client(svc)
+        if client is None:
             continue
-        paths = by_service.get(svc.res.urn, [])
-        if not paths:
-            out.violation(
-                svc.res,
-                f"{svc.res.name}: REDIS_HOST={env['REDIS_HOST'].value!r} does not come from a "
-                "Redis instance of this stack. Fix: REDIS_HOST=instance.host.",
-            )
-            continue
-        for p in paths:
+        for var in client.addresses:
+            _typed_in_address(m, svc, var, out)
+        for p in by_service.get(svc.res.urn, []):
             for problem in p.problems:
                 out.violation(
-                    svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}."
+                    svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}"
                 )
-            if p.via is not None:
+            if p.via is not None and p.elsewhere is None:
                 covers = egress_covers_private(svc.egress)
                 if covers is UNKNOWN:
                     out.unknown(svc.res, "egress setting unknown")
                 elif not covers:
+                    fix = (
+                        f"{V1_EGRESS}: private-ranges-only"
+                        if svc.v1
+                        else "egress=PRIVATE_RANGES_ONLY"
+                    )
                     out.violation(
                         svc.res,
-                        f"{svc.res.name}: vpcAccess.egress {svc.egress!r} does not send private "
-                        "ranges through the VPC. Fix: egress=PRIVATE_RANGES_ONLY.",
+                        f"{svc.res.name}: {svc.prop('egress')} {svc.egress!r} does not send "
+                        f"private ranges through the VPC. Fix: {fix}.",
                     )
-            _env_from_instance(svc, p.redis, out)
+            _env_from_instance(m, svc, client, p.redis, out)
 
 
-def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
+def _typed_in_address(m: StackModel, svc: Service, var: EnvVar, out: Findings) -> None:
+    """A REDIS_HOST or Redis URL typed in that names no Memorystore instance of the stack. A value
+    from another resource (a VM's address) or another stack is not Memorystore's business."""
+    value = var.value
+    if not isinstance(value, str) or var.secret is not None or m.instances_for(svc, var):
+        return
+    if not isinstance(client_host(var), str) or m.origin_elsewhere(svc, var):
+        return
+    out.violation(
+        svc.res,
+        f"{svc.res.name}: {var.name}={value!r} is typed in: it names no Memorystore instance of "
+        "this stack and comes from no resource or stack reference, so it keeps pointing there "
+        "whatever this stack creates. Fix: take it from the Redis instance's host output (or "
+        "from an output of the stack or resource that serves Redis).",
+    )
+
+
+def _env_from_instance(
+    m: StackModel, svc: Service, client: RedisClient, inst: Redis, out: Findings
+) -> None:
     env = svc.env
     assert isinstance(env, dict)
     linked = inst.res.urn in svc.template_deps
+    for address in client.addresses:
+        if address.name != "REDIS_HOST" and _points_at(m, svc, address, inst):
+            _url_from_instance(svc, address, inst, linked, out)
+    if "REDIS_HOST" not in env:
+        if not svc.env_complete:
+            out.unknown(svc.res, "whether REDIS_HOST is set (an env name is unknown)")
+        return  # a client by URL or by dependency: no host/port pair to check
+    if not _points_at(m, svc, env["REDIS_HOST"], inst):
+        return  # REDIS_HOST names another Redis (a VM, another stack's)
     for var, actual in (("REDIS_HOST", inst.host), ("REDIS_PORT", inst.port)):
         if var not in env:
             if not svc.env_complete:
@@ -636,13 +675,15 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
                     out.unknown(svc.res, f"whether Redis {inst.name} serves on the default port")
                 elif tls not in (None, "DISABLED"):
                     # Without TLS Memorystore serves on 6379, which clients assume; under TLS the
-                    # instance reports another port (Google does not document it; its `port`
-                    # output says which).
+                    # instance serves on another port, which its `port` output reports (Google
+                    # does not document the number; users report 6378).
                     out.violation(
                         svc.res,
                         f"{svc.res.name}: no REDIS_PORT, so clients assume 6379, but Redis "
-                        f"{inst.name} uses TLS and serves on its own port. Fix: "
-                        "REDIS_PORT=instance.port.",
+                        f"{inst.name} uses TLS (transit encryption SERVER_AUTHENTICATION) and "
+                        "then serves on another port, the one its port output reports (Google "
+                        "does not document the number). Fix: REDIS_PORT from the instance's port "
+                        "output.",
                     )
             continue
         value = env[var].value
@@ -664,8 +705,46 @@ def _env_from_instance(svc: Service, inst: Redis, out: Findings) -> None:
             out.violation(
                 svc.res,
                 f"{svc.res.name}: {var}={value!r} is typed in, not taken from Redis {inst.name}. "
-                f"Fix: {var}=instance.{'host' if var == 'REDIS_HOST' else 'port'}.",
+                f"Fix: {var} from the instance's {'host' if var == 'REDIS_HOST' else 'port'} "
+                "output.",
             )
+
+
+def _points_at(m: StackModel, svc: Service, var: EnvVar, inst: Redis) -> bool:
+    return any(i is inst for i in m.instances_for(svc, var))
+
+
+def _url_from_instance(svc: Service, var: EnvVar, inst: Redis, linked: bool, out: Findings) -> None:
+    """A Redis URL (REDIS_URL, or any redis:// value) for this instance: built from its outputs,
+    naming its address and port (a URL without a port means 6379)."""
+    value = var.value
+    if not isinstance(value, str) or var.secret is not None:
+        return  # computed (not known yet), or read from Secret Manager
+    scheme = "rediss" if inst.transit_encryption == "SERVER_AUTHENTICATION" else "redis"
+    fix = f"Fix: build it from the instance's host and port outputs ({scheme}://HOST:PORT)."
+    if not linked:
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name}={value!r} is typed in, not built from Redis "
+            f"{inst.name}'s outputs. {fix}",
+        )
+        return
+    host, port = client_host(var), client_port(var)
+    if inst.host is UNKNOWN or inst.port is UNKNOWN:
+        out.unknown(svc.res, f"whether {var.name} names Redis {inst.name}'s address and port")
+        return
+    if isinstance(inst.host, str) and host not in (inst.host, inst.res.props.get("readEndpoint")):
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name} names host {host!r} but Redis {inst.name} serves at "
+            f"{inst.host!r}. {fix}",
+        )
+    elif isinstance(inst.port, int) and port is not None and port != inst.port:
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name} names port {port} (6379 when it names none) but Redis "
+            f"{inst.name} serves on {inst.port}. {fix}",
+        )
 
 
 # 8 ---------------------------------------------------------------------------------------------
@@ -683,7 +762,7 @@ def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
     grants = []
     for g in candidates.values():
         role = g.role
-        if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES:
+        if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES and not _custom_role(role):
             continue
         members = g.members
         sa = svc.service_account
@@ -693,6 +772,12 @@ def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
         elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
             grants.append(g.res)
     return grants
+
+
+def _custom_role(role: Any) -> bool:
+    """A custom role (projects/P/roles/R, organizations/O/roles/R): its permissions are not in the
+    stack, so it may hold secretmanager.versions.access; it is not held against the program."""
+    return isinstance(role, str) and role.startswith(("projects/", "organizations/"))
 
 
 def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -711,12 +796,16 @@ def explicit_dependencies(a: Analysis, cfg: dict[str, Any], out: Findings) -> No
         if p.connector is not None and p.connector.res.urn not in before:
             out.violation(
                 svc.res,
-                f"{svc.res.name}: does not depend on connector {p.connector.res.name}. Fix: vpc_access.connector=connector.id.",
+                f"{svc.res.name}: does not depend on connector {p.connector.res.name}. Fix: set "
+                f"{svc.prop('connector')} from the connector's output (connector.id or "
+                "connector.name), or add it to depends_on.",
             )
         if p.via == "direct" and p.subnet is not None and p.subnet.res.urn not in before:
             out.violation(
                 svc.res,
-                f"{svc.res.name}: does not depend on its egress subnet {p.subnet.res.name}. Fix: subnetwork=subnet.id.",
+                f"{svc.res.name}: does not depend on its egress subnet {p.subnet.res.name}. Fix: "
+                "take the subnetwork from the subnet's output (subnet.id or subnet.name), or add "
+                "it to depends_on.",
             )
         v = p.verdict
         if v is not None:

@@ -10,6 +10,7 @@ this stack; one without is a literal someone typed in.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -33,6 +34,7 @@ FIREWALL = "gcp:compute/firewall:Firewall"
 REDIS = "gcp:redis/instance:Instance"
 RUN = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
+RUN_V1 = "gcp:cloudrun/service:Service"
 GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
 PSA_CONNECTION = "gcp:servicenetworking/connection:Connection"
 SECRET = "gcp:secretmanager/secret:Secret"
@@ -43,6 +45,29 @@ PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
 STACK = "pulumi:pulumi:Stack"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+# Cloud Run v1 (Knative) revision annotations for VPC access
+# (https://cloud.google.com/run/docs/configuring/vpc-connectors,
+# https://cloud.google.com/run/docs/configuring/vpc-direct-vpc).
+V1_CONNECTOR = "run.googleapis.com/vpc-access-connector"
+V1_EGRESS = "run.googleapis.com/vpc-access-egress"
+V1_INTERFACES = "run.googleapis.com/network-interfaces"
+V1_EGRESS_VALUES = {
+    "private-ranges-only": "PRIVATE_RANGES_ONLY",
+    "all-traffic": "ALL_TRAFFIC",
+    "all": "ALL_TRAFFIC",  # the annotation's older spelling
+}
+REDIS_SCHEMES = ("redis://", "rediss://")
+# Memorystore for Redis serves on 6379 unless in-transit encryption is on (then the instance's
+# `port` output says where: Google does not document the figure).
+DEFAULT_REDIS_PORT = 6379
+
+
+def urn_type(urn: str) -> str:
+    """The resource type in a URN (`urn:pulumi:stack::project::parent$type::name`)."""
+    parts = urn.split("::")
+    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
 @dataclass
@@ -154,10 +179,38 @@ class Index(Generic[T]):
         return any(u in self.by_urn for u in ref.deps)
 
 
+def from_stack_reference(ref: Ref) -> bool:
+    """Whether the reference depends on a `pulumi.StackReference` (another stack's output)."""
+    return any(urn_type(u) == STACK_REFERENCE for u in ref.deps)
+
+
 @dataclass
 class Network:
     res: Res
     name: Any
+    external: bool = False  # another stack's (or a pre-existing) network, known by its name
+
+
+class NetworkIndex(Index[Network]):
+    """Networks of the stack; a reference to a network outside it (another stack's output, or a
+    literal that no network of the stack answers to) resolves to one external network per name,
+    so two references to the same outside network match (iteration yields the stack's own)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.external: dict[str, Network] = {}
+
+    def resolve(self, ref: Ref | None) -> Network | Unknown | None:
+        hit = super().resolve(ref)
+        if isinstance(hit, Network) or ref is None or not isinstance(ref.raw, str):
+            return hit
+        if hit is UNKNOWN and not from_stack_reference(ref):
+            return hit  # a literal that may still name a network whose name is not known yet
+        name = last_segment(ref.raw)
+        if name not in self.external:
+            res = Res(f"external-network::{name}", NETWORK, name, {"name": name, "id": ref.raw})
+            self.external[name] = Network(res, name, external=True)
+        return self.external[name]
 
 
 @dataclass
@@ -225,6 +278,7 @@ class Redis:
     deletion_protection: Any
     auth_string: Any
     read_replicas: Any
+    port_inferred: bool = False  # the port output is not known yet: 6379, as without TLS
 
 
 @dataclass
@@ -249,16 +303,61 @@ class Service:
     location: Any
     connector: Ref | None
     interfaces: list[NetworkInterface] | Unknown
-    egress: Any
-    vpc_access: Any  # the raw vpcAccess block (None when absent)
+    egress: Any  # PRIVATE_RANGES_ONLY | ALL_TRAFFIC | None (the default) | UNKNOWN | other
+    vpc_access: Any  # the raw vpcAccess block, or the v1 annotations (None when absent)
     env: dict[str, EnvVar] | Unknown
     env_complete: bool
     service_account: Any
     deletion_protection: Any
+    v1: bool = False  # a Cloud Run v1 (Knative) service: VPC access by revision annotations
 
     @property
     def template_deps(self) -> tuple[str, ...]:
         return self.res.deps_of("template")
+
+    def prop(self, what: str) -> str:
+        """Where the service sets `what` (connector, egress, interfaces), as a program writes it."""
+        if self.v1:
+            key = {"connector": V1_CONNECTOR, "egress": V1_EGRESS}.get(what, V1_INTERFACES)
+            return f"template.metadata.annotations[{key}]"
+        return {
+            "connector": "template.vpcAccess.connector",
+            "egress": "template.vpcAccess.egress",
+        }.get(what, "template.vpcAccess.networkInterfaces")
+
+
+@dataclass
+class RedisClient:
+    """What makes a workload a Redis client: REDIS_HOST, REDIS_URL or a redis:// value
+    (`addresses`), and the Memorystore instances it depends on (`linked`)."""
+
+    addresses: list[EnvVar]
+    linked: list[Redis]
+
+
+def client_host(var: EnvVar) -> Any:
+    """The host a client variable names: REDIS_HOST's value, or a URL's host; UNKNOWN when not
+    known yet, None when it cannot be read (a secret, a malformed URL)."""
+    value = var.value
+    if value is UNKNOWN or not isinstance(value, str):
+        return value if value is UNKNOWN else None
+    if var.name == "REDIS_HOST" and not value.startswith(REDIS_SCHEMES):
+        return value
+    try:
+        return urllib.parse.urlsplit(value).hostname
+    except ValueError:
+        return None
+
+
+def client_port(var: EnvVar) -> int | None:
+    """The port a redis:// URL names (6379 when it names none); None when it is not a URL."""
+    value = var.value
+    if not isinstance(value, str) or not value.startswith(REDIS_SCHEMES):
+        return None
+    try:
+        return urllib.parse.urlsplit(value).port or DEFAULT_REDIS_PORT
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -303,8 +402,14 @@ def _entries(rule: Mapping[str, Any], key: str) -> Any:
     return out
 
 
-def _env(containers: Any) -> tuple[dict[str, EnvVar] | Unknown, bool]:
-    """The containers' env by name, and whether every name is known."""
+def _env(containers: Any, v1: bool = False) -> tuple[dict[str, EnvVar] | Unknown, bool]:
+    """The containers' env by name, and whether every name is known. v2 reads secrets from
+    valueSource.secretKeyRef {secret, version}, v1 from valueFrom.secretKeyRef {name, key}."""
+    source, secret_key, version_key = (
+        ("valueFrom.secretKeyRef", "name", "key")
+        if v1
+        else ("valueSource.secretKeyRef", "secret", "version")
+    )
     if containers is UNKNOWN:
         return UNKNOWN, False
     env: dict[str, EnvVar] = {}
@@ -318,11 +423,11 @@ def _env(containers: Any) -> tuple[dict[str, EnvVar] | Unknown, bool]:
             if not isinstance(name, str):
                 complete = complete and name is None
                 continue
-            ref = get(e, "valueSource.secretKeyRef")
+            ref = get(e, source)
             if ref is UNKNOWN:
                 env[name] = EnvVar(name, UNKNOWN)  # plain or secret: not known yet
             elif isinstance(ref, Mapping):
-                env[name] = EnvVar(name, None, get(ref, "secret"), get(ref, "version"))
+                env[name] = EnvVar(name, None, get(ref, secret_key), get(ref, version_key))
             else:
                 env[name] = EnvVar(name, get(e, "value"))
     return env, complete
@@ -333,7 +438,7 @@ class StackModel:
 
     def __init__(self, resources: Iterable[Res]) -> None:
         self.resources: dict[str, Res] = {}
-        self.networks: Index[Network] = Index()
+        self.networks: NetworkIndex = NetworkIndex()
         self.subnets: Index[Subnet] = Index()
         self.connectors: Index[Connector] = Index()
         self.firewalls: Index[FirewallRule] = Index()
@@ -346,6 +451,7 @@ class StackModel:
         self.grants_by_secret: dict[str, list[SecretAccess]] = {}  # secret name or URN -> grants
         self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
         self.psa_connections: list[Res] = []
+        self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
         for r in resources:
             self.resources[r.urn] = r
             builder = _BUILDERS.get(r.type)
@@ -367,14 +473,21 @@ class StackModel:
         self.subnets.add(r.urn, s.name, s)
 
     def _connector(self, r: Res) -> None:
+        """A connector takes its range from a subnet (subnet.name) or from ip_cidr_range on a
+        network. With a range given, the subnet block is the provider's empty (or not yet known)
+        echo, not a subnet: the connector is on `network`."""
+        cidr = r.get("ipCidrRange")
         subnet_name = r.get("subnet.name")
+        from_range = isinstance(cidr, str) and cidr != "" and subnet_name in (None, "", UNKNOWN)
+        has_subnet = r.get("subnet") is not None and not from_range
+        network = r.get("network")
         c = Connector(
             r,
             r.get("name"),
             r.get("region"),
-            _ref(r, "network", r.get("network")) if r.get("network") is not None else None,
-            _ref(r, "subnet", subnet_name) if r.get("subnet") is not None else None,
-            r.get("ipCidrRange"),
+            _ref(r, "network", network) if network not in (None, "") else None,
+            _ref(r, "subnet", subnet_name) if has_subnet else None,
+            cidr,
         )
         self.connectors.add(r.urn, c.name, c)
 
@@ -402,11 +515,15 @@ class StackModel:
 
     def _redis(self, r: Res) -> None:
         p = r.props
+        port = as_int(p.get("port")) if p.get("port") is not None else None
+        inferred = port in (None, UNKNOWN) and p.get("transitEncryptionMode") in (None, "DISABLED")
+        if inferred:
+            port = DEFAULT_REDIS_PORT  # known before the instance exists: no TLS, 6379
         inst = Redis(
             res=r,
             name=p.get("name"),
             host=p.get("host"),
-            port=as_int(p.get("port")) if p.get("port") is not None else None,
+            port=port,
             reserved_range=p.get("reservedIpRange"),
             connect_mode=or_default(p.get("connectMode"), "DIRECT_PEERING"),
             authorized_network=_ref(r, "authorizedNetwork", p.get("authorizedNetwork")),
@@ -417,6 +534,7 @@ class StackModel:
             deletion_protection=p.get("deletionProtection"),
             auth_string=p.get("authString"),
             read_replicas=p.get("readReplicasMode"),
+            port_inferred=inferred,
         )
         self.redis.add(r.urn, inst.name, inst)
 
@@ -461,6 +579,48 @@ class StackModel:
             deletion_protection=r.get("deletionProtection"),
         )
         self.services.add(r.urn, svc.name, svc)
+
+    def _service_v1(self, r: Res) -> None:
+        """Cloud Run v1: VPC access is set by revision annotations (template.metadata), the
+        containers and service account sit in template.spec."""
+        t = r.get("template")
+        deps = r.deps_of("template")
+        notes = get(t, "metadata.annotations") if t is not UNKNOWN else UNKNOWN
+        connector: Ref | None = None
+        interfaces: list[NetworkInterface] | Unknown = []
+        egress: Any = None
+        if notes is UNKNOWN:
+            interfaces, egress = UNKNOWN, UNKNOWN
+        elif isinstance(notes, Mapping):
+            raw_egress = notes.get(V1_EGRESS)
+            egress = (
+                V1_EGRESS_VALUES.get(raw_egress, raw_egress)
+                if isinstance(raw_egress, str)
+                else raw_egress
+            )
+            if notes.get(V1_CONNECTOR) not in (None, ""):
+                connector = Ref(notes.get(V1_CONNECTOR), deps)
+            interfaces = _v1_interfaces(notes.get(V1_INTERFACES), deps)
+        spec = get(t, "spec") if t is not UNKNOWN else UNKNOWN
+        env, env_complete = _env(get(spec, "containers"), v1=True)
+        svc = Service(
+            res=r,
+            name=r.get("name"),
+            location=r.get("location"),
+            connector=connector,
+            interfaces=interfaces,
+            egress=egress,
+            vpc_access=notes if isinstance(notes, Mapping) else None,
+            env=env,
+            env_complete=env_complete,
+            service_account=get(spec, "serviceAccountName"),
+            deletion_protection=None,
+            v1=True,
+        )
+        self.services.add(r.urn, svc.name, svc)
+
+    def _stack_reference(self, r: Res) -> None:
+        self.stack_references[r.urn] = r
 
     def _address(self, r: Res) -> None:
         a = GlobalAddress(
@@ -559,18 +719,75 @@ class StackModel:
             address = linked[0] if linked else None
         return address.cidr if address is not None else None
 
-    def service_redis(self, svc: Service) -> list[Redis]:
-        """The Redis instances a service is configured for (REDIS_HOST from that instance)."""
+    def redis_client(self, svc: Service) -> RedisClient | None:
+        """Whether the workload is a Redis client, and how it names Redis: REDIS_HOST,
+        REDIS_URL, any value that is a redis:// or rediss:// URL, or a dependency on a
+        Memorystore instance. None for a workload that is no Redis client."""
         env = svc.env
-        if env is UNKNOWN or not isinstance(env, dict) or "REDIS_HOST" not in env:
+        addresses: list[EnvVar] = []
+        if isinstance(env, dict):
+            for var in env.values():
+                value = var.value
+                is_url = isinstance(value, str) and value.startswith(REDIS_SCHEMES)
+                if var.name in ("REDIS_HOST", "REDIS_URL") or is_url:
+                    addresses.append(var)
+        linked = self._linked(svc)
+        if not addresses and not linked:
+            return None
+        return RedisClient(addresses, linked)
+
+    def origin_elsewhere(self, svc: Service, var: EnvVar) -> bool:
+        """Whether a client variable's value comes from something other than a Memorystore
+        instance of this stack: another stack (a StackReference the template depends on), or
+        another resource of this stack the template depends on whose properties hold the
+        value or the URL's host (a VM's address, a reserved internal address)."""
+        value, host = var.value, client_host(var)
+        wanted = {v for v in (value, host) if isinstance(v, str) and v}
+        for urn in svc.template_deps:
+            if urn_type(urn) == STACK_REFERENCE:
+                ref = self.stack_references.get(urn)
+                if ref is None or wanted & _strings(ref.props):
+                    return True
+                continue
+            res = self.resources.get(urn)
+            if res is not None and res.type != REDIS and wanted & _strings(res.props):
+                return True
+        return False
+
+    def service_redis(self, svc: Service) -> list[Redis]:
+        """The Memorystore instances a workload is a client of: those its REDIS_HOST or URL
+        names (by address, or by an address in the instance's range), else those it depends
+        on. A host that comes from elsewhere (a VM, another stack) is no instance's."""
+        client = self.redis_client(svc)
+        if client is None:
             return []
-        host = env["REDIS_HOST"].value
-        linked = self.redis.from_deps(svc.template_deps)
+        if not client.addresses:
+            return client.linked  # a client by dependency only
+        found: dict[str, Redis] = {}
+        for var in client.addresses:
+            for inst in self.instances_for(svc, var):
+                found.setdefault(inst.res.urn, inst)
+        return list(found.values())
+
+    def instances_for(self, svc: Service, var: EnvVar) -> list[Redis]:
+        """The Memorystore instances one client variable points at."""
+        return self._instances_for(svc, var, self.redis.from_deps(svc.template_deps))
+
+    def _linked(self, svc: Service) -> list[Redis]:
+        """The Memorystore instances the workload depends on (template or depends_on)."""
+        return self.redis.from_deps(dict.fromkeys(svc.template_deps + svc.res.deps))
+
+    def _instances_for(self, svc: Service, var: EnvVar, linked: list[Redis]) -> list[Redis]:
+        """`linked`: the instances the template depends on, where an unreadable value may come
+        from."""
+        host = client_host(var)
         if not isinstance(host, str):
-            return linked
+            return linked  # not known yet, or read from Secret Manager
         matched = [r for r in self.redis if host in (r.host, r.res.props.get("readEndpoint"))]
         if matched:
             return matched
+        if self.origin_elsewhere(svc, var):
+            return []
         # A typed-in address: the instance whose range holds it (policy 7 flags the literal).
         ip = address_of(host)
         in_range = []
@@ -595,6 +812,45 @@ class StackModel:
         return seen
 
 
+def _strings(data: Any) -> set[str]:
+    """Every string in a property structure, and each URL's host."""
+    out: set[str] = set()
+    todo = [data]
+    while todo:
+        cur = todo.pop()
+        if isinstance(cur, str):
+            out.add(cur)
+            if cur.startswith(REDIS_SCHEMES):
+                host = client_host(EnvVar("REDIS_URL", cur))
+                if isinstance(host, str):
+                    out.add(host)
+        elif isinstance(cur, Mapping):
+            todo.extend(cur.values())
+        elif isinstance(cur, list):
+            todo.extend(cur)
+    return out
+
+
+def _v1_interfaces(raw: Any, deps: tuple[str, ...]) -> list[NetworkInterface] | Unknown:
+    """The run.googleapis.com/network-interfaces annotation: a JSON list of
+    {network, subnetwork, tags}."""
+    if raw is UNKNOWN:
+        return UNKNOWN
+    if not isinstance(raw, str) or not raw.strip():
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return []
+    if not isinstance(items, list):
+        return []
+    return [
+        NetworkInterface(Ref(n.get("network"), deps), Ref(n.get("subnetwork"), deps), n.get("tags"))
+        for n in items
+        if isinstance(n, dict)
+    ]
+
+
 _BUILDERS = {
     NETWORK: StackModel._network,
     SUBNET: StackModel._subnet,
@@ -603,6 +859,8 @@ _BUILDERS = {
     REDIS: StackModel._redis,
     RUN: StackModel._service,
     RUN_JOB: StackModel._service,
+    RUN_V1: StackModel._service_v1,
+    STACK_REFERENCE: StackModel._stack_reference,
     GLOBAL_ADDRESS: StackModel._address,
     SECRET: StackModel._secret,
     SERVICE_ACCOUNT: StackModel._account,

@@ -9,12 +9,23 @@ address on the instance's port.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails.firewall import Connection, RuleIndex, Verdict, evaluate
-from guardrails.model import Connector, Network, Redis, Service, StackModel, Subnet
+from guardrails.model import (
+    V1_CONNECTOR,
+    V1_INTERFACES,
+    Connector,
+    Network,
+    Redis,
+    Service,
+    StackModel,
+    Subnet,
+    from_stack_reference,
+)
 from guardrails.values import UNKNOWN, Unknown, address_of, as_int, network_of
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,6 +45,7 @@ class Path:
     verdict: Verdict | None = None
     problems: list[str] = field(default_factory=list)  # proven breaks, other than the firewall
     unknowns: list[str] = field(default_factory=list)  # what preview could not tell
+    elsewhere: str | None = None  # the egress belongs to another stack: not judged here
 
     def describe(self) -> str:
         how = {
@@ -66,7 +78,9 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
     path.redis_network = model.networks.resolve(inst.authorized_network)
     if not inst.authorized_network.present:
         path.problems.append(
-            f"Redis {inst.name} has no authorizedNetwork, so it is peered with the `default` network"
+            f"Redis {inst.name} has no authorizedNetwork, so it is peered with the `default` "
+            "network. Fix: authorized_network from the output of the network the service egresses "
+            "into."
         )
     path.port = inst.port if inst.port is not None else UNKNOWN
     source_tags: frozenset[str] = frozenset()
@@ -80,9 +94,15 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
         if isinstance(c, Unknown):
             path.unknowns.append("which connector the service uses")
             path.network = UNKNOWN
+        elif c is None and from_stack_reference(svc.connector):
+            # Another stack's connector: its network and range are that stack's to check.
+            path.elsewhere = f"connector {svc.connector.raw!r} of another stack"
+            return path
         elif c is None:
             path.problems.append(
-                f"its vpcAccess.connector {svc.connector.raw!r} is not a connector of this stack"
+                f"its {svc.prop('connector')} {svc.connector.raw!r} is not a connector of this "
+                "stack. Fix: the connector's output (connector.id), or a shared connector's id "
+                "from its stack through a StackReference."
             )
         else:
             path.connector = c
@@ -113,6 +133,9 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
                 net = model.network_of_subnet(sub)
         elif isinstance(sub, Unknown) and net is None:
             net = UNKNOWN  # the subnet (and so the network) cannot be told yet
+        elif sub is None and net is None and from_stack_reference(nic.subnetwork):
+            path.elsewhere = f"subnetwork {nic.subnetwork.raw!r} of another stack"
+            return path
         path.network = net
         if nic.tags is UNKNOWN:
             path.unknowns.append("the network tags of the service's instances")
@@ -121,16 +144,28 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             source_tags = frozenset(t for t in nic.tags or [] if isinstance(t, str))
             tags_known = all(isinstance(t, str) for t in nic.tags or [])
     else:
-        path.problems.append("it has no VPC egress (no connector, no network interfaces)")
+        how = (
+            f"annotate the revision template with {V1_CONNECTOR} (or {V1_INTERFACES})"
+            if svc.v1
+            else "set vpc_access.connector (or vpc_access.network_interfaces)"
+        )
+        path.problems.append(
+            "it has no VPC egress (no connector, no network interfaces), so it cannot reach "
+            f"Redis's private address. Fix: {how} on Redis's authorized network."
+        )
         return path
 
     if path.network is None and not path.problems:
-        path.problems.append("its egress network is not a network of this stack")
+        path.problems.append(
+            "its egress network is not a network of this stack. Fix: take the network from the "
+            "network resource's output, or another stack's output through a StackReference."
+        )
     if isinstance(path.network, Network) and isinstance(path.redis_network, Network):
         if path.network is not path.redis_network:
             path.problems.append(
                 f"it egresses into network {path.network.name} but Redis {inst.name} is "
-                f"authorized on {path.redis_network.name} (peering is not transitive)"
+                f"authorized on {path.redis_network.name} (peering is not transitive). Fix: "
+                "egress on Redis's authorized network, or authorize Redis on the service's."
             )
     elif path.network is UNKNOWN or path.redis_network is UNKNOWN:
         path.unknowns.append("whether the service and Redis share a network")
@@ -155,6 +190,12 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             port_source=inst.res.urn,
         )
         path.verdict = evaluate(index, conn)
+        if path.verdict.allowed is UNKNOWN and inst.port_inferred:
+            # The port is 6379 by Google's rule, but a rule computed from the instance's (not yet
+            # known) port output is decided by that output, whatever it turns out to be.
+            computed = evaluate(index, dataclasses.replace(conn, port=UNKNOWN))
+            if computed.allowed is not UNKNOWN:
+                path.verdict = computed
     return path
 
 
