@@ -258,6 +258,19 @@ def _secret_version(version: str) -> Callable[[Graph], None]:
     return apply
 
 
+def _typed_redis_url(g: Graph) -> None:
+    """The client reads one REDIS_URL, pasted from the console instead of built from the
+    instance's outputs."""
+    svc = named(g, "svc-backend-service")
+    redis = named(g, "redis-instance")
+    url = f"rediss://{redis.outputs['host']}:{int(redis.outputs['port'])}/0"
+    for data in (svc.inputs, svc.outputs):
+        envs = data["template"]["containers"][0]["envs"]
+        envs[:] = [e for e in envs if e["name"] not in ("REDIS_HOST", "REDIS_PORT")]
+        envs.append({"name": "REDIS_URL", "value": url})
+    drop_dep(svc, redis.urn, "template")
+
+
 def _unprotect(name: str) -> Callable[[Graph], None]:
     def apply(g: Graph) -> None:
         named(g, name).protect = False
@@ -485,6 +498,13 @@ MUTATIONS = [
         "cloud-run-private-redis-path",
         "svc-auth-service",
         _typed_redis_host,
+    ),
+    Mutation(
+        "redis-url-typed-in",
+        "staging",
+        "cloud-run-private-redis-path",
+        "svc-backend-service",
+        _typed_redis_url,
     ),
     Mutation(
         "redis-on-another-network",
