@@ -30,6 +30,7 @@ from preflight.mocks import GcpMocks
 from preflight.stackfile import load_stack_config, project_name
 
 STACK_TYPE = "pulumi:pulumi:Stack"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
 def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -43,9 +44,17 @@ def _to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
 
 
 class RecordingMonitor(pmocks.MockMonitor):
-    def __init__(self, mocks: pmocks.Mocks, project: str, stack: str, preview: bool) -> None:
+    def __init__(
+        self,
+        mocks: pmocks.Mocks,
+        project: str,
+        stack: str,
+        preview: bool,
+        stack_references: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(mocks)
         self.project, self.stack, self.preview = project, stack, preview
+        self.stack_references = stack_references or {}
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
 
@@ -99,6 +108,31 @@ class RecordingMonitor(pmocks.MockMonitor):
             urn=urn, id=rid, object=_to_struct(rec.outputs)
         )
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        """A `pulumi.StackReference` reads another stack's outputs, in preview as in an update:
+        they come from `stack_references` (stack name -> outputs) and the read is recorded."""
+        if request.type != STACK_REFERENCE_TYPE:
+            return super().ReadResource(request)
+        target = request.id
+        if target not in self.stack_references:
+            raise ValueError(f"stack reference {target!r}: no outputs given (stack_references)")
+        urn = self.make_urn(request.parent, request.type, request.name)
+        state = {"name": target, "outputs": dict(self.stack_references[target])}
+        rec = RecordedResource(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=True,
+            provider=request.provider,
+            inputs={"name": target},
+            outputs=state,
+        )
+        self.records.append(rec)
+        self.by_urn[urn] = rec
+        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, target, state)
+        return resource_pb2.ReadResourceResponse(urn=urn, properties=_to_struct(state))
+
     def _new_state(self, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         pmocks._ensure_event_loop()
         args = pmocks.MockResourceArgs(
@@ -137,7 +171,10 @@ class Emulation:
         *,
         preview: bool = False,
         config: dict[str, str] | None = None,
+        stack_references: dict[str, dict[str, Any]] | None = None,
     ) -> None:
+        """`stack_references` answers the program's `pulumi.StackReference` reads: referenced
+        stack name -> its outputs."""
         self.project_dir = project_dir.resolve()
         self.project = project_name(self.project_dir)
         self.stack = stack
@@ -146,7 +183,7 @@ class Emulation:
         mocks = GcpMocks(
             self.config.get("gcp:project", "project"), self.config.get("gcp:region", "region")
         )
-        self.monitor = RecordingMonitor(mocks, self.project, stack, preview)
+        self.monitor = RecordingMonitor(mocks, self.project, stack, preview, stack_references)
 
     @property
     def registered(self) -> list[RecordedResource]:
