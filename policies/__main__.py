@@ -6,7 +6,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from guardrails import sdk  # noqa: E402
 from guardrails.policies import all_policies  # noqa: E402
 from pulumi_policy import PolicyPack  # noqa: E402
 
+# Before the pack is built: each Analyze/AnalyzeStack call converts each resource once for all
+# policies (guardrails/sdk.py; the unpatched SDK, with a warning, on an untested SDK version).
+sdk.install()
 PolicyPack(name="redis-vpc-guardrails", policies=all_policies())

@@ -1,0 +1,457 @@
+"""The one place that reaches into pulumi_policy's private internals: a per-call conversion cache.
+
+The SDK (`_PolicyAnalyzerServicer` in pulumi_policy/policy.py) rebuilds every resource for every
+policy: in AnalyzeStack, once per stack policy for every resource, it converts the properties
+from protobuf (`json_format.MessageToDict`, pure Python, then `deserialize_properties`), copies
+them into its unknown-checking proxies (`unknown_checking_proxy`) and reads the resource's other
+fields from the protobuf message; Analyze does the same once per resource policy. `install()`
+makes each call do the conversion once and every policy of the call share it:
+
+- the servicer's Analyze and AnalyzeStack run inside a call scope (per thread: the SDK's gRPC
+  server serves calls on a pool of threads);
+- within a scope, `MessageToDict` and `deserialize_properties`, as pulumi_policy.policy calls
+  them, are memoised by the identity of the protobuf message and of the dict converted from it.
+  The scope holds a strong reference to every key, so no id can be reused by another object while
+  it is cached, and it is emptied when the call returns: nothing is kept across calls;
+- AnalyzeStack reads each resource's protobuf fields once per call (`_RequestView`), not once
+  per policy; the SDK still copies them into new lists for each policy;
+- `unknown_checking_proxy` of a shared dict returns a proxy that the SDK's own `_proxy_helper`
+  builds, as that policy's own copy, the first time the policy reads it: a policy that never
+  reads a resource's properties (every stack policy but one, with `shared_model`) never pays to
+  copy them;
+- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own functions.
+
+Sharing the converted dicts is safe because the SDK never hands them to a policy: every policy
+gets its own PolicyResource objects and its own proxy tree (`_proxy_helper` copies every dict and
+list; the SDK's proxies are not read-only: `__setitem__` and `["__target"]` reach that copy).
+What stays shared are immutable leaves (str, numbers, bool, None). Properties holding assets or
+archives (mutable pulumi.Asset objects) are converted per policy, as the SDK does.
+
+`shared_model(args, build)` memoises a model built from a stack policy's args for the rest of the
+same AnalyzeStack call, so the stack policies build the typed model once, not once each.
+
+The patch is pinned to the tested SDK version: with any other version, or when the internals it
+relies on are not as expected, `install()` prints a warning on stderr and leaves the SDK as it
+is. `GUARDRAILS_SDK_CACHE=off` turns it off (for comparisons and benchmarks).
+tests/test_pack_sdk.py is the canary for everything this module assumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any, TypeVar
+
+PINNED_VERSION = "1.21.0"
+ENV_SWITCH = "GUARDRAILS_SDK_CACHE"  # off|0|false|no: leave the SDK as it is
+ENV_VERBOSE = "GUARDRAILS_SDK_VERBOSE"  # 1: say on stderr that the patch is installed
+_OFF = frozenset({"0", "off", "false", "no"})
+
+# pulumi_policy.deserialize.SPECIAL_ASSET_SIG / SPECIAL_ARCHIVE_SIG: properties carrying them
+# deserialise to mutable pulumi.Asset / pulumi.Archive objects, which are never shared.
+_UNSHARED_SIGS = (b"c44067f5952c0a294b673a41bacd8c17", b"0def7320c3a5731c473e5ecbe6d01bc7")
+
+T = TypeVar("T")
+
+
+class _CallScope:
+    """What one Analyze or AnalyzeStack call has converted and built. Each entry holds the object
+    whose id is its key, so that id cannot be reused while the entry exists (and `is` is checked
+    on every hit anyway)."""
+
+    __slots__ = ("kind", "json", "props", "shared", "models")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # "analyze" | "stack"
+        # id(message) -> (message, MessageToDict(message))
+        self.json: dict[int, tuple[Any, dict[str, Any]]] = {}
+        # id(such a dict) -> [that dict, deserialize_properties(that dict), or None until asked]
+        self.props: dict[int, list[Any]] = {}
+        # id(such a deserialised dict) -> that dict: what proxies may be built from lazily
+        self.shared: dict[int, dict[str, Any]] = {}
+        # shared_model key -> (URNs of the resources it was built from, model)
+        self.models: dict[Any, tuple[tuple[str, ...], Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.json) + len(self.props) + len(self.shared) + len(self.models)
+
+    def clear(self) -> None:
+        self.json.clear()
+        self.props.clear()
+        self.shared.clear()
+        self.models.clear()
+
+
+_local = threading.local()
+_live: set[_CallScope] = set()
+_live_lock = threading.Lock()
+
+
+def _current() -> _CallScope | None:
+    return getattr(_local, "scope", None)
+
+
+@contextlib.contextmanager
+def call_scope(kind: str) -> Iterator[_CallScope]:
+    """The scope of one SDK call on this thread; everything cached in it is dropped on exit."""
+    scope = _CallScope(kind)
+    previous = _current()
+    _local.scope = scope
+    with _live_lock:
+        _live.add(scope)
+    try:
+        yield scope
+    finally:
+        _local.scope = previous
+        with _live_lock:
+            _live.discard(scope)
+        scope.clear()
+
+
+def cached_entries() -> int:
+    """How many entries the scopes of calls in progress hold (0 when no call is running)."""
+    with _live_lock:
+        return sum(len(s) for s in _live)
+
+
+def shared_model(args: Any, build: Callable[[Any], T]) -> T:
+    """`build(args)`, built once per AnalyzeStack call and shared by every stack policy of it.
+
+    `build` must depend on `args.resources` only. A function without closure or defaults (such
+    as `lambda a: StackModel(Res.from_policy_resource(r) for r in a.resources)`) is keyed by its
+    code, so the lambda each policy's validate creates anew still hits; any other callable is
+    keyed by itself. It is rebuilt if the resources' URNs differ from those it was built from.
+    Outside an AnalyzeStack call of the patched SDK this is just `build(args)`. The model is
+    shared, so the policies must not modify it."""
+    scope = _current()
+    resources = getattr(args, "resources", None)
+    if scope is None or scope.kind != "stack" or resources is None:
+        return build(args)
+    key: Any = build
+    if (
+        inspect.isfunction(build)
+        and build.__closure__ is None
+        and not build.__defaults__
+        and not build.__kwdefaults__
+    ):
+        key = (build.__code__, id(build.__globals__))
+    urns = tuple(r.urn for r in resources)
+    hit = scope.models.get(key)
+    if hit is not None and hit[0] == urns:
+        model: T = hit[1]
+        return model
+    model = build(args)
+    scope.models[key] = (urns, model)
+    return model
+
+
+# -- the pieces of the patch -----------------------------------------------------------------
+
+
+class _JsonFormat(ModuleType):
+    """pulumi_policy.policy's view of google.protobuf.json_format: MessageToDict memoised within a
+    call scope, everything else the real module's."""
+
+    def __init__(self, real: ModuleType) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+        self._message_to_dict: Callable[..., dict[str, Any]] = real.MessageToDict
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 - the SDK's name
+        scope = _current()
+        if scope is None or args or kwargs:
+            return self._message_to_dict(message, *args, **kwargs)
+        hit = scope.json.get(id(message))
+        if hit is not None and hit[0] is message:
+            return hit[1]
+        result = self._message_to_dict(message)
+        scope.json[id(message)] = (message, result)
+        serialized = message.SerializeToString()
+        if not any(sig in serialized for sig in _UNSHARED_SIGS):
+            scope.props[id(result)] = [result, None]
+        return result
+
+
+def _memoised_deserialize(real: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    def deserialize_properties(
+        props: dict[str, Any], proxy_secrets: bool = False
+    ) -> dict[str, Any]:
+        scope = _current()
+        if scope is None or proxy_secrets:
+            return real(props, proxy_secrets)
+        hit = scope.props.get(id(props))
+        if hit is None or hit[0] is not props:
+            return real(props, proxy_secrets)  # not a dict this call converted: as the SDK does
+        result: dict[str, Any] | None = hit[1]
+        if result is None:
+            result = hit[1] = real(props)
+            scope.shared[id(result)] = result
+        return result
+
+    deserialize_properties.__wrapped__ = real  # type: ignore[attr-defined]
+    return deserialize_properties
+
+
+def _lazy_proxy_class(dict_proxy: Any, proxy_helper: Callable[[Any, list[str]], Any]) -> Any:
+    class _LazyDictProxy(dict_proxy):
+        """The SDK's unknown-checking proxy of one resource's properties, built by the SDK's own
+        `_proxy_helper`, as this policy's own copy, the first time it is used."""
+
+        def __init__(self, source: dict[str, Any] | None) -> None:  # no super(): built later
+            self._source = source
+            self._proxy: Any = None
+
+        def _real(self) -> Any:
+            proxy = self._proxy
+            if proxy is None:
+                proxy = self._proxy = proxy_helper(self._source, [])
+                self._source = None
+            return proxy
+
+        def __getitem__(self, key: Any) -> Any:
+            return self._real()[key]
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            self._real()[key] = value
+
+        def __len__(self) -> int:
+            return len(self._real())
+
+        def __iter__(self) -> Iterator[Any]:
+            return iter(self._real())
+
+        def __getattr__(self, name: str) -> Any:
+            # Only what the class does not define (such as the SDK's own _DictProxy__target).
+            if name in ("_source", "_proxy"):
+                raise AttributeError(name)
+            return getattr(self._real(), name)
+
+    return _LazyDictProxy
+
+
+def _lazy_unknown_checking_proxy(real: Callable[[Any], Any], lazy: Any) -> Callable[[Any], Any]:
+    def unknown_checking_proxy(props: Any) -> Any:
+        scope = _current()
+        if scope is None or scope.shared.get(id(props)) is not props:
+            return real(props)
+        return lazy(props)
+
+    unknown_checking_proxy.__wrapped__ = real  # type: ignore[attr-defined]
+    return unknown_checking_proxy
+
+
+class _Urns:
+    __slots__ = ("urns",)
+
+    def __init__(self, urns: tuple[str, ...]) -> None:
+        self.urns = urns
+
+
+class _ResourceView:
+    """One AnalyzeStack resource with the fields the SDK reads for each policy read from the
+    message once per call, as tuples (the SDK copies them into new lists for each policy);
+    anything else is the message's own."""
+
+    __slots__ = (
+        "_msg",
+        "_has_provider",
+        "type",
+        "urn",
+        "name",
+        "parent",
+        "dependencies",
+        "propertyDependencies",
+        "properties",
+        "options",
+    )
+
+    def __init__(self, msg: Any) -> None:
+        self._msg = msg
+        self._has_provider = bool(msg.HasField("provider"))
+        self.type = msg.type
+        self.urn = msg.urn
+        self.name = msg.name
+        self.parent = msg.parent
+        self.dependencies = tuple(msg.dependencies)
+        self.propertyDependencies = {
+            k: _Urns(tuple(v.urns)) for k, v in msg.propertyDependencies.items()
+        }
+        self.properties = msg.properties
+        self.options = msg.options
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 - protobuf's name
+        return self._has_provider if name == "provider" else bool(self._msg.HasField(name))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._msg, name)
+
+
+class _RequestView:
+    """An AnalyzeStackRequest whose resources are _ResourceViews (built once per call)."""
+
+    __slots__ = ("_msg", "resources")
+
+    def __init__(self, msg: Any) -> None:
+        self._msg = msg
+        self.resources = [_ResourceView(r) for r in msg.resources]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._msg, name)
+
+
+def _scoped_servicer(base: Any) -> Any:
+    class _ScopedServicer(base):
+        """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope."""
+
+        def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            with call_scope("analyze"):
+                return super().Analyze(request, _context)
+
+        def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            with call_scope("stack"):
+                return super().AnalyzeStack(_RequestView(request), _context)
+
+    return _ScopedServicer
+
+
+# -- install ----------------------------------------------------------------------------------
+
+
+def sdk_version() -> str | None:
+    """The installed pulumi-policy version (its own `version.VERSION`, else package metadata)."""
+    try:
+        from pulumi_policy.version import VERSION
+
+        return str(VERSION)
+    except ImportError:
+        pass
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("pulumi-policy")
+    except PackageNotFoundError:
+        return None
+
+
+def _params(fn: Any) -> list[str]:
+    return list(inspect.signature(fn).parameters)
+
+
+def internals_problems() -> list[str]:
+    """What is not as the patch expects in the unpatched pulumi_policy (empty when all is)."""
+    from google.protobuf import json_format
+    from pulumi_policy import deserialize, proxy
+    from pulumi_policy import policy as sdk
+
+    sdk_globals = {**vars(sdk), **_originals}  # as the SDK was before install()
+    problems: list[str] = []
+    servicer = sdk_globals.get("_PolicyAnalyzerServicer")
+    if not inspect.isclass(servicer):
+        problems.append("pulumi_policy.policy._PolicyAnalyzerServicer is missing")
+    else:
+        for name, want in (
+            ("Analyze", ["self", "request", "_context"]),
+            ("AnalyzeStack", ["self", "request", "_context"]),
+            ("_get_resource_options", ["self", "request"]),
+            ("_get_provider_resource", ["self", "request"]),
+        ):
+            fn = getattr(servicer, name, None)
+            if not callable(fn):
+                problems.append(f"_PolicyAnalyzerServicer.{name} is missing")
+            elif _params(fn) != want:
+                problems.append(f"_PolicyAnalyzerServicer.{name}{inspect.signature(fn)}")
+    message_to_dict: Any = getattr(json_format, "MessageToDict", None)
+    if sdk_globals.get("json_format") is not json_format:
+        problems.append("pulumi_policy.policy.json_format is not protobuf's json_format")
+    elif not callable(message_to_dict) or _params(message_to_dict)[:1] != ["message"]:
+        problems.append("json_format.MessageToDict(message, ...) is missing")
+    functions: list[tuple[str, ModuleType, list[str]]] = [
+        ("deserialize_properties", deserialize, ["props", "proxy_secrets"]),
+        ("unknown_checking_proxy", proxy, ["props"]),
+    ]
+    for name, module, want in functions:
+        value: Any = sdk_globals.get(name)
+        if value is None or value is not getattr(module, name, None):
+            problems.append(f"pulumi_policy.policy.{name} is not {module.__name__}.{name}")
+        elif _params(value) != want:
+            problems.append(f"{module.__name__}.{name}({', '.join(_params(value))})")
+    helper = getattr(proxy, "_proxy_helper", None)
+    if not callable(helper) or _params(helper) != ["to_proxy", "props_acc"]:
+        problems.append("pulumi_policy.proxy._proxy_helper(to_proxy, props_acc) is missing")
+    dict_proxy = getattr(proxy, "_DictProxy", None)
+    if not inspect.isclass(dict_proxy) or not all(
+        m in vars(dict_proxy) for m in ("__getitem__", "__setitem__", "__len__", "__iter__")
+    ):
+        problems.append("pulumi_policy.proxy._DictProxy is not the expected mapping proxy")
+    return problems
+
+
+_originals: dict[str, Any] = {}
+
+
+def installed() -> bool:
+    return bool(_originals)
+
+
+def _warn(message: str) -> None:
+    print(f"redis-vpc-guardrails: {message}", file=sys.stderr, flush=True)
+
+
+def install() -> bool:
+    """Patch pulumi_policy.policy, before the PolicyPack is built. False, with a warning on
+    stderr, when the SDK is not the tested version or not as expected: the pack then runs on the
+    unpatched SDK, slower but correct. True when installed (now or before)."""
+    if installed():
+        return True
+    if os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF:
+        return False
+    version = sdk_version()
+    if version != PINNED_VERSION:
+        _warn(
+            f"pulumi-policy {version} is not the tested {PINNED_VERSION}: running without the "
+            "per-call conversion cache (correct, but every policy converts every resource again)"
+        )
+        return False
+    problems = internals_problems()
+    if problems:
+        _warn(
+            "pulumi-policy internals are not as tested ("
+            + "; ".join(problems)
+            + "): running without the per-call conversion cache"
+        )
+        return False
+    from pulumi_policy import policy as sdk
+    from pulumi_policy import proxy
+
+    _originals.update(
+        json_format=sdk.json_format,
+        deserialize_properties=sdk.deserialize_properties,
+        unknown_checking_proxy=sdk.unknown_checking_proxy,
+        _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
+    )
+    sdk.json_format = _JsonFormat(sdk.json_format)
+    sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
+    sdk.unknown_checking_proxy = _lazy_unknown_checking_proxy(  # type: ignore[assignment]
+        sdk.unknown_checking_proxy, _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper)
+    )
+    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer)  # type: ignore[misc]
+    if os.environ.get(ENV_VERBOSE) == "1":
+        _warn(f"per-call conversion cache installed on pulumi-policy {version}")
+    return True
+
+
+def uninstall() -> None:
+    """Restore the SDK as it was (for tests). Servicers already built keep their class."""
+    from pulumi_policy import policy as sdk
+
+    for name, value in _originals.items():
+        setattr(sdk, name, value)
+    _originals.clear()
