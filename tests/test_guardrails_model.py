@@ -136,3 +136,21 @@ SWEPT_MUTATIONS = [
 def test_an_unknown_value_never_creates_a_violation_in_broken_stacks(mutation):
     m = next(x for x in MUTATIONS if x.id == mutation)
     assert _sweep(mutated(stack_graph(m.stack), m), m.stack) > 200
+
+
+# Programs that are not ours: Cloud Run v1 annotations, URL clients, StackReference outputs.
+SWEPT_PROGRAMS = [
+    "orders-v1",
+    "sessions-redis-url",
+    "inventory-platform-network",
+    "leaderboard-vm-redis",
+    "media-v1-direct-wrong-network",
+    "profiles-typed-redis-url",
+]
+
+
+@pytest.mark.parametrize("name", SWEPT_PROGRAMS)
+def test_an_unknown_value_never_creates_a_violation_in_other_programs(name):
+    from tests.test_thirdparty import program_graph, program_stack
+
+    assert _sweep(program_graph(name, False), program_stack(name)) > 50

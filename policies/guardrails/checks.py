@@ -766,9 +766,11 @@ def _grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
             continue
         members = g.members
         sa = svc.service_account
-        if isinstance(members, list) and isinstance(sa, str):
-            if f"serviceAccount:{sa}" in members:
-                grants.append(g.res)
+        known = isinstance(members, list) and all(isinstance(x, str) for x in members)
+        if isinstance(members, list) and isinstance(sa, str) and f"serviceAccount:{sa}" in members:
+            grants.append(g.res)
+        elif known and isinstance(sa, str):
+            continue  # every member known, and none is the service's account
         elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
             grants.append(g.res)
     return grants

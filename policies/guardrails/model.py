@@ -737,20 +737,22 @@ class StackModel:
         return RedisClient(addresses, linked)
 
     def origin_elsewhere(self, svc: Service, var: EnvVar) -> bool:
-        """Whether a client variable's value comes from something other than a Memorystore
-        instance of this stack: another stack (a StackReference the template depends on), or
-        another resource of this stack the template depends on whose properties hold the
-        value or the URL's host (a VM's address, a reserved internal address)."""
+        """Whether a client variable's value may come from something other than a Memorystore
+        instance of this stack: another stack (the template depends on a StackReference, and
+        the engine records dependencies per top-level property, so any of its values may be
+        that stack's), or another resource the template depends on whose properties hold the
+        value or the URL's host (a VM's address, a reserved internal address), or may hold it
+        (a property not known yet)."""
         value, host = var.value, client_host(var)
         wanted = {v for v in (value, host) if isinstance(v, str) and v}
         for urn in svc.template_deps:
             if urn_type(urn) == STACK_REFERENCE:
-                ref = self.stack_references.get(urn)
-                if ref is None or wanted & _strings(ref.props):
-                    return True
-                continue
+                return True
             res = self.resources.get(urn)
-            if res is not None and res.type != REDIS and wanted & _strings(res.props):
+            if res is None or res.type == REDIS:
+                continue
+            strings, unknown = _strings(res.props)
+            if unknown or wanted & strings:
                 return True
         return False
 
@@ -812,13 +814,17 @@ class StackModel:
         return seen
 
 
-def _strings(data: Any) -> set[str]:
-    """Every string in a property structure, and each URL's host."""
+def _strings(data: Any) -> tuple[set[str], bool]:
+    """Every string in a property structure (and each URL's host), and whether any value in it
+    is unknown."""
     out: set[str] = set()
+    unknown = False
     todo = [data]
     while todo:
         cur = todo.pop()
-        if isinstance(cur, str):
+        if cur is UNKNOWN:
+            unknown = True
+        elif isinstance(cur, str):
             out.add(cur)
             if cur.startswith(REDIS_SCHEMES):
                 host = client_host(EnvVar("REDIS_URL", cur))
@@ -828,7 +834,7 @@ def _strings(data: Any) -> set[str]:
             todo.extend(cur.values())
         elif isinstance(cur, list):
             todo.extend(cur)
-    return out
+    return out, unknown
 
 
 def _v1_interfaces(raw: Any, deps: tuple[str, ...]) -> list[NetworkInterface] | Unknown:
