@@ -25,6 +25,13 @@ def policy_specs() -> dict:
     return SPECS
 
 
+POLICY_HEADINGS = {
+    line[4:].strip()
+    for line in (ROOT / "docs" / "policies.md").read_text().splitlines()
+    if line.startswith("### ")
+}
+
+
 def check_sarif(path: Path) -> dict:
     sarif = json.loads(path.read_text())
     jsonschema.validate(sarif, SARIF_SCHEMA)
@@ -32,12 +39,26 @@ def check_sarif(path: Path) -> dict:
         rules = [r["id"] for r in run["tool"]["driver"]["rules"]]
         declared = len(policy_specs()) + 1  # every policy, and exempted-findings
         assert len(rules) == declared and len(set(rules)) == declared
+        for rule in run["tool"]["driver"]["rules"]:
+            # `### <policy>` gives GitHub's anchor <policy>: a link into the policy's section.
+            assert rule["helpUri"] == f"docs/policies.md#{rule['id']}"
+            assert rule["id"] in POLICY_HEADINGS, rule["id"]
+        prints = [r["partialFingerprints"]["preflightFinding/v1"] for r in run["results"]]
+        assert len(set(prints)) == len(prints), "two results would collapse into one alert"
         for result in run["results"]:
             assert rules[result["ruleIndex"]] == result["ruleId"]
             loc = result["locations"][0]["physicalLocation"]
             target = ROOT / loc["artifactLocation"]["uri"]
             assert target.is_file(), target
-            assert 1 <= loc["region"]["startLine"] <= len(target.read_text().splitlines())
+            lines = target.read_text().splitlines()
+            assert 1 <= loc["region"]["startLine"] <= len(lines)
+            key = result.get("properties", {}).get("stackKey")
+            if key:  # located at the key's own line in the stack file
+                assert target.name.startswith("Pulumi.") and target.suffix == ".yaml"
+                project, _, path = key.partition(":")
+                last = path.split(".")[-1]
+                text = lines[loc["region"]["startLine"] - 1].strip()
+                assert text.startswith((f"{last}:", f"{project}:{last}:")), (key, text)
     return sarif
 
 
@@ -67,11 +88,18 @@ def test_every_shipped_stack_passes(all_stacks):
     assert [r["automationDetails"]["id"] for r in sarif["runs"]] == [
         f"preflight/{s}/" for s in sorted(STACKS)
     ]
-    # dev's advisory (Redis TLS off) is a warning that points at the line in infra/ that made Redis.
+    # dev's advisory (Redis TLS off) is a warning at the stack-file key that turned TLS off, with
+    # the line in infra/ that made Redis as a related location.
     (dev,) = [r for r in sarif["runs"] if r["automationDetails"]["id"] == "preflight/dev/"]
     (result,) = dev["results"]
     assert result["level"] == "warning" and result["ruleId"] == "security-baseline"
-    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "infra/redis.py"
+    assert result["properties"]["stackKey"] == "redis-vpc:redis.transitEncryption"
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "Pulumi.dev.yaml"
+    line = (ROOT / "Pulumi.dev.yaml").read_text().splitlines()[loc["region"]["startLine"] - 1]
+    assert line.strip() == "transitEncryption: false"
+    (related,) = result["relatedLocations"]
+    assert related["physicalLocation"]["artifactLocation"]["uri"] == "infra/redis.py"
 
 
 @pytest.mark.parametrize("stack", STACKS)
