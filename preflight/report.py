@@ -427,7 +427,10 @@ def stack_file_keys(path: Path, project: str) -> Callable[[str], KeyLine | None]
         if found is None:
             return None
         key_node, value_node = found
-        value = yaml.SafeLoader("").construct_document(value_node)
+        try:
+            value = yaml.SafeLoader("").construct_document(value_node)
+        except yaml.YAMLError:  # a tag safe_load refuses: no value to compare, not this key
+            return None
         return KeyLine(f"{project}:{dotted}", key_node.start_mark.line + 1, value)
 
     return lookup

@@ -16,11 +16,13 @@ from preflight.analyzer import Diagnostic, PolicyInfo, Verdict
 from preflight.graph import Graph
 from preflight.report import (
     FINGERPRINT,
+    KeyLine,
     StackResult,
     doc_anchors,
     fingerprint,
     github_anchor,
     render_sarif,
+    stack_file_keys,
 )
 from tests.support import ROOT, run_module
 from tests.test_gate import SARIF_SCHEMA, check_sarif
@@ -251,3 +253,24 @@ def test_a_key_the_input_did_not_come_from_is_not_blamed(dev_graph):
         d = _diag(graph, "redis-instance", message)
         sarif = json.loads(render_sarif([_result(graph, [d], "Pulumi.dev.yaml")], ROOT))
         assert _location(sarif)[0] == "infra/redis.py"
+
+
+def test_stack_file_keys_with_their_lines(tmp_path):
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(
+        "# a comment\n"
+        "config:\n"
+        "  redis-vpc:production: true\n"
+        "  redis:\n"  # the project namespace may be left out
+        "    tier: STANDARD_HA\n"
+        '  redis-vpc:services: \'{"backend": {"image": "i"}}\'\n'  # an object as a JSON string
+        "  other:production: false\n"
+    )
+    keys = stack_file_keys(path, "redis-vpc")
+    assert keys("production") == KeyLine("redis-vpc:production", 3, True)
+    assert keys("redis.tier") == KeyLine("redis-vpc:redis.tier", 5, "STANDARD_HA")
+    assert keys("redis.persistence") is None
+    assert keys("services.backend.image") is None
+    path.write_text("config: [unclosed\n")
+    assert stack_file_keys(path, "redis-vpc")("production") is None
+    assert stack_file_keys(tmp_path / "missing.yaml", "redis-vpc")("production") is None
