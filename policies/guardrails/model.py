@@ -452,6 +452,8 @@ class StackModel:
         self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
         self.psa_connections: list[Res] = []
         self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
+        self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
+        self._addresses: dict[str, list[Redis]] | None = None
         for r in resources:
             self.resources[r.urn] = r
             builder = _BUILDERS.get(r.type)
@@ -772,8 +774,24 @@ class StackModel:
         return list(found.values())
 
     def instances_for(self, svc: Service, var: EnvVar) -> list[Redis]:
-        """The Memorystore instances one client variable points at."""
-        return self._instances_for(svc, var, self.redis.from_deps(svc.template_deps))
+        """The Memorystore instances one client variable points at (computed once per
+        variable: several checks ask)."""
+        key = (svc.res.urn, var.name)
+        hit = self._instances.get(key)
+        if hit is None:
+            linked = self.redis.from_deps(svc.template_deps)
+            hit = self._instances[key] = self._instances_for(svc, var, linked)
+        return hit
+
+    def _by_address(self, host: str) -> list[Redis]:
+        """The instances serving at an address (host or read endpoint), indexed once."""
+        if self._addresses is None:
+            self._addresses = {}
+            for r in self.redis:
+                for a in (r.host, r.res.props.get("readEndpoint")):
+                    if isinstance(a, str):
+                        self._addresses.setdefault(a, []).append(r)
+        return self._addresses.get(host, [])
 
     def _linked(self, svc: Service) -> list[Redis]:
         """The Memorystore instances the workload depends on (template or depends_on)."""
@@ -785,9 +803,9 @@ class StackModel:
         host = client_host(var)
         if not isinstance(host, str):
             return linked  # not known yet, or read from Secret Manager
-        matched = [r for r in self.redis if host in (r.host, r.res.props.get("readEndpoint"))]
+        matched = self._by_address(host)
         if matched:
-            return matched
+            return list({r.res.urn: r for r in matched}.values())
         if self.origin_elsewhere(svc, var):
             return []
         # A typed-in address: the instance whose range holds it (policy 7 flags the literal).
