@@ -347,7 +347,12 @@ def test_a_cloud_run_v1_service_is_modelled_like_v2():
 
 def test_a_v1_service_without_vpc_annotations_has_no_private_path():
     (msg,) = violations(with_v1(v1_service({"autoscaling.knative.dev/maxScale": "3"})))
-    assert "no VPC egress" in msg
+    assert "no VPC egress" in msg and "run.googleapis.com/vpc-access-connector" in msg
+    # On the service's own metadata the annotation configures nothing: still no VPC egress.
+    svc = v1_service({})
+    svc.props["metadata"] = {"annotations": dict(CONNECTOR_NOTE)}
+    (msg,) = violations(with_v1(svc))
+    assert "no VPC egress" in msg and "reads it from the revision template" in msg
 
 
 @pytest.mark.parametrize(

@@ -149,9 +149,16 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             if svc.v1
             else "set vpc_access.connector (or vpc_access.network_interfaces)"
         )
+        misplaced = ""
+        service_notes = svc.res.get("metadata.annotations") if svc.v1 else None
+        if isinstance(service_notes, dict) and {V1_CONNECTOR, V1_INTERFACES} & set(service_notes):
+            misplaced = (
+                " (the service's own metadata carries a VPC access annotation, but Cloud Run "
+                "reads it from the revision template, template.metadata.annotations)"
+            )
         path.problems.append(
-            "it has no VPC egress (no connector, no network interfaces), so it cannot reach "
-            f"Redis's private address. Fix: {how} on Redis's authorized network."
+            f"it has no VPC egress (no connector, no network interfaces){misplaced}, so it "
+            f"cannot reach Redis's private address. Fix: {how} on Redis's authorized network."
         )
         return path
 
