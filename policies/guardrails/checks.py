@@ -41,6 +41,9 @@ from guardrails.values import UNKNOWN, Unknown, last_segment, network_of
 ACCESSOR = "roles/secretmanager.secretAccessor"
 # Predefined roles holding secretmanager.versions.access ("Secret Manager roles and
 # permissions", https://cloud.google.com/iam/docs/roles-permissions/secretmanager), and Owner.
+# That page marks the permission as one of Owner's among the basic roles ("contains 1 owner
+# permission"): Editor and Viewer do not hold it, nor do secretmanager.viewer, .editor,
+# .secretVersionAdder and .secretVersionManager. A custom role may: see _custom_role.
 SECRET_ACCESS_ROLES = frozenset({ACCESSOR, "roles/secretmanager.admin", "roles/owner"})
 NAMED_TYPES = (NETWORK, SUBNET, CONNECTOR, FIREWALL, REDIS)
 
