@@ -248,8 +248,10 @@ SPECS = {
     ),
     "cloud-run-private-redis-path": Spec(
         "cloud-run-private-redis-path",
-        "A Cloud Run service with REDIS_HOST reaches Redis privately: VPC egress on the Redis "
-        "network covering private ranges, and REDIS_HOST/REDIS_PORT taken from the instance.",
+        "A Cloud Run service or job (v2, or v1 through its revision annotations) that is a Redis "
+        "client (REDIS_HOST, REDIS_URL, a redis:// or rediss:// value, or a dependency on a "
+        "Memorystore instance) reaches Redis privately: VPC egress on the Redis network covering "
+        "private ranges, and the address and port taken from the instance.",
         MANDATORY,
         (s.EXEMPTIONS,),
         "stack",
