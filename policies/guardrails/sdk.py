@@ -19,7 +19,10 @@ makes each call do the conversion once and every policy of the call share it:
   builds, as that policy's own copy, the first time the policy reads it: a policy that never
   reads a resource's properties (every stack policy but one, with `shared_model`) never pays to
   copy them;
-- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own functions.
+- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own functions;
+- AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
+- `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
+  call, is computed once.
 
 Sharing the converted dicts is safe because the SDK never hands them to a policy: every policy
 gets its own PolicyResource objects and its own proxy tree (`_proxy_helper` copies every dict and
@@ -27,8 +30,8 @@ list; the SDK's proxies are not read-only: `__setitem__` and `["__target"]` reac
 What stays shared are immutable leaves (str, numbers, bool, None). Properties holding assets or
 archives (mutable pulumi.Asset objects) are converted per policy, as the SDK does.
 
-`shared_model(args, build)` memoises a model built from a stack policy's args for the rest of the
-same AnalyzeStack call, so the stack policies build the typed model once, not once each.
+`shared_model(args, build)` memoises what a policy builds from its args (the typed model) for the
+rest of the same call, so the stack policies build the model once, not once each.
 
 The patch is pinned to the tested SDK version: with any other version, or when the internals it
 relies on are not as expected, `install()` prints a warning on stderr and leaves the SDK as it
@@ -39,6 +42,7 @@ tests/test_pack_sdk.py is the canary for everything this module assumes.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import os
 import sys
@@ -113,6 +117,33 @@ def call_scope(kind: str) -> Iterator[_CallScope]:
         scope.clear()
 
 
+_gc_lock = threading.Lock()
+_gc_holds = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while an AnalyzeStack call runs (on any thread): the call
+    allocates millions of container objects that live until it returns, and the collector would
+    walk them all again and again (half the call's time at 10,000 resources). The SDK and the
+    policies leave (next to) no cyclic garbage; what there is waits for the collector to resume.
+    A collector someone else turned off stays off."""
+    global _gc_holds, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holds == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holds += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_holds -= 1
+            if _gc_holds == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def cached_entries() -> int:
     """How many entries the scopes of calls in progress hold (0 when no call is running)."""
     with _live_lock:
@@ -120,17 +151,25 @@ def cached_entries() -> int:
 
 
 def shared_model(args: Any, build: Callable[[Any], T]) -> T:
-    """`build(args)`, built once per AnalyzeStack call and shared by every stack policy of it.
+    """`build(args)`, built once per Analyze or AnalyzeStack call and shared by every policy of
+    that call that asks for it with the same `build`.
 
-    `build` must depend on `args.resources` only. A function without closure or defaults (such
-    as `lambda a: StackModel(Res.from_policy_resource(r) for r in a.resources)`) is keyed by its
+    `build` must depend only on the resources `args` carries: `args.resources` (a stack policy;
+    the model is rebuilt if their URNs differ from those it was built from) or the one resource
+    of a resource policy (`args.urn`). A function without closure or defaults (such as
+    `lambda a: StackModel(Res.from_policy_resource(r) for r in a.resources)`) is keyed by its
     code, so the lambda each policy's validate creates anew still hits; any other callable is
-    keyed by itself. It is rebuilt if the resources' URNs differ from those it was built from.
-    Outside an AnalyzeStack call of the patched SDK this is just `build(args)`. The model is
-    shared, so the policies must not modify it."""
+    keyed by itself. Outside a call of the patched SDK this is just `build(args)`. What is built
+    is shared, so the policies must not modify it."""
     scope = _current()
+    if scope is None:
+        return build(args)
     resources = getattr(args, "resources", None)
-    if scope is None or scope.kind != "stack" or resources is None:
+    if resources is not None:
+        urns: tuple[Any, ...] = tuple(r.urn for r in resources)
+    elif isinstance(getattr(args, "urn", None), str):
+        urns = (args.urn,)
+    else:
         return build(args)
     key: Any = build
     if (
@@ -140,7 +179,6 @@ def shared_model(args: Any, build: Callable[[Any], T]) -> T:
         and not build.__kwdefaults__
     ):
         key = (build.__code__, id(build.__globals__))
-    urns = tuple(r.urn for r in resources)
     hit = scope.models.get(key)
     if hit is not None and hit[0] == urns:
         model: T = hit[1]
@@ -200,6 +238,23 @@ def _memoised_deserialize(real: Callable[..., dict[str, Any]]) -> Callable[..., 
     return deserialize_properties
 
 
+def _memoised_signature(real: Callable[..., Any]) -> Callable[..., Any]:
+    """`inspect.signature` as pulumi_policy.policy calls it (on pulumi.runtime.Settings, at the
+    start of every call, to see whether it takes `organization`): computed once per class."""
+    cache: dict[type, Any] = {}
+
+    def signature(obj: Any, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not isinstance(obj, type):
+            return real(obj, *args, **kwargs)
+        hit = cache.get(obj)
+        if hit is None:
+            hit = cache[obj] = real(obj)
+        return hit
+
+    signature.__wrapped__ = real  # type: ignore[attr-defined]
+    return signature
+
+
 def _lazy_proxy_class(dict_proxy: Any, proxy_helper: Callable[[Any, list[str]], Any]) -> Any:
     class _LazyDictProxy(dict_proxy):
         """The SDK's unknown-checking proxy of one resource's properties, built by the SDK's own
@@ -255,6 +310,45 @@ class _Urns:
         self.urns = urns
 
 
+class _OptionsView:
+    """A resource's options with the fields `_get_resource_options` reads for each policy read
+    once per call (the repeated fields are the message's own containers, as the SDK hands them
+    to every policy)."""
+
+    __slots__ = (
+        "_msg",
+        "_has_custom_timeouts",
+        "protect",
+        "ignoreChanges",
+        "deleteBeforeReplaceDefined",
+        "deleteBeforeReplace",
+        "aliases",
+        "customTimeouts",
+        "additionalSecretOutputs",
+        "parent",
+    )
+
+    def __init__(self, msg: Any) -> None:
+        self._msg = msg
+        self._has_custom_timeouts = bool(msg.HasField("customTimeouts"))
+        self.protect = msg.protect
+        self.ignoreChanges = msg.ignoreChanges
+        self.deleteBeforeReplaceDefined = msg.deleteBeforeReplaceDefined
+        self.deleteBeforeReplace = msg.deleteBeforeReplace
+        self.aliases = msg.aliases
+        self.customTimeouts = msg.customTimeouts
+        self.additionalSecretOutputs = msg.additionalSecretOutputs
+        self.parent = msg.parent
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 - protobuf's name
+        if name == "customTimeouts":
+            return self._has_custom_timeouts
+        return bool(self._msg.HasField(name))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._msg, name)
+
+
 class _ResourceView:
     """One AnalyzeStack resource with the fields the SDK reads for each policy read from the
     message once per call, as tuples (the SDK copies them into new lists for each policy);
@@ -285,7 +379,7 @@ class _ResourceView:
             k: _Urns(tuple(v.urns)) for k, v in msg.propertyDependencies.items()
         }
         self.properties = msg.properties
-        self.options = msg.options
+        self.options = _OptionsView(msg.options)
 
     def HasField(self, name: str) -> bool:  # noqa: N802 - protobuf's name
         return self._has_provider if name == "provider" else bool(self._msg.HasField(name))
@@ -316,7 +410,7 @@ def _scoped_servicer(base: Any) -> Any:
                 return super().Analyze(request, _context)
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            with call_scope("stack"):
+            with gc_paused(), call_scope("stack"):
                 return super().AnalyzeStack(_RequestView(request), _context)
 
     return _ScopedServicer
@@ -368,6 +462,8 @@ def internals_problems() -> list[str]:
                 problems.append(f"_PolicyAnalyzerServicer.{name} is missing")
             elif _params(fn) != want:
                 problems.append(f"_PolicyAnalyzerServicer.{name}{inspect.signature(fn)}")
+    if sdk_globals.get("signature") is not inspect.signature:
+        problems.append("pulumi_policy.policy.signature is not inspect.signature")
     message_to_dict: Any = getattr(json_format, "MessageToDict", None)
     if sdk_globals.get("json_format") is not json_format:
         problems.append("pulumi_policy.policy.json_format is not protobuf's json_format")
@@ -435,8 +531,10 @@ def install() -> bool:
         json_format=sdk.json_format,
         deserialize_properties=sdk.deserialize_properties,
         unknown_checking_proxy=sdk.unknown_checking_proxy,
+        signature=sdk.signature,
         _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
     )
+    sdk.signature = _memoised_signature(sdk.signature)
     sdk.json_format = _JsonFormat(sdk.json_format)
     sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
     sdk.unknown_checking_proxy = _lazy_unknown_checking_proxy(  # type: ignore[assignment]
