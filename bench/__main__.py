@@ -26,6 +26,8 @@ if __name__ == "__main__":
     print()
     scale.main()
     print()
+    scale.compare([1000, 10000], runs=1)
+    print()
     critical_path.main()
     print()
     suite.main()

@@ -3,14 +3,29 @@ through the policy pack over the Analyzer protocol. Time, peak memory, and the g
 between consecutive sizes (10x more resources should cost about 10x, not 100x).
 
     python -m bench.scale [--sizes 10 100 1000 10000] [--no-protocol]
+
+Then the pack over the protocol with and without its SDK patch (policies/guardrails/sdk.py):
+the SDK as shipped (GUARDRAILS_SDK_CACHE=off), the per-call conversion cache, and the cache plus
+the typed model shared by the stack policies of one call (`shared_model`; measured on a copy of
+the pack with that change made when policies/guardrails/policies.py does not make it yet).
+Each pack is a fresh process; figures are medians of --runs, the variants interleaved.
+
+    python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
+import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,29 +61,156 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def over_protocol(graph) -> tuple[float, float, float, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (less sensitive than wall time to what else
+    the machine runs)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Protocol:
+    """One pack over the protocol: wall seconds and the pack's CPU seconds per phase."""
+
+    analyze: float
+    stack: float
+    analyze_cpu: float
+    stack_cpu: float
+    rss_mb: float
+    diagnostics: int
+
+    @property
+    def total(self) -> float:
+        return self.analyze + self.stack
+
+
+def protocol_run(graph, pack_dir: Path = ROOT / "policies") -> Protocol:
     from preflight.analyzer import PolicyPackProcess
 
-    with PolicyPackProcess(
-        ROOT / "policies", project="redis-vpc", stack="staging", dry_run=False
-    ) as pack:
+    with PolicyPackProcess(pack_dir, project="redis-vpc", stack="staging", dry_run=False) as pack:
         pack.configure({"environment-derived-names": {"environment": "staging-c"}})
-        t0 = time.perf_counter()
-        pack.analyze_all(graph.resources)
-        t1 = time.perf_counter()
-        pack.analyze_stack(graph.resources)
-        t2 = time.perf_counter()
         assert pack._proc is not None
-        rss = peak_rss_mb(pack._proc.pid)
-    return t1 - t0, t2 - t1, t2 - t0, rss
+        pid = pack._proc.pid
+        c0, t0 = cpu_seconds(pid), time.perf_counter()
+        diags, _ = pack.analyze_all(graph.resources)
+        c1, t1 = cpu_seconds(pid), time.perf_counter()
+        stack_diags, _ = pack.analyze_stack(graph.resources)
+        c2, t2 = cpu_seconds(pid), time.perf_counter()
+        rss = peak_rss_mb(pid)
+    return Protocol(t1 - t0, t2 - t1, c1 - c0, c2 - c1, rss, len(diags) + len(stack_diags))
+
+
+def over_protocol(graph, pack_dir: Path = ROOT / "policies") -> tuple[float, float, float, float]:
+    r = protocol_run(graph, pack_dir)
+    return r.analyze, r.stack, r.total, r.rss_mb
+
+
+# The change policies/guardrails/policies.py needs to share the typed model (see sdk.py).
+MODEL_LINE = "        model = StackModel(Res.from_policy_resource(r) for r in args.resources)\n"
+SHARED_LINE = (
+    "        model = shared_model(\n"
+    "            args, lambda a: StackModel(Res.from_policy_resource(r) for r in a.resources)\n"
+    "        )\n"
+)
+IMPORT_LINE = "from guardrails.model import Res, StackModel\n"
+
+
+@contextlib.contextmanager
+def shared_model_pack() -> Iterator[Path | None]:
+    """The pack with the stack policies sharing one model per call: the pack itself when
+    policies.py already does, else a temporary copy with the change made (None if it no longer
+    applies)."""
+    source = (ROOT / "policies" / "guardrails" / "policies.py").read_text()
+    if "shared_model(" in source:
+        yield ROOT / "policies"
+        return
+    if MODEL_LINE not in source or IMPORT_LINE not in source:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
+        pack = Path(tmp) / "policies"
+        shutil.copytree(
+            ROOT / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        changed = source.replace(MODEL_LINE, SHARED_LINE).replace(
+            IMPORT_LINE, IMPORT_LINE + "from guardrails.sdk import shared_model\n"
+        )
+        (pack / "guardrails" / "policies.py").write_text(changed)
+        yield pack
+
+
+@contextlib.contextmanager
+def sdk_cache(on: bool) -> Iterator[None]:
+    """The pack process inherits the environment: GUARDRAILS_SDK_CACHE=off runs the SDK as is."""
+    old = os.environ.get("GUARDRAILS_SDK_CACHE")
+    os.environ["GUARDRAILS_SDK_CACHE"] = "on" if on else "off"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("GUARDRAILS_SDK_CACHE", None)
+        else:
+            os.environ["GUARDRAILS_SDK_CACHE"] = old
+
+
+def compare(sizes: list[int], runs: int) -> None:
+    """Before/after over the protocol: Analyze xN and AnalyzeStack (wall time, and the pack's
+    CPU time in brackets), their total, the pack's peak RSS, the diagnostics it returned."""
+    from bench.synthetic import synthetic
+
+    print(f"## Policy pack over the protocol: SDK as shipped vs patched (median of {runs})")
+    print(
+        f"{'resources':>9s}  {'variant':22s} {'Analyze xN (cpu)':>17s} "
+        f"{'AnalyzeStack (cpu)':>19s} {'total':>7s} {'pack RSS':>8s} {'diags':>6s}"
+    )
+    with shared_model_pack() as shared:
+        variants: list[tuple[str, bool, Path]] = [
+            ("SDK as shipped", False, ROOT / "policies"),
+            ("patched", True, ROOT / "policies"),
+        ]
+        if shared is None:
+            print("(policies.py changed: the shared-model variant no longer applies; skipped)")
+        elif shared != ROOT / "policies":
+            variants.append(("patched, shared model", True, shared))
+        else:
+            variants[1] = ("patched, shared model", True, shared)
+        for n in sizes:
+            g = synthetic(n)
+            figures: dict[str, list[Protocol]] = {v[0]: [] for v in variants}
+            for _ in range(runs):
+                for name, on, pack in variants:
+                    with sdk_cache(on):
+                        figures[name].append(protocol_run(g, pack))
+            for name, _, _ in variants:
+                rows = figures[name]
+
+                def med(attr: str, rows: list[Protocol] = rows) -> float:
+                    return statistics.median(getattr(x, attr) for x in rows)
+
+                print(
+                    f"{len(g.resources):9d}  {name:22s} "
+                    f"{med('analyze'):7.2f}s ({med('analyze_cpu'):5.2f}s) "
+                    f"{med('stack'):8.2f}s ({med('stack_cpu'):5.2f}s) "
+                    f"{med('total'):6.2f}s {max(x.rss_mb for x in rows):7.0f}M "
+                    f"{rows[0].diagnostics:6d}",
+                    flush=True,
+                )
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--sizes", nargs="+", type=int, default=[10, 100, 1000, 10000])
+    p.add_argument("--sizes", nargs="+", type=int, default=None)
     p.add_argument("--no-protocol", action="store_true")
+    p.add_argument(
+        "--protocol-only", action="store_true", help="only the before/after protocol comparison"
+    )
+    p.add_argument("--runs", type=int, default=1, help="runs per variant (protocol comparison)")
     args = p.parse_args()
     sys.path[:0] = [str(ROOT), str(ROOT / "policies")]
+    if args.protocol_only:
+        compare(args.sizes or [1000, 10000], args.runs)
+        return
+    args.sizes = args.sizes or [10, 100, 1000, 10000]
     from bench.synthetic import synthetic
 
     print("## Scaling (synthetic stacks)")
