@@ -1,0 +1,557 @@
+"""The pack's patch of the pulumi-policy SDK (policies/guardrails/sdk.py).
+
+A canary first: the SDK is the pinned version and its internals are still what the patch
+relies on (names, signatures, the shape of the call sites it memoises). Then equivalence: the
+patched servicer answers exactly what the unpatched one answers, in process (every shipped stack,
+broken, in update and preview) and over the protocol (the pack as the CLI runs it), with the
+stack policies' model shared or not; and nothing stays cached once a call has returned."""
+
+from __future__ import annotations
+import __future__
+
+import ast
+import copy
+import gc
+import inspect
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from google.protobuf import empty_pb2, json_format
+from guardrails import policies as guardrails_policies
+from guardrails import sdk
+from guardrails.values import to_plain
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel, StackValidationPolicy
+from pulumi_policy import policy as sdk_policy
+from pulumi_policy import proxy as sdk_proxy
+
+from bench.scale import MODEL_LINE, SHARED_LINE, shared_model_pack
+from preflight.analyzer import PolicyPackProcess, Verdict
+from preflight.graph import Graph
+from tests.mutations import MUTATIONS, mutated
+from tests.support import ROOT, STACKS, stack_config, stack_graph
+
+PACK = ROOT / "policies"
+ORIGINAL_SERVICER = sdk_policy._PolicyAnalyzerServicer
+
+
+@pytest.fixture
+def patched() -> Iterator[Any]:
+    """The SDK patched for the test (the servicer class to build), restored afterwards."""
+    assert not sdk.installed()
+    assert sdk.install()
+    try:
+        yield sdk_policy._PolicyAnalyzerServicer
+    finally:
+        sdk.uninstall()
+    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+
+
+# -- canary: the SDK internals the patch relies on ----------------------------------------------
+
+
+def test_sdk_is_the_pinned_version():
+    from importlib.metadata import version
+
+    assert sdk.sdk_version() == sdk.PINNED_VERSION == version("pulumi-policy"), (
+        "pulumi-policy changed: re-check every assumption in policies/guardrails/sdk.py (this "
+        "file's canaries), then move PINNED_VERSION"
+    )
+
+
+def test_sdk_internals_are_what_the_patch_replaces():
+    assert sdk.internals_problems() == []
+    assert sdk_policy.json_format is json_format
+    assert sdk_policy.unknown_checking_proxy is sdk_proxy.unknown_checking_proxy
+
+
+def _servicer_functions() -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(inspect.getsource(sdk_policy))
+    (cls,) = [
+        n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "_PolicyAnalyzerServicer"
+    ]
+    return {n.name: n for n in cls.body if isinstance(n, ast.FunctionDef)}
+
+
+def _call_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        f = node.func
+        if isinstance(f, ast.Name):
+            return f.id
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+            return f"{f.value.id}.{f.attr}"
+    return None
+
+
+@pytest.mark.parametrize("name", ["Analyze", "AnalyzeStack", "_get_provider_resource"])
+def test_converted_properties_reach_only_the_copying_proxy(name):
+    """Every conversion the patch memoises is `deserialized =
+    deserialize_properties(json_format.MessageToDict(x))` with nothing else passed, and the dict
+    goes to `unknown_checking_proxy` alone, which copies it: so sharing it is invisible."""
+    fn = _servicer_functions()[name]
+    calls = [n for n in ast.walk(fn) if _call_name(n) == "json_format.MessageToDict"]
+    assert calls
+    for assign in (n for n in ast.walk(fn) if isinstance(n, ast.Assign)):
+        value = assign.value
+        if _call_name(value) != "deserialize_properties":
+            continue
+        assert isinstance(value, ast.Call)
+        assert not value.keywords and len(value.args) == 1
+        assert _call_name(value.args[0]) == "json_format.MessageToDict"
+        inner = value.args[0]
+        assert isinstance(inner, ast.Call) and len(inner.args) == 1 and not inner.keywords
+        (target,) = assign.targets
+        assert isinstance(target, ast.Name)
+        uses = [
+            n
+            for n in ast.walk(fn)
+            if isinstance(n, ast.Name) and n.id == target.id and isinstance(n.ctx, ast.Load)
+        ]
+        readers = [
+            n
+            for n in ast.walk(fn)
+            if _call_name(n) == "unknown_checking_proxy"
+            and isinstance(n, ast.Call)
+            and [a.id for a in n.args if isinstance(a, ast.Name)] == [target.id]
+        ]
+        assert len(uses) == 1 and len(readers) == 1
+        calls.remove(inner)
+    assert calls == [], "a MessageToDict call the patch does not expect"
+
+
+def _attributes_read(fn: ast.FunctionDef, var: str) -> set[str]:
+    out = set()
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == var:
+            assert isinstance(n.ctx, ast.Load), f"{fn.name} assigns {var}.{n.attr}"
+            out.add(n.attr)
+    return out
+
+
+def test_analyze_stack_reads_only_what_the_request_view_caches():
+    """The request view caches the fields AnalyzeStack reads for every policy; the SDK must
+    still read them in the same way (anything else falls through to the message)."""
+    fns = _servicer_functions()
+    stack = fns["AnalyzeStack"]
+    assert _attributes_read(stack, "request") == {"resources"}
+    view_fields = set(sdk._ResourceView.__slots__) | {"HasField"}
+    assert _attributes_read(stack, "r") <= view_fields
+    assert _attributes_read(stack, "v") == {"urns"}
+    assert _attributes_read(fns["_get_resource_options"], "request") == {"options"}
+    options_fields = set(sdk._OptionsView.__slots__) | {"HasField"}
+    assert _attributes_read(fns["_get_resource_options"], "opts") <= options_fields
+    assert _attributes_read(fns["_get_provider_resource"], "request") == {"HasField", "provider"}
+
+
+def test_signature_is_only_asked_of_the_runtime_settings_class():
+    """The memoised `signature` caches per class: the SDK must only ask it of a class."""
+    calls = [
+        (fn.name, ast.unparse(n))
+        for fn in _servicer_functions().values()
+        for n in ast.walk(fn)
+        if _call_name(n) == "signature"
+    ]
+    assert calls == [("_configure_runtime_settings", "signature(pulumi.runtime.Settings)")]
+
+
+def test_memoised_signature_answers_as_inspect(patched):
+    import pulumi.runtime
+
+    memo = sdk_policy.signature
+    assert memo is not inspect.signature
+    assert memo(pulumi.runtime.Settings) == inspect.signature(pulumi.runtime.Settings)
+    assert memo(pulumi.runtime.Settings) is memo(pulumi.runtime.Settings)
+    assert memo(len) == inspect.signature(len)  # not a class: asked every time
+
+
+def test_sdk_proxies_copy_what_they_wrap():
+    """What makes sharing the deserialised dicts safe: every proxy holds its own copies."""
+    source = {"a": {"b": [1, {"c": "x"}]}, "d": [["e"]]}
+    before = copy.deepcopy(source)
+    proxy = sdk_proxy.unknown_checking_proxy(source)
+    target = proxy["__target"]
+    assert isinstance(proxy, sdk_proxy._DictProxy) and target is not source
+    assert target["a"]["__target"] is not source["a"]
+    assert target["a"]["b"]["__target"] is not source["a"]["b"]
+    proxy["a"]["b"]["__target"].append(2)
+    proxy["z"] = 1
+    assert source == before
+
+
+def test_request_submessages_keep_their_identity_while_held():
+    """The memo's hit rate relies on protobuf returning the same wrapper for a sub-message while
+    someone holds it (the scope does); without that it is correct but converts every time."""
+    req = analyzer_pb2.AnalyzeStackRequest()
+    for i in range(3):
+        req.resources.add(urn=f"u{i}").properties.update({"i": i})
+    held = [r.properties for r in req.resources]
+    assert all(r.properties is h for r, h in zip(req.resources, held, strict=True))
+
+
+# -- falling back ---------------------------------------------------------------------------
+
+
+def test_another_sdk_version_is_left_alone_with_a_warning(monkeypatch, capsys):
+    import pulumi_policy.version
+
+    monkeypatch.setattr(pulumi_policy.version, "VERSION", "1.22.0")
+    assert sdk.install() is False
+    assert not sdk.installed()
+    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+    assert sdk_policy.json_format is json_format
+    err = capsys.readouterr().err
+    assert "pulumi-policy 1.22.0 is not the tested 1.21.0" in err
+
+
+def test_changed_internals_are_left_alone_with_a_warning(monkeypatch, capsys):
+    monkeypatch.setattr(ORIGINAL_SERVICER, "AnalyzeStack", lambda self, request: None)
+    assert sdk.install() is False
+    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+    assert sdk_policy.json_format is json_format
+    assert "internals are not as tested" in capsys.readouterr().err
+
+
+def test_switched_off_by_the_environment(monkeypatch):
+    monkeypatch.setenv(sdk.ENV_SWITCH, "off")
+    assert sdk.install() is False
+    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+
+
+# -- in process: the servicer itself ------------------------------------------------------------
+
+
+class _Done:
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class _Method:
+    def __init__(self, fn: Callable[[Any, Any], Any], log: list[Any]) -> None:
+        self.fn, self.log = fn, log
+
+    def __call__(self, request: Any, timeout: float | None = None) -> Any:
+        response = self.fn(request, None)
+        self.log.append(response)
+        return response
+
+    def future(self, request: Any, timeout: float | None = None) -> _Done:
+        return _Done(self(request))
+
+
+class _Stub:
+    """The Analyzer stub PolicyPackProcess calls, served by a servicer in this process."""
+
+    def __init__(self, servicer: Any) -> None:
+        self.servicer = servicer
+        self.responses: list[Any] = []
+
+    def __getattr__(self, name: str) -> _Method:
+        return _Method(getattr(self.servicer, name), self.responses)
+
+
+def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: bool):
+    servicer = servicer_class("redis-vpc-guardrails", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    pack = PolicyPackProcess(
+        PACK, project="redis-vpc", stack=stack, dry_run=preview, config=stack_config(stack)
+    )
+    pack.stub = _Stub(servicer)  # type: ignore[assignment]
+    pack.info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    return pack
+
+
+def _shared_model_policies() -> list[Any]:
+    """all_policies() with the stack policies sharing one model per call: the change
+    policies.py needs (bench/scale.py SHARED_LINE), made on a copy of its functions."""
+    source = inspect.getsource(guardrails_policies._stack)
+    if "shared_model(" in source:
+        return guardrails_policies.all_policies()
+    assert MODEL_LINE in source, "policies.py changed: update bench/scale.py MODEL_LINE"
+    namespace = dict(vars(guardrails_policies), shared_model=sdk.shared_model)
+    flags = __future__.annotations.compiler_flag
+    for src in (
+        source.replace(MODEL_LINE, SHARED_LINE),
+        inspect.getsource(guardrails_policies.all_policies),
+    ):
+        exec(compile(textwrap.dedent(src), "policies.py", "exec", flags, True), namespace)
+    return namespace["all_policies"]()
+
+
+def _config(stack: str) -> dict[str, Any]:
+    """The environment, which the pack reads from the Pulumi runtime, set explicitly."""
+    env = {"environment": stack}
+    return {
+        n: dict(env)
+        for n in (
+            "environment-derived-names",
+            "environment-name-prefix",
+            "security-baseline",
+            "security-baseline-production",
+        )
+    }
+
+
+def broken(stack: str, preview: bool = False) -> Graph:
+    """The stack with every mutation of it that still applies on top of the others."""
+    g = stack_graph(stack, preview)
+    for m in MUTATIONS:
+        if m.stack != stack:
+            continue
+        try:
+            g = mutated(g, m)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            continue
+    return g
+
+
+def _responses(pack: PolicyPackProcess, graph: Graph, stack: str) -> tuple[Verdict, list[Any]]:
+    verdict = pack.evaluate(graph, _config(stack))
+    stub = pack.stub
+    assert isinstance(stub, _Stub)
+    return verdict, [r for r in stub.responses if isinstance(r, analyzer_pb2.AnalyzeResponse)]
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
+    graph = broken(stack, preview)
+    expected, expected_raw = _responses(
+        _in_process(ORIGINAL_SERVICER, guardrails_policies.all_policies(), stack, preview),
+        graph,
+        stack,
+    )
+    assert expected.diagnostics, "a broken stack must give diagnostics to compare"
+    for policies in (guardrails_policies.all_policies(), _shared_model_policies()):
+        got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
+        assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
+        assert got == expected
+        assert sdk.cached_entries() == 0
+
+
+def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
+    graph = broken("production")
+    converted: list[Any] = []
+    jf = sdk_policy.json_format
+    real = jf._message_to_dict
+
+    def counting(message: Any, *args: Any, **kwargs: Any) -> Any:
+        converted.append(message)
+        return real(message, *args, **kwargs)
+
+    monkeypatch.setattr(jf, "_message_to_dict", counting)
+    pack = _in_process(patched, _shared_model_policies(), "production", False)
+    pack.configure(_config("production"))
+    converted.clear()
+    pack.analyze_stack(graph.resources)
+    assert len(converted) == len(graph.resources)
+    converted.clear()
+    pack.analyze(graph.resources[0])
+    assert len(converted) == 1
+
+
+class _Spy:
+    """Stack policies that look inside the call: the scope, the models they are given, what
+    their proxies hold after a policy before them wrote into its own."""
+
+    def __init__(self) -> None:
+        self.scopes: list[Any] = []
+        self.sizes: list[int] = []
+        self.models: list[Any] = []
+        self.builds = 0
+        self.seen: list[list[Any]] = []
+        self.explode = False
+        self.gc: list[bool] = []
+
+    def build(self, args: Any) -> Any:
+        self.builds += 1
+        return object()
+
+    def policies(self) -> list[StackValidationPolicy]:
+        def vandal(args: Any, report: Any) -> None:
+            for r in args.resources:
+                r.props["__target"]["name"] = "vandalised"
+                r.props["added"] = True
+                r.dependencies.clear()
+
+        def look(args: Any, report: Any) -> None:
+            self.scopes.append(sdk._current())
+            self.gc.append(gc.isenabled())
+            self.sizes.append(sdk.cached_entries())
+            self.models.append(sdk.shared_model(args, self.build))
+            self.seen.append(
+                [(to_plain(r.props), [d.urn for d in r.dependencies]) for r in args.resources]
+            )
+
+        def fail(args: Any, report: Any) -> None:
+            if self.explode:
+                raise RuntimeError("boom")
+
+        return [
+            StackValidationPolicy(name="look-1", description="d", validate=look),
+            StackValidationPolicy(name="vandal", description="d", validate=vandal),
+            StackValidationPolicy(name="look-2", description="d", validate=look),
+            StackValidationPolicy(name="fail", description="d", validate=fail),
+        ]
+
+
+def _stack_request(graph: Graph) -> Any:
+    pack = PolicyPackProcess(PACK, project="redis-vpc", stack=graph.stack, dry_run=False)
+    captured: list[Any] = []
+
+    class Capture:
+        def AnalyzeStack(self, request: Any, timeout: float | None = None) -> Any:  # noqa: N802
+            captured.append(request)
+            return analyzer_pb2.AnalyzeResponse()
+
+    pack.stub = Capture()  # type: ignore[assignment]
+    pack.analyze_stack(graph.resources)
+    return captured[0]
+
+
+def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(patched):
+    graph = stack_graph("staging")
+    request = _stack_request(graph)
+    results = {}
+    for name, cls in (("sdk", ORIGINAL_SERVICER), ("patched", patched)):
+        spy = _Spy()
+        servicer = cls("spy", "0.0.1", spy.policies(), EnforcementLevel.ADVISORY)
+        servicer.AnalyzeStack(request, None)
+        results[name] = spy.seen
+        if name == "patched":
+            scope = spy.scopes[0]
+            assert spy.scopes == [scope, scope] and scope is not None
+            assert min(spy.sizes) > 0  # it did cache during the call
+            assert len(scope) == 0 and sdk.cached_entries() == 0 and sdk._current() is None
+            assert spy.builds == 1 and spy.models[0] is spy.models[1]
+            assert spy.gc == [False, False] and gc.isenabled()  # paused during the call only
+            # A second call starts from nothing: a new scope, a new model.
+            servicer.AnalyzeStack(request, None)
+            assert spy.scopes[2] is not scope and spy.builds == 2
+            assert spy.models[2] is not spy.models[0]
+            assert sdk.cached_entries() == 0
+            # A policy that fails does not leave the cache behind.
+            spy.explode = True
+            with pytest.raises(RuntimeError):
+                servicer.AnalyzeStack(request, None)
+            assert sdk.cached_entries() == 0 and sdk._current() is None and gc.isenabled()
+            # A collector turned off before the call stays off.
+            spy.explode = False
+            gc.disable()
+            try:
+                servicer.AnalyzeStack(request, None)
+                assert not gc.isenabled()
+            finally:
+                gc.enable()
+    # What the vandal wrote into its own resources, the next policy does not see.
+    before, after = results["patched"][0], results["patched"][1]
+    assert after == before == results["sdk"][0] == results["sdk"][1]
+    assert all(props.get("name") != "vandalised" for props, _ in after)
+
+
+def test_shared_model_outside_a_call_just_builds():
+    calls = []
+
+    def build(args: Any) -> list[int]:
+        calls.append(args)
+        return [len(calls)]
+
+    args = type("Args", (), {"resources": []})()
+    assert sdk.shared_model(args, build) == [1]
+    assert sdk.shared_model(args, build) == [2]
+
+
+def test_shared_model_keys_by_code_and_checks_the_resources(patched):
+    class R:
+        def __init__(self, urn: str) -> None:
+            self.urn = urn
+
+    class Args:
+        def __init__(self, *urns: str) -> None:
+            self.resources = [R(u) for u in urns]
+
+    with sdk.call_scope("stack"):
+        first = [sdk.shared_model(Args("a", "b"), lambda a: object()) for _ in range(3)]
+        assert first[0] is first[1] is first[2]  # a new lambda each time, the same code
+        other = sdk.shared_model(Args("a", "c"), lambda a: object())
+        assert other is not first[0]  # not the same resources: built again
+        bound = 1
+        closure = [sdk.shared_model(Args("a"), lambda a: (bound, object())) for _ in range(2)]
+        assert closure[0] is not closure[1]  # a closure cannot be told apart: never shared
+
+    class One:  # a resource policy's args: one resource
+        def __init__(self, urn: Any) -> None:
+            self.urn = urn
+
+    with sdk.call_scope("analyze"):
+        same = [sdk.shared_model(One("a"), lambda a: object()) for _ in range(2)]
+        assert same[0] is same[1]
+        assert sdk.shared_model(One("b"), lambda a: object()) is not same[0]
+        assert sdk.shared_model(One(None), lambda a: object()) is not same[0]  # no URN: no key
+
+
+def test_assets_are_not_shared_between_policies(patched):
+    import pulumi
+
+    request = analyzer_pb2.AnalyzeStackRequest()
+    r = request.resources.add(type="t", urn="urn:pulumi:s::p::t::a", name="a")
+    r.properties.update(
+        {
+            "code": {
+                "4dabf18193072939515e22adb298388d": "c44067f5952c0a294b673a41bacd8c17",
+                "text": "x",
+            }
+        }
+    )
+    seen: list[Any] = []
+
+    def look(args: Any, report: Any) -> None:
+        seen.append(args.resources[0].props["code"])
+
+    servicer = patched(
+        "assets",
+        "0.0.1",
+        [
+            StackValidationPolicy(name="a", description="d", validate=look),
+            StackValidationPolicy(name="b", description="d", validate=look),
+        ],
+        EnforcementLevel.ADVISORY,
+    )
+    servicer.AnalyzeStack(request, None)
+    assert all(isinstance(a, pulumi.StringAsset) for a in seen)
+    assert seen[0] is not seen[1]
+
+
+# -- over the protocol: the pack as the CLI runs it ---------------------------------------------
+
+
+def test_pack_over_the_protocol_answers_exactly_as_the_unpatched_pack(monkeypatch):
+    stack = "production"
+    graph = broken(stack)
+    monkeypatch.setenv(sdk.ENV_VERBOSE, "1")
+    verdicts = {}
+    with shared_model_pack() as shared:
+        assert shared is not None, "policies.py changed: update bench/scale.py MODEL_LINE"
+        for name, switch, pack_dir in (
+            ("sdk", "off", PACK),
+            ("patched", "on", PACK),
+            ("patched, shared model", "on", shared),
+        ):
+            monkeypatch.setenv(sdk.ENV_SWITCH, switch)
+            with PolicyPackProcess(
+                pack_dir,
+                project="redis-vpc",
+                stack=stack,
+                dry_run=False,
+                config=stack_config(stack),
+            ) as pack:
+                verdicts[name] = pack.evaluate(graph)
+                assert ("conversion cache installed" in pack.stderr_tail()) == (switch == "on")
+    expected = verdicts.pop("sdk")
+    assert expected.mandatory and expected.not_applicable
+    for got in verdicts.values():
+        assert got.diagnostics == expected.diagnostics
+        assert got.not_applicable == expected.not_applicable
