@@ -5,15 +5,11 @@ between consecutive sizes (10x more resources should cost about 10x, not 100x).
     python -m bench.scale [--sizes 10 100 1000 10000] [--no-protocol]
 
 Then the pack over the protocol with and without its SDK patch (policies/guardrails/sdk.py):
-the SDK as shipped (GUARDRAILS_SDK_CACHE=off), the per-call conversion cache, and the cache plus
-the typed model shared by the stack policies of one call (`shared_model`; measured on a copy of
-the pack with that change made when policies/guardrails/policies.py does not make it yet).
-Each pack is a fresh process; figures are medians of --runs, the variants interleaved.
+the SDK as shipped (GUARDRAILS_SDK_CACHE=off) and the patch (one conversion of each resource and
+one typed model per call, shared by every policy). Each pack is a fresh process; figures are
+medians of --runs, the variants interleaved.
 
-    python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3] [--doubled]
-
---doubled adds both ends with every stack policy twice (NAME and NAME-again), as when the
-number of policies doubles.
+    python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -21,10 +17,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -41,10 +35,7 @@ def in_process(graph) -> tuple[float, float, int]:
 
     inputs = policy_resources(graph, outputs=False)
     outputs = policy_resources(graph, outputs=True)
-    config = {
-        n: {"environment": "staging"}
-        for n in ("environment-derived-names", "security-baseline", "security-baseline-production")
-    }
+    config = {"environment-derived-names": {"environment": "staging"}}
     tracemalloc.start()
     t = time.perf_counter()
     results = run_all(inputs, outputs, config)
@@ -108,76 +99,6 @@ def over_protocol(graph, pack_dir: Path = ROOT / "policies") -> tuple[float, flo
     return r.analyze, r.stack, r.total, r.rss_mb
 
 
-# The change policies/guardrails/policies.py needs to share the typed model (see sdk.py).
-MODEL_LINE = "        model = StackModel(Res.from_policy_resource(r) for r in args.resources)\n"
-SHARED_LINE = (
-    "        model = shared_model(\n"
-    "            args, lambda a: StackModel(Res.from_policy_resource(r) for r in a.resources)\n"
-    "        )\n"
-)
-IMPORT_LINE = "from guardrails.model import Res, StackModel\n"
-
-
-PACK_LINE = 'PolicyPack(name="redis-vpc-guardrails", policies=all_policies())\n'
-DOUBLED = """
-def _doubled(policies):
-    # Each stack policy twice (the copy named NAME-again), exempted-findings still last.
-    from pulumi_policy import StackValidationPolicy
-
-    copies = [
-        StackValidationPolicy(
-            name=p.name + "-again",
-            description=p.description,
-            validate=p.validate,
-            enforcement_level=p.enforcement_level,
-        )
-        for p in policies[:-1]
-        if isinstance(p, StackValidationPolicy)
-    ]
-    return policies[:-1] + copies + policies[-1:]
-
-
-PolicyPack(name="redis-vpc-guardrails", policies=_doubled(all_policies()))
-"""
-
-
-@contextlib.contextmanager
-def pack_variant(*, shared: bool = True, doubled: bool = False) -> Iterator[Path | None]:
-    """The pack with the stack policies sharing one model per call (policies.py's two-line
-    change) and/or with every stack policy twice (as when the number of policies doubles): the
-    pack itself when nothing needs changing, else a temporary copy with the changes made (None
-    when they no longer apply to the files)."""
-    source = (ROOT / "policies" / "guardrails" / "policies.py").read_text()
-    main = (ROOT / "policies" / "__main__.py").read_text()
-    change_model = shared and "shared_model(" not in source
-    if not change_model and not doubled:
-        yield ROOT / "policies"
-        return
-    if (change_model and (MODEL_LINE not in source or IMPORT_LINE not in source)) or (
-        doubled and PACK_LINE not in main
-    ):
-        yield None
-        return
-    with tempfile.TemporaryDirectory(prefix="bench-pack-") as tmp:
-        pack = Path(tmp) / "policies"
-        shutil.copytree(
-            ROOT / "policies", pack, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
-        if change_model:
-            changed = source.replace(MODEL_LINE, SHARED_LINE).replace(
-                IMPORT_LINE, IMPORT_LINE + "from guardrails.sdk import shared_model\n"
-            )
-            (pack / "guardrails" / "policies.py").write_text(changed)
-        if doubled:
-            (pack / "__main__.py").write_text(main.replace(PACK_LINE, DOUBLED))
-        yield pack
-
-
-def shared_model_pack() -> contextlib.AbstractContextManager[Path | None]:
-    """The pack with the stack policies sharing one model per call (see pack_variant)."""
-    return pack_variant(shared=True)
-
-
 @contextlib.contextmanager
 def sdk_cache(on: bool) -> Iterator[None]:
     """The pack process inherits the environment: GUARDRAILS_SDK_CACHE=off runs the SDK as is."""
@@ -192,60 +113,40 @@ def sdk_cache(on: bool) -> Iterator[None]:
             os.environ["GUARDRAILS_SDK_CACHE"] = old
 
 
-def compare(sizes: list[int], runs: int, doubled: bool = False) -> None:
+def compare(sizes: list[int], runs: int) -> None:
     """Before/after over the protocol: Analyze xN and AnalyzeStack (wall time, and the pack's
-    CPU time in brackets), their total, the pack's peak RSS, the diagnostics it returned.
-    `doubled`: also both ends with every stack policy twice."""
+    CPU time in brackets), their total, the pack's peak RSS, the diagnostics it returned. Before:
+    the SDK as shipped (each policy converts every resource and builds its own model); after:
+    the pack's SDK patch (guardrails/sdk.py: one conversion and one shared model per call)."""
     from bench.synthetic import synthetic
 
     print(f"## Policy pack over the protocol: SDK as shipped vs patched (median of {runs})")
     print(
-        f"{'resources':>9s}  {'variant':34s} {'Analyze xN (cpu)':>17s} "
+        f"{'resources':>9s}  {'variant':16s} {'Analyze xN (cpu)':>17s} "
         f"{'AnalyzeStack (cpu)':>19s} {'total':>7s} {'pack RSS':>8s} {'diags':>6s}"
     )
-    with contextlib.ExitStack() as stack:
-        packs = {
-            (s, d): stack.enter_context(pack_variant(shared=s, doubled=d))
-            for s in (False, True)
-            for d in ((False, True) if doubled else (False,))
-        }
-        variants: list[tuple[str, bool, Path | None]] = [
-            ("SDK as shipped", False, ROOT / "policies"),
-            ("patched", True, ROOT / "policies"),
-            ("patched, shared model", True, packs[True, False]),
-        ]
-        if doubled:
-            variants += [
-                ("SDK as shipped, x2 stack policies", False, packs[False, True]),
-                ("patched, shared model, x2 stack", True, packs[True, True]),
-            ]
-        runnable = [(name, on, pack) for name, on, pack in variants if pack is not None]
-        for name, _, pack in variants:
-            if pack is None:
-                print(
-                    f"({name}: policies.py or __main__.py changed, the variant no longer applies)"
-                )
-        for n in sizes:
-            g = synthetic(n)
-            figures: dict[str, list[Protocol]] = {v[0]: [] for v in runnable}
-            for _ in range(runs):
-                for name, on, pack in runnable:
-                    with sdk_cache(on):
-                        figures[name].append(protocol_run(g, pack))
-            for name, _, _ in runnable:
-                rows = figures[name]
+    variants = (("SDK as shipped", False), ("patched", True))
+    for n in sizes:
+        g = synthetic(n)
+        figures: dict[str, list[Protocol]] = {name: [] for name, _ in variants}
+        for _ in range(runs):
+            for name, on in variants:  # interleaved, so drift in machine speed hits both
+                with sdk_cache(on):
+                    figures[name].append(protocol_run(g))
+        for name, _ in variants:
+            rows = figures[name]
 
-                def med(attr: str, rows: list[Protocol] = rows) -> float:
-                    return statistics.median(getattr(x, attr) for x in rows)
+            def med(attr: str, rows: list[Protocol] = rows) -> float:
+                return statistics.median(getattr(x, attr) for x in rows)
 
-                print(
-                    f"{len(g.resources):9d}  {name:34s} "
-                    f"{med('analyze'):7.2f}s ({med('analyze_cpu'):5.2f}s) "
-                    f"{med('stack'):8.2f}s ({med('stack_cpu'):5.2f}s) "
-                    f"{med('total'):6.2f}s {max(x.rss_mb for x in rows):7.0f}M "
-                    f"{rows[0].diagnostics:6d}",
-                    flush=True,
-                )
+            print(
+                f"{len(g.resources):9d}  {name:16s} "
+                f"{med('analyze'):7.2f}s ({med('analyze_cpu'):5.2f}s) "
+                f"{med('stack'):8.2f}s ({med('stack_cpu'):5.2f}s) "
+                f"{med('total'):6.2f}s {max(x.rss_mb for x in rows):7.0f}M "
+                f"{rows[0].diagnostics:6d}",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -256,13 +157,10 @@ def main() -> None:
         "--protocol-only", action="store_true", help="only the before/after protocol comparison"
     )
     p.add_argument("--runs", type=int, default=1, help="runs per variant (protocol comparison)")
-    p.add_argument(
-        "--doubled", action="store_true", help="also with every stack policy twice (comparison)"
-    )
     args = p.parse_args()
     sys.path[:0] = [str(ROOT), str(ROOT / "policies")]
     if args.protocol_only:
-        compare(args.sizes or [1000, 10000], args.runs, args.doubled)
+        compare(args.sizes or [1000, 10000], args.runs)
         return
     args.sizes = args.sizes or [10, 100, 1000, 10000]
     from bench.synthetic import synthetic

@@ -228,6 +228,17 @@ def _drop_service_dep_on(
     return apply
 
 
+def _service_not_after_connector(workload: str) -> Callable[[Graph], None]:
+    """The service takes no edge to its connector, nor does the Redis egress rule (its target
+    tag typed in), so nothing orders the service after the connector."""
+
+    def apply(g: Graph) -> None:
+        _drop_service_dep_on("connector-connector", workload)(g)
+        drop_dep(named(g, "firewall-redis-egress"), named(g, "connector-connector").urn)
+
+    return apply
+
+
 def _connector_without_subnet_dep(g: Graph) -> None:
     c = named(g, "connector-connector")
     drop_dep(c, named(g, "network-connector-subnet").urn)
@@ -278,6 +289,30 @@ def _unprotect(name: str) -> Callable[[Graph], None]:
     return apply
 
 
+def _drop_resource(name: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        gone = named(g, name)
+        g.resources.remove(gone)
+        for r in g.resources:
+            drop_dep(r, gone.urn)
+
+    return apply
+
+
+def _as_production(*changes: Callable[[Graph], None]) -> Callable[[Graph], None]:
+    """A stack the pack must treat as production (its Redis carries production=true), with
+    `changes` on top: production rules hold any stack so marked, whatever its name."""
+
+    def apply(g: Graph) -> None:
+        redis = named(g, "redis-instance")
+        for data in (redis.inputs, redis.outputs):
+            data["labels"] = {**data.get("labels", {}), "production": "true"}
+        for change in changes:
+            change(g)
+
+    return apply
+
+
 def _rename(name: str, new: str) -> Callable[[Graph], None]:
     return lambda g: set_prop(named(g, name), "name", new)
 
@@ -321,7 +356,7 @@ MUTATIONS = [
     Mutation(
         "redis-port-egress-to-world-in-production",
         "production",
-        "security-baseline-production",
+        "redis-egress-not-to-internet",
         "firewall-egress-world",
         lambda g: add_rule(
             g,
@@ -336,7 +371,7 @@ MUTATIONS = [
     Mutation(
         "redis-port-egress-to-world-in-staging",
         "staging",
-        "security-baseline",
+        "redis-egress-not-to-internet",
         "firewall-egress-world",
         lambda g: add_rule(
             g,
@@ -460,28 +495,28 @@ MUTATIONS = [
     Mutation(
         "connector-subnet-not-28",
         "staging",
-        "connector-and-ranges",
+        "connector-range-size",
         "network-connector-subnet",
         _connector_subnet_cidr("10.2.0.0/27"),
     ),
     Mutation(
         "redis-range-overlaps-connector",
         "staging",
-        "connector-and-ranges",
+        "network-ranges-disjoint",
         "redis-instance",
         _redis_range("10.2.0.8/29"),
     ),
     Mutation(
         "connector-in-another-region",
         "staging",
-        "connector-and-ranges",
+        "connector-in-service-region",
         "connector-connector",
         _service_region,
     ),
     Mutation(
         "connector-off-redis-network",
         "production",
-        "connector-and-ranges",
+        "connector-on-redis-network",
         "connector-connector",
         _redis_on_other_network,
     ),
@@ -516,70 +551,70 @@ MUTATIONS = [
     Mutation(
         "service-not-after-firewall-rule",
         "staging",
-        "explicit-dependencies",
+        "service-depends-on-redis-egress-rule",
         "svc-backend-service",
         _drop_service_dep_on("firewall-redis-egress"),
     ),
     Mutation(
         "service-not-after-secret-iam",
         "production",
-        "explicit-dependencies",
+        "service-depends-on-secret-grant",
         "svc-backend-service",
         _drop_service_dep_on("svc-backend-secret-access"),
     ),
     Mutation(
         "connector-not-after-subnet",
         "staging",
-        "explicit-dependencies",
+        "connector-depends-on-subnet",
         "connector-connector",
         _connector_without_subnet_dep,
     ),
     Mutation(
         "production-auth-off",
         "production",
-        "security-baseline-production",
+        "redis-auth-enabled",
         "redis-instance",
         lambda g: set_prop(named(g, "redis-instance"), "authEnabled", False),
     ),
     Mutation(
         "production-redis-unprotected",
         "production",
-        "security-baseline-production",
+        "redis-protected",
         "redis-instance",
         _unprotect("redis-instance"),
     ),
     Mutation(
         "production-basic-tier",
         "production",
-        "security-baseline-production",
+        "redis-standard-ha",
         "redis-instance",
         lambda g: set_prop(named(g, "redis-instance"), "tier", "BASIC"),
     ),
     Mutation(
         "production-password-in-env",
         "production",
-        "security-baseline-production",
+        "env-secrets-from-secret-manager",
         "svc-backend-service",
         _plain_env("DB_PASSWORD", "hunter2"),
     ),
     Mutation(
         "production-secret-latest",
         "production",
-        "security-baseline-production",
+        "secret-versions-pinned",
         "svc-backend-service",
         _secret_version("latest"),
     ),
     Mutation(
         "production-network-unprotected",
         "production",
-        "security-baseline-production",
+        "network-protected",
         "network-vpc",
         _unprotect("network-vpc"),
     ),
     Mutation(
         "staging-tls-off",
         "staging",
-        "security-baseline",
+        "redis-tls-enabled",
         "redis-instance",
         lambda g: set_prop(named(g, "redis-instance"), "transitEncryptionMode", "DISABLED"),
         "advisory",
@@ -587,9 +622,161 @@ MUTATIONS = [
     Mutation(
         "staging-auth-string-in-env",
         "staging",
-        "security-baseline",
+        "env-secrets-from-secret-manager",
         "svc-backend-service",
         _auth_in_plain_env,
         "advisory",
+    ),
+    # -- a second case for each rule split out of a bundle ------------------------------------
+    Mutation(
+        "production-connector-subnet-29",
+        "production",
+        "connector-range-size",
+        "network-connector-subnet",
+        _connector_subnet_cidr("10.2.0.0/29"),
+    ),
+    Mutation(
+        "connector-subnet-overlaps-redis-range",
+        "staging",
+        "network-ranges-disjoint",
+        "redis-instance",
+        _connector_subnet_cidr("10.4.0.0/28"),
+    ),
+    Mutation(
+        "service-on-a-connector-of-no-stack",
+        "production",
+        "connector-in-service-region",
+        "svc-backend-service",
+        _literal_connector_in_service,
+    ),
+    Mutation(
+        "staging-connector-off-redis-network",
+        "staging",
+        "connector-on-redis-network",
+        "connector-connector",
+        _redis_on_other_network,
+    ),
+    Mutation(
+        "production-service-not-after-firewall-rule",
+        "production",
+        "service-depends-on-redis-egress-rule",
+        "svc-auth-service",
+        _drop_service_dep_on("firewall-redis-egress", "svc-auth-service"),
+    ),
+    Mutation(
+        "staging-service-not-after-secret-iam",
+        "staging",
+        "service-depends-on-secret-grant",
+        "svc-auth-service",
+        _drop_service_dep_on("svc-auth-secret-access", "svc-auth-service"),
+    ),
+    Mutation(
+        "production-connector-not-after-subnet",
+        "production",
+        "connector-depends-on-subnet",
+        "connector-connector",
+        _connector_without_subnet_dep,
+    ),
+    Mutation(
+        "service-not-after-connector",
+        "staging",
+        "service-depends-on-vpc-egress",
+        "svc-backend-service",
+        _service_not_after_connector("svc-backend-service"),
+    ),
+    Mutation(
+        "production-service-not-after-connector",
+        "production",
+        "service-depends-on-vpc-egress",
+        "svc-auth-service",
+        _service_not_after_connector("svc-auth-service"),
+    ),
+    Mutation(
+        "secret-grant-missing",
+        "staging",
+        "secret-access-granted",
+        "svc-backend-service",
+        _drop_resource("svc-backend-secret-access"),
+    ),
+    Mutation(
+        "production-secret-grant-missing",
+        "production",
+        "secret-access-granted",
+        "svc-auth-service",
+        _drop_resource("svc-auth-secret-access"),
+    ),
+    Mutation(
+        "staging-auth-off",
+        "staging",
+        "redis-auth-enabled",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "authEnabled", False),
+        "advisory",
+    ),
+    Mutation(
+        "production-tls-off",
+        "production",
+        "redis-tls-enabled",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "transitEncryptionMode", "DISABLED"),
+    ),
+    Mutation(
+        "staging-secret-latest",
+        "staging",
+        "secret-versions-pinned",
+        "svc-backend-service",
+        _secret_version("latest"),
+        "advisory",
+    ),
+    Mutation(
+        "staging-marked-production-is-basic",
+        "staging",
+        "redis-standard-ha",
+        "redis-instance",
+        _as_production(),
+    ),
+    Mutation(
+        "production-persistence-off",
+        "production",
+        "redis-rdb-persistence",
+        "redis-instance",
+        lambda g: set_prop(
+            named(g, "redis-instance"), "persistenceConfig", {"persistenceMode": "DISABLED"}
+        ),
+    ),
+    Mutation(
+        "staging-marked-production-without-persistence",
+        "staging",
+        "redis-rdb-persistence",
+        "redis-instance",
+        _as_production(),
+    ),
+    Mutation(
+        "production-deletion-protection-off",
+        "production",
+        "redis-deletion-protection",
+        "redis-instance",
+        lambda g: set_prop(named(g, "redis-instance"), "deletionProtection", False),
+    ),
+    Mutation(
+        "staging-marked-production-deletion-protection-off",
+        "staging",
+        "redis-deletion-protection",
+        "redis-instance",
+        _as_production(lambda g: set_prop(named(g, "redis-instance"), "deletionProtection", False)),
+    ),
+    Mutation(
+        "staging-marked-production-redis-unprotected",
+        "staging",
+        "redis-protected",
+        "redis-instance",
+        _as_production(_unprotect("redis-instance")),
+    ),
+    Mutation(
+        "staging-marked-production-network-unprotected",
+        "staging",
+        "network-protected",
+        "network-vpc",
+        _as_production(_unprotect("network-vpc")),
     ),
 ]

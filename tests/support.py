@@ -87,3 +87,26 @@ def run_module(
         timeout=timeout,
         input=stdin,
     )
+
+
+def findings(verdict: Any) -> list[Any]:
+    """Every diagnostic, with what non-production-findings relays (guardrails/outside_production.py)
+    put back under its rule's name and message, at the relay's (advisory) level."""
+    import dataclasses
+
+    from guardrails import outside_production
+
+    out = []
+    for d in verdict.diagnostics:
+        parsed = None
+        if d.policy == outside_production.POLICY:
+            parsed = outside_production.parse(d.message.split("\n", 1)[-1])
+        out.append(
+            d if parsed is None else dataclasses.replace(d, policy=parsed[0], message=parsed[1])
+        )
+    return out
+
+
+def reported(verdict: Any, policy: str) -> list[Any]:
+    """What the pack reported for `policy`, its own diagnostics and its relayed advice."""
+    return [d for d in findings(verdict) if d.policy == policy]

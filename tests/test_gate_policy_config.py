@@ -71,8 +71,8 @@ BAD = {
         'policy config: redis-ingress-rule-ineffective.redisPorts[1] = "6380": must be an integer',
     ),
     "out-of-range integer": (
-        {"connector-and-ranges": {"connectorPrefixLength": 27}},
-        "policy config: connector-and-ranges.connectorPrefixLength = 27: below the minimum 28",
+        {"connector-range-size": {"connectorPrefixLength": 27}},
+        "policy config: connector-range-size.connectorPrefixLength = 27: below the minimum 28",
     ),
     "bad enum": (
         {"firewall-logging-all-metadata": {"logMetadata": "ALL"}},
@@ -80,18 +80,18 @@ BAD = {
         '"INCLUDE_ALL_METADATA", "EXCLUDE_ALL_METADATA"',
     ),
     "unknown policy": (
-        {"security-baselin": {"production": True}},
-        "policy config: security-baselin: not a policy of the pack; did you mean "
-        "security-baseline? (policies: no-hardcoded-network-references,",
+        {"redis-tls-enable": {"production": True}},
+        "policy config: redis-tls-enable: not a policy of the pack; did you mean "
+        "redis-tls-enabled? (policies: no-hardcoded-network-references,",
     ),
     "unknown property": (
-        {"connector-and-ranges": {"connectorPrefixLenght": 28}},
-        "policy config: connector-and-ranges.connectorPrefixLenght = 28: unknown property; "
+        {"connector-range-size": {"connectorPrefixLenght": 28}},
+        "policy config: connector-range-size.connectorPrefixLenght = 28: unknown property; "
         "did you mean connectorPrefixLength? (known: connectorPrefixLength, exemptions)",
     ),
     "bad enforcementLevel": (
-        {"connector-and-ranges": {"enforcementLevel": "warn"}},
-        'policy config: connector-and-ranges.enforcementLevel = "warn": not an enforcement level '
+        {"connector-range-size": {"enforcementLevel": "warn"}},
+        'policy config: connector-range-size.enforcementLevel = "warn": not an enforcement level '
         "(advisory, mandatory, remediate, disabled)",
     ),
 }
@@ -112,19 +112,20 @@ def test_a_bad_config_exits_2_naming_policy_and_property_and_writes_nothing(
 def test_a_valid_config_still_works(dev_graph, tmp_path):
     config = {
         "all": {"enforcementLevel": "advisory"},  # the CLI's object form of `all`
-        "connector-and-ranges": {"enforcementLevel": "mandatory", "connectorPrefixLength": 28.0},
+        "connector-range-size": {"enforcementLevel": "mandatory", "connectorPrefixLength": 28.0},
         "firewall-logging-all-metadata": {"logMetadata": "INCLUDE_ALL_METADATA"},
         "redis-ingress-rule-ineffective": {"redisPorts": [6379, 6378, 7000]},
-        "security-baseline": {"enforcementLevel": "mandatory", "production": False},
-        "explicit-dependencies": "disabled",
+        "redis-tls-enabled": {"enforcementLevel": "mandatory", "production": True},
+        "service-depends-on-secret-grant": "disabled",
     }
     run = run_with_config(tmp_path, dev_graph, config)
-    # dev's Redis runs without TLS: security-baseline, raised to mandatory here, fails the gate.
+    # dev's Redis runs without TLS: redis-tls-enabled, told dev is production and raised to
+    # mandatory here, fails the gate.
     assert run.returncode == 1, run.stderr
     assert "1 mandatory" in run.stdout and run.stderr == ""
     sarif = json.loads((tmp_path / "report.sarif").read_text())
     (result,) = sarif["runs"][0]["results"]
-    assert (result["ruleId"], result["level"]) == ("security-baseline", "error")
+    assert (result["ruleId"], result["level"]) == ("redis-tls-enabled", "error")
 
 
 def test_an_empty_config_file_is_no_config_as_in_the_cli(dev_graph, tmp_path):
@@ -145,13 +146,13 @@ def problems(policies, config) -> str:
     ("config", "message"),
     [
         (
-            {"connector-and-ranges": None},
-            "policy config: connector-and-ranges = null: must be an enforcement level or an "
+            {"connector-range-size": None},
+            "policy config: connector-range-size = null: must be an enforcement level or an "
             "object of properties",
         ),
         (
-            {"connector-and-ranges": {"enforcementLevel": 1}},
-            "policy config: connector-and-ranges.enforcementLevel = 1: not an enforcement level",
+            {"connector-range-size": {"enforcementLevel": 1}},
+            "policy config: connector-range-size.enforcementLevel = 1: not an enforcement level",
         ),
         ({"all": "warn"}, 'policy config: all = "warn": not an enforcement level'),
         (
@@ -160,8 +161,8 @@ def problems(policies, config) -> str:
             "enforcementLevel",
         ),
         (
-            {"security-baseline": {"productionLabels": {"env": 1}}},
-            "policy config: security-baseline.productionLabels.env = 1: must be a string",
+            {"redis-tls-enabled": {"productionLabels": {"env": 1}}},
+            "policy config: redis-tls-enabled.productionLabels.env = 1: must be a string",
         ),
         (
             {"environment-derived-names": {"knownEnvironments": "prod"}},
@@ -179,25 +180,25 @@ def test_more_bad_values_each_named(policies, config, message):
 
 def test_nested_items_are_checked_and_every_problem_is_reported_at_once(policies):
     config = {
-        "security-baseline": {
+        "redis-tls-enabled": {
             "exemptions": [{"resource": "redis-*", "reason": "", "note": "x"}],
             "production": "yes",
         },
-        "connector-and-ranges": {"connectorPrefixLength": 29},
+        "connector-range-size": {"connectorPrefixLength": 29},
     }
     assert problems(policies, config).splitlines() == [
         "policy config: 5 problems:",
-        "  connector-and-ranges.connectorPrefixLength = 29: above the maximum 28",
-        "  security-baseline.exemptions[0].expires is required",
-        '  security-baseline.exemptions[0].note = "x": unknown property (known: '
+        "  connector-range-size.connectorPrefixLength = 29: above the maximum 28",
+        "  redis-tls-enabled.exemptions[0].expires is required",
+        '  redis-tls-enabled.exemptions[0].note = "x": unknown property (known: '
         + ", ".join(
-            next(p for p in policies if p.name == "security-baseline").schema["properties"][
+            next(p for p in policies if p.name == "redis-tls-enabled").schema["properties"][
                 "exemptions"
             ]["items"]["properties"]
         )
         + ")",
-        '  security-baseline.exemptions[0].reason = "": must have at least 1 character(s)',
-        '  security-baseline.production = "yes": must be a boolean',
+        '  redis-tls-enabled.exemptions[0].reason = "": must have at least 1 character(s)',
+        '  redis-tls-enabled.production = "yes": must be a boolean',
     ]
 
 
@@ -206,14 +207,14 @@ def test_levels_and_defaults_as_the_cli_reconciles_them(policies):
         policies,
         {
             "all": "advisory",
-            "security-baseline": {"enforcementLevel": "disabled", "production": True},
-            "connector-and-ranges": {"connectorPrefixLength": 28},
+            "env-secrets-from-secret-manager": {"enforcementLevel": "disabled", "production": True},
+            "connector-range-size": {"connectorPrefixLength": 28},
         },
     )
-    assert out["security-baseline"][0] == "disabled"
-    assert out["security-baseline"][1]["production"] is True
-    assert out["security-baseline"][1]["secretEnvPatterns"]  # the default is kept
-    assert out["connector-and-ranges"] == (
+    assert out["env-secrets-from-secret-manager"][0] == "disabled"
+    assert out["env-secrets-from-secret-manager"][1]["production"] is True
+    assert out["env-secrets-from-secret-manager"][1]["secretEnvPatterns"]  # the default is kept
+    assert out["connector-range-size"] == (
         "advisory",
         {"connectorPrefixLength": 28, "exemptions": []},
     )

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from guardrails.registry import RULES
+from guardrails.rule import EVERY_STACK
 
 from preflight.analyzer import Diagnostic, PolicyInfo, Verdict
 from preflight.graph import Graph
@@ -27,11 +29,12 @@ from preflight.report import (
 from tests.support import ROOT, run_module
 from tests.test_gate import SARIF_SCHEMA, check_sarif
 
+PRODUCTION_RULES = [n for n, r in RULES.items() if r.scope != EVERY_STACK]
 PROD_BASELINE_ON_DEV = {
-    # dev held to the production baseline: four findings on its one Redis instance.
-    "security-baseline-production": {"production": True},
-    # and its plain LOG_LEVEL (from the stack file) treated as a secret.
-    "security-baseline": {"secretEnvPatterns": ["LOG_LEVEL"]},
+    # dev held to the production baseline: four findings on its one Redis instance...
+    **{n: {"production": True} for n in PRODUCTION_RULES},
+    # ...and its plain LOG_LEVEL (from the stack file) treated as a secret.
+    "env-secrets-from-secret-manager": {"production": True, "secretEnvPatterns": ["LOG_LEVEL"]},
 }
 
 
@@ -80,12 +83,17 @@ def test_findings_on_one_resource_get_distinct_fingerprints(dev_report):
     on_redis = [
         r
         for r in dev_report["runs"][0]["results"]
-        if r["ruleId"] == "security-baseline-production"
+        if r["ruleId"] in PRODUCTION_RULES
         and r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].endswith(
             "::redis-instance"
         )
     ]
-    assert len(on_redis) == 4  # TLS, tier, persistence, protect
+    assert sorted(r["ruleId"] for r in on_redis) == [
+        "redis-protected",
+        "redis-rdb-persistence",
+        "redis-standard-ha",
+        "redis-tls-enabled",
+    ]
     prints = {r["partialFingerprints"][FINGERPRINT] for r in on_redis}
     assert len(prints) == 4
 
@@ -107,7 +115,7 @@ def _result(graph: Graph, diagnostics: list[Diagnostic], stack_file: str) -> Sta
 
 def _diag(graph: Graph, name: str, message: str, level: str = "advisory") -> Diagnostic:
     (r,) = [r for r in graph.resources if r.name == name]
-    return Diagnostic("security-baseline", level, f"desc.\n{message}", r.urn, "pack", "stack")
+    return Diagnostic("redis-tls-enabled", level, f"desc.\n{message}", r.urn, "pack", "stack")
 
 
 TLS_OFF = "redis-instance: Redis TLS is off. Fix: transit_encryption_mode='SERVER_AUTHENTICATION'."
@@ -164,38 +172,38 @@ def test_github_anchors(heading, anchor):
     ("rule", "finding", "key", "line"),
     [
         (
-            "security-baseline-production",
+            "redis-tls-enabled",
             "Redis TLS is off",
             "redis-vpc:redis.transitEncryption",
             "transitEncryption: false",
         ),
         (
-            "security-baseline-production",
-            "tier BASIC in dev; BASIC is flushed",
+            "redis-standard-ha",
+            "tier BASIC in a production stack",
             "redis-vpc:redis.tier",
             "tier: BASIC",
         ),
         # No redis.persistence key: off is the default of a stack that says it is not production.
         (
-            "security-baseline-production",
-            "persistence is DISABLED in dev",
+            "redis-rdb-persistence",
+            "persistence is DISABLED in a production stack",
             "redis-vpc:production",
             "redis-vpc:production: false",
         ),
         (
-            "security-baseline-production",
+            "redis-protected",
             "not protected; replacing or deleting Redis loses its data",
             "redis-vpc:production",
             "redis-vpc:production: false",
         ),
         (
-            "security-baseline-production",
+            "network-protected",
             "the production network is not protected",
             "redis-vpc:production",
             "redis-vpc:production: false",
         ),
         (
-            "security-baseline",
+            "env-secrets-from-secret-manager",
             "env LOG_LEVEL is a plain value that looks like a secret",
             "redis-vpc:services.backend.env.LOG_LEVEL",
             "LOG_LEVEL: debug",

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from guardrails import checks
-from guardrails.checks import Analysis, Findings
+from guardrails.common import Analysis, Findings
 from guardrails.model import CONNECTOR, FIREWALL, NETWORK, REDIS, RUN, SUBNET, Res, StackModel
 from guardrails.path import analyze
+from guardrails.registry import RULES
+from guardrails.rule import EVERY_STACK, PRODUCTION_ADVICE_ELSEWHERE
 from guardrails.values import UNKNOWN
 
 NET_ID = "projects/p/global/networks/staging-vpc"
@@ -128,14 +129,33 @@ def run(resources: list[Res], check, **cfg: Any) -> Findings:
     return out
 
 
+def rules(*names: str) -> Callable[[Analysis, dict, Findings], None]:
+    """The checks of the named rules (guardrails/registry.py), run one after the other."""
+
+    def check(a: Analysis, cfg: dict, out: Findings) -> None:
+        for n in names:
+            RULES[n].check(a, cfg, out)  # type: ignore[arg-type]
+
+    check.__name__ = "+".join(names)
+    return check
+
+
+CONNECTOR_RULES = rules(
+    "connector-range-size",
+    "network-ranges-disjoint",
+    "connector-in-service-region",
+    "connector-on-redis-network",
+)
+DEPENDENCY_RULES = rules(
+    "connector-depends-on-subnet",
+    "service-depends-on-vpc-egress",
+    "service-depends-on-redis-egress-rule",
+    "secret-access-granted",
+    "service-depends-on-secret-grant",
+)
+BASELINE_RULES = rules(*(n for n, r in RULES.items() if r.scope == PRODUCTION_ADVICE_ELSEWHERE))
 ALL_STACK_CHECKS = [
-    checks.hardcoded_references,
-    checks.redis_egress_rule,
-    checks.ineffective_ingress,
-    checks.redis_port_open_to_internet,
-    checks.connector_and_ranges,
-    checks.private_redis_path,
-    checks.explicit_dependencies,
+    rules(n) for n, r in RULES.items() if r.kind == "stack" and r.scope == EVERY_STACK
 ]
 
 
@@ -166,7 +186,7 @@ def test_unknown_service_account_without_grant_is_undecided():
             }
         )
 
-    out = run(stack(service=secret_env), checks.explicit_dependencies)
+    out = run(stack(service=secret_env), DEPENDENCY_RULES)
     assert out.violations == [] and out.undecided
 
 
@@ -178,7 +198,7 @@ def test_unknown_sources_on_ingress_allow_are_undecided(field):
         allows=[{"protocol": "tcp", "ports": ["6379"]}],
         **{field: UNKNOWN},
     )
-    out = run(stack(r), checks.redis_port_open_to_internet)
+    out = run(stack(r), rules("redis-port-open-to-internet"))
     assert out.violations == [] and out.undecided
 
 
@@ -196,7 +216,8 @@ def test_direct_egress_with_unknown_subnetwork_is_not_a_violation():
         prop_deps={"network": (NET,)},
     )
     out = run(
-        stack(other, service=direct, template_deps=(SUB, other.urn, RED)), checks.private_redis_path
+        stack(other, service=direct, template_deps=(SUB, other.urn, RED)),
+        rules("cloud-run-private-redis-path"),
     )
     assert out.violations == []
 
@@ -209,9 +230,9 @@ def test_preview_deny_on_part_of_the_redis_range_is_undecided():
         denies=[{"protocol": "all"}],
         priority=10,
     )
-    known = run(stack(deny), checks.redis_egress_rule)
+    known = run(stack(deny), rules("redis-egress-firewall-rule"))
     assert known.violations == []  # Redis is 10.4.0.3: the deny spares it
-    preview = run(stack(deny, redis={"host": UNKNOWN}), checks.redis_egress_rule)
+    preview = run(stack(deny, redis={"host": UNKNOWN}), rules("redis-egress-firewall-rule"))
     assert preview.violations == [] and preview.undecided
 
 
@@ -222,14 +243,16 @@ def test_generic_allow_internal_is_not_called_ineffective():
         sourceRanges=["10.0.0.0/8"],
         allows=[{"protocol": "tcp", "ports": ["0-65535"]}],
     )
-    assert run(stack(internal), checks.ineffective_ingress).violations == []
+    assert run(stack(internal), rules("redis-ingress-rule-ineffective")).violations == []
     aimed = rule(
         "aimed",
         direction="INGRESS",
         sourceRanges=["10.2.0.0/28"],
         allows=[{"protocol": "tcp", "ports": ["6378"]}],
     )
-    assert [v.urn for v in run(stack(aimed), checks.ineffective_ingress).violations] == [aimed.urn]
+    assert [
+        v.urn for v in run(stack(aimed), rules("redis-ingress-rule-ineffective")).violations
+    ] == [aimed.urn]
 
 
 def test_open_to_internet_reads_ranges_and_disabled():
@@ -243,7 +266,7 @@ def test_open_to_internet_reads_ranges_and_disabled():
     partial = rule(
         "partial", direction="INGRESS", sourceRanges=["0.0.0.0/1", UNKNOWN], allows=allow
     )
-    out = run(stack(disabled, split, partial), checks.redis_port_open_to_internet)
+    out = run(stack(disabled, split, partial), rules("redis-port-open-to-internet"))
     assert [v.urn for v in out.violations] == [split.urn]
     assert any("staging-partial" in u or "partial" in u for u in out.undecided)
 
@@ -256,7 +279,7 @@ def test_redis_port_from_secret_manager_is_not_a_mismatch():
             "valueSource": {"secretKeyRef": {"secret": "port", "version": "1"}},
         }
 
-    assert run(stack(service=from_secret), checks.private_redis_path).violations == []
+    assert run(stack(service=from_secret), rules("cloud-run-private-redis-path")).violations == []
 
 
 @pytest.mark.parametrize(
@@ -273,7 +296,7 @@ def test_secret_like_env_names_are_whole_words(name, flagged):
     def plain(sp: dict) -> None:
         sp["template"]["containers"][0]["envs"].append({"name": name, "value": "x"})
 
-    out = run(stack(service=plain), lambda a, c, o: checks.security(a, c, o, production=False))
+    out = run(stack(service=plain), BASELINE_RULES)
     assert bool(out.violations) is flagged
 
 
@@ -363,7 +386,7 @@ def test_v1_egress_annotation(egress, ok):
     notes = dict(CONNECTOR_NOTE)
     if egress is not None:
         notes["run.googleapis.com/vpc-access-egress"] = egress
-    found = violations(with_v1(v1_service(notes)), checks.private_redis_path)
+    found = violations(with_v1(v1_service(notes)), rules("cloud-run-private-redis-path"))
     assert (found == []) is ok, found
     if not ok:
         assert "run.googleapis.com/vpc-access-egress" in found[0]
@@ -377,11 +400,11 @@ def test_v1_direct_vpc_egress_from_the_network_interfaces_annotation():
     (p,) = analyze(m)
     assert p.via == "direct" and p.subnet is not None and p.subnet.name == "staging-sub"
     # The rule targets the connector's tag, not `t`: no explicit allow for the direct path.
-    (msg,) = violations(with_v1(svc), checks.redis_egress_rule)
+    (msg,) = violations(with_v1(svc), rules("redis-egress-firewall-rule"))
     assert "no explicit EGRESS allow" in msg
     # A literal network in the annotation is a hardcoded reference like any other.
     literal = v1_service(notes, template_deps=(RED,))
-    found = violations(with_v1(literal), checks.hardcoded_references)
+    found = violations(with_v1(literal), rules("no-hardcoded-network-references"))
     assert any("run.googleapis.com/network-interfaces" in f for f in found), found
 
 
@@ -392,9 +415,9 @@ def test_v1_secret_env_needs_a_grant_and_a_pinned_version():
         {"name": "REDIS_AUTH", "valueFrom": {"secretKeyRef": {"name": "auth", "key": "latest"}}},
     ]
     resources = with_v1(v1_service(CONNECTOR_NOTE, envs, serviceAccountName="run@p.iam"))
-    (grant,) = violations(resources, checks.explicit_dependencies)
+    (grant,) = violations(resources, DEPENDENCY_RULES)
     assert "secret 'auth'" in grant
-    sec = run(resources, lambda a, c, o: checks.security(a, c, o, production=False))
+    sec = run(resources, BASELINE_RULES)
     assert any("latest" in v.message for v in sec.violations)
 
 
@@ -411,7 +434,9 @@ def test_redis_clients_are_recognised_without_redis_host(kind):
         sp["template"]["containers"][0]["envs"] = CLIENT_ENVS[kind]
         del sp["template"]["vpcAccess"]
 
-    (msg,) = violations(stack(service=no_vpc, template_deps=(RED,)), checks.private_redis_path)
+    (msg,) = violations(
+        stack(service=no_vpc, template_deps=(RED,)), rules("cloud-run-private-redis-path")
+    )
     assert "no VPC egress" in msg
 
     # With its connector, the same client is fine: no REDIS_PORT is asked of a URL client.
@@ -434,7 +459,7 @@ def test_a_redis_url_names_the_instances_address_and_port(url, found):
     def env(sp: dict) -> None:
         sp["template"]["containers"][0]["envs"] = [{"name": "REDIS_URL", "value": url}]
 
-    got = violations(stack(service=env), checks.private_redis_path)
+    got = violations(stack(service=env), rules("cloud-run-private-redis-path"))
     assert (got == []) if found is None else (len(got) == 1 and found in got[0]), got
 
 
@@ -444,7 +469,9 @@ def test_a_typed_in_redis_url_is_reported():
             {"name": "REDIS_URL", "value": "redis://10.4.0.3:6378"}
         ]
 
-    (msg,) = violations(stack(service=typed, template_deps=(CON,)), checks.private_redis_path)
+    (msg,) = violations(
+        stack(service=typed, template_deps=(CON,)), rules("cloud-run-private-redis-path")
+    )
     assert "REDIS_URL='redis://10.4.0.3:6378' is typed in" in msg
 
 
@@ -484,7 +511,7 @@ def test_redis_host_from_something_other_than_memorystore(case, value, deps, blo
         {"name": "acme/platform/prod", "outputs": {"redis_host": "10.71.8.3"}},
     )
     resources = stack(address, platform, service=_host_from(value, None), template_deps=deps)
-    found = violations(resources, checks.private_redis_path)
+    found = violations(resources, rules("cloud-run-private-redis-path"))
     assert bool(found) is blocked, (case, found)
     if blocked:
         assert "typed in" in found[0] and "names no Memorystore instance" in found[0]
@@ -496,17 +523,22 @@ def test_redis_host_from_secret_manager_is_not_judged():
             {"name": "REDIS_HOST", "valueSource": {"secretKeyRef": {"secret": "h", "version": "1"}}}
         ]
 
-    assert violations(stack(service=secret, template_deps=(CON,)), checks.private_redis_path) == []
+    assert (
+        violations(
+            stack(service=secret, template_deps=(CON,)), rules("cloud-run-private-redis-path")
+        )
+        == []
+    )
 
 
 def test_a_missing_redis_port_with_tls_is_still_reported_and_says_why():
     def no_port(sp: dict) -> None:
         sp["template"]["containers"][0]["envs"].pop(1)
 
-    (msg,) = violations(stack(service=no_port), checks.private_redis_path)
+    (msg,) = violations(stack(service=no_port), rules("cloud-run-private-redis-path"))
     assert "no REDIS_PORT" in msg and "Google does not document" in msg and "6378" not in msg
     plain = stack(service=no_port, redis={"transitEncryptionMode": "DISABLED", "port": 6379})
-    assert violations(plain, checks.private_redis_path) == []
+    assert violations(plain, rules("cloud-run-private-redis-path")) == []
 
 
 # -- another stack's outputs (StackReference) ----------------------------------------------------
@@ -581,13 +613,13 @@ def test_references_from_another_stack_are_not_literals_and_the_path_is_judged_b
 
 def test_a_rule_on_another_network_of_another_stack_does_not_admit_the_path():
     resources = _platform_stack(rule_network="projects/host/global/networks/other-vpc")
-    (msg,) = violations(resources, checks.redis_egress_rule)
+    (msg,) = violations(resources, rules("redis-egress-firewall-rule"))
     assert "is on network other-vpc, not shared-vpc" in msg
 
 
 def test_a_typed_in_reference_to_another_network_is_still_a_literal():
     resources = _platform_stack(rule_deps=())
-    (msg,) = violations(resources, checks.hardcoded_references)
+    (msg,) = violations(resources, rules("no-hardcoded-network-references"))
     assert "fw: network is the literal" in msg
 
 
@@ -625,10 +657,10 @@ def test_a_connector_from_an_ip_cidr_range_is_a_connector_everywhere():
     assert violations(_cidr_connector("10.2.0.0/28")) == []
     (p,) = analyze(StackModel(_cidr_connector("10.2.0.0/28")))
     assert p.via == "connector" and str(p.verdict and p.verdict.conn.source) == "10.2.0.0/28"
-    (size,) = violations(_cidr_connector("10.2.0.0/27"), checks.connector_and_ranges)
+    (size,) = violations(_cidr_connector("10.2.0.0/27"), CONNECTOR_RULES)
     assert "is a /27" in size
     overlap = violations(
-        _cidr_connector("10.4.0.0/28", reservedIpRange="10.4.0.8/29"), checks.connector_and_ranges
+        _cidr_connector("10.4.0.0/28", reservedIpRange="10.4.0.8/29"), CONNECTOR_RULES
     )
     assert any("overlaps" in f for f in overlap), overlap
 
@@ -642,11 +674,11 @@ def test_a_range_connector_with_an_empty_or_unknown_subnet_block_is_on_its_netwo
     assert p.via == "connector" and getattr(p.network, "name", None) == "staging-vpc"
     assert p.verdict is not None and p.verdict.allowed is True
     assert violations(resources) == []
-    (size,) = violations(_cidr_connector("10.2.0.0/27", subnet=subnet), checks.connector_and_ranges)
+    (size,) = violations(_cidr_connector("10.2.0.0/27", subnet=subnet), CONNECTOR_RULES)
     assert "is a /27" in size
     other = Res(urn(NETWORK, "other"), NETWORK, "other", {"name": "staging-other"})
     off = _cidr_connector("10.2.0.0/28", network="staging-other", subnet=subnet)
-    found = violations([*off, other], checks.connector_and_ranges)
+    found = violations([*off, other], CONNECTOR_RULES)
     assert any("peering is not transitive" in f for f in found), found
 
 
@@ -660,7 +692,7 @@ def test_without_tls_the_port_is_known_before_the_instance_exists():
         allows=[{"protocol": "tcp", "ports": ["6379"]}],
     )
     resources = [six379 if r.urn == six379.urn else r for r in stack(redis=plain)]
-    out = run(resources, checks.redis_egress_rule)
+    out = run(resources, rules("redis-egress-firewall-rule"))
     assert out.violations == [] and out.undecided == []
     six378 = rule(
         "fw",
@@ -669,7 +701,7 @@ def test_without_tls_the_port_is_known_before_the_instance_exists():
         allows=[{"protocol": "tcp", "ports": ["6378"]}],
     )
     resources = [six378 if r.urn == six378.urn else r for r in stack(redis=plain)]
-    (msg,) = [v.message for v in run(resources, checks.redis_egress_rule).violations]
+    (msg,) = [v.message for v in run(resources, rules("redis-egress-firewall-rule")).violations]
     assert "port 6379" in msg
 
 
@@ -697,7 +729,7 @@ def test_a_custom_role_at_project_level_is_not_held_against_the_program():
     resources = stack(grant, service=secret_env)
     svc = next(r for r in resources if r.urn == SVC)
     svc.deps = (*svc.deps, grant.urn)
-    assert violations(resources, checks.explicit_dependencies) == []
+    assert violations(resources, DEPENDENCY_RULES) == []
     viewer = Res(grant.urn, member, "g", {**grant.props, "role": "roles/viewer"})
     resources = [viewer if r.urn == grant.urn else r for r in resources]
-    assert violations(resources, checks.explicit_dependencies) != []
+    assert violations(resources, DEPENDENCY_RULES) != []

@@ -6,9 +6,11 @@ import copy
 from typing import Any
 
 import pytest
+from guardrails import settings
 from guardrails.model import CONNECTOR, REDIS, RUN, RUN_JOB, StackModel
 from guardrails.path import analyze
-from guardrails.policies import SPECS, run_all
+from guardrails.policies import levels, run_all
+from guardrails.registry import RULES
 from guardrails.values import UNKNOWN, to_plain
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
@@ -17,12 +19,7 @@ from preflight import wire
 from tests.mutations import MUTATIONS, mutated
 from tests.support import MODES, STACKS, policy_resources, stack_graph
 
-ENV_POLICIES = (
-    "environment-derived-names",
-    "environment-name-prefix",
-    "security-baseline",
-    "security-baseline-production",
-)
+ENV_POLICIES = tuple(n for n, r in RULES.items() if settings.ENVIRONMENT in r.settings)
 
 
 def violations(graph, stack: str) -> set[tuple[str, str]]:
@@ -68,12 +65,12 @@ def test_model_of_shipped_stack(stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_shipped_stacks_are_clean_without_the_protocol(stack):
-    mandatory = {n for n, spec in SPECS.items() if spec.level == EnforcementLevel.MANDATORY}
+    mandatory = {n for n, level in levels().items() if level == EnforcementLevel.MANDATORY}
     for preview in MODES:
         found = violations(stack_graph(stack, preview), stack)
         assert {(n, u) for n, u in found if n in mandatory} == set()
-        # dev runs Redis without TLS on purpose: the advisory baseline says so.
-        assert {n for n, _ in found} == ({"security-baseline"} if stack == "dev" else set())
+        # dev runs Redis without TLS on purpose: redis-tls-enabled advises so, outside production.
+        assert {n for n, _ in found} == ({"non-production-findings"} if stack == "dev" else set())
 
 
 def _nodes(value: Any, path: tuple = ()) -> list[tuple]:

@@ -7,27 +7,25 @@ broken, in update and preview) and over the protocol (the pack as the CLI runs i
 stack policies' model shared or not; and nothing stays cached once a call has returned."""
 
 from __future__ import annotations
-import __future__
 
 import ast
 import copy
 import gc
 import inspect
-import textwrap
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from google.protobuf import empty_pb2, json_format
 from guardrails import policies as guardrails_policies
-from guardrails import sdk
+from guardrails import sdk, settings
+from guardrails.registry import RULES
 from guardrails.values import to_plain
 from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel, StackValidationPolicy
 from pulumi_policy import policy as sdk_policy
 from pulumi_policy import proxy as sdk_proxy
 
-from bench.scale import MODEL_LINE, SHARED_LINE, shared_model_pack
 from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.graph import Graph
 from tests.mutations import MUTATIONS, mutated
@@ -264,35 +262,10 @@ def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: b
     return pack
 
 
-def _shared_model_policies() -> list[Any]:
-    """all_policies() with the stack policies sharing one model per call: the change
-    policies.py needs (bench/scale.py SHARED_LINE), made on a copy of its functions."""
-    source = inspect.getsource(guardrails_policies._stack)
-    if "shared_model(" in source:
-        return guardrails_policies.all_policies()
-    assert MODEL_LINE in source, "policies.py changed: update bench/scale.py MODEL_LINE"
-    namespace = dict(vars(guardrails_policies), shared_model=sdk.shared_model)
-    flags = __future__.annotations.compiler_flag
-    for src in (
-        source.replace(MODEL_LINE, SHARED_LINE),
-        inspect.getsource(guardrails_policies.all_policies),
-    ):
-        exec(compile(textwrap.dedent(src), "policies.py", "exec", flags, True), namespace)
-    return namespace["all_policies"]()
-
-
 def _config(stack: str) -> dict[str, Any]:
     """The environment, which the pack reads from the Pulumi runtime, set explicitly."""
     env = {"environment": stack}
-    return {
-        n: dict(env)
-        for n in (
-            "environment-derived-names",
-            "environment-name-prefix",
-            "security-baseline",
-            "security-baseline-production",
-        )
-    }
+    return {n: dict(env) for n, r in RULES.items() if settings.ENVIRONMENT in r.settings}
 
 
 def broken(stack: str, preview: bool = False) -> Graph:
@@ -325,11 +298,11 @@ def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
         stack,
     )
     assert expected.diagnostics, "a broken stack must give diagnostics to compare"
-    for policies in (guardrails_policies.all_policies(), _shared_model_policies()):
-        got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
-        assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
-        assert got == expected
-        assert sdk.cached_entries() == 0
+    policies = guardrails_policies.all_policies()
+    got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
+    assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
+    assert got == expected
+    assert sdk.cached_entries() == 0
 
 
 def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
@@ -343,7 +316,7 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
         return real(message, *args, **kwargs)
 
     monkeypatch.setattr(jf, "_message_to_dict", counting)
-    pack = _in_process(patched, _shared_model_policies(), "production", False)
+    pack = _in_process(patched, guardrails_policies.all_policies(), "production", False)
     pack.configure(_config("production"))
     converted.clear()
     pack.analyze_stack(graph.resources)
@@ -529,27 +502,18 @@ def test_assets_are_not_shared_between_policies(patched):
 
 
 def test_pack_over_the_protocol_answers_exactly_as_the_unpatched_pack(monkeypatch):
-    stack = "production"
-    graph = broken(stack)
+    stack = "staging"
+    graph = broken(stack)  # marked production by a mutation: one rule told otherwise below
+    config = {"redis-standard-ha": {"production": False}}
     monkeypatch.setenv(sdk.ENV_VERBOSE, "1")
     verdicts = {}
-    with shared_model_pack() as shared:
-        assert shared is not None, "policies.py changed: update bench/scale.py MODEL_LINE"
-        for name, switch, pack_dir in (
-            ("sdk", "off", PACK),
-            ("patched", "on", PACK),
-            ("patched, shared model", "on", shared),
-        ):
-            monkeypatch.setenv(sdk.ENV_SWITCH, switch)
-            with PolicyPackProcess(
-                pack_dir,
-                project="redis-vpc",
-                stack=stack,
-                dry_run=False,
-                config=stack_config(stack),
-            ) as pack:
-                verdicts[name] = pack.evaluate(graph)
-                assert ("conversion cache installed" in pack.stderr_tail()) == (switch == "on")
+    for name, switch in (("sdk", "off"), ("patched", "on")):
+        monkeypatch.setenv(sdk.ENV_SWITCH, switch)
+        with PolicyPackProcess(
+            PACK, project="redis-vpc", stack=stack, dry_run=False, config=stack_config(stack)
+        ) as pack:
+            verdicts[name] = pack.evaluate(graph, config)
+            assert ("conversion cache installed" in pack.stderr_tail()) == (switch == "on")
     expected = verdicts.pop("sdk")
     assert expected.mandatory and expected.not_applicable
     for got in verdicts.values():

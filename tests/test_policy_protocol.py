@@ -9,7 +9,7 @@ import pytest
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from tests.mutations import MUTATIONS, Mutation, mutated, named, set_prop
-from tests.support import MODES, ROOT, STACKS, stack_config, stack_graph
+from tests.support import MODES, ROOT, STACKS, reported, stack_config, stack_graph
 
 PACK = ROOT / "policies"
 _packs: dict[tuple[str, bool], PolicyPackProcess] = {}
@@ -39,11 +39,11 @@ def test_pack_declares_every_policy_with_a_level(pack):
     info = pack("staging", False)
     policies = {p.name: p for p in info.policies}
     assert info.info.name == "redis-vpc-guardrails"
-    from guardrails.policies import SPECS
+    from guardrails.policies import levels
 
-    assert set(policies) == set(SPECS) | {"exempted-findings"}
+    assert {n: p.level for n, p in policies.items()} == {n: lv.value for n, lv in levels().items()}
     assert policies["redis-ingress-rule-ineffective"].level == "advisory"
-    assert policies["security-baseline"].level == "advisory"
+    assert policies["non-production-findings"].level == "advisory"
     assert policies["redis-port-open-to-internet"].level == "mandatory"
     assert policies["firewall-logging-all-metadata"].kind == "resource"
     assert policies["redis-egress-firewall-rule"].kind == "stack"
@@ -55,11 +55,14 @@ def test_pack_declares_every_policy_with_a_level(pack):
 def test_shipped_stacks_have_no_mandatory_violation(pack, stack, preview):
     verdict = pack(stack, preview).evaluate(stack_graph(stack, preview))
     assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
-    # The pack did run: a production-only policy is not applicable outside production, and so on.
+    # The pack did run: the production rules apply to production only (outside it, those that
+    # advise hand their findings to non-production-findings), and every other rule applies.
+    from guardrails.registry import RULES
+    from guardrails.rule import EVERY_STACK
+
     names = {n for n, _ in verdict.not_applicable}
-    assert names == (
-        {"security-baseline"} if stack == "production" else {"security-baseline-production"}
-    )
+    scoped = {n for n, r in RULES.items() if r.scope != EVERY_STACK}
+    assert names == (set() if stack == "production" else scoped)
 
 
 def test_preview_says_which_unknown_blocks_a_verdict(pack):
@@ -83,9 +86,12 @@ def test_preview_says_which_unknown_blocks_a_verdict(pack):
 
 def test_dev_reports_tls_off_as_advisory(pack):
     verdict = pack("dev", False).evaluate(stack_graph("dev"))
-    (d,) = verdict.by_policy("security-baseline")
+    (d,) = reported(verdict, "redis-tls-enabled")
     assert d.level == "advisory" and d.urn == named(stack_graph("dev"), "redis-instance").urn
     assert "TLS is off" in d.message
+    (raw,) = verdict.by_policy("non-production-findings")  # as the engine got it
+    assert raw.urn == d.urn and "[redis-tls-enabled] outside production: " in raw.message
+    assert "redis-tls-enabled" in dict(verdict.not_applicable)
 
 
 def _run(pack, m: Mutation) -> tuple[Verdict, str]:
@@ -96,7 +102,7 @@ def _run(pack, m: Mutation) -> tuple[Verdict, str]:
 @pytest.mark.parametrize("m", MUTATIONS, ids=[m.id for m in MUTATIONS])
 def test_mutation_is_caught(pack, m):
     verdict, urn = _run(pack, m)
-    hits = [d for d in verdict.by_policy(m.policy) if d.urn == urn]
+    hits = [d for d in reported(verdict, m.policy) if d.urn == urn]
     assert hits, (
         f"{m.policy} did not report {urn}; got {[(d.policy, d.urn.rsplit('::', 1)[-1]) for d in verdict.diagnostics]}"
     )
@@ -108,8 +114,10 @@ def test_every_policy_has_two_mutations(pack):
     counts: dict[str, int] = {}
     for m in MUTATIONS:
         counts[m.policy] = counts.get(m.policy, 0) + 1
-    # exempted-findings reports what the others waive: the exemption tests below prove it.
-    declared = {p.name for p in pack("staging", False).policies} - {"exempted-findings"}
+    # The relays report what the others waive or advise: the relay tests prove them.
+    from guardrails.policies import RELAYS
+
+    declared = {p.name for p in pack("staging", False).policies} - set(RELAYS)
     assert set(counts) == declared
     assert min(counts.values()) >= 2
 
@@ -170,15 +178,15 @@ def test_production_comes_from_the_label_not_the_name(pack, preview):
     prd = pack("production", preview).evaluate(
         _graph("prd", True, preview), {"environment-derived-names": {"environment": "prd"}}
     )
-    assert "security-baseline-production" not in {n for n, _ in prd.not_applicable}
+    assert "redis-protected" not in {n for n, _ in prd.not_applicable}
     assert prd.mandatory == [], [d.message for d in prd.mandatory]
 
     named_production = pack("production", preview).evaluate(_graph("production", False, preview))
     reasons = dict(named_production.not_applicable)
-    assert "no resource carries a production label" in reasons["security-baseline-production"]
+    assert "no resource carries a production label" in reasons["redis-protected"]
 
     staging = pack("production", preview).evaluate(stack_graph("staging", preview))
-    assert "security-baseline-production" in dict(staging.not_applicable)
+    assert "redis-protected" in dict(staging.not_applicable)
 
 
 def test_unprotected_redis_in_a_production_stack_named_prd_is_blocked(pack):
@@ -186,25 +194,25 @@ def test_unprotected_redis_in_a_production_stack_named_prd_is_blocked(pack):
     m = Mutation(
         "unprotect-prd",
         "production",
-        "security-baseline-production",
+        "redis-protected",
         "redis-instance",
         lambda graph: setattr(named(graph, "redis-instance"), "protect", False),
     )
     verdict = pack("production", False).evaluate(
         mutated(g, m), {"environment-derived-names": {"environment": "prd"}}
     )
-    assert [d.urn for d in verdict.by_policy("security-baseline-production")] == [
-        named(g, "redis-instance").urn
-    ]
+    assert [d.urn for d in verdict.by_policy("redis-protected")] == [named(g, "redis-instance").urn]
 
 
 def test_explicit_policy_config_makes_any_stack_production(pack):
     verdict = pack("staging", False).evaluate(
-        stack_graph("staging"), {"security-baseline-production": {"production": True}}
+        stack_graph("staging"), {"redis-standard-ha": {"production": True}}
     )
-    messages = [d.message for d in verdict.by_policy("security-baseline-production")]
+    messages = [d.message for d in verdict.by_policy("redis-standard-ha")]
     assert any("tier BASIC" in m for m in messages), messages
-    assert all(d.level == "mandatory" for d in verdict.by_policy("security-baseline-production"))
+    assert all(d.level == "mandatory" for d in verdict.by_policy("redis-standard-ha"))
+    # Only the rule told so: the marker is each policy's own setting (or a label).
+    assert "redis-rdb-persistence" in dict(verdict.not_applicable)
 
 
 def _waived(m: Mutation, expires: str, resource: str | None = None) -> dict:
@@ -235,7 +243,7 @@ def test_an_expired_waiver_stops_applying_and_says_so(pack):
     case = _waived(m, "2020-01-31")
     urn = named(case["graph"], m.target).urn
     verdict = pack(m.stack, False).evaluate(case["graph"], case["config"])
-    hits = [d for d in verdict.by_policy(m.policy) if d.urn == urn]
+    hits = [d for d in reported(verdict, m.policy) if d.urn == urn]
     assert hits and all(d.level == "mandatory" for d in hits)
     assert all("expired on 2020-01-31" in d.message for d in hits)
     assert verdict.by_policy("exempted-findings") == []
@@ -250,13 +258,12 @@ def test_a_resource_policy_finding_can_be_exempted(pack):
     assert [d.urn for d in verdict.by_policy("exempted-findings")] == [urn]
 
 
-def test_policy_reference_in_docs_is_generated_from_the_specs():
-    from guardrails.policies import reference_markdown
+def test_policy_docs_are_generated_from_the_registry():
+    from guardrails.docs import SECTIONS, regenerate
 
     text = (ROOT / "docs" / "policies.md").read_text()
-    begin, end = "<!-- BEGIN policy-reference (generated) -->\n", "<!-- END policy-reference -->"
-    current = text.split(begin, 1)[1].split(end, 1)[0]
-    assert current == reference_markdown(), "run `make policy-docs`"
+    assert regenerate(text) == text, "run `make policy-docs`"
+    assert len(SECTIONS) == 3
 
 
 def test_every_policy_carries_severity_remediation_and_its_docs_url(pack):
@@ -365,7 +372,7 @@ def test_a_project_level_secret_grant_counts(pack, role, kind, granted):
     verdict = pack("staging", False).evaluate(g)
     missing = [
         d
-        for d in verdict.by_policy("explicit-dependencies")
+        for d in verdict.by_policy("secret-access-granted")
         if d.urn == svc.urn and "grant on secret" in d.message
     ]
     assert (missing == []) == granted, [d.message for d in missing]

@@ -17,22 +17,19 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import pytest
+from guardrails import settings
+from guardrails.registry import RULES
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.engine import Emulation
 from preflight.graph import Graph
 from preflight.stackfile import stacks
-from tests.support import MODES, ROOT
+from tests.support import MODES, ROOT, findings
 
 PROGRAMS = ROOT / "tests" / "thirdparty"
 M, A = "mandatory", "advisory"
 # Policies that read the stack's environment: an organisation sets it per stack.
-ENV_POLICIES = (
-    "environment-derived-names",
-    "environment-name-prefix",
-    "security-baseline",
-    "security-baseline-production",
-)
+ENV_POLICIES = tuple(n for n, r in RULES.items() if settings.ENVIRONMENT in r.settings)
 
 
 @dataclass(frozen=True)
@@ -54,8 +51,8 @@ EXPECTED: dict[str, Expected] = {
     # Flat, names <app>-<env>-<role> (chat-prd-network), production by label, all baselines met.
     "chat-flat": expect(),
     # Cloud Run v1 annotations, connector from ip_cidr_range + network, project IAMBinding for
-    # the secret, no REDIS_PORT (TLS off: 6379). Only the advisory TLS finding.
-    "orders-v1": expect(("security-baseline", "orders-cache", A)),
+    # the secret, no REDIS_PORT (TLS off: 6379). Only the TLS finding, as advice outside production.
+    "orders-v1": expect(("redis-tls-enabled", "orders-cache", A)),
     # REDIS_URL built from the instance's outputs, project-level IAMMember, names <app>-<role>-<env>.
     "sessions-redis-url": expect(),
     # Direct VPC egress with a tag, authoritative project IAMPolicy (policyData JSON), `live`.
@@ -70,11 +67,11 @@ EXPECTED: dict[str, Expected] = {
     # -- broken programs -----------------------------------------------------------------------
     "notify-missing-egress-rule": expect(
         ("redis-egress-firewall-rule", "notify", M),
-        ("security-baseline", "redis", A),
+        ("redis-tls-enabled", "redis", A),
         notify="only the implied rule",
     ),
     "ledger-egress-to-world": expect(
-        ("security-baseline-production", "ledger-redis-out", M),
+        ("redis-egress-not-to-internet", "ledger-redis-out", M),
         undecided=("redis-egress-firewall-rule",),  # TLS: the port is the instance's, unknown yet
         **{"ledger-redis-out": "0.0.0.0/0"},
     ),
@@ -92,12 +89,13 @@ EXPECTED: dict[str, Expected] = {
     ),
     "profiles-typed-redis-url": expect(
         ("cloud-run-private-redis-path", "profiles", M),
-        ("security-baseline", "cache", A),
+        ("redis-tls-enabled", "cache", A),
+        ("redis-auth-enabled", "cache", A),
         profiles="REDIS_URL='redis://10.131.0.3:6379/0' is typed in",
     ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
-        ("explicit-dependencies", "media", M),
+        ("service-depends-on-redis-egress-rule", "media", M),
         media="egresses into network media-staging-edge",
     ),
 }
@@ -171,7 +169,7 @@ def test_every_program_folder_has_an_expected_verdict():
 def test_program_verdict(pack, name, preview):
     v = verdict(pack, name, preview)
     expected = EXPECTED[name]
-    decided = [d for d in v.diagnostics if not d.undecided]
+    decided = [d for d in findings(v) if not d.undecided]
     got = {(d.policy, d.urn.rsplit("::", 1)[-1], d.level) for d in decided}
     assert got == expected.findings, [(d.policy, d.urn, d.message) for d in decided]
     undecided = {d.policy for d in v.diagnostics if d.undecided}

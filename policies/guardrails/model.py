@@ -454,6 +454,9 @@ class StackModel:
         self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
         self._addresses: dict[str, list[Redis]] | None = None
+        # What the checks derive from the model (the analysis per firewall-policy config, the
+        # production marker), memoised here so every policy sharing the model shares them too.
+        self.derived: dict[Any, Any] = {}
         for r in resources:
             self.resources[r.urn] = r
             builder = _BUILDERS.get(r.type)

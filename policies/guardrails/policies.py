@@ -1,16 +1,20 @@
-"""The policies of the pack: each a name, a description, a default enforcement level, a config
-schema, and a validate function that runs one check over the typed model.
+"""The pack's policies, built from the registry (guardrails/registry.py: one rule per module).
 
 Stack policies see every resource with its dependencies (AnalyzeStack); resource policies see one
 resource's inputs (Analyze), before anything is created. What a check cannot decide because a
 value is unknown during preview is raised as the SDK's UnknownValueError after the proven
 violations are reported: the CLI then shows an advisory "can't run policy ... during preview".
+
+Two advisory policies run last and relay what other policies did not report at their own level:
+`non-production-findings` (a production rule's findings on a stack that is not production:
+guardrails/outside_production.py) and `exempted-findings` (waived findings:
+guardrails/exemptions.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -23,116 +27,26 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from guardrails import checks, exemptions
+from guardrails import exemptions, outside_production, sdk
 from guardrails import settings as s
-from guardrails.checks import Analysis, Findings
+from guardrails.common import Findings, Violation, analysis_of
 from guardrails.model import Res, StackModel
-
-MANDATORY = EnforcementLevel.MANDATORY
-ADVISORY = EnforcementLevel.ADVISORY
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    description: str
-    level: EnforcementLevel
-    settings: tuple[s.Setting, ...]
-    kind: str  # "stack" | "resource"
-    types: tuple[str, ...] = ()  # resource policies: the types they look at
-
-
-@dataclass(frozen=True)
-class Meta:
-    """What the SDK shows beside a policy: severity, how to fix, where it is documented."""
-
-    severity: Severity
-    remediation: str
-    tags: tuple[str, ...]
-
+from guardrails.registry import RULES
+from guardrails.rule import (
+    ADVISORY,
+    PRODUCTION_ADVICE_ELSEWHERE,
+    PRODUCTION_ONLY,
+    Rule,
+)
 
 DOCS = "docs/policies.md"
-FRAMEWORK = PolicyComplianceFramework(name="redis-vpc-guardrails", version="1")
+FRAMEWORK = PolicyComplianceFramework(name="redis-vpc-guardrails", version="2")
+RELAYS = (outside_production.POLICY, exemptions.POLICY)
 
 
 def docs_url(policy: str) -> str:
     """The policy's section of the pack's documentation (a path in the pack's repository)."""
     return f"{DOCS}#{policy}"
-
-
-def _emit(out: Findings, report: Callable[..., None], policy: str, cfg: dict[str, Any]) -> None:
-    findings = [(v.message, v.urn) for v in out.violations]
-    for message, urn in exemptions.apply(policy, findings, cfg.get("exemptions") or []):
-        report(message, urn)
-    if out.undecided:
-        err = UnknownValueError(UNKNOWN_STRING_VALUE, [])
-        shown = "; ".join(out.undecided[:5])
-        more = f" (and {len(out.undecided) - 5} more)" if len(out.undecided) > 5 else ""
-        err.message = f"cannot decide yet: {shown}{more}"
-        raise err
-
-
-def _schema(spec: Spec) -> PolicyConfigSchema:
-    return PolicyConfigSchema(properties=s.schema(*spec.settings))
-
-
-Applies = Callable[[dict[str, Any], StackModel], str | None]
-
-
-def _stack(
-    spec: Spec,
-    check: Callable[[Analysis, dict[str, Any], Findings], None],
-    applies: Applies | None = None,
-) -> StackValidationPolicy:
-    def validate(args: Any, report: Callable[..., None]) -> None:
-        cfg = s.effective(args.get_config(), *spec.settings)
-        model = StackModel(Res.from_policy_resource(r) for r in args.resources)
-        if applies is not None and (reason := applies(cfg, model)) is not None:
-            args.not_applicable(reason)
-        out = Findings()
-        check(Analysis(model, cfg.get("firewallPolicies")), cfg, out)
-        _emit(out, report, spec.name, cfg)
-
-    return StackValidationPolicy(
-        name=spec.name,
-        description=spec.description,
-        enforcement_level=spec.level,
-        validate=validate,
-        config_schema=_schema(spec),
-        **_metadata(spec.name),
-    )
-
-
-def _resource(
-    spec: Spec, check: Callable[[Sequence[Res], dict[str, Any], Findings], None]
-) -> ResourceValidationPolicy:
-    def validate(args: Any, report: Callable[..., None]) -> None:
-        if args.resource_type not in spec.types:
-            return
-        cfg = s.effective(args.get_config(), *spec.settings)
-        out = Findings()
-        check([Res.from_validation_args(args)], cfg, out)
-        _emit(out, report, spec.name, cfg)
-
-    return ResourceValidationPolicy(
-        name=spec.name,
-        description=spec.description,
-        enforcement_level=spec.level,
-        validate=validate,
-        config_schema=_schema(spec),
-        **_metadata(spec.name),
-    )
-
-
-def _metadata(name: str) -> dict[str, Any]:
-    meta = META[name]
-    return {
-        "severity": meta.severity,
-        "remediation_steps": meta.remediation,
-        "url": docs_url(name),
-        "framework": FRAMEWORK,
-        "tags": list(meta.tags),
-    }
 
 
 def production_marker(cfg: dict[str, Any], model: StackModel) -> tuple[bool, str]:
@@ -142,6 +56,14 @@ def production_marker(cfg: dict[str, Any], model: StackModel) -> tuple[bool, str
     if isinstance(explicit, bool):
         return explicit, f"policy config production={str(explicit).lower()}"
     wanted = dict(cfg["productionLabels"])
+    key = ("production-labels", tuple(sorted(wanted.items())))
+    hit = model.derived.get(key)
+    if hit is None:
+        hit = model.derived[key] = _labelled_production(wanted, model)
+    return hit
+
+
+def _labelled_production(wanted: dict[str, Any], model: StackModel) -> tuple[bool, str]:
     for r in model.resources.values():
         labels = r.get("labels")
         if not isinstance(labels, Mapping):
@@ -153,309 +75,155 @@ def production_marker(cfg: dict[str, Any], model: StackModel) -> tuple[bool, str
     return False, f"no resource carries a production label ({shown}) and production is not set"
 
 
-def _production_only(cfg: dict[str, Any], model: StackModel) -> str | None:
-    production, why = production_marker(cfg, model)
-    return None if production else f"not a production stack: {why}"
+class Outcome:
+    """What one rule found on one stack, before it is reported: at the rule's level, as advice
+    outside production, or not at all (not applicable)."""
+
+    def __init__(self, rule: Rule, cfg: dict[str, Any], model: StackModel | None) -> None:
+        self.findings = Findings()
+        self.not_applicable: str | None = None
+        self.advice = False
+        if model is None or rule.scope not in (PRODUCTION_ONLY, PRODUCTION_ADVICE_ELSEWHERE):
+            return
+        production, why = production_marker(cfg, model)
+        if production:
+            return
+        if rule.scope == PRODUCTION_ADVICE_ELSEWHERE and cfg["outsideProduction"] == "advise":
+            self.advice = True
+            self.not_applicable = (
+                f"not a production stack ({why}): findings reported as advice by "
+                f"{outside_production.POLICY}"
+            )
+        else:
+            self.not_applicable = f"not a production stack: {why}"
+
+    def run(self, rule: Rule, target: Any, cfg: dict[str, Any]) -> None:
+        if self.not_applicable is None or self.advice:
+            rule.check(target, cfg, self.findings)
+
+    def emit(self, rule: Rule, cfg: dict[str, Any], report: Callable[..., None]) -> None:
+        """Report (or relay) the findings; waived ones go to exempted-findings first."""
+        findings = [(v.message, v.urn) for v in self.findings.violations]
+        kept = exemptions.apply(rule.name, findings, cfg.get("exemptions") or [])
+        if self.advice:
+            outside_production.queue(rule.name, kept)
+        else:
+            for message, urn in kept:
+                report(message, urn)
+        if self.findings.undecided and not self.advice:
+            err = UnknownValueError(UNKNOWN_STRING_VALUE, [])
+            undecided = self.findings.undecided
+            shown = "; ".join(undecided[:5])
+            more = f" (and {len(undecided) - 5} more)" if len(undecided) > 5 else ""
+            err.message = f"cannot decide yet: {shown}{more}"
+            raise err
 
 
-def _non_production_only(cfg: dict[str, Any], model: StackModel) -> str | None:
-    production, why = production_marker(cfg, model)
-    return f"production stack ({why}): held to security-baseline-production" if production else None
+def _model(args: Any) -> StackModel:
+    return StackModel(Res.from_policy_resource(r) for r in args.resources)
 
 
-SPECS = {
-    "no-hardcoded-network-references": Spec(
-        "no-hardcoded-network-references",
-        "Network, subnet and connector references must be outputs of resources in this stack, "
-        "not literal names or ids.",
-        MANDATORY,
-        (s.EXEMPTIONS,),
-        "stack",
-    ),
-    "environment-derived-names": Spec(
-        "environment-derived-names",
-        "No network, subnet, connector, firewall rule or Redis instance carries another "
-        "environment's name.",
-        MANDATORY,
-        (s.ENVIRONMENT, s.KNOWN, s.EXEMPTIONS),
-        "resource",
-        (
-            "gcp:compute/network:Network",
-            "gcp:compute/subnetwork:Subnetwork",
-            "gcp:vpcaccess/connector:Connector",
-            "gcp:compute/firewall:Firewall",
-            "gcp:redis/instance:Instance",
-        ),
-    ),
-    "environment-name-prefix": Spec(
-        "environment-name-prefix",
-        "Networks, subnets, connectors, firewall rules and Redis instances carry the stack's "
-        "environment in their names (advisory: other naming schemes are allowed).",
-        ADVISORY,
-        (s.ENVIRONMENT, s.EXEMPTIONS),
-        "resource",
-        (
-            "gcp:compute/network:Network",
-            "gcp:compute/subnetwork:Subnetwork",
-            "gcp:vpcaccess/connector:Connector",
-            "gcp:compute/firewall:Firewall",
-            "gcp:redis/instance:Instance",
-        ),
-    ),
-    "redis-egress-firewall-rule": Spec(
-        "redis-egress-firewall-rule",
-        "Every Cloud Run service that uses Redis is admitted by an explicit, logged EGRESS allow "
-        "(connector VMs or Direct VPC egress tag -> Redis range, Redis port) that no deny shadows.",
-        MANDATORY,
-        (s.LOG_METADATA, s.FIREWALL_POLICIES, s.EXEMPTIONS),
-        "stack",
-    ),
-    "redis-ingress-rule-ineffective": Spec(
-        "redis-ingress-rule-ineffective",
-        "INGRESS rules aimed at Memorystore never apply across VPC peering.",
-        ADVISORY,
-        (s.PORTS, s.EXEMPTIONS),
-        "stack",
-    ),
-    "redis-port-open-to-internet": Spec(
-        "redis-port-open-to-internet",
-        "No firewall rule may allow the Redis port from 0.0.0.0/0.",
-        MANDATORY,
-        (s.PORTS, s.EXEMPTIONS),
-        "stack",
-    ),
-    "firewall-logging-all-metadata": Spec(
-        "firewall-logging-all-metadata",
-        "Every firewall rule logs with INCLUDE_ALL_METADATA; every firewall policy rule that "
-        "allows or denies logs.",
-        MANDATORY,
-        (s.LOG_METADATA, s.EXEMPTIONS),
-        "resource",
-        (
-            "gcp:compute/firewall:Firewall",
-            "gcp:compute/firewallPolicyRule:FirewallPolicyRule",
-            "gcp:compute/networkFirewallPolicyRule:NetworkFirewallPolicyRule",
-            "gcp:compute/regionNetworkFirewallPolicyRule:RegionNetworkFirewallPolicyRule",
-        ),
-    ),
-    "connector-and-ranges": Spec(
-        "connector-and-ranges",
-        "Connector ranges are /28, no two ranges on a network overlap, and each connector sits in "
-        "its services' region on Redis's authorized network.",
-        MANDATORY,
-        (s.CONNECTOR_PREFIX, s.EXEMPTIONS),
-        "stack",
-    ),
-    "cloud-run-private-redis-path": Spec(
-        "cloud-run-private-redis-path",
-        "A Cloud Run service or job (v2, or v1 through its revision annotations) that is a Redis "
-        "client (REDIS_HOST, REDIS_URL, a redis:// or rediss:// value, or a dependency on a "
-        "Memorystore instance) reaches Redis privately: VPC egress on the Redis network covering "
-        "private ranges, and the address and port taken from the instance.",
-        MANDATORY,
-        (s.EXEMPTIONS,),
-        "stack",
-    ),
-    "explicit-dependencies": Spec(
-        "explicit-dependencies",
-        "Connectors depend on their subnet; services depend on their connector or egress subnet, "
-        "the Redis egress rule, and the IAM grant that lets them read the AUTH secret.",
-        MANDATORY,
-        (s.EXEMPTIONS,),
-        "stack",
-    ),
-    "security-baseline-production": Spec(
-        "security-baseline-production",
-        "Production: Redis AUTH, TLS, STANDARD_HA, persistence and deletion protection; network "
-        "protected; no secrets in plain env; secret versions pinned.",
-        MANDATORY,
-        (
-            s.ENVIRONMENT,
-            s.PRODUCTION,
-            s.PRODUCTION_LABELS_SETTING,
-            s.SECRET_PATTERNS,
-            s.PORTS,
-            s.EXEMPTIONS,
-        ),
-        "stack",
-    ),
-    "security-baseline": Spec(
-        "security-baseline",
-        "Non-production: Redis AUTH and TLS; no secrets in plain env; secret versions pinned.",
-        ADVISORY,
-        (
-            s.ENVIRONMENT,
-            s.PRODUCTION,
-            s.PRODUCTION_LABELS_SETTING,
-            s.SECRET_PATTERNS,
-            s.PORTS,
-            s.EXEMPTIONS,
-        ),
-        "stack",
-    ),
-}
+def _stack(rule: Rule) -> StackValidationPolicy:
+    settings = rule.all_settings()
 
-
-META: dict[str, Meta] = {
-    "no-hardcoded-network-references": Meta(
-        Severity.HIGH,
-        "Pass the owning resource's output (network.id, subnet.name, connector.id) or a "
-        "StackReference output instead of a typed-in name or id.",
-        ("network", "references"),
-    ),
-    "environment-derived-names": Meta(
-        Severity.MEDIUM,
-        "Derive every name from the stack's environment; never copy another environment's name.",
-        ("naming",),
-    ),
-    "environment-name-prefix": Meta(
-        Severity.LOW,
-        "Name resources <environment>-<role> so every name says where it belongs.",
-        ("naming",),
-    ),
-    "redis-egress-firewall-rule": Meta(
-        Severity.CRITICAL,
-        "Add an EGRESS allow on Redis's network, targeting the connector's "
-        "vpc-connector-REGION-NAME tag (or the Direct VPC egress tag), to Redis's reserved range "
-        "on the instance's port output, logging INCLUDE_ALL_METADATA; ask the organisation's "
-        "admins for an allow or goto_next where a hierarchical policy denies it.",
-        ("firewall", "path"),
-    ),
-    "redis-ingress-rule-ineffective": Meta(
-        Severity.LOW,
-        "Remove INGRESS rules aimed at Memorystore; only EGRESS from the clients governs the path.",
-        ("firewall",),
-    ),
-    "redis-port-open-to-internet": Meta(
-        Severity.CRITICAL,
-        "Allow the Redis port only from the connector or Direct VPC egress sources.",
-        ("firewall", "exposure"),
-    ),
-    "firewall-logging-all-metadata": Meta(
-        Severity.MEDIUM,
-        "Set log_config metadata INCLUDE_ALL_METADATA on every firewall rule.",
-        ("firewall", "logging"),
-    ),
-    "connector-and-ranges": Meta(
-        Severity.HIGH,
-        "Give the connector an unused private /28 on Redis's authorized network, in its services' "
-        "region, and keep every range on a network disjoint.",
-        ("connector", "addressing"),
-    ),
-    "cloud-run-private-redis-path": Meta(
-        Severity.CRITICAL,
-        "Give the service VPC egress (connector or network interfaces) on Redis's network with "
-        "egress PRIVATE_RANGES_ONLY, and take REDIS_HOST/REDIS_PORT from the instance's outputs.",
-        ("cloud-run", "path"),
-    ),
-    "explicit-dependencies": Meta(
-        Severity.MEDIUM,
-        "Make the service depend on its connector or egress subnet, the Redis egress rule and its "
-        "secret IAM grant; the connector on its subnet.",
-        ("dependencies",),
-    ),
-    "security-baseline-production": Meta(
-        Severity.HIGH,
-        "Production Redis: AUTH, TLS, STANDARD_HA, RDB persistence, deletion_protection and "
-        "protect; network protected; secrets from Secret Manager at pinned versions.",
-        ("security", "production"),
-    ),
-    "security-baseline": Meta(
-        Severity.MEDIUM,
-        "Turn on Redis AUTH and TLS; read secrets from Secret Manager at pinned versions.",
-        ("security",),
-    ),
-}
-
-
-def reference_markdown() -> str:
-    """The per-policy reference of docs/policies.md, generated from the specs."""
-    lines: list[str] = []
-    for name, spec in SPECS.items():
-        meta = META[name]
-        level = "mandatory" if spec.level == MANDATORY else "advisory"
-        config = ", ".join(f"`{x.name}`" for x in spec.settings) or "none"
-        lines += [
-            f"### {name}",
-            "",
-            f"{spec.description}",
-            "",
-            f"- level: {level}; severity: {meta.severity.value}; kind: {spec.kind}; "
-            f"tags: {', '.join(meta.tags)}",
-            f"- config: {config}",
-            f"- fix: {meta.remediation}",
-            "",
-        ]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _security_production(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
-    checks.security(a, cfg, out, production=True)
-
-
-def _security(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
-    checks.security(a, cfg, out, production=False)
-
-
-# name -> (check, applicability) ; resource checks take resources, stack checks an Analysis
-STACK_CHECKS: dict[
-    str, tuple[Callable[[Analysis, dict[str, Any], Findings], None], Applies | None]
-] = {
-    "no-hardcoded-network-references": (checks.hardcoded_references, None),
-    "redis-egress-firewall-rule": (checks.redis_egress_rule, None),
-    "redis-ingress-rule-ineffective": (checks.ineffective_ingress, None),
-    "redis-port-open-to-internet": (checks.redis_port_open_to_internet, None),
-    "connector-and-ranges": (checks.connector_and_ranges, None),
-    "cloud-run-private-redis-path": (checks.private_redis_path, None),
-    "explicit-dependencies": (checks.explicit_dependencies, None),
-    "security-baseline-production": (_security_production, _production_only),
-    "security-baseline": (_security, _non_production_only),
-}
-RESOURCE_CHECKS: dict[str, Callable[[Sequence[Res], dict[str, Any], Findings], None]] = {
-    "environment-derived-names": checks.environment_names,
-    "environment-name-prefix": checks.environment_prefix,
-    "firewall-logging-all-metadata": checks.firewall_logging,
-}
-
-
-EXEMPTED_DESCRIPTION = (
-    "Findings of other policies on resources they exempt (policy config `exemptions`): reported "
-    "here, with the reason and expiry, instead of at the policy's own level."
-)
-
-
-def _exempted_findings() -> StackValidationPolicy:
     def validate(args: Any, report: Callable[..., None]) -> None:
-        for e in exemptions.drain():
-            report(e.text(), e.urn)
+        cfg = s.effective(args.get_config(), *settings)
+        model = sdk.shared_model(args, _model)  # built once per AnalyzeStack call
+        outcome = Outcome(rule, cfg, model)
+        outcome.run(rule, analysis_of(model, cfg.get("firewallPolicies")), cfg)
+        outcome.emit(rule, cfg, report)
+        if outcome.not_applicable is not None:
+            args.not_applicable(outcome.not_applicable)
 
     return StackValidationPolicy(
-        name=exemptions.POLICY,
-        description=EXEMPTED_DESCRIPTION,
+        name=rule.name,
+        description=rule.description,
+        enforcement_level=rule.level,
+        validate=validate,
+        config_schema=PolicyConfigSchema(properties=s.schema(*settings)),
+        **_metadata(rule),
+    )
+
+
+def _resource(rule: Rule) -> ResourceValidationPolicy:
+    settings = rule.all_settings()
+
+    def validate(args: Any, report: Callable[..., None]) -> None:
+        if args.resource_type not in rule.types:
+            return
+        cfg = s.effective(args.get_config(), *settings)
+        outcome = Outcome(rule, cfg, None)
+        outcome.run(rule, [Res.from_validation_args(args)], cfg)
+        outcome.emit(rule, cfg, report)
+
+    return ResourceValidationPolicy(
+        name=rule.name,
+        description=rule.description,
+        enforcement_level=rule.level,
+        validate=validate,
+        config_schema=PolicyConfigSchema(properties=s.schema(*settings)),
+        **_metadata(rule),
+    )
+
+
+def _metadata(rule: Rule) -> dict[str, Any]:
+    return {
+        "severity": rule.severity,
+        "remediation_steps": rule.remediation,
+        "url": docs_url(rule.name),
+        "framework": FRAMEWORK,
+        "tags": list(rule.tags),
+    }
+
+
+RELAY_DESCRIPTIONS = {
+    outside_production.POLICY: (
+        "Findings of production rules on a stack that is not production, as advice (each "
+        "names its rule); a production stack gets them at the rule's own level."
+    ),
+    exemptions.POLICY: (
+        "Findings of other policies on resources they exempt (policy config `exemptions`): "
+        "reported here, with the reason and expiry, instead of at the policy's own level."
+    ),
+}
+RELAY_REMEDIATION = {
+    outside_production.POLICY: "Fix it before the stack's settings reach production, or set "
+    "the rule's outsideProduction to ignore.",
+    exemptions.POLICY: "Fix the finding, or renew the waiver with a new reason and expiry, "
+    "before it expires.",
+}
+
+
+def _relay(name: str, drain: Callable[[], Sequence[Any]]) -> StackValidationPolicy:
+    def validate(args: Any, report: Callable[..., None]) -> None:
+        for item in drain():
+            report(item.text(), item.urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=RELAY_DESCRIPTIONS[name],
         enforcement_level=ADVISORY,
         validate=validate,
         severity=Severity.LOW,
-        remediation_steps=(
-            "Fix the finding, or renew the waiver with a new reason and expiry, before it expires."
-        ),
-        url=docs_url(exemptions.POLICY),
+        remediation_steps=RELAY_REMEDIATION[name],
+        url=docs_url(name),
         framework=FRAMEWORK,
-        tags=["exemptions"],
+        tags=["relay"],
     )
 
 
 def all_policies() -> list[Any]:
-    """Every policy, and last the one that reports what the others exempted (the SDK runs stack
-    policies in this order within one AnalyzeStack call)."""
-    out: list[Any] = []
-    for name, spec in SPECS.items():
-        if spec.kind == "resource":
-            out.append(_resource(spec, RESOURCE_CHECKS[name]))
-        else:
-            check, applies = STACK_CHECKS[name]
-            out.append(_stack(spec, check, applies))
-    out.append(_exempted_findings())
+    """Every rule's policy, then the two relays (the SDK runs the stack policies of one
+    AnalyzeStack call in this order, so the relays see what the others queued)."""
+    out: list[Any] = [_stack(r) if r.kind == "stack" else _resource(r) for r in RULES.values()]
+    out.append(_relay(outside_production.POLICY, outside_production.drain))
+    out.append(_relay(exemptions.POLICY, exemptions.drain))
     return out
+
+
+def levels() -> dict[str, EnforcementLevel]:
+    """Every policy of the pack and its default level (rules and relays)."""
+    return {**{n: r.level for n, r in RULES.items()}, **dict.fromkeys(RELAYS, ADVISORY)}
 
 
 def run_all(
@@ -463,21 +231,35 @@ def run_all(
     outputs: Sequence[Res],
     config: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Findings]:
-    """Every policy without the protocol (for unit tests and benchmarks): resource policies on
-    `inputs`, stack policies on `outputs`, one shared model. Inapplicable policies are absent."""
+    """Every policy without the protocol (for unit tests and benchmarks), as the pack reports:
+    resource rules on `inputs`, stack rules on `outputs` (one shared model), relayed findings
+    under the relay's name with the relay's text. Inapplicable policies are absent."""
     config = config or {}
     results: dict[str, Findings] = {}
-    layered = config.get("redis-egress-firewall-rule") or {}
-    analysis = Analysis(StackModel(outputs), layered.get("firewallPolicies"))
-    for name, spec in SPECS.items():
-        cfg = s.effective(config.get(name), *spec.settings)
+    model = StackModel(outputs)
+    for name, rule in RULES.items():
+        cfg = s.effective(config.get(name), *rule.all_settings())
         out = Findings()
-        if spec.kind == "resource":
-            RESOURCE_CHECKS[name]([r for r in inputs if r.type in spec.types], cfg, out)
+
+        def report(message: str, urn: str, out: Findings = out) -> None:
+            out.violations.append(Violation(urn, message))
+
+        if rule.kind == "resource":
+            outcome = Outcome(rule, cfg, None)
+            outcome.run(rule, [r for r in inputs if r.type in rule.types], cfg)
         else:
-            check, applies = STACK_CHECKS[name]
-            if applies is not None and applies(cfg, analysis.model) is not None:
-                continue
-            check(analysis, cfg, out)
-        results[name] = out
+            outcome = Outcome(rule, cfg, model)
+            outcome.run(rule, analysis_of(model, cfg.get("firewallPolicies")), cfg)
+        with contextlib.suppress(UnknownValueError):  # undecided: kept in out.undecided
+            outcome.emit(rule, cfg, report)
+        out.undecided = [] if outcome.advice else list(outcome.findings.undecided)
+        if outcome.not_applicable is None:
+            results[name] = out
+    for name, drain in (
+        (outside_production.POLICY, outside_production.drain),
+        (exemptions.POLICY, exemptions.drain),
+    ):
+        relayed = Findings()
+        relayed.violations = [Violation(x.urn, x.text()) for x in drain()]
+        results[name] = relayed
     return results

@@ -115,6 +115,18 @@ PORTS = Setting(
 )
 
 
+OUTSIDE_PRODUCTION = Setting(
+    "outsideProduction",
+    {
+        "type": "string",
+        "enum": ["advise", "ignore"],
+        "description": (
+            "What the rule does on a stack that is not production: report its findings as "
+            "advice (through non-production-findings) or ignore the stack."
+        ),
+    },
+    "advise",
+)
 FIREWALL_POLICIES = Setting(
     "firewallPolicies",
     {

@@ -1,0 +1,159 @@
+"""What the checks share: findings, the analysis built once per stack, and helpers several
+rules use. Each rule (guardrails/rules/, one module per policy) is a pure function over the typed
+model that appends proven violations (a resource URN and a message that says what is wrong and how
+to fix it) and, separately, what it could not decide because a value is unknown during preview.
+It never reports what it cannot prove.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from guardrails import layers
+from guardrails.firewall import RuleIndex, entries_cover
+from guardrails.model import (
+    CONNECTOR,
+    FIREWALL,
+    NETWORK,
+    REDIS,
+    SUBNET,
+    FirewallRule,
+    Res,
+    Service,
+    StackModel,
+)
+from guardrails.path import Path, analyze
+from guardrails.values import UNKNOWN, last_segment, network_of, to_plain
+
+ACCESSOR = "roles/secretmanager.secretAccessor"
+# Predefined roles holding secretmanager.versions.access ("Secret Manager roles and
+# permissions", https://cloud.google.com/iam/docs/roles-permissions/secretmanager), and Owner.
+# That page marks the permission as one of Owner's among the basic roles ("contains 1 owner
+# permission"): Editor and Viewer do not hold it, nor do secretmanager.viewer, .editor,
+# .secretVersionAdder and .secretVersionManager. A custom role may: see custom_role.
+SECRET_ACCESS_ROLES = frozenset({ACCESSOR, "roles/secretmanager.admin", "roles/owner"})
+NAMED_TYPES = (NETWORK, SUBNET, CONNECTOR, FIREWALL, REDIS)
+
+
+@dataclass(frozen=True)
+class Violation:
+    urn: str
+    message: str
+
+
+@dataclass
+class Findings:
+    violations: list[Violation] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+
+    def violation(self, res: Res, message: str) -> None:
+        self.violations.append(Violation(res.urn, message))
+
+    def unknown(self, res: Res, what: str) -> None:
+        self.undecided.append(f"{res.name}: {what}")
+
+
+class Analysis:
+    """The model plus the derived facts several checks share (rule index, paths), built once."""
+
+    def __init__(self, model: StackModel, firewall_policies: Any = None) -> None:
+        self.model = model
+        self.firewall_policies = firewall_policies  # hierarchical policies outside the stack
+        self._index: RuleIndex | None = None
+        self._paths: list[Path] | None = None
+
+    @property
+    def index(self) -> RuleIndex:
+        if self._index is None:
+            self._index = RuleIndex(self.model, self.firewall_policies)
+        return self._index
+
+    @property
+    def paths(self) -> list[Path]:
+        if self._paths is None:
+            self._paths = analyze(self.model, self.index)
+        return self._paths
+
+
+def analysis_of(model: StackModel, firewall_policies: Any = None) -> Analysis:
+    """The model's analysis for these outside firewall policies, built once per model and
+    config (the stack policies of one call share the model: guardrails/sdk.py shared_model)."""
+    key = ("analysis", json.dumps(to_plain(firewall_policies or []), sort_keys=True, default=repr))
+    hit = model.derived.get(key)
+    if hit is None:
+        hit = model.derived[key] = Analysis(model, firewall_policies)
+    return hit
+
+
+# -- shared by several rules ---------------------------------------------------------------------
+
+
+def redis_ports(m: StackModel, cfg: dict[str, Any]) -> set[int]:
+    ports = {int(p) for p in cfg["redisPorts"]}
+    ports |= {r.port for r in m.redis if isinstance(r.port, int)}
+    return ports
+
+
+def covers_any(rule: FirewallRule, ports: set[int]) -> Any:
+    results = [entries_cover(rule.entries, "tcp", p) for p in sorted(ports)]
+    if any(r is True for r in results):
+        return True
+    return UNKNOWN if any(r is UNKNOWN for r in results) else False
+
+
+WORLD = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+
+def reaches_world(sources: list[Any]) -> Any:
+    """Whether source ranges together admit every address (0.0.0.0/0 split into halves counts)."""
+    nets = [network_of(s) for s in sources]
+    v4 = [n for n in nets if n is not None and n.version == 4]
+    v6 = [n for n in nets if n is not None and n.version == 6]
+    for world, group in zip(WORLD, (v4, v6), strict=True):
+        if group and world in list(ipaddress.collapse_addresses(group)):  # type: ignore[arg-type]
+            return True
+    return UNKNOWN if any(s is UNKNOWN for s in sources) else False
+
+
+def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
+    if not isinstance(secret, str):
+        return []
+    name = last_segment(secret)
+    keys = [name]
+    secret_res = m.secrets.by_name.get(name)
+    if secret_res is not None:
+        keys.append(secret_res.urn)
+    candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
+    # A project-level grant covers every secret of the project.
+    candidates.update({id(g): g for g in m.project_grants})
+    grants = []
+    for g in candidates.values():
+        role = g.role
+        if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES and not custom_role(role):
+            continue
+        members = g.members
+        sa = svc.service_account
+        known = isinstance(members, list) and all(isinstance(x, str) for x in members)
+        if isinstance(members, list) and isinstance(sa, str) and f"serviceAccount:{sa}" in members:
+            grants.append(g.res)
+        elif known and isinstance(sa, str):
+            continue  # every member known, and none is the service's account
+        elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
+            grants.append(g.res)
+    return grants
+
+
+def custom_role(role: Any) -> bool:
+    """A custom role (projects/P/roles/R, organizations/O/roles/R): its permissions are not in the
+    stack, so it may hold secretmanager.versions.access; it is not held against the program."""
+    return isinstance(role, str) and role.startswith(("projects/", "organizations/"))
+
+
+POLICY_RULE_TYPES = (
+    layers.FIREWALL_POLICY_RULE,
+    layers.NETWORK_POLICY_RULE,
+    layers.REGION_POLICY_RULE,
+)

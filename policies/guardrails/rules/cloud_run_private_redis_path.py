@@ -1,0 +1,190 @@
+"""A Cloud Run service or job that is a Redis client reaches Redis privately: VPC egress on
+Redis's network covering private ranges, and the address and port taken from the instance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pulumi_policy import Severity
+
+from guardrails.common import Analysis, Findings
+from guardrails.model import (
+    V1_EGRESS,
+    EnvVar,
+    Redis,
+    RedisClient,
+    Service,
+    StackModel,
+    client_host,
+    client_port,
+)
+from guardrails.path import Path, egress_covers_private
+from guardrails.rule import MANDATORY, Rule
+from guardrails.values import UNKNOWN
+
+
+def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
+    m = a.model
+    by_service: dict[str, list[Path]] = {}
+    for p in a.paths:
+        by_service.setdefault(p.service.res.urn, []).append(p)
+    for svc in m.services:
+        env = svc.env
+        if env is UNKNOWN:
+            out.unknown(svc.res, "env unknown")
+            continue
+        client = m.redis_client(svc)
+        if client is None:
+            continue
+        for var in client.addresses:
+            _typed_in_address(m, svc, var, out)
+        for p in by_service.get(svc.res.urn, []):
+            for problem in p.problems:
+                out.violation(
+                    svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}"
+                )
+            if p.via is not None and p.elsewhere is None:
+                covers = egress_covers_private(svc.egress)
+                if covers is UNKNOWN:
+                    out.unknown(svc.res, "egress setting unknown")
+                elif not covers:
+                    fix = (
+                        f"{V1_EGRESS}: private-ranges-only"
+                        if svc.v1
+                        else "egress=PRIVATE_RANGES_ONLY"
+                    )
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: {svc.prop('egress')} {svc.egress!r} does not send "
+                        f"private ranges through the VPC. Fix: {fix}.",
+                    )
+            _env_from_instance(m, svc, client, p.redis, out)
+
+
+def _typed_in_address(m: StackModel, svc: Service, var: EnvVar, out: Findings) -> None:
+    """A REDIS_HOST or Redis URL typed in that names no Memorystore instance of the stack. A value
+    from another resource (a VM's address) or another stack is not Memorystore's business."""
+    value = var.value
+    if not isinstance(value, str) or var.secret is not None or m.instances_for(svc, var):
+        return
+    if not isinstance(client_host(var), str) or m.origin_elsewhere(svc, var):
+        return
+    out.violation(
+        svc.res,
+        f"{svc.res.name}: {var.name}={value!r} is typed in: it names no Memorystore instance of "
+        "this stack and comes from no resource or stack reference, so it keeps pointing there "
+        "whatever this stack creates. Fix: take it from the Redis instance's host output (or "
+        "from an output of the stack or resource that serves Redis).",
+    )
+
+
+def _env_from_instance(
+    m: StackModel, svc: Service, client: RedisClient, inst: Redis, out: Findings
+) -> None:
+    env = svc.env
+    assert isinstance(env, dict)
+    linked = inst.res.urn in svc.template_deps
+    for address in client.addresses:
+        if address.name != "REDIS_HOST" and _points_at(m, svc, address, inst):
+            _url_from_instance(svc, address, inst, linked, out)
+    if "REDIS_HOST" not in env:
+        if not svc.env_complete:
+            out.unknown(svc.res, "whether REDIS_HOST is set (an env name is unknown)")
+        return  # a client by URL or by dependency: no host/port pair to check
+    if not _points_at(m, svc, env["REDIS_HOST"], inst):
+        return  # REDIS_HOST names another Redis (a VM, another stack's)
+    for var, actual in (("REDIS_HOST", inst.host), ("REDIS_PORT", inst.port)):
+        if var not in env:
+            if not svc.env_complete:
+                out.unknown(svc.res, f"whether {var} is set (an env name is unknown)")
+            elif var == "REDIS_PORT":
+                tls = inst.transit_encryption
+                if tls is UNKNOWN:
+                    out.unknown(svc.res, f"whether Redis {inst.name} serves on the default port")
+                elif tls not in (None, "DISABLED"):
+                    # Without TLS Memorystore serves on 6379, which clients assume; under TLS the
+                    # instance serves on another port, which its `port` output reports (Google
+                    # does not document the number; users report 6378).
+                    out.violation(
+                        svc.res,
+                        f"{svc.res.name}: no REDIS_PORT, so clients assume 6379, but Redis "
+                        f"{inst.name} uses TLS (transit encryption SERVER_AUTHENTICATION) and "
+                        "then serves on another port, the one its port output reports (Google "
+                        "does not document the number). Fix: REDIS_PORT from the instance's port "
+                        "output.",
+                    )
+            continue
+        value = env[var].value
+        if value is UNKNOWN or env[var].secret is not None:
+            continue  # computed, or read from Secret Manager: not typed in
+        typed = not linked
+        if not typed and actual is UNKNOWN:
+            # A known value beside an unknown output may still be derived from the instance
+            # (the dependency is recorded per top-level property): it cannot be proven typed in.
+            out.unknown(svc.res, f"whether {var} is the instance's value")
+            continue
+        if not typed and actual is not None and str(value) != str(actual):
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: {var}={value!r} but Redis {inst.name} serves on {actual!r}. "
+                f"Fix: {var} from the instance's output.",
+            )
+        elif typed:
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: {var}={value!r} is typed in, not taken from Redis {inst.name}. "
+                f"Fix: {var} from the instance's {'host' if var == 'REDIS_HOST' else 'port'} "
+                "output.",
+            )
+
+
+def _points_at(m: StackModel, svc: Service, var: EnvVar, inst: Redis) -> bool:
+    return any(i is inst for i in m.instances_for(svc, var))
+
+
+def _url_from_instance(svc: Service, var: EnvVar, inst: Redis, linked: bool, out: Findings) -> None:
+    """A Redis URL (REDIS_URL, or any redis:// value) for this instance: built from its outputs,
+    naming its address and port (a URL without a port means 6379)."""
+    value = var.value
+    if not isinstance(value, str) or var.secret is not None:
+        return  # computed (not known yet), or read from Secret Manager
+    scheme = "rediss" if inst.transit_encryption == "SERVER_AUTHENTICATION" else "redis"
+    fix = f"Fix: build it from the instance's host and port outputs ({scheme}://HOST:PORT)."
+    if not linked:
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name}={value!r} is typed in, not built from Redis "
+            f"{inst.name}'s outputs. {fix}",
+        )
+        return
+    host, port = client_host(var), client_port(var)
+    if inst.host is UNKNOWN or inst.port is UNKNOWN:
+        out.unknown(svc.res, f"whether {var.name} names Redis {inst.name}'s address and port")
+        return
+    if isinstance(inst.host, str) and host not in (inst.host, inst.res.props.get("readEndpoint")):
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name} names host {host!r} but Redis {inst.name} serves at "
+            f"{inst.host!r}. {fix}",
+        )
+    elif isinstance(inst.port, int) and port is not None and port != inst.port:
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name} names port {port} (6379 when it names none) but Redis "
+            f"{inst.name} serves on {inst.port}. {fix}",
+        )
+
+
+RULE = Rule(
+    name="cloud-run-private-redis-path",
+    description="A Cloud Run service or job (v2, or v1 through its revision annotations) that is a "
+    "Redis client (REDIS_HOST, REDIS_URL, a redis:// or rediss:// value, or a dependency on a "
+    "Memorystore instance) reaches Redis privately: VPC egress on the Redis network covering "
+    "private ranges, and the address and port taken from the instance.",
+    level=MANDATORY,
+    severity=Severity.CRITICAL,
+    remediation="Give the service VPC egress (connector or network interfaces) on Redis's network "
+    "with egress PRIVATE_RANGES_ONLY, and take REDIS_HOST/REDIS_PORT from the instance's outputs.",
+    tags=("cloud-run", "path"),
+    check=check,
+)

@@ -1,0 +1,58 @@
+"""No network, subnet, connector, firewall rule or Redis instance carries another environment's
+name (`staging-vpc` in production): a resource policy, so it runs on inputs before creation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pulumi_policy import Severity
+
+from guardrails import settings as s
+from guardrails.common import NAMED_TYPES, Findings
+from guardrails.model import Res
+from guardrails.rule import MANDATORY, Rule
+from guardrails.values import UNKNOWN
+
+
+def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    """Mandatory: a name that carries ANOTHER environment's name (`staging-vpc` in production)
+    is the outage pattern. Other naming schemes are not this policy's business."""
+    env = cfg.get("environment") or ""
+    if not env:
+        return
+    others = {e for e in cfg["knownEnvironments"] if e != env} - set(env.split("-"))
+    for r in resources:
+        if r.type not in NAMED_TYPES:
+            continue
+        name = r.get("name")
+        if name is UNKNOWN:
+            out.unknown(r, "its name is unknown")
+            continue
+        if not isinstance(name, str):
+            continue
+        foreign = sorted(others & set(name.split("-")))
+        if foreign:
+            out.violation(
+                r,
+                f"{r.name}: name {name!r} contains another environment's name "
+                f"({', '.join(foreign)}), not this stack's {env!r}. Fix: derive every name from "
+                "the stack's environment instead of typing it in (in redis-vpc: "
+                "redis-vpc:environment).",
+            )
+
+
+RULE = Rule(
+    name="environment-derived-names",
+    description="No network, subnet, connector, firewall rule or Redis instance carries another "
+    "environment's name.",
+    level=MANDATORY,
+    severity=Severity.MEDIUM,
+    remediation="Derive every name from the stack's environment; never copy another "
+    "environment's name.",
+    tags=("naming",),
+    check=check,
+    kind="resource",
+    settings=(s.ENVIRONMENT, s.KNOWN),
+    types=NAMED_TYPES,
+)

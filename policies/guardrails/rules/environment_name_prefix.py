@@ -1,0 +1,55 @@
+"""Advisory: names that do not say which environment they belong to (other naming schemes are
+allowed, so this never blocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pulumi_policy import Severity
+
+from guardrails import settings as s
+from guardrails.common import NAMED_TYPES, Findings
+from guardrails.model import Res
+from guardrails.rule import ADVISORY, Rule
+from guardrails.values import UNKNOWN
+
+
+def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+    """Advisory: names that do not say which environment they belong to."""
+    env = cfg.get("environment") or ""
+    if not env:
+        return
+    for r in resources:
+        if r.type not in NAMED_TYPES:
+            continue
+        name = r.get("name")
+        if name is UNKNOWN:
+            continue
+        if not isinstance(name, str) or not name:
+            out.violation(
+                r,
+                f"{r.name}: no explicit name, so Google Cloud gets an auto-name from {r.name!r} "
+                f"that does not say it belongs to {env}. Fix: set name={env}-<role>.",
+            )
+        elif env not in name.split("-"):
+            out.violation(
+                r,
+                f"{r.name}: name {name!r} does not carry the environment {env!r}. Fix: derive "
+                f"it from the environment ({env}-<role>).",
+            )
+
+
+RULE = Rule(
+    name="environment-name-prefix",
+    description="Networks, subnets, connectors, firewall rules and Redis instances carry the "
+    "stack's environment in their names (advisory: other naming schemes are allowed).",
+    level=ADVISORY,
+    severity=Severity.LOW,
+    remediation="Name resources <environment>-<role> so every name says where it belongs.",
+    tags=("naming",),
+    check=check,
+    kind="resource",
+    settings=(s.ENVIRONMENT,),
+    types=NAMED_TYPES,
+)
