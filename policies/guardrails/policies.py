@@ -153,7 +153,8 @@ def _resource(rule: Rule) -> ResourceValidationPolicy:
             return
         cfg = s.effective(args.get_config(), *settings)
         outcome = Outcome(rule, cfg, None)
-        outcome.run(rule, [Res.from_validation_args(args)], cfg)
+        # Built once per Analyze call for every resource policy that looks at this type.
+        outcome.run(rule, [sdk.shared_model(args, Res.from_validation_args)], cfg)
         outcome.emit(rule, cfg, report)
 
     return ResourceValidationPolicy(

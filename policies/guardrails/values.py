@@ -50,12 +50,30 @@ class Unknown:
 UNKNOWN = Unknown()
 
 
+def _plain_tree(value: Any) -> Any:
+    """to_plain for what the SDK deserialised (plain dicts, lists and scalars): exact type checks
+    only, no ABC isinstance (the model reads every property of every resource through here)."""
+    t = type(value)
+    if t is str:
+        return UNKNOWN if value in _SENTINELS else value
+    if t is dict:
+        return {k: _plain_tree(v) for k, v in value.items()}
+    if t is list:
+        return [_plain_tree(v) for v in value]
+    if t is int or t is float or t is bool or value is None:
+        return value
+    return to_plain(value)  # anything else (a proxy, a Mapping, an asset): the general path
+
+
 def to_plain(value: Any) -> Any:
     """Copy proxies (or plain containers) into dicts/lists; unknowns become UNKNOWN."""
+    t = type(value)
+    if t is dict or t is list:
+        return _plain_tree(value)
     if isinstance(value, _DictProxy | _ListProxy):
         # The SDK's proxies hold the already-deserialised values (unknowns still as their
         # sentinel strings) behind "__target": walking that skips a raise-and-catch per value.
-        return to_plain(value["__target"])
+        return _plain_tree(value["__target"])
     if isinstance(value, str):
         return UNKNOWN if value in _SENTINELS else value
     if isinstance(value, Mapping):
