@@ -15,6 +15,7 @@ import yaml
 from preflight.analyzer import PolicyPackProcess
 from preflight.engine import Emulation
 from preflight.graph import Graph
+from preflight.relays import unrelay_verdict
 from preflight.report import StackResult
 from preflight.stackfile import load_stack_config, project_name, stack_file
 
@@ -78,7 +79,7 @@ def check_stack(
         if graph is None:
             graph = Emulation(project_dir, stack, preview=preview, config=config).run()
         pack.connect()
-        verdict = pack.evaluate(graph, policy_config)
+        verdict = unrelay_verdict(pack.evaluate(graph, policy_config))
     finally:
         pack.stop()
     rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
