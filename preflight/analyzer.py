@@ -57,6 +57,14 @@ RPC_TIMEOUT = 600.0  # seconds for one Analyze/AnalyzeStack call
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """The policy-config exemption a finding was reported under (preflight/relays.py)."""
+
+    reason: str
+    expires: str  # ISO date, as written in the policy config
+
+
+@dataclass(frozen=True)
 class Diagnostic:
     policy: str
     level: str  # advisory | mandatory | ...
@@ -64,6 +72,7 @@ class Diagnostic:
     urn: str
     pack: str
     phase: str  # "resource" (Analyze) or "stack" (AnalyzeStack)
+    exemption: Waiver | None = None  # set when a waiver covers it: reported, never blocking
 
     @property
     def undecided(self) -> bool:
@@ -89,7 +98,7 @@ class Verdict:
 
     @property
     def mandatory(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.level == "mandatory"]
+        return [d for d in self.diagnostics if d.level == "mandatory" and d.exemption is None]
 
     def by_policy(self, name: str) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.policy == name]

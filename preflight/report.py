@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from preflight import wire
+from preflight import relays, wire
 from preflight.analyzer import Diagnostic, Verdict
 from preflight.graph import Graph, RecordedResource
 from preflight.plan import render
@@ -42,7 +42,15 @@ class StackResult:
 
     @property
     def advisory(self) -> list[Diagnostic]:
-        return [d for d in self.verdict.diagnostics if d.level == "advisory" and not d.undecided]
+        return [
+            d
+            for d in self.verdict.diagnostics
+            if d.level == "advisory" and not d.undecided and d.exemption is None
+        ]
+
+    @property
+    def exempted(self) -> list[Diagnostic]:
+        return [d for d in self.verdict.diagnostics if d.exemption is not None]
 
     @property
     def undecided(self) -> list[Diagnostic]:
@@ -54,7 +62,8 @@ class StackResult:
         return (
             f"{g.stack} ({mode}): {len(g.resources)} resources, "
             f"{len(self.verdict.policies)} policies, {len(self.mandatory)} mandatory, "
-            f"{len(self.advisory)} advisory, {len(self.undecided)} undecided"
+            f"{len(self.advisory)} advisory, {len(self.undecided)} undecided, "
+            f"{len(self.exempted)} exempted"
             f" -> {'FAIL' if self.mandatory else 'PASS'}"
         )
 
@@ -68,6 +77,12 @@ def _message_body(d: Diagnostic) -> str:
 def _resource_label(res: StackResult, urn: str) -> str:
     r = res.by_urn.get(urn)
     return f"{r.name} ({r.type})" if r is not None else (urn or "(stack)")
+
+
+def _shown_level(d: Diagnostic) -> str:
+    if d.exemption is not None:
+        return "exempted"
+    return "undecided" if d.undecided else d.level
 
 
 def render_text(results: list[StackResult], *, plan: bool = True) -> str:
@@ -85,10 +100,12 @@ def render_text(results: list[StackResult], *, plan: bool = True) -> str:
             for urn, items in by_resource.items():
                 out.append(f"    {_resource_label(res, urn) if urn else '(stack-wide)'}")
                 for d in sorted(items, key=lambda x: (x.level != "mandatory", x.policy)):
-                    level = "undecided" if d.undecided else d.level
-                    out.append(f"        [{level}]  {d.policy}")
+                    out.append(f"        [{_shown_level(d)}]  {d.policy}")
                     for line in _message_body(d).splitlines():
                         out.append(f"            {line}")
+                    if d.exemption is not None:
+                        w = d.exemption
+                        out.append(f"            (exempted until {w.expires}: {w.reason})")
             out.append("")
         out.append(res.summary())
         out.append("")
@@ -112,6 +129,11 @@ def render_json(results: list[StackResult]) -> str:
                         "urn": d.urn,
                         "resource": _resource_label(r, d.urn) if d.urn else None,
                         "message": _message_body(d),
+                        "exempted": (
+                            {"reason": d.exemption.reason, "expires": d.exemption.expires}
+                            if d.exemption is not None
+                            else None
+                        ),
                     }
                     for d in r.verdict.diagnostics
                 ],
@@ -129,8 +151,10 @@ def render_json(results: list[StackResult]) -> str:
 # -- SARIF: fingerprints ----------------------------------------------------------------------
 def _normalised(d: Diagnostic) -> str:
     """The finding's words, without what varies between runs of the same finding: whitespace and
-    the engine's unknown sentinel. Levels, line numbers and times are not part of it."""
-    text = _message_body(d).replace(wire.UNKNOWN, "<unknown>")
+    the engine's unknown sentinel, the note that marks advice outside production (a waived finding
+    and the same finding unwaived are one alert). Levels, line numbers and times are not part of
+    it."""
+    text = _message_body(d).replace(wire.UNKNOWN, "<unknown>").replace(relays.NOTE, "")
     return " ".join(text.split())
 
 
@@ -549,6 +573,17 @@ def render_sarif(results: list[StackResult], project_dir: Path) -> str:
                 "locations": [location],
                 "partialFingerprints": {FINGERPRINT: print_},
             }
+            if d.exemption is not None:
+                # SARIF 2.1.0 §3.27.23 result.suppressions, §3.35 suppression: kind "external"
+                # (the waiver lives in policy config, not in the analysed source), accepted.
+                w = d.exemption
+                item["suppressions"] = [
+                    {
+                        "kind": "external",
+                        "status": "accepted",
+                        "justification": f"{w.reason} (policy-config exemption until {w.expires})",
+                    }
+                ]
             if related:
                 item["relatedLocations"] = related
             if key is not None:
