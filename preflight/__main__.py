@@ -2,12 +2,19 @@
 
     python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
                         [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
+                        [--state EXPORT [--allow-replace NAME]...]
     python -m preflight outputs [--file FILE | --stack STACK [--preview]] [--format dotenv|json|yaml]
 
 Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
 drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
 and a summary. Exit status: 0 no mandatory violation, 1 mandatory violations (or, for `outputs`,
 a broken output contract), 2 a config or usage error (one message, no traceback).
+
+With `--state EXPORT` (what `pulumi stack export` writes) the program is diffed against the
+deployed state as the engine would (create, update, replace, delete, same), the pack also judges
+the deployed state, and a replace or delete of what holds data or carries the path (Redis, a
+network, a subnet, a connector, a secret) fails the gate unless acknowledged with
+`--allow-replace NAME`; a protected resource that would be replaced is blocked.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import gc
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -65,6 +73,19 @@ def _gate_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-plan", action="store_true", help="text format: diagnostics and summary only"
     )
+    p.add_argument(
+        "--state",
+        type=Path,
+        metavar="EXPORT",
+        help="diff against the deployed state (`pulumi stack export` output)",
+    )
+    p.add_argument(
+        "--allow-replace",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="acknowledge a replace or delete of NAME (logical name or URN); repeatable",
+    )
     p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     return p
 
@@ -78,6 +99,24 @@ def _export_path(template: Path, stack: str, many: bool) -> Path:
     return template
 
 
+def review_change(
+    project_dir: Path,
+    result: Any,
+    state: Any,
+    allowed: list[str],
+    policy_config: Any,
+) -> Any:
+    """The program's run diffed against the deployed state, and the pack on that state."""
+    from preflight.changes import Change
+    from preflight.gate import check_stack
+
+    change = Change.of(project_dir, result.graph, state, allowed)
+    change.deployed = check_stack(
+        project_dir, state.stack, graph=change.deployed_graph, policy_config=policy_config
+    )
+    return change
+
+
 def gate(argv: list[str]) -> int:
     args = _gate_parser().parse_args(argv)
     from infra.config import ConfigError
@@ -88,6 +127,17 @@ def gate(argv: list[str]) -> int:
     from preflight.stackfile import StackFileError, stacks
 
     project_dir: Path = args.project_dir.resolve()
+    expected: tuple[type[Exception], ...] = (
+        ConfigError,
+        StackFileError,
+        PolicyConfigError,
+        PolicyPackError,
+        UsageError,
+    )
+    if args.state:
+        from preflight.state import StateError
+
+        expected += (StateError,)
     try:
         if args.graph and args.all:
             raise UsageError(
@@ -96,6 +146,31 @@ def gate(argv: list[str]) -> int:
         policy_config = (
             load_policy_config(args.policy_pack_config) if args.policy_pack_config else None
         )
+        if args.state and args.all:
+            raise UsageError("--state is one stack's export; it cannot be combined with --all")
+        if args.allow_replace and not args.state:
+            raise UsageError("--allow-replace acknowledges a change against --state EXPORT")
+        state = None
+        if args.state:
+            from preflight.state import load_state
+
+            state = load_state(args.state)
+            if args.graph:
+                raise UsageError(
+                    "--state runs the program against the deployed outputs; it cannot take --graph"
+                )
+            from preflight.stackfile import project_name
+
+            if state.project != project_name(project_dir):
+                raise UsageError(
+                    f"--state {args.state} is the export of project {state.project!r}, "
+                    f"not {project_name(project_dir)!r}"
+                )
+            if state.stack != args.stack:
+                raise UsageError(
+                    f"--state {args.state} is the export of stack {state.stack!r}, "
+                    f"not {args.stack!r}"
+                )
         names = stacks(project_dir) if args.all else [args.stack]
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
@@ -110,7 +185,11 @@ def gate(argv: list[str]) -> int:
                         f"--graph {args.graph}: not an exported graph ({exc})"
                     ) from None
             result = check_stack(
-                project_dir, name, preview=args.preview, graph=graph, policy_config=policy_config
+                project_dir,
+                name,
+                preview=args.preview,
+                graph=graph,
+                policy_config=policy_config,
             )
             if args.export:
                 path = _export_path(args.export, result.graph.stack, len(names) > 1)
@@ -119,16 +198,24 @@ def gate(argv: list[str]) -> int:
                 except OSError as exc:
                     raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
-    except (ConfigError, StackFileError, PolicyConfigError, PolicyPackError, UsageError) as exc:
+        if state is not None:
+            change = review_change(
+                project_dir, results[0], state, args.allow_replace, policy_config
+            )
+    except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
     if args.format == "json":
         report = render_json(results)
+        if state is not None:
+            report = change.add_to_json(report)
     elif args.format == "sarif":
         report = render_sarif(results, project_dir)
     else:
-        report = render_text(results, plan=not args.no_plan)
+        report = render_text(results, plan=not args.no_plan and state is None)
+        if state is not None:
+            report = change.text() + "\n" + report
     if args.output:
         try:
             args.output.write_text(report)
@@ -138,7 +225,12 @@ def gate(argv: list[str]) -> int:
         print("\n".join(r.summary() for r in results))
     else:
         sys.stdout.write(report)
-    return 1 if any(r.mandatory for r in results) else 0
+    failed = any(r.mandatory for r in results)
+    if state is not None:
+        failed = failed or change.failed
+        if args.output:
+            print(change.summary())
+    return 1 if failed else 0
 
 
 def outputs(argv: list[str]) -> int:

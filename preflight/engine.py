@@ -51,10 +51,15 @@ class RecordingMonitor(pmocks.MockMonitor):
         stack: str,
         preview: bool,
         stack_references: dict[str, dict[str, Any]] | None = None,
+        deployed: dict[str, tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
+        """`deployed` (URN -> id and outputs in wire form, from a stack export) answers for the
+        resources that exist, as the engine answers with their state, in preview as in update."""
         super().__init__(mocks)
         self.project, self.stack, self.preview = project, stack, preview
         self.stack_references = stack_references or {}
+        self.deployed = deployed or {}
+        self.ids: dict[str, str] = {}  # URN -> the id the provider (mock or state) answered
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
 
@@ -66,9 +71,38 @@ class RecordingMonitor(pmocks.MockMonitor):
                 chain = parent_type + "$" + type_
         return f"urn:pulumi:{self.stack}::{self.project}::{chain}::{name}"
 
+    def _aliases(self, request: Any) -> list[str]:
+        """The URNs a resource says it had before (`aliases` option), as the engine resolves
+        them: full URNs as given, specs against this resource's own name, type and parent."""
+        out = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.WhichOneof("alias") == "urn":
+                out.append(alias.urn)
+                continue
+            spec = alias.spec
+            if spec.WhichOneof("parent") == "parentUrn":
+                parent = spec.parentUrn
+            else:
+                parent = "" if spec.noParent else request.parent
+            urn = self.make_urn(parent, spec.type or request.type, spec.name or request.name)
+            head = f"urn:pulumi:{spec.stack or self.stack}::{spec.project or self.project}::"
+            out.append(head + urn.split("::", 2)[2])
+        return out
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         urn = self.make_urn(request.parent, request.type, request.name)
         inputs = _to_dict(request.object)
+        options: dict[str, Any] = {
+            "deleteBeforeReplace": bool(request.deleteBeforeReplace),
+            "ignoreChanges": list(request.ignoreChanges),
+            "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "importId": request.importId,
+            "retainOnDelete": bool(request.retainOnDelete),
+            "replaceOnChanges": list(request.replaceOnChanges),
+        }
+        aliases = self._aliases(request)
+        if aliases:
+            options["aliases"] = aliases
         rec = RecordedResource(
             urn=urn,
             type=request.type,
@@ -80,14 +114,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             dependencies=list(request.dependencies),
             propertyDependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
             inputs=inputs,
-            options={
-                "deleteBeforeReplace": bool(request.deleteBeforeReplace),
-                "ignoreChanges": list(request.ignoreChanges),
-                "additionalSecretOutputs": list(request.additionalSecretOutputs),
-                "importId": request.importId,
-                "retainOnDelete": bool(request.retainOnDelete),
-                "replaceOnChanges": list(request.replaceOnChanges),
-            },
+            options=options,
             source=(
                 {"uri": request.sourcePosition.uri, "line": request.sourcePosition.line}
                 if request.HasField("sourcePosition") and request.sourcePosition.uri
@@ -98,15 +125,25 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.by_urn[urn] = rec
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
-        if self.preview or not request.custom:
+        deployed = self._deployed(urn, aliases) if request.custom else None
+        if deployed is not None:
+            rid, rec.outputs = deployed[0], dict(deployed[1])
+        elif self.preview or not request.custom:
             rec.outputs = dict(inputs)
             rid = ""
         else:
             rid, rec.outputs = self._new_state(request, inputs)
         self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, rec.outputs)
+        self.ids[urn] = rid
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=rid, object=_to_struct(rec.outputs)
         )
+
+    def _deployed(self, urn: str, aliases: list[str]) -> tuple[str, dict[str, Any]] | None:
+        for candidate in (urn, *aliases):
+            if candidate in self.deployed:
+                return self.deployed[candidate]
+        return None
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         """A `pulumi.StackReference` reads another stack's outputs, in preview as in an update:
@@ -172,9 +209,11 @@ class Emulation:
         preview: bool = False,
         config: dict[str, str] | None = None,
         stack_references: dict[str, dict[str, Any]] | None = None,
+        deployed: dict[str, tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         """`stack_references` answers the program's `pulumi.StackReference` reads: referenced
-        stack name -> its outputs."""
+        stack name -> its outputs. `deployed` answers for resources that exist (URN -> id and
+        outputs, preflight/state.py `State.answers`)."""
         self.project_dir = project_dir.resolve()
         self.project = project_name(self.project_dir)
         self.stack = stack
@@ -183,7 +222,9 @@ class Emulation:
         mocks = GcpMocks(
             self.config.get("gcp:project", "project"), self.config.get("gcp:region", "region")
         )
-        self.monitor = RecordingMonitor(mocks, self.project, stack, preview, stack_references)
+        self.monitor = RecordingMonitor(
+            mocks, self.project, stack, preview, stack_references, deployed
+        )
 
     @property
     def registered(self) -> list[RecordedResource]:

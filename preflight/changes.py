@@ -1,0 +1,307 @@
+"""Review a change against the deployed state (`--state FILE`, what `pulumi stack export` writes).
+
+preflight/state.py reads the export, preflight/diff.py decides per resource what the engine would
+do (create, update, replace, delete, same). This module is the reviewer's side of it:
+
+- the text plan with Pulumi's symbols (`+` create, `~` update, `+-` replace, `-` delete) and,
+  for every changed input, its old and new value (secrets masked);
+- `steps` for the JSON report;
+- the verdict on steps that lose data or break the path: a replace or delete of the Redis
+  instance, a network, a subnet (the connector's or the Direct VPC egress one), a connector or a
+  secret (the AUTH string) fails the gate (exit 1) unless acknowledged by `--allow-replace NAME`;
+  a protected resource that would be replaced or deleted is blocked (the engine refuses it) and
+  no acknowledgement lifts that;
+- the deployed state as a graph, so the policy pack judges what is deployed (outputs known).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from preflight import wire
+from preflight.graph import Graph, RecordedResource
+from preflight.plan import show
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
+
+# What a replacement or deletion costs, per type that holds data or carries the path.
+CONSEQUENCES = {
+    "gcp:redis/instance:Instance": (
+        "every session is lost: the new instance starts empty, at a new address"
+    ),
+    "gcp:compute/network:Network": (
+        "the network and everything on it (subnets, connector, firewall rules, Redis's peering) "
+        "are recreated: the path is down until all of them are back"
+    ),
+    "gcp:compute/subnetwork:Subnetwork": (
+        "the subnet that carries Cloud Run's traffic (connector or Direct VPC egress) is "
+        "recreated: the path is down until it and its connector are back"
+    ),
+    "gcp:vpcaccess/connector:Connector": (
+        "the path is down until the new connector is READY (a few minutes)"
+    ),
+    "gcp:secretmanager/secret:Secret": (
+        "the secret and every version (the Redis AUTH string) are deleted: clients pinned to a "
+        "version cannot read it until new versions exist"
+    ),
+}
+MAX_SHOWN = 40  # changed properties shown per resource in the text plan
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """A step that must not pass unnoticed."""
+
+    step: Any  # preflight.diff.Step
+    consequence: str
+    blocked: bool  # protected: the engine refuses it, no acknowledgement lifts it
+
+    def text(self) -> str:
+        from preflight.diff import reasons
+
+        s = self.step
+        if s.op not in ("replace", "delete"):
+            shown = ", ".join(
+                f"{p} {brief(value_at(s.old, p))} -> {brief(value_at(s.new, p))}" for p in s.ignored
+            )
+            return (
+                f"{s.name} ({s.type}): the program changes {shown} but ignores changes to it "
+                "(ignoreChanges), so the deployed resource keeps its value while what depends on "
+                "the new one changes. Move it deliberately (a replacement: see the runbook) or "
+                f"keep the old value; to accept it as is, --allow-replace {s.name}."
+            )
+        why = "; ".join(reasons(s)) if s.op == "replace" else "it is not in the program"
+        verb = "replaced" if s.op == "replace" else "deleted"
+        head = f"{s.name} ({s.type}) would be {verb} ({'forced by ' if s.op == 'replace' else ''}{why})"
+        if self.blocked:
+            return f"{head}: BLOCKED, it is protected. {s.blocked or ''}".rstrip()
+        return (
+            f"{head}: {self.consequence}. If that is intended, acknowledge it with "
+            f"--allow-replace {s.name}."
+        )
+
+
+def hazards(steps: Iterable[Any]) -> list[Hazard]:
+    out = []
+    for s in steps:
+        if s.op not in ("replace", "delete"):
+            # A change the program makes but ignores on a resource that holds data or carries
+            # the path: the deployed value stays, everything derived from the new one moves.
+            if s.type in CONSEQUENCES and getattr(s, "ignored", None):
+                out.append(Hazard(s, CONSEQUENCES[s.type], False))
+            continue
+        if s.blocked:
+            out.append(Hazard(s, CONSEQUENCES.get(s.type, ""), True))
+        elif s.type in CONSEQUENCES:
+            out.append(Hazard(s, CONSEQUENCES[s.type], False))
+    return out
+
+
+def unacknowledged(found: Sequence[Hazard], allowed: Iterable[str]) -> list[Hazard]:
+    """The hazards that fail the gate: every blocked one, and the others not acknowledged by
+    logical name or URN."""
+    ok = set(allowed)
+    return [h for h in found if h.blocked or not ({h.step.name, h.step.urn} & ok)]
+
+
+def unknown_acknowledgements(steps: Iterable[Any], allowed: Iterable[str]) -> list[str]:
+    """--allow-replace names that match no resource of the change (a typo must not pass)."""
+    names = {n for s in steps for n in (s.name, s.urn)}
+    return [a for a in allowed if a not in names]
+
+
+def value_at(data: Any, path: str) -> Any:
+    """The value at a diff path (`a.b[0].c`), None when absent."""
+    cur = data
+    for part in _parts(path):
+        if isinstance(part, int):
+            if not isinstance(cur, list) or part >= len(cur):
+                return None
+            cur = cur[part]
+        else:
+            if not isinstance(cur, dict) or part not in cur:
+                return None
+            cur = cur[part]
+    return cur
+
+
+def _parts(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for piece in path.replace(" (computed)", "").split("."):
+        name, _, rest = piece.partition("[")
+        if name:
+            out.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            out.append(int(index))
+            rest = rest.lstrip("[")
+    return out
+
+
+ENV_ITEM = re.compile(r"^(?P<list>.*\.envs)\[(?P<index>\d+)\]")
+
+
+def env_name(step: Any, path: str) -> str:
+    """The env var's name for a path inside a container's `envs` list (reviewers read names,
+    not indices)."""
+    m = ENV_ITEM.match(path)
+    if m is None:
+        return ""
+    for side in (step.new, step.old):
+        item = value_at(side, f"{m['list']}[{m['index']}]")
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            return str(item["name"])
+    return ""
+
+
+def brief(value: Any, width: int = 72) -> str:
+    """A value on one line: secrets masked, unknowns as Pulumi shows them, long text cut."""
+    if wire.is_secret(value) and value.get("value") == wire.UNKNOWN:
+        return "[secret] output<unknown>"
+    text = show(value)
+    lines = text.splitlines() or [""]
+    if len(lines) > 1 or len(text) > width:
+        return f"{lines[0][:width]}... ({len(text)} characters)"
+    return text
+
+
+def render_steps(steps: Sequence[Any], found: Sequence[Hazard], allowed: Iterable[str]) -> str:
+    """The change plan: one line per resource that changes, its changed inputs old -> new."""
+    lines = ["Changes against the deployed state:"]
+    counts: dict[str, int] = {}
+    for s in steps:
+        counts[s.op] = counts.get(s.op, 0) + 1
+        if s.op == "same" and not getattr(s, "ignored", None):
+            continue
+        flag = "  [protect]" if s.protect else ""
+        lines.append(f" {SYMBOLS[s.op]:<2} {s.type}  {s.name}{flag}")
+        for path in getattr(s, "ignored", []):
+            old, new = value_at(s.old, path), value_at(s.new, path)
+            lines.append(
+                f"        ! {path}: {brief(old)} -> {brief(new)}  (ignored: ignoreChanges)"
+            )
+        if s.op in ("update", "replace"):
+            for path in s.diffs[:MAX_SHOWN]:
+                old, new = value_at(s.old, path), value_at(s.new, path)
+                mark = "  (forces replacement)" if path in s.replace_because else ""
+                label = f"{path} ({env})" if (env := env_name(s, path)) else path
+                lines.append(f"        ~ {label}: {brief(old)} -> {brief(new)}{mark}")
+            if len(s.diffs) > MAX_SHOWN:
+                lines.append(f"        ... and {len(s.diffs) - MAX_SHOWN} more")
+            options = [r for r in s.replace_because if r not in s.diffs]
+            if options:
+                lines.append(f"        replace forced by: {', '.join(options)}")
+    order = ("create", "update", "replace", "delete", "same")
+    summary = ", ".join(
+        f"{counts[o]} to {o}" if o != "same" else f"{counts[o]} unchanged"
+        for o in order
+        if counts.get(o)
+    )
+    lines.append(f"Resources: {summary or 'none'}")
+    failing = unacknowledged(found, allowed)
+    for h in found:
+        tag = "error" if h in failing else "acknowledged"
+        lines.append(f"{tag}: {h.text()}")
+    return "\n".join(lines) + "\n"
+
+
+def json_steps(steps: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"urn": s.urn, "type": s.type, "op": s.op, "diffs": list(s.diffs)} for s in steps]
+
+
+def state_graph(state: Any) -> Graph:
+    """The deployed state as a graph the pack can judge (what is deployed: outputs known)."""
+    resources = [
+        RecordedResource(
+            urn=r.urn,
+            type=r.type,
+            name=r.name,
+            parent=r.parent,
+            custom=r.custom,
+            provider=r.provider,
+            protect=r.protect,
+            dependencies=list(r.dependencies),
+            propertyDependencies={k: list(v) for k, v in r.property_dependencies.items()},
+            inputs=dict(r.inputs),
+            outputs=dict(r.outputs),
+        )
+        for r in state.resources
+        if not r.type.startswith("pulumi:providers:") and not r.external and not r.delete
+    ]
+    stack = [r for r in state.resources if r.type == "pulumi:pulumi:Stack"]
+    outputs = dict(stack[0].outputs) if stack else {}
+    return Graph(state.project, state.stack, False, resources, outputs)
+
+
+class Change:
+    """One stack's change against its deployed state: steps, hazards, and the pack's verdict on
+    what is deployed (`deployed`, a preflight.report.StackResult, filled by the caller)."""
+
+    def __init__(self, steps: list[Any], allowed: list[str], deployed_graph: Graph) -> None:
+        self.steps = steps
+        self.allowed = allowed
+        self.hazards = hazards(steps)
+        self.failing = unacknowledged(self.hazards, allowed)
+        self.deployed_graph = deployed_graph
+        self.deployed: Any = None
+
+    @classmethod
+    def of(cls, project_dir: Path, program: Graph, state: Any, allowed: list[str]) -> Change:
+        """`program` is the gate's own run (its stack and config); the change is a preview run
+        of the same program against `state`."""
+        from preflight.diff import against_state
+        from preflight.gate import UsageError
+        from preflight.stackfile import load_stack_config
+
+        config = load_stack_config(project_dir, program.stack)
+        _, steps = against_state(project_dir, program.stack, config, state)
+        unknown = unknown_acknowledgements(steps, allowed)
+        if unknown:
+            raise UsageError(
+                f"--allow-replace {unknown[0]}: no resource of this change has that name or URN"
+            )
+        return cls(steps, allowed, state_graph(state))
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failing) or bool(self.deployed is not None and self.deployed.mandatory)
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for s in self.steps:
+            counts[s.op] = counts.get(s.op, 0) + 1
+        shown = ", ".join(f"{n} {op}" for op, n in counts.items())
+        verdict = "FAIL" if self.failing else "PASS"
+        return f"change against the deployed state: {shown}; {len(self.failing)} unacknowledged -> {verdict}"
+
+    def text(self) -> str:
+        from preflight.report import render_text
+
+        out = render_steps(self.steps, self.hazards, self.allowed)
+        if self.deployed is not None:
+            out += "\nThe policy pack on the deployed state:\n"
+            out += render_text([self.deployed], plan=False)
+        return out + self.summary() + "\n"
+
+    def add_to_json(self, report: str) -> str:
+        import json
+
+        from preflight.report import render_json
+
+        data = json.loads(report)
+        data["stacks"][0]["steps"] = json_steps(self.steps)
+        data["stacks"][0]["change"] = {
+            "failed": bool(self.failing),
+            "hazards": [
+                {"urn": h.step.urn, "op": h.step.op, "blocked": h.blocked, "message": h.text()}
+                for h in self.hazards
+            ],
+            "acknowledged": list(self.allowed),
+        }
+        if self.deployed is not None:
+            data["deployed"] = json.loads(render_json([self.deployed]))["stacks"]
+        return json.dumps(data, indent=2) + "\n"

@@ -1,0 +1,208 @@
+"""Read what `pulumi stack export` writes: the deployed state the gate diffs the program against.
+
+The format is the CLI's `UntypedDeployment` (pulumi/pulumi `sdk/go/common/apitype/core.go`):
+`{"version": 3, "deployment": DeploymentV3}` (version 4 is the same deployment with a `features`
+list the CLI refuses to read when it does not know one). A DeploymentV3 has `manifest`,
+`secrets_providers`, `resources[]` (ResourceV3: `urn`, `custom`, `delete`, `id`, `type`, `inputs`,
+`outputs`, `parent`, `protect`, `external`, `dependencies`, `provider`, `propertyDependencies`,
+`pendingReplacement`, `aliases`, `importID`, `ignoreChanges`, `replaceOnChanges`, ...) and
+`pending_operations`.
+
+Secret values are objects with the signature key `4dabf18193072939515e22adb298388d` set to
+`1b47061264138c4ac30d75fd1eb44270` and either `ciphertext` (the default) or `plaintext`
+(`--show-secrets`), where plaintext is the JSON encoding of the value (`pkg/resource/stack/
+deployment.go`, SerializePropertyValue). Plaintext secrets become the wire form the gate uses
+everywhere (preflight/wire.py); encrypted ones become `ENCRYPTED` inside a secret: known to exist,
+never compared.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from preflight import wire
+
+VERSIONS = (3, 4)  # apitype DeploymentSchemaVersionCurrent, DeploymentSchemaVersionLatest
+ENCRYPTED = "[secret: encrypted in the export]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_PREFIX = "pulumi:providers:"
+
+
+class StateError(ValueError):
+    """The file is not a stack export this gate can read; the message names what is wrong."""
+
+
+@dataclass
+class StateResource:
+    urn: str
+    type: str
+    custom: bool
+    id: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str = ""
+    dependencies: list[str] = field(default_factory=list)
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)
+    provider: str = ""
+    protect: bool = False
+    external: bool = False
+    delete: bool = False
+    pending_replacement: bool = False
+    aliases: list[str] = field(default_factory=list)
+    import_id: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+    @property
+    def managed(self) -> bool:
+        """A resource the program's registrations are diffed against (not the stack, a
+        provider, a read-only or pending-delete one)."""
+        return not (
+            self.type == STACK_TYPE
+            or self.type.startswith(PROVIDER_PREFIX)
+            or self.type == "pulumi:pulumi:StackReference"
+            or self.external
+            or self.delete
+        )
+
+
+@dataclass
+class State:
+    version: int
+    stack: str
+    project: str
+    resources: list[StateResource]
+    secrets: str  # secrets provider type ("" when the export has none)
+    encrypted: int = 0  # secret values the export holds only as ciphertext
+
+    def by_urn(self) -> dict[str, StateResource]:
+        return {r.urn: r for r in self.resources}
+
+    def answers(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """What the engine answers the program for each deployed custom resource: its id and
+        outputs (preflight/engine.py RecordingMonitor `deployed`)."""
+        return {r.urn: (r.id, r.outputs) for r in self.resources if r.managed and r.custom}
+
+
+def _secret(value: dict[str, Any], counter: list[int]) -> dict[str, Any]:
+    """An export's secret object -> the wire form (plaintext decoded, ciphertext as ENCRYPTED)."""
+    if "plaintext" in value:
+        try:
+            inner = json.loads(value["plaintext"])
+        except (TypeError, ValueError):
+            raise StateError("a secret's plaintext is not JSON") from None
+        return wire.secret(_decode(inner, counter))
+    counter[0] += 1
+    return wire.secret(ENCRYPTED)
+
+
+def _decode(value: Any, counter: list[int]) -> Any:
+    """Export value -> wire value (preflight/wire.py)."""
+    if isinstance(value, dict):
+        if value.get(wire.SIG) == wire.SECRET_SIG:
+            return _secret(value, counter)
+        return {k: _decode(v, counter) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, counter) for v in value]
+    return value
+
+
+def _strings(raw: dict[str, Any], key: str, where: str) -> list[str]:
+    value = raw.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StateError(f"{where}: {key} must be a list of URNs")
+    return list(value)
+
+
+def _resource(raw: Any, index: int, counter: list[int], decoded: bool) -> StateResource:
+    where = f"deployment.resources[{index}]"
+    if not isinstance(raw, dict):
+        raise StateError(f"{where}: not an object")
+    for key in ("urn", "type"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise StateError(f"{where}: {key} is missing")
+    where = f"{where} ({raw['urn']})"
+    deps = raw.get("propertyDependencies") or {}
+    if not isinstance(deps, dict):
+        raise StateError(f"{where}: propertyDependencies must be an object")
+    for key in ("inputs", "outputs"):
+        if not isinstance(raw.get(key) or {}, dict):
+            raise StateError(f"{where}: {key} must be an object")
+    return StateResource(
+        urn=raw["urn"],
+        type=raw["type"],
+        custom=bool(raw.get("custom")),
+        id=str(raw.get("id") or ""),
+        inputs=raw.get("inputs") or {} if decoded else _decode(raw.get("inputs") or {}, counter),
+        outputs=raw.get("outputs") or {} if decoded else _decode(raw.get("outputs") or {}, counter),
+        parent=str(raw.get("parent") or ""),
+        dependencies=_strings(raw, "dependencies", where),
+        property_dependencies={k: _strings(deps, k, f"{where} propertyDependencies") for k in deps},
+        provider=str(raw.get("provider") or ""),
+        protect=bool(raw.get("protect")),
+        external=bool(raw.get("external")),
+        delete=bool(raw.get("delete")),
+        pending_replacement=bool(raw.get("pendingReplacement")),
+        aliases=_strings(raw, "aliases", where),
+        import_id=str(raw.get("importID") or ""),
+    )
+
+
+def parse_state(
+    data: Any, source: str = "the export", *, decoded: list[int] | None = None
+) -> State:
+    """`decoded`: the secrets were already turned into wire form while reading the JSON
+    (`load_state`), with this count of encrypted ones."""
+    if not isinstance(data, dict) or "deployment" not in data:
+        raise StateError(f"{source}: not a `pulumi stack export` file (no deployment)")
+    version = data.get("version")
+    if version not in VERSIONS:
+        raise StateError(
+            f"{source}: version {version!r} is not a deployment version this gate reads "
+            f"({', '.join(map(str, VERSIONS))})"
+        )
+    dep = data["deployment"]
+    if not isinstance(dep, dict):
+        raise StateError(f"{source}: deployment must be an object")
+    raw = dep.get("resources") or []
+    if not isinstance(raw, list):
+        raise StateError(f"{source}: deployment.resources must be a list")
+    counter = decoded if decoded is not None else [0]
+    resources = [_resource(r, i, counter, decoded is not None) for i, r in enumerate(raw)]
+    stacks = [r for r in resources if r.type == STACK_TYPE]
+    if stacks:
+        # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>
+        head = stacks[0].urn.split("::")
+        stack, project = head[0].removeprefix("urn:pulumi:"), head[1]
+    elif resources:
+        head = resources[0].urn.split("::")
+        stack, project = head[0].removeprefix("urn:pulumi:"), head[1]
+    else:
+        stack = project = ""
+    providers = dep.get("secrets_providers") or {}
+    secrets = str(providers.get("type") or "") if isinstance(providers, dict) else ""
+    return State(int(version), stack, project, resources, secrets, counter[0])
+
+
+def load_state(path: Path) -> State:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StateError(f"--state {path}: cannot read ({exc.strerror})") from None
+    counter = [0]
+
+    def hook(obj: dict[str, Any]) -> Any:  # secrets decoded as the parser meets them
+        return _secret(obj, counter) if obj.get(wire.SIG) == wire.SECRET_SIG else obj
+
+    try:
+        data = json.loads(text, object_hook=hook)
+    except StateError as exc:
+        raise StateError(f"--state {path}: {exc}") from None
+    except ValueError as exc:
+        raise StateError(f"--state {path}: not JSON ({exc})") from None
+    return parse_state(data, f"--state {path}", decoded=counter)
