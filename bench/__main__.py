@@ -5,7 +5,7 @@ import os
 import platform
 import sys
 
-from bench import critical_path, gate, scale, suite
+from bench import critical_path, gate, scale, state, suite
 
 
 def machine() -> str:
@@ -29,5 +29,7 @@ if __name__ == "__main__":
     scale.compare([1000, 10000], runs=1)
     print()
     critical_path.main()
+    print()
+    state.main([])
     print()
     suite.main()
