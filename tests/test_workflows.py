@@ -71,6 +71,13 @@ def test_pull_request_workflow():
         and pulumi[0]["with"]["comment-on-pr"] is True
     )
     assert preview["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    # With credentials: the gate on the change against the stack's exported state, after preview.
+    steps = _steps(preview)
+    (state,) = [s for s in steps if "--state" in s.get("run", "")]
+    assert steps.index(state) > steps.index(pulumi[0])
+    assert 'pulumi stack export --stack "$STACK"' in state["run"]
+    assert 'python -m preflight "$STACK" --state' in state["run"]
+    assert "allow-replace:" in state["run"] and 'exit "${PIPESTATUS[0]}"' in state["run"]
 
 
 def test_deploy_workflow():
@@ -91,7 +98,11 @@ def test_drift_workflow():
     steps = _steps(wf["jobs"]["drift"])
     (preview,) = [s for s in steps if s.get("uses", "").startswith("pulumi/actions")]
     assert preview["with"]["refresh"] is True and preview["with"]["expect-no-changes"] is True
+    (state,) = [s for s in steps if "python -m preflight" in s.get("run", "")]
+    assert "--state" in state["run"] and "pulumi stack export" in state["run"]
+    assert state["if"] == "always()"
     issue = next(s for s in steps if "issue" in s.get("name", "").lower())
+    assert "steps.state.conclusion" in issue["if"]
     assert "gh issue create" in issue["run"] and "gh issue comment" in issue["run"]
 
 
