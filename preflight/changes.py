@@ -202,6 +202,12 @@ def render_steps(steps: Sequence[Any], found: Sequence[Hazard], allowed: Iterabl
         if counts.get(o)
     )
     lines.append(f"Resources: {summary or 'none'}")
+    unverified = [f"{s.name}.{p}" for s in steps for p in getattr(s, "unverified", [])]
+    if unverified:
+        lines.append(
+            f"Not compared (encrypted in the export; `pulumi stack export --show-secrets` to "
+            f"compare them): {', '.join(unverified)}"
+        )
     failing = unacknowledged(found, allowed)
     for h in found:
         tag = "error" if h in failing else "acknowledged"

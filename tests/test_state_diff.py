@@ -231,6 +231,9 @@ def test_secrets_compare_when_shown_and_are_never_guessed_when_encrypted():
     quiet = changes(hidden)
     assert changed(quiet) == {}
     assert "secretData" in quiet["redis-auth-secret-version"].unverified
+    text = render_steps(list(quiet.values()), [], [])
+    assert "Not compared (encrypted in the export" in text
+    assert "redis-auth-secret-version.secretData" in text
 
     def rotated(data: dict) -> None:
         entry = sf.entry(data, "redis-auth-secret-version")
