@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,17 @@ def reaches_world(sources: list[Any]) -> Any:
         if group and world in list(ipaddress.collapse_addresses(group)):  # type: ignore[arg-type]
             return True
     return UNKNOWN if any(s is UNKNOWN for s in sources) else False
+
+
+def secret_reads(m: StackModel) -> Iterator[tuple[Service, Any]]:
+    """Every (service, env var) where a service reads a known Secret Manager secret."""
+    for svc in m.services:
+        env = svc.env
+        if not isinstance(env, dict):
+            continue
+        for var in env.values():
+            if var.secret is not None and var.secret is not UNKNOWN:
+                yield svc, var
 
 
 def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:

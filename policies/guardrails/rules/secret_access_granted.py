@@ -9,31 +9,25 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from guardrails.common import ACCESSOR, Analysis, Findings, grants_for
+from guardrails.common import ACCESSOR, Analysis, Findings, grants_for, secret_reads
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
-    for svc in m.services:
-        env = svc.env
-        if not isinstance(env, dict):
+    for svc, var in secret_reads(m):
+        if grants_for(m, svc, var.secret):
             continue
-        for var in env.values():
-            if var.secret is None or var.secret is UNKNOWN:
-                continue
-            if grants_for(m, svc, var.secret):
-                continue
-            if svc.service_account is UNKNOWN:
-                out.unknown(svc.res, f"who may read the secret behind {var.name}")
-            else:
-                out.violation(
-                    svc.res,
-                    f"{svc.res.name}: no {ACCESSOR} grant on secret {var.secret!r} for the "
-                    f"service's account, so {var.name} cannot be read. Fix: a SecretIamMember "
-                    "for the service's own account on that secret only.",
-                )
+        if svc.service_account is UNKNOWN:
+            out.unknown(svc.res, f"who may read the secret behind {var.name}")
+        else:
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: no {ACCESSOR} grant on secret {var.secret!r} for the "
+                f"service's account, so {var.name} cannot be read. Fix: a SecretIamMember "
+                "for the service's own account on that secret only.",
+            )
 
 
 RULE = Rule(

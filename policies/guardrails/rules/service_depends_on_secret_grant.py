@@ -7,28 +7,21 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from guardrails.common import Analysis, Findings, grants_for
+from guardrails.common import Analysis, Findings, grants_for, secret_reads
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
-    for svc in m.services:
-        env = svc.env
-        if not isinstance(env, dict):
-            continue
-        for var in env.values():
-            if var.secret is None or var.secret is UNKNOWN:
-                continue
-            grants = grants_for(m, svc, var.secret)
-            if grants and not any(g.urn in m.ancestors(svc.res.urn) for g in grants):
-                out.violation(
-                    svc.res,
-                    f"{svc.res.name}: does not depend on {grants[0].name}, the grant that lets it "
-                    f"read {var.name}; a revision can start before it may read the secret. "
-                    "Fix: depends_on=[grant].",
-                )
+    for svc, var in secret_reads(m):
+        grants = grants_for(m, svc, var.secret)
+        if grants and not any(g.urn in m.ancestors(svc.res.urn) for g in grants):
+            out.violation(
+                svc.res,
+                f"{svc.res.name}: does not depend on {grants[0].name}, the grant that lets it "
+                f"read {var.name}; a revision can start before it may read the secret. "
+                "Fix: depends_on=[grant].",
+            )
 
 
 RULE = Rule(
