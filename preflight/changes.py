@@ -17,14 +17,17 @@ do (create, update, replace, delete, same). This module is the reviewer's side o
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from preflight import wire
+from preflight.diff import Step, against_state, value_at
 from preflight.graph import Graph, RecordedResource
 from preflight.plan import show
+from preflight.state import State
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
 
@@ -56,13 +59,11 @@ MAX_SHOWN = 40  # changed properties shown per resource in the text plan
 class Hazard:
     """A step that must not pass unnoticed."""
 
-    step: Any  # preflight.diff.Step
+    step: Step
     consequence: str
     blocked: bool  # protected: the engine refuses it, no acknowledgement lifts it
 
     def text(self) -> str:
-        from preflight.diff import reasons
-
         s = self.step
         if s.op not in ("replace", "delete"):
             shown = ", ".join(
@@ -74,7 +75,7 @@ class Hazard:
                 "the new one changes. Move it deliberately (a replacement: see the runbook) or "
                 f"keep the old value; to accept it as is, --allow-replace {s.name}."
             )
-        why = "; ".join(reasons(s)) if s.op == "replace" else "it is not in the program"
+        why = "; ".join(s.replace_reasons) if s.op == "replace" else "it is not in the program"
         verb = "replaced" if s.op == "replace" else "deleted"
         head = f"{s.name} ({s.type}) would be {verb} ({'forced by ' if s.op == 'replace' else ''}{why})"
         if self.blocked:
@@ -85,13 +86,13 @@ class Hazard:
         )
 
 
-def hazards(steps: Iterable[Any]) -> list[Hazard]:
+def hazards(steps: Iterable[Step]) -> list[Hazard]:
     out = []
     for s in steps:
         if s.op not in ("replace", "delete"):
             # A change the program makes but ignores on a resource that holds data or carries
             # the path: the deployed value stays, everything derived from the new one moves.
-            if s.type in CONSEQUENCES and getattr(s, "ignored", None):
+            if s.type in CONSEQUENCES and s.ignored:
                 out.append(Hazard(s, CONSEQUENCES[s.type], False))
             continue
         if s.blocked:
@@ -108,44 +109,16 @@ def unacknowledged(found: Sequence[Hazard], allowed: Iterable[str]) -> list[Haza
     return [h for h in found if h.blocked or not ({h.step.name, h.step.urn} & ok)]
 
 
-def unknown_acknowledgements(steps: Iterable[Any], allowed: Iterable[str]) -> list[str]:
+def unknown_acknowledgements(steps: Iterable[Step], allowed: Iterable[str]) -> list[str]:
     """--allow-replace names that match no resource of the change (a typo must not pass)."""
     names = {n for s in steps for n in (s.name, s.urn)}
     return [a for a in allowed if a not in names]
 
 
-def value_at(data: Any, path: str) -> Any:
-    """The value at a diff path (`a.b[0].c`), None when absent."""
-    cur = data
-    for part in _parts(path):
-        if isinstance(part, int):
-            if not isinstance(cur, list) or part >= len(cur):
-                return None
-            cur = cur[part]
-        else:
-            if not isinstance(cur, dict) or part not in cur:
-                return None
-            cur = cur[part]
-    return cur
-
-
-def _parts(path: str) -> list[str | int]:
-    out: list[str | int] = []
-    for piece in path.replace(" (computed)", "").split("."):
-        name, _, rest = piece.partition("[")
-        if name:
-            out.append(name)
-        while rest:
-            index, _, rest = rest.partition("]")
-            out.append(int(index))
-            rest = rest.lstrip("[")
-    return out
-
-
 ENV_ITEM = re.compile(r"^(?P<list>.*\.envs)\[(?P<index>\d+)\]")
 
 
-def env_name(step: Any, path: str) -> str:
+def env_name(step: Step, path: str) -> str:
     """The env var's name for a path inside a container's `envs` list (reviewers read names,
     not indices)."""
     m = ENV_ITEM.match(path)
@@ -169,17 +142,16 @@ def brief(value: Any, width: int = 72) -> str:
     return text
 
 
-def render_steps(steps: Sequence[Any], found: Sequence[Hazard], allowed: Iterable[str]) -> str:
+def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterable[str]) -> str:
     """The change plan: one line per resource that changes, its changed inputs old -> new."""
     lines = ["Changes against the deployed state:"]
-    counts: dict[str, int] = {}
+    counts = Counter(s.op for s in steps)
     for s in steps:
-        counts[s.op] = counts.get(s.op, 0) + 1
-        if s.op == "same" and not getattr(s, "ignored", None):
+        if s.op == "same" and not s.ignored:
             continue
         flag = "  [protect]" if s.protect else ""
         lines.append(f" {SYMBOLS[s.op]:<2} {s.type}  {s.name}{flag}")
-        for path in getattr(s, "ignored", []):
+        for path in s.ignored:
             old, new = value_at(s.old, path), value_at(s.new, path)
             lines.append(
                 f"        ! {path}: {brief(old)} -> {brief(new)}  (ignored: ignoreChanges)"
@@ -202,7 +174,7 @@ def render_steps(steps: Sequence[Any], found: Sequence[Hazard], allowed: Iterabl
         if counts.get(o)
     )
     lines.append(f"Resources: {summary or 'none'}")
-    unverified = [f"{s.name}.{p}" for s in steps for p in getattr(s, "unverified", [])]
+    unverified = [f"{s.name}.{p}" for s in steps for p in s.unverified]
     if unverified:
         lines.append(
             f"Not compared (encrypted in the export; `pulumi stack export --show-secrets` to "
@@ -215,11 +187,11 @@ def render_steps(steps: Sequence[Any], found: Sequence[Hazard], allowed: Iterabl
     return "\n".join(lines) + "\n"
 
 
-def json_steps(steps: Sequence[Any]) -> list[dict[str, Any]]:
+def json_steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
     return [{"urn": s.urn, "type": s.type, "op": s.op, "diffs": list(s.diffs)} for s in steps]
 
 
-def state_graph(state: Any) -> Graph:
+def state_graph(state: State) -> Graph:
     """The deployed state as a graph the pack can judge (what is deployed: outputs known)."""
     resources = [
         RecordedResource(
@@ -247,7 +219,7 @@ class Change:
     """One stack's change against its deployed state: steps, hazards, and the pack's verdict on
     what is deployed (`deployed`, a preflight.report.StackResult, filled by the caller)."""
 
-    def __init__(self, steps: list[Any], allowed: list[str], deployed_graph: Graph) -> None:
+    def __init__(self, steps: list[Step], allowed: list[str], deployed_graph: Graph) -> None:
         self.steps = steps
         self.allowed = allowed
         self.hazards = hazards(steps)
@@ -256,10 +228,9 @@ class Change:
         self.deployed: Any = None
 
     @classmethod
-    def of(cls, project_dir: Path, program: Graph, state: Any, allowed: list[str]) -> Change:
+    def of(cls, project_dir: Path, program: Graph, state: State, allowed: list[str]) -> Change:
         """`program` is the gate's own run (its stack and config); the change is a preview run
         of the same program against `state`."""
-        from preflight.diff import against_state
         from preflight.gate import UsageError
         from preflight.stackfile import load_stack_config
 
@@ -277,10 +248,7 @@ class Change:
         return bool(self.failing) or bool(self.deployed is not None and self.deployed.mandatory)
 
     def summary(self) -> str:
-        counts: dict[str, int] = {}
-        for s in self.steps:
-            counts[s.op] = counts.get(s.op, 0) + 1
-        shown = ", ".join(f"{n} {op}" for op, n in counts.items())
+        shown = ", ".join(f"{n} {op}" for op, n in Counter(s.op for s in self.steps).items())
         verdict = "FAIL" if self.failing else "PASS"
         return f"change against the deployed state: {shown}; {len(self.failing)} unacknowledged -> {verdict}"
 

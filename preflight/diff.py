@@ -41,7 +41,8 @@ class Step:
     name: str
     op: str  # create | update | replace | delete | same
     diffs: list[str] = field(default_factory=list)
-    replace_because: list[str] = field(default_factory=list)
+    replace_because: list[str] = field(default_factory=list)  # the paths that force it
+    replace_reasons: list[str] = field(default_factory=list)  # why each does (same order)
     old: dict[str, Any] | None = None  # deployed inputs (wire form)
     new: dict[str, Any] | None = None  # program inputs (wire form)
     protect: bool = False
@@ -116,10 +117,32 @@ def _covered(path: str, patterns: Iterable[str]) -> bool:
     return False
 
 
-def _at(data: Any, path: str) -> Any:
-    from preflight.changes import value_at
+def value_at(data: Any, path: str) -> Any:
+    """The value at a diff path (`a.b[0].c`), None when absent."""
+    cur = data
+    for part in _parts(path):
+        if isinstance(part, int):
+            if not isinstance(cur, list) or part >= len(cur):
+                return None
+            cur = cur[part]
+        else:
+            if not isinstance(cur, dict) or part not in cur:
+                return None
+            cur = cur[part]
+    return cur
 
-    return value_at(data, path)
+
+def _parts(path: str) -> list[str | int]:
+    out: list[str | int] = []
+    for piece in path.replace(" (computed)", "").split("."):
+        name, _, rest = piece.partition("[")
+        if name:
+            out.append(name)
+        while rest:
+            index, _, rest = rest.partition("]")
+            out.append(int(index))
+            rest = rest.lstrip("[")
+    return out
 
 
 def _step(new: RecordedResource, old: StateResource) -> Step:
@@ -130,19 +153,21 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
     diffs = [p for p in found.changed if not _covered(p, ignore)]
     computed = [p for p in found.computed if p in diffs]
     because: list[str] = []
+    why_each: list[str] = []
     replace_on = list(new.options.get("replaceOnChanges") or [])
     for path in diffs:
         why = replaces(
             new.type,
             path,
-            _at(old.inputs, path),
-            _at(new.inputs, path),
+            value_at(old.inputs, path),
+            value_at(new.inputs, path),
             unknown=path in computed,
         )
         if why is None and _covered(path, replace_on):
             why = f"{path} (replaceOnChanges)"
         if why is not None:
             because.append(path)
+            why_each.append(why)
     op = "replace" if because else ("update" if diffs else "same")
     step = Step(
         urn=new.urn,
@@ -151,6 +176,7 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         op=op,
         diffs=diffs,
         replace_because=because,
+        replace_reasons=why_each,
         old=old.inputs,
         new=new.inputs,
         protect=old.protect or new.protect,
@@ -161,7 +187,7 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         # An ignored path the state has no value for (after `pulumi import`, a field the provider
         # cannot read back) is what ignoreChanges is for: not shown.
         ignored=[
-            p for p in found.changed if _covered(p, ignore) and _at(old.inputs, p) is not None
+            p for p in found.changed if _covered(p, ignore) and value_at(old.inputs, p) is not None
         ],
     )
     if op == "replace" and old.protect:
@@ -170,21 +196,6 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
             f"`pulumi state unprotect '{old.urn}'`."
         )
     return step
-
-
-def reasons(step: Step) -> list[str]:
-    """Why each replace-forcing path replaces (for messages)."""
-    out = []
-    for path in step.replace_because:
-        why = replaces(
-            step.type,
-            path,
-            _at(step.old, path),
-            _at(step.new, path),
-            unknown=path in step.computed,
-        )
-        out.append(why or f"{path} (replaceOnChanges)")
-    return out
 
 
 def diff(graph: Graph, state: State) -> list[Step]:

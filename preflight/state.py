@@ -133,13 +133,16 @@ def _resource(raw: Any, index: int, counter: list[int], decoded: bool) -> StateR
     for key in ("inputs", "outputs"):
         if not isinstance(raw.get(key) or {}, dict):
             raise StateError(f"{where}: {key} must be an object")
+    inputs, outputs = raw.get("inputs") or {}, raw.get("outputs") or {}
+    if not decoded:
+        inputs, outputs = _decode(inputs, counter), _decode(outputs, counter)
     return StateResource(
         urn=raw["urn"],
         type=raw["type"],
         custom=bool(raw.get("custom")),
         id=str(raw.get("id") or ""),
-        inputs=raw.get("inputs") or {} if decoded else _decode(raw.get("inputs") or {}, counter),
-        outputs=raw.get("outputs") or {} if decoded else _decode(raw.get("outputs") or {}, counter),
+        inputs=inputs,
+        outputs=outputs,
         parent=str(raw.get("parent") or ""),
         dependencies=_strings(raw, "dependencies", where),
         property_dependencies={k: _strings(deps, k, f"{where} propertyDependencies") for k in deps},

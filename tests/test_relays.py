@@ -43,3 +43,14 @@ def test_the_gate_reports_devs_tls_advice_under_its_rule():
     (d,) = stack["diagnostics"]
     assert d["policy"] == "redis-tls-enabled" and d["level"] == "advisory"
     assert "not a production stack" in d["message"]
+
+
+def test_the_gate_knows_the_packs_relay_names():
+    """The pack stays self-contained, so the gate spells the relay names itself; they must agree."""
+    from guardrails import exemptions, outside_production
+    from guardrails.policies import RELAYS
+
+    from preflight.relays import EXEMPTED
+
+    assert (OUTSIDE_PRODUCTION, EXEMPTED) == (outside_production.POLICY, exemptions.POLICY)
+    assert set(RELAYS) == {OUTSIDE_PRODUCTION, EXEMPTED}
