@@ -1,0 +1,62 @@
+"""One home for the facts the program side shares (infra/, preflight/, verify/).
+
+The policy pack keeps its own copy in policies/guardrails/facts.py (the pack is self-contained: it
+runs under the CLI from its own folder and imports nothing of ours); tests/test_facts_parity.py
+holds the two copies equal.
+"""
+
+from __future__ import annotations
+
+# Pulumi type tokens of the provider resources the program registers (pulumi-gcp).
+NETWORK = "gcp:compute/network:Network"
+SUBNETWORK = "gcp:compute/subnetwork:Subnetwork"
+FIREWALL = "gcp:compute/firewall:Firewall"
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+PSA_CONNECTION = "gcp:servicenetworking/connection:Connection"
+CONNECTOR = "gcp:vpcaccess/connector:Connector"
+REDIS = "gcp:redis/instance:Instance"
+SECRET = "gcp:secretmanager/secret:Secret"
+SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
+SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+RUN_JOB = "gcp:cloudrunv2/job:Job"
+RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
+CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
+PROJECT_SERVICE = "gcp:projects/service:Service"
+
+# The label that marks a resource of a stack held to the production baseline; its value comes
+# from the explicit `redis-vpc:production` key ("true" / "false"), never from a name.
+PRODUCTION_LABEL = "production"
+PRODUCTION_VALUE = "true"
+
+# Whole words (or word sequences) of an env var name that mark a secret: DB_PASSWORD, API_KEY.
+# A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL. REDIS_AUTH is the stack's own.
+SECRET_ENV_WORDS = (
+    "PASSWORD",
+    "PASSWD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "AUTH_KEY",
+    "CREDENTIALS",
+    "REDIS_AUTH",
+)
+
+
+def looks_like_secret(var: str) -> bool:
+    """Whether an env var's name marks a secret, by whole words: DB_PASSWORD and API_KEY are,
+    OAUTH_CALLBACK_URL is not."""
+    words = "_" + "_".join(w for w in var.upper().split("_") if w) + "_"
+    return any(f"_{word}_" in words for word in SECRET_ENV_WORDS)
+
+
+def connector_network_tag(region: str, connector_name: str) -> str:
+    """The tag Google puts on one connector's VMs, the egress rule's target ("Serverless VPC
+    Access", network tags: https://cloud.google.com/vpc/docs/serverless-vpc-access#network-tags)."""
+    return f"vpc-connector-{region}-{connector_name}"
+
+
+# The tag every connector's VMs carry, whatever the connector (same source).
+CONNECTOR_UNIVERSAL_TAG = "vpc-connector"
