@@ -54,11 +54,31 @@ def vpc_access(egress: ConnectorEgress | DirectEgress) -> Any:
     }
 
 
-def redis_env(redis: RedisEndpoint, extra: Mapping[str, str] | None = None) -> Any:
-    """Plain env first, then REDIS_HOST/PORT/TLS (and the CA) from the instance's outputs and
-    REDIS_AUTH from Secret Manager at the pinned version: a new AUTH string rolls out only with a
-    new revision."""
+@dataclass(frozen=True)
+class AppSecret:
+    """An env var read from an existing Secret Manager secret of the project."""
+
+    secret_id: str
+    version: str
+
+
+def secret_env(name: str, secret: pulumi.Input[str], version: pulumi.Input[str]) -> Any:
+    return {
+        "name": name,
+        "value_source": {"secret_key_ref": {"secret": secret, "version": version}},
+    }
+
+
+def redis_env(
+    redis: RedisEndpoint,
+    extra: Mapping[str, str] | None = None,
+    secrets: Mapping[str, AppSecret] | None = None,
+) -> Any:
+    """Plain env first, then the application's secrets (secretKeyRef), then REDIS_HOST/PORT/TLS
+    (and the CA) from the instance's outputs and REDIS_AUTH from Secret Manager at the pinned
+    version: a new AUTH string rolls out only with a new revision."""
     envs: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted((extra or {}).items())]
+    envs += [secret_env(k, s.secret_id, s.version) for k, s in sorted((secrets or {}).items())]
     envs += [
         {"name": "REDIS_HOST", "value": redis.host},
         {"name": "REDIS_PORT", "value": pulumi.Output.from_input(redis.port).apply(str)},
@@ -68,15 +88,7 @@ def redis_env(redis: RedisEndpoint, extra: Mapping[str, str] | None = None) -> A
         envs.append({"name": "REDIS_CA_CERT", "value": redis.ca_cert})
     if redis.auth_secret is not None and redis.auth_secret_version is not None:
         envs.append(
-            {
-                "name": "REDIS_AUTH",
-                "value_source": {
-                    "secret_key_ref": {
-                        "secret": redis.auth_secret.secret_id,
-                        "version": redis.auth_secret_version.version,
-                    }
-                },
-            }
+            secret_env("REDIS_AUTH", redis.auth_secret.secret_id, redis.auth_secret_version.version)
         )
     return envs
 
@@ -137,6 +149,7 @@ class CloudRunArgs:
     memory: str
     ingress: str
     env: Mapping[str, str]
+    secrets: Mapping[str, AppSecret]
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
     deletion_protection: bool
@@ -165,6 +178,19 @@ class CloudRunService(pulumi.ComponentResource):
             after=args.account_after,
         )
         self.account, self.secret_access = identity.account, identity.secret_access
+        # Least privilege for the application's own secrets too: accessor on each secret the
+        # service reads, for its own account only (never project-wide).
+        self.app_secret_access: dict[str, gcp.secretmanager.SecretIamMember] = {
+            secret_id: gcp.secretmanager.SecretIamMember(
+                f"{name}-secret-{secret_id}-access",
+                project=args.project,
+                secret_id=secret_id,
+                role="roles/secretmanager.secretAccessor",
+                member=self.account.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for secret_id in sorted({s.secret_id for s in args.secrets.values()})
+        }
         template: gcp.cloudrunv2.ServiceTemplateArgsDict = {
             "service_account": self.account.email,
             "scaling": {
@@ -177,7 +203,7 @@ class CloudRunService(pulumi.ComponentResource):
                     "image": args.image,
                     "ports": {"container_port": args.port},
                     "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
-                    "envs": redis_env(args.redis, args.env),
+                    "envs": redis_env(args.redis, args.env, args.secrets),
                 }
             ],
         }
@@ -190,6 +216,9 @@ class CloudRunService(pulumi.ComponentResource):
             deletion_protection=args.deletion_protection,
             labels=dict(args.labels),
             template=template,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.after, *identity.ready, *self.app_secret_access.values()],
+            ),
         )
         self.register_outputs({"url": self.service.uri, "account": self.account.email})

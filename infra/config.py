@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from infra import limits
+from infra.facts import looks_like_secret
 from infra.naming import Names
 
 PROJECT = "redis-vpc"
@@ -33,18 +36,6 @@ PRIVATE_RANGES = tuple(
 RESERVED_ENV_VARS = frozenset(
     {"REDIS_HOST", "REDIS_PORT", "REDIS_TLS", "REDIS_AUTH", "REDIS_CA_CERT"}
     | {"PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION"}  # set by Cloud Run itself
-)
-# Whole words (or word sequences) of a variable name that mark a secret: DB_PASSWORD, API_KEY.
-# A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL.
-SECRET_LIKE_ENV = (
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "PRIVATE_KEY",
-    "AUTH_KEY",
-    "CREDENTIALS",
 )
 
 
@@ -126,6 +117,32 @@ class RedisConfig(_Model):
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# A secret id: at most 255 letters, numerals, hyphens and underscores (Secret Manager API,
+# CreateSecretRequest.secret_id: https://cloud.google.com/python/docs/reference/secretmanager/
+# latest/google.cloud.secretmanager_v1.types.CreateSecretRequest). A version is a positive
+# number or the alias `latest` (Cloud Run: "Configure secrets",
+# https://cloud.google.com/run/docs/configuring/services/secrets).
+SECRET_REF = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,255})(?::(?P<version>[1-9][0-9]*|latest))?$")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    secret_id: str
+    version: str
+
+    @classmethod
+    def parse(cls, value: str) -> SecretRef:
+        m = SECRET_REF.match(value)
+        if m is None:
+            raise ValueError(value)
+        return cls(m["id"], m["version"] or "latest")
+
+    @property
+    def pinned(self) -> bool:
+        return self.version != "latest"
+
+
 class ServiceConfig(_Model):
     image: str = Field(min_length=1, pattern=r"^\S+$", description=limits.IMAGE_HELP)
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -138,7 +155,22 @@ class ServiceConfig(_Model):
         "INGRESS_TRAFFIC_INTERNAL_ONLY",
         "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
     ] = "INGRESS_TRAFFIC_ALL"
-    env: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], str] = {}
+    env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = {}
+    secrets: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(
+        {},
+        description=(
+            "Env var -> an existing Secret Manager secret of the project, `secret-id` or "
+            "`secret-id:version` (a version number, or latest). The service reads it through "
+            "secretKeyRef and its own account gets secretAccessor on that secret only. "
+            "Production stacks must pin a version number."
+        ),
+    )
+
+    @property
+    def secret_refs(self) -> dict[str, SecretRef]:
+        """`secrets` resolved: env var -> (secret id, version); an unversioned ref reads latest.
+        Only valid after `parse_config` has checked every value."""
+        return {var: SecretRef.parse(value) for var, value in self.secrets.items()}
 
 
 class ProbeConfig(_Model):
@@ -360,7 +392,7 @@ def _check_names(raw: RawConfig) -> None:
             raise ConfigError(f"{PROJECT}:services.{service}", service, problem)
 
 
-def _check_services(raw: RawConfig) -> None:
+def _check_services(raw: RawConfig, production: bool) -> None:
     for name, svc in raw.services.items():
         key = f"{PROJECT}:services.{name}"
         problem = limits.image_problem(svc.image)
@@ -383,14 +415,35 @@ def _check_services(raw: RawConfig) -> None:
                     svc.env[var],
                     "is set by the stack from Redis outputs; remove it",
                 )
-            words = "_" + "_".join(w for w in var.upper().split("_") if w) + "_"
-            # Whole words: DB_PASSWORD and API_KEY are secrets, OAUTH_CALLBACK_URL is not.
-            if any(f"_{word}_" in words for word in SECRET_LIKE_ENV):
+            if looks_like_secret(var):
                 raise ConfigError(
                     f"{key}.env.{var}",
                     "(hidden)",
                     "looks like a secret: plain env vars are visible to anyone who can read the "
-                    "service; put it in Secret Manager",
+                    "service. Put the value in Secret Manager and reference it instead: "
+                    f"{key}.secrets: {{{var}: <secret-id>:<version>}}",
+                )
+        for var, ref in svc.secrets.items():
+            skey = f"{key}.secrets.{var}"
+            if var in RESERVED_ENV_VARS:
+                raise ConfigError(skey, ref, "is set by the stack from Redis outputs; remove it")
+            if var in svc.env:
+                raise ConfigError(
+                    skey, ref, f"{var} is also a plain value in {key}.env: keep one of the two"
+                )
+            if not SECRET_REF.match(ref):
+                raise ConfigError(
+                    skey,
+                    ref,
+                    "must be secret-id or secret-id:version (the id: at most 255 letters, "
+                    "digits, - and _; the version: a number or latest)",
+                )
+            if production and not SecretRef.parse(ref).pinned:
+                raise ConfigError(
+                    skey,
+                    ref,
+                    "production pins secret versions (secret-id:N): `latest` changes what a "
+                    "running revision reads without a deploy",
                 )
 
 
@@ -458,7 +511,7 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
             )
     _check_ranges(parsed, egress)
     _check_names(parsed)
-    _check_services(parsed)
+    _check_services(parsed, production)
     probe = parsed.probe
     probe_enabled = probe.enabled if probe.enabled is not None else probe.image is not None
     pk = f"{PROJECT}:probe."

@@ -14,6 +14,7 @@ import pulumi
 from infra import apis as api
 from infra.apis import Apis, ApisArgs
 from infra.cloud_run import (
+    AppSecret,
     CloudRunArgs,
     CloudRunService,
     ConnectorEgress,
@@ -172,6 +173,10 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                 memory=svc.memory,
                 ingress=svc.ingress,
                 env=svc.env,
+                secrets={
+                    var: AppSecret(ref.secret_id, ref.version)
+                    for var, ref in svc.secret_refs.items()
+                },
                 egress=egress,
                 redis=endpoint,
                 deletion_protection=cfg.production,
