@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.naming import connector_network_tag
+from infra.facts import connector_network_tag
 
 
 @dataclass(frozen=True)

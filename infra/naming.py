@@ -265,9 +265,3 @@ class Names:
             f"environment {self.environment!r} a service name can have at most {limit} "
             "characters: lowercase letters, digits and hyphens, starting with a letter"
         )
-
-
-def connector_network_tag(region: str, connector_name: str) -> str:
-    """The tag Google puts on one connector's VMs, the egress rule's target ("Serverless VPC
-    Access", network tags: https://cloud.google.com/vpc/docs/serverless-vpc-access#network-tags)."""
-    return f"vpc-connector-{region}-{connector_name}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pulumi
 
 from infra import apis as api
+from infra import facts
 from infra.apis import Apis, ApisArgs
 from infra.cloud_run import (
     AppSecret,
@@ -29,17 +30,15 @@ from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
 
-# The label that tells the policy pack (and anyone reading the resources) that a stack is held to
-# the production baseline; its value comes from the explicit `redis-vpc:production` key.
-PRODUCTION_LABEL = "production"
-
 
 def production_labels(cfg: StackConfig) -> dict[str, str]:
     return {
         "environment": cfg.environment,
         "app": "redis-vpc",
         "managed-by": "pulumi",
-        PRODUCTION_LABEL: "true" if cfg.production else "false",
+        # Tells the policy pack (and anyone reading the resources) that the stack is held to the
+        # production baseline; the value comes from the explicit `redis-vpc:production` key.
+        facts.PRODUCTION_LABEL: facts.PRODUCTION_VALUE if cfg.production else "false",
     }
 
 

@@ -9,7 +9,8 @@ import re
 import pytest
 from guardrails.model import CONNECTOR, FIREWALL, NETWORK, REDIS, RUN, SUBNET  # noqa: E402
 
-from infra.naming import Names, connector_network_tag
+from infra.facts import connector_network_tag
+from infra.naming import Names
 from infra.outputs import CONTRACT, contract_violations
 from preflight import wire
 from preflight.graph import Graph

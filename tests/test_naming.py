@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import naming
+from infra import facts, naming
 from infra.naming import Names
 
 
@@ -19,7 +19,7 @@ def test_names_derive_from_environment():
     assert n.service("backend") == "staging-backend"
     assert n.service_account("backend") == "staging-backend-run"
     assert (
-        naming.connector_network_tag("us-central1", n.connector)
+        facts.connector_network_tag("us-central1", n.connector)
         == "vpc-connector-us-central1-staging-connector"
     )
 
