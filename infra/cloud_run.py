@@ -14,6 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.config import ServiceConfig
+
 
 @dataclass(frozen=True)
 class ConnectorEgress:
@@ -137,19 +139,14 @@ def redis_client_identity(
 
 @dataclass(frozen=True)
 class CloudRunArgs:
+    """The service's settings from the stack file, plus the wiring: where it runs, its derived
+    names, the egress path and Redis endpoint it uses, and what it must wait for."""
+
+    settings: ServiceConfig
     project: str
     region: str
     service_name: str
     account_id: str
-    image: str
-    port: int
-    min_instances: int
-    max_instances: int
-    cpu: str
-    memory: str
-    ingress: str
-    env: Mapping[str, str]
-    secrets: Mapping[str, AppSecret]
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
     deletion_protection: bool
@@ -168,6 +165,8 @@ class CloudRunService(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CloudRunArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:cloud_run:CloudRunService", name, None, opts)
+        cfg = args.settings
+        secrets = {v: AppSecret(r.secret_id, r.version) for v, r in cfg.secret_refs.items()}
         identity = redis_client_identity(
             self,
             name,
@@ -189,21 +188,21 @@ class CloudRunService(pulumi.ComponentResource):
                 member=self.account.member,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for secret_id in sorted({s.secret_id for s in args.secrets.values()})
+            for secret_id in sorted({s.secret_id for s in secrets.values()})
         }
         template: gcp.cloudrunv2.ServiceTemplateArgsDict = {
             "service_account": self.account.email,
             "scaling": {
-                "min_instance_count": args.min_instances,
-                "max_instance_count": args.max_instances,
+                "min_instance_count": cfg.min_instances,
+                "max_instance_count": cfg.max_instances,
             },
             "vpc_access": vpc_access(args.egress),
             "containers": [
                 {
-                    "image": args.image,
-                    "ports": {"container_port": args.port},
-                    "resources": {"limits": {"cpu": args.cpu, "memory": args.memory}},
-                    "envs": redis_env(args.redis, args.env, args.secrets),
+                    "image": cfg.image,
+                    "ports": {"container_port": cfg.port},
+                    "resources": {"limits": {"cpu": cfg.cpu, "memory": cfg.memory}},
+                    "envs": redis_env(args.redis, cfg.env, secrets),
                 }
             ],
         }
@@ -212,7 +211,7 @@ class CloudRunService(pulumi.ComponentResource):
             name=args.service_name,
             project=args.project,
             location=args.region,
-            ingress=args.ingress,
+            ingress=cfg.ingress,
             deletion_protection=args.deletion_protection,
             labels=dict(args.labels),
             template=template,

@@ -229,8 +229,27 @@ class RawConfig(_Model):
     probe: ProbeConfig = ProbeConfig()
 
 
+Tier = Literal["BASIC", "STANDARD_HA"]
+Persistence = Literal["off", "1h", "6h", "12h", "24h"]
+
+
+class RedisSettings(RedisConfig):
+    """`redis` with its environment-dependent defaults resolved (what the Redis component reads):
+    tier STANDARD_HA and persistence 24h in production, BASIC and off elsewhere."""
+
+    tier: Tier
+    persistence: Persistence
+
+
+class ProbeSettings(ProbeConfig):
+    """`probe` with `enabled` resolved: on when an image is set, unless the stack says off."""
+
+    enabled: bool
+
+
 class StackConfig(_Model):
-    """The validated settings every component reads. Built only by `parse_config`."""
+    """The validated settings every component reads. Built only by `parse_config`; every default
+    that depends on another value is resolved here, so components never re-derive one."""
 
     project: str
     region: str
@@ -239,13 +258,10 @@ class StackConfig(_Model):
     egress_mode: Literal["connector", "direct"]
     network: NetworkConfig
     connector: ConnectorConfig
-    redis: RedisConfig
-    redis_tier: Literal["BASIC", "STANDARD_HA"]
-    redis_persistence: Literal["off", "1h", "6h", "12h", "24h"]
+    redis: RedisSettings
     services: dict[str, ServiceConfig]
     firewall: FirewallConfig
-    probe: ProbeConfig
-    probe_enabled: bool
+    probe: ProbeSettings
 
     @property
     def names(self) -> Names:
@@ -537,13 +553,12 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         egress_mode=egress,
         network=parsed.network,
         connector=parsed.connector,
-        redis=redis,
-        redis_tier=tier,
-        redis_persistence=persistence,
+        redis=RedisSettings.model_validate(
+            {**dict(redis), "tier": tier, "persistence": persistence}
+        ),
         services=parsed.services,
         firewall=parsed.firewall,
-        probe=probe,
-        probe_enabled=probe_enabled,
+        probe=ProbeSettings.model_validate({**dict(probe), "enabled": probe_enabled}),
     )
 
 

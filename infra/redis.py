@@ -10,6 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.config import RedisSettings
+
 PERSISTENCE_PERIODS = {
     "1h": "ONE_HOUR",
     "6h": "SIX_HOURS",
@@ -30,26 +32,19 @@ def ca_bundle(certs: Sequence[Any] | None) -> str:
 
 @dataclass(frozen=True)
 class RedisArgs:
+    """The instance's settings as the stack file resolved them, plus the wiring: where it lives,
+    its derived names, the network it joins and what it must wait for."""
+
+    settings: RedisSettings
     project: str
     region: str
     instance_name: str
     network_id: pulumi.Input[str]
-    connect_mode: str
     reserved_range: str
     psa_range_name: str
-    tier: str
-    memory_size_gb: int
-    version: str
-    auth_enabled: bool
-    transit_encryption: bool
-    read_replicas: int
-    persistence: str
-    maintenance_day: str
-    maintenance_hour: int
     auth_secret_id: str
     labels: Mapping[str, str]
     protect: bool
-    deletion_protection: bool
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     secret_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -67,11 +62,12 @@ class Redis(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:redis:Redis", name, None, opts)
+        cfg = args.settings
         child = pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = list(args.after)
         reserved: pulumi.Input[str] = args.reserved_range
         self.psa_connection = None
-        if args.connect_mode == "PRIVATE_SERVICE_ACCESS":
+        if cfg.connect_mode == "PRIVATE_SERVICE_ACCESS":
             rng = ipaddress.ip_network(args.reserved_range)
             address = gcp.compute.GlobalAddress(
                 f"{name}-psa-range",
@@ -100,9 +96,9 @@ class Redis(pulumi.ComponentResource):
 
         persistence = (
             gcp.redis.InstancePersistenceConfigArgs(
-                persistence_mode="RDB", rdb_snapshot_period=PERSISTENCE_PERIODS[args.persistence]
+                persistence_mode="RDB", rdb_snapshot_period=PERSISTENCE_PERIODS[cfg.persistence]
             )
-            if args.persistence != "off"
+            if cfg.persistence != "off"
             else gcp.redis.InstancePersistenceConfigArgs(persistence_mode="DISABLED")
         )
         self.instance = gcp.redis.Instance(
@@ -110,31 +106,31 @@ class Redis(pulumi.ComponentResource):
             name=args.instance_name,
             project=args.project,
             region=args.region,
-            tier=args.tier,
-            memory_size_gb=args.memory_size_gb,
-            redis_version=args.version,
+            tier=cfg.tier,
+            memory_size_gb=cfg.memory_size_gb,
+            redis_version=cfg.version,
             authorized_network=args.network_id,
-            connect_mode=args.connect_mode,
+            connect_mode=cfg.connect_mode,
             reserved_ip_range=reserved,
-            auth_enabled=args.auth_enabled,
+            auth_enabled=cfg.auth_enabled,
             transit_encryption_mode=(
-                "SERVER_AUTHENTICATION" if args.transit_encryption else "DISABLED"
+                "SERVER_AUTHENTICATION" if cfg.transit_encryption else "DISABLED"
             ),
-            replica_count=args.read_replicas if args.read_replicas else None,
-            read_replicas_mode="READ_REPLICAS_ENABLED" if args.read_replicas else None,
+            replica_count=cfg.read_replicas if cfg.read_replicas else None,
+            read_replicas_mode="READ_REPLICAS_ENABLED" if cfg.read_replicas else None,
             persistence_config=persistence,
             maintenance_policy=gcp.redis.InstanceMaintenancePolicyArgs(
                 weekly_maintenance_windows=[
                     gcp.redis.InstanceMaintenancePolicyWeeklyMaintenanceWindowArgs(
-                        day=args.maintenance_day,
+                        day=cfg.maintenance_window.day,
                         start_time=gcp.redis.InstanceMaintenancePolicyWeeklyMaintenanceWindowStartTimeArgs(
-                            hours=args.maintenance_hour, minutes=0
+                            hours=cfg.maintenance_window.hour, minutes=0
                         ),
                     )
                 ]
             ),
             labels=dict(args.labels),
-            deletion_protection=args.deletion_protection,
+            deletion_protection=cfg.deletion_protection,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends,
@@ -156,7 +152,7 @@ class Redis(pulumi.ComponentResource):
         self.ca_cert: pulumi.Output[str] = self.instance.server_ca_certs.apply(ca_bundle)
         self.auth_secret = None
         self.auth_secret_version = None
-        if args.auth_enabled:
+        if cfg.auth_enabled:
             self.auth_secret = gcp.secretmanager.Secret(
                 f"{name}-auth-secret",
                 secret_id=args.auth_secret_id,

@@ -15,7 +15,6 @@ from infra import apis as api
 from infra import facts
 from infra.apis import Apis, ApisArgs
 from infra.cloud_run import (
-    AppSecret,
     CloudRunArgs,
     CloudRunService,
     ConnectorEgress,
@@ -53,7 +52,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         wanted.append(api.VPCACCESS)
     if psa:
         wanted.append(api.SERVICENETWORKING)
-    if cfg.probe_enabled and cfg.probe.connectivity_test:
+    if cfg.probe.enabled and cfg.probe.connectivity_test:
         wanted.append(api.NETWORKMANAGEMENT)
     apis = Apis("apis", ApisArgs(project=cfg.project, apis=tuple(wanted)))
 
@@ -81,26 +80,16 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     redis = Redis(
         "redis",
         RedisArgs(
+            settings=cfg.redis,
             project=cfg.project,
             region=cfg.region,
             instance_name=names.redis,
             network_id=net.network.id,
-            connect_mode=cfg.redis.connect_mode,
             reserved_range=cfg.network.redis_reserved_range,
             psa_range_name=names.psa_range,
-            tier=cfg.redis_tier,
-            memory_size_gb=cfg.redis.memory_size_gb,
-            version=cfg.redis.version,
-            auth_enabled=cfg.redis.auth_enabled,
-            transit_encryption=cfg.redis.transit_encryption,
-            read_replicas=cfg.redis.read_replicas,
-            persistence=cfg.redis_persistence,
-            maintenance_day=cfg.redis.maintenance_window.day,
-            maintenance_hour=cfg.redis.maintenance_window.hour,
             auth_secret_id=names.redis_auth_secret,
             labels=labels,
             protect=cfg.production,
-            deletion_protection=cfg.redis.deletion_protection,
             after=apis.needed(api.REDIS, api.SERVICENETWORKING),
             secret_after=apis.needed(api.SECRETMANAGER),
         ),
@@ -160,22 +149,11 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         services[svc_name] = CloudRunService(
             f"svc-{svc_name}",
             CloudRunArgs(
+                settings=svc,
                 project=cfg.project,
                 region=cfg.region,
                 service_name=names.service(svc_name),
                 account_id=names.service_account(svc_name),
-                image=svc.image,
-                port=svc.port,
-                min_instances=svc.min_instances,
-                max_instances=svc.max_instances,
-                cpu=svc.cpu,
-                memory=svc.memory,
-                ingress=svc.ingress,
-                env=svc.env,
-                secrets={
-                    var: AppSecret(ref.secret_id, ref.version)
-                    for var, ref in svc.secret_refs.items()
-                },
                 egress=egress,
                 redis=endpoint,
                 deletion_protection=cfg.production,
@@ -186,7 +164,7 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         )
 
     probe = None
-    if cfg.probe_enabled:
+    if cfg.probe.enabled:
         assert cfg.probe.image is not None
         source = cfg.probe.connectivity_test_service or next(iter(cfg.services))
         probe = RedisProbe(

@@ -640,7 +640,7 @@ def test_production_defaults_are_safe():
     raw["redis-vpc:redis"] = json.dumps(redis)
     network = json.loads(raw["redis-vpc:network"])
     cfg = parse_config(raw)
-    assert (cfg.redis_tier, cfg.redis_persistence, cfg.production) == ("STANDARD_HA", "24h", True)
+    assert (cfg.redis.tier, cfg.redis.persistence, cfg.production) == ("STANDARD_HA", "24h", True)
     assert network["connectorCidr"] == cfg.network.connector_cidr
 
 
