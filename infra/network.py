@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,12 +17,26 @@ class SubnetSpec:
 
 
 @dataclass(frozen=True)
+class PrivateServicesAccess:
+    """Private services access: an allocated range and the one servicenetworking peering a VPC
+    has (it belongs to the network, and every producer service of the VPC shares it).
+    `moved_from` is the URN of the component that owned both before they moved here, so an
+    existing stack keeps them (aliases) instead of replacing the peering."""
+
+    range_name: str
+    cidr: str
+    moved_from: str | None = None
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
 class NetworkArgs:
     project: str
     region: str
     network_name: str
     connector_subnet: SubnetSpec | None
     direct_egress_subnet: SubnetSpec | None
+    private_services_access: PrivateServicesAccess | None = None
     protect: bool = False
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -33,6 +48,8 @@ class Network(pulumi.ComponentResource):
     network: gcp.compute.Network
     connector_subnet: gcp.compute.Subnetwork | None
     direct_egress_subnet: gcp.compute.Subnetwork | None
+    psa_range: gcp.compute.GlobalAddress | None
+    psa_connection: gcp.servicenetworking.Connection | None
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:network:Network", name, None, opts)
@@ -50,6 +67,9 @@ class Network(pulumi.ComponentResource):
         self.direct_egress_subnet = self._subnet(
             name, "run-egress-subnet", args.direct_egress_subnet, args
         )
+        self.psa_range, self.psa_connection = None, None
+        if args.private_services_access is not None:
+            self._private_services_access(name, args.private_services_access, args)
         self.register_outputs(
             {
                 "network_id": self.network.id,
@@ -75,4 +95,36 @@ class Network(pulumi.ComponentResource):
             ip_cidr_range=spec.cidr,
             private_ip_google_access=True,
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
+    def _private_services_access(
+        self, name: str, psa: PrivateServicesAccess, args: NetworkArgs
+    ) -> None:
+        def opts(old_name: str) -> pulumi.ResourceOptions:
+            aliases = [pulumi.Alias(name=old_name, parent=psa.moved_from)] if psa.moved_from else []
+            return pulumi.ResourceOptions(
+                parent=self, depends_on=[*args.after, *psa.after], aliases=aliases
+            )
+
+        rng = ipaddress.ip_network(psa.cidr)
+        self.psa_range = gcp.compute.GlobalAddress(
+            f"{name}-psa-range",
+            name=psa.range_name,
+            project=args.project,
+            purpose="VPC_PEERING",
+            address_type="INTERNAL",
+            address=str(rng.network_address),
+            prefix_length=rng.prefixlen,
+            network=self.network.id,
+            opts=opts("redis-psa-range"),
+        )
+        self.psa_connection = gcp.servicenetworking.Connection(
+            f"{name}-psa-peering",
+            network=self.network.id,
+            service="servicenetworking.googleapis.com",
+            reserved_peering_ranges=[self.psa_range.name],
+            # Google keeps the peering while a producer (Memorystore) still uses it, so a
+            # DELETE fails the destroy; ABANDON drops it from the state instead.
+            deletion_policy="ABANDON",
+            opts=opts("redis-psa-peering"),
         )

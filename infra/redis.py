@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,8 +39,7 @@ class RedisArgs:
     region: str
     instance_name: str
     network_id: pulumi.Input[str]
-    reserved_range: str
-    psa_range_name: str
+    reserved_range: pulumi.Input[str]  # the /29 (direct peering) or the PSA range's name
     auth_secret_id: str
     labels: Mapping[str, str]
     protect: bool
@@ -49,50 +47,27 @@ class RedisArgs:
     secret_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
+TYPE = "redis-vpc:redis:Redis"
+
+
 class Redis(pulumi.ComponentResource):
-    """Under private services access the instance needs an allocated range and the
-    servicenetworking peering before it can be created; under direct peering Google makes the
-    peering itself. `deletion_protection` is on unless the stack file turns it off, and
+    """Under private services access the instance needs the network's allocated range and
+    servicenetworking peering (infra/network.py) before it can be created; under direct peering
+    Google makes the peering itself. `deletion_protection` is on unless the stack file turns it off, and
     production adds Pulumi `protect`, because replacing or deleting an instance loses its data."""
 
     instance: gcp.redis.Instance
     auth_secret: gcp.secretmanager.Secret | None
     auth_secret_version: gcp.secretmanager.SecretVersion | None
-    psa_connection: gcp.servicenetworking.Connection | None
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("redis-vpc:redis:Redis", name, None, opts)
+        super().__init__(TYPE, name, None, opts)
         cfg = args.settings
         child = pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = list(args.after)
+        # Under private services access the instance takes the allocated range's *name*, and the
+        # network's peering must exist first (it is in `after`).
         reserved: pulumi.Input[str] = args.reserved_range
-        self.psa_connection = None
-        if cfg.connect_mode == "PRIVATE_SERVICE_ACCESS":
-            rng = ipaddress.ip_network(args.reserved_range)
-            address = gcp.compute.GlobalAddress(
-                f"{name}-psa-range",
-                name=args.psa_range_name,
-                project=args.project,
-                purpose="VPC_PEERING",
-                address_type="INTERNAL",
-                address=str(rng.network_address),
-                prefix_length=rng.prefixlen,
-                network=args.network_id,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-            )
-            self.psa_connection = gcp.servicenetworking.Connection(
-                f"{name}-psa-peering",
-                network=args.network_id,
-                service="servicenetworking.googleapis.com",
-                reserved_peering_ranges=[address.name],
-                # Google keeps the peering while a producer (Memorystore) still uses it, so a
-                # DELETE fails the destroy; ABANDON drops it from the state instead.
-                deletion_policy="ABANDON",
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
-            )
-            # The instance takes the allocated range's *name*; the peering must exist first.
-            reserved = address.name
-            depends.append(self.psa_connection)
 
         persistence = (
             gcp.redis.InstancePersistenceConfigArgs(

@@ -13,6 +13,7 @@ import pulumi
 
 from infra import apis as api
 from infra import facts
+from infra import redis as redis_component
 from infra.apis import Apis, ApisArgs
 from infra.cloud_run import (
     CloudRunArgs,
@@ -24,7 +25,7 @@ from infra.cloud_run import (
 from infra.config import StackConfig
 from infra.connector import Connector, ConnectorArgs
 from infra.firewall import RedisFirewall, RedisFirewallArgs
-from infra.network import Network, NetworkArgs, SubnetSpec
+from infra.network import Network, NetworkArgs, PrivateServicesAccess, SubnetSpec
 from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
@@ -39,6 +40,11 @@ def production_labels(cfg: StackConfig) -> dict[str, str]:
         # production baseline; the value comes from the explicit `redis-vpc:production` key.
         facts.PRODUCTION_LABEL: facts.PRODUCTION_VALUE if cfg.production else "false",
     }
+
+
+def _root_urn(type_: str, name: str) -> str:
+    """The URN of a resource registered at the stack's root (for aliases of moved children)."""
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
 
 def build_stack(cfg: StackConfig) -> StackOutputs:
@@ -72,6 +78,17 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
                 if connector_mode
                 else SubnetSpec(names.direct_egress_subnet, cfg.network.direct_egress_cidr)
             ),
+            private_services_access=(
+                PrivateServicesAccess(
+                    range_name=names.psa_range,
+                    cidr=cfg.network.redis_reserved_range,
+                    # Both lived in the Redis component before they moved to the network.
+                    moved_from=_root_urn(redis_component.TYPE, "redis"),
+                    after=apis.needed(api.SERVICENETWORKING),
+                )
+                if psa
+                else None
+            ),
             protect=cfg.production,
             after=apis.needed(api.COMPUTE),
         ),
@@ -85,12 +102,16 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
             region=cfg.region,
             instance_name=names.redis,
             network_id=net.network.id,
-            reserved_range=cfg.network.redis_reserved_range,
-            psa_range_name=names.psa_range,
+            reserved_range=(
+                net.psa_range.name if net.psa_range else cfg.network.redis_reserved_range
+            ),
             auth_secret_id=names.redis_auth_secret,
             labels=labels,
             protect=cfg.production,
-            after=apis.needed(api.REDIS, api.SERVICENETWORKING),
+            after=[
+                *apis.needed(api.REDIS, api.SERVICENETWORKING),
+                *([net.psa_connection] if net.psa_connection else []),
+            ],
             secret_after=apis.needed(api.SECRETMANAGER),
         ),
     )

@@ -136,7 +136,7 @@ def test_explicit_edges(graph):
         assert by_name(graph, "network-connector-subnet").urn in c.dependencies
         assert by_name(graph, "apis-vpcaccess").urn in c.dependencies
     if redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS":
-        assert by_name(graph, "redis-psa-peering").urn in redis.dependencies
+        assert by_name(graph, "network-psa-peering").urn in redis.dependencies
     for svc in graph.by_type(RUN):
         component = svc.name.removesuffix("-service")
         deps = set(svc.dependencies)

@@ -381,3 +381,33 @@ def test_a_broken_export_file_exits_2(tmp_path):
     bad.write_text("{not json")
     run = run_module("preflight", "staging", "--state", str(bad))
     assert run.returncode == 2 and f"--state {bad}: not JSON" in run.stderr
+
+
+def test_private_services_access_moved_to_the_network_is_not_replaced():
+    """The allocated range and the peering moved from the Redis component to the network (one
+    peering per VPC): a production stack deployed before the move plans no change at all, since
+    their aliases name the URNs they had."""
+    data = sf.deployed_export("production")
+    text = json.dumps(data)
+    for new, old in (
+        ("network-psa-range", "redis-psa-range"),
+        ("network-psa-peering", "redis-psa-peering"),
+    ):
+        (res,) = [r for r in sf.resources(data) if r["urn"].endswith("::" + new)]
+        urn = res["urn"]
+        head, chain, _ = urn.rsplit("::", 2)
+        parent_type = "redis-vpc:redis:Redis"
+        old_urn = f"{head}::{parent_type}${chain.split('$')[-1]}::{old}"
+        text = text.replace(f'"{urn}"', f'"{old_urn}"')
+    before = json.loads(text)
+    for old in ("redis-psa-range", "redis-psa-peering"):
+        sf.entry(before, old)["parent"] = sf.entry(before, "redis")["urn"]
+    steps = changes(before, "production")
+    assert changed(steps) == {}
+    assert {
+        steps[n].deployed_urn.rsplit("::", 1)[1]
+        for n in ("network-psa-range", "network-psa-peering")
+    } == {
+        "redis-psa-range",
+        "redis-psa-peering",
+    }
