@@ -13,12 +13,13 @@ value (CIDR shape, overlaps, derived GCP names, production requirements) are che
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -51,6 +52,38 @@ class ConfigError(ValueError):
 _MISSING = object()
 
 
+class ConfigErrors(ConfigError):  # noqa: N818 (a collection of ConfigError)
+    """Every error of one stack file, found in one run (a user fixes them all at once). It reads
+    as its first error for callers that want one (`key`, `value`, `rule`), and prints them all,
+    one a line."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        self.key, self.value, self.rule = first.key, first.value, first.rule
+        ValueError.__init__(self, "\n".join(str(e) for e in self.errors))
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def run(self, check: Callable[..., None], *args: Any) -> None:
+        """Run one independent check; its first error is kept and the next check runs."""
+        try:
+            check(*args)
+        except ConfigErrors as many:
+            self.errors += many.errors
+        except ConfigError as err:
+            self.errors.append(err)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+
 class _Model(BaseModel):
     """Strict, frozen, camelCase keys as in the stack files, and no unknown keys."""
 
@@ -80,6 +113,14 @@ class ConnectorConfig(_Model):
     min_instances: Annotated[int, Field(ge=2, le=9)] = 2
     max_instances: Annotated[int, Field(ge=3, le=10)] = 3
     machine_type: Literal["f1-micro", "e2-micro", "e2-standard-4"] = "e2-micro"
+
+    def check(self) -> None:
+        if self.min_instances >= self.max_instances:
+            raise ConfigError(
+                f"{PROJECT}:connector.minInstances",
+                self.min_instances,
+                f"must be less than maxInstances ({self.max_instances})",
+            )
 
 
 class MaintenanceWindow(_Model):
@@ -115,6 +156,64 @@ class RedisConfig(_Model):
         None, description="RDB snapshot period, or off. Default: 24h in production, off elsewhere."
     )
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
+
+    def resolved_tier(self, production: bool) -> Literal["BASIC", "STANDARD_HA"]:
+        return self.tier or ("STANDARD_HA" if production else "BASIC")
+
+    def resolved_persistence(self, production: bool) -> Literal["off", "1h", "6h", "12h", "24h"]:
+        return self.persistence or ("24h" if production else "off")
+
+    def check(self, production: bool) -> None:
+        """The rules between these fields; each check raises its first error, and `parse_config`
+        runs every one of them."""
+        rk = f"{PROJECT}:redis."
+        tier = self.resolved_tier(production)
+        checks: list[tuple[bool, str, Any, str]] = [
+            (
+                bool(self.read_replicas) and tier != "STANDARD_HA",
+                "readReplicas",
+                self.read_replicas,
+                "read replicas need tier STANDARD_HA",
+            ),
+            (
+                bool(self.read_replicas) and self.memory_size_gb < limits.READ_REPLICAS_MIN_GB,
+                "memorySizeGb",
+                self.memory_size_gb,
+                f"read replicas (readReplicas = {self.read_replicas}) need an instance of at "
+                f"least {limits.READ_REPLICAS_MIN_GB} GB ({limits.READ_REPLICAS_SOURCE})",
+            ),
+        ]
+        if production:
+            checks += [
+                (
+                    not self.auth_enabled,
+                    "authEnabled",
+                    False,
+                    "production requires Redis AUTH and TLS on",
+                ),
+                (
+                    not self.transit_encryption,
+                    "transitEncryption",
+                    False,
+                    "production requires Redis AUTH and TLS on",
+                ),
+                (tier != "STANDARD_HA", "tier", tier, "production requires tier STANDARD_HA"),
+                (
+                    self.resolved_persistence(production) == "off",
+                    "persistence",
+                    "off",
+                    "production requires RDB persistence",
+                ),
+                (
+                    not self.deletion_protection,
+                    "deletionProtection",
+                    False,
+                    "production requires Redis deletion protection",
+                ),
+            ]
+        errors = [ConfigError(rk + f, v, rule) for bad, f, v, rule in checks if bad]
+        if errors:
+            raise ConfigErrors(errors)
 
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -166,6 +265,62 @@ class ServiceConfig(_Model):
         ),
     )
 
+    def check(self, key: str, production: bool) -> None:
+        """The rules between this service's fields, every one of them (ConfigErrors)."""
+        errors: list[ConfigError] = []
+
+        def bad(k: str, value: Any, rule: str) -> None:
+            errors.append(ConfigError(k, value, rule))
+
+        if problem := limits.image_problem(self.image):
+            bad(key + ".image", self.image, problem)
+        field, problem = limits.cpu_memory_problem(self.cpu, self.memory)
+        if problem:
+            bad(f"{key}.{field}", self.cpu if field == "cpu" else self.memory, problem)
+        if self.min_instances > self.max_instances:
+            bad(
+                key + ".minInstances",
+                self.min_instances,
+                f"must not exceed maxInstances ({self.max_instances})",
+            )
+        for var in self.env:
+            if var in RESERVED_ENV_VARS:
+                bad(
+                    f"{key}.env.{var}",
+                    self.env[var],
+                    "is set by the stack from Redis outputs; remove it",
+                )
+            elif looks_like_secret(var):
+                bad(
+                    f"{key}.env.{var}",
+                    "(hidden)",
+                    "looks like a secret: plain env vars are visible to anyone who can read the "
+                    "service. Put the value in Secret Manager and reference it instead: "
+                    f"{key}.secrets: {{{var}: <secret-id>:<version>}}",
+                )
+        for var, ref in self.secrets.items():
+            skey = f"{key}.secrets.{var}"
+            if var in RESERVED_ENV_VARS:
+                bad(skey, ref, "is set by the stack from Redis outputs; remove it")
+            elif var in self.env:
+                bad(skey, ref, f"{var} is also a plain value in {key}.env: keep one of the two")
+            elif not SECRET_REF.match(ref):
+                bad(
+                    skey,
+                    ref,
+                    "must be secret-id or secret-id:version (the id: at most 255 letters, "
+                    "digits, - and _; the version: a number or latest)",
+                )
+            elif production and not SecretRef.parse(ref).pinned:
+                bad(
+                    skey,
+                    ref,
+                    "production pins secret versions (secret-id:N): `latest` changes what a "
+                    "running revision reads without a deploy",
+                )
+        if errors:
+            raise ConfigErrors(errors)
+
     @property
     def secret_refs(self) -> dict[str, SecretRef]:
         """`secrets` resolved: env var -> (secret id, version); an unversioned ref reads latest.
@@ -189,6 +344,36 @@ class ProbeConfig(_Model):
     connectivity_test_service: str | None = Field(
         None, description="Service whose revision is the test's source. Default: the first service."
     )
+
+    def resolved_enabled(self) -> bool:
+        return self.enabled if self.enabled is not None else self.image is not None
+
+    def check(self, services: tuple[str, ...]) -> None:
+        pk = f"{PROJECT}:probe."
+        errors = []
+        if self.image is not None and (problem := limits.image_problem(self.image)):
+            errors.append(ConfigError(pk + "image", self.image, problem))
+        if self.resolved_enabled() and not self.image:
+            errors.append(
+                ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")
+            )
+        if self.connectivity_test and not self.resolved_enabled():
+            errors.append(
+                ConfigError(
+                    pk + "connectivityTest", True, "needs the probe enabled (probe.enabled)"
+                )
+            )
+        target = self.connectivity_test_service
+        if target is not None and target not in services:
+            errors.append(
+                ConfigError(
+                    pk + "connectivityTestService",
+                    target,
+                    f"is not a configured service ({', '.join(services)})",
+                )
+            )
+        if errors:
+            raise ConfigErrors(errors)
 
 
 class FirewallConfig(_Model):
@@ -287,33 +472,44 @@ def _lookup(data: Mapping[str, Any], path: tuple[Any, ...]) -> Any:
     return cur
 
 
-def _decode(raw: Mapping[str, str]) -> dict[str, Any]:
-    """Pulumi hands every config value over as a string; object values are JSON."""
+def _decode(raw: Mapping[str, str], found: _Collector) -> dict[str, Any]:
+    """Pulumi hands every config value over as a string; object values are JSON. A key or value
+    that cannot be decoded is an error in `found`, and decoding goes on with the others."""
     data: dict[str, Any] = {}
     for full_key, value in raw.items():
         if not full_key.startswith(f"{PROJECT}:"):
             continue
         key = full_key[len(PROJECT) + 1 :]
         if key not in KNOWN_KEYS:
-            raise ConfigError(
-                full_key, value, f"unknown key (known keys: {', '.join(sorted(KNOWN_KEYS))})"
-            )
-        if key in BOOLEAN_KEYS and isinstance(value, str):
+            found.errors.append(ConfigError(full_key, value, _unknown_key_rule(key, KNOWN_KEYS)))
+        elif key in BOOLEAN_KEYS and isinstance(value, str):
             # The CLI hands a YAML boolean to the program as the string "true" / "false".
             if value not in ("true", "false"):
-                raise ConfigError(full_key, value, "must be true or false")
-            data[key] = value == "true"
+                found.errors.append(ConfigError(full_key, value, "must be true or false"))
+            else:
+                data[key] = value == "true"
         elif key in OBJECT_KEYS:
             try:
                 decoded = json.loads(value) if isinstance(value, str) else value
             except json.JSONDecodeError as exc:
-                raise ConfigError(full_key, value, f"must be an object ({exc.msg})") from None
+                found.errors.append(ConfigError(full_key, value, f"must be an object ({exc.msg})"))
+                continue
             if not isinstance(decoded, dict):
-                raise ConfigError(full_key, decoded, "must be an object (a YAML mapping)")
-            data[key] = decoded
+                found.errors.append(
+                    ConfigError(full_key, decoded, "must be an object (a YAML mapping)")
+                )
+            else:
+                data[key] = decoded
         else:
             data[key] = value
     return data
+
+
+def _unknown_key_rule(key: str, known: Iterable[str]) -> str:
+    known = sorted(known)
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    hint = f"did you mean {near[0]}? " if near else ""
+    return f"unknown key: {hint}known keys here: {', '.join(known)}"
 
 
 REQUIRED_HELP: dict[tuple[Any, ...], str] = {
@@ -322,25 +518,97 @@ REQUIRED_HELP: dict[tuple[Any, ...], str] = {
 }
 
 
-def _structural_error(err: ValidationError, data: Mapping[str, Any]) -> ConfigError:
-    first = err.errors()[0]
-    path = tuple(first["loc"])
-    value = _lookup(data, path)
-    kind = first["type"]
-    if kind == "extra_forbidden":
-        return ConfigError(_key(path), value, "unknown key: check the spelling against docs/")
-    if kind == "missing":
-        return ConfigError(_key(path), _MISSING, REQUIRED_HELP.get(path, "is required"))
-    if path == ("vpcEgress",) and value == "auto":
-        return ConfigError(
-            _key(path),
-            value,
-            "auto is no longer accepted (it guessed the egress from the environment's name): "
-            "set connector or direct",
-        )
-    if isinstance(value, dict | list) and kind.endswith("_type"):
-        return ConfigError(_key(path), value, f"wrong type: {first['msg']}")
-    return ConfigError(_key(path), value, first["msg"])
+def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The config model that holds the last key of `path` (None when it is not in one)."""
+    model: Any = RawConfig
+    i = 0
+    while i < len(path):
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        field = fields.get(path[i])
+        if field is None:
+            return model if i == len(path) - 1 else None
+        ann: Any = field.annotation
+        while get_origin(ann) is Annotated:
+            ann = get_args(ann)[0]
+        if get_origin(ann) is dict:  # a map of models: the next key is a name of ours
+            ann = get_args(ann)[1]
+            i += 1
+        model = ann
+        i += 1
+    return None
+
+
+_TYPE_WORDS = {
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string (quote it in YAML)",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+}
+
+
+_PATTERN_WORDS = {
+    ENVIRONMENT_PATTERN: (
+        "must be 2 to 30 lowercase letters, digits and hyphens, starting with a letter and not "
+        "ending with a hyphen"
+    ),
+    r"^\S+$": "must not be blank or contain spaces",
+    ENV_NAME_PATTERN: "must be an env var name: letters, digits and _, not starting with a digit",
+    r"^[1-9][0-9]*(Mi|Gi)$": "must be a size in Mi or Gi, such as 512Mi or 2Gi",
+}
+
+
+def _our_words(error: Any) -> str:
+    """A validation error said as our docs say it, not in the validation library's words."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _TYPE_WORDS:
+        return _TYPE_WORDS[kind]
+    if kind == "literal_error":
+        return f"must be one of: {ctx.get('expected', '').replace(' or ', ', ')}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} entry"
+    if kind == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern"))
+        return _PATTERN_WORDS.get(pattern, f"has the wrong form (it must match {pattern})")
+    return str(error["msg"])
+
+
+def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for error in err.errors():
+        path = tuple(error["loc"])
+        # A dict key that breaks the key pattern is reported at the key itself.
+        if path and path[-1] == "[key]":
+            path = path[:-1]
+        value = _lookup(data, path)
+        kind = error["type"]
+        if kind == "extra_forbidden":
+            model = _model_at(path)
+            known = [f.alias or n for n, f in model.model_fields.items()] if model else []
+            out.append(ConfigError(_key(path), value, _unknown_key_rule(str(path[-1]), known)))
+        elif kind == "missing":
+            out.append(ConfigError(_key(path), _MISSING, REQUIRED_HELP.get(path, "is required")))
+        elif path == ("vpcEgress",) and value == "auto":
+            out.append(
+                ConfigError(
+                    _key(path),
+                    value,
+                    "auto is no longer accepted (it guessed the egress from the environment's "
+                    "name): set connector or direct",
+                )
+            )
+        else:
+            out.append(ConfigError(_key(path), value, _our_words(error)))
+    return out
 
 
 def _cidr(key: str, value: str) -> ipaddress.IPv4Network:
@@ -408,142 +676,45 @@ def _check_names(raw: RawConfig) -> None:
             raise ConfigError(f"{PROJECT}:services.{service}", service, problem)
 
 
-def _check_services(raw: RawConfig, production: bool) -> None:
-    for name, svc in raw.services.items():
-        key = f"{PROJECT}:services.{name}"
-        problem = limits.image_problem(svc.image)
-        if problem:
-            raise ConfigError(key + ".image", svc.image, problem)
-        field, problem = limits.cpu_memory_problem(svc.cpu, svc.memory)
-        if problem:
-            value = svc.cpu if field == "cpu" else svc.memory
-            raise ConfigError(f"{key}.{field}", value, problem)
-        if svc.min_instances > svc.max_instances:
-            raise ConfigError(
-                key + ".minInstances",
-                svc.min_instances,
-                f"must not exceed maxInstances ({svc.max_instances})",
-            )
-        for var in svc.env:
-            if var in RESERVED_ENV_VARS:
-                raise ConfigError(
-                    f"{key}.env.{var}",
-                    svc.env[var],
-                    "is set by the stack from Redis outputs; remove it",
-                )
-            if looks_like_secret(var):
-                raise ConfigError(
-                    f"{key}.env.{var}",
-                    "(hidden)",
-                    "looks like a secret: plain env vars are visible to anyone who can read the "
-                    "service. Put the value in Secret Manager and reference it instead: "
-                    f"{key}.secrets: {{{var}: <secret-id>:<version>}}",
-                )
-        for var, ref in svc.secrets.items():
-            skey = f"{key}.secrets.{var}"
-            if var in RESERVED_ENV_VARS:
-                raise ConfigError(skey, ref, "is set by the stack from Redis outputs; remove it")
-            if var in svc.env:
-                raise ConfigError(
-                    skey, ref, f"{var} is also a plain value in {key}.env: keep one of the two"
-                )
-            if not SECRET_REF.match(ref):
-                raise ConfigError(
-                    skey,
-                    ref,
-                    "must be secret-id or secret-id:version (the id: at most 255 letters, "
-                    "digits, - and _; the version: a number or latest)",
-                )
-            if production and not SecretRef.parse(ref).pinned:
-                raise ConfigError(
-                    skey,
-                    ref,
-                    "production pins secret versions (secret-id:N): `latest` changes what a "
-                    "running revision reads without a deploy",
-                )
-
-
 def parse_config(raw: Mapping[str, str]) -> StackConfig:
-    """Validate a stack's raw config (full keys -> string values) into a StackConfig."""
+    """Validate a stack's raw config (full keys -> string values) into a StackConfig. Every
+    error of the file is reported in one run (ConfigErrors when there is more than one)."""
+    found = _Collector()
     project = raw.get("gcp:project")
-    if not project:
-        raise ConfigError(
-            "gcp:project", project if project is not None else _MISSING, "is required"
-        )
     region = raw.get("gcp:region")
-    if not region:
-        raise ConfigError("gcp:region", region if region is not None else _MISSING, "is required")
-    data = _decode(raw)
+    for key, value in (("gcp:project", project), ("gcp:region", region)):
+        if not value:
+            found.errors.append(
+                ConfigError(key, value if value is not None else _MISSING, "is required")
+            )
+    data = _decode(raw, found)
+    parsed: RawConfig | None = None
     try:
         parsed = RawConfig.model_validate(data)
     except ValidationError as err:
-        raise _structural_error(err, data) from None
+        found.errors += _structural_errors(err, data)
+    found.raise_any()
+    assert parsed is not None and project and region
 
-    env = parsed.environment
     production = parsed.production
-    egress = parsed.vpc_egress
     region_problem = limits.region_problem(region, parsed.unlisted_region or None)
     if region_problem:
-        raise ConfigError(*region_problem)
+        found.errors.append(ConfigError(*region_problem))
     redis = parsed.redis
-    tier = redis.tier or ("STANDARD_HA" if production else "BASIC")
-    persistence = redis.persistence or ("24h" if production else "off")
-    rk = f"{PROJECT}:redis."
-
-    c = parsed.connector
-    if c.min_instances >= c.max_instances:
-        raise ConfigError(
-            f"{PROJECT}:connector.minInstances",
-            c.min_instances,
-            f"must be less than maxInstances ({c.max_instances})",
-        )
-    if redis.read_replicas and tier != "STANDARD_HA":
-        raise ConfigError(
-            rk + "readReplicas", redis.read_replicas, "read replicas need tier STANDARD_HA"
-        )
-    if redis.read_replicas and redis.memory_size_gb < limits.READ_REPLICAS_MIN_GB:
-        raise ConfigError(
-            rk + "memorySizeGb",
-            redis.memory_size_gb,
-            f"read replicas (readReplicas = {redis.read_replicas}) need an instance of at least "
-            f"{limits.READ_REPLICAS_MIN_GB} GB ({limits.READ_REPLICAS_SOURCE})",
-        )
-    if production:
-        for field, ok in (
-            ("authEnabled", redis.auth_enabled),
-            ("transitEncryption", redis.transit_encryption),
-        ):
-            if not ok:
-                raise ConfigError(rk + field, False, "production requires Redis AUTH and TLS on")
-        if tier != "STANDARD_HA":
-            raise ConfigError(rk + "tier", tier, "production requires tier STANDARD_HA")
-        if persistence == "off":
-            raise ConfigError(
-                rk + "persistence", persistence, "production requires RDB persistence"
-            )
-        if not redis.deletion_protection:
-            raise ConfigError(
-                rk + "deletionProtection", False, "production requires Redis deletion protection"
-            )
-    _check_ranges(parsed, egress)
-    _check_names(parsed)
-    _check_services(parsed, production)
+    tier = redis.resolved_tier(production)
+    persistence = redis.resolved_persistence(production)
+    found.run(parsed.connector.check)
+    found.run(redis.check, production)
+    found.run(_check_ranges, parsed, parsed.vpc_egress)
+    found.run(_check_names, parsed)
+    for name, svc in parsed.services.items():
+        found.run(svc.check, f"{PROJECT}:services.{name}", production)
+    found.run(parsed.probe.check, tuple(parsed.services))
+    found.raise_any()
     probe = parsed.probe
-    probe_enabled = probe.enabled if probe.enabled is not None else probe.image is not None
-    pk = f"{PROJECT}:probe."
-    if probe.image is not None and (problem := limits.image_problem(probe.image)):
-        raise ConfigError(pk + "image", probe.image, problem)
-    if probe_enabled and not probe.image:
-        raise ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")
-    if probe.connectivity_test and not probe_enabled:
-        raise ConfigError(pk + "connectivityTest", True, "needs the probe enabled (probe.enabled)")
-    target = probe.connectivity_test_service
-    if target is not None and target not in parsed.services:
-        raise ConfigError(
-            pk + "connectivityTestService",
-            target,
-            f"is not a configured service ({', '.join(parsed.services)})",
-        )
+    probe_enabled = probe.resolved_enabled()
+    env = parsed.environment
+    egress = parsed.vpc_egress
 
     return StackConfig(
         project=project,

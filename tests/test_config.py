@@ -133,7 +133,7 @@ BAD = [
         "staging",
         set_in("connector", "minInstances", "2"),
         "redis-vpc:connector.minInstances",
-        "integer",
+        "must be a whole number",
     ),
     (
         "wrong-type-object-is-list",
@@ -182,7 +182,7 @@ BAD = [
         "staging",
         set_in("redis", "memorySizeGb", 0),
         "redis-vpc:redis.memorySizeGb",
-        "greater than or equal to 1",
+        "must be at least 1",
     ),
     (
         "unknown-connect-mode",
@@ -280,7 +280,7 @@ BAD = [
         "staging",
         set_top("redis-vpc:environment", "Staging"),
         "redis-vpc:environment",
-        "pattern",
+        "lowercase letters, digits and hyphens",
     ),
     (
         "environment-missing",
@@ -308,7 +308,7 @@ BAD = [
         "staging",
         set_in("services", "backend.port", 0),
         "redis-vpc:services.backend.port",
-        "greater than or equal to 1",
+        "must be at least 1",
     ),
     (
         "service-min-above-max",
@@ -351,7 +351,7 @@ BAD = [
         "staging",
         set_in("services", "backend.image", " "),
         "redis-vpc:services.backend.image",
-        "pattern",
+        "must not be blank",
     ),
     (
         "probe-without-image",
@@ -365,7 +365,7 @@ BAD = [
         "staging",
         set_in("probe", "rounds", 0),
         "redis-vpc:probe.rounds",
-        "greater than or equal to 1",
+        "must be at least 1",
     ),
     (
         "connectivity-test-without-probe",
