@@ -149,7 +149,8 @@ class CloudRunArgs:
     account_id: str
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
-    deletion_protection: bool
+    # Held to the production baseline: Cloud Run deletion_protection on the service.
+    production: bool
     labels: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -212,7 +213,7 @@ class CloudRunService(pulumi.ComponentResource):
             project=args.project,
             location=args.region,
             ingress=cfg.ingress,
-            deletion_protection=args.deletion_protection,
+            deletion_protection=args.production,
             labels=dict(args.labels),
             template=template,
             opts=pulumi.ResourceOptions(

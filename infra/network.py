@@ -37,7 +37,8 @@ class NetworkArgs:
     connector_subnet: SubnetSpec | None
     direct_egress_subnet: SubnetSpec | None
     private_services_access: PrivateServicesAccess | None = None
-    protect: bool = False
+    # Held to the production baseline: Pulumi `protect` on the network and its subnets.
+    production: bool = False
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -60,7 +61,7 @@ class Network(pulumi.ComponentResource):
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.after), protect=args.protect
+                parent=self, depends_on=list(args.after), protect=args.production
             ),
         )
         self.connector_subnet = self._subnet(name, "connector-subnet", args.connector_subnet, args)
@@ -94,7 +95,7 @@ class Network(pulumi.ComponentResource):
             network=self.network.id,
             ip_cidr_range=spec.cidr,
             private_ip_google_access=True,
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
         )
 
     def _private_services_access(

@@ -46,7 +46,8 @@ class RedisProbeArgs:
     deadline_seconds: int
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
-    deletion_protection: bool
+    # Held to the production baseline: Cloud Run deletion_protection on the job.
+    production: bool
     labels: Mapping[str, str] = field(default_factory=dict)
     connectivity_test: ConnectivityTestSpec | None = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -96,7 +97,7 @@ class RedisProbe(pulumi.ComponentResource):
             name=args.job_name,
             project=args.project,
             location=args.region,
-            deletion_protection=args.deletion_protection,
+            deletion_protection=args.production,
             labels=dict(args.labels),
             template=template,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*args.after, *identity.ready]),

@@ -42,7 +42,9 @@ class RedisArgs:
     reserved_range: pulumi.Input[str]  # the /29 (direct peering) or the PSA range's name
     auth_secret_id: str
     labels: Mapping[str, str]
-    protect: bool
+    # Held to the production baseline: Pulumi `protect` on the instance (deletion_protection is
+    # its own setting, on by default everywhere).
+    production: bool
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     secret_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -109,7 +111,7 @@ class Redis(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=depends,
-                protect=args.protect,
+                protect=args.production,
                 # The provider no longer reads reserved_ip_range back from the API (it fills
                 # effective_reserved_ip_range instead: magic-modules PR 14289, and the field is in
                 # ImportStateVerifyIgnore of the provider's redis instance tests), and the field

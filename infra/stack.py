@@ -109,7 +109,7 @@ class _StackBuilder:
                     if psa
                     else None
                 ),
-                protect=cfg.production,
+                production=cfg.production,
                 after=apis.needed(api.COMPUTE),
             ),
         )
@@ -129,7 +129,7 @@ class _StackBuilder:
                 ),
                 auth_secret_id=names.redis_auth_secret,
                 labels=labels,
-                protect=cfg.production,
+                production=cfg.production,
                 after=[
                     *apis.needed(api.REDIS, api.SERVICENETWORKING),
                     *([net.psa_connection] if net.psa_connection else []),
@@ -212,7 +212,7 @@ class _StackBuilder:
                     account_id=names.service_account(svc_name),
                     egress=egress.path,
                     redis=endpoint,
-                    deletion_protection=cfg.production,
+                    production=cfg.production,
                     labels=labels,
                     after=[firewall.rule, *apis.needed(api.RUN)],
                     account_after=apis.needed(api.IAM),
@@ -248,7 +248,7 @@ class _StackBuilder:
                     deadline_seconds=cfg.probe.deadline_seconds,
                     egress=egress.path,
                     redis=endpoint,
-                    deletion_protection=cfg.production,
+                    production=cfg.production,
                     labels=labels,
                     connectivity_test=(
                         ConnectivityTestSpec(
