@@ -8,18 +8,17 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.config import ConnectorConfig
 from infra.facts import connector_network_tag
 
 
 @dataclass(frozen=True)
 class ConnectorArgs:
+    settings: ConnectorConfig
     project: str
     region: str
     connector_name: str
     subnet_name: pulumi.Input[str]
-    min_instances: int
-    max_instances: int
-    machine_type: str
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -42,9 +41,9 @@ class Connector(pulumi.ComponentResource):
             subnet=gcp.vpcaccess.ConnectorSubnetArgs(
                 name=args.subnet_name, project_id=args.project
             ),
-            min_instances=args.min_instances,
-            max_instances=args.max_instances,
-            machine_type=args.machine_type,
+            min_instances=args.settings.min_instances,
+            max_instances=args.settings.max_instances,
+            machine_type=args.settings.machine_type,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
         self.network_tag = pulumi.Output.all(self.connector.region, self.connector.name).apply(

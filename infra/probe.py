@@ -18,6 +18,7 @@ from infra.cloud_run import (
     redis_env,
     vpc_access,
 )
+from infra.config import ProbeSettings
 
 
 def revision_uri(revision: str) -> str:
@@ -37,13 +38,11 @@ class ConnectivityTestSpec:
 
 @dataclass(frozen=True)
 class RedisProbeArgs:
+    settings: ProbeSettings
     project: str
     region: str
     job_name: str
     account_id: str
-    image: str
-    rounds: int
-    deadline_seconds: int
     egress: ConnectorEgress | DirectEgress
     redis: RedisEndpoint
     # Held to the production baseline: Cloud Run deletion_protection on the job.
@@ -62,6 +61,8 @@ class RedisProbe(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: RedisProbeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:probe:RedisProbe", name, None, opts)
+        cfg = args.settings
+        assert cfg.image is not None  # parse_config: an enabled probe has an image
         identity = redis_client_identity(
             self,
             name,
@@ -76,16 +77,16 @@ class RedisProbe(pulumi.ComponentResource):
             "template": {
                 "service_account": identity.account.email,
                 "max_retries": 0,  # the probe retries inside its own deadline
-                "timeout": f"{args.deadline_seconds + 30}s",
+                "timeout": f"{cfg.deadline_seconds + 30}s",
                 "vpc_access": vpc_access(args.egress),
                 "containers": [
                     {
-                        "image": args.image,
+                        "image": cfg.image,
                         "args": [
                             "--deadline",
-                            str(args.deadline_seconds),
+                            str(cfg.deadline_seconds),
                             "--rounds",
-                            str(args.rounds),
+                            str(cfg.rounds),
                         ],
                         "envs": redis_env(args.redis),
                     }

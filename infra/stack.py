@@ -147,13 +147,11 @@ class _StackBuilder:
             connector = Connector(
                 "connector",
                 ConnectorArgs(
+                    settings=cfg.connector,
                     project=cfg.project,
                     region=cfg.region,
                     connector_name=names.connector,
                     subnet_name=net.connector_subnet.name,
-                    min_instances=cfg.connector.min_instances,
-                    max_instances=cfg.connector.max_instances,
-                    machine_type=cfg.connector.machine_type,
                     after=apis.needed(api.VPCACCESS),
                 ),
             )
@@ -239,13 +237,11 @@ class _StackBuilder:
             probe = RedisProbe(
                 "probe",
                 RedisProbeArgs(
+                    settings=cfg.probe,
                     project=cfg.project,
                     region=cfg.region,
                     job_name=names.probe_job,
                     account_id=names.probe_account,
-                    image=cfg.probe.image,
-                    rounds=cfg.probe.rounds,
-                    deadline_seconds=cfg.probe.deadline_seconds,
                     egress=egress.path,
                     redis=endpoint,
                     production=cfg.production,
