@@ -48,9 +48,9 @@ SECRET_ENV_WORDS = (
 
 
 def looks_like_secret(var: str) -> bool:
-    """Whether an env var's name marks a secret, by whole words: DB_PASSWORD and API_KEY are,
-    OAUTH_CALLBACK_URL is not."""
-    words = "_" + "_".join(w for w in var.upper().split("_") if w) + "_"
+    """Whether an env var's name marks a secret, by whole words (`-` counts as `_`, as the pack
+    reads it): DB_PASSWORD and API_KEY are, OAUTH_CALLBACK_URL is not."""
+    words = "_" + "_".join(w for w in var.upper().replace("-", "_").split("_") if w) + "_"
     return any(f"_{word}_" in words for word in SECRET_ENV_WORDS)
 
 
