@@ -24,6 +24,8 @@ RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
 CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
+# The provider function the program invokes for the project (its number).
+GET_PROJECT = "gcp:organizations/getProject:getProject"
 
 # The label that marks a resource of a stack held to the production baseline; its value comes
 # from the explicit `redis-vpc:production` key ("true" / "false"), never from a name.
@@ -46,9 +48,9 @@ SECRET_ENV_WORDS = (
 
 
 def looks_like_secret(var: str) -> bool:
-    """Whether an env var's name marks a secret, by whole words: DB_PASSWORD and API_KEY are,
-    OAUTH_CALLBACK_URL is not."""
-    words = "_" + "_".join(w for w in var.upper().split("_") if w) + "_"
+    """Whether an env var's name marks a secret, by whole words (`-` counts as `_`, as the pack
+    reads it): DB_PASSWORD and API_KEY are, OAUTH_CALLBACK_URL is not."""
+    words = "_" + "_".join(w for w in var.upper().replace("-", "_").split("_") if w) + "_"
     return any(f"_{word}_" in words for word in SECRET_ENV_WORDS)
 
 

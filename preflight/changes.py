@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra import facts
 from preflight import wire
 from preflight.diff import Step, against_state, value_at
 from preflight.graph import Graph, RecordedResource
@@ -33,21 +34,17 @@ SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same":
 
 # What a replacement or deletion costs, per type that holds data or carries the path.
 CONSEQUENCES = {
-    "gcp:redis/instance:Instance": (
-        "every session is lost: the new instance starts empty, at a new address"
-    ),
-    "gcp:compute/network:Network": (
+    facts.REDIS: ("every session is lost: the new instance starts empty, at a new address"),
+    facts.NETWORK: (
         "the network and everything on it (subnets, connector, firewall rules, Redis's peering) "
         "are recreated: the path is down until all of them are back"
     ),
-    "gcp:compute/subnetwork:Subnetwork": (
+    facts.SUBNETWORK: (
         "the subnet that carries Cloud Run's traffic (connector or Direct VPC egress) is "
         "recreated: the path is down until it and its connector are back"
     ),
-    "gcp:vpcaccess/connector:Connector": (
-        "the path is down until the new connector is READY (a few minutes)"
-    ),
-    "gcp:secretmanager/secret:Secret": (
+    facts.CONNECTOR: ("the path is down until the new connector is READY (a few minutes)"),
+    facts.SECRET: (
         "the secret and every version (the Redis AUTH string) are deleted: clients pinned to a "
         "version cannot read it until new versions exist"
     ),

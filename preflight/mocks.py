@@ -12,6 +12,8 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from infra import facts
+
 COMPUTE = "https://www.googleapis.com/compute/v1"
 REDIS_PORT = 6379
 # Memorystore serves TLS on 6378 as users report (Google does not document it); the program reads
@@ -36,7 +38,7 @@ class GcpMocks(Mocks):
         self.psa_ranges: dict[str, str] = {}
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        if args.token == "gcp:organizations/getProject:getProject":
+        if args.token == facts.GET_PROJECT:
             return {"projectId": self.project, "number": _project_number(self.project)}, None
         return {}, None
 
@@ -148,19 +150,19 @@ class GcpMocks(Mocks):
 
 
 _HANDLERS = {
-    "gcp:compute/network:Network": "_network",
-    "gcp:compute/subnetwork:Subnetwork": "_subnetwork",
-    "gcp:vpcaccess/connector:Connector": "_connector",
-    "gcp:compute/firewall:Firewall": "_firewall",
-    "gcp:compute/globalAddress:GlobalAddress": "_global_address",
-    "gcp:servicenetworking/connection:Connection": "_psa_connection",
-    "gcp:redis/instance:Instance": "_redis",
-    "gcp:secretmanager/secret:Secret": "_secret",
-    "gcp:secretmanager/secretVersion:SecretVersion": "_secret_version",
-    "gcp:serviceaccount/account:Account": "_service_account",
-    "gcp:secretmanager/secretIamMember:SecretIamMember": "_secret_iam_member",
-    "gcp:projects/service:Service": "_api",
-    "gcp:cloudrunv2/service:Service": "_run_service",
-    "gcp:cloudrunv2/job:Job": "_run_job",
-    "gcp:networkmanagement/connectivityTest:ConnectivityTest": "_connectivity_test",
+    facts.NETWORK: "_network",
+    facts.SUBNETWORK: "_subnetwork",
+    facts.CONNECTOR: "_connector",
+    facts.FIREWALL: "_firewall",
+    facts.GLOBAL_ADDRESS: "_global_address",
+    facts.PSA_CONNECTION: "_psa_connection",
+    facts.REDIS: "_redis",
+    facts.SECRET: "_secret",
+    facts.SECRET_VERSION: "_secret_version",
+    facts.SERVICE_ACCOUNT: "_service_account",
+    facts.SECRET_IAM_MEMBER: "_secret_iam_member",
+    facts.PROJECT_SERVICE: "_api",
+    facts.RUN_SERVICE: "_run_service",
+    facts.RUN_JOB: "_run_job",
+    facts.CONNECTIVITY_TEST: "_connectivity_test",
 }

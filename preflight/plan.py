@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra import facts
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 
 # The properties worth a glance per type (dotted paths into the inputs).
 KEY_PROPS: dict[str, tuple[str, ...]] = {
-    "gcp:projects/service:Service": ("service",),
-    "gcp:compute/network:Network": ("name", "autoCreateSubnetworks"),
-    "gcp:compute/subnetwork:Subnetwork": ("name", "ipCidrRange", "region", "network"),
-    "gcp:vpcaccess/connector:Connector": (
+    facts.PROJECT_SERVICE: ("service",),
+    facts.NETWORK: ("name", "autoCreateSubnetworks"),
+    facts.SUBNETWORK: ("name", "ipCidrRange", "region", "network"),
+    facts.CONNECTOR: (
         "name",
         "region",
         "subnet.name",
@@ -20,7 +21,7 @@ KEY_PROPS: dict[str, tuple[str, ...]] = {
         "maxInstances",
         "machineType",
     ),
-    "gcp:compute/firewall:Firewall": (
+    facts.FIREWALL: (
         "name",
         "direction",
         "priority",
@@ -29,9 +30,9 @@ KEY_PROPS: dict[str, tuple[str, ...]] = {
         "allows",
         "logConfig.metadata",
     ),
-    "gcp:compute/globalAddress:GlobalAddress": ("name", "address", "prefixLength", "purpose"),
-    "gcp:servicenetworking/connection:Connection": ("service", "reservedPeeringRanges"),
-    "gcp:redis/instance:Instance": (
+    facts.GLOBAL_ADDRESS: ("name", "address", "prefixLength", "purpose"),
+    facts.PSA_CONNECTION: ("service", "reservedPeeringRanges"),
+    facts.REDIS: (
         "name",
         "tier",
         "memorySizeGb",
@@ -42,24 +43,24 @@ KEY_PROPS: dict[str, tuple[str, ...]] = {
         "transitEncryptionMode",
         "deletionProtection",
     ),
-    "gcp:secretmanager/secret:Secret": ("secretId",),
-    "gcp:secretmanager/secretVersion:SecretVersion": ("secretData",),
-    "gcp:serviceaccount/account:Account": ("accountId",),
-    "gcp:secretmanager/secretIamMember:SecretIamMember": ("role", "member"),
-    "gcp:cloudrunv2/service:Service": (
+    facts.SECRET: ("secretId",),
+    facts.SECRET_VERSION: ("secretData",),
+    facts.SERVICE_ACCOUNT: ("accountId",),
+    facts.SECRET_IAM_MEMBER: ("role", "member"),
+    facts.RUN_SERVICE: (
         "name",
         "location",
         "ingress",
         "template.vpcAccess",
         "deletionProtection",
     ),
-    "gcp:cloudrunv2/job:Job": (
+    facts.RUN_JOB: (
         "name",
         "location",
         "template.template.vpcAccess",
         "deletionProtection",
     ),
-    "gcp:networkmanagement/connectivityTest:ConnectivityTest": (
+    facts.CONNECTIVITY_TEST: (
         "name",
         "protocol",
         "destination.port",

@@ -23,77 +23,72 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from infra import facts
+
 PROVIDER_COMMIT = "hashicorp/terraform-provider-google e03b7622a26cf4e878f90bdccaca6aa3d03a7999"
 
 SOURCES = {
-    "gcp:redis/instance:Instance": "redis/resource_redis_instance.go",
-    "gcp:vpcaccess/connector:Connector": "vpcaccess/resource_vpc_access_connector.go",
-    "gcp:compute/network:Network": "compute/resource_compute_network.go",
-    "gcp:compute/subnetwork:Subnetwork": "compute/resource_compute_subnetwork.go",
-    "gcp:compute/firewall:Firewall": "compute/resource_compute_firewall.go",
-    "gcp:compute/globalAddress:GlobalAddress": "compute/resource_compute_global_address.go",
-    "gcp:servicenetworking/connection:Connection": (
-        "servicenetworking/resource_service_networking_connection.go"
-    ),
-    "gcp:cloudrunv2/service:Service": "cloudrunv2/resource_cloud_run_v2_service.go",
-    "gcp:cloudrunv2/job:Job": "cloudrunv2/resource_cloud_run_v2_job.go",
-    "gcp:secretmanager/secret:Secret": "secretmanager/resource_secret_manager_secret.go",
-    "gcp:secretmanager/secretVersion:SecretVersion": (
-        "secretmanager/resource_secret_manager_secret_version.go"
-    ),
-    "gcp:secretmanager/secretIamMember:SecretIamMember": (
+    facts.REDIS: "redis/resource_redis_instance.go",
+    facts.CONNECTOR: "vpcaccess/resource_vpc_access_connector.go",
+    facts.NETWORK: "compute/resource_compute_network.go",
+    facts.SUBNETWORK: "compute/resource_compute_subnetwork.go",
+    facts.FIREWALL: "compute/resource_compute_firewall.go",
+    facts.GLOBAL_ADDRESS: "compute/resource_compute_global_address.go",
+    facts.PSA_CONNECTION: "servicenetworking/resource_service_networking_connection.go",
+    facts.RUN_SERVICE: "cloudrunv2/resource_cloud_run_v2_service.go",
+    facts.RUN_JOB: "cloudrunv2/resource_cloud_run_v2_job.go",
+    facts.SECRET: "secretmanager/resource_secret_manager_secret.go",
+    facts.SECRET_VERSION: "secretmanager/resource_secret_manager_secret_version.go",
+    facts.SECRET_IAM_MEMBER: (
         "secretmanager/iam_secret_manager_secret.go, tpgresource/resource_iam_member.go"
     ),
-    "gcp:serviceaccount/account:Account": "resourcemanager/resource_google_service_account.go",
-    "gcp:networkmanagement/connectivityTest:ConnectivityTest": (
+    facts.SERVICE_ACCOUNT: "resourcemanager/resource_google_service_account.go",
+    facts.CONNECTIVITY_TEST: (
         "networkmanagement/resource_network_management_connectivity_test_resource.go"
     ),
-    "gcp:projects/service:Service": "resourcemanager/resource_google_project_service.go",
+    facts.PROJECT_SERVICE: "resourcemanager/resource_google_project_service.go",
 }
 
 FORCE_NEW: dict[str, frozenset[str]] = {
     t: frozenset(v.split())
     for t, v in {
-        "gcp:redis/instance:Instance": "alternativeLocationId authorizedNetwork connectMode "
+        facts.REDIS: "alternativeLocationId authorizedNetwork connectMode "
         "customerManagedKey locationId name project region reservedIpRange tier "
         "transitEncryptionMode",
-        "gcp:vpcaccess/connector:Connector": "ipCidrRange maxThroughput minThroughput name "
-        "network project region",
-        "gcp:compute/network:Network": "autoCreateSubnetworks description internalIpv6Range "
+        facts.CONNECTOR: "ipCidrRange maxThroughput minThroughput name network project region",
+        facts.NETWORK: "autoCreateSubnetworks description internalIpv6Range "
         "name networkProfile params project",
-        "gcp:compute/subnetwork:Subnetwork": "description externalIpv6Prefix internalIpv6Prefix "
+        facts.SUBNETWORK: "description externalIpv6Prefix internalIpv6Prefix "
         "name network params project region reservedInternalRange resolveSubnetMask",
-        "gcp:compute/firewall:Firewall": "direction name params project",
-        "gcp:compute/globalAddress:GlobalAddress": "address addressType description ipVersion "
+        facts.FIREWALL: "direction name params project",
+        facts.GLOBAL_ADDRESS: "address addressType description ipVersion "
         "name network prefixLength project purpose",
-        "gcp:servicenetworking/connection:Connection": "network service",
-        "gcp:cloudrunv2/service:Service": "location name project tags",
-        "gcp:cloudrunv2/job:Job": "location name project tags",
-        "gcp:secretmanager/secret:Secret": "project replication secretId tags",
-        "gcp:secretmanager/secretVersion:SecretVersion": "isSecretDataBase64 project secret "
-        "secretData secretDataWoVersion",
-        "gcp:secretmanager/secretIamMember:SecretIamMember": "condition member project role "
-        "secretId",
-        "gcp:serviceaccount/account:Account": "accountId project",
-        "gcp:networkmanagement/connectivityTest:ConnectivityTest": "name project",
-        "gcp:projects/service:Service": "project service",
+        facts.PSA_CONNECTION: "network service",
+        facts.RUN_SERVICE: "location name project tags",
+        facts.RUN_JOB: "location name project tags",
+        facts.SECRET: "project replication secretId tags",
+        facts.SECRET_VERSION: "isSecretDataBase64 project secret secretData secretDataWoVersion",
+        facts.SECRET_IAM_MEMBER: "condition member project role secretId",
+        facts.SERVICE_ACCOUNT: "accountId project",
+        facts.CONNECTIVITY_TEST: "name project",
+        facts.PROJECT_SERVICE: "project service",
     }.items()
 }
 
 # Blocks whose presence is ForceNew: adding or removing them replaces.
 BLOCKS: dict[str, frozenset[str]] = {
-    "gcp:vpcaccess/connector:Connector": frozenset({"subnet"}),
-    "gcp:secretmanager/secret:Secret": frozenset({"replication"}),
-    "gcp:networkmanagement/connectivityTest:ConnectivityTest": frozenset(
+    facts.CONNECTOR: frozenset({"subnet"}),
+    facts.SECRET: frozenset({"replication"}),
+    facts.CONNECTIVITY_TEST: frozenset(
         {"source.cloudRunRevision", "source.cloudFunction", "source.appEngineVersion"}
     ),
 }
 
 # ForceNew fields inside blocks (list indices dropped from the path).
 NESTED: dict[str, frozenset[str]] = {
-    "gcp:vpcaccess/connector:Connector": frozenset({"subnet.name", "subnet.projectId"}),
+    facts.CONNECTOR: frozenset({"subnet.name", "subnet.projectId"}),
     # replication is ForceNew as a whole, and so is everything under it.
-    "gcp:secretmanager/secret:Secret": frozenset({"replication"}),
+    facts.SECRET: frozenset({"replication"}),
 }
 
 
@@ -126,14 +121,14 @@ def _cidr_shrinks(old: Any, new: Any) -> bool:
 
 
 CONDITIONAL: dict[str, dict[str, tuple[Callable[[Any, Any], bool], str]]] = {
-    "gcp:redis/instance:Instance": {
+    facts.REDIS: {
         "redisVersion": (_version_decreases, "a lower Redis version"),
     },
-    "gcp:vpcaccess/connector:Connector": {
+    facts.CONNECTOR: {
         "minInstances": (_shrinks, "fewer instances (only increases are in place)"),
         "maxInstances": (_shrinks, "fewer instances (only increases are in place)"),
     },
-    "gcp:compute/subnetwork:Subnetwork": {
+    facts.SUBNETWORK: {
         "ipCidrRange": (_cidr_shrinks, "a range that does not contain the old one"),
     },
 }
@@ -141,34 +136,31 @@ CONDITIONAL: dict[str, dict[str, tuple[Callable[[Any, Any], bool], str]]] = {
 PROVIDER_FILLED: dict[str, frozenset[str]] = {
     t: frozenset(v.split())
     for t, v in {
-        "gcp:redis/instance:Instance": "alternativeLocationId authEnabled authorizedNetwork "
+        facts.REDIS: "alternativeLocationId authEnabled authorizedNetwork "
         "connectMode deletionPolicy locationId maintenanceVersion persistenceConfig project "
         "readReplicasMode redisVersion region replicaCount reservedIpRange secondaryIpRange "
         "tier transitEncryptionMode",
-        "gcp:vpcaccess/connector:Connector": "deletionPolicy machineType maxInstances "
+        facts.CONNECTOR: "deletionPolicy machineType maxInstances "
         "maxThroughput minInstances minThroughput network project region",
-        "gcp:compute/network:Network": "autoCreateSubnetworks bgpAlwaysCompareMed "
+        facts.NETWORK: "autoCreateSubnetworks bgpAlwaysCompareMed "
         "bgpBestPathSelectionMode bgpInterRegionCost deleteBgpAlwaysCompareMed "
         "deleteDefaultRoutesOnCreate deletionPolicy internalIpv6Range mtu "
         "networkFirewallPolicyEnforcementOrder project routingMode",
-        "gcp:compute/subnetwork:Subnetwork": "allowSubnetCidrRoutesOverlap deletionPolicy "
+        facts.SUBNETWORK: "allowSubnetCidrRoutesOverlap deletionPolicy "
         "externalIpv6Prefix internalIpv6Prefix ipCidrRange privateIpGoogleAccess "
         "privateIpv6GoogleAccess project purpose region secondaryIpRange stackType",
-        "gcp:compute/firewall:Firewall": "deletionPolicy destinationRanges direction "
-        "enableLogging priority project",
-        "gcp:compute/globalAddress:GlobalAddress": "address addressType deletionPolicy "
-        "prefixLength project",
-        "gcp:servicenetworking/connection:Connection": "",
-        "gcp:cloudrunv2/service:Service": "deletionPolicy deletionProtection ingress "
+        facts.FIREWALL: "deletionPolicy destinationRanges direction enableLogging priority project",
+        facts.GLOBAL_ADDRESS: "address addressType deletionPolicy prefixLength project",
+        facts.PSA_CONNECTION: "",
+        facts.RUN_SERVICE: "deletionPolicy deletionProtection ingress "
         "launchStage project scaling traffic",
-        "gcp:cloudrunv2/job:Job": "deletionPolicy deletionProtection launchStage project",
-        "gcp:secretmanager/secret:Secret": "deletionPolicy deletionProtection expireTime project",
-        "gcp:secretmanager/secretVersion:SecretVersion": "deletionPolicy enabled project",
-        "gcp:secretmanager/secretIamMember:SecretIamMember": "project",
-        "gcp:serviceaccount/account:Account": "createIgnoreAlreadyExists disabled project",
-        "gcp:networkmanagement/connectivityTest:ConnectivityTest": "deletionPolicy project "
-        "protocol",
-        "gcp:projects/service:Service": "project",
+        facts.RUN_JOB: "deletionPolicy deletionProtection launchStage project",
+        facts.SECRET: "deletionPolicy deletionProtection expireTime project",
+        facts.SECRET_VERSION: "deletionPolicy enabled project",
+        facts.SECRET_IAM_MEMBER: "project",
+        facts.SERVICE_ACCOUNT: "createIgnoreAlreadyExists disabled project",
+        facts.CONNECTIVITY_TEST: "deletionPolicy project protocol",
+        facts.PROJECT_SERVICE: "project",
     }.items()
 }
 

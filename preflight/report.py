@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 import yaml
 
+from infra import facts
 from preflight import relays, wire
 from preflight.analyzer import Diagnostic, Verdict
 from preflight.graph import Graph, RecordedResource
@@ -255,8 +256,8 @@ class StackKey:
     name: str = ""  # regex over the resource's name; named groups fill {placeholders}
 
 
-REDIS = "gcp:redis/instance:Instance"
-SERVICE = "gcp:cloudrunv2/service:Service"
+REDIS = facts.REDIS
+SERVICE = facts.RUN_SERVICE
 CONTAINER = ("template", "containers", 0)
 JOB_CONTAINER = ("template", "template", "containers", 0)
 SERVICE_NAME = r"^svc-(?P<svc>.+)-service$"  # infra/stack.py: CloudRunService(f"svc-{name}")
@@ -331,42 +332,42 @@ STACK_KEYS: tuple[StackKey, ...] = (
         (("network.redisReservedRange", _same),),
     ),
     StackKey(
-        "gcp:compute/firewall:Firewall",
+        facts.FIREWALL,
         "priority",
         r"\bpriority\b",
         _at("priority"),
         (("firewall.priority", _same),),
     ),
     StackKey(
-        "gcp:compute/firewall:Firewall",
+        facts.FIREWALL,
         "destinationRanges",
         r"destination",
         _at("destinationRanges"),
         (("network.redisReservedRange", lambda v: [v]),),
     ),
     StackKey(
-        "gcp:compute/subnetwork:Subnetwork",
+        facts.SUBNETWORK,
         "ipCidrRange",
         r"\brange\b|\boverlaps\b|/\d+",
         _at("ipCidrRange"),
         (("network.connectorCidr", _same), ("network.directEgressCidr", _same)),
     ),
     StackKey(
-        "gcp:vpcaccess/connector:Connector",
+        facts.CONNECTOR,
         "minInstances",
         r"min.instances|minInstances",
         _at("minInstances"),
         (("connector.minInstances", _same),),
     ),
     StackKey(
-        "gcp:vpcaccess/connector:Connector",
+        facts.CONNECTOR,
         "maxInstances",
         r"max.instances|maxInstances",
         _at("maxInstances"),
         (("connector.maxInstances", _same),),
     ),
     StackKey(
-        "gcp:vpcaccess/connector:Connector",
+        facts.CONNECTOR,
         "machineType",
         r"machine.type|machineType",
         _at("machineType"),
@@ -397,14 +398,14 @@ STACK_KEYS: tuple[StackKey, ...] = (
         SERVICE_NAME,
     ),
     StackKey(
-        "gcp:cloudrunv2/job:Job",
+        facts.RUN_JOB,
         "template.template.containers[0].image",
         r"\bimage\b",
         _at(*JOB_CONTAINER, "image"),
         (("probe.image", _same),),
     ),
     StackKey(
-        "gcp:compute/network:Network",
+        facts.NETWORK,
         "protect",
         r"\bnot protected\b",
         _protect,

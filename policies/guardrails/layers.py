@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardrails import facts
 from guardrails.matching import IPNet, Tri, entries_cover, ranges_match
 from guardrails.values import UNKNOWN, Unknown, as_int, get, last_segment
 
@@ -39,19 +40,15 @@ HIERARCHICAL = "hierarchical firewall policy"
 GLOBAL_NETWORK = "global network firewall policy"
 REGIONAL_NETWORK = "regional network firewall policy"
 
-FIREWALL_POLICY = "gcp:compute/firewallPolicy:FirewallPolicy"
-FIREWALL_POLICY_RULE = "gcp:compute/firewallPolicyRule:FirewallPolicyRule"
-FIREWALL_POLICY_ASSOCIATION = "gcp:compute/firewallPolicyAssociation:FirewallPolicyAssociation"
-NETWORK_POLICY = "gcp:compute/networkFirewallPolicy:NetworkFirewallPolicy"
-NETWORK_POLICY_RULE = "gcp:compute/networkFirewallPolicyRule:NetworkFirewallPolicyRule"
-NETWORK_POLICY_ASSOCIATION = (
-    "gcp:compute/networkFirewallPolicyAssociation:NetworkFirewallPolicyAssociation"
-)
-REGION_POLICY = "gcp:compute/regionNetworkFirewallPolicy:RegionNetworkFirewallPolicy"
-REGION_POLICY_RULE = "gcp:compute/regionNetworkFirewallPolicyRule:RegionNetworkFirewallPolicyRule"
-REGION_POLICY_ASSOCIATION = (
-    "gcp:compute/regionNetworkFirewallPolicyAssociation:RegionNetworkFirewallPolicyAssociation"
-)
+FIREWALL_POLICY = facts.FIREWALL_POLICY
+FIREWALL_POLICY_RULE = facts.FIREWALL_POLICY_RULE
+FIREWALL_POLICY_ASSOCIATION = facts.FIREWALL_POLICY_ASSOCIATION
+NETWORK_POLICY = facts.NETWORK_POLICY
+NETWORK_POLICY_RULE = facts.NETWORK_POLICY_RULE
+NETWORK_POLICY_ASSOCIATION = facts.NETWORK_POLICY_ASSOCIATION
+REGION_POLICY = facts.REGION_POLICY
+REGION_POLICY_RULE = facts.REGION_POLICY_RULE
+REGION_POLICY_ASSOCIATION = facts.REGION_POLICY_ASSOCIATION
 POLICY_TYPES = frozenset(
     {
         FIREWALL_POLICY,

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from guardrails import facts
 from guardrails.values import (
     UNKNOWN,
     Unknown,
@@ -27,23 +28,23 @@ from guardrails.values import (
     to_plain,
 )
 
-NETWORK = "gcp:compute/network:Network"
-SUBNET = "gcp:compute/subnetwork:Subnetwork"
-CONNECTOR = "gcp:vpcaccess/connector:Connector"
-FIREWALL = "gcp:compute/firewall:Firewall"
-REDIS = "gcp:redis/instance:Instance"
-RUN = "gcp:cloudrunv2/service:Service"
-RUN_JOB = "gcp:cloudrunv2/job:Job"
-RUN_V1 = "gcp:cloudrun/service:Service"
-GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
-PSA_CONNECTION = "gcp:servicenetworking/connection:Connection"
-SECRET = "gcp:secretmanager/secret:Secret"
-SECRET_IAM_MEMBER = "gcp:secretmanager/secretIamMember:SecretIamMember"
-SECRET_IAM_BINDING = "gcp:secretmanager/secretIamBinding:SecretIamBinding"
-SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
-PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
-PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
-PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
+NETWORK = facts.NETWORK
+SUBNET = facts.SUBNETWORK
+CONNECTOR = facts.CONNECTOR
+FIREWALL = facts.FIREWALL
+REDIS = facts.REDIS
+RUN = facts.RUN_SERVICE
+RUN_JOB = facts.RUN_JOB
+RUN_V1 = facts.RUN_V1_SERVICE
+GLOBAL_ADDRESS = facts.GLOBAL_ADDRESS
+PSA_CONNECTION = facts.PSA_CONNECTION
+SECRET = facts.SECRET
+SECRET_IAM_MEMBER = facts.SECRET_IAM_MEMBER
+SECRET_IAM_BINDING = facts.SECRET_IAM_BINDING
+SERVICE_ACCOUNT = facts.SERVICE_ACCOUNT
+PROJECT_IAM_MEMBER = facts.PROJECT_IAM_MEMBER
+PROJECT_IAM_BINDING = facts.PROJECT_IAM_BINDING
+PROJECT_IAM_POLICY = facts.PROJECT_IAM_POLICY
 STACK = "pulumi:pulumi:Stack"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
@@ -234,9 +235,9 @@ class Connector:
     @property
     def tags(self) -> set[str]:
         """Network tags Google puts on the connector's VMs."""
-        tags = {"vpc-connector"}
+        tags = {facts.CONNECTOR_UNIVERSAL_TAG}
         if isinstance(self.region, str) and isinstance(self.name, str):
-            tags.add(f"vpc-connector-{self.region}-{self.name}")
+            tags.add(facts.connector_network_tag(self.region, self.name))
         return tags
 
     @property

@@ -13,22 +13,14 @@ from typing import Any
 
 import pulumi
 
+from guardrails import facts
+
 KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
 # A stack is production when it says so: explicit policy config, or a label the program puts on
 # its resources (the redis-vpc program sets production=true|false from its stack file's
 # `redis-vpc:production` key). Never from the stack's or environment's name.
-PRODUCTION_LABELS = {"production": "true"}
-SECRET_ENV_PATTERNS = [
-    "PASSWORD",
-    "PASSWD",
-    "SECRET",
-    "TOKEN",
-    "API_KEY",
-    "PRIVATE_KEY",
-    "AUTH_KEY",
-    "CREDENTIALS",
-    "REDIS_AUTH",
-]
+PRODUCTION_LABELS = {facts.PRODUCTION_LABEL: facts.PRODUCTION_VALUE}
+SECRET_ENV_PATTERNS = list(facts.SECRET_ENV_WORDS)
 REDIS_PORTS = [6379, 6378]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from guardrails import facts
 from guardrails import settings as s
 from guardrails.common import Analysis, Findings
 from guardrails.rule import MANDATORY, PRODUCTION_ADVICE_ELSEWHERE, Rule
@@ -18,8 +19,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     patterns = [p.upper() for p in cfg["secretEnvPatterns"]]
 
     def secret_like(name: str) -> bool:
-        words = "_" + "_".join(w for w in name.upper().replace("-", "_").split("_") if w) + "_"
-        return any(f"_{p}_" in words for p in patterns)
+        return facts.looks_like_secret(name, patterns)
 
     auth_strings = {
         r.auth_string for r in m.redis if isinstance(r.auth_string, str) and r.auth_string

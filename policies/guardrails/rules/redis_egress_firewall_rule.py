@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from guardrails import layers
+from guardrails import facts, layers
 from guardrails import settings as s
 from guardrails.common import Analysis, Findings
 from guardrails.firewall import explain
@@ -20,7 +20,7 @@ from guardrails.values import UNKNOWN
 
 def _fix_rule(p: Path) -> str:
     tag = (
-        f"target tag vpc-connector-{p.connector.region}-{p.connector.name}"
+        f"target tag {facts.connector_network_tag(p.connector.region, p.connector.name)}"
         if p.connector is not None
         else "the target tag on the service's network interface"
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from guardrails import facts
 from guardrails import settings as s
 from guardrails.common import Analysis, Findings, covers_any, redis_ports
 from guardrails.firewall import TCP_NAMES
@@ -72,7 +73,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             continue
         tags = rule.source_tags if isinstance(rule.source_tags, list) else []
         from_clients = _within(rule.source_ranges, client_nets) or any(
-            isinstance(t, str) and t.startswith("vpc-connector") for t in tags
+            isinstance(t, str) and t.startswith(facts.CONNECTOR_UNIVERSAL_TAG) for t in tags
         )
         aimed = _overlaps(rule.destination_ranges, redis_nets) or (
             from_clients and _names_redis_port(rule, ports)
