@@ -20,6 +20,7 @@ network, a subnet, a connector, a secret) fails the gate unless acknowledged wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -99,6 +100,20 @@ def _export_path(template: Path, stack: str, many: bool) -> Path:
     return template
 
 
+def _named(file: str, exc: Exception) -> str:
+    """An error of one stack, naming its stack file once."""
+    text = str(exc)
+    return text if text.startswith(file) or f" {file}" in text else f"{file}: {text}"
+
+
+def _drop_stale(output: Path | None) -> None:
+    """No report was written: remove an earlier run's, so nothing reads it as this run's."""
+    if output is None:
+        return
+    with contextlib.suppress(OSError):
+        output.unlink(missing_ok=True)
+
+
 def review_change(
     project_dir: Path,
     result: Any,
@@ -124,7 +139,7 @@ def gate(argv: list[str]) -> int:
     from preflight.gate import UsageError, check_stack, load_policy_config
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
-    from preflight.stackfile import StackFileError, stacks
+    from preflight.stackfile import StackFileError, stack_file, stacks
 
     project_dir: Path = args.project_dir.resolve()
     expected: tuple[type[Exception], ...] = (
@@ -175,6 +190,7 @@ def gate(argv: list[str]) -> int:
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
         results = []
+        broken: list[str] = []  # --all: one message per stack file that could not be evaluated
         for name in names:
             graph = None
             if args.graph:
@@ -184,13 +200,19 @@ def gate(argv: list[str]) -> int:
                     raise UsageError(
                         f"--graph {args.graph}: not an exported graph ({exc})"
                     ) from None
-            result = check_stack(
-                project_dir,
-                name,
-                preview=args.preview,
-                graph=graph,
-                policy_config=policy_config,
-            )
+            try:
+                result = check_stack(
+                    project_dir,
+                    name,
+                    preview=args.preview,
+                    graph=graph,
+                    policy_config=policy_config,
+                )
+            except (ConfigError, StackFileError) as exc:
+                if not args.all:
+                    raise
+                broken.append(_named(stack_file(project_dir, name).name, exc))
+                continue
             if args.export:
                 path = _export_path(args.export, result.graph.stack, len(names) > 1)
                 try:
@@ -198,12 +220,15 @@ def gate(argv: list[str]) -> int:
                 except OSError as exc:
                     raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
+        if not results:
+            raise UsageError("; ".join(broken))
         if state is not None:
             change = review_change(
                 project_dir, results[0], state, args.allow_replace, policy_config
             )
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _drop_stale(args.output)
         return 2
 
     if args.format == "json":
@@ -221,6 +246,7 @@ def gate(argv: list[str]) -> int:
             args.output.write_text(report)
         except OSError as exc:
             print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
+            _drop_stale(args.output)
             return 2
         print("\n".join(r.summary() for r in results))
     else:
@@ -230,6 +256,15 @@ def gate(argv: list[str]) -> int:
         failed = failed or change.failed
         if args.output:
             print(change.summary())
+    if broken:
+        for message in broken:
+            print(f"error: {message}", file=sys.stderr)
+        print(
+            f"error: {len(broken)} of {len(names)} stack files not evaluated; "
+            "the report covers the others",
+            file=sys.stderr,
+        )
+        return 2
     return 1 if failed else 0
 
 

@@ -1,0 +1,81 @@
+"""`python -m preflight --all` with a broken stack file, and arguments the CLI would ignore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.support import ROOT, run_module
+
+
+def _project(tmp_path: Path, stacks: tuple[str, ...] = ("staging", "dev")) -> Path:
+    for name in ("Pulumi.yaml", "__main__.py", *(f"Pulumi.{s}.yaml" for s in stacks)):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    for name in ("infra", "policies", "docs"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return tmp_path
+
+
+def test_all_with_bad_yaml_reports_the_rest_and_names_the_file(tmp_path):
+    project = _project(tmp_path)
+    (project / "Pulumi.dev.yaml").write_text("config:\n  redis-vpc:x: [unclosed\n")
+    out = tmp_path / "report.sarif"
+    out.write_text("old report")
+    run = run_module(
+        "preflight",
+        "--all",
+        "--format",
+        "sarif",
+        "--output",
+        str(out),
+        "--project-dir",
+        str(project),
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Pulumi.dev.yaml" in run.stderr and "line " in run.stderr
+    assert "Traceback" not in run.stderr
+    sarif = json.loads(out.read_text())
+    ids = [r["automationDetails"]["id"] for r in sarif["runs"]]
+    assert ids == ["preflight/staging/"]
+
+
+def test_all_with_config_error_names_the_file_and_key(tmp_path):
+    project = _project(tmp_path)
+    path = project / "Pulumi.staging.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["redis-vpc:network"]["connectorCidr"] = "10.2.0.0/27"
+    path.write_text(yaml.safe_dump(data))
+    run = run_module("preflight", "--all", "--no-plan", "--project-dir", str(project))
+    assert run.returncode == 2, run.stderr
+    assert "Pulumi.staging.yaml" in run.stderr and "connectorCidr" in run.stderr
+    assert "dev (update)" in run.stdout
+
+
+def test_every_stack_broken_removes_an_old_report(tmp_path):
+    project = _project(tmp_path, ("staging",))
+    (project / "Pulumi.staging.yaml").write_text("config: {\n")
+    out = tmp_path / "report.sarif"
+    out.write_text("old report")
+    run = run_module(
+        "preflight",
+        "--all",
+        "--format",
+        "sarif",
+        "--output",
+        str(out),
+        "--project-dir",
+        str(project),
+    )
+    assert run.returncode == 2
+    assert "Pulumi.staging.yaml" in run.stderr
+    assert not out.exists()
+
+
+def test_single_stack_bad_yaml_names_file_and_line(tmp_path):
+    project = _project(tmp_path, ("staging",))
+    (project / "Pulumi.staging.yaml").write_text("config:\n  a: b\n c: [\n")
+    run = run_module("preflight", "staging", "--project-dir", str(project))
+    assert run.returncode == 2
+    assert "Pulumi.staging.yaml: not valid YAML at line" in run.stderr
