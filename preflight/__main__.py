@@ -44,7 +44,7 @@ def _gate_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "stack",
         nargs="?",
-        default="staging",
+        default=None,
         help="stack name (Pulumi.<stack>.yaml); default staging",
     )
     p.add_argument("--preview", action="store_true", help="preview mode: computed outputs unknown")
@@ -114,6 +114,24 @@ def _drop_stale(output: Path | None) -> None:
         output.unlink(missing_ok=True)
 
 
+def _reject_ignored(args: argparse.Namespace) -> None:
+    """An argument the run would not use is a mistake to report, not to drop silently."""
+    from preflight.gate import UsageError
+
+    if args.all and args.stack is not None:
+        raise UsageError(
+            f"stack {args.stack!r} given with --all (which runs every stack); give one or the other"
+        )
+    if args.graph and args.stack is not None:
+        raise UsageError(
+            f"stack {args.stack!r} given with --graph {args.graph} (the graph names its own stack)"
+        )
+    if args.graph and args.preview:
+        raise UsageError(
+            f"--preview given with --graph {args.graph} (the graph records its own mode)"
+        )
+
+
 def review_change(
     project_dir: Path,
     result: Any,
@@ -154,6 +172,9 @@ def gate(argv: list[str]) -> int:
 
         expected += (StateError,)
     try:
+        _reject_ignored(args)
+        if args.stack is None:
+            args.stack = "staging"
         if args.graph and args.all:
             raise UsageError(
                 "--graph evaluates one exported graph; it cannot be combined with --all"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.support import ROOT, run_module
@@ -79,3 +80,21 @@ def test_single_stack_bad_yaml_names_file_and_line(tmp_path):
     run = run_module("preflight", "staging", "--project-dir", str(project))
     assert run.returncode == 2
     assert "Pulumi.staging.yaml: not valid YAML at line" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--all", "staging"], ("'staging'", "--all")),
+        (["--graph", "g.json", "production"], ("'production'", "--graph g.json")),
+        (["--graph", "g.json", "--preview"], ("--preview", "--graph g.json")),
+    ],
+)
+def test_an_argument_that_would_be_ignored_is_an_error(args, needles):
+    run = run_module("preflight", *args)
+    assert run.returncode == 2
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1, run.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    assert run.stdout == ""
