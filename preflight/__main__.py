@@ -3,7 +3,8 @@
     python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
                         [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
                         [--state EXPORT [--allow-replace NAME]...]
-    python -m preflight outputs [--file FILE | --stack STACK [--preview]] [--format dotenv|json|yaml]
+    python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
+                                [--format dotenv|json|yaml]
 
 Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
 drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
@@ -299,7 +300,15 @@ def outputs(argv: list[str]) -> int:
         type=Path,
         help="`pulumi stack output --json --show-secrets` saved to a file ('-' for stdin)",
     )
-    src.add_argument("--stack", help="render from a preflight run of this stack instead")
+    src.add_argument(
+        "--stack",
+        help="render the offline emulation's placeholder values for this stack (needs --mock)",
+    )
+    p.add_argument(
+        "--mock",
+        action="store_true",
+        help="with --stack: accept mock values, each marked PREFLIGHT-MOCK: (never deployable)",
+    )
     p.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--format", choices=("dotenv", "json", "yaml"), default="dotenv")
     p.add_argument("--output", type=Path, help="write here instead of stdout")
@@ -311,6 +320,15 @@ def outputs(argv: list[str]) -> int:
     from preflight.stackfile import StackFileError
 
     try:
+        if args.stack and not args.mock:
+            raise ValueError(
+                f"--stack {args.stack} renders the offline emulation's mock values, not the "
+                "deployed stack's; add --mock to accept placeholders (marked, never deployable), "
+                "or give --file with `pulumi stack output --json --show-secrets`"
+            )
+        for flag, given in (("--mock", args.mock), ("--preview", args.preview)):
+            if given and not args.stack:
+                raise ValueError(f"{flag} applies to --stack STACK only")
         if args.stack:
             from preflight.engine import run_program
 
@@ -323,7 +341,7 @@ def outputs(argv: list[str]) -> int:
             data = appconfig.parse_outputs(sys.stdin.read(), "stdin")
         else:
             raise ValueError(
-                "give --file FILE, pipe `pulumi stack output --json --show-secrets`, or --stack STACK"
+                "give --file FILE, pipe `pulumi stack output --json --show-secrets`, or --stack STACK --mock"
             )
         config = appconfig.app_config(data)
     except appconfig.ContractError as exc:
@@ -332,7 +350,7 @@ def outputs(argv: list[str]) -> int:
     except (ValueError, OSError, ConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    text = appconfig.render(config, args.format)
+    text = appconfig.render(config, args.format, mock=bool(args.stack))
     if args.output:
         try:
             args.output.write_text(text)

@@ -98,3 +98,28 @@ def test_an_argument_that_would_be_ignored_is_an_error(args, needles):
     for needle in needles:
         assert needle in lines[0]
     assert run.stdout == ""
+
+
+def test_outputs_from_the_emulation_needs_mock_and_is_marked():
+    refused = run_module("preflight", "outputs", "--stack", "staging")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "--stack staging" in refused.stderr and "--mock" in refused.stderr
+    run = run_module("preflight", "outputs", "--stack", "staging", "--mock")
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("# PLACEHOLDERS from the offline preflight emulation")
+    values = [line.split("=", 1) for line in lines if not line.startswith("#")]
+    assert values and all(v.startswith("PREFLIGHT-MOCK:") for _, v in values)
+    as_json = json.loads(
+        run_module(
+            "preflight", "outputs", "--stack", "staging", "--mock", "--format", "json"
+        ).stdout
+    )
+    assert all(v.startswith("PREFLIGHT-MOCK:") for v in as_json.values())
+
+
+@pytest.mark.parametrize("flag", ["--mock", "--preview"])
+def test_outputs_flags_for_stack_only_are_errors_without_it(flag):
+    run = run_module("preflight", "outputs", flag, stdin="{}")
+    assert run.returncode == 2
+    assert flag in run.stderr and "--stack" in run.stderr
