@@ -212,7 +212,7 @@ def gate(argv: list[str]) -> int:
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
         results = []
-        broken: list[str] = []  # --all: one message per stack file that could not be evaluated
+        broken: list[tuple[str, str]] = []  # --all: (stack file, message) not evaluated
         for name in names:
             graph = None
             if args.graph:
@@ -233,7 +233,8 @@ def gate(argv: list[str]) -> int:
             except (ConfigError, StackFileError) as exc:
                 if not args.all:
                     raise
-                broken.append(_named(stack_file(project_dir, name).name, exc))
+                file = stack_file(project_dir, name).name
+                broken.append((file, _named(file, exc)))
                 continue
             if args.export:
                 path = _export_path(args.export, result.graph.stack, len(names) > 1)
@@ -243,7 +244,7 @@ def gate(argv: list[str]) -> int:
                     raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
         if not results:
-            raise UsageError("; ".join(broken))
+            raise UsageError("; ".join(message for _, message in broken))
         if state is not None:
             change = review_change(
                 project_dir, results[0], state, args.allow_replace, policy_config
@@ -254,11 +255,11 @@ def gate(argv: list[str]) -> int:
         return 2
 
     if args.format == "json":
-        report = render_json(results)
+        report = render_json(results, broken)
         if state is not None:
             report = change.add_to_json(report)
     elif args.format == "sarif":
-        report = render_sarif(results, project_dir)
+        report = render_sarif(results, project_dir, broken)
     else:
         report = render_text(results, plan=not args.no_plan and state is None)
         if state is not None:
@@ -279,7 +280,7 @@ def gate(argv: list[str]) -> int:
         if args.output:
             print(change.summary())
     if broken:
-        for message in broken:
+        for _, message in broken:
             print(f"error: {message}", file=sys.stderr)
         print(
             f"error: {len(broken)} of {len(names)} stack files not evaluated; "

@@ -40,6 +40,11 @@ def test_all_with_bad_yaml_reports_the_rest_and_names_the_file(tmp_path):
     sarif = json.loads(out.read_text())
     ids = [r["automationDetails"]["id"] for r in sarif["runs"]]
     assert ids == ["preflight/staging/"]
+    (invocation,) = sarif["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    (note,) = invocation["toolExecutionNotifications"]
+    assert note["level"] == "error" and "not valid YAML" in note["message"]["text"]
+    assert note["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "Pulumi.dev.yaml"
 
 
 def test_all_with_config_error_names_the_file_and_key(tmp_path):
@@ -52,6 +57,12 @@ def test_all_with_config_error_names_the_file_and_key(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "Pulumi.staging.yaml" in run.stderr and "connectorCidr" in run.stderr
     assert "dev (update)" in run.stdout
+    as_json = run_module("preflight", "--all", "--format", "json", "--project-dir", str(project))
+    assert as_json.returncode == 2
+    report = json.loads(as_json.stdout)
+    assert [s["stack"] for s in report["stacks"]] == ["dev"]
+    (error,) = report["errors"]
+    assert error["stackFile"] == "Pulumi.staging.yaml" and "connectorCidr" in error["message"]
 
 
 def test_every_stack_broken_removes_an_old_report(tmp_path):
