@@ -3,7 +3,8 @@
     python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
                         [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
                         [--state EXPORT [--allow-replace NAME]...]
-    python -m preflight outputs [--file FILE | --stack STACK [--preview]] [--format dotenv|json|yaml]
+    python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
+                                [--format dotenv|json|yaml]
 
 Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
 drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
@@ -20,6 +21,7 @@ network, a subnet, a connector, a secret) fails the gate unless acknowledged wit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import sys
@@ -43,7 +45,7 @@ def _gate_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "stack",
         nargs="?",
-        default="staging",
+        default=None,
         help="stack name (Pulumi.<stack>.yaml); default staging",
     )
     p.add_argument("--preview", action="store_true", help="preview mode: computed outputs unknown")
@@ -99,6 +101,38 @@ def _export_path(template: Path, stack: str, many: bool) -> Path:
     return template
 
 
+def _named(file: str, exc: Exception) -> str:
+    """An error of one stack, naming its stack file once."""
+    text = str(exc)
+    return text if text.startswith(file) or f" {file}" in text else f"{file}: {text}"
+
+
+def _drop_stale(output: Path | None) -> None:
+    """No report was written: remove an earlier run's, so nothing reads it as this run's."""
+    if output is None:
+        return
+    with contextlib.suppress(OSError):
+        output.unlink(missing_ok=True)
+
+
+def _reject_ignored(args: argparse.Namespace) -> None:
+    """An argument the run would not use is a mistake to report, not to drop silently."""
+    from preflight.gate import UsageError
+
+    if args.all and args.stack is not None:
+        raise UsageError(
+            f"stack {args.stack!r} given with --all (which runs every stack); give one or the other"
+        )
+    if args.graph and args.stack is not None:
+        raise UsageError(
+            f"stack {args.stack!r} given with --graph {args.graph} (the graph names its own stack)"
+        )
+    if args.graph and args.preview:
+        raise UsageError(
+            f"--preview given with --graph {args.graph} (the graph records its own mode)"
+        )
+
+
 def review_change(
     project_dir: Path,
     result: Any,
@@ -124,7 +158,7 @@ def gate(argv: list[str]) -> int:
     from preflight.gate import UsageError, check_stack, load_policy_config
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
-    from preflight.stackfile import StackFileError, stacks
+    from preflight.stackfile import StackFileError, stack_file, stacks
 
     project_dir: Path = args.project_dir.resolve()
     expected: tuple[type[Exception], ...] = (
@@ -139,6 +173,9 @@ def gate(argv: list[str]) -> int:
 
         expected += (StateError,)
     try:
+        _reject_ignored(args)
+        if args.stack is None:
+            args.stack = "staging"
         if args.graph and args.all:
             raise UsageError(
                 "--graph evaluates one exported graph; it cannot be combined with --all"
@@ -175,6 +212,7 @@ def gate(argv: list[str]) -> int:
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
         results = []
+        broken: list[tuple[str, str]] = []  # --all: (stack file, message) not evaluated
         for name in names:
             graph = None
             if args.graph:
@@ -184,13 +222,20 @@ def gate(argv: list[str]) -> int:
                     raise UsageError(
                         f"--graph {args.graph}: not an exported graph ({exc})"
                     ) from None
-            result = check_stack(
-                project_dir,
-                name,
-                preview=args.preview,
-                graph=graph,
-                policy_config=policy_config,
-            )
+            try:
+                result = check_stack(
+                    project_dir,
+                    name,
+                    preview=args.preview,
+                    graph=graph,
+                    policy_config=policy_config,
+                )
+            except (ConfigError, StackFileError) as exc:
+                if not args.all:
+                    raise
+                file = stack_file(project_dir, name).name
+                broken.append((file, _named(file, exc)))
+                continue
             if args.export:
                 path = _export_path(args.export, result.graph.stack, len(names) > 1)
                 try:
@@ -198,20 +243,23 @@ def gate(argv: list[str]) -> int:
                 except OSError as exc:
                     raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
+        if not results:
+            raise UsageError("; ".join(message for _, message in broken))
         if state is not None:
             change = review_change(
                 project_dir, results[0], state, args.allow_replace, policy_config
             )
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _drop_stale(args.output)
         return 2
 
     if args.format == "json":
-        report = render_json(results)
+        report = render_json(results, broken)
         if state is not None:
             report = change.add_to_json(report)
     elif args.format == "sarif":
-        report = render_sarif(results, project_dir)
+        report = render_sarif(results, project_dir, broken)
     else:
         report = render_text(results, plan=not args.no_plan and state is None)
         if state is not None:
@@ -221,6 +269,7 @@ def gate(argv: list[str]) -> int:
             args.output.write_text(report)
         except OSError as exc:
             print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
+            _drop_stale(args.output)
             return 2
         print("\n".join(r.summary() for r in results))
     else:
@@ -230,6 +279,15 @@ def gate(argv: list[str]) -> int:
         failed = failed or change.failed
         if args.output:
             print(change.summary())
+    if broken:
+        for _, message in broken:
+            print(f"error: {message}", file=sys.stderr)
+        print(
+            f"error: {len(broken)} of {len(names)} stack files not evaluated; "
+            "the report covers the others",
+            file=sys.stderr,
+        )
+        return 2
     return 1 if failed else 0
 
 
@@ -243,7 +301,15 @@ def outputs(argv: list[str]) -> int:
         type=Path,
         help="`pulumi stack output --json --show-secrets` saved to a file ('-' for stdin)",
     )
-    src.add_argument("--stack", help="render from a preflight run of this stack instead")
+    src.add_argument(
+        "--stack",
+        help="render the offline emulation's placeholder values for this stack (needs --mock)",
+    )
+    p.add_argument(
+        "--mock",
+        action="store_true",
+        help="with --stack: accept mock values, each marked PREFLIGHT-MOCK: (never deployable)",
+    )
     p.add_argument("--preview", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--format", choices=("dotenv", "json", "yaml"), default="dotenv")
     p.add_argument("--output", type=Path, help="write here instead of stdout")
@@ -255,6 +321,15 @@ def outputs(argv: list[str]) -> int:
     from preflight.stackfile import StackFileError
 
     try:
+        if args.stack and not args.mock:
+            raise ValueError(
+                f"--stack {args.stack} renders the offline emulation's mock values, not the "
+                "deployed stack's; add --mock to accept placeholders (marked, never deployable), "
+                "or give --file with `pulumi stack output --json --show-secrets`"
+            )
+        for flag, given in (("--mock", args.mock), ("--preview", args.preview)):
+            if given and not args.stack:
+                raise ValueError(f"{flag} applies to --stack STACK only")
         if args.stack:
             from preflight.engine import run_program
 
@@ -267,7 +342,7 @@ def outputs(argv: list[str]) -> int:
             data = appconfig.parse_outputs(sys.stdin.read(), "stdin")
         else:
             raise ValueError(
-                "give --file FILE, pipe `pulumi stack output --json --show-secrets`, or --stack STACK"
+                "give --file FILE, pipe `pulumi stack output --json --show-secrets`, or --stack STACK --mock"
             )
         config = appconfig.app_config(data)
     except appconfig.ContractError as exc:
@@ -276,7 +351,7 @@ def outputs(argv: list[str]) -> int:
     except (ValueError, OSError, ConfigError, StackFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    text = appconfig.render(config, args.format)
+    text = appconfig.render(config, args.format, mock=bool(args.stack))
     if args.output:
         try:
             args.output.write_text(text)

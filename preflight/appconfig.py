@@ -56,13 +56,29 @@ def _dotenv_value(value: str) -> str:
     return f'"{escaped}"'
 
 
-def render(config: Mapping[str, str], fmt: str) -> str:
+MOCK_PREFIX = "PREFLIGHT-MOCK:"
+MOCK_HEADER = (
+    "# PLACEHOLDERS from the offline preflight emulation (outputs --stack --mock), not a deployed\n"
+    f"# stack: every value is prefixed {MOCK_PREFIX} and none may be deployed. For real config use\n"
+    "# `pulumi stack output --json --show-secrets | python -m preflight outputs`.\n"
+)
+
+
+def mark_mock(config: Mapping[str, str]) -> dict[str, str]:
+    """The emulation's values, each marked so no application can take it for a real one."""
+    return {k: f"{MOCK_PREFIX}{v}" for k, v in config.items()}
+
+
+def render(config: Mapping[str, str], fmt: str, *, mock: bool = False) -> str:
+    if mock:
+        config = mark_mock(config)
+    header = MOCK_HEADER if mock else ""
     if fmt == "dotenv":
-        return "".join(f"{k}={_dotenv_value(v)}\n" for k, v in config.items())
-    if fmt == "json":
+        return header + "".join(f"{k}={_dotenv_value(v)}\n" for k, v in config.items())
+    if fmt == "json":  # no comments in JSON: the marked values say it
         return json.dumps(dict(config), indent=2) + "\n"
     if fmt == "yaml":
-        return yaml.safe_dump(dict(config), sort_keys=False)
+        return header + yaml.safe_dump(dict(config), sort_keys=False)
     raise ValueError(f"unknown format {fmt!r} (dotenv, json, yaml)")
 
 

@@ -113,8 +113,8 @@ def render_text(results: list[StackResult], *, plan: bool = True) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def render_json(results: list[StackResult]) -> str:
-    data = {
+def render_json(results: list[StackResult], errors: list[tuple[str, str]] | None = None) -> str:
+    data: dict[str, Any] = {
         "stacks": [
             {
                 "stack": r.graph.stack,
@@ -146,6 +146,8 @@ def render_json(results: list[StackResult]) -> str:
             for r in results
         ]
     }
+    if errors:  # --all: stack files that could not be evaluated (not in "stacks")
+        data["errors"] = [{"stackFile": f, "message": m} for f, m in errors]
     return json.dumps(data, indent=2) + "\n"
 
 
@@ -536,7 +538,24 @@ def _locations(
     return loc, related, key
 
 
-def render_sarif(results: list[StackResult], project_dir: Path) -> str:
+def _invocation(errors: list[tuple[str, str]]) -> dict[str, Any]:
+    """SARIF 2.1.0 §3.20 invocation: stack files --all could not evaluate, as error notifications."""
+    return {
+        "executionSuccessful": False,
+        "toolExecutionNotifications": [
+            {
+                "level": "error",
+                "message": {"text": message},
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": file}}}],
+            }
+            for file, message in errors
+        ],
+    }
+
+
+def render_sarif(
+    results: list[StackResult], project_dir: Path, errors: list[tuple[str, str]] | None = None
+) -> str:
     anchors = doc_anchors(project_dir)
     runs = []
     for res in results:
@@ -606,4 +625,6 @@ def render_sarif(results: list[StackResult], project_dir: Path) -> str:
                 "results": results_json,
             }
         )
+    if errors and runs:
+        runs[0]["invocations"] = [_invocation(errors)]
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": runs}, indent=2) + "\n"

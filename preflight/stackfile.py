@@ -13,11 +13,26 @@ class StackFileError(ValueError):
     pass
 
 
+def yaml_error(path: Path, exc: yaml.YAMLError) -> StackFileError:
+    """A YAML parse error naming the file and, when PyYAML knows it, the line and column."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return StackFileError(f"{path.name}: not valid YAML{where} ({problem})")
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise yaml_error(path, exc) from None
+
+
 def project_name(project_dir: Path) -> str:
     path = project_dir / "Pulumi.yaml"
     if not path.is_file():
         raise StackFileError(f"no Pulumi.yaml in {project_dir}: not a Pulumi project")
-    data = yaml.safe_load(path.read_text()) or {}
+    data = _load_yaml(path) or {}
     if not isinstance(data, dict) or not data.get("name"):
         raise StackFileError(f"{path}: no project name")
     return str(data["name"])
@@ -41,7 +56,7 @@ JSON_TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
 
 
 def _project_config(project_dir: Path) -> dict[str, Any]:
-    data = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
+    data = _load_yaml(project_dir / "Pulumi.yaml") or {}
     config = data.get("config") or {}
     return config if isinstance(config, dict) else {}
 
@@ -89,10 +104,7 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
     if not path.is_file():
         known = ", ".join(stacks(project_dir)) or "none"
         raise StackFileError(f"no stack file {path.name} (stacks here: {known})")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise StackFileError(f"{path.name}: not valid YAML ({exc})") from None
+    data = _load_yaml(path) or {}
     if not isinstance(data, dict):
         raise StackFileError(f"{path.name}: must be a mapping with a 'config' key")
     config = data.get("config") or {}

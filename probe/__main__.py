@@ -2,7 +2,8 @@
 [--deadline SECONDS] [--rounds N]`
 
 Without --host, settings come from the services' env vars (REDIS_HOST, REDIS_PORT, REDIS_TLS,
-REDIS_AUTH, REDIS_CA_CERT), as inside the Cloud Run probe job. Progress goes to stderr; the last
+REDIS_AUTH, REDIS_CA_CERT), as inside the Cloud Run probe job. With --host, REDIS_AUTH is not
+read: a password is sent only with --password-env VAR. Progress goes to stderr; the last
 line of stdout is exactly one JSON object (`ok`, `classification`, `hint`, `steps`,
 `latency_ms`, ...). Exit status 0 only when every step passed, 2 on bad arguments.
 """
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     username = os.environ.get(args.username_env) if args.username_env else None
     try:
         settings: ProbeSettings = settings_from_env(
+            # --host is an explicit target: its password comes from --password-env only.
+            auth_from_env=args.host is None,
             host=args.host,
             port=args.port,
             tls=args.tls,

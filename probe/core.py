@@ -50,6 +50,11 @@ TIMEOUT_AFTER_CONNECT_HINT = (
     "the TCP connection was accepted but nothing answered in time: an overloaded connector, "
     "a busy or restarting Redis, or another service listening on that port"
 )
+# NOAUTH (or a PING refused for want of AUTH) with no password given is not a wrong password.
+NO_PASSWORD_HINT = (
+    "the network path works; the server requires a password and none was sent: pass it with "
+    "--password-env VAR (or set REDIS_AUTH when the probe reads the services' env, no --host)"
+)
 AUTH_ERRORS = ("NOAUTH", "WRONGPASS", "ERR invalid password", "ERR AUTH", "ERR Client sent AUTH")
 PROBE_KEY_PREFIX = "redis-vpc:probe:"
 
@@ -288,6 +293,8 @@ class Prober:
             connected = any(st.name == "tcp_connect" and st.ok for st in result.steps)
             if result.classification == "timeout" and connected:
                 result.hint = TIMEOUT_AFTER_CONNECT_HINT
+            if result.classification == "auth" and not self.s.password:
+                result.hint = NO_PASSWORD_HINT
         if result.ok:
             result.classification = result.hint = result.error = None
         result.elapsed_ms = round((self.clock() - start) * 1000, 2)
@@ -453,10 +460,15 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-def settings_from_env(env: dict[str, str] | None = None, **overrides: Any) -> ProbeSettings:
+def settings_from_env(
+    env: dict[str, str] | None = None, *, auth_from_env: bool = True, **overrides: Any
+) -> ProbeSettings:
     """Inside Cloud Run: the same env vars the services get (REDIS_HOST, REDIS_PORT, REDIS_TLS,
-    REDIS_AUTH, REDIS_CA_CERT)."""
+    REDIS_AUTH, REDIS_CA_CERT). With `auth_from_env=False` REDIS_AUTH is not read: a password
+    is sent only when one is passed in."""
     env = dict(os.environ if env is None else env)
+    if not auth_from_env:
+        env.pop("REDIS_AUTH", None)
     raw_port = env.get("REDIS_PORT", "6379") or "6379"
     if not raw_port.isdigit():
         raise ValueError(f"REDIS_PORT={raw_port!r} is not a port number")

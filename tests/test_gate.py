@@ -211,17 +211,22 @@ def test_unknown_policy_in_config_exits_2(tmp_path):
 
 # -- outputs -> application config ------------------------------------------------------------
 def test_outputs_from_a_preflight_run_in_every_format():
-    env = preflight("outputs", "--stack", "production")
+    env = preflight("outputs", "--stack", "production", "--mock")
     assert env.returncode == 0, env.stderr
-    lines = dict(line.split("=", 1) for line in env.stdout.splitlines())
+    mark = "PREFLIGHT-MOCK:"
+    pairs = [line.split("=", 1) for line in env.stdout.splitlines() if not line.startswith("#")]
+    assert all(v.startswith(mark) for _, v in pairs)
+    lines = {k: v.removeprefix(mark) for k, v in pairs}
     assert lines["REDIS_PORT"] == "6378" and lines["REDIS_TLS"] == "true"
     assert lines["REDIS_AUTH_SECRET_ID"] == "projects/acme-chat-prod/secrets/production-redis-auth"
     assert lines["SERVICE_URL_BACKEND"].startswith("https://production-backend-")
-    as_json = json.loads(preflight("outputs", "--stack", "production", "--format", "json").stdout)
-    as_yaml = yaml.safe_load(
-        preflight("outputs", "--stack", "production", "--format", "yaml").stdout
+    as_json = json.loads(
+        preflight("outputs", "--stack", "production", "--mock", "--format", "json").stdout
     )
-    assert as_json == as_yaml == lines
+    as_yaml = yaml.safe_load(
+        preflight("outputs", "--stack", "production", "--mock", "--format", "yaml").stdout
+    )
+    assert as_json == as_yaml == {k: mark + v for k, v in lines.items()}
 
 
 def test_outputs_from_stdin_like_pulumi_stack_output():

@@ -15,6 +15,7 @@ import pytest
 
 from probe.core import (
     HINTS,
+    NO_PASSWORD_HINT,
     TIMEOUT_AFTER_CONNECT_HINT,
     Prober,
     ProbeSettings,
@@ -156,7 +157,8 @@ def test_wrong_password(tmp_path):
 def test_missing_password(tmp_path):
     with redis_server(tmp_path, password="right") as port:
         result, elapsed = probe(port=port)
-    assert_failure(result, elapsed, "auth")
+    assert_failure(result, elapsed, "auth", hint=NO_PASSWORD_HINT)
+    assert "none was sent" in result.hint
 
 
 def test_non_redis_server():
@@ -229,6 +231,16 @@ def test_cli_reads_the_service_env(tmp_path):
             }
         )
     assert code == 0 and out["port"] == port
+
+
+def test_cli_with_host_does_not_send_redis_auth_from_env(tmp_path):
+    with redis_server(tmp_path, password="pw") as port:
+        target = ("--host", "127.0.0.1", "--port", str(port), "--deadline", "2")
+        code, out = _cli(*target, env={"REDIS_AUTH": "pw"})
+        assert code == 1 and out["classification"] == "auth"
+        assert out["hint"] == NO_PASSWORD_HINT
+        code, out = _cli(*target, "--password-env", "REDIS_AUTH", env={"REDIS_AUTH": "pw"})
+        assert code == 0 and out["ok"] is True
 
 
 def test_cli_usage_errors():

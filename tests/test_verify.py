@@ -216,3 +216,13 @@ def test_google_adapter_uses_existing_client_apis():
     assert network_management_v1.ReachabilityDetails.Result.REACHABLE.name == "REACHABLE"
     assert network_management_v1.DropInfo.Cause.FIREWALL_RULE.name == "FIREWALL_RULE"
     assert GoogleCloud("p").project == "p"
+
+
+def test_outputs_of_another_stack_exit_2(tmp_path, capsys):
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs("production")))
+    cloud = FakeCloud()
+    assert main(["staging", "--outputs", str(path)], cloud=cloud) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "'production'" in err and "'staging'" in err
+    assert cloud.calls == []

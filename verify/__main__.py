@@ -3,7 +3,8 @@
 After `pulumi up`: reads the stack outputs (`pulumi stack output --json`, or --outputs FILE),
 checks that the connector is READY, executes the Redis probe job and reads its verdict, and
 re-runs the Connectivity Test when the stack has one. Prints a verdict per check; exit 0 when
-nothing failed, 1 when a check failed, 2 when the outputs cannot be read.
+nothing failed, 1 when a check failed, 2 when the outputs cannot be read or are another stack's
+(their `environment` is not STACK).
 """
 
 from __future__ import annotations
@@ -46,6 +47,16 @@ def read_outputs(stack: str, path: Path | None) -> dict[str, Any]:
     return data
 
 
+def check_stack_matches(stack: str, outputs: dict[str, Any], path: Path | None) -> None:
+    """Outputs of another stack would verify that stack's cloud under this one's name."""
+    env = outputs.get("environment")
+    if env is not None and env != stack:
+        source = f"--outputs {path}" if path is not None else "pulumi stack output"
+        raise ValueError(
+            f"{source} holds the outputs of stack {env!r} (environment), not of stack {stack!r}"
+        )
+
+
 def main(argv: list[str] | None = None, cloud: Cloud | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m verify",
@@ -64,6 +75,7 @@ def main(argv: list[str] | None = None, cloud: Cloud | None = None) -> int:
         return 0 if exc.code == 0 else 2
     try:
         outputs = read_outputs(args.stack, args.outputs)
+        check_stack_matches(args.stack, outputs, args.outputs)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
