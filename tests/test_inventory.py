@@ -143,3 +143,42 @@ def test_inventories_hold_the_path():
     assert staging["counts"]["gcp:vpcaccess/connector:Connector"] == 1
     dev = yaml.safe_load(inventory.path("dev").read_text())
     assert "gcp:vpcaccess/connector:Connector" not in dev["counts"]
+
+
+@pytest.mark.parametrize("name", inventory.VARIANTS)
+def test_variant_matches_inventory(name):
+    """Config variants (tests/variants/) run through the same emulation as the real stacks."""
+    committed = yaml.safe_load(inventory.variant_path(name).read_text())
+    actual = inventory.build(inventory.variant_graph(name))
+    assert committed == actual, mismatch_report(f"variants/{name}", committed, actual)
+
+
+def test_variants_are_not_real_stacks_and_each_has_an_inventory():
+    assert inventory.VARIANTS, "no variant stack files under tests/variants/"
+    assert not set(inventory.VARIANTS) & set(STACKS)
+    for name in inventory.VARIANTS:
+        assert not (ROOT / f"Pulumi.{name}.yaml").exists()
+    committed = sorted(p.stem for p in inventory.VARIANT_INVENTORY.glob("*.yaml"))
+    assert committed == sorted(inventory.VARIANTS), f"variant inventories out of date: {RUN}"
+
+
+def _redis(name: str) -> dict[str, Any]:
+    doc = yaml.safe_load(inventory.variant_path(name).read_text())
+    (redis,) = [r for r in doc["resources"] if r["type"] == "gcp:redis/instance:Instance"]
+    return redis["inputs"]
+
+
+def test_variants_hold_what_they_vary():
+    assert _redis("dev-psa")["connectMode"] == "PRIVATE_SERVICE_ACCESS"
+    assert _redis("staging-replicas")["replicaCount"] == 2
+    assert _redis("staging-replicas")["readReplicasMode"] == "READ_REPLICAS_ENABLED"
+    assert _redis("dev-noauth")["authEnabled"] is False
+    noauth = yaml.safe_load(inventory.variant_path("dev-noauth").read_text())
+    assert "gcp:secretmanager/secret:Secret" not in noauth["counts"]
+
+
+@pytest.mark.parametrize("name", inventory.VARIANTS)
+def test_variant_inventory_is_the_same_on_every_run(name):
+    first = inventory.dump(inventory.build(inventory.variant_graph(name)))
+    assert first == inventory.dump(inventory.build(inventory.variant_graph(name)))
+    assert first == inventory.variant_path(name).read_text()
