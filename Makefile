@@ -56,7 +56,8 @@ schema: $(VENV)/.installed
 policy-docs: $(VENV)/.installed
 	$(PY) policies/regen_docs.py
 
-## Regenerate the per-stack inventories under tests/inventory/ from the mock run.
+## Regenerate the per-stack inventories under tests/inventory/ (and tests/inventory/variants/ for
+## the config variants in tests/variants/) from the mock run.
 inventory: $(VENV)/.installed
 	$(PY) -m tests.inventory --write
 

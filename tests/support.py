@@ -11,10 +11,11 @@ from typing import Any
 from preflight import wire
 from preflight.engine import Emulation
 from preflight.graph import Graph, RecordedResource
-from preflight.stackfile import load_stack_config
+from preflight.stackfile import load_stack_config, stacks
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = ("staging", "production", "dev")
+# Every stack with a Pulumi.<name>.yaml in the project root: a new stack is one new file.
+STACKS = tuple(stacks(ROOT))
 MODES = (False, True)  # update, preview
 
 

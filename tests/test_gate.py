@@ -113,7 +113,7 @@ def test_plan_and_summary_in_text(stack):
     assert last.startswith(f"{stack} (update):") and last.endswith("-> PASS")
 
 
-@pytest.mark.parametrize("stack_name", ["staging", "production", "dev"])
+@pytest.mark.parametrize("stack_name", STACKS)
 def test_preview_of_a_new_stack_decides_everything(stack_name):
     """A pull request that creates the stack sees every computed output unknown; the pack still
     decides (the rule's port is the instance's own port output, the destination the whole

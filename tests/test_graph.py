@@ -363,7 +363,7 @@ def test_ca_bundle_keeps_order_and_separates_pems():
     assert ca_bundle([{"cert": "A"}, {"cert": "B\n"}, {"cert": ""}]) == "A\nB\n"
 
 
-@pytest.mark.parametrize("stack", ["staging", "production", "dev"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_redis_ignores_the_range_the_provider_cannot_read_back(stack):
     """reserved_ip_range is not read back (the provider fills effective_reserved_ip_range) and
     forces replacement: without ignoreChanges an imported or refreshed instance would plan a

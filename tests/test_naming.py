@@ -6,6 +6,7 @@ import pytest
 
 from infra import facts, naming
 from infra.naming import Names
+from tests.support import STACKS, stack_config
 
 
 def test_names_derive_from_environment():
@@ -52,8 +53,8 @@ def test_rules(rule, name, ok):
 
 
 def test_every_stack_name_of_shipped_environments_is_valid():
-    for env in ("staging", "production", "dev"):
-        names = Names(env)
+    for stack in STACKS:
+        names = Names(stack_config(stack)["redis-vpc:environment"])
         assert names.environment_problem() is None
         for d in names.stack_names() + names.service_names("backend"):
             assert d.violation is None, d.name

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from preflight.stackfile import StackFileError, load_stack_config
-from tests.support import ROOT
+from tests.support import ROOT, STACKS
 
 
 def project(tmp_path, stack_config: dict, project_config: dict | None = None):
@@ -66,5 +66,5 @@ def test_typed_key_is_type_checked(tmp_path):
 
 
 def test_every_shipped_stack_loads():
-    for stack in ("staging", "production", "dev"):
+    for stack in STACKS:
         assert load_stack_config(ROOT, stack)["redis-vpc:environment"] == stack
