@@ -175,6 +175,17 @@ def test_variants_hold_what_they_vary():
     assert _redis("dev-noauth")["authEnabled"] is False
     noauth = yaml.safe_load(inventory.variant_path("dev-noauth").read_text())
     assert "gcp:secretmanager/secret:Secret" not in noauth["counts"]
+    secrets = yaml.safe_load(inventory.variant_path("staging-secrets").read_text())
+    names = {r["name"] for r in secrets["resources"]}
+    assert {
+        "svc-backend-secret-chat-db-password-access",
+        "svc-backend-secret-stripe-key-access",
+        "svc-auth-secret-chat-db-password-access",
+    } <= names
+    assert "svc-auth-secret-stripe-key-access" not in names
+    probe = yaml.safe_load(inventory.variant_path("dev-probe-direct").read_text())
+    assert probe["counts"]["gcp:networkmanagement/connectivityTest:ConnectivityTest"] == 1
+    assert "gcp:vpcaccess/connector:Connector" not in probe["counts"]
 
 
 @pytest.mark.parametrize("name", inventory.VARIANTS)
