@@ -8,16 +8,26 @@ PYTEST_ARGS ?=
 
 .PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs bench clean
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt policies/requirements.txt verify/requirements.txt
+# Two layers: what the program, the policy pack and the gate need (`make preflight` stops there),
+# and the tools for tests, lint, types and the post-deploy verifier (`make test` and the rest).
+GATE_REQS := requirements.txt policies/requirements.txt preflight/requirements.txt
+
+$(VENV)/.gate: $(GATE_REQS)
+	@echo "setup: creating $(VENV)/ and installing the program, the policy pack and the gate (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --progress-bar on $(addprefix -r ,$(GATE_REQS))
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.gate requirements-dev.txt verify/requirements.txt
+	@echo "setup: installing the test, lint and verify tools into $(VENV)/ (first run only)"
+	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
 
 ## Offline plan of a stack (default staging; STACK=production, STACK=dev).
-preflight: $(VENV)/.installed
+preflight: $(VENV)/.gate
 	$(PY) -m preflight $(STACK)
 
 ## Every test. The probe tests need Debian's redis-server (installed here when missing).
@@ -31,10 +41,10 @@ redis-server:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 ## With the Pulumi CLI and cloud credentials: preview and deploy with the policy pack.
-preview: $(VENV)/.installed
+preview: $(VENV)/.gate
 	pulumi preview --stack $(STACK) --policy-pack policies
 
-up: $(VENV)/.installed
+up: $(VENV)/.gate
 	pulumi up --stack $(STACK) --policy-pack policies
 
 ## After `make up`: is the Cloud Run -> connector -> Redis path really open? (needs cloud access)
@@ -64,6 +74,7 @@ inventory: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-## Benchmarks (figures, not asserts): gate latency, scaling, deploy critical path, suite time.
+## Benchmarks (figures, not asserts): gate latency, scaling, deploy critical path, state diff.
+## The test suite's own time only when asked: `make bench SUITE=1` (it reruns every test).
 bench: $(VENV)/.installed redis-server
-	$(PY) -m bench
+	$(PY) -m bench $(if $(SUITE),--suite)
