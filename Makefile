@@ -11,17 +11,18 @@ PYTEST_ARGS ?=
 # Two layers: what the program, the policy pack and the gate need (`make preflight` stops there),
 # and the tools for tests, lint, types and the post-deploy verifier (`make test` and the rest).
 GATE_REQS := requirements.txt policies/requirements.txt preflight/requirements.txt
+PIN := -c constraints.txt
 
-$(VENV)/.gate: $(GATE_REQS)
+$(VENV)/.gate: $(GATE_REQS) constraints.txt
 	@echo "setup: creating $(VENV)/ and installing the program, the policy pack and the gate (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --progress-bar on $(addprefix -r ,$(GATE_REQS))
+	$(PY) -m pip install --progress-bar on $(PIN) $(addprefix -r ,$(GATE_REQS))
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.gate requirements-dev.txt verify/requirements.txt
 	@echo "setup: installing the test, lint and verify tools into $(VENV)/ (first run only)"
-	$(PY) -m pip install --progress-bar on -r requirements-dev.txt
+	$(PY) -m pip install --progress-bar on $(PIN) -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed

@@ -735,8 +735,6 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
 
 def load_config() -> StackConfig:
     """Read the running stack's config from the Pulumi runtime and validate it."""
-    from pulumi.runtime import config as runtime_config
+    from infra import sdk
 
-    raw: dict[str, str] = dict(runtime_config.get_config_env())
-    raw.update(runtime_config.CONFIG.get())
-    return parse_config(raw)
+    return parse_config(sdk.all_config())

@@ -17,13 +17,10 @@ from typing import Any
 
 import pulumi
 from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import mocks as pmocks
-from pulumi.runtime import rpc, settings
-from pulumi.runtime.config import set_all_config
+from pulumi.runtime import MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
+from infra import sdk
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 from preflight.mocks import GcpMocks
@@ -43,10 +40,10 @@ def _to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
     return s
 
 
-class RecordingMonitor(pmocks.MockMonitor):
+class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
     def __init__(
         self,
-        mocks: pmocks.Mocks,
+        mocks: Mocks,
         project: str,
         stack: str,
         preview: bool,
@@ -133,7 +130,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             rid = ""
         else:
             rid, rec.outputs = self._new_state(request, inputs)
-        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, rid, rec.outputs)
+        self.resources[urn] = sdk.registration(urn, rid, rec.outputs)
         self.ids[urn] = rid
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=rid, object=_to_struct(rec.outputs)
@@ -167,21 +164,21 @@ class RecordingMonitor(pmocks.MockMonitor):
         )
         self.records.append(rec)
         self.by_urn[urn] = rec
-        self.resources[urn] = pmocks.MockMonitor.ResourceRegistration(urn, target, state)
+        self.resources[urn] = sdk.registration(urn, target, state)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_to_struct(state))
 
     def _new_state(self, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        pmocks._ensure_event_loop()
-        args = pmocks.MockResourceArgs(
+        sdk.ensure_event_loop()
+        args = MockResourceArgs(
             typ=request.type,
             name=request.name,
-            inputs=rpc.deserialize_properties(request.object),
+            inputs=sdk.deserialize_properties(request.object),
             provider=request.provider,
             resource_id=request.importId,
             custom=True,
         )
         rid, state = self.mocks.new_resource(args)
-        outputs = _to_dict(_sync_await(rpc.serialize_properties(state, {})))
+        outputs = _to_dict(sdk.serialize_properties(state))
         # The engine keeps secret inputs secret and applies additionalSecretOutputs.
         secret_keys = set(request.additionalSecretOutputs)
         secret_keys |= {k for k, v in inputs.items() if wire.is_secret(v)}
@@ -234,7 +231,7 @@ class Emulation:
     def run(self) -> Graph:
         """Run `__main__.py` under mocks. Raises whatever the program raises (for example
         `infra.config.ConfigError`) once the runtime has settled."""
-        settings.ROOT.set(None)
+        sdk.reset_root()
         pulumi.runtime.set_mocks(
             self.monitor.mocks,
             project=self.project,
@@ -242,8 +239,8 @@ class Emulation:
             preview=self.preview,
             monitor=self.monitor,
         )
-        set_all_config(self.config)
-        root = settings.get_root_resource()
+        sdk.set_all_config(self.config)
+        root = sdk.root_resource()
         assert root is not None
         main = self.project_dir / "__main__.py"
         added = str(self.project_dir) not in sys.path
@@ -256,9 +253,9 @@ class Emulation:
             def program() -> None:
                 runpy.run_path(str(main), run_name="__main__")
 
-            _sync_await(run_pulumi_func(program))
+            sdk.run_program(program)
             exported = getattr(root, "outputs", {})
-            outputs = _to_dict(_sync_await(rpc.serialize_properties(exported, {})))
+            outputs = _to_dict(sdk.serialize_properties(exported))
         finally:
             os.chdir(cwd)
             if added:

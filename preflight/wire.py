@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-SIG = "4dabf18193072939515e22adb298388d"
-SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+from infra.sdk import WIRE_SECRET_SIG as SECRET_SIG
+from infra.sdk import WIRE_SIG_KEY as SIG
+from infra.sdk import WIRE_UNKNOWN as UNKNOWN
 
 
 class _Unknown:

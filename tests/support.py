@@ -54,9 +54,8 @@ def policy_resources(graph: Graph, *, outputs: bool) -> list:
     """A recorded graph as the policy SDK hands it to policies: deserialised (secrets unwrapped),
     behind the SDK's unknown-checking read-only proxies, then normalised by guardrails."""
     from guardrails.model import Res
+    from guardrails.sdk import deserialize_properties, unknown_checking_proxy
     from guardrails.values import to_plain
-    from pulumi_policy.deserialize import deserialize_properties
-    from pulumi_policy.proxy import unknown_checking_proxy
 
     out = []
     for r in graph.resources:

@@ -11,9 +11,9 @@ from guardrails.model import CONNECTOR, REDIS, RUN, RUN_JOB, StackModel
 from guardrails.path import analyze
 from guardrails.policies import levels, run_all
 from guardrails.registry import RULES
+from guardrails.sdk import UnknownValueError, unknown_checking_proxy
 from guardrails.values import UNKNOWN, to_plain
 from pulumi_policy import EnforcementLevel
-from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from preflight import wire
 from tests.mutations import MUTATIONS, mutated

@@ -25,7 +25,6 @@ from pulumi_policy import (
     Severity,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from guardrails import exemptions, outside_production, sdk
 from guardrails import settings as s
@@ -111,7 +110,7 @@ class Outcome:
             for message, urn in kept:
                 report(message, urn)
         if self.findings.undecided and not self.advice:
-            err = UnknownValueError(UNKNOWN_STRING_VALUE, [])
+            err = sdk.UnknownValueError(sdk.UNKNOWN_STRING_VALUE, [])
             undecided = self.findings.undecided
             shown = "; ".join(undecided[:5])
             more = f" (and {len(undecided) - 5} more)" if len(undecided) > 5 else ""
@@ -251,7 +250,7 @@ def run_all(
         else:
             outcome = Outcome(rule, cfg, model)
             outcome.run(rule, analysis_of(model, cfg.get("firewallPolicies")), cfg)
-        with contextlib.suppress(UnknownValueError):  # undecided: kept in out.undecided
+        with contextlib.suppress(sdk.UnknownValueError):  # undecided: kept in out.undecided
             outcome.emit(rule, cfg, report)
         out.undecided = [] if outcome.advice else list(outcome.findings.undecided)
         if outcome.not_applicable is None:

@@ -51,6 +51,8 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, TypeVar
 
+from pulumi_policy import proxy as _proxy
+
 PINNED_VERSION = "1.21.0"
 ENV_SWITCH = "GUARDRAILS_SDK_CACHE"  # off|0|false|no: leave the SDK as it is
 ENV_VERBOSE = "GUARDRAILS_SDK_VERBOSE"  # 1: say on stderr that the patch is installed
@@ -61,6 +63,47 @@ _OFF = frozenset({"0", "off", "false", "no"})
 _UNSHARED_SIGS = (b"c44067f5952c0a294b673a41bacd8c17", b"0def7320c3a5731c473e5ecbe6d01bc7")
 
 T = TypeVar("T")
+
+# -- what the model reads through: the SDK's proxies and unknown sentinels ---------------------
+# (guardrails/values.py and policies.py import these from here, never from pulumi_policy.)
+# Public in pulumi_policy.proxy, though the module is not in the package's __all__.
+UnknownValueError = _proxy.UnknownValueError
+# The engine's unknown sentinels for each kind of value (pulumi_policy.proxy.UNKNOWN_*_VALUE):
+# protocol constants, so they are written out here and the canary checks them against the SDK's.
+UNKNOWN_STRING_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+UNKNOWN_SENTINELS = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",  # boolean
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",  # number
+        UNKNOWN_STRING_VALUE,
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",  # array
+        "030794c1-ac77-496b-92df-f27374a8bd58",  # asset
+        "e48ece36-62e2-4504-bad9-02848725956a",  # archive
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",  # object
+    }
+)
+# The read-only proxy classes, whose `["__target"]` is the deserialised value behind them: a fast
+# path for to_plain. None when an SDK no longer has them (to_plain then reads through the
+# Mapping/Sequence protocol, slower but the same result).
+PROXY_CLASSES: tuple[type, ...] = tuple(
+    c for c in (getattr(_proxy, "_DictProxy", None), getattr(_proxy, "_ListProxy", None)) if c
+)
+
+
+def proxy_target(value: Any) -> Any:
+    """The deserialised value behind one of the SDK's proxies."""
+    return value["__target"]
+
+
+def unknown_checking_proxy(props: dict[str, Any]) -> Any:
+    """Props as the SDK hands them to a policy (for tests and tools that build PolicyResources)."""
+    return _proxy.unknown_checking_proxy(props)
+
+
+def deserialize_properties(props: dict[str, Any]) -> Any:
+    from pulumi_policy.deserialize import deserialize_properties as deserialize
+
+    return deserialize(props)
 
 
 class _CallScope:

@@ -13,20 +13,10 @@ import ipaddress
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pulumi_policy.proxy import UnknownValueError, _DictProxy, _ListProxy
+from guardrails.sdk import PROXY_CLASSES, UNKNOWN_SENTINELS, UnknownValueError, proxy_target
 
-# The engine's unknown sentinels (pulumi_policy.proxy), should a raw value reach us unproxied.
-_SENTINELS = frozenset(
-    {
-        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-        "030794c1-ac77-496b-92df-f27374a8bd58",
-        "e48ece36-62e2-4504-bad9-02848725956a",
-        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-    }
-)
+# The engine's unknown sentinels, should a raw value reach us unproxied.
+_SENTINELS = UNKNOWN_SENTINELS
 
 
 class Unknown:
@@ -70,10 +60,10 @@ def to_plain(value: Any) -> Any:
     t = type(value)
     if t is dict or t is list:
         return _plain_tree(value)
-    if isinstance(value, _DictProxy | _ListProxy):
+    if PROXY_CLASSES and isinstance(value, PROXY_CLASSES):
         # The SDK's proxies hold the already-deserialised values (unknowns still as their
         # sentinel strings) behind "__target": walking that skips a raise-and-catch per value.
-        return _plain_tree(value["__target"])
+        return _plain_tree(proxy_target(value))
     if isinstance(value, str):
         return UNKNOWN if value in _SENTINELS else value
     if isinstance(value, Mapping):

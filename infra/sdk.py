@@ -1,0 +1,154 @@
+"""The one place on the program side (infra/ and preflight/) that uses the Pulumi SDK's private
+internals. Everything else imports what it needs from here.
+
+What we rely on, and why (pulumi 3.272.0, the version tested; `TESTED_VERSION`):
+
+- `pulumi.runtime.config.get_config_env()` and `.CONFIG`: the whole config of the running stack,
+  as the CLI hands it to the program. `pulumi.Config` reads one key at a time and cannot list keys,
+  and strict config (a misspelled key is an error) needs the list.
+- `pulumi.runtime.config.set_all_config`, `settings.ROOT`, `settings.get_root_resource`,
+  `stack.run_pulumi_func` and `sync_await._sync_await`: how the SDK's own `pulumi.runtime.test`
+  runs a program to completion under `set_mocks`; preflight runs `__main__.py` the same way.
+- `mocks.MockMonitor` (and its `ResourceRegistration`), `mocks._ensure_event_loop`: the monitor
+  preflight extends to record each full RegisterResource request.
+- `rpc.serialize_properties` / `rpc.deserialize_properties` and the wire sentinels
+  (`rpc.UNKNOWN`, `_special_sig_key`, `_special_secret_sig`): the engine's encoding of values.
+
+Each name is looked up when it is first used, not at import: the program itself (under the real
+CLI) needs only the config readers, and a missing internal must fail with a message that names it
+and the tested version, not with an AttributeError deep in a run. tests/test_sdk_canary.py checks
+every name, signature and constant here against the installed SDK, and that the installed SDK is
+the one pinned in constraints.txt.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+TESTED_VERSION = "3.272.0"  # pulumi, as pinned in constraints.txt
+
+T = TypeVar("T")
+
+# (module, attribute): every private internal this module hands out.
+INTERNALS: tuple[tuple[str, str], ...] = (
+    ("pulumi.runtime.config", "get_config_env"),
+    ("pulumi.runtime.config", "CONFIG"),
+    ("pulumi.runtime.config", "set_all_config"),
+    ("pulumi.runtime.settings", "ROOT"),
+    ("pulumi.runtime.settings", "get_root_resource"),
+    ("pulumi.runtime.stack", "run_pulumi_func"),
+    ("pulumi.runtime.sync_await", "_sync_await"),
+    ("pulumi.runtime.mocks", "MockMonitor"),
+    ("pulumi.runtime.mocks", "_ensure_event_loop"),
+    ("pulumi.runtime.rpc", "serialize_properties"),
+    ("pulumi.runtime.rpc", "deserialize_properties"),
+    ("pulumi.runtime.rpc", "UNKNOWN"),
+    ("pulumi.runtime.rpc", "_special_sig_key"),
+    ("pulumi.runtime.rpc", "_special_secret_sig"),
+)
+
+# The engine's wire sentinels (sdk/python/lib/pulumi/runtime/rpc.py). They are protocol
+# constants, fixed across SDK versions; the canary checks them against the SDK's own.
+WIRE_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+WIRE_SIG_KEY = "4dabf18193072939515e22adb298388d"
+WIRE_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+class SdkDriftError(RuntimeError):
+    """An SDK internal we rely on is not where it was in the tested version."""
+
+
+def installed_version() -> str:
+    from importlib.metadata import version
+
+    return version("pulumi")
+
+
+def _need(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise SdkDriftError(
+            f"{module}.{name} is missing in pulumi {installed_version()}: redis-vpc was tested "
+            f"with pulumi {TESTED_VERSION} (infra/sdk.py); install that version "
+            f"(pip install -c constraints.txt -r requirements.txt)"
+        ) from exc
+
+
+def problems() -> list[str]:
+    """Every internal that is missing or not what we call: empty on the tested SDK."""
+    out = []
+    for module, name in INTERNALS:
+        try:
+            _need(module, name)
+        except SdkDriftError as exc:
+            out.append(str(exc))
+    return out
+
+
+# --- config of the running stack (used by the program itself) -------------------------------
+
+
+def all_config() -> dict[str, str]:
+    """Every config key of the running stack (`project:key` -> string), as the CLI passed it."""
+    raw: dict[str, str] = dict(_need("pulumi.runtime.config", "get_config_env")())
+    raw.update(_need("pulumi.runtime.config", "CONFIG").get())
+    return raw
+
+
+def set_all_config(config: dict[str, str]) -> None:
+    _need("pulumi.runtime.config", "set_all_config")(config)
+
+
+# --- running a program to completion under mocks (preflight) ---------------------------------
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """Drive an awaitable to completion on the SDK's own event loop."""
+    result: T = _need("pulumi.runtime.sync_await", "_sync_await")(awaitable)
+    return result
+
+
+def run_program(program: Callable[[], None]) -> None:
+    """Run a program as the SDK's stack runner does: every registration awaited."""
+    run_sync(_need("pulumi.runtime.stack", "run_pulumi_func")(program))
+
+
+def reset_root() -> None:
+    """Forget the previous run's root stack resource (one process runs many emulations)."""
+    _need("pulumi.runtime.settings", "ROOT").set(None)
+
+
+def root_resource() -> Any:
+    return _need("pulumi.runtime.settings", "get_root_resource")()
+
+
+def mock_monitor_class() -> type:
+    cls: type = _need("pulumi.runtime.mocks", "MockMonitor")
+    return cls
+
+
+def registration(urn: str, rid: str, state: dict[str, Any]) -> Any:
+    """What MockMonitor keeps per resource (its `resources` map), so reads of it answer."""
+    return mock_monitor_class().ResourceRegistration(urn, rid, state)  # type: ignore[attr-defined]
+
+
+def ensure_event_loop() -> None:
+    _need("pulumi.runtime.mocks", "_ensure_event_loop")()
+
+
+def serialize_properties(props: dict[str, Any]) -> Any:
+    """Python values -> the engine's protobuf Struct (secrets wrapped, unknowns as sentinels)."""
+    return run_sync(_need("pulumi.runtime.rpc", "serialize_properties")(props, {}))
+
+
+def deserialize_properties(struct: Any) -> Any:
+    return _need("pulumi.runtime.rpc", "deserialize_properties")(struct)
+
+
+def signature_of(module: str, name: str) -> inspect.Signature:
+    """For the canary: the signature of an internal callable as installed."""
+    return inspect.signature(_need(module, name))
