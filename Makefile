@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
 
-.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs bench clean
+.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
 
 # Two layers: what the program, the policy pack and the gate need (`make preflight` stops there),
 # and the tools for tests, lint, types and the post-deploy verifier (`make test` and the rest).
@@ -66,6 +66,11 @@ schema: $(VENV)/.installed
 ## Regenerate the generated policy reference in docs/policies.md from policies/guardrails.
 policy-docs: $(VENV)/.installed
 	$(PY) policies/regen_docs.py
+
+## Regenerate every generated doc: the JSON Schema, the policy tables, the config key reference
+## (docs/config.md) and the stack-output table (README.md). Tests fail when any is stale.
+docs: schema policy-docs
+	$(PY) -m infra.docgen
 
 ## Regenerate the per-stack inventories under tests/inventory/ (and tests/inventory/variants/ for
 ## the config variants in tests/variants/) from the mock run.

@@ -5,8 +5,9 @@ dependencies that are truly required.
     python -m bench.critical_path
 
 Required edges are the data-flow edges (a property dependency: the value is an output of the other
-resource) and the hidden-but-real ones DESIGN.md names: API enablement, the Redis egress rule and
-the secret grant before a Cloud Run workload, the private services access peering before Redis.
+resource) and the hidden-but-real ones the program must add (docs/performance.md, "Deploy
+critical path"): API enablement, the Redis egress rule and the secret grant before a Cloud Run
+workload, the private services access peering before Redis.
 Any other explicit `depends_on` is overhead; the ratio all-edges / required-edges must be 1.00.
 """
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Typical creation times in seconds. These are estimates for a fresh project, not measurements
 # (no cloud here): "Redis several minutes, connector a few minutes, Cloud Run under a minute"
-# (issue 6, REFERENCE.md); Memorystore STANDARD_HA with replicas takes longer than BASIC. The
+# (Google's documentation, as docs/performance.md cites it); Memorystore STANDARD_HA with replicas takes longer than BASIC. The
 # client libraries' own long-running-operation polling (vpcaccess: first poll after 20 s) and the
 # provider's default create timeouts (tens of minutes) bound them from above.
 CREATE_SECONDS: dict[str, float] = {

@@ -16,25 +16,41 @@ import pulumi
 
 # name -> (JSON type, nullable, description)
 CONTRACT: dict[str, tuple[type, bool, str]] = {
-    "environment": (str, False, "Environment name (staging, production, dev)."),
-    "project": (str, False, "GCP project id."),
-    "region": (str, False, "Region of the connector, Redis and the services."),
-    "network_id": (str, False, "Full id of the VPC (projects/P/global/networks/N)."),
-    "network_name": (str, False, "Name of the VPC."),
-    "vpc_egress": (str, False, "connector or direct."),
-    "vpc_connector_id": (str, True, "Connector id (projects/P/locations/R/connectors/C), or null."),
-    "redis_host": (str, False, "Private IP of the Redis primary endpoint."),
-    "redis_port": (int, False, "Redis port (read from the instance, not assumed)."),
-    "redis_tls": (bool, False, "Whether clients must use TLS."),
-    "redis_auth_secret_id": (str, True, "Secret Manager secret holding the AUTH string, or null."),
-    "service_urls": (dict, False, "Service name -> HTTPS URL."),
-    "service_accounts": (dict, False, "Service name -> service account email."),
+    "environment": (str, False, "The environment name (`redis-vpc:environment`)."),
+    "project": (str, False, "The GCP project everything lives in."),
+    "region": (str, False, "The region of the connector, Redis and the services."),
+    "network_id": (str, False, "The VPC: `projects/P/global/networks/N`."),
+    "network_name": (str, False, "The VPC's name."),
+    "vpc_egress": (str, False, "How the services reach the VPC: `connector` or `direct`."),
+    "vpc_connector_id": (
+        str,
+        True,
+        "`projects/P/locations/R/connectors/C`; null (absent) without a connector.",
+    ),
+    "redis_host": (str, False, "The private IP of the Redis primary endpoint."),
+    "redis_port": (int, False, "The Redis port, read from the instance (not assumed)."),
+    "redis_tls": (
+        bool,
+        False,
+        "Clients must use TLS (the CA is in the services' `REDIS_CA_CERT`).",
+    ),
+    "redis_auth_secret_id": (
+        str,
+        True,
+        "The Secret Manager secret holding the AUTH string (never the string itself); null with AUTH off.",
+    ),
+    "service_urls": (dict, False, "Service name → HTTPS URL."),
+    "service_accounts": (dict, False, "Service name → service account email."),
     "probe_job": (
         str,
         True,
-        "The Redis probe Cloud Run job (projects/P/locations/R/jobs/J), or null.",
+        "The Redis probe Cloud Run job (`projects/P/locations/R/jobs/J`) when `redis-vpc:probe` is enabled, else null.",
     ),
-    "connectivity_test_id": (str, True, "The Connectivity Test to Redis, or null."),
+    "connectivity_test_id": (
+        str,
+        True,
+        "The Connectivity Test to Redis when `redis-vpc:probe.connectivityTest` is on, else null.",
+    ),
 }
 
 
