@@ -198,6 +198,7 @@ class CloudRunService(pulumi.ComponentResource):
                 "max_instance_count": cfg.max_instances,
             },
             "vpc_access": vpc_access(args.egress),
+            **({"timeout": f"{cfg.timeout_seconds}s"} if cfg.timeout_seconds else {}),
             "containers": [
                 {
                     "image": cfg.image,

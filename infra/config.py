@@ -254,6 +254,12 @@ class ServiceConfig(_Model):
         "INGRESS_TRAFFIC_INTERNAL_ONLY",
         "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
     ] = "INGRESS_TRAFFIC_ALL"
+    timeout_seconds: Annotated[int, Field(ge=1, le=limits.REQUEST_TIMEOUT_MAX_SECONDS)] | None = (
+        Field(
+            None,
+            description="Request timeout in seconds; unset: Cloud Run's default, 300.",
+        )
+    )
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = {}
     secrets: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(
         {},

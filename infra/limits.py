@@ -193,5 +193,10 @@ def cpu_memory_problem(cpu: str, memory: str) -> tuple[str, str | None]:
 
 
 # -- Memorystore for Redis -------------------------------------------------------------------------
+# A Cloud Run service's request timeout: 300 s unless set, at most 3600 s ("Configure request
+# timeout for services", https://cloud.google.com/run/docs/configuring/request-timeout).
+REQUEST_TIMEOUT_MAX_SECONDS = 3600
+REQUEST_TIMEOUT_SOURCE = "https://cloud.google.com/run/docs/configuring/request-timeout"
+
 READ_REPLICAS_MIN_GB = 5
 READ_REPLICAS_SOURCE = "https://cloud.google.com/memorystore/docs/redis/about-read-replicas"

@@ -199,6 +199,11 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "in place (new revision)",
     ),
     "services.<name>.ingress": (None, "", "in place"),
+    "services.<name>.timeoutSeconds": (
+        "unset (Cloud Run's 300)",
+        'at most 3600 (Cloud Run, "Configure request timeout")',
+        "in place (new revision)",
+    ),
     "services.<name>.env": (
         None,
         "plain variables only: names with the word PASSWORD, SECRET, TOKEN, API_KEY, "

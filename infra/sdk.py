@@ -23,8 +23,10 @@ the one pinned in constraints.txt.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -106,8 +108,24 @@ def set_all_config(config: dict[str, str]) -> None:
 # --- running a program to completion under mocks (preflight) ---------------------------------
 
 
+def _set_loop_if_none() -> None:
+    """Give this thread an event loop if it has none. The SDK's `_ensure_event_loop` asks
+    `asyncio.get_event_loop()`, which on Python 3.12 and 3.13 warns (DeprecationWarning) when no
+    loop is set before making one, and on 3.14 raises; asking it here with that warning as an
+    error tells "none set" apart without either."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            asyncio.get_event_loop()
+            return
+        except (DeprecationWarning, RuntimeError):
+            pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_sync(awaitable: Awaitable[T]) -> T:
     """Drive an awaitable to completion on the SDK's own event loop."""
+    _set_loop_if_none()
     result: T = _need("pulumi.runtime.sync_await", "_sync_await")(awaitable)
     return result
 
@@ -137,6 +155,7 @@ def registration(urn: str, rid: str, state: dict[str, Any]) -> Any:
 
 
 def ensure_event_loop() -> None:
+    _set_loop_if_none()
     _need("pulumi.runtime.mocks", "_ensure_event_loop")()
 
 

@@ -105,3 +105,14 @@ def test_messages_are_in_our_words(change, words):
     (err,) = _errors(_with(**change))
     assert words in str(err)
     assert "Input should" not in str(err) and "pydantic" not in str(err)
+
+
+def test_request_timeout_is_bounded_by_cloud_run():
+    raw = stack_config("staging")
+    services = json.loads(raw["redis-vpc:services"])
+    first = next(iter(services))
+    services[first]["timeoutSeconds"] = 3601
+    raw["redis-vpc:services"] = json.dumps(services)
+    (err,) = _errors(raw)
+    assert err.key == f"redis-vpc:services.{first}.timeoutSeconds"
+    assert "must be at most 3600" in str(err)

@@ -52,6 +52,7 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "services.*.cpu": ("2", {"services.*.memory": "1Gi"}),
     "services.*.memory": ("1Gi", {}),
     "services.*.ingress": ("INGRESS_TRAFFIC_INTERNAL_ONLY", {}),
+    "services.*.timeoutSeconds": (900, {}),
     "services.*.env": ({"LOG_LEVEL": "info"}, {}),
     "services.*.secrets": ({"DB_PASSWORD": "chat-db:1"}, {}),
     "firewall.priority": (900, {}),

@@ -6,6 +6,7 @@ closing note of issue 12 gives the figures)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ def _stderr(*args: str) -> str:
 
 
 def _warnings(stderr: str) -> list[str]:
-    return [ln for ln in stderr.splitlines() if "Warning" in ln]
+    return [ln for ln in stderr.splitlines() if re.search(r"\b[A-Z]\w*Warning: ", ln)]
 
 
 def test_preflight_prints_no_warning():
