@@ -25,6 +25,7 @@ from guardrails.values import (
     last_segment,
     network_of,
     or_default,
+    project_of,
     to_plain,
 )
 
@@ -166,7 +167,23 @@ class Index(Generic[T]):
             return None
         linked = self.from_deps(ref.deps)
         if isinstance(ref.raw, str):
-            hit = self.by_name.get(last_segment(ref.raw))
+            name = last_segment(ref.raw)
+            # Names are unique per region only (connectors, subnets): the entity the reference
+            # depends on wins over another region's namesake, then one in the id's region.
+            for entity in linked:
+                if getattr(entity, "name", None) == name:
+                    return entity
+            if any(getattr(e, "name", None) is UNKNOWN for e in linked):
+                return UNKNOWN  # it depends on one whose name is not known yet: that may be it
+            region = _region_in(ref.raw)
+            if region is not None:
+                for entity in self.by_urn.values():
+                    if (
+                        getattr(entity, "name", None) == name
+                        and getattr(entity, "region", None) == region
+                    ):
+                        return entity
+            hit = self.by_name.get(name)
             if hit is not None:
                 return hit
             # The literal may name an entity whose own name is not known yet.
@@ -178,6 +195,15 @@ class Index(Generic[T]):
     def backed(self, ref: Ref) -> bool:
         """Whether the reference comes from a resource of this kind in the stack."""
         return any(u in self.by_urn for u in ref.deps)
+
+
+def _region_in(raw: str) -> str | None:
+    """The region of a regional id (`.../locations/<r>/...` or `.../regions/<r>/...`)."""
+    parts = raw.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in ("locations", "regions") and parts[i + 1] != "global":
+            return parts[i + 1]
+    return None
 
 
 def from_stack_reference(ref: Ref) -> bool:
@@ -231,6 +257,7 @@ class Connector:
     network: Ref | None
     subnet: Ref | None
     cidr: Any
+    subnet_project: Any = None  # subnet.projectId: a Shared VPC host's, or the connector's own
 
     @property
     def tags(self) -> set[str]:
@@ -451,7 +478,9 @@ class StackModel:
         self.secret_access: list[SecretAccess] = []
         self.grants_by_secret: dict[str, list[SecretAccess]] = {}  # secret name or URN -> grants
         self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
+        self.unknown_secret_grants: list[SecretAccess] = []  # on a secret not known yet (preview)
         self.psa_connections: list[Res] = []
+        self._home: set[str] | None = None
         self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
         self._addresses: dict[str, list[Redis]] | None = None
@@ -494,6 +523,7 @@ class StackModel:
             _ref(r, "network", network) if network not in (None, "") else None,
             _ref(r, "subnet", subnet_name) if has_subnet else None,
             cidr,
+            r.get("subnet.projectId") if has_subnet else None,
         )
         self.connectors.add(r.urn, c.name, c)
 
@@ -660,6 +690,8 @@ class StackModel:
         keys = set(g.secret.deps)
         if isinstance(g.secret.raw, str):
             keys.add(last_segment(g.secret.raw))
+        elif g.secret.raw is UNKNOWN and not keys:
+            self.unknown_secret_grants.append(g)
         for k in keys:
             self.grants_by_secret.setdefault(k, []).append(g)
 
@@ -705,8 +737,47 @@ class StackModel:
             subnet = self.subnets.resolve(c.subnet)
             if isinstance(subnet, Subnet):
                 return self.network_of_subnet(subnet)
+            if subnet is None and c.subnet_project is UNKNOWN:
+                return UNKNOWN  # which project's subnet: not known yet
+            if subnet is None and self.cross_project(c.res, c.subnet_project):
+                # A shared subnet of a Shared VPC host: the host's network this stack uses.
+                return self.host_network(c.subnet_project)
             return subnet  # UNKNOWN or None
         return self.networks.resolve(c.network)
+
+    @property
+    def home_projects(self) -> set[str]:
+        """The projects of the stack's Redis instances and Cloud Run workloads: the application's
+        own. A network reference into any other project is a Shared VPC reference."""
+        if self._home is None:
+            homes = {r.res.get("project") for r in self.redis}
+            homes |= {s.res.get("project") for s in self.services}
+            self._home = {p for p in homes if isinstance(p, str) and p}
+        return self._home
+
+    def cross_project(self, res: Res, target: Any) -> bool:
+        """Whether `target` (a project, or a full path naming one) is another project than the
+        application's (or, with no Redis and no workload, than `res`'s own): a reference into a
+        Shared VPC host rather than a literal name of this stack's network."""
+        project = target if isinstance(target, str) and "/" not in target else project_of(target)
+        if not isinstance(project, str) or not project:
+            return False
+        homes = self.home_projects or {p for p in (res.get("project"),) if isinstance(p, str)}
+        return bool(homes) and project not in homes
+
+    def host_network(self, project: str) -> Network | None:
+        """The one outside network of `project` that this stack references (Redis's authorized
+        network, a firewall rule's or a service's network); None when there is none or several."""
+        for r in self.redis:
+            self.networks.resolve(r.authorized_network)
+        for f in self.firewalls:
+            self.networks.resolve(f.network)
+        found = {
+            id(n): n
+            for n in self.networks.external.values()
+            if project_of(n.res.get("id")) == project
+        }
+        return next(iter(found.values())) if len(found) == 1 else None
 
     def connector_subnet(self, c: Connector) -> Subnet | Unknown | None:
         return self.subnets.resolve(c.subnet) if c.subnet is not None else None

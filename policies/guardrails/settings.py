@@ -68,6 +68,19 @@ PRODUCTION_LABELS_SETTING = Setting(
     },
     PRODUCTION_LABELS,
 )
+SHARED_VPC_HOSTS = Setting(
+    "sharedVpcHostProjects",
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": (
+            "Shared VPC host projects whose networks, subnets and connectors a stack may name by "
+            "their full id (projects/<host>/...). Empty: any project other than the one of the "
+            "stack's Redis instances and Cloud Run workloads."
+        ),
+    },
+    [],
+)
 SECRET_PATTERNS = Setting(
     "secretEnvPatterns",
     {

@@ -112,6 +112,17 @@ def last_segment(value: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
 
 
+def project_of(value: Any) -> str | None:
+    """The project a full resource path or self link names (`projects/<p>/...`), else None."""
+    if not isinstance(value, str):
+        return None
+    parts = value.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part == "projects" and parts[i + 1]:
+            return parts[i + 1]
+    return None
+
+
 def network_of(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
     """A CIDR string as a network, or None when it is not one (unknown, malformed, a name)."""
     if not isinstance(value, str):

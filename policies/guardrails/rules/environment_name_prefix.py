@@ -32,7 +32,7 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
                 f"{r.name}: no explicit name, so Google Cloud gets an auto-name from {r.name!r} "
                 f"that does not say it belongs to {env}. Fix: set name={env}-<role>.",
             )
-        elif env not in name.split("-"):
+        elif f"-{env}-" not in f"-{name}-":  # whole hyphen-separated words: `shared-vpc` too
             out.violation(
                 r,
                 f"{r.name}: name {name!r} does not carry the environment {env!r}. Fix: derive "

@@ -21,6 +21,8 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             continue
         if svc.service_account is UNKNOWN:
             out.unknown(svc.res, f"who may read the secret behind {var.name}")
+        elif _maybe_granted(m, svc):
+            out.unknown(svc.res, f"whether a grant on a secret not known yet covers {var.name}")
         else:
             out.violation(
                 svc.res,
@@ -28,6 +30,18 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 f"service's account, so {var.name} cannot be read. Fix: a SecretIamMember "
                 "for the service's own account on that secret only.",
             )
+
+
+def _maybe_granted(m: Any, svc: Any) -> bool:
+    """A grant whose secret is not known yet (preview) may be the one: for the service's account,
+    or for a member not known yet either."""
+    for g in m.unknown_secret_grants:
+        members = g.members
+        if members is UNKNOWN or not isinstance(members, list):
+            return True
+        if f"serviceAccount:{svc.service_account}" in members or any(x is UNKNOWN for x in members):
+            return True
+    return False
 
 
 RULE = Rule(
