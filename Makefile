@@ -5,6 +5,8 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
+# Test workers (pytest-xdist): these machines have 2 cores. JOBS=0 runs the suite in one process.
+JOBS ?= 2
 
 .PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
 
@@ -33,7 +35,7 @@ preflight: $(VENV)/.gate
 
 ## Every test. The probe tests need Debian's redis-server (installed here when missing).
 test: $(VENV)/.installed redis-server
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \

@@ -14,7 +14,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     t = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=8"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--durations=8",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -154,6 +154,9 @@ class CloudRunArgs:
     labels: Mapping[str, str] = field(default_factory=dict)
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     account_after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # The same service in the primary region: another region's copy runs as that service's
+    # account with its grants (a service account is global), and creates none of its own.
+    primary: CloudRunService | None = None
 
 
 class CloudRunService(pulumi.ComponentResource):
@@ -163,11 +166,25 @@ class CloudRunService(pulumi.ComponentResource):
     service: gcp.cloudrunv2.Service
     account: gcp.serviceaccount.Account
     secret_access: gcp.secretmanager.SecretIamMember | None
+    app_secret_access: dict[str, gcp.secretmanager.SecretIamMember]
+    _identity_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: CloudRunArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("redis-vpc:cloud_run:CloudRunService", name, None, opts)
         cfg = args.settings
         secrets = {v: AppSecret(r.secret_id, r.version) for v, r in cfg.secret_refs.items()}
+        if args.primary is not None:
+            self._run_as(args.primary)
+        else:
+            self._own_identity(name, args, secrets)
+        self._service(name, args, secrets)
+
+    def _run_as(self, primary: CloudRunService) -> None:
+        self.account, self.secret_access = primary.account, primary.secret_access
+        self.app_secret_access = primary.app_secret_access
+        self._identity_ready = primary._identity_ready
+
+    def _own_identity(self, name: str, args: CloudRunArgs, secrets: dict[str, AppSecret]) -> None:
         identity = redis_client_identity(
             self,
             name,
@@ -180,7 +197,7 @@ class CloudRunService(pulumi.ComponentResource):
         self.account, self.secret_access = identity.account, identity.secret_access
         # Least privilege for the application's own secrets too: accessor on each secret the
         # service reads, for its own account only (never project-wide).
-        self.app_secret_access: dict[str, gcp.secretmanager.SecretIamMember] = {
+        self.app_secret_access = {
             secret_id: gcp.secretmanager.SecretIamMember(
                 f"{name}-secret-{secret_id}-access",
                 project=args.project,
@@ -191,6 +208,13 @@ class CloudRunService(pulumi.ComponentResource):
             )
             for secret_id in sorted({s.secret_id for s in secrets.values()})
         }
+        self._identity_ready = [
+            *identity.ready,
+            *self.app_secret_access.values(),
+        ]
+
+    def _service(self, name: str, args: CloudRunArgs, secrets: dict[str, AppSecret]) -> None:
+        cfg = args.settings
         template: gcp.cloudrunv2.ServiceTemplateArgsDict = {
             "service_account": self.account.email,
             "scaling": {
@@ -219,7 +243,7 @@ class CloudRunService(pulumi.ComponentResource):
             template=template,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                depends_on=[*args.after, *identity.ready, *self.app_secret_access.values()],
+                depends_on=[*args.after, *self._identity_ready],
             ),
         )
         self.register_outputs({"url": self.service.uri, "account": self.account.email})

@@ -392,6 +392,144 @@ class FirewallConfig(_Model):
     )
 
 
+PROJECT_ID_PATTERN = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+# A resource name of Compute Engine (networks, subnets, addresses): RFC 1035, at most 63.
+GCE_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
+# Memorystore for Redis reaches a Shared VPC host's network from a service project only with
+# private services access: "Creating a Redis instance with a Shared VPC network in a service
+# project" (https://cloud.google.com/memorystore/docs/redis/networking#shared_vpc_network_connections
+# and https://cloud.google.com/memorystore/docs/redis/create-instance-shared-vpc-service-project).
+SHARED_VPC_REDIS_SOURCE = "https://cloud.google.com/memorystore/docs/redis/networking"
+# The outputs a platform stack exports for `sharedVpc.stackReference` (docs/shared-vpc.md).
+SHARED_VPC_OUTPUTS = ("host_project", "network_name", "subnets", "redis_range")
+
+
+class SharedVpcConfig(_Model):
+    """A network owned by a Shared VPC host project, named by explicit ids or by a platform
+    stack's outputs (`stackReference`), never typed into code."""
+
+    host_project: Annotated[str, Field(pattern=PROJECT_ID_PATTERN)] | None = Field(
+        None, description="The Shared VPC host project that owns the network."
+    )
+    network: Annotated[str, Field(pattern=GCE_NAME_PATTERN)] | None = Field(
+        None, description="The host's network (its name)."
+    )
+    stack_reference: Annotated[str, Field(min_length=1)] | None = Field(
+        None,
+        description=(
+            "A platform stack (org/project/stack) whose outputs host_project, network_name, "
+            "subnets (region -> subnet name) and redis_range name the network instead."
+        ),
+    )
+    connector_project: Literal["service", "host"] = Field(
+        "service",
+        description=(
+            "Where the connector lives: the service project (on a shared host subnet) or the "
+            "host project."
+        ),
+    )
+    subnets: dict[str, Annotated[str, Field(pattern=GCE_NAME_PATTERN)]] = Field(
+        {},
+        description=(
+            "Region -> the host subnet the egress uses there: a /28 shared for the connector, "
+            "or the Direct VPC egress subnet."
+        ),
+    )
+    redis_range: Annotated[str, Field(pattern=GCE_NAME_PATTERN)] | None = Field(
+        None,
+        description="The host's private services access allocated range Redis takes its address from.",
+    )
+
+    @property
+    def explicit(self) -> bool:
+        return self.stack_reference is None
+
+    def check(self, project: str, regions: tuple[str, ...], egress: str, connect_mode: str) -> None:
+        k = f"{PROJECT}:sharedVpc."
+        errors: list[ConfigError] = []
+        given = {
+            "hostProject": self.host_project,
+            "network": self.network,
+            "redisRange": self.redis_range,
+        }
+        if self.stack_reference is not None:
+            for key, value in [*given.items(), ("subnets", self.subnets or None)]:
+                if value is not None:
+                    errors.append(
+                        ConfigError(
+                            k + key,
+                            value,
+                            "comes from the stack reference's outputs "
+                            f"({', '.join(SHARED_VPC_OUTPUTS)}): set one or the other",
+                        )
+                    )
+        else:
+            for key, value in given.items():
+                if value is None:
+                    errors.append(
+                        ConfigError(
+                            k + key,
+                            _MISSING,
+                            "is required (or name a platform stack in stackReference)",
+                        )
+                    )
+            for region in regions:
+                if region not in self.subnets:
+                    errors.append(
+                        ConfigError(
+                            f"{k}subnets.{region}",
+                            _MISSING,
+                            "names the host subnet the services of this region use",
+                        )
+                    )
+            for region in self.subnets:
+                if region not in regions:
+                    errors.append(
+                        ConfigError(
+                            f"{k}subnets.{region}",
+                            self.subnets[region],
+                            f"is not a region of this stack ({', '.join(regions)})",
+                        )
+                    )
+        if self.host_project is not None and self.host_project == project:
+            errors.append(
+                ConfigError(
+                    k + "hostProject",
+                    self.host_project,
+                    "is this stack's own project (gcp:project): a Shared VPC host is another project",
+                )
+            )
+        if self.connector_project == "host" and egress != "connector":
+            errors.append(
+                ConfigError(
+                    k + "connectorProject", "host", "applies only with vpcEgress: connector"
+                )
+            )
+        if connect_mode != "PRIVATE_SERVICE_ACCESS":
+            errors.append(
+                ConfigError(
+                    f"{PROJECT}:redis.connectMode",
+                    connect_mode,
+                    "a Redis instance of a service project reaches a Shared VPC network only "
+                    f"with PRIVATE_SERVICE_ACCESS ({SHARED_VPC_REDIS_SOURCE})",
+                )
+            )
+        if errors:
+            raise ConfigErrors(errors)
+
+
+class RegionConfig(_Model):
+    """A region the services also run in, besides gcp:region (where Redis lives)."""
+
+    connector_cidr: str | None = Field(
+        None, description="The connector subnet of this region (own network): a private /28."
+    )
+    direct_egress_cidr: str | None = Field(
+        None,
+        description="The Direct VPC egress subnet of this region (own network): /26 or larger.",
+    )
+
+
 class RawConfig(_Model):
     """The `redis-vpc:` namespace of a stack file, as written (before defaults that need the env)."""
 
@@ -418,6 +556,14 @@ class RawConfig(_Model):
     services: Annotated[dict[str, ServiceConfig], Field(min_length=1)]
     firewall: FirewallConfig = FirewallConfig()
     probe: ProbeConfig = ProbeConfig()
+    shared_vpc: SharedVpcConfig | None = None
+    regions: dict[Annotated[str, Field(pattern=limits.REGION_KEY_PATTERN)], RegionConfig] = Field(
+        {},
+        description=(
+            "Regions the services also run in, each through its own connector or Direct VPC "
+            "egress subnet; Redis stays in gcp:region."
+        ),
+    )
 
 
 Tier = Literal["BASIC", "STANDARD_HA"]
@@ -453,13 +599,23 @@ class StackConfig(_Model):
     services: dict[str, ServiceConfig]
     firewall: FirewallConfig
     probe: ProbeSettings
+    shared_vpc: SharedVpcConfig | None = None
+    # Regions besides `region`, in the stack file's order (Redis stays in `region`).
+    regions: dict[str, RegionConfig] = {}
 
     @property
     def names(self) -> Names:
         return Names(self.environment)
 
+    @property
+    def all_regions(self) -> tuple[str, ...]:
+        """The primary region first, then the others."""
+        return (self.region, *self.regions)
 
-OBJECT_KEYS = frozenset({"network", "connector", "redis", "services", "firewall", "probe"})
+
+OBJECT_KEYS = frozenset(
+    {"network", "connector", "redis", "services", "firewall", "probe", "sharedVpc", "regions"}
+)
 BOOLEAN_KEYS = frozenset({"production"})
 KNOWN_KEYS = frozenset(RawConfig.model_fields[f].alias or f for f in RawConfig.model_fields)
 
@@ -632,6 +788,9 @@ def _cidr(key: str, value: str) -> ipaddress.IPv4Network:
 
 
 def _check_ranges(raw: RawConfig, egress: str) -> None:
+    """The ranges this stack plans on its own network (a Shared VPC host plans its own)."""
+    if raw.shared_vpc is not None:
+        return
     net, redis = raw.network, raw.redis
     k = f"{PROJECT}:network."
     ranges: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -665,10 +824,65 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
             f"the private services access range must be a /{want} or larger",
         )
     ranges.append((k + "redisReservedRange", r))
+    ranges += _region_ranges(raw, egress)
     for i, (ka, a) in enumerate(ranges):
         for kb, b in ranges[i + 1 :]:
             if a.overlaps(b):
                 raise ConfigError(kb, str(b), f"overlaps {ka} ({a}): ranges must not overlap")
+
+
+def _region_ranges(raw: RawConfig, egress: str) -> list[tuple[str, ipaddress.IPv4Network]]:
+    """Each other region's egress subnet on our own network: the one the egress mode needs."""
+    out: list[tuple[str, ipaddress.IPv4Network]] = []
+    errors: list[ConfigError] = []
+    for region, rc in raw.regions.items():
+        k = f"{PROJECT}:regions.{region}."
+        want, other = (
+            ("connectorCidr", "directEgressCidr")
+            if egress == "connector"
+            else ("directEgressCidr", "connectorCidr")
+        )
+        value = rc.connector_cidr if egress == "connector" else rc.direct_egress_cidr
+        unused = rc.direct_egress_cidr if egress == "connector" else rc.connector_cidr
+        if unused is not None:
+            errors.append(ConfigError(k + other, unused, f"is not used with vpcEgress: {egress}"))
+        if value is None:
+            errors.append(ConfigError(k + want, _MISSING, f"is required with vpcEgress: {egress}"))
+            continue
+        try:
+            net = _cidr(k + want, value)
+        except ConfigError as err:
+            errors.append(err)
+            continue
+        if egress == "connector" and net.prefixlen != 28:
+            errors.append(ConfigError(k + want, value, "a connector needs exactly a /28"))
+        elif egress == "direct" and net.prefixlen > 26:
+            errors.append(ConfigError(k + want, value, "Direct VPC egress needs a /26 or larger"))
+        else:
+            out.append((k + want, net))
+    if errors:
+        raise ConfigErrors(errors)
+    return out
+
+
+def _check_regions(raw: RawConfig, region: str) -> None:
+    errors: list[ConfigError] = []
+    for other, rc in raw.regions.items():
+        k = f"{PROJECT}:regions.{other}"
+        if other == region:
+            errors.append(ConfigError(k, other, "is gcp:region already (the primary region)"))
+        elif problem := limits.region_problem(other, None):
+            errors.append(ConfigError(k, other, problem[2]))
+        if raw.shared_vpc is not None and (rc.connector_cidr or rc.direct_egress_cidr):
+            errors.append(
+                ConfigError(
+                    k,
+                    dict(rc.model_dump(by_alias=True, exclude_none=True)),
+                    "takes no ranges on a Shared VPC: name the host subnet in sharedVpc.subnets",
+                )
+            )
+    if errors:
+        raise ConfigErrors(errors)
 
 
 def _check_names(raw: RawConfig) -> None:
@@ -716,6 +930,15 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     for name, svc in parsed.services.items():
         found.run(svc.check, f"{PROJECT}:services.{name}", production)
     found.run(parsed.probe.check, tuple(parsed.services))
+    found.run(_check_regions, parsed, region)
+    if parsed.shared_vpc is not None:
+        found.run(
+            parsed.shared_vpc.check,
+            project,
+            (region, *parsed.regions),
+            parsed.vpc_egress,
+            redis.connect_mode,
+        )
     found.raise_any()
     probe = parsed.probe
     probe_enabled = probe.resolved_enabled()
@@ -736,6 +959,8 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         services=parsed.services,
         firewall=parsed.firewall,
         probe=ProbeSettings.model_validate({**dict(probe), "enabled": probe_enabled}),
+        shared_vpc=parsed.shared_vpc,
+        regions=parsed.regions,
     )
 
 

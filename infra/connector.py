@@ -19,6 +19,9 @@ class ConnectorArgs:
     region: str
     connector_name: str
     subnet_name: pulumi.Input[str]
+    # The project that owns the subnet: this stack's, or a Shared VPC host's (a connector in the
+    # service project on a shared subnet); the connector itself lives in `project`.
+    subnet_project: pulumi.Input[str] | None = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -39,7 +42,7 @@ class Connector(pulumi.ComponentResource):
             project=args.project,
             region=args.region,
             subnet=gcp.vpcaccess.ConnectorSubnetArgs(
-                name=args.subnet_name, project_id=args.project
+                name=args.subnet_name, project_id=args.subnet_project or args.project
             ),
             min_instances=args.settings.min_instances,
             max_instances=args.settings.max_instances,

@@ -89,6 +89,10 @@ def model_keys(model: type[BaseModel] = RawConfig, prefix: str = "") -> Iterator
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
         ann = field.annotation
+        if typing.get_origin(ann) in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(ann) if a is not type(None)]
+            if len(inner) == 1 and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+                ann = inner[0]  # an optional block: its keys, each with its own default
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             yield from model_keys(ann, key + ".")
             continue
@@ -140,7 +144,9 @@ def config_table() -> str:
 
 
 def _json_type(kind: type, nullable: bool) -> str:
-    name = {str: "string", int: "int", bool: "bool", dict: "map"}.get(kind, kind.__name__)
+    name = {str: "string", int: "int", bool: "bool", dict: "map", list: "list"}.get(
+        kind, kind.__name__
+    )
     return f"{name} or null" if nullable else name
 
 

@@ -26,6 +26,7 @@ CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
 # The provider function the program invokes for the project (its number).
 GET_PROJECT = "gcp:organizations/getProject:getProject"
+GET_GLOBAL_ADDRESS = "gcp:compute/getGlobalAddress:getGlobalAddress"
 
 # The label that marks a resource of a stack held to the production baseline; its value comes
 # from the explicit `redis-vpc:production` key ("true" / "false"), never from a name.

@@ -65,6 +65,7 @@ REGIONS = frozenset(
 )
 # Region ids are a continent-ish word, a direction, and a number (us-central1, europe-west10).
 REGION_PATTERN = r"[a-z]+-[a-z]+[0-9]{1,2}"
+REGION_KEY_PATTERN = rf"^{REGION_PATTERN}$"
 
 
 def _nearest(value: str, known: frozenset[str]) -> str | None:

@@ -122,6 +122,35 @@ CONNECTIVITY_TEST = NameRule(
 )
 
 
+# Short region codes for names and logical names: the geography, then the first letter of each
+# direction, then the number: us-central1 -> usc1, europe-west4 -> euw4, asia-northeast1 ->
+# asne1. tests/test_naming.py checks that every known region gets a distinct code.
+_GEOGRAPHY = {
+    "africa": "af",
+    "asia": "as",
+    "australia": "au",
+    "europe": "eu",
+    "me": "me",
+    "northamerica": "na",
+    "southamerica": "sa",
+    "us": "us",
+}
+_DIRECTIONS = ("north", "south", "east", "west", "central")
+
+
+def region_code(region: str) -> str:
+    geography, _, rest = region.partition("-")
+    head = _GEOGRAPHY.get(geography, geography[:2])
+    number = rest.lstrip("abcdefghijklmnopqrstuvwxyz")
+    words = rest[: len(rest) - len(number)]
+    letters = ""
+    while words:
+        word = next((d for d in _DIRECTIONS if words.startswith(d)), words)
+        letters += word[0]
+        words = words[len(word) :]
+    return f"{head}{letters}{number}"
+
+
 @dataclass(frozen=True)
 class Derived:
     """One derived name: what it names, the name, its rule, and the suffix after the prefix."""
@@ -162,6 +191,11 @@ class Names:
     def connector_subnet(self) -> str:
         return self._n("connector-subnet")
 
+    def regional_subnet(self, base: str, region_code: str) -> str:
+        """A subnet of another region than the primary: subnet names are unique per project and
+        region, but the pack and operators tell them apart by name, so they carry the code."""
+        return f"{base}-{region_code}"
+
     @property
     def direct_egress_subnet(self) -> str:
         return self._n("run-egress-subnet")
@@ -174,6 +208,21 @@ class Names:
     @property
     def redis_egress_firewall(self) -> str:
         return self._n("allow-redis-egress")
+
+    @property
+    def connector_serverless_firewall(self) -> str:
+        """Host firewall rule: Google's serverless infrastructure to a service-project connector."""
+        return self._n("serverless-to-connector")
+
+    @property
+    def connector_to_serverless_firewall(self) -> str:
+        """Host firewall rule: a service-project connector to Google's serverless infrastructure."""
+        return self._n("connector-to-serverless")
+
+    @property
+    def connector_health_firewall(self) -> str:
+        """Host firewall rule: Google's health checks to a service-project connector."""
+        return self._n("connector-health-checks")
 
     @property
     def redis(self) -> str:
@@ -221,6 +270,9 @@ class Names:
             Derived("Direct VPC egress subnet", self.direct_egress_subnet, NETWORK, e),
             Derived("connector", self.connector, CONNECTOR, e),
             Derived("Redis egress firewall rule", self.redis_egress_firewall, FIREWALL, e),
+            Derived("connector firewall rule", self.connector_serverless_firewall, FIREWALL, e),
+            Derived("connector firewall rule", self.connector_to_serverless_firewall, FIREWALL, e),
+            Derived("connector firewall rule", self.connector_health_firewall, FIREWALL, e),
             Derived("Redis instance", self.redis, REDIS, e),
             Derived("Redis AUTH secret", self.redis_auth_secret, SECRET, e),
             Derived("private services access range", self.psa_range, ADDRESS, e),

@@ -14,6 +14,10 @@ import pulumi_gcp as gcp
 class SubnetSpec:
     name: str
     cidr: str
+    # Another region than the network's primary one (`NetworkArgs.region`), with its short code
+    # for the logical name; None for the primary region's subnets.
+    region: str | None = None
+    region_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class NetworkArgs:
     connector_subnet: SubnetSpec | None
     direct_egress_subnet: SubnetSpec | None
     private_services_access: PrivateServicesAccess | None = None
+    # The egress subnets of the other regions the services run in (their SubnetSpec.region set).
+    regional_subnets: Sequence[SubnetSpec] = ()
     # Held to the production baseline: Pulumi `protect` on the network and its subnets.
     production: bool = False
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -68,6 +74,14 @@ class Network(pulumi.ComponentResource):
         self.direct_egress_subnet = self._subnet(
             name, "run-egress-subnet", args.direct_egress_subnet, args
         )
+        # region -> that region's egress subnet (connector or Direct VPC egress, by the mode).
+        self.regional_subnets: dict[str, gcp.compute.Subnetwork] = {}
+        for spec in args.regional_subnets:
+            assert spec.region is not None and spec.region_code is not None
+            role = "connector-subnet" if args.connector_subnet else "run-egress-subnet"
+            subnet = self._subnet(name, f"{role}-{spec.region_code}", spec, args)
+            assert subnet is not None
+            self.regional_subnets[spec.region] = subnet
         self.psa_range, self.psa_connection = None, None
         if args.private_services_access is not None:
             self._private_services_access(name, args.private_services_access, args)
@@ -91,7 +105,7 @@ class Network(pulumi.ComponentResource):
             f"{name}-{role}",
             name=spec.name,
             project=args.project,
-            region=args.region,
+            region=spec.region or args.region,
             network=self.network.id,
             ip_cidr_range=spec.cidr,
             private_ip_google_access=True,

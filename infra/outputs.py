@@ -51,6 +51,19 @@ CONTRACT: dict[str, tuple[type, bool, str]] = {
         True,
         "The Connectivity Test to Redis when `redis-vpc:probe.connectivityTest` is on, else null.",
     ),
+    # Since Shared VPC and several regions; absent (null) on a stack last deployed before.
+    "regions": (list, True, "Every region the services run in, the primary (Redis's) first."),
+    "service_urls_by_region": (dict, True, "Region → service name → HTTPS URL."),
+    "vpc_connector_ids_by_region": (
+        dict,
+        True,
+        "Region → connector id; empty with Direct VPC egress.",
+    ),
+    "network_project": (
+        str,
+        True,
+        "The project that owns the network: this one, or the Shared VPC host.",
+    ),
 }
 
 
@@ -71,11 +84,28 @@ class StackOutputs:
     service_accounts: Mapping[str, pulumi.Input[str]]
     probe_job: pulumi.Input[str] | None
     connectivity_test_id: pulumi.Input[str] | None
+    regions: list[str]
+    service_urls_by_region: Mapping[str, Mapping[str, pulumi.Input[str]]]
+    vpc_connector_ids_by_region: Mapping[str, pulumi.Input[str]]
+    network_project: pulumi.Input[str]
 
     def export(self) -> None:
         for name in CONTRACT:
             value: Any = getattr(self, name)
             pulumi.export(name, dict(value) if isinstance(value, Mapping) else value)
+
+
+BY_REGION = "_by_region"  # region -> the single-region output's value (a string or a map)
+
+
+def _map_value_ok(name: str, value: Any) -> bool:
+    if isinstance(value, str):
+        return True
+    return (
+        name.endswith(BY_REGION)
+        and isinstance(value, dict)
+        and all(isinstance(v, str) for v in value.values())
+    )
 
 
 def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
@@ -96,6 +126,11 @@ def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
             ok = True
         if not ok:
             problems.append(f"{name}: expected {kind.__name__}, got {type(value).__name__}")
-        elif isinstance(value, dict) and not all(isinstance(v, str) for v in value.values()):
-            problems.append(f"{name}: values must be strings")
+        elif isinstance(value, dict) and not all(_map_value_ok(name, v) for v in value.values()):
+            problems.append(
+                f"{name}: values must be "
+                + ("strings or maps of strings" if name.endswith(BY_REGION) else "strings")
+            )
+        elif isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            problems.append(f"{name}: items must be strings")
     return problems

@@ -220,4 +220,55 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "SecretIamMember per secret)",
         "in place (new revision); adding a secret adds its grant, which the service waits for",
     ),
+    "sharedVpc.hostProject": (
+        None,
+        "with `network`, `subnets` and `redisRange` (explicit ids), or none of them and "
+        "`stackReference`; not `gcp:project`. Unset `sharedVpc`: the stack's own VPC",
+        "moves everything network-side to another network: **replaces the connector, Redis "
+        "and the firewall rule** (a new, empty Redis)",
+    ),
+    "sharedVpc.network": (None, "the host's network name", "as `hostProject`"),
+    "sharedVpc.stackReference": (
+        None,
+        "a platform stack `org/project/stack` exporting `host_project`, `network_name`, "
+        "`subnets` (region → subnet name) and `redis_range` (docs/shared-vpc.md)",
+        "the same ids from another source: nothing, if the outputs name the same network",
+    ),
+    "sharedVpc.connectorProject": (
+        None,
+        "`host`: the connector is created in the host project; connector egress only",
+        "**replaces each connector** (`project`): the path is down until the new one is READY",
+    ),
+    "sharedVpc.subnets": (
+        None,
+        "every region of the stack (gcp:region and `regions`): a /28 shared for the connector, "
+        "or the Direct VPC egress subnet; no other region",
+        "connector: **replaces it** (`subnet.name` is replace-on-change); Direct VPC egress: "
+        "a new revision on the new subnet",
+    ),
+    "sharedVpc.redisRange": (
+        None,
+        "the host's private services access allocated range; `redis.connectMode` must be "
+        "`PRIVATE_SERVICE_ACCESS` (Memorystore reaches a host network from a service project "
+        "only that way)",
+        "**replaces Redis** (`reserved_ip_range`): sessions lost",
+    ),
+    "regions.<name>": (
+        None,
+        "a known region other than `gcp:region`; its services reach Redis (in `gcp:region`) "
+        "through their own connector or egress subnet; names carry the region's short code "
+        "where Google requires unique names (subnets) and in logical names",
+        "adding creates the region's subnet, connector and services (the services' accounts "
+        "and grants are shared); removing deletes them",
+    ),
+    "regions.<name>.connectorCidr": (
+        None,
+        "own network, connector egress: exactly a private /28, disjoint from every other range",
+        "**replaces that region's subnet and connector**",
+    ),
+    "regions.<name>.directEgressCidr": (
+        None,
+        "own network, Direct VPC egress: /26 or larger, disjoint from every other range",
+        "a widening: in place; anything else **replaces that region's egress subnet**",
+    ),
 }

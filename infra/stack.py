@@ -27,10 +27,12 @@ from infra.cloud_run import (
 from infra.config import StackConfig
 from infra.connector import Connector, ConnectorArgs
 from infra.firewall import RedisFirewall, RedisFirewallArgs
+from infra.naming import region_code
 from infra.network import Network, NetworkArgs, PrivateServicesAccess, SubnetSpec
 from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
+from infra.shared_vpc import HostNetwork, SharedVpcAccess, SharedVpcAccessArgs, host_network
 
 
 def production_labels(cfg: StackConfig) -> dict[str, str]:
@@ -51,11 +53,34 @@ def _root_urn(type_: str, name: str) -> str:
 
 @dataclass
 class _Egress:
-    """How the services leave Cloud Run for the VPC, and what the Redis rule targets."""
+    """How the services of one region leave Cloud Run for the VPC, and what the Redis rule
+    targets there."""
 
     connector: Connector | None
     path: ConnectorEgress | DirectEgress
-    target_tags: pulumi.Input
+    target_tag: pulumi.Input[str]
+
+
+@dataclass
+class _Subnet:
+    name: pulumi.Input[str]
+    id: pulumi.Input[str]
+
+
+@dataclass
+class _Net:
+    """The network the stack uses, its own (`own`) or a Shared VPC host's (`host`): what the
+    other steps read, whichever owns it."""
+
+    project: pulumi.Input[str]
+    network_id: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    subnets: dict[str, _Subnet]  # region -> its egress subnet (connector /28 or direct egress)
+    redis_range: pulumi.Input[str]  # Redis reserved_ip_range: the /29, or the allocated range name
+    redis_range_cidr: pulumi.Input[str]  # the Redis egress rule's destination
+    redis_after: list[pulumi.Resource]
+    own: Network | None = None
+    host: HostNetwork | None = None
 
 
 class _StackBuilder:
@@ -68,20 +93,64 @@ class _StackBuilder:
         self.labels = production_labels(cfg)
         self.connector_mode = cfg.egress_mode == "connector"
         self.psa = cfg.redis.connect_mode == "PRIVATE_SERVICE_ACCESS"
+        self.shared = cfg.shared_vpc
+        # A Shared VPC host owns the peering: this stack creates no private services access.
+        self.own_psa = self.psa and self.shared is None
 
     def apis(self) -> Apis:
-        cfg, connector_mode, psa = self.cfg, self.connector_mode, self.psa
+        cfg, connector_mode = self.cfg, self.connector_mode
         wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
         if connector_mode:
             wanted.append(api.VPCACCESS)
-        if psa:
+        if self.own_psa:
             wanted.append(api.SERVICENETWORKING)
         if cfg.probe.enabled and cfg.probe.connectivity_test:
             wanted.append(api.NETWORKMANAGEMENT)
         return Apis("apis", ApisArgs(project=cfg.project, apis=tuple(wanted)))
 
-    def network(self, apis: Apis) -> Network:
-        cfg, names, connector_mode, psa = self.cfg, self.names, self.connector_mode, self.psa
+    def network(self, apis: Apis) -> _Net:
+        cfg = self.cfg
+        if self.shared is not None:
+            host = host_network(self.shared, cfg.all_regions)
+            return _Net(
+                project=host.project,
+                network_id=host.network_id,
+                network_name=host.network_name,
+                subnets={r: _Subnet(host.subnets[r], host.subnet_id(r)) for r in cfg.all_regions},
+                redis_range=host.redis_range,
+                redis_range_cidr=host.redis_range_cidr(),
+                redis_after=[],
+                host=host,
+            )
+        net = self._own_network(apis)
+        primary = net.connector_subnet or net.direct_egress_subnet
+        assert primary is not None
+        subnets = {cfg.region: primary, **net.regional_subnets}
+        return _Net(
+            project=cfg.project,
+            network_id=net.network.id,
+            network_name=net.network.name,
+            subnets={r: _Subnet(sn.name, sn.id) for r, sn in subnets.items()},
+            redis_range=net.psa_range.name if net.psa_range else cfg.network.redis_reserved_range,
+            redis_range_cidr=cfg.network.redis_reserved_range,
+            redis_after=[net.psa_connection] if net.psa_connection else [],
+            own=net,
+        )
+
+    def _own_network(self, apis: Apis) -> Network:
+        cfg, names, connector_mode, psa = self.cfg, self.names, self.connector_mode, self.own_psa
+        regional = [
+            SubnetSpec(
+                names.regional_subnet(
+                    names.connector_subnet if connector_mode else names.direct_egress_subnet,
+                    region_code(region),
+                ),
+                (rc.connector_cidr if connector_mode else rc.direct_egress_cidr) or "",
+                region=region,
+                region_code=region_code(region),
+            )
+            for region, rc in cfg.regions.items()
+        ]
         return Network(
             "network",
             NetworkArgs(
@@ -109,12 +178,13 @@ class _StackBuilder:
                     if psa
                     else None
                 ),
+                regional_subnets=regional,
                 production=cfg.production,
                 after=apis.needed(api.COMPUTE),
             ),
         )
 
-    def redis(self, apis: Apis, net: Network) -> Redis:
+    def redis(self, apis: Apis, net: _Net) -> Redis:
         cfg, names, labels = self.cfg, self.names, self.labels
         return Redis(
             "redis",
@@ -123,61 +193,84 @@ class _StackBuilder:
                 project=cfg.project,
                 region=cfg.region,
                 instance_name=names.redis,
-                network_id=net.network.id,
-                reserved_range=(
-                    net.psa_range.name if net.psa_range else cfg.network.redis_reserved_range
-                ),
+                network_id=net.network_id,
+                reserved_range=net.redis_range,
                 auth_secret_id=names.redis_auth_secret,
                 labels=labels,
                 production=cfg.production,
-                after=[
-                    *apis.needed(api.REDIS, api.SERVICENETWORKING),
-                    *([net.psa_connection] if net.psa_connection else []),
-                ],
+                after=[*apis.needed(api.REDIS, api.SERVICENETWORKING), *net.redis_after],
                 secret_after=apis.needed(api.SECRETMANAGER),
             ),
         )
 
-    def egress(self, apis: Apis, net: Network) -> _Egress:
+    def egress(self, apis: Apis, net: _Net) -> dict[str, _Egress]:
+        """Each region's path to the VPC: its own connector, or Direct VPC egress on its subnet.
+        The primary region keeps the logical names it always had."""
+        return {region: self._egress(apis, net, region) for region in self.cfg.all_regions}
+
+    def _egress(self, apis: Apis, net: _Net, region: str) -> _Egress:
         cfg, names = self.cfg, self.names
-        connector: Connector | None = None
-        egress: ConnectorEgress | DirectEgress
+        suffix = "" if region == cfg.region else f"-{region_code(region)}"
+        subnet = net.subnets[region]
         if self.connector_mode:
-            assert net.connector_subnet is not None
+            in_host = self.shared is not None and self.shared.connector_project == "host"
             connector = Connector(
-                "connector",
+                f"connector{suffix}",
                 ConnectorArgs(
                     settings=cfg.connector,
-                    project=cfg.project,
-                    region=cfg.region,
+                    project=net.project if in_host else cfg.project,  # type: ignore[arg-type]
+                    region=region,
                     connector_name=names.connector,
-                    subnet_name=net.connector_subnet.name,
+                    subnet_name=subnet.name,
+                    subnet_project=net.project,
                     after=apis.needed(api.VPCACCESS),
                 ),
             )
-            egress = ConnectorEgress(connector_id=connector.connector.id)
-            target_tags: pulumi.Input = [connector.network_tag]
-        else:
-            assert net.direct_egress_subnet is not None
-            egress = DirectEgress(
-                network=net.network.id,
-                subnetwork=net.direct_egress_subnet.id,
-                tags=(names.direct_egress_tag,),
+            return _Egress(
+                connector,
+                ConnectorEgress(connector_id=connector.connector.id),
+                connector.network_tag,
             )
-            target_tags = [names.direct_egress_tag]
+        egress = DirectEgress(
+            network=net.network_id, subnetwork=subnet.id, tags=(names.direct_egress_tag,)
+        )
+        return _Egress(None, egress, names.direct_egress_tag)
 
-        return _Egress(connector, egress, target_tags)
+    def shared_vpc_access(self, net: _Net, egress: dict[str, _Egress]) -> SharedVpcAccess | None:
+        """On a Shared VPC: the grants Google requires on the host, and the host firewall rules
+        a service-project connector needs."""
+        if self.shared is None or net.host is None:
+            return None
+        names = self.names
+        return SharedVpcAccess(
+            "shared-vpc",
+            SharedVpcAccessArgs(
+                host=net.host,
+                service_project=self.cfg.project,
+                egress_mode=self.cfg.egress_mode,
+                connector_project=self.shared.connector_project,
+                connector_tags={r: e.target_tag for r, e in egress.items() if e.connector},
+                firewall_names=(
+                    names.connector_serverless_firewall,
+                    names.connector_to_serverless_firewall,
+                    names.connector_health_firewall,
+                ),
+            ),
+        )
 
-    def firewall(self, net: Network, redis: Redis, egress: _Egress) -> RedisFirewall:
-        cfg, names, target_tags = self.cfg, self.names, egress.target_tags
+    def firewall(self, net: _Net, redis: Redis, egress: dict[str, _Egress]) -> RedisFirewall:
+        """One Redis egress rule on the network (in its project: the host's on a Shared VPC),
+        for every region's connector or Direct VPC egress tag."""
+        cfg, names = self.cfg, self.names
+        tags = list(dict.fromkeys(e.target_tag for e in egress.values()))
         return RedisFirewall(
             "firewall",
             RedisFirewallArgs(
-                project=cfg.project,
+                project=net.project,  # type: ignore[arg-type]
                 rule_name=names.redis_egress_firewall,
-                network=net.network.id,
-                target_tags=target_tags,
-                redis_range=cfg.network.redis_reserved_range,
+                network=net.network_id,
+                target_tags=tags,
+                redis_range=net.redis_range_cidr,
                 redis_port=redis.instance.port,
                 priority=cfg.firewall.priority,
             ),
@@ -195,40 +288,53 @@ class _StackBuilder:
         )
 
     def services(
-        self, apis: Apis, egress: _Egress, endpoint: RedisEndpoint, firewall: RedisFirewall
-    ) -> dict[str, CloudRunService]:
+        self,
+        apis: Apis,
+        egress: dict[str, _Egress],
+        endpoint: RedisEndpoint,
+        firewall: RedisFirewall,
+        access: SharedVpcAccess | None,
+    ) -> dict[str, dict[str, CloudRunService]]:
+        """region -> service name -> service. The primary region's services own the accounts
+        and grants; another region's copy of a service runs as the same account."""
         cfg, names, labels = self.cfg, self.names, self.labels
-        services: dict[str, CloudRunService] = {}
-        for svc_name, svc in cfg.services.items():
-            services[svc_name] = CloudRunService(
-                f"svc-{svc_name}",
-                CloudRunArgs(
-                    settings=svc,
-                    project=cfg.project,
-                    region=cfg.region,
-                    service_name=names.service(svc_name),
-                    account_id=names.service_account(svc_name),
-                    egress=egress.path,
-                    redis=endpoint,
-                    production=cfg.production,
-                    labels=labels,
-                    after=[firewall.rule, *apis.needed(api.RUN)],
-                    account_after=apis.needed(api.IAM),
-                ),
-            )
-
-        return services
+        grants = access.grants if access else []
+        out: dict[str, dict[str, CloudRunService]] = {}
+        for region in cfg.all_regions:
+            suffix = "" if region == cfg.region else f"-{region_code(region)}"
+            out[region] = {}
+            for svc_name, svc in cfg.services.items():
+                out[region][svc_name] = CloudRunService(
+                    f"svc-{svc_name}{suffix}",
+                    CloudRunArgs(
+                        settings=svc,
+                        project=cfg.project,
+                        region=region,
+                        service_name=names.service(svc_name),
+                        account_id=names.service_account(svc_name),
+                        egress=egress[region].path,
+                        redis=endpoint,
+                        production=cfg.production,
+                        labels=labels,
+                        after=[firewall.rule, *grants, *apis.needed(api.RUN)],
+                        account_after=apis.needed(api.IAM),
+                        primary=out[cfg.region][svc_name] if suffix else None,
+                    ),
+                )
+        return out
 
     def probe(
         self,
         apis: Apis,
-        net: Network,
+        net: _Net,
         redis: Redis,
         egress: _Egress,
         endpoint: RedisEndpoint,
         firewall: RedisFirewall,
         services: dict[str, CloudRunService],
+        access: SharedVpcAccess | None,
     ) -> RedisProbe | None:
+        """In the primary region, on the services' path there."""
         cfg, names, labels = self.cfg, self.names, self.labels
         probe = None
         if cfg.probe.enabled:
@@ -251,13 +357,17 @@ class _StackBuilder:
                             name=names.connectivity_test,
                             source_revision=services[source].service.latest_ready_revision,
                             redis_instance_id=redis.instance.id,
-                            network_id=net.network.id,
+                            network_id=net.network_id,
                             after=apis.needed(api.NETWORKMANAGEMENT),
                         )
                         if cfg.probe.connectivity_test
                         else None
                     ),
-                    after=[firewall.rule, *apis.needed(api.RUN)],
+                    after=[
+                        firewall.rule,
+                        *(access.grants if access else []),
+                        *apis.needed(api.RUN),
+                    ],
                     account_after=apis.needed(api.IAM),
                 ),
             )
@@ -272,17 +382,19 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     net = b.network(apis)
     redis = b.redis(apis, net)
     egress = b.egress(apis, net)
+    access = b.shared_vpc_access(net, egress)
     firewall = b.firewall(net, redis, egress)
     endpoint = b.endpoint(redis)
-    services = b.services(apis, egress, endpoint, firewall)
-    probe = b.probe(apis, net, redis, egress, endpoint, firewall, services)
-    connector = egress.connector
+    by_region = b.services(apis, egress, endpoint, firewall, access)
+    services = by_region[cfg.region]
+    probe = b.probe(apis, net, redis, egress[cfg.region], endpoint, firewall, services, access)
+    connector = egress[cfg.region].connector
     return StackOutputs(
         environment=cfg.environment,
         project=cfg.project,
         region=cfg.region,
-        network_id=net.network.id,
-        network_name=net.network.name,
+        network_id=net.network_id,
+        network_name=net.network_name,
         vpc_egress=cfg.egress_mode,
         vpc_connector_id=connector.connector.id if connector else None,
         redis_host=redis.instance.host,
@@ -295,4 +407,12 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         connectivity_test_id=(
             probe.connectivity_test.id if probe and probe.connectivity_test else None
         ),
+        regions=list(cfg.all_regions),
+        service_urls_by_region={
+            r: {n: s.service.uri for n, s in svcs.items()} for r, svcs in by_region.items()
+        },
+        vpc_connector_ids_by_region={
+            r: e.connector.connector.id for r, e in egress.items() if e.connector
+        },
+        network_project=net.project,
     )

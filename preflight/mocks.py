@@ -39,8 +39,29 @@ class GcpMocks(Mocks):
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == facts.GET_PROJECT:
-            return {"projectId": self.project, "number": _project_number(self.project)}, None
-        return {}, None
+            return {"projectId": self.project, "number": _project_number(self.project)}, []
+        if args.token == facts.GET_GLOBAL_ADDRESS:
+            return self._existing_range(args.args), []
+        return {}, []
+
+    def _existing_range(self, a: dict) -> dict:
+        """A Shared VPC host's allocated range, read by name: a /20 in 10.128.0.0/9 chosen from
+        its name (the emulation cannot know the host's real range), remembered so that Redis
+        takes its address from it."""
+        name, project = a.get("name", ""), a.get("project") or self.project
+        third = int(hashlib.sha256(f"{project}/{name}".encode()).hexdigest()[:4], 16) % 128
+        cidr = f"10.{128 + third}.0.0/20"
+        self.psa_ranges[name] = cidr
+        return {
+            "name": name,
+            "project": project,
+            "address": cidr.split("/")[0],
+            "prefixLength": 20,
+            "purpose": "VPC_PEERING",
+            "addressType": "INTERNAL",
+            "network": f"{COMPUTE}/projects/{project}/global/networks/host",
+            "selfLink": f"{COMPUTE}/projects/{project}/global/addresses/{name}",
+        }
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         if not args.custom:
@@ -142,9 +163,11 @@ class GcpMocks(Mocks):
         return f"projects/{p}/locations/global/connectivityTests/{n}", {}
 
     def _run_service(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
-        h = hashlib.sha256(f"{p}/{n}".encode()).hexdigest()[:10]
+        # Cloud Run's deterministic URL: https://SERVICE-PROJECT_NUMBER.REGION.run.app
+        # (https://cloud.google.com/run/docs/triggering/https-request#deterministic), distinct
+        # per region as a service's URLs in two regions are.
         return f"projects/{p}/locations/{r}/services/{n}", {
-            "uri": f"https://{n}-{h}-{r[:2]}.a.run.app",
+            "uri": f"https://{n}-{_project_number(p)}.{r}.run.app",
             "latestReadyRevision": f"projects/{p}/locations/{r}/services/{n}/revisions/{n}-00001-abc",
         }
 

@@ -317,6 +317,44 @@ def _rename(name: str, new: str) -> Callable[[Graph], None]:
     return lambda g: set_prop(named(g, name), "name", new)
 
 
+# -- Shared VPC and several regions (Pulumi.shared-vpc.yaml, Pulumi.multi-region.yaml) ----------
+def _shared_subnet_as_own(g: Graph) -> None:
+    """The connector's shared subnet named as if it were in the service project: a bare literal
+    of the stack's own project, which no resource of the stack backs."""
+    c = named(g, "connector-connector")
+    set_prop(c, "subnet.projectId", c.inputs["project"])
+
+
+def _redis_on_another_host_network(g: Graph) -> None:
+    redis = named(g, "redis-instance")
+    set_prop(redis, "authorizedNetwork", "projects/acme-net-host/global/networks/legacy-vpc")
+
+
+def _remove_host_rule(g: Graph) -> None:
+    g.resources.remove(named(g, "firewall-redis-egress"))
+
+
+def _second_region_on_primary_connector(g: Graph) -> None:
+    """us-east4's service wired to us-central1's connector: a connector serves its own region."""
+    svc = named(g, "svc-backend-use4-service")
+    primary = named(g, "connector-connector")
+    second = named(g, "connector-use4-connector")
+    set_prop(
+        svc,
+        "template.vpcAccess.connector",
+        svc.inputs["template"]["vpcAccess"]["connector"].replace("us-east4", "us-central1"),
+    )
+    deps = svc.propertyDependencies["template"]
+    svc.propertyDependencies["template"] = [primary.urn if u == second.urn else u for u in deps]
+
+
+def _rule_misses_second_region(g: Graph) -> None:
+    rule = named(g, "firewall-redis-egress")
+    second = named(g, "connector-use4-connector")
+    set_prop(rule, "targetTags", [t for t in rule.inputs["targetTags"] if "us-east4" not in t])
+    drop_dep(rule, second.urn, "targetTags")
+
+
 MUTATIONS = [
     Mutation(
         "literal-firewall-network",
@@ -778,5 +816,40 @@ MUTATIONS = [
         "network-protected",
         "network-vpc",
         _as_production(_unprotect("network-vpc")),
+    ),
+    Mutation(
+        "shared-subnet-named-as-own",
+        "shared-vpc",
+        "no-hardcoded-network-references",
+        "connector-connector",
+        _shared_subnet_as_own,
+    ),
+    Mutation(
+        "redis-on-another-host-network",
+        "shared-vpc",
+        "cloud-run-private-redis-path",
+        "svc-backend-service",
+        _redis_on_another_host_network,
+    ),
+    Mutation(
+        "no-redis-rule-on-the-host",
+        "shared-vpc",
+        "redis-egress-firewall-rule",
+        "svc-backend-service",
+        _remove_host_rule,
+    ),
+    Mutation(
+        "second-region-on-primary-connector",
+        "multi-region",
+        "connector-in-service-region",
+        "connector-connector",
+        _second_region_on_primary_connector,
+    ),
+    Mutation(
+        "rule-misses-second-region",
+        "multi-region",
+        "redis-egress-firewall-rule",
+        "svc-backend-use4-service",
+        _rule_misses_second_region,
     ),
 ]

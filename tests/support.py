@@ -29,6 +29,13 @@ def stack_config(stack: str) -> dict[str, str]:
     return load_stack_config(ROOT, stack)
 
 
+def settings(stack: str) -> Any:
+    """The stack's validated settings (infra.config.StackConfig): what tests expect from."""
+    from infra.config import parse_config
+
+    return parse_config(stack_config(stack))
+
+
 def by_name(graph: Graph, name: str) -> RecordedResource:
     for r in graph.resources:
         if r.name == name:

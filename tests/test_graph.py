@@ -14,7 +14,7 @@ from infra.naming import Names
 from infra.outputs import CONTRACT, contract_violations
 from preflight import wire
 from preflight.graph import Graph
-from tests.support import MODES, STACKS, by_name, env_vars, prop, stack_graph
+from tests.support import MODES, STACKS, by_name, env_vars, prop, settings, stack_graph
 
 SECRET_VERSION = "gcp:secretmanager/secretVersion:SecretVersion"
 
@@ -64,8 +64,8 @@ def test_connector_path_uses_the_connector_id(graph):
         vpc = wire.plain(svc.inputs["template"]["vpcAccess"])
         assert vpc["egress"] == "PRIVATE_RANGES_ONLY"
         if connectors:
-            (c,) = connectors
-            assert c.urn in svc.propertyDependencies["template"]
+            # Each service uses the connector of its own region (one per region).
+            (c,) = [c for c in connectors if c.urn in svc.propertyDependencies["template"]]
             if not graph.preview:
                 assert (
                     vpc["connector"]
@@ -87,6 +87,10 @@ REFERENCES = [
 
 
 def test_every_network_reference_is_a_property_dependency(graph):
+    cfg = settings(graph.stack)
+    if cfg.shared_vpc is not None:
+        _host_references(graph, cfg)
+        return
     checked = 0
     for rtype, key, owner in REFERENCES:
         owners = {r.urn for r in graph.by_type(owner)}
@@ -95,12 +99,35 @@ def test_every_network_reference_is_a_property_dependency(graph):
             assert deps & owners, f"{r.name}.{key} is not taken from a {owner}"
             checked += 1
     for svc in graph.by_type(RUN):
-        wanted = {r.urn for r in graph.by_type(CONNECTOR)} or {
-            r.urn for r in graph.by_type(SUBNET)
-        } | {r.urn for r in graph.by_type(NETWORK)}
-        assert wanted <= set(svc.propertyDependencies["template"]), svc.name
+        deps = set(svc.propertyDependencies["template"])
+        connectors = {r.urn for r in graph.by_type(CONNECTOR)}
+        if connectors:
+            assert len(connectors & deps) == 1, svc.name  # its own region's connector
+        else:
+            assert {r.urn for r in graph.by_type(NETWORK)} <= deps, svc.name
+            assert len({r.urn for r in graph.by_type(SUBNET)} & deps) == 1, svc.name
         checked += 1
     assert checked >= 4
+
+
+def _host_references(graph: Graph, cfg) -> None:
+    """On a Shared VPC the network is the host's: every reference to it is the host's full id
+    from the stack file (or the platform stack's output), never a name of this project."""
+    host = cfg.shared_vpc
+    network_id = f"projects/{host.host_project}/global/networks/{host.network}"
+    assert graph.by_type(NETWORK) == [] and graph.by_type(SUBNET) == []
+    for r in graph.by_type(FIREWALL):
+        assert r.inputs["project"] == host.host_project
+        if not graph.preview:
+            assert r.inputs["network"] == network_id
+    redis = graph.one(REDIS)
+    assert redis.inputs["project"] == cfg.project
+    assert redis.inputs["reservedIpRange"] == host.redis_range
+    if not graph.preview:
+        assert redis.inputs["authorizedNetwork"] == network_id
+    for c in graph.by_type(CONNECTOR):
+        assert c.inputs["subnet"]["name"] == host.subnets[c.inputs["region"]]
+        assert c.inputs["subnet"]["projectId"] == host.host_project
 
 
 def test_top_level_urns_leave_the_stack_out_of_the_type_chain(graph):
@@ -120,30 +147,46 @@ def test_top_level_urns_leave_the_stack_out_of_the_type_chain(graph):
     assert all(re.fullmatch(r"redis-vpc:[a-z_]+:[A-Z][A-Za-z]+", c.type) for c in components)
 
 
+def _primary(component: str) -> str:
+    """svc-backend-use4 -> svc-backend: another region's copy runs as the primary's account."""
+    head, _, code = component.rpartition("-")
+    return (
+        head if head.startswith("svc-") and re.fullmatch(r"[a-z]{2,4}[0-9]+", code) else component
+    )
+
+
 def test_explicit_edges(graph):
-    net = by_name(graph, "network-vpc")
+    cfg = settings(graph.stack)
     redis = by_name(graph, "redis-instance")
     rule = by_name(graph, "firewall-redis-egress")
-    assert by_name(graph, "apis-compute").urn in net.dependencies
-    assert {by_name(graph, "apis-redis").urn, net.urn} <= set(redis.dependencies)
+    assert by_name(graph, "apis-redis").urn in redis.dependencies
+    if cfg.shared_vpc is None:
+        net = by_name(graph, "network-vpc")
+        assert by_name(graph, "apis-compute").urn in net.dependencies
+        assert net.urn in redis.dependencies
     assert (
         by_name(graph, "apis-secretmanager").urn in by_name(graph, "redis-auth-secret").dependencies
     )
     assert redis.urn in rule.dependencies  # the port comes from the instance
     connectors = graph.by_type(CONNECTOR)
-    if connectors:
-        (c,) = connectors
-        assert by_name(graph, "network-connector-subnet").urn in c.dependencies
+    subnets = {r.urn for r in graph.by_type(SUBNET)}
+    for c in connectors:
         assert by_name(graph, "apis-vpcaccess").urn in c.dependencies
-    if redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS":
+        if cfg.shared_vpc is None:
+            assert len(subnets & set(c.dependencies)) == 1, f"{c.name} waits for its subnet"
+    if redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS" and cfg.shared_vpc is None:
         assert by_name(graph, "network-psa-peering").urn in redis.dependencies
+    grants = [r for r in graph.resources if r.parent.endswith("::shared-vpc") and r.custom]
     for svc in graph.by_type(RUN):
         component = svc.name.removesuffix("-service")
         deps = set(svc.dependencies)
         assert rule.urn in deps, "services start only after the Redis egress rule exists"
-        assert by_name(graph, f"{component}-secret-access").urn in deps
+        assert by_name(graph, f"{_primary(component)}-secret-access").urn in deps
         assert by_name(graph, "apis-run").urn in deps
-        assert {c.urn for c in connectors} <= deps
+        own = [c for c in connectors if c.urn in svc.propertyDependencies["template"]]
+        assert {c.urn for c in own} <= deps
+        iam = [g for g in grants if "IAMMember" in g.type]
+        assert {g.urn for g in iam} <= deps, "services wait for the host's grants"
 
 
 def test_redis_and_connector_are_not_serialised(graph):
@@ -157,11 +200,12 @@ def test_redis_and_connector_are_not_serialised(graph):
 
 
 def test_firewall_rule_governs_the_path(graph):
-    (rule,) = graph.by_type(FIREWALL)
+    cfg = settings(graph.stack)
+    rule = by_name(graph, "firewall-redis-egress")
     redis = graph.one(REDIS)
     assert rule.inputs["direction"] == "EGRESS"
     assert rule.inputs["logConfig"] == {"metadata": "INCLUDE_ALL_METADATA"}
-    assert rule.inputs["priority"] == (900 if graph.stack == "production" else 1000)
+    assert rule.inputs["priority"] == cfg.firewall.priority
     (allow,) = rule.inputs["allows"]
     assert allow["protocol"] == "tcp"
     assert redis.urn in rule.propertyDependencies["allows"], "the port must come from the instance"
@@ -169,16 +213,18 @@ def test_firewall_rule_governs_the_path(graph):
         assert allow["ports"] == [wire.UNKNOWN]
     else:
         assert allow["ports"] == [str(int(redis.outputs["port"]))]
-        assert allow["ports"] == (["6378"] if graph.stack != "dev" else ["6379"])
-    cidr = ipaddress.ip_network(rule.inputs["destinationRanges"][0])
-    if not graph.preview:
-        assert ipaddress.ip_address(redis.outputs["host"]) in cidr
+        assert allow["ports"] == (["6378"] if cfg.redis.transit_encryption else ["6379"])
+    if not graph.preview or cfg.shared_vpc is None:  # a host's range is read, not planned
+        cidr = ipaddress.ip_network(rule.inputs["destinationRanges"][0])
+        if not graph.preview:
+            assert ipaddress.ip_address(redis.outputs["host"]) in cidr
     connectors = graph.by_type(CONNECTOR)
     if connectors:
-        (c,) = connectors
-        want = connector_network_tag(c.inputs["region"], c.inputs["name"])
-        assert rule.inputs["targetTags"] == [want]
-        assert c.urn in rule.propertyDependencies["targetTags"]
+        # One rule for every region's connector.
+        want = [connector_network_tag(c.inputs["region"], c.inputs["name"]) for c in connectors]
+        if not graph.preview:
+            assert sorted(rule.inputs["targetTags"]) == sorted(want)
+        assert {c.urn for c in connectors} <= set(rule.propertyDependencies["targetTags"])
     else:
         for svc in graph.by_type(RUN):
             (nic,) = svc.inputs["template"]["vpcAccess"]["networkInterfaces"]
@@ -218,7 +264,7 @@ def test_production_is_protected():
 def test_each_service_has_its_own_account_with_only_secret_access(graph):
     emails = set()
     for svc in graph.by_type(RUN):
-        component = svc.name.removesuffix("-service")
+        component = _primary(svc.name.removesuffix("-service"))
         account = by_name(graph, f"{component}-sa")
         assert account.urn in svc.propertyDependencies["template"]
         member = by_name(graph, f"{component}-secret-access")
@@ -226,7 +272,8 @@ def test_each_service_has_its_own_account_with_only_secret_access(graph):
         assert by_name(graph, "redis-auth-secret").urn in member.propertyDependencies["secretId"]
         assert account.urn in member.propertyDependencies["member"]
         emails.add(account.inputs["accountId"])
-    assert len(emails) == len(graph.by_type(RUN))
+    # One account per configured service, shared by its copies in other regions.
+    assert len(emails) == len(settings(graph.stack).services)
 
 
 def test_output_contract(graph):
@@ -237,7 +284,7 @@ def test_output_contract(graph):
     if graph.preview:
         return
     assert contract_violations(outputs) == []
-    assert outputs["vpc_egress"] == ("direct" if graph.stack == "dev" else "connector")
+    assert outputs["vpc_egress"] == settings(graph.stack).egress_mode
     assert (outputs.get("vpc_connector_id") is None) == (graph.stack == "dev")
     assert outputs["redis_host"] == graph.one(REDIS).outputs["host"]
     assert set(outputs["service_urls"]) == {
@@ -371,5 +418,5 @@ def test_redis_ignores_the_range_the_provider_cannot_read_back(stack):
     (redis,) = stack_graph(stack).by_type(REDIS)
     assert redis.options["ignoreChanges"] == ["reservedIpRange"]
     # Everything else is still compared: nothing more is ignored than the provider needs.
-    (vpc,) = stack_graph(stack).by_type(NETWORK)
-    assert vpc.options["ignoreChanges"] == []
+    for vpc in stack_graph(stack).by_type(NETWORK):  # none on a Shared VPC (the host's)
+        assert vpc.options["ignoreChanges"] == []

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from guardrails import settings
-from guardrails.model import CONNECTOR, REDIS, RUN, RUN_JOB, StackModel
+from guardrails.model import CONNECTOR, RUN, RUN_JOB, StackModel
 from guardrails.path import analyze
 from guardrails.policies import levels, run_all
 from guardrails.registry import RULES
@@ -18,6 +18,7 @@ from pulumi_policy import EnforcementLevel
 from preflight import wire
 from tests.mutations import MUTATIONS, mutated
 from tests.support import MODES, STACKS, policy_resources, stack_graph
+from tests.support import settings as stack_settings
 
 ENV_POLICIES = tuple(n for n, r in RULES.items() if settings.ENVIRONMENT in r.settings)
 
@@ -44,6 +45,7 @@ def test_unknown_has_no_truth_value():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_model_of_shipped_stack(stack):
+    cfg = stack_settings(stack)
     g = stack_graph(stack)
     model = StackModel(policy_resources(g, outputs=True))
     workloads = len(g.by_type(RUN)) + len(g.by_type(RUN_JOB))  # the probe job is a Redis client too
@@ -55,12 +57,17 @@ def test_model_of_shipped_stack(stack):
         assert p.problems == [] and p.unknowns == []
         assert p.verdict is not None and p.verdict.allowed is True
         assert p.verdict.rule is not None and p.verdict.rule.res.name == "firewall-redis-egress"
-        assert p.via == ("direct" if stack == "dev" else "connector")
-        assert p.port == (6379 if stack == "dev" else 6378)
+        assert p.via == cfg.egress_mode
+        assert p.port == (6378 if cfg.redis.transit_encryption else 6379)
     redis = next(iter(model.redis))
-    # Production takes its range from the private services access allocation (a GlobalAddress).
-    expected = "10.5.0.0/24" if stack == "production" else g.one(REDIS).inputs["reservedIpRange"]
-    assert str(model.redis_range(redis)) == expected
+    if cfg.shared_vpc is not None:
+        # The host's allocated range is no resource of this stack: its CIDR is not known here
+        # (the update's Redis host decides the path instead).
+        assert model.redis_range(redis) is None
+    else:
+        # Direct peering names the range; private services access names the stack's allocation
+        # (a GlobalAddress), whose CIDR is the configured range either way.
+        assert str(model.redis_range(redis)) == cfg.network.redis_reserved_range
 
 
 @pytest.mark.parametrize("stack", STACKS)

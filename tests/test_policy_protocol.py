@@ -9,7 +9,7 @@ import pytest
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from tests.mutations import MUTATIONS, Mutation, mutated, named, set_prop
-from tests.support import MODES, ROOT, STACKS, reported, stack_config, stack_graph
+from tests.support import MODES, ROOT, STACKS, reported, settings, stack_config, stack_graph
 
 PACK = ROOT / "policies"
 _packs: dict[tuple[str, bool], PolicyPackProcess] = {}
@@ -62,7 +62,7 @@ def test_shipped_stacks_have_no_mandatory_violation(pack, stack, preview):
 
     names = {n for n, _ in verdict.not_applicable}
     scoped = {n for n, r in RULES.items() if r.scope != EVERY_STACK}
-    assert names == (set() if stack == "production" else scoped)
+    assert names == (set() if settings(stack).production else scoped)
 
 
 def test_preview_says_which_unknown_blocks_a_verdict(pack):

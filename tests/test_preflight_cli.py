@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import ROOT, STACKS, run_module
+from tests.support import ROOT, STACKS, run_module, settings
 
 
 def preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -20,9 +20,11 @@ def test_plan_printed_for_every_stack(stack):
     run = preflight(stack)
     assert run.returncode == 0, run.stderr
     out = run.stdout
+    shared = settings(stack).shared_vpc
     for needle in (
-        "gcp:compute/network:Network",
-        f"{stack}-vpc",
+        # On a Shared VPC the network is the host's: the plan names it, creates none.
+        f"/networks/{shared.network}" if shared else "gcp:compute/network:Network",
+        f"{stack}-vpc" if not shared else f"projects/{shared.host_project}",
         "gcp:redis/instance:Instance",
         "gcp:compute/firewall:Firewall",
         "direction: EGRESS",
@@ -32,7 +34,9 @@ def test_plan_printed_for_every_stack(stack):
         "redis_port:",
     ):
         assert needle in out, needle
-    assert ("gcp:vpcaccess/connector:Connector" in out) == (stack != "dev")
+    assert ("gcp:vpcaccess/connector:Connector" in out) == (
+        settings(stack).egress_mode == "connector"
+    )
     assert "Traceback" not in run.stderr
 
 

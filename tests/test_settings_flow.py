@@ -6,7 +6,7 @@ that a component forgets to read fails here, and a new field without an entry in
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import BaseModel
@@ -16,6 +16,30 @@ from preflight.engine import Emulation
 from tests.support import ROOT, stack_config
 
 BASE = "staging"  # connector egress, probe on, AUTH and TLS on, BASIC Redis
+
+# A Shared VPC by explicit ids (the base for each sharedVpc.* key but stackReference).
+SHARED: dict[str, Any] = {
+    "sharedVpc.hostProject": "acme-net-host",
+    "sharedVpc.network": "shared-vpc",
+    "sharedVpc.subnets": {"us-central1": "chat-connector-usc1"},
+    "sharedVpc.redisRange": "google-managed-services-shared",
+    "redis.connectMode": "PRIVATE_SERVICE_ACCESS",
+}
+# What the platform stack of `sharedVpc.stackReference` exports (the same network).
+PLATFORM_OUTPUTS = {
+    "acme/platform-network/prod": {
+        "host_project": "acme-net-host",
+        "network_name": "shared-vpc",
+        "subnets": {"us-central1": "chat-connector-usc1"},
+        "redis_range": "google-managed-services-shared",
+    }
+}
+
+
+def _shared(key: str, value: Any) -> tuple[Any, dict[str, Any]]:
+    """`key` = value on top of the explicit Shared VPC (whose own value of `key` is the base)."""
+    return value, dict(SHARED)
+
 
 # path -> (new value, other changes it needs to be valid). Paths are dotted stack keys;
 # `services.*` means the first service.
@@ -63,6 +87,16 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "probe.connectivityTest": (True, {}),
     "probe.connectivityTestService": ("auth", {"probe.connectivityTest": True}),
     "vpcEgress": ("direct", {}),
+    "regions": ({"us-east4": {"connectorCidr": "10.2.0.16/28"}}, {}),
+    "sharedVpc.hostProject": _shared("sharedVpc.hostProject", "acme-net-host2"),
+    "sharedVpc.network": _shared("sharedVpc.network", "shared-vpc-2"),
+    "sharedVpc.subnets": _shared("sharedVpc.subnets", {"us-central1": "chat-connector-usc1-b"}),
+    "sharedVpc.redisRange": _shared("sharedVpc.redisRange", "google-managed-services-2"),
+    "sharedVpc.connectorProject": _shared("sharedVpc.connectorProject", "host"),
+    "sharedVpc.stackReference": (
+        "acme/platform-network/prod",
+        {"redis.connectMode": "PRIVATE_SERVICE_ACCESS"},
+    ),
 }
 # Keys that are not settings of one resource: each renames or re-baselines the whole stack, and
 # is tested where it is defined (tests/test_config.py, tests/test_policy_protocol.py).
@@ -74,6 +108,9 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
         ann = field.annotation
+        inner = [a for a in get_args(ann) if a is not type(None)]
+        if len(inner) == 1 and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+            ann = inner[0]  # an optional block
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             out |= _leaves(ann, key + ".")
         elif key == "services":
@@ -108,7 +145,7 @@ def _apply(raw: dict[str, str], changes: dict[str, Any]) -> dict[str, str]:
 
 
 def _requests(raw: dict[str, str]) -> list[str]:
-    graph = Emulation(ROOT, BASE, config=raw).run()
+    graph = Emulation(ROOT, BASE, config=raw, stack_references=PLATFORM_OUTPUTS).run()
     return sorted(
         json.dumps([r.urn, r.inputs, sorted(r.dependencies), r.protect, r.options], sort_keys=True)
         for r in graph.resources

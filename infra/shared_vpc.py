@@ -1,0 +1,236 @@
+"""A network owned by a Shared VPC host project: where its ids come from, the IAM Google requires
+for Cloud Run to use it, and the firewall rules a service-project connector needs in the host.
+
+The host's ids come from the stack file (`redis-vpc:sharedVpc`) or from a platform stack's
+outputs through a `pulumi.StackReference`, never from code. What each egress mode needs
+(docs/shared-vpc.md has the table the platform team grants from, with the same sources):
+
+- connector in the service project, on a shared /28 of the host: Compute Network User on the host
+  project for the service project's Serverless VPC Access service agent and its Google APIs
+  service agent, and firewall rules in the host project that let Google's serverless
+  infrastructure and health checks reach the connector VMs (Google creates these only for a
+  connector in the network's own project);
+- connector in the host project: Serverless VPC Access User on the host project for the service
+  project's Cloud Run service agent (Cloud Run, "Connect to a Shared VPC network" from the host
+  project: https://cloud.google.com/run/docs/configuring/shared-vpc-host-project);
+- Direct VPC egress on a host subnet: Compute Network User on that subnet for the Cloud Run
+  service agent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.config import SharedVpcConfig
+
+CONNECTOR_SHARED_VPC_SOURCE = "https://cloud.google.com/vpc/docs/configure-serverless-vpc-access#create-connector-service-project"
+RUN_SHARED_VPC_SOURCE = "https://cloud.google.com/run/docs/configuring/shared-vpc-service-projects"
+DIRECT_SHARED_VPC_SOURCE = "https://cloud.google.com/run/docs/configuring/vpc-direct-vpc#shared-vpc"
+
+# Google's ranges that must reach a connector's VMs: its serverless infrastructure, and the
+# health checkers ("Required firewall rules for connectors in service projects",
+# https://cloud.google.com/run/docs/configuring/vpc-connectors, read 2026-12-03; older copies also
+# listed 108.170.220.0/23 and 107.178.230.64/26, which the page no longer does).
+SERVERLESS_RANGE = "35.199.224.0/19"
+HEALTH_CHECK_RANGES = ("35.191.0.0/16", "35.191.192.0/18", "130.211.0.0/22")
+SERVERLESS_ALLOW = (("icmp", ()), ("udp", ("665-666",)), ("tcp", ("667",)))
+HEALTH_CHECK_ALLOW = (("tcp", ("667",)),)
+
+
+def vpcaccess_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "serviceAccount:service-", number, "@gcp-sa-vpcaccess.iam.gserviceaccount.com"
+    )
+
+
+def cloud_services_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.concat("serviceAccount:", number, "@cloudservices.gserviceaccount.com")
+
+
+def cloud_run_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "serviceAccount:service-", number, "@serverless-robot-prod.iam.gserviceaccount.com"
+    )
+
+
+@dataclass(frozen=True)
+class HostNetwork:
+    """The host's network as this stack sees it: every value an input (a literal from the stack
+    file, or an output of the platform stack)."""
+
+    project: pulumi.Input[str]
+    network_name: pulumi.Input[str]
+    redis_range: pulumi.Input[str]
+    subnets: dict[str, pulumi.Input[str]]  # region -> subnet name
+
+    @property
+    def network_id(self) -> pulumi.Output[str]:
+        return pulumi.Output.concat(
+            "projects/", self.project, "/global/networks/", self.network_name
+        )
+
+    def subnet_id(self, region: str) -> pulumi.Output[str]:
+        return pulumi.Output.concat(
+            "projects/", self.project, "/regions/", region, "/subnetworks/", self.subnets[region]
+        )
+
+    def redis_range_cidr(self) -> pulumi.Output[str]:
+        """The allocated range's CIDR, read from the host (the Redis egress rule's destination)."""
+        address = gcp.compute.get_global_address_output(name=self.redis_range, project=self.project)
+        return pulumi.Output.concat(address.address, "/", address.prefix_length.apply(str))
+
+
+def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
+    if cfg.stack_reference is None:
+        assert cfg.host_project and cfg.network and cfg.redis_range
+        return HostNetwork(
+            cfg.host_project, cfg.network, cfg.redis_range, {r: cfg.subnets[r] for r in regions}
+        )
+    ref = pulumi.StackReference("shared-vpc-host", stack_name=cfg.stack_reference)
+    subnets = ref.require_output("subnets")
+
+    def subnet_of(region: str) -> pulumi.Output[str]:
+        return subnets.apply(lambda by_region: str(by_region[region]))
+
+    return HostNetwork(
+        project=ref.require_output("host_project"),
+        network_name=ref.require_output("network_name"),
+        redis_range=ref.require_output("redis_range"),
+        subnets={r: subnet_of(r) for r in regions},
+    )
+
+
+@dataclass(frozen=True)
+class SharedVpcAccessArgs:
+    host: HostNetwork
+    service_project: str
+    egress_mode: str  # connector | direct
+    connector_project: str  # service | host
+    # region -> the connector's network tag (service-project connectors get the host firewall
+    # rules Google would otherwise create itself)
+    connector_tags: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    # (serverless -> connector, connector -> serverless, health checks -> connector)
+    firewall_names: tuple[str, str, str] = ("", "", "")
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class SharedVpcAccess(pulumi.ComponentResource):
+    """The grants on the host and the host's firewall rules for a service-project connector."""
+
+    grants: list[pulumi.CustomResource]
+    firewall_rules: list[gcp.compute.Firewall]
+
+    def __init__(
+        self, name: str, args: SharedVpcAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("redis-vpc:shared_vpc:SharedVpcAccess", name, None, opts)
+        number = gcp.organizations.get_project_output(project_id=args.service_project).number
+        self.grants, self.firewall_rules = [], []
+        host = args.host
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+        if args.egress_mode == "direct":
+            for region in host.subnets:
+                self.grants.append(
+                    gcp.compute.SubnetworkIAMMember(
+                        f"{name}-run-agent-subnet-{region}",
+                        project=host.project,
+                        region=region,
+                        subnetwork=host.subnets[region],
+                        role="roles/compute.networkUser",
+                        member=cloud_run_agent(number),
+                        opts=child,
+                    )
+                )
+        elif args.connector_project == "host":
+            self.grants.append(
+                gcp.projects.IAMMember(
+                    f"{name}-run-agent-vpcaccess-user",
+                    project=host.project,
+                    role="roles/vpcaccess.user",
+                    member=cloud_run_agent(number),
+                    opts=child,
+                )
+            )
+        else:
+            for who, member in (
+                ("vpcaccess-agent", vpcaccess_agent(number)),
+                ("cloudservices-agent", cloud_services_agent(number)),
+            ):
+                self.grants.append(
+                    gcp.projects.IAMMember(
+                        f"{name}-{who}-network-user",
+                        project=host.project,
+                        role="roles/compute.networkUser",
+                        member=member,
+                        opts=child,
+                    )
+                )
+            tags = list(args.connector_tags.values())
+            serverless, to_serverless, health = args.firewall_names
+            self.firewall_rules = [
+                self._rule(
+                    name,
+                    "serverless-to-connector",
+                    serverless,
+                    "INGRESS",
+                    [SERVERLESS_RANGE],
+                    SERVERLESS_ALLOW,
+                    tags,
+                    host,
+                ),
+                self._rule(
+                    name,
+                    "connector-to-serverless",
+                    to_serverless,
+                    "EGRESS",
+                    [SERVERLESS_RANGE],
+                    SERVERLESS_ALLOW,
+                    tags,
+                    host,
+                ),
+                self._rule(
+                    name,
+                    "health-checks-to-connector",
+                    health,
+                    "INGRESS",
+                    list(HEALTH_CHECK_RANGES),
+                    HEALTH_CHECK_ALLOW,
+                    tags,
+                    host,
+                ),
+            ]
+        self.register_outputs({"grants": len(self.grants)})
+
+    def _rule(
+        self,
+        name: str,
+        role: str,
+        rule_name: str,
+        direction: str,
+        ranges: list[str],
+        allow: tuple[tuple[str, tuple[str, ...]], ...],
+        tags: list[pulumi.Input[str]],
+        host: HostNetwork,
+    ) -> gcp.compute.Firewall:
+        return gcp.compute.Firewall(
+            f"{name}-{role}",
+            name=rule_name,
+            project=host.project,
+            network=host.network_id,
+            direction=direction,
+            priority=1000,
+            source_ranges=ranges if direction == "INGRESS" else None,
+            destination_ranges=ranges if direction == "EGRESS" else None,
+            target_tags=tags,
+            allows=[
+                gcp.compute.FirewallAllowArgs(protocol=p, ports=list(ports) or None)
+                for p, ports in allow
+            ],
+            log_config=gcp.compute.FirewallLogConfigArgs(metadata="INCLUDE_ALL_METADATA"),
+            description="Serverless VPC Access: Google's ranges to a service-project connector",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
