@@ -1,0 +1,322 @@
+"""Shared VPC (redis-vpc:sharedVpc): the network is a host project's. For each way Google
+documents (a connector in the service project on a shared subnet, a connector in the host
+project, Direct VPC egress on a host subnet) and each source of the host's ids (the stack file,
+or a platform stack's outputs through a StackReference): what is created where, the IAM Google
+requires, what the services wait for, and the pack's verdict over the protocol."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.config import ConfigError, ConfigErrors, parse_config
+from preflight import wire
+from preflight.analyzer import PolicyPackProcess
+from preflight.engine import STACK_REFERENCE_TYPE, Emulation
+from preflight.graph import Graph
+from preflight.mocks import _project_number
+from tests.support import ROOT, reported, stack_config
+
+STACK = "shared-vpc"
+SERVICE_PROJECT = "acme-chat-svc"
+HOST = "acme-net-host"
+NETWORK_ID = f"projects/{HOST}/global/networks/shared-vpc"
+NUMBER = _project_number(SERVICE_PROJECT)
+IAM = "gcp:projects/iAMMember:IAMMember"
+SUBNET_IAM = "gcp:compute/subnetworkIAMMember:SubnetworkIAMMember"
+FIREWALL = "gcp:compute/firewall:Firewall"
+CONNECTOR = "gcp:vpcaccess/connector:Connector"
+RUN = "gcp:cloudrunv2/service:Service"
+PLATFORM = "acme/platform-network/prod"
+
+
+def _raw(shared: dict[str, Any] | None = None, **top: Any) -> dict[str, str]:
+    raw = stack_config(STACK)
+    block = json.loads(raw["redis-vpc:sharedVpc"])
+    for key, value in (shared or {}).items():
+        if value is None:
+            block.pop(key, None)
+        else:
+            block[key] = value
+    raw["redis-vpc:sharedVpc"] = json.dumps(block)
+    for key, value in top.items():
+        raw[f"redis-vpc:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    return raw
+
+
+DIRECT = {"subnets": {"europe-west1": "chat-run-egress-euw1"}}
+MODES = {
+    "service-project-connector": ({}, {}),
+    "host-project-connector": ({"connectorProject": "host"}, {}),
+    "direct-egress": (DIRECT, {"vpcEgress": "direct"}),
+}
+FROM_PLATFORM = {
+    "stackReference": PLATFORM,
+    "hostProject": None,
+    "network": None,
+    "subnets": None,
+    "redisRange": None,
+}
+
+
+def platform_outputs(subnet: str = "chat-connector-euw1") -> dict[str, dict[str, Any]]:
+    return {
+        PLATFORM: {
+            "host_project": HOST,
+            "network_name": "shared-vpc",
+            "subnets": {"europe-west1": subnet},
+            "redis_range": "google-managed-services-shared-vpc",
+        }
+    }
+
+
+def run(mode: str, *, preview: bool = False, from_platform: bool = False) -> Graph:
+    shared, top = MODES[mode]
+    refs = None
+    if from_platform:
+        subnet = (shared.get("subnets") or {}).get("europe-west1", "chat-connector-euw1")
+        shared = {**shared, **FROM_PLATFORM}
+        refs = platform_outputs(subnet)
+    return Emulation(
+        ROOT, STACK, preview=preview, config=_raw(shared, **top), stack_references=refs
+    ).run()
+
+
+def of_type(g: Graph, type_: str) -> list:
+    return [r for r in g.resources if r.type == type_]
+
+
+def plain(r, key: str) -> Any:
+    return wire.plain(r.inputs.get(key))
+
+
+# -- what is created where --------------------------------------------------------------------
+
+
+def test_service_project_connector_on_the_shared_subnet():
+    g = run("service-project-connector")
+    (c,) = of_type(g, CONNECTOR)
+    assert c.inputs["project"] == SERVICE_PROJECT
+    assert c.inputs["subnet"] == {"name": "chat-connector-euw1", "projectId": HOST}
+    grants = {(r.inputs["project"], r.inputs["role"], r.inputs["member"]) for r in of_type(g, IAM)}
+    assert grants == {
+        (
+            HOST,
+            "roles/compute.networkUser",
+            f"serviceAccount:service-{NUMBER}@gcp-sa-vpcaccess.iam.gserviceaccount.com",
+        ),
+        (
+            HOST,
+            "roles/compute.networkUser",
+            f"serviceAccount:{NUMBER}@cloudservices.gserviceaccount.com",
+        ),
+    }
+    tag = f"vpc-connector-europe-west1-{c.inputs['name']}"
+    rules = {r.inputs["name"]: r.inputs for r in of_type(g, FIREWALL)}
+    assert set(rules) == {
+        "shared-vpc-allow-redis-egress",
+        "shared-vpc-serverless-to-connector",
+        "shared-vpc-connector-to-serverless",
+        "shared-vpc-connector-health-checks",
+    }
+    for rule in rules.values():  # every rule on the host's network, in the host project, logged
+        assert rule["project"] == HOST and rule["network"] == NETWORK_ID
+        assert rule["logConfig"] == {"metadata": "INCLUDE_ALL_METADATA"}
+        assert rule["targetTags"] == [tag]
+    serverless = rules["shared-vpc-serverless-to-connector"]
+    assert serverless["direction"] == "INGRESS" and serverless["sourceRanges"] == [
+        "35.199.224.0/19"
+    ]
+    assert {(a["protocol"], tuple(a.get("ports") or ())) for a in serverless["allows"]} == {
+        ("icmp", ()),
+        ("udp", ("665-666",)),
+        ("tcp", ("667",)),
+    }
+    back = rules["shared-vpc-connector-to-serverless"]
+    assert back["direction"] == "EGRESS" and back["destinationRanges"] == ["35.199.224.0/19"]
+    health = rules["shared-vpc-connector-health-checks"]
+    assert health["sourceRanges"] == ["35.191.0.0/16", "35.191.192.0/18", "130.211.0.0/22"]
+    assert health["allows"] == [{"protocol": "tcp", "ports": ["667"]}]
+
+
+def test_host_project_connector():
+    g = run("host-project-connector")
+    (c,) = of_type(g, CONNECTOR)
+    assert c.inputs["project"] == HOST and c.inputs["subnet"]["projectId"] == HOST
+    grants = {(r.inputs["project"], r.inputs["role"], r.inputs["member"]) for r in of_type(g, IAM)}
+    agent = f"serviceAccount:service-{NUMBER}@serverless-robot-prod.iam.gserviceaccount.com"
+    assert grants == {(HOST, "roles/vpcaccess.user", agent)}
+    # Google creates the connector's own rules for a connector in the network's project.
+    assert [r.inputs["name"] for r in of_type(g, FIREWALL)] == ["shared-vpc-allow-redis-egress"]
+    for svc in of_type(g, RUN):
+        connector = plain(svc, "template")["vpcAccess"]["connector"]
+        assert connector.startswith(f"projects/{HOST}/locations/europe-west1/connectors/")
+
+
+def test_direct_egress_on_a_host_subnet():
+    g = run("direct-egress")
+    assert of_type(g, CONNECTOR) == [] and of_type(g, IAM) == []
+    (grant,) = of_type(g, SUBNET_IAM)
+    assert grant.inputs == {
+        "project": HOST,
+        "region": "europe-west1",
+        "subnetwork": "chat-run-egress-euw1",
+        "role": "roles/compute.networkUser",
+        "member": f"serviceAccount:service-{NUMBER}@serverless-robot-prod.iam.gserviceaccount.com",
+    }
+    for svc in of_type(g, RUN):
+        (nic,) = plain(svc, "template")["vpcAccess"]["networkInterfaces"]
+        assert nic["network"] == NETWORK_ID
+        assert (
+            nic["subnetwork"]
+            == f"projects/{HOST}/regions/europe-west1/subnetworks/chat-run-egress-euw1"
+        )
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_workloads_wait_for_the_host_grants(mode):
+    g = run(mode)
+    grants = {r.urn for r in of_type(g, IAM) + of_type(g, SUBNET_IAM)}
+    assert grants
+    workloads = of_type(g, RUN) + of_type(g, "gcp:cloudrunv2/job:Job")
+    assert workloads and all(grants <= set(w.dependencies) for w in workloads)
+
+
+def test_redis_is_on_the_host_network_through_its_range():
+    g = run("service-project-connector")
+    (redis,) = of_type(g, "gcp:redis/instance:Instance")
+    assert redis.inputs["project"] == SERVICE_PROJECT
+    assert redis.inputs["authorizedNetwork"] == NETWORK_ID
+    assert redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS"
+    assert redis.inputs["reservedIpRange"] == "google-managed-services-shared-vpc"
+    # This stack creates no network, subnet, range or peering: they are the host's.
+    owned = {r.type for r in g.resources}
+    assert not owned & {
+        "gcp:compute/network:Network",
+        "gcp:compute/subnetwork:Subnetwork",
+        "gcp:compute/globalAddress:GlobalAddress",
+        "gcp:servicenetworking/connection:Connection",
+    }
+    rule = next(r for r in of_type(g, FIREWALL) if r.name == "firewall-redis-egress")
+    import ipaddress
+
+    (dest,) = rule.inputs["destinationRanges"]
+    assert ipaddress.ip_address(redis.outputs["host"]) in ipaddress.ip_network(dest)
+
+
+# -- ids from a platform stack ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_ids_from_a_platform_stack_are_the_same_resources(mode):
+    explicit, referenced = run(mode), run(mode, from_platform=True)
+    key = lambda g: {  # noqa: E731
+        r.urn: wire.plain(r.inputs) for r in g.resources if r.type != STACK_REFERENCE_TYPE
+    }
+    assert key(referenced) == key(explicit)
+    (ref,) = of_type(referenced, STACK_REFERENCE_TYPE)
+    assert ref.inputs == {"name": PLATFORM}
+    (redis,) = of_type(referenced, "gcp:redis/instance:Instance")
+    assert ref.urn in redis.propertyDependencies["authorizedNetwork"]
+
+
+# -- the pack, over the protocol ----------------------------------------------------------------
+
+_packs: dict[bool, PolicyPackProcess] = {}
+
+
+@pytest.fixture(scope="module")
+def pack():
+    def get(preview: bool) -> PolicyPackProcess:
+        if preview not in _packs:
+            p = PolicyPackProcess(
+                ROOT / "policies",
+                project="redis-vpc",
+                stack=STACK,
+                dry_run=preview,
+                config=stack_config(STACK),
+            )
+            p.start()
+            _packs[preview] = p
+        return _packs[preview]
+
+    yield get
+    for p in _packs.values():
+        p.stop()
+    _packs.clear()
+
+
+@pytest.mark.parametrize("from_platform", [False, True], ids=["explicit", "stack-reference"])
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_pack_passes_every_mode(pack, mode, preview, from_platform):
+    verdict = pack(preview).evaluate(run(mode, preview=preview, from_platform=from_platform))
+    assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
+    undecided = {d.policy for d in verdict.diagnostics if d.undecided}
+    # Only in preview, and only where the host's range decides (see tests/test_gate.py).
+    assert undecided <= ({"redis-egress-firewall-rule"} if preview else set())
+
+
+def test_the_host_allowlist_is_enforced(pack):
+    graph = run("service-project-connector")
+    other = {"no-hardcoded-network-references": {"sharedVpcHostProjects": ["acme-other-host"]}}
+    verdict = pack(False).evaluate(graph, other)
+    hits = reported(verdict, "no-hardcoded-network-references")
+    assert hits and all(d.level == "mandatory" for d in hits)
+    assert any("projects/acme-net-host/global/networks/shared-vpc" in d.message for d in hits)
+    ours = {"no-hardcoded-network-references": {"sharedVpcHostProjects": [HOST]}}
+    assert reported(pack(False).evaluate(graph, ours), "no-hardcoded-network-references") == []
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+
+def _errors(raw: dict[str, str]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    err = info.value
+    return {e.key: str(e) for e in (err.errors if isinstance(err, ConfigErrors) else [err])}
+
+
+@pytest.mark.parametrize(
+    ("shared", "top", "key", "words"),
+    [
+        (
+            {},
+            {"redis": {"connectMode": "DIRECT_PEERING"}},
+            "redis-vpc:redis.connectMode",
+            "PRIVATE_SERVICE_ACCESS",
+        ),
+        ({"stackReference": PLATFORM}, {}, "redis-vpc:sharedVpc.hostProject", "stack reference"),
+        ({"subnets": {}}, {}, "redis-vpc:sharedVpc.subnets.europe-west1", "host subnet"),
+        (
+            {"subnets": {"europe-west1": "a", "us-east4": "b"}},
+            {},
+            "redis-vpc:sharedVpc.subnets.us-east4",
+            "not a region of this stack",
+        ),
+        ({"hostProject": SERVICE_PROJECT}, {}, "redis-vpc:sharedVpc.hostProject", "own project"),
+        (
+            {"connectorProject": "host", **DIRECT},
+            {"vpcEgress": "direct"},
+            "redis-vpc:sharedVpc.connectorProject",
+            "vpcEgress: connector",
+        ),
+        ({"network": None}, {}, "redis-vpc:sharedVpc.network", "is required"),
+        ({"hostProject": "Not_A_Project"}, {}, "redis-vpc:sharedVpc.hostProject", "wrong form"),
+    ],
+)
+def test_bad_shared_vpc_config_names_the_key(shared, top, key, words):
+    raw = _raw(shared)
+    for name, value in top.items():
+        current = (
+            json.loads(raw.get(f"redis-vpc:{name}", "{}")) if isinstance(value, dict) else None
+        )
+        raw[f"redis-vpc:{name}"] = (
+            json.dumps({**current, **value}) if isinstance(value, dict) else value
+        )
+    errors = _errors(raw)
+    assert key in errors, errors
+    assert words in errors[key]
