@@ -117,3 +117,49 @@ def findings(verdict: Any) -> list[Any]:
 def reported(verdict: Any, policy: str) -> list[Any]:
     """What the pack reported for `policy`, its own diagnostics and its relayed advice."""
     return [d for d in findings(verdict) if d.policy == policy]
+
+
+class PackPool:
+    """Policy packs started as the CLI starts them, one per (project, stack, preview), kept
+    running for a test module and stopped at its end (`with PackPool() as packs`)."""
+
+    def __init__(self) -> None:
+        self._packs: dict[tuple[str, str, bool], Any] = {}
+
+    def get(
+        self, stack: str, preview: bool, *, project: str = "redis-vpc", with_config: bool = True
+    ) -> Any:
+        from preflight.analyzer import PolicyPackProcess
+
+        key = (project, stack, preview)
+        if key not in self._packs:
+            p = PolicyPackProcess(
+                ROOT / "policies",
+                project=project,
+                stack=stack,
+                dry_run=preview,
+                config=stack_config(stack) if with_config else None,
+            )
+            p.start()
+            self._packs[key] = p
+        return self._packs[key]
+
+    def __enter__(self) -> PackPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self._packs.values():
+            p.stop()
+        self._packs.clear()
+
+
+def config_errors(raw: dict[str, str]) -> dict[str, str]:
+    """Every error `parse_config` reports for `raw`: full key -> message (it must raise)."""
+    import pytest
+
+    from infra.config import ConfigError, ConfigErrors, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw)
+    err = info.value
+    return {e.key: str(e) for e in (err.errors if isinstance(err, ConfigErrors) else [err])}

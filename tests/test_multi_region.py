@@ -9,16 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from infra.config import ConfigError, ConfigErrors, parse_config
 from infra.naming import region_code
 from preflight import wire
-from preflight.analyzer import PolicyPackProcess
 from preflight.diff import against_state
 from preflight.engine import Emulation
 from preflight.graph import Graph
 from preflight.stackfile import load_stack_config
 from tests import statefix as sf
-from tests.support import ROOT, stack_config
+from tests.support import ROOT, PackPool, config_errors, stack_config
 
 STACK = "multi-region"
 CONNECTOR = "gcp:vpcaccess/connector:Connector"
@@ -160,23 +158,8 @@ def test_a_stack_deployed_by_the_previous_version_plans_no_change(stack):
 
 @pytest.fixture(scope="module")
 def pack():
-    packs: list[PolicyPackProcess] = []
-
-    def get(preview: bool) -> PolicyPackProcess:
-        p = PolicyPackProcess(
-            ROOT / "policies",
-            project="redis-vpc",
-            stack=STACK,
-            dry_run=preview,
-            config=stack_config(STACK),
-        )
-        p.start()
-        packs.append(p)
-        return p
-
-    yield get
-    for p in packs:
-        p.stop()
+    with PackPool() as packs:
+        yield lambda preview: packs.get(STACK, preview)
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
@@ -190,13 +173,6 @@ def test_direct_egress_in_two_regions_passes_the_pack(pack, preview):
     verdict = pack(preview).evaluate(g)
     assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
     assert [d for d in verdict.diagnostics if d.undecided] == []
-
-
-def _errors(raw: dict[str, str]) -> dict[str, str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw)
-    err = info.value
-    return {e.key: str(e) for e in (err.errors if isinstance(err, ConfigErrors) else [err])}
 
 
 @pytest.mark.parametrize(
@@ -243,6 +219,6 @@ def _errors(raw: dict[str, str]) -> dict[str, str]:
 def test_bad_regions_name_the_key(regions, key, words):
     raw = stack_config(STACK)
     raw["redis-vpc:regions"] = json.dumps(regions)
-    errors = _errors(raw)
+    errors = config_errors(raw)
     assert key in errors, errors
     assert words in errors[key]

@@ -8,35 +8,18 @@ import copy
 
 import pytest
 
-from preflight.analyzer import PolicyPackProcess
 from preflight.graph import Graph, RecordedResource
 from tests.mutations import named, set_prop
-from tests.support import MODES, ROOT, stack_config, stack_graph
+from tests.support import MODES, PackPool, stack_graph
 
 POLICY = "redis-egress-firewall-rule"
 SERVICES = {"svc-backend-service", "svc-auth-service", "probe-job"}
-_packs: dict[bool, PolicyPackProcess] = {}
 
 
 @pytest.fixture(scope="module")
 def pack():
-    def get(preview: bool) -> PolicyPackProcess:
-        if preview not in _packs:
-            p = PolicyPackProcess(
-                ROOT / "policies",
-                project="redis-vpc",
-                stack="staging",
-                dry_run=preview,
-                config=stack_config("staging"),
-            )
-            p.start()
-            _packs[preview] = p
-        return _packs[preview]
-
-    yield get
-    for p in _packs.values():
-        p.stop()
-    _packs.clear()
+    with PackPool() as packs:
+        yield lambda preview: packs.get("staging", preview)
 
 
 def org_policy(action: str, logging: bool = True, dest: str = "10.0.0.0/8") -> dict:

@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, ConfigErrors, parse_config
 from preflight import wire
-from preflight.analyzer import PolicyPackProcess
 from preflight.engine import STACK_REFERENCE_TYPE, Emulation
 from preflight.graph import Graph
 from preflight.mocks import _project_number
-from tests.support import ROOT, reported, stack_config
+from tests.support import ROOT, PackPool, config_errors, reported, stack_config
 
 STACK = "shared-vpc"
 SERVICE_PROJECT = "acme-chat-svc"
@@ -224,28 +222,11 @@ def test_ids_from_a_platform_stack_are_the_same_resources(mode):
 
 # -- the pack, over the protocol ----------------------------------------------------------------
 
-_packs: dict[bool, PolicyPackProcess] = {}
-
 
 @pytest.fixture(scope="module")
 def pack():
-    def get(preview: bool) -> PolicyPackProcess:
-        if preview not in _packs:
-            p = PolicyPackProcess(
-                ROOT / "policies",
-                project="redis-vpc",
-                stack=STACK,
-                dry_run=preview,
-                config=stack_config(STACK),
-            )
-            p.start()
-            _packs[preview] = p
-        return _packs[preview]
-
-    yield get
-    for p in _packs.values():
-        p.stop()
-    _packs.clear()
+    with PackPool() as packs:
+        yield lambda preview: packs.get(STACK, preview)
 
 
 @pytest.mark.parametrize("from_platform", [False, True], ids=["explicit", "stack-reference"])
@@ -271,13 +252,6 @@ def test_the_host_allowlist_is_enforced(pack):
 
 
 # -- bad input ----------------------------------------------------------------------------------
-
-
-def _errors(raw: dict[str, str]) -> dict[str, str]:
-    with pytest.raises(ConfigError) as info:
-        parse_config(raw)
-    err = info.value
-    return {e.key: str(e) for e in (err.errors if isinstance(err, ConfigErrors) else [err])}
 
 
 @pytest.mark.parametrize(
@@ -317,6 +291,6 @@ def test_bad_shared_vpc_config_names_the_key(shared, top, key, words):
         raw[f"redis-vpc:{name}"] = (
             json.dumps({**current, **value}) if isinstance(value, dict) else value
         )
-    errors = _errors(raw)
+    errors = config_errors(raw)
     assert key in errors, errors
     assert words in errors[key]
