@@ -171,37 +171,33 @@ class SharedVpcAccess(pulumi.ComponentResource):
                 )
             tags = list(args.connector_tags.values())
             serverless, to_serverless, health = args.firewall_names
-            self.firewall_rules = [
-                self._rule(
-                    name,
+            # (logical role, rule name, direction, Google's ranges, what they need open)
+            rules = (
+                (
                     "serverless-to-connector",
                     serverless,
                     "INGRESS",
                     [SERVERLESS_RANGE],
                     SERVERLESS_ALLOW,
-                    tags,
-                    host,
                 ),
-                self._rule(
-                    name,
+                (
                     "connector-to-serverless",
                     to_serverless,
                     "EGRESS",
                     [SERVERLESS_RANGE],
                     SERVERLESS_ALLOW,
-                    tags,
-                    host,
                 ),
-                self._rule(
-                    name,
+                (
                     "health-checks-to-connector",
                     health,
                     "INGRESS",
                     list(HEALTH_CHECK_RANGES),
                     HEALTH_CHECK_ALLOW,
-                    tags,
-                    host,
                 ),
+            )
+            self.firewall_rules = [
+                self._rule(name, role, rule_name, direction, ranges, allow, tags, host)
+                for role, rule_name, direction, ranges, allow in rules
             ]
         self.register_outputs({"grants": len(self.grants)})
 
