@@ -17,9 +17,10 @@ import difflib
 import ipaddress
 import json
 import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -393,6 +394,8 @@ class FirewallConfig(_Model):
 
 
 PROJECT_ID_PATTERN = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+# A fully qualified stack name, [org/]project/stack (Pulumi, "Stack references").
+STACK_REFERENCE_PATTERN = r"^([A-Za-z0-9_.-]+/)?[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 # A resource name of Compute Engine (networks, subnets, addresses): RFC 1035, at most 63.
 GCE_NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$"
 # Memorystore for Redis reaches a Shared VPC host's network from a service project only with
@@ -414,7 +417,7 @@ class SharedVpcConfig(_Model):
     network: Annotated[str, Field(pattern=GCE_NAME_PATTERN)] | None = Field(
         None, description="The host's network (its name)."
     )
-    stack_reference: Annotated[str, Field(min_length=1)] | None = Field(
+    stack_reference: Annotated[str, Field(pattern=STACK_REFERENCE_PATTERN)] | None = Field(
         None,
         description=(
             "A platform stack (org/project/stack) whose outputs host_project, network_name, "
@@ -694,6 +697,9 @@ def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
         ann: Any = field.annotation
         while get_origin(ann) is Annotated:
             ann = get_args(ann)[0]
+        if get_origin(ann) in (Union, types.UnionType):  # an optional block: the block itself
+            inner = [a for a in get_args(ann) if a is not type(None)]
+            ann = inner[0] if len(inner) == 1 else ann
         if get_origin(ann) is dict:  # a map of models: the next key is a name of ours
             ann = get_args(ann)[1]
             i += 1
@@ -718,6 +724,15 @@ _PATTERN_WORDS = {
         "ending with a hyphen"
     ),
     r"^\S+$": "must not be blank or contain spaces",
+    STACK_REFERENCE_PATTERN: "must be a stack's full name: [org/]project/stack",
+    PROJECT_ID_PATTERN: (
+        "must be a project id: 6 to 30 lowercase letters, digits and hyphens, starting with a "
+        "letter"
+    ),
+    GCE_NAME_PATTERN: (
+        "must be a Compute Engine name: lowercase letters, digits and hyphens, starting with a "
+        "letter, at most 63"
+    ),
     ENV_NAME_PATTERN: "must be an env var name: letters, digits and _, not starting with a digit",
     r"^[1-9][0-9]*(Mi|Gi)$": "must be a size in Mi or Gi, such as 512Mi or 2Gi",
 }
@@ -871,8 +886,17 @@ def _check_regions(raw: RawConfig, region: str) -> None:
         k = f"{PROJECT}:regions.{other}"
         if other == region:
             errors.append(ConfigError(k, other, "is gcp:region already (the primary region)"))
-        elif problem := limits.region_problem(other, None):
-            errors.append(ConfigError(k, other, problem[2]))
+        elif other not in limits.REGIONS:
+            near = difflib.get_close_matches(other, sorted(limits.REGIONS), n=1)
+            hint = f" Did you mean {near[0]!r}?" if near else ""
+            errors.append(
+                ConfigError(
+                    k,
+                    other,
+                    f"is not a known Google Cloud region (table as of {limits.REGIONS_AS_OF}).{hint}"
+                    " Another region than gcp:region must be in the table (infra/limits.py)",
+                )
+            )
         if raw.shared_vpc is not None and (rc.connector_cidr or rc.direct_egress_cidr):
             errors.append(
                 ConfigError(
@@ -908,6 +932,8 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
                 ConfigError(key, value if value is not None else _MISSING, "is required")
             )
     data = _decode(raw, found)
+    if data.get("sharedVpc") == {}:
+        del data["sharedVpc"]  # the project's declared default: the stack's own VPC
     parsed: RawConfig | None = None
     try:
         parsed = RawConfig.model_validate(data)
@@ -931,6 +957,15 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         found.run(svc.check, f"{PROJECT}:services.{name}", production)
     found.run(parsed.probe.check, tuple(parsed.services))
     found.run(_check_regions, parsed, region)
+    if parsed.shared_vpc is not None and data.get("network"):  # the project default is {}
+        found.errors.append(
+            ConfigError(
+                f"{PROJECT}:network",
+                data["network"],
+                "plans ranges on the stack's own network, and a Shared VPC stack has none: "
+                "remove it (the host's subnets are in sharedVpc.subnets)",
+            )
+        )
     if parsed.shared_vpc is not None:
         found.run(
             parsed.shared_vpc.check,

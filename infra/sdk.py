@@ -7,6 +7,7 @@ What we rely on, and why (pulumi 3.272.0, the version tested; `TESTED_VERSION`):
   as the CLI hands it to the program. `pulumi.Config` reads one key at a time and cannot list keys,
   and strict config (a misspelled key is an error) needs the list.
 - `pulumi.runtime.config.set_all_config`, `settings.ROOT`, `settings.get_root_resource`,
+  `settings._get_rpc_manager` (its `clear()`, between runs),
   `stack.run_pulumi_func` and `sync_await._sync_await`: how the SDK's own `pulumi.runtime.test`
   runs a program to completion under `set_mocks`; preflight runs `__main__.py` the same way.
 - `mocks.MockMonitor` (and its `ResourceRegistration`), `mocks._ensure_event_loop`: the monitor
@@ -41,6 +42,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("pulumi.runtime.config", "set_all_config"),
     ("pulumi.runtime.settings", "ROOT"),
     ("pulumi.runtime.settings", "get_root_resource"),
+    ("pulumi.runtime.settings", "_get_rpc_manager"),
     ("pulumi.runtime.stack", "run_pulumi_func"),
     ("pulumi.runtime.sync_await", "_sync_await"),
     ("pulumi.runtime.mocks", "MockMonitor"),
@@ -136,8 +138,11 @@ def run_program(program: Callable[[], None]) -> None:
 
 
 def reset_root() -> None:
-    """Forget the previous run's root stack resource (one process runs many emulations)."""
+    """Forget the previous run's root stack resource and its RPC manager's record (one process
+    runs many emulations). What a program that failed inside an `apply` left scheduled on the
+    event loop is not undone: run such a program in its own process."""
     _need("pulumi.runtime.settings", "ROOT").set(None)
+    _need("pulumi.runtime.settings", "_get_rpc_manager")().clear()
 
 
 def root_resource() -> Any:

@@ -92,9 +92,20 @@ def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
         )
     ref = pulumi.StackReference("shared-vpc-host", stack_name=cfg.stack_reference)
     subnets = ref.require_output("subnets")
+    where = f"redis-vpc:sharedVpc.stackReference ({cfg.stack_reference})"
 
     def subnet_of(region: str) -> pulumi.Output[str]:
-        return subnets.apply(lambda by_region: str(by_region[region]))
+        def pick(by_region: object) -> str:
+            value = by_region.get(region) if isinstance(by_region, dict) else None
+            if not isinstance(value, str) or not value:
+                raise ValueError(
+                    f"{where}: its output `subnets` has no subnet for region {region!r} "
+                    f"(it has {sorted(by_region) if isinstance(by_region, dict) else by_region!r}): "
+                    "the platform stack must export region -> subnet name for every region here"
+                )
+            return value.rstrip("/").rsplit("/", 1)[-1]  # a name, or a self link's last part
+
+        return subnets.apply(pick)
 
     return HostNetwork(
         project=ref.require_output("host_project"),
@@ -123,6 +134,11 @@ class SharedVpcAccess(pulumi.ComponentResource):
 
     grants: list[pulumi.CustomResource]
     firewall_rules: list[gcp.compute.Firewall]
+
+    @property
+    def ready(self) -> list[pulumi.Resource]:
+        """What a workload waits for on the host: the grants and the connector's rules."""
+        return [*self.grants, *self.firewall_rules]
 
     def __init__(
         self, name: str, args: SharedVpcAccessArgs, opts: pulumi.ResourceOptions | None = None

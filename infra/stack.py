@@ -102,7 +102,7 @@ class _StackBuilder:
         wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
         if connector_mode:
             wanted.append(api.VPCACCESS)
-        if self.own_psa:
+        if self.psa:  # on a Shared VPC too: Google requires it in both projects
             wanted.append(api.SERVICENETWORKING)
         if cfg.probe.enabled and cfg.probe.connectivity_test:
             wanted.append(api.NETWORKMANAGEMENT)
@@ -203,12 +203,14 @@ class _StackBuilder:
             ),
         )
 
-    def egress(self, apis: Apis, net: _Net) -> dict[str, _Egress]:
+    def egress(self, apis: Apis, net: _Net, access: SharedVpcAccess | None) -> dict[str, _Egress]:
         """Each region's path to the VPC: its own connector, or Direct VPC egress on its subnet.
         The primary region keeps the logical names it always had."""
-        return {region: self._egress(apis, net, region) for region in self.cfg.all_regions}
+        return {r: self._egress(apis, net, r, access) for r in self.cfg.all_regions}
 
-    def _egress(self, apis: Apis, net: _Net, region: str) -> _Egress:
+    def _egress(
+        self, apis: Apis, net: _Net, region: str, access: SharedVpcAccess | None
+    ) -> _Egress:
         cfg, names = self.cfg, self.names
         suffix = "" if region == cfg.region else f"-{region_code(region)}"
         subnet = net.subnets[region]
@@ -223,7 +225,8 @@ class _StackBuilder:
                     connector_name=names.connector,
                     subnet_name=subnet.name,
                     subnet_project=net.project,
-                    after=apis.needed(api.VPCACCESS),
+                    # On a shared subnet: after the grants that let its agent use it.
+                    after=[*apis.needed(api.VPCACCESS), *(access.grants if access else [])],
                 ),
             )
             return _Egress(
@@ -236,25 +239,33 @@ class _StackBuilder:
         )
         return _Egress(None, egress, names.direct_egress_tag)
 
-    def shared_vpc_access(self, net: _Net, egress: dict[str, _Egress]) -> SharedVpcAccess | None:
-        """On a Shared VPC: the grants Google requires on the host, and the host firewall rules
-        a service-project connector needs."""
+    def shared_vpc_access(self, apis: Apis, net: _Net) -> SharedVpcAccess | None:
+        """On a Shared VPC: the grants Google requires on the host (after the API that creates
+        the service agent they name), and the host firewall rules a service-project connector
+        needs, for the tags its connectors will carry (`vpc-connector-<region>-<name>`)."""
         if self.shared is None or net.host is None:
             return None
-        names = self.names
+        cfg, names = self.cfg, self.names
+        service_connector = self.connector_mode and self.shared.connector_project == "service"
+        agent_api = api.VPCACCESS if service_connector else api.RUN
         return SharedVpcAccess(
             "shared-vpc",
             SharedVpcAccessArgs(
                 host=net.host,
-                service_project=self.cfg.project,
-                egress_mode=self.cfg.egress_mode,
+                service_project=cfg.project,
+                egress_mode=cfg.egress_mode,
                 connector_project=self.shared.connector_project,
-                connector_tags={r: e.target_tag for r, e in egress.items() if e.connector},
+                connector_tags=(
+                    {r: facts.connector_network_tag(r, names.connector) for r in cfg.all_regions}
+                    if service_connector
+                    else {}
+                ),
                 firewall_names=(
                     names.connector_serverless_firewall,
                     names.connector_to_serverless_firewall,
                     names.connector_health_firewall,
                 ),
+                after=apis.needed(agent_api),
             ),
         )
 
@@ -298,7 +309,7 @@ class _StackBuilder:
         """region -> service name -> service. The primary region's services own the accounts
         and grants; another region's copy of a service runs as the same account."""
         cfg, names, labels = self.cfg, self.names, self.labels
-        grants = access.grants if access else []
+        grants = access.ready if access else []
         out: dict[str, dict[str, CloudRunService]] = {}
         for region in cfg.all_regions:
             suffix = "" if region == cfg.region else f"-{region_code(region)}"
@@ -365,7 +376,7 @@ class _StackBuilder:
                     ),
                     after=[
                         firewall.rule,
-                        *(access.grants if access else []),
+                        *(access.ready if access else []),
                         *apis.needed(api.RUN),
                     ],
                     account_after=apis.needed(api.IAM),
@@ -381,8 +392,8 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     apis = b.apis()
     net = b.network(apis)
     redis = b.redis(apis, net)
-    egress = b.egress(apis, net)
-    access = b.shared_vpc_access(net, egress)
+    access = b.shared_vpc_access(apis, net)
+    egress = b.egress(apis, net, access)
     firewall = b.firewall(net, redis, egress)
     endpoint = b.endpoint(redis)
     by_region = b.services(apis, egress, endpoint, firewall, access)

@@ -345,6 +345,7 @@ class PolicyPackProcess:
         self.pack_dir = pack_dir.resolve()
         self.project, self.stack, self.dry_run = project, stack, dry_run
         self.config = dict(config or {})
+        self._provider_config: dict[str, str] = {}  # the evaluated graph's own stack config
         self.python = python
         self.start_timeout = start_timeout
         self.engine = _Engine()
@@ -540,14 +541,43 @@ class PolicyPackProcess:
             parent=r.parent,
         )
 
-    def _analyze_request(self, r: RecordedResource) -> Any:
-        return analyzer_pb2.AnalyzeRequest(
+    def _provider(self, r: RecordedResource, by_urn: Mapping[str, RecordedResource]) -> Any:
+        """The provider the engine sends with each custom resource (AnalyzerProviderResource):
+        an explicit provider resource of the program, or the package's default provider, whose
+        inputs are the stack's `<package>:` config (gcp:project, gcp:region...)."""
+        if not r.custom or r.type.startswith("pulumi:"):
+            return None
+        package = r.type.split(":", 1)[0]
+        urn = r.provider.rsplit("::", 1)[0] if r.provider else ""
+        explicit = by_urn.get(urn)
+        if explicit is not None:
+            return analyzer_pb2.AnalyzerProviderResource(
+                type=explicit.type, properties=_struct(explicit.inputs), urn=urn, name=explicit.name
+            )
+        config = self._provider_config or self.config
+        props = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{package}:")}
+        default = f"urn:pulumi:{self.stack}::{self.project}::pulumi:providers:{package}::default"
+        return analyzer_pb2.AnalyzerProviderResource(
+            type=f"pulumi:providers:{package}",
+            properties=_struct(props),
+            urn=urn or default,
+            name=urn.rsplit("::", 1)[-1] if urn else "default",
+        )
+
+    def _analyze_request(
+        self, r: RecordedResource, by_urn: Mapping[str, RecordedResource] | None = None
+    ) -> Any:
+        req = analyzer_pb2.AnalyzeRequest(
             type=r.type,
             properties=_struct(r.inputs),
             urn=r.urn,
             name=r.name,
             options=self._options(r),
         )
+        provider = self._provider(r, by_urn or {})
+        if provider is not None:
+            req.provider.CopyFrom(provider)
+        return req
 
     def _analyze_result(
         self, r: RecordedResource, resp: Any
@@ -577,9 +607,13 @@ class PolicyPackProcess:
                 diags.extend(d)
                 na.extend(n)
 
+        by_urn = {r.urn: r for r in resources}
         for r in resources:
             pending.append(
-                (r, self.stub.Analyze.future(self._analyze_request(r), timeout=RPC_TIMEOUT))
+                (
+                    r,
+                    self.stub.Analyze.future(self._analyze_request(r, by_urn), timeout=RPC_TIMEOUT),
+                )
             )
             drain(window)
         drain(0)
@@ -590,10 +624,14 @@ class PolicyPackProcess:
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
         req = analyzer_pb2.AnalyzeStackRequest()
+        by_urn = {r.urn: r for r in resources}
         for r in resources:
             ar = req.resources.add(
                 type=r.type, urn=r.urn, name=r.name, parent=r.parent, options=self._options(r)
             )
+            provider = self._provider(r, by_urn)
+            if provider is not None:
+                ar.provider.CopyFrom(provider)
             ar.properties.CopyFrom(_struct(r.outputs))
             ar.dependencies.extend(r.dependencies)
             for key, urns in r.propertyDependencies.items():
@@ -604,6 +642,7 @@ class PolicyPackProcess:
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
         self.configure(policy_config)
+        self._provider_config = dict(graph.config)
         verdict = Verdict(self.info.name, self.info.version, self.policies)
         diags, na = self.analyze_all(graph.resources)
         verdict.diagnostics += diags

@@ -263,7 +263,9 @@ class Emulation:
         for rec in self.monitor.records:
             if rec.type == STACK_TYPE:
                 rec.outputs = outputs
-        return Graph(self.project, self.stack, self.preview, self.monitor.records, outputs)
+        return Graph(
+            self.project, self.stack, self.preview, self.monitor.records, outputs, dict(self.config)
+        )
 
 
 def run_program(

@@ -61,6 +61,9 @@ class Graph:
     preview: bool
     resources: list[RecordedResource]
     outputs: dict[str, Any]
+    # The stack's config the program ran with: the inputs of the default providers the engine
+    # gives its resources (what the policy pack sees as each resource's provider).
+    config: dict[str, str] = field(default_factory=dict)
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]

@@ -186,7 +186,7 @@ def test_direct_egress_in_two_regions_passes_the_pack(pack, preview):
         (
             {"us-centrall1": {"connectorCidr": "10.2.0.16/28"}},
             "redis-vpc:regions.us-centrall1",
-            "not a known",
+            "Did you mean 'us-central1'",
         ),
         ({"us-east4": {}}, "redis-vpc:regions.us-east4.connectorCidr", "is required"),
         (

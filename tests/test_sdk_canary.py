@@ -96,6 +96,16 @@ def test_mock_monitor_shape():
     assert (reg.urn, reg.id, reg.state) == ("urn:x", "id-1", {"a": 1})
 
 
+def test_the_rpc_manager_can_be_cleared_between_runs():
+    from pulumi.runtime import rpc_manager
+
+    manager = sdk._need("pulumi.runtime.settings", "_get_rpc_manager")()
+    assert isinstance(manager, rpc_manager.RPCManager)
+    for attr in ("rpcs", "unhandled_exception", "exception_traceback"):
+        assert hasattr(manager, attr), attr
+    assert list(inspect.signature(manager.clear).parameters) == []
+
+
 def test_config_and_root_are_context_variables():
     from pulumi.runtime import config, settings
 

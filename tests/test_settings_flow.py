@@ -24,6 +24,7 @@ SHARED: dict[str, Any] = {
     "sharedVpc.subnets": {"us-central1": "chat-connector-usc1"},
     "sharedVpc.redisRange": "google-managed-services-shared",
     "redis.connectMode": "PRIVATE_SERVICE_ACCESS",
+    "network": None,
 }
 # What the platform stack of `sharedVpc.stackReference` exports (the same network).
 PLATFORM_OUTPUTS = {
@@ -95,7 +96,7 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "sharedVpc.connectorProject": _shared("sharedVpc.connectorProject", "host"),
     "sharedVpc.stackReference": (
         "acme/platform-network/prod",
-        {"redis.connectMode": "PRIVATE_SERVICE_ACCESS"},
+        {"redis.connectMode": "PRIVATE_SERVICE_ACCESS", "network": None},
     ),
 }
 # Keys that are not settings of one resource: each renames or re-baselines the whole stack, and
@@ -132,6 +133,9 @@ def _apply(raw: dict[str, str], changes: dict[str, Any]) -> dict[str, str]:
     for path, value in changes.items():
         top, *rest = path.replace("*", first).split(".")
         full = f"redis-vpc:{top}"
+        if not rest and value is None:
+            raw.pop(full, None)  # the key removed (a Shared VPC stack plans no network of its own)
+            continue
         if not rest:
             raw[full] = value if isinstance(value, str) else json.dumps(value)
             continue

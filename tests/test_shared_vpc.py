@@ -279,7 +279,12 @@ def test_the_host_allowlist_is_enforced(pack):
             "vpcEgress: connector",
         ),
         ({"network": None}, {}, "redis-vpc:sharedVpc.network", "is required"),
-        ({"hostProject": "Not_A_Project"}, {}, "redis-vpc:sharedVpc.hostProject", "wrong form"),
+        (
+            {"hostProject": "Not_A_Project"},
+            {},
+            "redis-vpc:sharedVpc.hostProject",
+            "must be a project id",
+        ),
     ],
 )
 def test_bad_shared_vpc_config_names_the_key(shared, top, key, words):
@@ -294,3 +299,103 @@ def test_bad_shared_vpc_config_names_the_key(shared, top, key, words):
     errors = config_errors(raw)
     assert key in errors, errors
     assert words in errors[key]
+
+
+# -- what waits for what ------------------------------------------------------------------------
+
+
+def _named(g: Graph, name: str):
+    return next(r for r in g.resources if r.name == name)
+
+
+def test_the_connector_waits_for_its_agents_grants_and_they_for_the_api():
+    g = run("service-project-connector")
+    (c,) = of_type(g, CONNECTOR)
+    grants = of_type(g, IAM)
+    assert {r.urn for r in grants} <= set(c.dependencies)
+    api = _named(g, "apis-vpcaccess").urn
+    assert all(api in r.dependencies for r in grants)
+
+
+@pytest.mark.parametrize("mode", ["host-project-connector", "direct-egress"])
+def test_the_cloud_run_agents_grants_wait_for_the_run_api(mode):
+    g = run(mode)
+    api = _named(g, "apis-run").urn
+    grants = of_type(g, IAM) + of_type(g, SUBNET_IAM)
+    assert grants and all(api in r.dependencies for r in grants)
+
+
+def test_workloads_wait_for_the_host_firewall_rules():
+    g = run("service-project-connector")
+    rules = {r.urn for r in of_type(g, FIREWALL)}
+    assert len(rules) == 4
+    for w in of_type(g, RUN) + of_type(g, "gcp:cloudrunv2/job:Job"):
+        assert rules <= set(w.dependencies), w.name
+
+
+def test_service_networking_is_enabled_in_the_service_project():
+    g = run("service-project-connector")
+    assert (
+        _named(g, "apis-servicenetworking").inputs["service"] == "servicenetworking.googleapis.com"
+    )
+
+
+def test_a_platform_stack_without_the_region_fails_naming_it():
+    """Run in its own process: a program that fails inside an `apply` leaves the SDK's event
+    loop with the failure scheduled (infra/sdk.py reset_root)."""
+    code = """
+import json, sys
+from tests.test_shared_vpc import MODES, FROM_PLATFORM, PLATFORM, _raw, platform_outputs, STACK
+from preflight.engine import Emulation
+from tests.support import ROOT
+shared, top = MODES["service-project-connector"]
+refs = platform_outputs()
+refs[PLATFORM]["subnets"] = {"us-east4": "x"}
+Emulation(ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs).run()
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode != 0
+    assert "sharedVpc.stackReference" in out.stderr and "'europe-west1'" in out.stderr
+
+
+def test_a_platform_stack_may_export_self_links():
+    shared, top = MODES["service-project-connector"]
+    refs = platform_outputs(
+        "https://www.googleapis.com/compute/v1/projects/acme-net-host/regions/europe-west1"
+        "/subnetworks/chat-connector-euw1"
+    )
+    g = Emulation(
+        ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs
+    ).run()
+    (c,) = of_type(g, CONNECTOR)
+    assert c.inputs["subnet"]["name"] == "chat-connector-euw1"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (
+            {"redis-vpc:network": json.dumps({"connectorCidr": "10.2.0.0/28"})},
+            "redis-vpc:network",
+            "Shared VPC",
+        ),
+        (
+            {"redis-vpc:sharedVpc": json.dumps({"stackReference": "not a stack/ //"})},
+            "redis-vpc:sharedVpc.stackReference",
+            "[org/]project/stack",
+        ),
+        (
+            {"redis-vpc:sharedVpc": json.dumps({"hostproject": HOST})},
+            "redis-vpc:sharedVpc.hostproject",
+            "did you mean hostProject",
+        ),
+    ],
+)
+def test_more_bad_input_names_the_key(change, key, words):
+    errors = config_errors({**stack_config(STACK), **change})
+    assert key in errors and words in errors[key], errors

@@ -64,7 +64,17 @@ EXPECTED: dict[str, Expected] = {
     "leaderboard-vm-redis": expect(("environment-name-prefix", "redis-from-connector", A)),
     # Connector, REDIS_HOST/PORT and the AUTH secret all from the platform stack's outputs.
     "search-shared-redis": expect(),
+    # Shared VPC by the host's full ids; Redis, connector and service in the provider's default
+    # project. Preview cannot tell the host range's addresses (the host's, not in the stack).
+    "chat-shared-vpc-default-project": expect(undecided=("redis-egress-firewall-rule",)),
     # -- broken programs -----------------------------------------------------------------------
+    # Production's Redis egress rule pasted from staging's project: a literal across projects.
+    "billing-prod-rule-in-staging-project": expect(
+        ("environment-name-prefix", "vpc", A),
+        ("no-hardcoded-network-references", "redis-egress", M),
+        ("redis-egress-firewall-rule", "billing", M),
+        **{"redis-egress": "acme-billing-staging"},
+    ),
     "notify-missing-egress-rule": expect(
         ("redis-egress-firewall-rule", "notify", M),
         ("redis-tls-enabled", "redis", A),

@@ -72,6 +72,18 @@ def urn_type(urn: str) -> str:
     return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
+def _provider_project(r: Any) -> Any:
+    provider = getattr(r, "provider", None)
+    props = getattr(provider, "props", None)
+    if props is None:
+        return None
+    try:
+        value = props.get("project")
+    except Exception:  # an unknown value (preview): not known
+        return UNKNOWN
+    return value if isinstance(value, str) else None
+
+
 @dataclass
 class Res:
     """One engine resource, normalised: plain props (UNKNOWN for unknowns), URN-valued edges."""
@@ -84,6 +96,14 @@ class Res:
     parent: str | None = None
     deps: tuple[str, ...] = ()
     prop_deps: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The `project` of the resource's provider (the default provider's is the stack's
+    # gcp:project): the project of a resource that sets none itself.
+    provider_project: Any = None
+
+    @property
+    def project(self) -> Any:
+        own = self.get("project")
+        return own if isinstance(own, str) and own else self.provider_project
 
     @classmethod
     def from_policy_resource(cls, r: Any) -> Res:
@@ -101,6 +121,7 @@ class Res:
                 k: tuple(d.urn for d in v)
                 for k, v in (getattr(r, "property_dependencies", None) or {}).items()
             },
+            provider_project=_provider_project(r),
         )
 
     @classmethod
@@ -177,14 +198,21 @@ class Index(Generic[T]):
                 return UNKNOWN  # it depends on one whose name is not known yet: that may be it
             region = _region_in(ref.raw)
             if region is not None:
-                for entity in self.by_urn.values():
-                    if (
-                        getattr(entity, "name", None) == name
-                        and getattr(entity, "region", None) == region
-                    ):
+                regional = [
+                    e
+                    for e in self.by_urn.values()
+                    if getattr(e, "name", None) == name and hasattr(e, "region")
+                ]
+                for entity in regional:
+                    if entity.region == region:
                         return entity
+                if any(e.region is UNKNOWN for e in regional):
+                    return UNKNOWN
+                if regional:
+                    return None  # another region's namesake is not the one named
+
             hit = self.by_name.get(name)
-            if hit is not None:
+            if hit is not None and not _other_project(hit, ref.raw):
                 return hit
             # The literal may name an entity whose own name is not known yet.
             return UNKNOWN if self.unnamed else None
@@ -195,6 +223,14 @@ class Index(Generic[T]):
     def backed(self, ref: Ref) -> bool:
         """Whether the reference comes from a resource of this kind in the stack."""
         return any(u in self.by_urn for u in ref.deps)
+
+
+def _other_project(entity: Any, raw: str) -> bool:
+    """A full id in another project than the entity's: a namesake elsewhere, not this one."""
+    named = project_of(raw)
+    res = getattr(entity, "res", None)
+    own = res.project if isinstance(res, Res) else None
+    return isinstance(named, str) and isinstance(own, str) and named != own
 
 
 def _region_in(raw: str) -> str | None:
@@ -750,8 +786,8 @@ class StackModel:
         """The projects of the stack's Redis instances and Cloud Run workloads: the application's
         own. A network reference into any other project is a Shared VPC reference."""
         if self._home is None:
-            homes = {r.res.get("project") for r in self.redis}
-            homes |= {s.res.get("project") for s in self.services}
+            homes = {r.res.project for r in self.redis}
+            homes |= {s.res.project for s in self.services}
             self._home = {p for p in homes if isinstance(p, str) and p}
         return self._home
 
@@ -762,7 +798,7 @@ class StackModel:
         project = target if isinstance(target, str) and "/" not in target else project_of(target)
         if not isinstance(project, str) or not project:
             return False
-        homes = self.home_projects or {p for p in (res.get("project"),) if isinstance(p, str)}
+        homes = self.home_projects or {p for p in (res.project,) if isinstance(p, str)}
         return bool(homes) and project not in homes
 
     def host_network(self, project: str) -> Network | None:

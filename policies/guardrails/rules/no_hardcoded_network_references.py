@@ -11,21 +11,41 @@ from guardrails import settings
 from guardrails.common import Analysis, Findings
 from guardrails.model import Ref, Res, StackModel, from_stack_reference
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN, project_of
+from guardrails.values import UNKNOWN, last_segment, project_of
 
 
-def _shared_vpc(m: StackModel, res: Res, ref: Ref, project: Any, hosts: list[str]) -> bool:
-    """A full id into a Shared VPC host project (or a subnet name with the host's projectId) is
-    a reference to a network owned elsewhere, not a literal of this stack's network."""
+def _words(text: str) -> set[str]:
+    return set(text.replace("/", "-").split("-"))
+
+
+def _shared_vpc(
+    m: StackModel, res: Res, ref: Ref, project: Any, index: Any, cfg: dict[str, Any]
+) -> bool:
+    """Whether a literal is a Shared VPC reference rather than a hardcoded name: a full id into
+    another project than the application's (its Redis and Cloud Run workloads; a subnet name
+    with the host's projectId), that names no resource of this stack, whose project and name
+    carry no other environment's name, and into the host that Redis itself is authorized on (or
+    a host of policy config sharedVpcHostProjects)."""
     target = project if isinstance(project, str) else project_of(ref.raw)
-    if not m.cross_project(res, target):
+    if not isinstance(target, str) or not m.cross_project(res, target):
         return False
-    return not hosts or target in hosts
+    if last_segment(ref.raw) in index.by_name:
+        return False  # a resource of this stack, named instead of referenced
+    env = cfg.get(settings.ENVIRONMENT.name) or ""
+    others = {e for e in cfg.get(settings.KNOWN.name) or [] if e != env} - _words(env)
+    if others & (_words(target) | _words(last_segment(ref.raw))):
+        return False  # another environment's network: the outage pattern, across projects
+    hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
+    if hosts:
+        return target in hosts
+    if any(r.authorized_network.raw is UNKNOWN for r in m.redis):
+        return True  # which host Redis is on is not known yet: nothing to hold against it
+    anchors = {project_of(r.authorized_network.raw) for r in m.redis}
+    return target in anchors
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
-    hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
     checks: list[tuple[Res, str, Ref | None, Any]] = []
     subnet_projects = {id(c.subnet): c.subnet_project for c in m.connectors if c.subnet}
     for s in m.subnets:
@@ -66,7 +86,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         project = subnet_projects.get(id(ref))
         if project is UNKNOWN:
             continue  # whose subnet it names is computed: not a literal of ours
-        if _shared_vpc(m, res, ref, project, hosts):
+        if _shared_vpc(m, res, ref, project, index, cfg):
             continue  # a Shared VPC host's network, subnet or connector, by its full id
         if not index.backed(ref):
             out.violation(
@@ -89,6 +109,6 @@ RULE = Rule(
     remediation="Pass the owning resource's output (network.id, subnet.name, connector.id) or a "
     "StackReference output instead of a typed-in name or id.",
     tags=("network", "references"),
-    settings=(settings.SHARED_VPC_HOSTS,),
+    settings=(settings.ENVIRONMENT, settings.KNOWN, settings.SHARED_VPC_HOSTS),
     check=check,
 )
