@@ -443,10 +443,6 @@ class SharedVpcConfig(_Model):
         description="The host's private services access allocated range Redis takes its address from.",
     )
 
-    @property
-    def explicit(self) -> bool:
-        return self.stack_reference is None
-
     def check(self, project: str, regions: tuple[str, ...], egress: str, connect_mode: str) -> None:
         k = f"{PROJECT}:sharedVpc."
         errors: list[ConfigError] = []
@@ -683,6 +679,15 @@ REQUIRED_HELP: dict[tuple[Any, ...], str] = {
 }
 
 
+def optional_inner(ann: Any) -> Any:
+    """`X | None` -> X (what an optional key holds when set); anything else as it is."""
+    if get_origin(ann) in (Union, types.UnionType):
+        inner = [a for a in get_args(ann) if a is not type(None)]
+        if len(inner) == 1:
+            return inner[0]
+    return ann
+
+
 def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
     """The config model that holds the last key of `path` (None when it is not in one)."""
     model: Any = RawConfig
@@ -697,9 +702,7 @@ def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
         ann: Any = field.annotation
         while get_origin(ann) is Annotated:
             ann = get_args(ann)[0]
-        if get_origin(ann) in (Union, types.UnionType):  # an optional block: the block itself
-            inner = [a for a in get_args(ann) if a is not type(None)]
-            ann = inner[0] if len(inner) == 1 else ann
+        ann = optional_inner(ann)  # an optional block: the block itself
         if get_origin(ann) is dict:  # a map of models: the next key is a name of ours
             ann = get_args(ann)[1]
             i += 1
@@ -810,21 +813,9 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
     k = f"{PROJECT}:network."
     ranges: list[tuple[str, ipaddress.IPv4Network]] = []
     if egress == "connector":
-        c = _cidr(k + "connectorCidr", net.connector_cidr)
-        if c.prefixlen != 28:
-            raise ConfigError(
-                k + "connectorCidr", net.connector_cidr, "a connector needs exactly a /28"
-            )
-        ranges.append((k + "connectorCidr", c))
+        ranges.append(_egress_range(k + "connectorCidr", net.connector_cidr, egress))
     else:
-        d = _cidr(k + "directEgressCidr", net.direct_egress_cidr)
-        if d.prefixlen > 26:
-            raise ConfigError(
-                k + "directEgressCidr",
-                net.direct_egress_cidr,
-                "Direct VPC egress needs a /26 or larger (Cloud Run takes addresses in blocks of 16)",
-            )
-        ranges.append((k + "directEgressCidr", d))
+        ranges.append(_egress_range(k + "directEgressCidr", net.direct_egress_cidr, egress))
     r = _cidr(k + "redisReservedRange", net.redis_reserved_range)
     want = 28 if redis.read_replicas > 0 else 29
     if redis.connect_mode == "DIRECT_PEERING" and r.prefixlen != want:
@@ -846,6 +837,21 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
                 raise ConfigError(kb, str(b), f"overlaps {ka} ({a}): ranges must not overlap")
 
 
+def _egress_range(key: str, value: str, egress: str) -> tuple[str, ipaddress.IPv4Network]:
+    """A range the services' egress takes addresses from, in any region: a connector's /28, or
+    a Direct VPC egress subnet of /26 or larger."""
+    net = _cidr(key, value)
+    if egress == "connector" and net.prefixlen != 28:
+        raise ConfigError(key, value, "a connector needs exactly a /28")
+    if egress == "direct" and net.prefixlen > 26:
+        raise ConfigError(
+            key,
+            value,
+            "Direct VPC egress needs a /26 or larger (Cloud Run takes addresses in blocks of 16)",
+        )
+    return key, net
+
+
 def _region_ranges(raw: RawConfig, egress: str) -> list[tuple[str, ipaddress.IPv4Network]]:
     """Each other region's egress subnet on our own network: the one the egress mode needs."""
     out: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -865,16 +871,9 @@ def _region_ranges(raw: RawConfig, egress: str) -> list[tuple[str, ipaddress.IPv
             errors.append(ConfigError(k + want, _MISSING, f"is required with vpcEgress: {egress}"))
             continue
         try:
-            net = _cidr(k + want, value)
+            out.append(_egress_range(k + want, value, egress))
         except ConfigError as err:
             errors.append(err)
-            continue
-        if egress == "connector" and net.prefixlen != 28:
-            errors.append(ConfigError(k + want, value, "a connector needs exactly a /28"))
-        elif egress == "direct" and net.prefixlen > 26:
-            errors.append(ConfigError(k + want, value, "Direct VPC egress needs a /26 or larger"))
-        else:
-            out.append((k + want, net))
     if errors:
         raise ConfigErrors(errors)
     return out
@@ -887,8 +886,8 @@ def _check_regions(raw: RawConfig, region: str) -> None:
         if other == region:
             errors.append(ConfigError(k, other, "is gcp:region already (the primary region)"))
         elif other not in limits.REGIONS:
-            near = difflib.get_close_matches(other, sorted(limits.REGIONS), n=1)
-            hint = f" Did you mean {near[0]!r}?" if near else ""
+            near = limits.nearest(other, limits.REGIONS)
+            hint = f" Did you mean {near!r}?" if near else ""
             errors.append(
                 ConfigError(
                     k,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import sys
-import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from infra.config import PROJECT, RawConfig
+from infra.config import PROJECT, RawConfig, optional_inner
 from infra.outputs import CONTRACT
 from infra.reference import KEYS
 
@@ -44,11 +43,8 @@ class Key:
 
 
 def _type_and_allowed(ann: Any, metadata: list[Any]) -> tuple[str, str]:
+    ann = optional_inner(ann)
     args = typing.get_args(ann)
-    if typing.get_origin(ann) in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if len(non_none) == 1:
-            return _type_and_allowed(non_none[0], metadata)
     if typing.get_origin(ann) is typing.Literal:
         return "enum", " \\| ".join(f"`{a}`" for a in args)
     if typing.get_origin(ann) is dict:
@@ -88,11 +84,7 @@ def model_keys(model: type[BaseModel] = RawConfig, prefix: str = "") -> Iterator
     """Every key a stack file may set, in the models' order."""
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
-        ann = field.annotation
-        if typing.get_origin(ann) in (typing.Union, types.UnionType):
-            inner = [a for a in typing.get_args(ann) if a is not type(None)]
-            if len(inner) == 1 and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-                ann = inner[0]  # an optional block: its keys, each with its own default
+        ann = optional_inner(field.annotation)  # an optional block: its keys, each with a default
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             yield from model_keys(ann, key + ".")
             continue

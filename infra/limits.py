@@ -68,7 +68,7 @@ REGION_PATTERN = r"[a-z]+-[a-z]+[0-9]{1,2}"
 REGION_KEY_PATTERN = rf"^{REGION_PATTERN}$"
 
 
-def _nearest(value: str, known: frozenset[str]) -> str | None:
+def nearest(value: str, known: frozenset[str]) -> str | None:
     import difflib
 
     close = difflib.get_close_matches(value, sorted(known), n=1, cutoff=0.8)
@@ -89,8 +89,8 @@ def region_problem(region: str, unlisted: str | None) -> tuple[str, str, str] | 
         return None
     if unlisted == region:
         return ("gcp:region", region, f"is not a region id (like us-central1): {REGION_PATTERN}")
-    nearest = _nearest(region, REGIONS)
-    hint = f" Did you mean {nearest!r}?" if nearest else ""
+    near = nearest(region, REGIONS)
+    hint = f" Did you mean {near!r}?" if near else ""
     return (
         "gcp:region",
         region,

@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.naming import region_code
+
 
 @dataclass(frozen=True)
 class SubnetSpec:
     name: str
     cidr: str
-    # Another region than the network's primary one (`NetworkArgs.region`), with its short code
-    # for the logical name; None for the primary region's subnets.
+    # Another region than the network's primary one (`NetworkArgs.region`); None for the
+    # primary region's subnets.
     region: str | None = None
-    region_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,9 @@ class Network(pulumi.ComponentResource):
         # region -> that region's egress subnet (connector or Direct VPC egress, by the mode).
         self.regional_subnets: dict[str, gcp.compute.Subnetwork] = {}
         for spec in args.regional_subnets:
-            assert spec.region is not None and spec.region_code is not None
+            assert spec.region is not None
             role = "connector-subnet" if args.connector_subnet else "run-egress-subnet"
-            subnet = self._subnet(name, f"{role}-{spec.region_code}", spec, args)
+            subnet = self._subnet(name, f"{role}-{region_code(spec.region)}", spec, args)
             assert subnet is not None
             self.regional_subnets[spec.region] = subnet
         self.psa_range, self.psa_connection = None, None

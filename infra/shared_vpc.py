@@ -25,11 +25,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.config import SharedVpcConfig
-
-CONNECTOR_SHARED_VPC_SOURCE = "https://cloud.google.com/vpc/docs/configure-serverless-vpc-access#create-connector-service-project"
-RUN_SHARED_VPC_SOURCE = "https://cloud.google.com/run/docs/configuring/shared-vpc-service-projects"
-DIRECT_SHARED_VPC_SOURCE = "https://cloud.google.com/run/docs/configuring/vpc-direct-vpc#shared-vpc"
+from infra.config import SHARED_VPC_OUTPUTS, SharedVpcConfig
 
 # Google's ranges that must reach a connector's VMs: its serverless infrastructure, and the
 # health checkers ("Required firewall rules for connectors in service projects",
@@ -91,7 +87,8 @@ def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
             cfg.host_project, cfg.network, cfg.redis_range, {r: cfg.subnets[r] for r in regions}
         )
     ref = pulumi.StackReference("shared-vpc-host", stack_name=cfg.stack_reference)
-    subnets = ref.require_output("subnets")
+    host_project, network_name, subnets_output, redis_range = SHARED_VPC_OUTPUTS
+    subnets = ref.require_output(subnets_output)
     where = f"redis-vpc:sharedVpc.stackReference ({cfg.stack_reference})"
 
     def subnet_of(region: str) -> pulumi.Output[str]:
@@ -99,7 +96,7 @@ def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
             value = by_region.get(region) if isinstance(by_region, dict) else None
             if not isinstance(value, str) or not value:
                 raise ValueError(
-                    f"{where}: its output `subnets` has no subnet for region {region!r} "
+                    f"{where}: its output `{subnets_output}` has no subnet for region {region!r} "
                     f"(it has {sorted(by_region) if isinstance(by_region, dict) else by_region!r}): "
                     "the platform stack must export region -> subnet name for every region here"
                 )
@@ -108,9 +105,9 @@ def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
         return subnets.apply(pick)
 
     return HostNetwork(
-        project=ref.require_output("host_project"),
-        network_name=ref.require_output("network_name"),
-        redis_range=ref.require_output("redis_range"),
+        project=ref.require_output(host_project),
+        network_name=ref.require_output(network_name),
+        redis_range=ref.require_output(redis_range),
         subnets={r: subnet_of(r) for r in regions},
     )
 
@@ -121,9 +118,9 @@ class SharedVpcAccessArgs:
     service_project: str
     egress_mode: str  # connector | direct
     connector_project: str  # service | host
-    # region -> the connector's network tag (service-project connectors get the host firewall
+    # Each region's connector's network tag (service-project connectors get the host firewall
     # rules Google would otherwise create itself)
-    connector_tags: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    connector_tags: Sequence[str] = ()
     # (serverless -> connector, connector -> serverless, health checks -> connector)
     firewall_names: tuple[str, str, str] = ("", "", "")
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -149,6 +146,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
         host = args.host
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         if args.egress_mode == "direct":
+            # https://cloud.google.com/run/docs/configuring/shared-vpc-direct-vpc
             for region in host.subnets:
                 self.grants.append(
                     gcp.compute.SubnetworkIAMMember(
@@ -162,6 +160,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
                     )
                 )
         elif args.connector_project == "host":
+            # https://cloud.google.com/run/docs/configuring/shared-vpc-host-project
             self.grants.append(
                 gcp.projects.IAMMember(
                     f"{name}-run-agent-vpcaccess-user",
@@ -172,6 +171,8 @@ class SharedVpcAccess(pulumi.ComponentResource):
                 )
             )
         else:
+            # https://cloud.google.com/run/docs/configuring/shared-vpc-service-projects
+            # ("Grant permissions") and, for the rules, .../vpc-connectors
             for who, member in (
                 ("vpcaccess-agent", vpcaccess_agent(number)),
                 ("cloudservices-agent", cloud_services_agent(number)),
@@ -185,7 +186,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
                         opts=child,
                     )
                 )
-            tags = list(args.connector_tags.values())
+            tags = list(args.connector_tags)
             serverless, to_serverless, health = args.firewall_names
             # (logical role, rule name, direction, Google's ranges, what they need open)
             rules = (
@@ -215,7 +216,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
                 self._rule(name, role, rule_name, direction, ranges, allow, tags, host)
                 for role, rule_name, direction, ranges, allow in rules
             ]
-        self.register_outputs({"grants": len(self.grants)})
+        self.register_outputs({})
 
     def _rule(
         self,
@@ -225,7 +226,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
         direction: str,
         ranges: list[str],
         allow: tuple[tuple[str, tuple[str, ...]], ...],
-        tags: list[pulumi.Input[str]],
+        tags: list[str],
         host: HostNetwork,
     ) -> gcp.compute.Firewall:
         return gcp.compute.Firewall(

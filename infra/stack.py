@@ -69,8 +69,8 @@ class _Subnet:
 
 @dataclass
 class _Net:
-    """The network the stack uses, its own (`own`) or a Shared VPC host's (`host`): what the
-    other steps read, whichever owns it."""
+    """The network the stack uses, its own or a Shared VPC host's (`host`): what the other
+    steps read, whichever owns it."""
 
     project: pulumi.Input[str]
     network_id: pulumi.Input[str]
@@ -79,7 +79,6 @@ class _Net:
     redis_range: pulumi.Input[str]  # Redis reserved_ip_range: the /29, or the allocated range name
     redis_range_cidr: pulumi.Input[str]  # the Redis egress rule's destination
     redis_after: list[pulumi.Resource]
-    own: Network | None = None
     host: HostNetwork | None = None
 
 
@@ -96,6 +95,10 @@ class _StackBuilder:
         self.shared = cfg.shared_vpc
         # A Shared VPC host owns the peering: this stack creates no private services access.
         self.own_psa = self.psa and self.shared is None
+
+    def _suffix(self, region: str) -> str:
+        """What another region's logical names end with (`-use4`); the primary's keep theirs."""
+        return "" if region == self.cfg.region else f"-{region_code(region)}"
 
     def apis(self) -> Apis:
         cfg, connector_mode = self.cfg, self.connector_mode
@@ -134,7 +137,6 @@ class _StackBuilder:
             redis_range=net.psa_range.name if net.psa_range else cfg.network.redis_reserved_range,
             redis_range_cidr=cfg.network.redis_reserved_range,
             redis_after=[net.psa_connection] if net.psa_connection else [],
-            own=net,
         )
 
     def _own_network(self, apis: Apis) -> Network:
@@ -147,7 +149,6 @@ class _StackBuilder:
                 ),
                 (rc.connector_cidr if connector_mode else rc.direct_egress_cidr) or "",
                 region=region,
-                region_code=region_code(region),
             )
             for region, rc in cfg.regions.items()
         ]
@@ -212,7 +213,7 @@ class _StackBuilder:
         self, apis: Apis, net: _Net, region: str, access: SharedVpcAccess | None
     ) -> _Egress:
         cfg, names = self.cfg, self.names
-        suffix = "" if region == cfg.region else f"-{region_code(region)}"
+        suffix = self._suffix(region)
         subnet = net.subnets[region]
         if self.connector_mode:
             in_host = self.shared is not None and self.shared.connector_project == "host"
@@ -256,9 +257,9 @@ class _StackBuilder:
                 egress_mode=cfg.egress_mode,
                 connector_project=self.shared.connector_project,
                 connector_tags=(
-                    {r: facts.connector_network_tag(r, names.connector) for r in cfg.all_regions}
+                    tuple(facts.connector_network_tag(r, names.connector) for r in cfg.all_regions)
                     if service_connector
-                    else {}
+                    else ()
                 ),
                 firewall_names=(
                     names.connector_serverless_firewall,
@@ -312,7 +313,7 @@ class _StackBuilder:
         grants = access.ready if access else []
         out: dict[str, dict[str, CloudRunService]] = {}
         for region in cfg.all_regions:
-            suffix = "" if region == cfg.region else f"-{region_code(region)}"
+            suffix = self._suffix(region)
             out[region] = {}
             for svc_name, svc in cfg.services.items():
                 out[region][svc_name] = CloudRunService(

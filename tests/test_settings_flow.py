@@ -6,12 +6,11 @@ that a component forgets to read fails here, and a new field without an entry in
 from __future__ import annotations
 
 import json
-from typing import Any, get_args
+from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
-from infra.config import RawConfig
+from infra.docgen import model_keys
 from preflight.engine import Emulation
 from tests.support import ROOT, stack_config
 
@@ -43,7 +42,7 @@ def _shared(key: str, value: Any) -> tuple[Any, dict[str, Any]]:
 
 
 # path -> (new value, other changes it needs to be valid). Paths are dotted stack keys;
-# `services.*` means the first service.
+# `<name>` is the first service, or a second region.
 SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "network.connectorCidr": ("10.2.0.16/28", {}),
     "network.directEgressCidr": ("10.3.0.64/26", {"vpcEgress": "direct"}),
@@ -70,16 +69,16 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "redis.persistence": ("24h", {}),
     "redis.maintenanceWindow.day": ("MONDAY", {}),
     "redis.maintenanceWindow.hour": (4, {}),
-    "services.*.image": ("us-docker.pkg.dev/acme-chat-staging/chat/backend:v2", {}),
-    "services.*.port": (9090, {}),
-    "services.*.minInstances": (1, {}),
-    "services.*.maxInstances": (6, {}),
-    "services.*.cpu": ("2", {"services.*.memory": "1Gi"}),
-    "services.*.memory": ("1Gi", {}),
-    "services.*.ingress": ("INGRESS_TRAFFIC_INTERNAL_ONLY", {}),
-    "services.*.timeoutSeconds": (900, {}),
-    "services.*.env": ({"LOG_LEVEL": "info"}, {}),
-    "services.*.secrets": ({"DB_PASSWORD": "chat-db:1"}, {}),
+    "services.<name>.image": ("us-docker.pkg.dev/acme-chat-staging/chat/backend:v2", {}),
+    "services.<name>.port": (9090, {}),
+    "services.<name>.minInstances": (1, {}),
+    "services.<name>.maxInstances": (6, {}),
+    "services.<name>.cpu": ("2", {"services.<name>.memory": "1Gi"}),
+    "services.<name>.memory": ("1Gi", {}),
+    "services.<name>.ingress": ("INGRESS_TRAFFIC_INTERNAL_ONLY", {}),
+    "services.<name>.timeoutSeconds": (900, {}),
+    "services.<name>.env": ({"LOG_LEVEL": "info"}, {}),
+    "services.<name>.secrets": ({"DB_PASSWORD": "chat-db:1"}, {}),
     "firewall.priority": (900, {}),
     "probe.enabled": (False, {}),
     "probe.image": ("us-docker.pkg.dev/acme-chat-staging/chat/redis-probe:v2", {}),
@@ -88,7 +87,8 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "probe.connectivityTest": (True, {}),
     "probe.connectivityTestService": ("auth", {"probe.connectivityTest": True}),
     "vpcEgress": ("direct", {}),
-    "regions": ({"us-east4": {"connectorCidr": "10.2.0.16/28"}}, {}),
+    "regions.<name>.connectorCidr": ("10.2.0.16/28", {}),
+    "regions.<name>.directEgressCidr": ("10.3.0.64/26", {"vpcEgress": "direct"}),
     "sharedVpc.hostProject": _shared("sharedVpc.hostProject", "acme-net-host2"),
     "sharedVpc.network": _shared("sharedVpc.network", "shared-vpc-2"),
     "sharedVpc.subnets": _shared("sharedVpc.subnets", {"us-central1": "chat-connector-usc1-b"}),
@@ -104,34 +104,22 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
 NOT_ONE_SETTING = {"environment", "production", "unlistedRegion"}
 
 
-def _leaves(model: type[BaseModel], prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for name, field in model.model_fields.items():
-        key = prefix + (field.alias or name)
-        ann = field.annotation
-        inner = [a for a in get_args(ann) if a is not type(None)]
-        if len(inner) == 1 and isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-            ann = inner[0]  # an optional block
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            out |= _leaves(ann, key + ".")
-        elif key == "services":
-            from infra.config import ServiceConfig
-
-            out |= _leaves(ServiceConfig, "services.*.")
-        else:
-            out.add(key)
-    return out
-
-
 def test_every_setting_is_covered():
-    assert _leaves(RawConfig) == set(SETTINGS) | NOT_ONE_SETTING
+    """Every key a stack file may set (the walk the config reference is generated from)."""
+    keys = {k.key for k in model_keys() if k.type != "object"}
+    assert keys == set(SETTINGS) | NOT_ONE_SETTING
+
+
+# What `<name>` stands for in a path: the stack's first service; a second region.
+SECOND_REGION = "us-east4"
 
 
 def _apply(raw: dict[str, str], changes: dict[str, Any]) -> dict[str, str]:
     raw = dict(raw)
     first = next(iter(json.loads(raw["redis-vpc:services"])))
     for path, value in changes.items():
-        top, *rest = path.replace("*", first).split(".")
+        path = path.replace("services.<name>", f"services.{first}")
+        top, *rest = path.replace("regions.<name>", f"regions.{SECOND_REGION}").split(".")
         full = f"redis-vpc:{top}"
         if not rest and value is None:
             raw.pop(full, None)  # the key removed (a Shared VPC stack plans no network of its own)
