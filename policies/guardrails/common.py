@@ -92,6 +92,18 @@ def analysis_of(model: StackModel, firewall_policies: Any = None) -> Analysis:
 # -- shared by several rules ---------------------------------------------------------------------
 
 
+def foreign_environments(cfg: dict[str, Any], *texts: str) -> list[str]:
+    """The other known environments whose name is a whole hyphen- or slash-separated word of
+    `texts` (`staging` in `staging-vpc` or `projects/acme-staging/...`), for this stack's
+    environment (cfg `environment`, `knownEnvironments`); none without an environment."""
+    env = cfg.get("environment") or ""
+    if not env:
+        return []
+    others = {e for e in cfg.get("knownEnvironments") or [] if e != env} - set(env.split("-"))
+    words = {w for t in texts for w in t.replace("/", "-").split("-")}
+    return sorted(others & words)
+
+
 def redis_ports(m: StackModel, cfg: dict[str, Any]) -> set[int]:
     ports = {int(p) for p in cfg["redisPorts"]}
     ports |= {r.port for r in m.redis if isinstance(r.port, int)}

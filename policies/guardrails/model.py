@@ -26,6 +26,7 @@ from guardrails.values import (
     network_of,
     or_default,
     project_of,
+    region_of,
     to_plain,
 )
 
@@ -196,7 +197,7 @@ class Index(Generic[T]):
                     return entity
             if any(getattr(e, "name", None) is UNKNOWN for e in linked):
                 return UNKNOWN  # it depends on one whose name is not known yet: that may be it
-            region = _region_in(ref.raw)
+            region = region_of(ref.raw)
             if region is not None:
                 regional = [
                     e
@@ -231,15 +232,6 @@ def _other_project(entity: Any, raw: str) -> bool:
     res = getattr(entity, "res", None)
     own = res.project if isinstance(res, Res) else None
     return isinstance(named, str) and isinstance(own, str) and named != own
-
-
-def _region_in(raw: str) -> str | None:
-    """The region of a regional id (`.../locations/<r>/...` or `.../regions/<r>/...`)."""
-    parts = raw.split("/")
-    for i, part in enumerate(parts[:-1]):
-        if part in ("locations", "regions") and parts[i + 1] != "global":
-            return parts[i + 1]
-    return None
 
 
 def from_stack_reference(ref: Ref) -> bool:
@@ -803,7 +795,15 @@ class StackModel:
 
     def host_network(self, project: str) -> Network | None:
         """The one outside network of `project` that this stack references (Redis's authorized
-        network, a firewall rule's or a service's network); None when there is none or several."""
+        network, a firewall rule's or a service's network); None when there is none or several.
+        Asked once per connector on a shared subnet: the answer is kept per project."""
+        key = ("host_network", project)
+        if key not in self.derived:
+            self.derived[key] = self._host_network(project)
+        found: Network | None = self.derived[key]
+        return found
+
+    def _host_network(self, project: str) -> Network | None:
         for r in self.redis:
             self.networks.resolve(r.authorized_network)
         for f in self.firewalls:

@@ -75,8 +75,8 @@ SHARED_VPC_HOSTS = Setting(
         "items": {"type": "string"},
         "description": (
             "Shared VPC host projects whose networks, subnets and connectors a stack may name by "
-            "their full id (projects/<host>/...). Empty: any project other than the one of the "
-            "stack's Redis instances and Cloud Run workloads."
+            "their full id (projects/<host>/...). Empty: the host the stack's Redis is authorized "
+            "on, when that is another project than its Redis instances' and Cloud Run workloads'."
         ),
     },
     [],

@@ -15,9 +15,6 @@ from typing import Any
 
 from guardrails.sdk import PROXY_CLASSES, UNKNOWN_SENTINELS, UnknownValueError, proxy_target
 
-# The engine's unknown sentinels, should a raw value reach us unproxied.
-_SENTINELS = UNKNOWN_SENTINELS
-
 
 class Unknown:
     """A value that is not known until the update runs."""
@@ -45,7 +42,7 @@ def _plain_tree(value: Any) -> Any:
     only, no ABC isinstance (the model reads every property of every resource through here)."""
     t = type(value)
     if t is str:
-        return UNKNOWN if value in _SENTINELS else value
+        return UNKNOWN if value in UNKNOWN_SENTINELS else value  # one that reached us unproxied
     if t is dict:
         return {k: _plain_tree(v) for k, v in value.items()}
     if t is list:
@@ -65,7 +62,7 @@ def to_plain(value: Any) -> Any:
         # sentinel strings) behind "__target": walking that skips a raise-and-catch per value.
         return _plain_tree(proxy_target(value))
     if isinstance(value, str):
-        return UNKNOWN if value in _SENTINELS else value
+        return UNKNOWN if value in UNKNOWN_SENTINELS else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key in value:
@@ -112,15 +109,26 @@ def last_segment(value: str) -> str:
     return value.rstrip("/").rsplit("/", 1)[-1]
 
 
-def project_of(value: Any) -> str | None:
-    """The project a full resource path or self link names (`projects/<p>/...`), else None."""
+def path_part(value: Any, *collections: str) -> str | None:
+    """The id after the first of `collections` in a resource path or self link
+    (`projects/<p>/...`, `.../locations/<r>/...`), else None; `global` is no id."""
     if not isinstance(value, str):
         return None
     parts = value.split("/")
     for i, part in enumerate(parts[:-1]):
-        if part == "projects" and parts[i + 1]:
+        if part in collections and parts[i + 1] not in ("", "global"):
             return parts[i + 1]
     return None
+
+
+def project_of(value: Any) -> str | None:
+    """The project a full resource path or self link names, else None."""
+    return path_part(value, "projects")
+
+
+def region_of(value: Any) -> str | None:
+    """The region of a regional id (`.../locations/<r>/...`, `.../regions/<r>/...`), else None."""
+    return path_part(value, "locations", "regions")
 
 
 def network_of(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:

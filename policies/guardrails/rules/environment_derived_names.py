@@ -9,7 +9,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from guardrails import settings as s
-from guardrails.common import NAMED_TYPES, Findings
+from guardrails.common import NAMED_TYPES, Findings, foreign_environments
 from guardrails.model import Res
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN
@@ -21,7 +21,6 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
     env = cfg.get("environment") or ""
     if not env:
         return
-    others = {e for e in cfg["knownEnvironments"] if e != env} - set(env.split("-"))
     for r in resources:
         if r.type not in NAMED_TYPES:
             continue
@@ -31,7 +30,7 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
             continue
         if not isinstance(name, str):
             continue
-        foreign = sorted(others & set(name.split("-")))
+        foreign = foreign_environments(cfg, name)
         if foreign:
             out.violation(
                 r,

@@ -8,14 +8,10 @@ from typing import Any
 from pulumi_policy import Severity
 
 from guardrails import settings
-from guardrails.common import Analysis, Findings
+from guardrails.common import Analysis, Findings, foreign_environments
 from guardrails.model import Ref, Res, StackModel, from_stack_reference
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN, last_segment, project_of
-
-
-def _words(text: str) -> set[str]:
-    return set(text.replace("/", "-").split("-"))
 
 
 def _shared_vpc(
@@ -31,9 +27,7 @@ def _shared_vpc(
         return False
     if last_segment(ref.raw) in index.by_name:
         return False  # a resource of this stack, named instead of referenced
-    env = cfg.get(settings.ENVIRONMENT.name) or ""
-    others = {e for e in cfg.get(settings.KNOWN.name) or [] if e != env} - _words(env)
-    if others & (_words(target) | _words(last_segment(ref.raw))):
+    if foreign_environments(cfg, target, last_segment(ref.raw)):
         return False  # another environment's network: the outage pattern, across projects
     hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
     if hosts:
@@ -46,15 +40,16 @@ def _shared_vpc(
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
-    checks: list[tuple[Res, str, Ref | None, Any]] = []
-    subnet_projects = {id(c.subnet): c.subnet_project for c in m.connectors if c.subnet}
+    # (resource, property, reference, index of what it should name, the project of a subnet
+    # named with its projectId beside it)
+    checks: list[tuple[Res, str, Ref | None, Any, Any]] = []
     for s in m.subnets:
-        checks.append((s.res, "network", s.network, m.networks))
+        checks.append((s.res, "network", s.network, m.networks, None))
     for c in m.connectors:
-        checks.append((c.res, "network", c.network, m.networks))
-        checks.append((c.res, "subnet.name", c.subnet, m.subnets))
+        checks.append((c.res, "network", c.network, m.networks, None))
+        checks.append((c.res, "subnet.name", c.subnet, m.subnets, c.subnet_project))
     for f in m.firewalls:
-        checks.append((f.res, "network", f.network, m.networks))
+        checks.append((f.res, "network", f.network, m.networks, None))
     for r in m.redis:
         if not r.authorized_network.present:
             out.violation(
@@ -62,28 +57,27 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 f"{r.res.name}: authorizedNetwork is not set, so Memorystore peers with the "
                 "project's `default` network. Fix: authorized_network=network.id of this stack's VPC.",
             )
-        checks.append((r.res, "authorizedNetwork", r.authorized_network, m.networks))
+        checks.append((r.res, "authorizedNetwork", r.authorized_network, m.networks, None))
     for ad in m.addresses:
-        checks.append((ad.res, "network", ad.network, m.networks))
+        checks.append((ad.res, "network", ad.network, m.networks, None))
     for conn in m.psa_connections:
         checks.append(
-            (conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks)
+            (conn, "network", Ref(conn.get("network"), conn.deps_of("network")), m.networks, None)
         )
     for svc in m.services:
-        checks.append((svc.res, svc.prop("connector"), svc.connector, m.connectors))
+        checks.append((svc.res, svc.prop("connector"), svc.connector, m.connectors, None))
         if isinstance(svc.interfaces, list):
             for i, nic in enumerate(svc.interfaces):
                 base = f"{svc.prop('interfaces')}[{i}]"
-                checks.append((svc.res, base + ".network", nic.network, m.networks))
-                checks.append((svc.res, base + ".subnetwork", nic.subnetwork, m.subnets))
-    for res, prop, ref, index in checks:
+                checks.append((svc.res, base + ".network", nic.network, m.networks, None))
+                checks.append((svc.res, base + ".subnetwork", nic.subnetwork, m.subnets, None))
+    for res, prop, ref, index, project in checks:
         if ref is None or not ref.present:
             continue
         if ref.raw is UNKNOWN:
             continue  # computed from something: not a literal
         if from_stack_reference(ref):
             continue  # another stack's output (a StackReference): a reference, not a literal
-        project = subnet_projects.get(id(ref))
         if project is UNKNOWN:
             continue  # whose subnet it names is computed: not a literal of ours
         if _shared_vpc(m, res, ref, project, index, cfg):
