@@ -345,7 +345,6 @@ class PolicyPackProcess:
         self.pack_dir = pack_dir.resolve()
         self.project, self.stack, self.dry_run = project, stack, dry_run
         self.config = dict(config or {})
-        self._provider_config: dict[str, str] = {}  # the evaluated graph's own stack config
         self.python = python
         self.start_timeout = start_timeout
         self.engine = _Engine()
@@ -541,32 +540,48 @@ class PolicyPackProcess:
             parent=r.parent,
         )
 
-    def _provider(self, r: RecordedResource, by_urn: Mapping[str, RecordedResource]) -> Any:
-        """The provider the engine sends with each custom resource (AnalyzerProviderResource):
-        an explicit provider resource of the program, or the package's default provider, whose
-        inputs are the stack's `<package>:` config (gcp:project, gcp:region...)."""
-        if not r.custom or r.type.startswith("pulumi:"):
-            return None
-        package = r.type.split(":", 1)[0]
-        urn = r.provider.rsplit("::", 1)[0] if r.provider else ""
-        explicit = by_urn.get(urn)
-        if explicit is not None:
-            return analyzer_pb2.AnalyzerProviderResource(
-                type=explicit.type, properties=_struct(explicit.inputs), urn=urn, name=explicit.name
-            )
-        config = self._provider_config or self.config
-        props = {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{package}:")}
-        default = f"urn:pulumi:{self.stack}::{self.project}::pulumi:providers:{package}::default"
-        return analyzer_pb2.AnalyzerProviderResource(
-            type=f"pulumi:providers:{package}",
-            properties=_struct(props),
-            urn=urn or default,
-            name=urn.rsplit("::", 1)[-1] if urn else "default",
-        )
+    def providers(
+        self, resources: list[RecordedResource], config: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """URN -> the provider the engine sends with that custom resource
+        (AnalyzerProviderResource): an explicit provider resource of the program, or the
+        package's default provider, whose inputs are the stack's `<package>:` config
+        (`config`, else the pack's). Built once per evaluation, one message per provider."""
+        config = config or self.config
+        by_urn = {r.urn: r for r in resources}
+        made: dict[str, Any] = {}
+        out: dict[str, Any] = {}
+        for r in resources:
+            if not r.custom or r.type.startswith("pulumi:"):
+                continue
+            package = r.type.split(":", 1)[0]
+            urn = r.provider.rsplit("::", 1)[0] if r.provider else ""
+            if urn not in made:
+                explicit = by_urn.get(urn)
+                if explicit is not None:
+                    made[urn] = analyzer_pb2.AnalyzerProviderResource(
+                        type=explicit.type,
+                        properties=_struct(explicit.inputs),
+                        urn=urn,
+                        name=explicit.name,
+                    )
+                else:
+                    props = {
+                        k.split(":", 1)[1]: v
+                        for k, v in config.items()
+                        if k.startswith(f"{package}:")
+                    }
+                    made[urn] = analyzer_pb2.AnalyzerProviderResource(
+                        type=f"pulumi:providers:{package}",
+                        properties=_struct(props),
+                        urn=urn
+                        or f"urn:pulumi:{self.stack}::{self.project}::pulumi:providers:{package}::default",
+                        name=urn.rsplit("::", 1)[-1] if urn else "default",
+                    )
+            out[r.urn] = made[urn]
+        return out
 
-    def _analyze_request(
-        self, r: RecordedResource, by_urn: Mapping[str, RecordedResource] | None = None
-    ) -> Any:
+    def _analyze_request(self, r: RecordedResource, provider: Any = None) -> Any:
         req = analyzer_pb2.AnalyzeRequest(
             type=r.type,
             properties=_struct(r.inputs),
@@ -574,7 +589,6 @@ class PolicyPackProcess:
             name=r.name,
             options=self._options(r),
         )
-        provider = self._provider(r, by_urn or {})
         if provider is not None:
             req.provider.CopyFrom(provider)
         return req
@@ -588,10 +602,16 @@ class PolicyPackProcess:
 
     def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
-        return self._analyze_result(r, self._call(self.stub.Analyze, self._analyze_request(r)))
+        provider = self.providers([r]).get(r.urn)
+        return self._analyze_result(
+            r, self._call(self.stub.Analyze, self._analyze_request(r, provider))
+        )
 
     def analyze_all(
-        self, resources: list[RecordedResource], window: int = 8
+        self,
+        resources: list[RecordedResource],
+        window: int = 8,
+        providers: Mapping[str, Any] | None = None,
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         """Analyze every resource, keeping up to `window` calls in flight (the engine, too,
         analyzes the steps it runs in parallel); results keep the resources' order."""
@@ -607,29 +627,27 @@ class PolicyPackProcess:
                 diags.extend(d)
                 na.extend(n)
 
-        by_urn = {r.urn: r for r in resources}
+        if providers is None:
+            providers = self.providers(resources)
         for r in resources:
-            pending.append(
-                (
-                    r,
-                    self.stub.Analyze.future(self._analyze_request(r, by_urn), timeout=RPC_TIMEOUT),
-                )
-            )
+            request = self._analyze_request(r, providers.get(r.urn))
+            pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
             drain(window)
         drain(0)
         return diags, na
 
     def analyze_stack(
-        self, resources: list[RecordedResource]
+        self, resources: list[RecordedResource], providers: Mapping[str, Any] | None = None
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
         req = analyzer_pb2.AnalyzeStackRequest()
-        by_urn = {r.urn: r for r in resources}
+        if providers is None:
+            providers = self.providers(resources)
         for r in resources:
             ar = req.resources.add(
                 type=r.type, urn=r.urn, name=r.name, parent=r.parent, options=self._options(r)
             )
-            provider = self._provider(r, by_urn)
+            provider = providers.get(r.urn)
             if provider is not None:
                 ar.provider.CopyFrom(provider)
             ar.properties.CopyFrom(_struct(r.outputs))
@@ -642,12 +660,13 @@ class PolicyPackProcess:
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
         self.configure(policy_config)
-        self._provider_config = dict(graph.config)
+        # The program's own stack config: its default providers' inputs.
+        providers = self.providers(graph.resources, graph.config)
         verdict = Verdict(self.info.name, self.info.version, self.policies)
-        diags, na = self.analyze_all(graph.resources)
+        diags, na = self.analyze_all(graph.resources, providers=providers)
         verdict.diagnostics += diags
         verdict.not_applicable += na
-        diags, na = self.analyze_stack(graph.resources)
+        diags, na = self.analyze_stack(graph.resources, providers)
         verdict.diagnostics += diags
         verdict.not_applicable += na
         return verdict

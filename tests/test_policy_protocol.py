@@ -376,3 +376,23 @@ def test_a_project_level_secret_grant_counts(pack, role, kind, granted):
         if d.urn == svc.urn and "grant on secret" in d.message
     ]
     assert (missing == []) == granted, [d.message for d in missing]
+
+
+def test_each_resource_goes_with_its_provider_as_the_engine_sends_it():
+    """The default gcp provider's inputs are the stack's gcp: config (what a resource that sets
+    no project is created in); one message per provider, built once per evaluation."""
+    graph = stack_graph("staging")
+    p = PolicyPackProcess(PACK, project="redis-vpc", stack="staging", dry_run=False, config={})
+    providers = p.providers(graph.resources, graph.config)
+    custom = [r for r in graph.resources if r.custom and not r.type.startswith("pulumi:")]
+    assert set(providers) == {r.urn for r in custom}
+    (default,) = {id(m): m for m in providers.values()}.values()
+    assert default.type == "pulumi:providers:gcp" and default.name == "default"
+    from google.protobuf import json_format
+
+    props = json_format.MessageToDict(default.properties)
+    assert props["project"] == "acme-chat-staging" and props["region"] == "us-central1"
+    # Without the graph's config, the pack's own (the CLI's stack config) stands in.
+    assert p.providers(graph.resources) and not json_format.MessageToDict(
+        next(iter(p.providers(graph.resources).values())).properties
+    )
