@@ -222,3 +222,5 @@ def test_bad_regions_name_the_key(regions, key, words):
     errors = config_errors(raw)
     assert key in errors, errors
     assert words in errors[key]
+    # unlistedRegion accepts only gcp:region: never advise it for another region.
+    assert "unlistedRegion" not in errors[key]
