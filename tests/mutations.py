@@ -269,6 +269,22 @@ def _secret_version(version: str) -> Callable[[Graph], None]:
     return apply
 
 
+def _image(target: str, image: str) -> Callable[[Graph], None]:
+    """A workload's container image swapped for another reference (a job's sits one level
+    deeper, in template.template)."""
+
+    def apply(g: Graph) -> None:
+        r = named(g, target)
+        path = (
+            "template.template.containers.0.image"
+            if r.type.endswith(":Job")
+            else ("template.containers.0.image")
+        )
+        set_prop(r, path, image)
+
+    return apply
+
+
 def _typed_redis_url(g: Graph) -> None:
     """The client reads one REDIS_URL, pasted from the console instead of built from the
     instance's outputs."""
@@ -641,6 +657,20 @@ MUTATIONS = [
         "secret-versions-pinned",
         "svc-backend-service",
         _secret_version("latest"),
+    ),
+    Mutation(
+        "production-image-latest",
+        "production",
+        "cloud-run-images-pinned",
+        "svc-backend-service",
+        _image("svc-backend-service", "us-docker.pkg.dev/acme-chat-prod/chat/backend:latest"),
+    ),
+    Mutation(
+        "production-probe-image-untagged",
+        "production",
+        "cloud-run-images-pinned",
+        "probe-job",
+        _image("probe-job", "us-docker.pkg.dev/acme-chat-prod/chat/redis-probe"),
     ),
     Mutation(
         "production-network-unprotected",

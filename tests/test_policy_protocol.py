@@ -89,9 +89,30 @@ def test_dev_reports_tls_off_as_advisory(pack):
     (d,) = reported(verdict, "redis-tls-enabled")
     assert d.level == "advisory" and d.urn == named(stack_graph("dev"), "redis-instance").urn
     assert "TLS is off" in d.message
-    (raw,) = verdict.by_policy("non-production-findings")  # as the engine got it
-    assert raw.urn == d.urn and "[redis-tls-enabled] outside production: " in raw.message
+    # as the engine got it (dev's `:latest` image is advice too: cloud-run-images-pinned)
+    (raw,) = [r for r in verdict.by_policy("non-production-findings") if r.urn == d.urn]
+    assert "[redis-tls-enabled] outside production: " in raw.message
     assert "redis-tls-enabled" in dict(verdict.not_applicable)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_moving_images_outside_production_are_advice_on_each_workload(pack, stack):
+    """The shipped staging and dev follow `:latest` on purpose: advice, never a block. Each
+    service and the probe job are named with their image; production (pinned tags) has none."""
+    verdict = pack(stack, False).evaluate(stack_graph(stack))
+    found = reported(verdict, "cloud-run-images-pinned")
+    cfg = settings(stack)
+    images = {f"svc-{n}-service": s.image for n, s in cfg.services.items()}
+    if cfg.probe.enabled:
+        images["probe-job"] = cfg.probe.image
+    assert {d.urn.rsplit("::", 1)[-1] for d in found} == set(images)
+    for d in found:
+        image = images[d.urn.rsplit("::", 1)[-1]]
+        assert d.level == "advisory" and f"the container image {image} " in d.message
+        assert "Fix: deploy the image by digest" in d.message
+    assert verdict.mandatory == []
+    prod = pack("production", False).evaluate(stack_graph("production"))
+    assert reported(prod, "cloud-run-images-pinned") == []
 
 
 def _run(pack, m: Mutation) -> tuple[Verdict, str]:

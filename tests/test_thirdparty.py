@@ -103,6 +103,18 @@ EXPECTED: dict[str, Expected] = {
         ("redis-auth-enabled", "cache", A),
         profiles="REDIS_URL='redis://10.131.0.3:6379/0' is typed in",
     ),
+    # Production by label, no Redis: `:latest`, no tag and the `stable` channel would run
+    # another image after the next revision (v2 service, v2 job, v1 service). Digest and release
+    # tag pass; an image built from a repository's id is not known before it exists.
+    "shop-moving-images": expect(
+        ("cloud-run-images-pinned", "storefront", M),
+        ("cloud-run-images-pinned", "reindex", M),
+        ("cloud-run-images-pinned", "cart", M),
+        undecided=("cloud-run-images-pinned",),
+        storefront="`latest`",
+        reindex="names no tag or digest",
+        cart="the tag `stable` moves",
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

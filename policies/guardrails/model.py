@@ -366,6 +366,9 @@ class Service:
     service_account: Any
     deletion_protection: Any
     v1: bool = False  # a Cloud Run v1 (Knative) service: VPC access by revision annotations
+    # Each container's image reference (UNKNOWN for one not known yet), or UNKNOWN when the
+    # containers themselves are not known yet.
+    images: list[Any] | Unknown = field(default_factory=list)
 
     @property
     def template_deps(self) -> tuple[str, ...]:
@@ -487,6 +490,13 @@ def _env(containers: Any, v1: bool = False) -> tuple[dict[str, EnvVar] | Unknown
             else:
                 env[name] = EnvVar(name, get(e, "value"))
     return env, complete
+
+
+def _images(containers: Any) -> list[Any] | Unknown:
+    """Every container's `image` (v1 and v2 name it alike)."""
+    if containers is UNKNOWN:
+        return UNKNOWN
+    return [get(c, "image") if c is not UNKNOWN else UNKNOWN for c in containers or []]
 
 
 class StackModel:
@@ -628,7 +638,8 @@ class StackModel:
                     )
                     for n in nics or []
                 ]
-        env, env_complete = _env(get(t, "containers"))
+        containers = get(t, "containers")
+        env, env_complete = _env(containers)
         svc = Service(
             res=r,
             name=r.get("name"),
@@ -641,6 +652,7 @@ class StackModel:
             env_complete=env_complete,
             service_account=get(t, "serviceAccount"),
             deletion_protection=r.get("deletionProtection"),
+            images=_images(containers),
         )
         self.services.add(r.urn, svc.name, svc)
 
@@ -666,7 +678,8 @@ class StackModel:
                 connector = Ref(notes.get(V1_CONNECTOR), deps)
             interfaces = _v1_interfaces(notes.get(V1_INTERFACES), deps)
         spec = get(t, "spec") if t is not UNKNOWN else UNKNOWN
-        env, env_complete = _env(get(spec, "containers"), v1=True)
+        containers = get(spec, "containers")
+        env, env_complete = _env(containers, v1=True)
         svc = Service(
             res=r,
             name=r.get("name"),
@@ -680,6 +693,7 @@ class StackModel:
             service_account=get(spec, "serviceAccountName"),
             deletion_protection=None,
             v1=True,
+            images=_images(containers),
         )
         self.services.add(r.urn, svc.name, svc)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from guardrails.rule import Rule
 from guardrails.rules import (
+    cloud_run_images_pinned,
     cloud_run_private_redis_path,
     connector_depends_on_subnet,
     connector_in_service_region,
@@ -65,6 +66,8 @@ MODULES = (
     redis_tls_enabled,
     env_secrets_from_secret_manager,
     secret_versions_pinned,
+    # what Cloud Run runs
+    cloud_run_images_pinned,
     # production only
     redis_standard_ha,
     redis_rdb_persistence,
