@@ -271,6 +271,13 @@ class ServiceConfig(_Model):
             description="Request timeout in seconds; unset: Cloud Run's default, 300.",
         )
     )
+    public: bool = Field(
+        False,
+        description=(
+            "Public on purpose: anyone may invoke the service (roles/run.invoker for allUsers), "
+            "and it carries the label public=true that tells the policy pack so."
+        ),
+    )
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = {}
     secrets: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(
         {},

@@ -24,6 +24,7 @@ SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
+RUN_SERVICE_IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
 # The provider function the program invokes for the project (its number).
@@ -34,6 +35,11 @@ GET_GLOBAL_ADDRESS = "gcp:compute/getGlobalAddress:getGlobalAddress"
 # from the explicit `redis-vpc:production` key ("true" / "false"), never from a name.
 PRODUCTION_LABEL = "production"
 PRODUCTION_VALUE = "true"
+
+# The label on a service that is public on purpose (`services.<name>.public: true`): the pack's
+# cloud-run-redis-clients-not-public then takes its allUsers invoker as meant.
+PUBLIC_LABEL = "public"
+PUBLIC_VALUE = "true"
 
 # Whole words (or word sequences) of an env var name that mark a secret: DB_PASSWORD, API_KEY.
 # A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL. REDIS_AUTH is the stack's own.

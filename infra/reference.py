@@ -207,6 +207,12 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         'at most 3600 (Cloud Run, "Configure request timeout")',
         "in place (new revision)",
     ),
+    "services.<name>.public": (
+        None,
+        "true: roles/run.invoker for allUsers and the label `public=true` (the pack's "
+        "cloud-run-redis-clients-not-public takes the service as public on purpose)",
+        "creates or deletes the invoker grant; the label changes in place",
+    ),
     "services.<name>.env": (
         None,
         "plain variables only: names with the word PASSWORD, SECRET, TOKEN, API_KEY, "

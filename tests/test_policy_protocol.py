@@ -417,3 +417,48 @@ def test_each_resource_goes_with_its_provider_as_the_engine_sends_it():
     assert p.providers(graph.resources) and not json_format.MessageToDict(
         next(iter(p.providers(graph.resources).values())).properties
     )
+
+
+def _public_backend_graph(preview: bool):
+    """The production stack with `services.backend.public: true`, as the program records it."""
+    import json
+
+    from preflight.engine import Emulation
+
+    raw = stack_config("production")
+    services = json.loads(raw["redis-vpc:services"])
+    services["backend"]["public"] = True
+    raw["redis-vpc:services"] = json.dumps(services)
+    return Emulation(ROOT, "production", config=raw, preview=preview).run()
+
+
+POLICY = "cloud-run-redis-clients-not-public"
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_service_public_on_purpose_passes_and_only_on_purpose(pack, preview):
+    """`public: true` opens the backend to allUsers and labels it public=true: production
+    passes. The same grant without the label is a finding on the grant, unless the policy's
+    publicServices names the service."""
+    g = _public_backend_graph(preview)
+    svc = named(g, "svc-backend-service")
+    (grant,) = [r for r in g.resources if r.type.endswith("serviceIamMember:ServiceIamMember")]
+    assert (grant.inputs["member"], grant.inputs["role"]) == ("allUsers", "roles/run.invoker")
+    assert grant.propertyDependencies["name"] == [svc.urn]
+    assert svc.inputs["labels"]["public"] == "true"
+    p = pack("production", preview)
+    verdict = p.evaluate(g)
+    assert verdict.mandatory == [] and reported(verdict, POLICY) == []
+
+    unlabelled = copy.deepcopy(g)
+    target = named(unlabelled, "svc-backend-service")
+    for data in (target.inputs, target.outputs):
+        if "labels" in data:
+            data["labels"].pop("public", None)  # inputs and outputs may share it
+    (d,) = [d for d in p.evaluate(unlabelled).mandatory if d.policy == POLICY]
+    assert d.urn == grant.urn and d.level == "mandatory"
+    assert "allUsers on production-backend, a Redis client" in d.message
+    assert "label it public=true" in d.message
+
+    listed = p.evaluate(unlabelled, {POLICY: {"publicServices": ["production-backend"]}})
+    assert reported(listed, POLICY) == []

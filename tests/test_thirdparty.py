@@ -115,6 +115,17 @@ EXPECTED: dict[str, Expected] = {
         reindex="names no tag or digest",
         cart="the tag `stable` moves",
     ),
+    # Redis clients opened to everyone: the v2 API by an allUsers member, the v1 back office by
+    # an allAuthenticatedUsers binding. The pages (label public=true, an IAM policy), the status
+    # page (no Redis client) and the worker (a service account invoker) are fine.
+    "tickets-public-invoker": expect(
+        ("cloud-run-redis-clients-not-public", "api-public", M),
+        ("cloud-run-redis-clients-not-public", "backoffice-invokers", M),
+        **{
+            "api-public": "allUsers on tickets-prd-api",
+            "backoffice-invokers": "allAuthenticatedUsers on tickets-prd-backoffice",
+        },
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

@@ -26,6 +26,13 @@ SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
+# Who may invoke a Cloud Run service: v2 (name = the service) and v1 (service = the service).
+RUN_SERVICE_IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+RUN_SERVICE_IAM_BINDING = "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding"
+RUN_SERVICE_IAM_POLICY = "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy"
+RUN_V1_IAM_MEMBER = "gcp:cloudrun/iamMember:IamMember"
+RUN_V1_IAM_BINDING = "gcp:cloudrun/iamBinding:IamBinding"
+RUN_V1_IAM_POLICY = "gcp:cloudrun/iamPolicy:IamPolicy"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
@@ -49,6 +56,11 @@ REGION_POLICY_ASSOCIATION = (
 # `redis-vpc:production` key; the default of the productionLabels setting.
 PRODUCTION_LABEL = "production"
 PRODUCTION_VALUE = "true"
+
+# The label that says a Cloud Run service is public on purpose: the redis-vpc program puts it on a
+# service whose stack file sets `services.<name>.public: true` (and only then).
+PUBLIC_LABEL = "public"
+PUBLIC_VALUE = "true"
 
 # Whole words (or word sequences) of an env var name that mark a secret: DB_PASSWORD, API_KEY.
 # A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL. REDIS_AUTH is the stack's own.
