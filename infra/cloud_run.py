@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from infra import facts
 from infra.config import ServiceConfig
 
 
@@ -164,6 +165,7 @@ class CloudRunService(pulumi.ComponentResource):
     the Redis egress rule) exist, so its first revision can start and reach Redis."""
 
     service: gcp.cloudrunv2.Service
+    public_invoker: gcp.cloudrunv2.ServiceIamMember | None
     account: gcp.serviceaccount.Account
     secret_access: gcp.secretmanager.SecretIamMember | None
     app_secret_access: dict[str, gcp.secretmanager.SecretIamMember]
@@ -239,11 +241,30 @@ class CloudRunService(pulumi.ComponentResource):
             location=args.region,
             ingress=cfg.ingress,
             deletion_protection=args.production,
-            labels=dict(args.labels),
+            # Only a public service carries the label (the pack reads it as "public on purpose").
+            labels={
+                **args.labels,
+                **({facts.PUBLIC_LABEL: facts.PUBLIC_VALUE} if cfg.public else {}),
+            },
             template=template,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*args.after, *self._identity_ready],
             ),
+        )
+        # Public on purpose: anyone may invoke it ("Allowing public (unauthenticated) access",
+        # https://cloud.google.com/run/docs/authenticating/public: roles/run.invoker for allUsers).
+        self.public_invoker = (
+            gcp.cloudrunv2.ServiceIamMember(
+                f"{name}-public-invoker",
+                name=self.service.name,
+                project=args.project,
+                location=args.region,
+                role="roles/run.invoker",
+                member="allUsers",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            if cfg.public
+            else None
         )
         self.register_outputs({"url": self.service.uri, "account": self.account.email})

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from infra import limits
-from infra.facts import looks_like_secret
+from infra.facts import image_pin_problem, looks_like_secret
 from infra.naming import Names
 
 PROJECT = "redis-vpc"
@@ -243,6 +243,16 @@ class SecretRef:
         return self.version != "latest"
 
 
+def production_image_rule(problem: str) -> str:
+    """The error for a production image that can change under a running service (the same rule
+    as `secret:latest`; the pack's cloud-run-images-pinned holds any program to it)."""
+    return (
+        f"production needs an image that cannot change under a running service: this one "
+        f"{problem}, so a new revision (any template change, a rollback) deploys whatever it "
+        "names then. Pin a digest (image@sha256:<64 hex>) or a release tag (:1.4.2)"
+    )
+
+
 class ServiceConfig(_Model):
     image: str = Field(min_length=1, pattern=r"^\S+$", description=limits.IMAGE_HELP)
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
@@ -260,6 +270,13 @@ class ServiceConfig(_Model):
             None,
             description="Request timeout in seconds; unset: Cloud Run's default, 300.",
         )
+    )
+    public: bool = Field(
+        False,
+        description=(
+            "Public on purpose: anyone may invoke the service (roles/run.invoker for allUsers), "
+            "and it carries the label public=true that tells the policy pack so."
+        ),
     )
     env: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = {}
     secrets: dict[Annotated[str, Field(pattern=ENV_NAME_PATTERN)], str] = Field(
@@ -281,6 +298,8 @@ class ServiceConfig(_Model):
 
         if problem := limits.image_problem(self.image):
             bad(key + ".image", self.image, problem)
+        elif production and (moving := image_pin_problem(self.image)):
+            bad(key + ".image", self.image, production_image_rule(moving))
         field, problem = limits.cpu_memory_problem(self.cpu, self.memory)
         if problem:
             bad(f"{key}.{field}", self.cpu if field == "cpu" else self.memory, problem)
@@ -341,7 +360,12 @@ class ProbeConfig(_Model):
         description="Run the Redis probe as a Cloud Run job. Default: on when probe.image is set.",
     )
     image: str | None = Field(
-        None, min_length=1, description="Container image of the probe (probe/Dockerfile)."
+        None,
+        min_length=1,
+        description=(
+            "Container image of the probe (probe/Dockerfile). Production: a digest or a release "
+            "tag, as for services."
+        ),
     )
     rounds: Annotated[int, Field(ge=1, le=1000)] = 20
     deadline_seconds: Annotated[int, Field(ge=1, le=600)] = 30
@@ -355,11 +379,13 @@ class ProbeConfig(_Model):
     def resolved_enabled(self) -> bool:
         return self.enabled if self.enabled is not None else self.image is not None
 
-    def check(self, services: tuple[str, ...]) -> None:
+    def check(self, services: tuple[str, ...], production: bool) -> None:
         pk = f"{PROJECT}:probe."
         errors = []
         if self.image is not None and (problem := limits.image_problem(self.image)):
             errors.append(ConfigError(pk + "image", self.image, problem))
+        elif self.image is not None and production and (moving := image_pin_problem(self.image)):
+            errors.append(ConfigError(pk + "image", self.image, production_image_rule(moving)))
         if self.resolved_enabled() and not self.image:
             errors.append(
                 ConfigError(pk + "image", _MISSING, "is required when the probe is enabled")
@@ -954,7 +980,7 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     found.run(_check_names, parsed)
     for name, svc in parsed.services.items():
         found.run(svc.check, f"{PROJECT}:services.{name}", production)
-    found.run(parsed.probe.check, tuple(parsed.services))
+    found.run(parsed.probe.check, tuple(parsed.services), production)
     found.run(_check_regions, parsed, region)
     if parsed.shared_vpc is not None and data.get("network"):  # the project default is {}
         found.errors.append(

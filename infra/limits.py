@@ -105,7 +105,10 @@ def region_problem(region: str, unlisted: str | None) -> tuple[str, str, str] | 
 # components are lowercase alphanumerics joined by `.`, `_`, `__` or runs of `-`; a tag is
 # [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. Cloud Run pins images by sha256 digest
 # (https://cloud.google.com/run/docs/deploying#image), so a digest must be sha256 and 64 hex.
-IMAGE_HELP = "Container image: [registry/]path[:tag][@sha256:<64 hex>], lowercase path."
+IMAGE_HELP = (
+    "Container image: [registry/]path[:tag][@sha256:<64 hex>], lowercase path. Production: a "
+    "digest or a release tag (not latest, no tag, or a moving tag such as stable)."
+)
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

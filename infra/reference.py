@@ -152,7 +152,8 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "probe.image": (
         None,
-        "required when enabled; an image reference (as `services.<name>.image`)",
+        "required when enabled; an image reference, in production pinned (as "
+        "`services.<name>.image`)",
         "in place (new job template)",
     ),
     "probe.rounds": (None, "", "in place"),
@@ -178,7 +179,9 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "services.<name>.image": (
         None,
-        "`[registry/]path[:tag][@sha256:<64 hex>]`, lowercase path (the OCI reference grammar)",
+        "`[registry/]path[:tag][@sha256:<64 hex>]`, lowercase path (the OCI reference grammar); "
+        "production: a digest or a release tag, never `latest`, no tag, or a moving tag "
+        "(`stable`, `main`, …: `MOVING_TAGS` in `infra/facts.py`); advice elsewhere",
         "in place (new revision)",
     ),
     "services.<name>.port": (None, "", "in place (new revision)"),
@@ -203,6 +206,12 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "unset (Cloud Run's 300)",
         'at most 3600 (Cloud Run, "Configure request timeout")',
         "in place (new revision)",
+    ),
+    "services.<name>.public": (
+        None,
+        "true: roles/run.invoker for allUsers and the label `public=true` (the pack's "
+        "cloud-run-redis-clients-not-public takes the service as public on purpose)",
+        "creates or deletes the invoker grant; the label changes in place",
     ),
     "services.<name>.env": (
         None,

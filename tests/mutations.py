@@ -269,6 +269,50 @@ def _secret_version(version: str) -> Callable[[Graph], None]:
     return apply
 
 
+def _image(target: str, image: str) -> Callable[[Graph], None]:
+    """A workload's container image swapped for another reference (a job's sits one level
+    deeper, in template.template)."""
+
+    def apply(g: Graph) -> None:
+        r = named(g, target)
+        path = (
+            "template.template.containers.0.image"
+            if r.type.endswith(":Job")
+            else ("template.containers.0.image")
+        )
+        set_prop(r, path, image)
+
+    return apply
+
+
+def _public_invoker(service: str, name: str, typ: str, member: str) -> Callable[[Graph], None]:
+    """A grant of roles/run.invoker to a public member on one of the stack's services (an IAM
+    member, or a binding when `typ` is one), as a program that opens the service would add."""
+
+    def apply(g: Graph) -> None:
+        svc = named(g, service)
+        props: dict[str, Any] = {"location": svc.inputs["location"], "role": "roles/run.invoker"}
+        props["name"] = svc.inputs["name"]
+        props.update({"members": [member]} if typ.endswith("Binding") else {"member": member})
+        stack_urn = svc.urn.split("::")[:2]
+        g.resources.append(
+            RecordedResource(
+                urn="::".join([*stack_urn, typ, name]),
+                type=typ,
+                name=name,
+                parent=g.resources[0].urn,
+                custom=True,
+                provider=svc.provider,
+                dependencies=[svc.urn],
+                propertyDependencies={"name": [svc.urn]},
+                inputs=copy.deepcopy(props),
+                outputs=copy.deepcopy(props),
+            )
+        )
+
+    return apply
+
+
 def _typed_redis_url(g: Graph) -> None:
     """The client reads one REDIS_URL, pasted from the console instead of built from the
     instance's outputs."""
@@ -641,6 +685,44 @@ MUTATIONS = [
         "secret-versions-pinned",
         "svc-backend-service",
         _secret_version("latest"),
+    ),
+    Mutation(
+        "production-image-latest",
+        "production",
+        "cloud-run-images-pinned",
+        "svc-backend-service",
+        _image("svc-backend-service", "us-docker.pkg.dev/acme-chat-prod/chat/backend:latest"),
+    ),
+    Mutation(
+        "production-probe-image-untagged",
+        "production",
+        "cloud-run-images-pinned",
+        "probe-job",
+        _image("probe-job", "us-docker.pkg.dev/acme-chat-prod/chat/redis-probe"),
+    ),
+    Mutation(
+        "production-backend-open-to-all-users",
+        "production",
+        "cloud-run-redis-clients-not-public",
+        "backend-public",
+        _public_invoker(
+            "svc-backend-service",
+            "backend-public",
+            "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
+            "allUsers",
+        ),
+    ),
+    Mutation(
+        "production-auth-open-to-all-authenticated-users",
+        "production",
+        "cloud-run-redis-clients-not-public",
+        "auth-invokers",
+        _public_invoker(
+            "svc-auth-service",
+            "auth-invokers",
+            "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding",
+            "allAuthenticatedUsers",
+        ),
     ),
     Mutation(
         "production-network-unprotected",

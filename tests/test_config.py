@@ -469,6 +469,35 @@ BAD = [
         "redis-vpc:services.backend.memory",
         "needs cpu '6' or more",
     ),
+    # Production runs images that cannot change under it (infra/facts.py image_pin_problem).
+    (
+        "production-image-latest",
+        "production",
+        set_in("services", "backend.image", "us-docker.pkg.dev/acme-chat-prod/chat/backend:latest"),
+        "redis-vpc:services.backend.image",
+        "production needs an image that cannot change",
+    ),
+    (
+        "production-image-untagged",
+        "production",
+        set_in("services", "auth.image", "us-docker.pkg.dev/acme-chat-prod/chat/auth"),
+        "redis-vpc:services.auth.image",
+        "names no tag or digest, so it pulls `latest`",
+    ),
+    (
+        "production-image-moving-tag",
+        "production",
+        set_in("services", "backend.image", "us-docker.pkg.dev/acme-chat-prod/chat/backend:stable"),
+        "redis-vpc:services.backend.image",
+        "the tag `stable` moves",
+    ),
+    (
+        "production-probe-image-latest",
+        "production",
+        set_in("probe", "image", "us-docker.pkg.dev/acme-chat-prod/chat/redis-probe:latest"),
+        "redis-vpc:probe.image",
+        "production needs an image that cannot change",
+    ),
     (
         "production-missing",
         "staging",
@@ -661,3 +690,32 @@ def test_other_namespaces_are_left_alone():
     raw = stack_config("staging")
     raw["gcp:zone"] = "us-central1-a"
     assert parse_config(raw).environment == "staging"
+
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "us-docker.pkg.dev/acme-chat-prod/chat/backend:1.42.0",
+        f"us-docker.pkg.dev/acme-chat-prod/chat/backend@{DIGEST}",
+        f"us-docker.pkg.dev/acme-chat-prod/chat/backend:latest@{DIGEST}",  # the digest decides
+        "us-docker.pkg.dev/acme-chat-prod/chat/backend:git-3f9c2ab",
+        "localhost:5000/backend:2024.06.01",  # a registry port is not a tag
+    ],
+)
+def test_production_accepts_a_digest_or_a_release_tag(image):
+    raw = stack_config("production")
+    set_in("services", "backend.image", image)(raw)
+    set_in("probe", "image", image)(raw)
+    assert parse_config(raw).services["backend"].image == image
+
+
+@pytest.mark.parametrize("stack", ["staging", "dev"])
+def test_outside_production_a_moving_image_is_accepted(stack):
+    """Advice there, not an error: the pack's cloud-run-images-pinned reports it through
+    non-production-findings, and the gate prints it at the stack-file key."""
+    raw = stack_config(stack)
+    set_in("services", "backend.image", "us-docker.pkg.dev/acme/chat/backend")(raw)
+    assert parse_config(raw).services["backend"].image.endswith("/backend")

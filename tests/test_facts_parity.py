@@ -158,3 +158,30 @@ def test_the_pack_imports_nothing_of_the_program():
             )
             for n in names:
                 assert n.split(".")[0] not in {"infra", "preflight", "verify"}, f"{f}: {n}"
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "image, moving",
+    [
+        ("us-docker.pkg.dev/p/r/app:1.42.0", False),
+        ("us-docker.pkg.dev/p/r/app:v1", False),
+        (f"us-docker.pkg.dev/p/r/app@{DIGEST}", False),
+        (f"us-docker.pkg.dev/p/r/app:latest@{DIGEST}", False),
+        ("localhost:5000/app:3", False),
+        ("us-docker.pkg.dev/p/r/app:latest", True),
+        ("us-docker.pkg.dev/p/r/app:Latest", True),
+        ("us-docker.pkg.dev/p/r/app", True),
+        ("localhost:5000/app", True),
+        ("app:stable", True),
+        ("gcr.io/p/app:main", True),
+        ("gcr.io/p/app@sha256:abc", True),
+    ],
+)
+def test_image_pinning_is_one_rule_on_both_sides(image, moving):
+    """What the config refuses in production is what cloud-run-images-pinned reports."""
+    assert pack.MOVING_TAGS == program.MOVING_TAGS
+    assert (program.image_pin_problem(image) is not None) is moving
+    assert pack.image_pin_problem(image) == program.image_pin_problem(image)

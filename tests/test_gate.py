@@ -91,7 +91,17 @@ def test_every_shipped_stack_passes(all_stacks):
     # dev's advisory (Redis TLS off) is a warning at the stack-file key that turned TLS off, with
     # the line in infra/ that made Redis as a related location.
     (dev,) = [r for r in sarif["runs"] if r["automationDetails"]["id"] == "preflight/dev/"]
-    (result,) = dev["results"]
+    by_rule = {r["ruleId"]: r for r in dev["results"]}
+    assert set(by_rule) == {"redis-tls-enabled", "cloud-run-images-pinned"}
+    # dev's `:latest` image: advice at the stack-file key that names it (production refuses it).
+    image = by_rule["cloud-run-images-pinned"]
+    assert image["level"] == "warning" and image["properties"]["stackKey"] == (
+        "redis-vpc:services.backend.image"
+    )
+    loc = image["locations"][0]["physicalLocation"]
+    line = (ROOT / "Pulumi.dev.yaml").read_text().splitlines()[loc["region"]["startLine"] - 1]
+    assert line.strip() == "image: europe-docker.pkg.dev/acme-chat-dev/chat/backend:latest"
+    result = by_rule["redis-tls-enabled"]
     # Relayed by non-production-findings (dev is not production); the gate files it under its rule.
     assert result["level"] == "warning" and result["ruleId"] == "redis-tls-enabled"
     assert "not a production stack" in result["message"]["text"]

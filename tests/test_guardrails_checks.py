@@ -123,6 +123,7 @@ def run(resources: list[Res], check, **cfg: Any) -> Findings:
         "environment": "staging",
         "productionLabels": {"production": "true"},
         "secretEnvPatterns": ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "REDIS_AUTH"],
+        "publicServices": [],
         **cfg,
     }
     check(Analysis(StackModel(resources)), config, out)

@@ -89,9 +89,30 @@ def test_dev_reports_tls_off_as_advisory(pack):
     (d,) = reported(verdict, "redis-tls-enabled")
     assert d.level == "advisory" and d.urn == named(stack_graph("dev"), "redis-instance").urn
     assert "TLS is off" in d.message
-    (raw,) = verdict.by_policy("non-production-findings")  # as the engine got it
-    assert raw.urn == d.urn and "[redis-tls-enabled] outside production: " in raw.message
+    # as the engine got it (dev's `:latest` image is advice too: cloud-run-images-pinned)
+    (raw,) = [r for r in verdict.by_policy("non-production-findings") if r.urn == d.urn]
+    assert "[redis-tls-enabled] outside production: " in raw.message
     assert "redis-tls-enabled" in dict(verdict.not_applicable)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_moving_images_outside_production_are_advice_on_each_workload(pack, stack):
+    """The shipped staging and dev follow `:latest` on purpose: advice, never a block. Each
+    service and the probe job are named with their image; production (pinned tags) has none."""
+    verdict = pack(stack, False).evaluate(stack_graph(stack))
+    found = reported(verdict, "cloud-run-images-pinned")
+    cfg = settings(stack)
+    images = {f"svc-{n}-service": s.image for n, s in cfg.services.items()}
+    if cfg.probe.enabled:
+        images["probe-job"] = cfg.probe.image
+    assert {d.urn.rsplit("::", 1)[-1] for d in found} == set(images)
+    for d in found:
+        image = images[d.urn.rsplit("::", 1)[-1]]
+        assert d.level == "advisory" and f"the container image {image} " in d.message
+        assert "Fix: deploy the image by digest" in d.message
+    assert verdict.mandatory == []
+    prod = pack("production", False).evaluate(stack_graph("production"))
+    assert reported(prod, "cloud-run-images-pinned") == []
 
 
 def _run(pack, m: Mutation) -> tuple[Verdict, str]:
@@ -396,3 +417,48 @@ def test_each_resource_goes_with_its_provider_as_the_engine_sends_it():
     assert p.providers(graph.resources) and not json_format.MessageToDict(
         next(iter(p.providers(graph.resources).values())).properties
     )
+
+
+def _public_backend_graph(preview: bool):
+    """The production stack with `services.backend.public: true`, as the program records it."""
+    import json
+
+    from preflight.engine import Emulation
+
+    raw = stack_config("production")
+    services = json.loads(raw["redis-vpc:services"])
+    services["backend"]["public"] = True
+    raw["redis-vpc:services"] = json.dumps(services)
+    return Emulation(ROOT, "production", config=raw, preview=preview).run()
+
+
+POLICY = "cloud-run-redis-clients-not-public"
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_service_public_on_purpose_passes_and_only_on_purpose(pack, preview):
+    """`public: true` opens the backend to allUsers and labels it public=true: production
+    passes. The same grant without the label is a finding on the grant, unless the policy's
+    publicServices names the service."""
+    g = _public_backend_graph(preview)
+    svc = named(g, "svc-backend-service")
+    (grant,) = [r for r in g.resources if r.type.endswith("serviceIamMember:ServiceIamMember")]
+    assert (grant.inputs["member"], grant.inputs["role"]) == ("allUsers", "roles/run.invoker")
+    assert grant.propertyDependencies["name"] == [svc.urn]
+    assert svc.inputs["labels"]["public"] == "true"
+    p = pack("production", preview)
+    verdict = p.evaluate(g)
+    assert verdict.mandatory == [] and reported(verdict, POLICY) == []
+
+    unlabelled = copy.deepcopy(g)
+    target = named(unlabelled, "svc-backend-service")
+    for data in (target.inputs, target.outputs):
+        if "labels" in data:
+            data["labels"].pop("public", None)  # inputs and outputs may share it
+    (d,) = [d for d in p.evaluate(unlabelled).mandatory if d.policy == POLICY]
+    assert d.urn == grant.urn and d.level == "mandatory"
+    assert "allUsers on production-backend, a Redis client" in d.message
+    assert "label it public=true" in d.message
+
+    listed = p.evaluate(unlabelled, {POLICY: {"publicServices": ["production-backend"]}})
+    assert reported(listed, POLICY) == []

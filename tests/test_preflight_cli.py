@@ -71,6 +71,22 @@ def test_config_error_exits_2_with_the_key_and_no_traceback(tmp_path):
     assert run.stdout == ""
 
 
+def test_a_moving_image_in_production_exits_2_naming_the_key_and_the_value(tmp_path):
+    """staging's `:latest` images are advice while it is not production; marked production,
+    the stack is refused before anything is registered, each image at its own key."""
+    project = _project_copy(tmp_path, lambda c: c.update({"redis-vpc:production": True}))
+    run = preflight("staging", "--project-dir", str(project))
+    assert run.returncode == 2
+    for key, image in (
+        ("services.backend.image", "backend:latest"),
+        ("services.auth.image", "auth:latest"),
+        ("probe.image", "redis-probe:latest"),
+    ):
+        (line,) = [ln for ln in run.stderr.splitlines() if f"redis-vpc:{key} = " in ln]
+        assert f"/chat/{image}" in line and "production needs an image that cannot change" in line
+    assert "Traceback" not in run.stderr and run.stdout == ""
+
+
 def test_unknown_stack_exits_2():
     run = preflight("nosuchstack")
     assert run.returncode == 2

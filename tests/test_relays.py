@@ -40,9 +40,11 @@ def test_the_gate_reports_devs_tls_advice_under_its_rule():
     run = run_module("preflight", "dev", "--no-plan", "--format", "json")
     assert run.returncode == 0, run.stderr
     (stack,) = json.loads(run.stdout)["stacks"]
-    (d,) = stack["diagnostics"]
-    assert d["policy"] == "redis-tls-enabled" and d["level"] == "advisory"
-    assert "not a production stack" in d["message"]
+    diagnostics = stack["diagnostics"]
+    # TLS off, and the `:latest` image: each under its own rule, as advice.
+    assert {d["policy"] for d in diagnostics} == {"redis-tls-enabled", "cloud-run-images-pinned"}
+    for d in diagnostics:
+        assert d["level"] == "advisory" and "not a production stack" in d["message"]
 
 
 def test_the_gate_knows_the_packs_relay_names():

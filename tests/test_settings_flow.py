@@ -77,6 +77,7 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "services.<name>.memory": ("1Gi", {}),
     "services.<name>.ingress": ("INGRESS_TRAFFIC_INTERNAL_ONLY", {}),
     "services.<name>.timeoutSeconds": (900, {}),
+    "services.<name>.public": (True, {}),
     "services.<name>.env": ({"LOG_LEVEL": "info"}, {}),
     "services.<name>.secrets": ({"DB_PASSWORD": "chat-db:1"}, {}),
     "firewall.priority": (900, {}),

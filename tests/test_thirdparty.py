@@ -103,6 +103,29 @@ EXPECTED: dict[str, Expected] = {
         ("redis-auth-enabled", "cache", A),
         profiles="REDIS_URL='redis://10.131.0.3:6379/0' is typed in",
     ),
+    # Production by label, no Redis: `:latest`, no tag and the `stable` channel would run
+    # another image after the next revision (v2 service, v2 job, v1 service). Digest and release
+    # tag pass; an image built from a repository's id is not known before it exists.
+    "shop-moving-images": expect(
+        ("cloud-run-images-pinned", "storefront", M),
+        ("cloud-run-images-pinned", "reindex", M),
+        ("cloud-run-images-pinned", "cart", M),
+        undecided=("cloud-run-images-pinned",),
+        storefront="`latest`",
+        reindex="names no tag or digest",
+        cart="the tag `stable` moves",
+    ),
+    # Redis clients opened to everyone: the v2 API by an allUsers member, the v1 back office by
+    # an allAuthenticatedUsers binding. The pages (label public=true, an IAM policy), the status
+    # page (no Redis client) and the worker (a service account invoker) are fine.
+    "tickets-public-invoker": expect(
+        ("cloud-run-redis-clients-not-public", "api-public", M),
+        ("cloud-run-redis-clients-not-public", "backoffice-invokers", M),
+        **{
+            "api-public": "allUsers on tickets-prd-api",
+            "backoffice-invokers": "allAuthenticatedUsers on tickets-prd-backoffice",
+        },
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

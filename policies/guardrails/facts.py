@@ -8,6 +8,7 @@ the two equal. Every other module of the pack reads these from here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 # Pulumi type tokens (pulumi-gcp) of the resources the policies look at.
@@ -25,6 +26,13 @@ SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 RUN_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
+# Who may invoke a Cloud Run service: v2 (name = the service) and v1 (service = the service).
+RUN_SERVICE_IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
+RUN_SERVICE_IAM_BINDING = "gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding"
+RUN_SERVICE_IAM_POLICY = "gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy"
+RUN_V1_IAM_MEMBER = "gcp:cloudrun/iamMember:IamMember"
+RUN_V1_IAM_BINDING = "gcp:cloudrun/iamBinding:IamBinding"
+RUN_V1_IAM_POLICY = "gcp:cloudrun/iamPolicy:IamPolicy"
 PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
@@ -48,6 +56,11 @@ REGION_POLICY_ASSOCIATION = (
 # `redis-vpc:production` key; the default of the productionLabels setting.
 PRODUCTION_LABEL = "production"
 PRODUCTION_VALUE = "true"
+
+# The label that says a Cloud Run service is public on purpose: the redis-vpc program puts it on a
+# service whose stack file sets `services.<name>.public: true` (and only then).
+PUBLIC_LABEL = "public"
+PUBLIC_VALUE = "true"
 
 # Whole words (or word sequences) of an env var name that mark a secret: DB_PASSWORD, API_KEY.
 # A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL. REDIS_AUTH is the stack's own.
@@ -80,3 +93,53 @@ def connector_network_tag(region: str, connector_name: str) -> str:
 
 # The tag every connector's VMs carry, whatever the connector (same source).
 CONNECTOR_UNIVERSAL_TAG = "vpc-connector"
+
+
+# -- container images production can trust ----------------------------------------------------
+# A tag names whatever was pushed under it last. Artifact Registry moves `latest` to every image
+# pushed without a tag, and pulls `latest` for a reference that names no tag and no digest
+# ("Container concepts", https://cloud.google.com/artifact-registry/docs/container-concepts:
+# "We recommend giving releases a tag other than latest"; "Repository and image names",
+# https://cloud.google.com/artifact-registry/docs/docker/names). A digest always names the same
+# image, and Cloud Run deploys a digest as it is (https://cloud.google.com/run/docs/deploying#image).
+# A Docker repository can also make every tag immutable ("Update repository settings",
+# https://cloud.google.com/artifact-registry/docs/repositories/update-repo-settings), which a
+# program cannot see: so a concrete version tag (1.42.0, v2, git-3f9c2ab, 2024-06-01) is taken as
+# immutable, and `latest`, no tag at all, and the channel names teams move by convention are not.
+MOVING_TAGS = frozenset(
+    {
+        "latest",
+        "stable",
+        "edge",
+        "nightly",
+        "main",
+        "master",
+        "head",
+        "dev",
+        "develop",
+        "canary",
+        "current",
+        "release",
+        "prod",
+        "production",
+        "staging",
+    }
+)
+DIGEST_PATTERN = r"sha256:[a-f0-9]{64}"
+
+
+def image_pin_problem(image: str) -> str | None:
+    """Why a container image reference can name another image tomorrow, or None (a sha256
+    digest, or a tag that is not a moving name)."""
+    rest, at, digest = image.partition("@")
+    if at:
+        if re.fullmatch(DIGEST_PATTERN, digest):
+            return None  # the digest decides, whatever tag the reference also names
+        return f"names the digest {digest!r}, which is not sha256:<64 hex>"
+    last = rest.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return "names no tag or digest, so it pulls `latest`"
+    tag = last.rsplit(":", 1)[1]
+    if tag.lower() in MOVING_TAGS:
+        return f"uses a moving tag: the tag `{tag}` moves to whatever is pushed under it next"
+    return None

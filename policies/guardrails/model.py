@@ -47,6 +47,10 @@ SERVICE_ACCOUNT = facts.SERVICE_ACCOUNT
 PROJECT_IAM_MEMBER = facts.PROJECT_IAM_MEMBER
 PROJECT_IAM_BINDING = facts.PROJECT_IAM_BINDING
 PROJECT_IAM_POLICY = facts.PROJECT_IAM_POLICY
+RUN_IAM_MEMBERS = (facts.RUN_SERVICE_IAM_MEMBER, facts.RUN_V1_IAM_MEMBER)
+RUN_IAM_BINDINGS = (facts.RUN_SERVICE_IAM_BINDING, facts.RUN_V1_IAM_BINDING)
+RUN_IAM_POLICIES = (facts.RUN_SERVICE_IAM_POLICY, facts.RUN_V1_IAM_POLICY)
+RUN_V1_IAM = (facts.RUN_V1_IAM_MEMBER, facts.RUN_V1_IAM_BINDING, facts.RUN_V1_IAM_POLICY)
 STACK = "pulumi:pulumi:Stack"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
@@ -366,6 +370,9 @@ class Service:
     service_account: Any
     deletion_protection: Any
     v1: bool = False  # a Cloud Run v1 (Knative) service: VPC access by revision annotations
+    # Each container's image reference (UNKNOWN for one not known yet), or UNKNOWN when the
+    # containers themselves are not known yet.
+    images: list[Any] | Unknown = field(default_factory=list)
 
     @property
     def template_deps(self) -> tuple[str, ...]:
@@ -442,6 +449,17 @@ class SecretAccess:
     members: Any  # list of member strings, or UNKNOWN
 
 
+@dataclass
+class InvokerGrant:
+    """One role granted on a Cloud Run service (an IAM member, a binding, or one binding of an
+    authoritative policy): the service as referenced, the role and its members."""
+
+    res: Res
+    service: Ref
+    role: Any
+    members: Any  # list of member strings (UNKNOWN entries possible), or UNKNOWN
+
+
 def _ref(res: Res, key: str, raw: Any) -> Ref:
     return Ref(raw, res.deps_of(key))
 
@@ -489,6 +507,13 @@ def _env(containers: Any, v1: bool = False) -> tuple[dict[str, EnvVar] | Unknown
     return env, complete
 
 
+def _images(containers: Any) -> list[Any] | Unknown:
+    """Every container's `image` (v1 and v2 name it alike)."""
+    if containers is UNKNOWN:
+        return UNKNOWN
+    return [get(c, "image") if c is not UNKNOWN else UNKNOWN for c in containers or []]
+
+
 class StackModel:
     """Everything the policies need to know, indexed once."""
 
@@ -508,6 +533,7 @@ class StackModel:
         self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
         self.unknown_secret_grants: list[SecretAccess] = []  # on a secret not known yet (preview)
         self.psa_connections: list[Res] = []
+        self.invoker_grants: list[InvokerGrant] = []  # roles granted on Cloud Run services
         self._home: set[str] | None = None
         self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
@@ -628,7 +654,8 @@ class StackModel:
                     )
                     for n in nics or []
                 ]
-        env, env_complete = _env(get(t, "containers"))
+        containers = get(t, "containers")
+        env, env_complete = _env(containers)
         svc = Service(
             res=r,
             name=r.get("name"),
@@ -641,6 +668,7 @@ class StackModel:
             env_complete=env_complete,
             service_account=get(t, "serviceAccount"),
             deletion_protection=r.get("deletionProtection"),
+            images=_images(containers),
         )
         self.services.add(r.urn, svc.name, svc)
 
@@ -666,7 +694,8 @@ class StackModel:
                 connector = Ref(notes.get(V1_CONNECTOR), deps)
             interfaces = _v1_interfaces(notes.get(V1_INTERFACES), deps)
         spec = get(t, "spec") if t is not UNKNOWN else UNKNOWN
-        env, env_complete = _env(get(spec, "containers"), v1=True)
+        containers = get(spec, "containers")
+        env, env_complete = _env(containers, v1=True)
         svc = Service(
             res=r,
             name=r.get("name"),
@@ -680,6 +709,7 @@ class StackModel:
             service_account=get(spec, "serviceAccountName"),
             deletion_protection=None,
             v1=True,
+            images=_images(containers),
         )
         self.services.add(r.urn, svc.name, svc)
 
@@ -733,25 +763,24 @@ class StackModel:
 
     def _project_policy(self, r: Res) -> None:
         """An authoritative project policy: `policyData` is the policy JSON (bindings)."""
-        raw = r.get("policyData")
-        if raw is UNKNOWN:
-            self.project_grants.append(SecretAccess(r, Ref(None, ()), UNKNOWN, UNKNOWN))
+        for role, members in _policy_bindings(r.get("policyData")):
+            self.project_grants.append(SecretAccess(r, Ref(None, ()), role, members))
+
+    def _run_grant(self, r: Res) -> None:
+        """A grant on a Cloud Run service: v2 names the service in `name`, v1 in `service`."""
+        key = "service" if r.type in RUN_V1_IAM else "name"
+        service = _ref(r, key, r.get(key))
+        if r.type in RUN_IAM_POLICIES:
+            for role, bound in _policy_bindings(r.get("policyData")):
+                self.invoker_grants.append(InvokerGrant(r, service, role, bound))
             return
-        try:
-            bindings = json.loads(raw).get("bindings", []) if isinstance(raw, str) else []
-        except (ValueError, AttributeError):
-            bindings = []
-        for b in bindings:
-            if isinstance(b, dict):
-                members = b.get("members")
-                self.project_grants.append(
-                    SecretAccess(
-                        r,
-                        Ref(None, ()),
-                        b.get("role"),
-                        members if isinstance(members, list) else [],
-                    )
-                )
+        members: Any
+        if r.type in RUN_IAM_MEMBERS:
+            member = r.get("member")
+            members = UNKNOWN if member is UNKNOWN else [member]
+        else:
+            members = r.get("members")
+        self.invoker_grants.append(InvokerGrant(r, service, r.get("role"), members))
 
     def _psa(self, r: Res) -> None:
         self.psa_connections.append(r)
@@ -966,6 +995,23 @@ def _strings(data: Any) -> tuple[set[str], bool]:
     return out, unknown
 
 
+def _policy_bindings(raw: Any) -> list[tuple[Any, Any]]:
+    """(role, members) of each binding of an IAM policy's `policyData` JSON; one (UNKNOWN,
+    UNKNOWN) while the policy is not known yet."""
+    if raw is UNKNOWN:
+        return [(UNKNOWN, UNKNOWN)]
+    try:
+        bindings = json.loads(raw).get("bindings", []) if isinstance(raw, str) else []
+    except (ValueError, AttributeError):
+        bindings = []
+    out: list[tuple[Any, Any]] = []
+    for b in bindings if isinstance(bindings, list) else []:
+        if isinstance(b, dict):
+            members = b.get("members")
+            out.append((b.get("role"), members if isinstance(members, list) else []))
+    return out
+
+
 def _v1_interfaces(raw: Any, deps: tuple[str, ...]) -> list[NetworkInterface] | Unknown:
     """The run.googleapis.com/network-interfaces annotation: a JSON list of
     {network, subnetwork, tags}."""
@@ -1005,4 +1051,5 @@ _BUILDERS = {
     PROJECT_IAM_MEMBER: StackModel._project_member,
     PROJECT_IAM_BINDING: StackModel._project_binding,
     PROJECT_IAM_POLICY: StackModel._project_policy,
+    **dict.fromkeys(RUN_IAM_MEMBERS + RUN_IAM_BINDINGS + RUN_IAM_POLICIES, StackModel._run_grant),
 }

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from guardrails.rule import Rule
 from guardrails.rules import (
+    cloud_run_images_pinned,
     cloud_run_private_redis_path,
+    cloud_run_redis_clients_not_public,
     connector_depends_on_subnet,
     connector_in_service_region,
     connector_on_redis_network,
@@ -65,6 +67,9 @@ MODULES = (
     redis_tls_enabled,
     env_secrets_from_secret_manager,
     secret_versions_pinned,
+    # what Cloud Run runs
+    cloud_run_images_pinned,
+    cloud_run_redis_clients_not_public,
     # production only
     redis_standard_ha,
     redis_rdb_persistence,

@@ -119,6 +119,20 @@ PORTS = Setting(
     REDIS_PORTS,
 )
 
+PUBLIC_SERVICES = Setting(
+    "publicServices",
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": (
+            "Cloud Run services that are public on purpose (their Cloud Run name, or the "
+            "resource's logical name): an allUsers or allAuthenticatedUsers invoker on them is "
+            "meant. A service labelled public=true is public on purpose too."
+        ),
+    },
+    [],
+)
+
 
 OUTSIDE_PRODUCTION = Setting(
     "outsideProduction",
