@@ -268,7 +268,7 @@ CAUSES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     ),
     "geo-policy-deny-before-vpc": (
         "geo",
-        ("geo-regional-deny-private", "BEFORE_CLASSIC_FIREWALL", "before its VPC firewall rules"),
+        ("geo-regional-deny-tcp", "BEFORE_CLASSIC_FIREWALL", "before its VPC firewall rules"),
         ("give the Redis egress allow a lower priority",),
     ),
     "invoices-grant-wrong-account": (

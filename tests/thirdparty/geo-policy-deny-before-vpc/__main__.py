@@ -1,8 +1,8 @@
 """Geo (broken): the network evaluates its firewall policies before its VPC rules
 (BEFORE_CLASSIC_FIREWALL). The global policy hands everything on (goto_next); the regional
-policy of the service's region denies all egress to private ranges. The logged VPC allow for
-Redis is never reached. Redis takes an address Google picks, so in preview its address is not
-known, but the deny covers every private address."""
+policy of the service's region denies all tcp egress. The logged VPC allow for Redis is never
+reached. Redis takes an address Google picks, so in preview its address is not known, but the
+deny covers every address."""
 
 import pulumi
 import pulumi_gcp as gcp
@@ -35,7 +35,7 @@ regional = gcp.compute.RegionNetworkFirewallPolicy(
     "geo-regional", name=f"geo-{env}-{region}", region=region
 )
 gcp.compute.RegionNetworkFirewallPolicyRule(
-    "geo-regional-deny-private",
+    "geo-regional-deny-tcp",
     firewall_policy=regional.name,
     region=region,
     priority=1000,
@@ -43,7 +43,7 @@ gcp.compute.RegionNetworkFirewallPolicyRule(
     action="deny",
     enable_logging=True,
     match={
-        "dest_ip_ranges": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+        "dest_ip_ranges": ["0.0.0.0/0"],
         "layer4_configs": [{"ip_protocol": "tcp"}],
     },
 )

@@ -1,7 +1,7 @@
-"""Relay (broken): the network team's lockdown denies all egress at priority 65000, and nobody
-wrote an EGRESS allow for Redis. Redis takes an address Google picks (no reserved range) and
-serves TLS, so in preview neither its address nor its port is known: whatever they turn out to
-be, no allow can admit the path."""
+"""Relay (broken): the network team's lockdown denies egress to the Redis ports (6378-6379) at
+priority 65000, and nobody wrote an EGRESS allow for Redis. Redis takes an address Google picks
+(no reserved range) and serves TLS, so in preview neither its address nor its port is known:
+whatever they turn out to be, no allow can admit the path."""
 
 import pulumi
 import pulumi_gcp as gcp
@@ -17,7 +17,7 @@ gcp.compute.Firewall(
     direction="EGRESS",
     priority=65000,
     destination_ranges=["0.0.0.0/0"],
-    denies=[{"protocol": "all"}],
+    denies=[{"protocol": "tcp", "ports": ["6378-6379"]}],
     log_config={"metadata": "INCLUDE_ALL_METADATA"},
 )
 gcp.compute.Firewall(
