@@ -378,10 +378,8 @@ def admitting_rules(index: RuleIndex, conn: Connection) -> list[str]:
     )
     for _, rules in index.external + hierarchical + network:
         for prule in rules:
-            action = prule.action
-            if (action is UNKNOWN or action in _ADMITTING_ACTIONS) and layers.applies(
-                prule, flow
-            )[0] is not False:
+            admits = prule.action is UNKNOWN or prule.action in _ADMITTING_ACTIONS
+            if admits and layers.applies(prule, flow)[0] is not False:
                 out.append(prule.describe())
     return out
 

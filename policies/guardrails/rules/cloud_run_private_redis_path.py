@@ -119,7 +119,12 @@ def _env_from_instance(
         if value is UNKNOWN or env[var].secret is not None:
             continue  # computed, or read from Secret Manager: not typed in
         typed = not linked
-        if not typed and actual in (None, UNKNOWN) and var == "REDIS_PORT" and _tls_on_6379(inst, value):
+        if (
+            not typed
+            and actual in (None, UNKNOWN)
+            and var == "REDIS_PORT"
+            and _tls_on_6379(inst, value)
+        ):
             out.violation(svc.res, _tls_port_message(svc, inst, f"{var}={value!r}"))
             continue
         if not typed and actual is UNKNOWN:

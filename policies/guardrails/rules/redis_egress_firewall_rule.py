@@ -142,10 +142,10 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         if p.via is None or not isinstance(p.network, Network):
             continue  # no VPC path at all: cloud-run-private-redis-path reports it
         v = p.verdict
-        if v is not None and v.allowed is UNKNOWN and v.conn is not None:
-            if not admitting_rules(a.index, v.conn):
-                _no_allow_at_all(p, a, out)
-                continue
+        open_ = v is not None and v.allowed is UNKNOWN and v.conn is not None
+        if open_ and not admitting_rules(a.index, v.conn):  # type: ignore[union-attr,arg-type]
+            _no_allow_at_all(p, a, out)
+            continue
         if v is None or v.allowed is UNKNOWN:
             unknowns = [r.res.name for r in v.unknown] if v else []
             out.unknown(

@@ -9,7 +9,9 @@ import pulumi_gcp as gcp
 stack = pulumi.get_stack()
 region = "us-east1"
 
-network = gcp.compute.Network("quotes-network", name=f"quotes-{stack}", auto_create_subnetworks=False)
+network = gcp.compute.Network(
+    "quotes-network", name=f"quotes-{stack}", auto_create_subnetworks=False
+)
 run_subnet = gcp.compute.Subnetwork(
     "quotes-run",
     name=f"quotes-{stack}-run",
