@@ -166,6 +166,14 @@ def _url_from_instance(svc: Service, var: EnvVar, inst: Redis, linked: bool, out
             f"{inst.name}'s outputs. {fix}",
         )
         return
+    host, port = client_host(var), client_port(var)
+    if isinstance(inst.host, str) and host not in (inst.host, inst.res.props.get("readEndpoint")):
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name} names host {host!r} but Redis {inst.name} serves at "
+            f"{inst.host!r}. {fix}",
+        )
+        return
     if inst.transit_encryption == "SERVER_AUTHENTICATION" and value.startswith("redis://"):
         # "When in-transit encryption is enabled Redis clients communicate exclusively across a
         # secure port connection. Redis clients that are not configured for TLS will be blocked."
@@ -178,20 +186,13 @@ def _url_from_instance(svc: Service, var: EnvVar, inst: Redis, linked: bool, out
             "certificate (server_ca_certs output) installed in the client.",
         )
         return
-    host, port = client_host(var), client_port(var)
     if inst.port in (None, UNKNOWN) and port is not None and _tls_on_6379(inst, port):
         out.violation(svc.res, _tls_port_message(svc, inst, f"{var.name}={value!r}"))
         return
     if inst.host is UNKNOWN or inst.port is UNKNOWN:
         out.unknown(svc.res, f"whether {var.name} names Redis {inst.name}'s address and port")
         return
-    if isinstance(inst.host, str) and host not in (inst.host, inst.res.props.get("readEndpoint")):
-        out.violation(
-            svc.res,
-            f"{svc.res.name}: {var.name} names host {host!r} but Redis {inst.name} serves at "
-            f"{inst.host!r}. {fix}",
-        )
-    elif isinstance(inst.port, int) and port is not None and port != inst.port:
+    if isinstance(inst.port, int) and port is not None and port != inst.port:
         out.violation(
             svc.res,
             f"{svc.res.name}: {var.name} names port {port} (6379 when it names none) but Redis "
