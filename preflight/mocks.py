@@ -103,7 +103,11 @@ class GcpMocks(Mocks):
 
     def _redis(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         reserved = i.get("reservedIpRange", "")
-        cidr = self.psa_ranges.get(reserved, reserved)
+        # Without reserved_ip_range "the service will choose an unused /29 block" (Redis API,
+        # Instance.reservedIpRange: https://cloud.google.com/memorystore/docs/redis/reference/
+        # rest/v1/projects.locations.instances): one from the instance's name here.
+        third = int(hashlib.sha256(f"{p}/{n}".encode()).hexdigest()[:4], 16) % 256
+        cidr = self.psa_ranges.get(reserved, reserved) or f"10.250.{third}.0/29"
         net = ipaddress.ip_network(cidr)
         hosts = list(net.hosts())
         tls = i.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"

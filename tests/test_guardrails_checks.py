@@ -177,7 +177,9 @@ def test_udp_rule_with_unknown_ports_does_not_crash():
         run(stack(udp), check)  # no TypeError
 
 
-def test_unknown_service_account_without_grant_is_undecided():
+def test_unknown_service_account_and_no_grant_at_all_is_a_violation():
+    # No grant in the stack may cover the secret: whatever the account's email turns out to be,
+    # nothing lets it read the secret (decided in preview as in update).
     def secret_env(sp: dict) -> None:
         sp["template"]["serviceAccount"] = UNKNOWN
         sp["template"]["containers"][0]["envs"].append(
@@ -188,7 +190,8 @@ def test_unknown_service_account_without_grant_is_undecided():
         )
 
     out = run(stack(service=secret_env), DEPENDENCY_RULES)
-    assert out.violations == [] and out.undecided
+    assert [v for v in out.violations if "REDIS_AUTH cannot be read" in v.message]
+    assert out.undecided == []
 
 
 @pytest.mark.parametrize("field", ["sourceTags", "sourceServiceAccounts"])
@@ -452,7 +455,8 @@ def test_redis_clients_are_recognised_without_redis_host(kind):
     [
         ("rediss://10.4.0.3:6378/0", None),
         ("rediss://:pw@10.4.0.3:6378", None),
-        ("redis://10.4.0.3", "names port 6379"),  # no port: 6379, but TLS serves on 6378
+        ("rediss://10.4.0.3", "names port 6379"),  # no port: 6379, but TLS serves on 6378
+        ("redis://10.4.0.3:6378", "plain redis:// scheme"),  # TLS: Google blocks non-TLS clients
         ("redis://10.4.0.5:6378", "names host '10.4.0.5'"),
     ],
 )

@@ -126,6 +126,37 @@ EXPECTED: dict[str, Expected] = {
             "backoffice-invokers": "allAuthenticatedUsers on tickets-prd-backoffice",
         },
     ),
+    # -- decided in preview too: nothing Google assigns changes the answer ---------------------
+    # An egress lockdown and no EGRESS allow at all: whatever address and port Redis gets, no
+    # rule can admit the path. The fix is to add the allow, not to reorder priorities.
+    "relay-egress-deny-no-allow": expect(
+        ("redis-egress-firewall-rule", "relay", M), relay="no EGRESS allow on network"
+    ),
+    # REDIS_AUTH holds the instance's AUTH string as a plain value: unknown in preview, but no
+    # secret reference, so the name decides.
+    "quotes-env-password-computed": expect(
+        ("env-secrets-from-secret-manager", "quotes", A),
+        ("redis-tls-enabled", "quotes-redis", A),
+        quotes="env REDIS_AUTH is a plain value",
+    ),
+    # The secret is granted to the batch account, the service runs as the web account: the
+    # dependencies tell them apart while both emails are unknown.
+    "invoices-grant-wrong-account": expect(
+        ("secret-access-granted", "invoices", M),
+        ("redis-tls-enabled", "invoices-redis", A),
+        invoices="REDIS_AUTH cannot be read",
+    ),
+    # A regional network firewall policy denies private egress before the VPC rules run.
+    "geo-policy-deny-before-vpc": expect(
+        ("redis-egress-firewall-rule", "geo", M),
+        ("redis-tls-enabled", "geo-cache", A),
+        geo="BEFORE_CLASSIC_FIREWALL",
+    ),
+    # TLS instance, a plain redis:// URL and a REDIS_PORT typed as 6379. In preview the URL is
+    # computed (not known yet); the typed port already shows the defect.
+    "rates-tls-plain-url": expect(
+        ("cloud-run-private-redis-path", "rates", M), rates="REDIS_PORT='6379'"
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),
@@ -249,3 +280,42 @@ def test_a_stack_reference_without_outputs_fails_like_a_missing_stack():
     )
     assert run.returncode != 0
     assert "stack reference 'acme/platform/prod': no outputs given" in run.stderr
+
+
+# What each broken program's message must say (the actual cause) and must not (advice that
+# follows another cause), in both modes.
+CAUSES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "relay-egress-deny-no-allow": (
+        "relay",
+        ("relay-deny-egress", "no EGRESS allow on network relay-staging"),
+        ("lower priority number than the deny", "give the Redis egress allow"),
+    ),
+    "geo-policy-deny-before-vpc": (
+        "geo",
+        ("geo-regional-deny-tcp", "BEFORE_CLASSIC_FIREWALL", "before its VPC firewall rules"),
+        ("give the Redis egress allow a lower priority",),
+    ),
+    "invoices-grant-wrong-account": (
+        "invoices",
+        ("invoices-auth-grant", "REDIS_AUTH cannot be read"),
+        (),
+    ),
+    "rates-tls-plain-url": ("rates", ("REDIS_PORT='6379'", "serves on"), ()),
+}
+# Said only once the update has run (the value is computed from outputs until then).
+UPDATE_CAUSES = {"rates": ("redis://", "not configured for TLS")}
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+@pytest.mark.parametrize("name", sorted(CAUSES))
+def test_fix_text_names_the_actual_cause(pack, name, preview):
+    resource, present, absent = CAUSES[name]
+    messages = " ".join(
+        d.message
+        for d in findings(verdict(pack, name, preview))
+        if not d.undecided and d.urn.rsplit("::", 1)[-1] == resource
+    )
+    if not preview:
+        present += UPDATE_CAUSES.get(resource, ())
+    assert all(text in messages for text in present), (present, messages)
+    assert not any(text in messages for text in absent), (absent, messages)

@@ -23,6 +23,7 @@ from guardrails.model import (
     SUBNET,
     FirewallRule,
     Res,
+    SecretAccess,
     Service,
     StackModel,
 )
@@ -168,6 +169,52 @@ def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
         elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
             grants.append(g.res)
     return grants
+
+
+def may_grant_access(role: Any) -> bool:
+    """Whether a role holds (or, unknown or custom, may hold) secretmanager.versions.access."""
+    return role is UNKNOWN or role in SECRET_ACCESS_ROLES or custom_role(role)
+
+
+def secret_grants(m: StackModel, secret: Any) -> list[SecretAccess]:
+    """Every grant that may let someone read `secret`: on it (by name or URN), project-wide, or
+    on a secret not known yet (preview), with a role that may hold the access permission."""
+    keys: list[str] = []
+    if isinstance(secret, str):
+        keys.append(last_segment(secret))
+        secret_res = m.secrets.by_name.get(last_segment(secret))
+        if secret_res is not None:
+            keys.append(secret_res.urn)
+    found = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
+    found.update({id(g): g for g in m.project_grants + m.unknown_secret_grants})
+    return [g for g in found.values() if may_grant_access(g.role)]
+
+
+def template_account(m: StackModel, svc: Service) -> Res | None:
+    """The stack's service account a workload runs as while its email is not known (preview):
+    the one service account its template depends on. The engine records dependencies per
+    top-level property (pulumi/pulumi sdk/python/lib/pulumi/runtime/resource.py,
+    propertyDependencies), so `serviceAccount`'s source is among the template's dependencies;
+    with one account there it is that account. None with none or several."""
+    accounts = [u for u in dict.fromkeys(svc.template_deps) if u in m.service_accounts.by_urn]
+    return m.service_accounts.by_urn[accounts[0]] if len(accounts) == 1 else None
+
+
+def member_accounts(m: StackModel, g: SecretAccess) -> set[str] | None:
+    """The stack's service accounts (URNs) a grant's members are computed from while they are
+    not known (preview): the dependencies of its `member`/`members` property, when every member
+    is unknown and every dependency is a service account. None otherwise (a known member, which
+    may name any account, or a value from anything else)."""
+    members = g.members
+    if isinstance(members, list) and members and all(x is UNKNOWN for x in members):
+        pass
+    elif members is not UNKNOWN:
+        return None
+    key = "member" if "member" in g.res.props else "members"
+    deps = g.res.deps_of(key)
+    if not deps or any(u not in m.service_accounts.by_urn for u in deps):
+        return None
+    return set(deps)
 
 
 def custom_role(role: Any) -> bool:

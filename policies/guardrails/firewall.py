@@ -355,6 +355,50 @@ def _evaluate_vpc(index: RuleIndex, conn: Connection) -> Verdict:
     return Verdict(allowed, decider, applicable, unknown, conn=conn, model=index.model)
 
 
+# Policy rule actions that end the evaluation without a deny: `allow`, and
+# `apply_security_profile_group` (the connection goes on to L7 inspection). `goto_next` admits
+# nothing by itself ("Evaluation order for firewall policies and rules",
+# https://cloud.google.com/firewall/docs/firewall-policies-rule-eval-order).
+_ADMITTING_ACTIONS = ("allow", "apply_security_profile_group")
+
+
+def admitting_rules(index: RuleIndex, conn: Connection) -> list[str]:
+    """Every rule, in any layer Google evaluates for `conn`, that may admit it: a VPC ALLOW or a
+    firewall policy allow whose match the unknown values (preview) do not rule out. Empty means
+    no assignment of the unknowns (Redis's address and port, computed ranges) lets an explicit
+    allow admit the connection: only the implied rule or a deny can decide it."""
+    out: list[str] = []
+    for rule in index.candidates(conn):
+        maybe_allow = rule.action == "allow" or rule.res.props.get("denies") is UNKNOWN
+        if maybe_allow and applies(rule, conn, index.model)[0] is not False:
+            out.append(str(rule.res.name))
+    flow = _flow(conn)
+    hierarchical, network = layers.network_layers(
+        index.stack_layers, conn.network.res.urn, set(flow.network_ids), conn.region
+    )
+    for _, rules in index.external + hierarchical + network:
+        for prule in rules:
+            admits = prule.action is UNKNOWN or prule.action in _ADMITTING_ACTIONS
+            if admits and layers.applies(prule, flow)[0] is not False:
+                out.append(prule.describe())
+    return out
+
+
+def vpc_denies(index: RuleIndex, conn: Connection) -> tuple[list[FirewallRule], list[FirewallRule]]:
+    """The VPC DENY rules that apply to `conn` whatever the unknown values, and those that may."""
+    sure: list[FirewallRule] = []
+    maybe: list[FirewallRule] = []
+    for r in index.candidates(conn):
+        if r.action != "deny":
+            continue
+        ok = applies(r, conn, index.model)[0]
+        if ok is True:
+            sure.append(r)
+        elif ok is UNKNOWN:
+            maybe.append(r)
+    return sorted(sure, key=_order), sorted(maybe, key=_order)
+
+
 def explain(verdict: Verdict, limit: int = 5) -> list[tuple[FirewallRule, str]]:
     """Why the stack's other rules do not apply to the verdict's connection, for a violation
     message. Walks every rule, so it runs only when something is reported."""

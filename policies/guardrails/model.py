@@ -347,6 +347,9 @@ class EnvVar:
     value: Any  # a plain value, or None when it comes from a secret
     secret: Any = None
     secret_version: Any = None
+    # The entry's secret reference (valueSource / valueFrom) is itself unknown (preview): the
+    # value may be a plain one or a secret's. False when the entry is known to hold a plain value.
+    maybe_secret: bool = False
 
 
 @dataclass
@@ -499,7 +502,7 @@ def _env(containers: Any, v1: bool = False) -> tuple[dict[str, EnvVar] | Unknown
                 continue
             ref = get(e, source)
             if ref is UNKNOWN:
-                env[name] = EnvVar(name, UNKNOWN)  # plain or secret: not known yet
+                env[name] = EnvVar(name, UNKNOWN, maybe_secret=True)  # plain or secret
             elif isinstance(ref, Mapping):
                 env[name] = EnvVar(name, None, get(ref, secret_key), get(ref, version_key))
             else:

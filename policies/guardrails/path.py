@@ -29,6 +29,12 @@ from guardrails.model import (
 from guardrails.values import UNKNOWN, Unknown, address_of, as_int, network_of
 
 IPNet = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Where Redis's address may be while it is not known (preview, no range known): anywhere. A rule
+# that covers every address covers Redis's; one that covers part of it may or may not (the
+# connection is matched as `destination_exact=False`, like a known reserved range). Memorystore
+# for Redis addresses are IPv4 (Instance.reservedIpRange and host, Redis API:
+# https://cloud.google.com/memorystore/docs/redis/reference/rest/v1/projects.locations.instances).
+ANY_ADDRESS = ipaddress.ip_network("0.0.0.0/0")
 
 
 @dataclass
@@ -182,13 +188,13 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
         path.unknowns.append(f"the address of Redis {inst.name}")
     if path.port is UNKNOWN:
         path.unknowns.append(f"the port of Redis {inst.name}")
-    if isinstance(path.network, Network) and path.destination is not None:
+    if isinstance(path.network, Network):
         conn = Connection(
             network=path.network,
             direction="EGRESS",
             source_tags=source_tags,
             source=source,
-            destination=path.destination,
+            destination=path.destination or ANY_ADDRESS,
             port=as_int(path.port) if path.port is not UNKNOWN else UNKNOWN,  # type: ignore[arg-type]
             tags_known=tags_known,
             destination_exact=address_of(inst.host) is not None,

@@ -9,6 +9,7 @@ from pulumi_policy import Severity
 
 from guardrails.common import Analysis, Findings
 from guardrails.model import (
+    DEFAULT_REDIS_PORT,
     V1_EGRESS,
     EnvVar,
     Redis,
@@ -20,7 +21,7 @@ from guardrails.model import (
 )
 from guardrails.path import Path, egress_covers_private
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN
+from guardrails.values import UNKNOWN, as_int
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -118,6 +119,14 @@ def _env_from_instance(
         if value is UNKNOWN or env[var].secret is not None:
             continue  # computed, or read from Secret Manager: not typed in
         typed = not linked
+        if (
+            not typed
+            and actual in (None, UNKNOWN)
+            and var == "REDIS_PORT"
+            and _tls_on_6379(inst, value)
+        ):
+            out.violation(svc.res, _tls_port_message(svc, inst, f"{var}={value!r}"))
+            continue
         if not typed and actual is UNKNOWN:
             # A known value beside an unknown output may still be derived from the instance
             # (the dependency is recorded per top-level property): it cannot be proven typed in.
@@ -158,21 +167,52 @@ def _url_from_instance(svc: Service, var: EnvVar, inst: Redis, linked: bool, out
         )
         return
     host, port = client_host(var), client_port(var)
-    if inst.host is UNKNOWN or inst.port is UNKNOWN:
-        out.unknown(svc.res, f"whether {var.name} names Redis {inst.name}'s address and port")
-        return
     if isinstance(inst.host, str) and host not in (inst.host, inst.res.props.get("readEndpoint")):
         out.violation(
             svc.res,
             f"{svc.res.name}: {var.name} names host {host!r} but Redis {inst.name} serves at "
             f"{inst.host!r}. {fix}",
         )
-    elif isinstance(inst.port, int) and port is not None and port != inst.port:
+        return
+    if inst.transit_encryption == "SERVER_AUTHENTICATION" and value.startswith("redis://"):
+        # "When in-transit encryption is enabled Redis clients communicate exclusively across a
+        # secure port connection. Redis clients that are not configured for TLS will be blocked."
+        # (https://cloud.google.com/memorystore/docs/redis/in-transit-encryption)
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: {var.name}={value!r} uses the plain redis:// scheme, but Redis "
+            f"{inst.name} serves TLS (transit encryption SERVER_AUTHENTICATION) and blocks "
+            f"clients not configured for TLS. Fix: the rediss:// scheme, with the instance's CA "
+            "certificate (server_ca_certs output) installed in the client.",
+        )
+        return
+    if inst.port in (None, UNKNOWN) and port is not None and _tls_on_6379(inst, port):
+        out.violation(svc.res, _tls_port_message(svc, inst, f"{var.name}={value!r}"))
+        return
+    if inst.host is UNKNOWN or inst.port is UNKNOWN:
+        out.unknown(svc.res, f"whether {var.name} names Redis {inst.name}'s address and port")
+        return
+    if isinstance(inst.port, int) and port is not None and port != inst.port:
         out.violation(
             svc.res,
             f"{svc.res.name}: {var.name} names port {port} (6379 when it names none) but Redis "
             f"{inst.name} serves on {inst.port}. {fix}",
         )
+
+
+def _tls_on_6379(inst: Redis, port: Any) -> bool:
+    """A literal client port of 6379 for a TLS instance, while its port output is not known yet
+    (preview): without TLS Memorystore serves on 6379, under TLS on another port (the same fact
+    the missing-REDIS_PORT check above relies on; Google does not document the number)."""
+    return inst.transit_encryption == "SERVER_AUTHENTICATION" and as_int(port) == DEFAULT_REDIS_PORT
+
+
+def _tls_port_message(svc: Service, inst: Redis, what: str) -> str:
+    return (
+        f"{svc.res.name}: {what} is 6379, but Redis {inst.name} uses TLS (transit encryption "
+        "SERVER_AUTHENTICATION) and then serves on another port, the one its port output "
+        "reports. Fix: take the port from the instance's port output."
+    )
 
 
 RULE = Rule(

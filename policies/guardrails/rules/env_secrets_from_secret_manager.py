@@ -29,15 +29,22 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         if not isinstance(env, dict):
             continue
         for var in env.values():
-            if var.secret is not None or var.value is UNKNOWN:
-                continue
+            if var.secret is not None or var.maybe_secret:
+                continue  # a secret reference, or an entry that may still turn out to be one
+            # A value not known yet (preview) with no secret reference is a plain value whatever
+            # it turns out to be: the name alone decides.
             leaked = isinstance(var.value, str) and var.value in auth_strings
             if leaked or secret_like(var.name):
+                what = (
+                    "is the Redis AUTH string"
+                    if leaked
+                    else "looks like a secret"
+                    + (" (computed, not known yet)" if var.value is UNKNOWN else "")
+                )
                 out.violation(
                     svc.res,
-                    f"{svc.res.name}: env {var.name} is a plain value that "
-                    + ("is the Redis AUTH string" if leaked else "looks like a secret")
-                    + ". Fix: read it from Secret Manager (value_source.secret_key_ref).",
+                    f"{svc.res.name}: env {var.name} is a plain value that {what}. Fix: read it "
+                    "from Secret Manager (value_source.secret_key_ref).",
                 )
 
 

@@ -11,8 +11,8 @@ from pulumi_policy import Severity
 from guardrails import facts, layers
 from guardrails import settings as s
 from guardrails.common import Analysis, Findings
-from guardrails.firewall import explain
-from guardrails.model import Network
+from guardrails.firewall import admitting_rules, explain, vpc_denies
+from guardrails.model import FirewallRule, Network
 from guardrails.path import Path
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN
@@ -25,13 +25,59 @@ def _fix_rule(p: Path) -> str:
         else "the target tag on the service's network interface"
     )
     port = p.port if isinstance(p.port, int) else "<instance port>"
+    dest = p.destination or "Redis's range (the instance's reserved_ip_range output)"
     return (
         f"Fix: an EGRESS allow on {getattr(p.network, 'name', 'the network')} with {tag}, "
-        f"destination {p.destination}, tcp:{port} taken from the instance's port output, "
+        f"destination {dest}, tcp:{port} taken from the instance's port output, "
         "log_config INCLUDE_ALL_METADATA, and a lower priority number than any VPC egress deny "
         "(an organization or folder policy deny needs an allow from its admins: no VPC priority "
         "overrides it)."
     )
+
+
+def _allow_fix(rule: FirewallRule, why: str, p: Path) -> str:
+    """What makes one existing EGRESS allow apply, from the reason it does not (firewall.applies):
+    the cause, never a priority that would not help."""
+    name = rule.res.name
+    port = p.port if isinstance(p.port, int) else "<instance port>"
+    if why == "is disabled":
+        return f"enable {name} (disabled=False)"
+    if why.startswith("targets tags"):
+        tag = (
+            facts.connector_network_tag(p.connector.region, p.connector.name)
+            if p.connector is not None
+            else "the tag on the service's network interface"
+        )
+        return f"{name} {why}: add {tag} to its target_tags"
+    if why.startswith("targets service accounts"):
+        return (
+            f"{name} {why}: target the connector's network tag instead"
+            if p.via == "connector"
+            else f"{name} {why}: target the service's own account or its network tag"
+        )
+    if why.startswith("destination ranges"):
+        dest = p.destination or "Redis's range (the instance's reserved_ip_range output)"
+        return f"{name}'s {why}: make them cover {dest}"
+    if why.startswith("source ranges"):
+        return f"{name}'s {why}: drop source_ranges or cover the sender's subnet"
+    if why.startswith("does not cover"):
+        return f"{name} {why}: allow tcp:{port} from the instance's port output"
+    return f"{name} {why}"
+
+
+def _cause_fix(p: Path) -> str | None:
+    """The fix for the EGRESS allows on the path's network that exist but do not apply, from
+    their reasons; None when there is no such allow (the allow is missing)."""
+    if p.verdict is None:
+        return None
+    fixes = [
+        _allow_fix(r, why, p)
+        for r, why in explain(p.verdict, limit=10_000)
+        if r.action == "allow"
+        and r.direction in ("EGRESS", UNKNOWN)
+        and not why.startswith("is on network")
+    ]
+    return "Fix: " + "; ".join(fixes) + "." if fixes else None
 
 
 def _misses(p: Path) -> str:
@@ -53,6 +99,14 @@ def _policy_layer_verdict(p: Path, v: Any, out: Findings) -> None:
         )
     elif v.allowed is False:
         first = v.layer == layers.HIERARCHICAL
+        before = (
+            isinstance(p.network, Network)
+            and p.network.res.get("networkFirewallPolicyEnforcementOrder")
+            == "BEFORE_CLASSIC_FIREWALL"
+        )
+        # Google: with BEFORE_CLASSIC_FIREWALL the network's firewall policies are evaluated
+        # before its VPC firewall rules ("Evaluation order for firewall policies and rules",
+        # https://cloud.google.com/firewall/docs/firewall-policies-rule-eval-order).
         out.violation(
             svc,
             f"{svc.name}: {p.describe()} is blocked by {where}"
@@ -61,6 +115,12 @@ def _policy_layer_verdict(p: Path, v: Any, out: Findings) -> None:
                 "overrides it. Fix: the policy's owners add an allow (or goto_next) for this "
                 "traffic at a lower priority number than the deny."
                 if first
+                else f", which the network {p.network.name} evaluates before its VPC firewall "  # type: ignore[union-attr]
+                "rules (networkFirewallPolicyEnforcementOrder BEFORE_CLASSIC_FIREWALL): no VPC "
+                "allow is reached. Fix: an allow (or goto_next) for this traffic in that policy "
+                "at a lower priority number than the deny, or the order AFTER_CLASSIC_FIREWALL "
+                "so that the Redis egress VPC allow decides first."
+                if before
                 else ". Fix: an allow for this traffic in that policy at a lower priority number, "
                 "or (when the network evaluates VPC rules first, AFTER_CLASSIC_FIREWALL) the "
                 "Redis egress allow as a VPC rule."
@@ -82,6 +142,10 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         if p.via is None or not isinstance(p.network, Network):
             continue  # no VPC path at all: cloud-run-private-redis-path reports it
         v = p.verdict
+        open_ = v is not None and v.allowed is UNKNOWN and v.conn is not None
+        if open_ and not admitting_rules(a.index, v.conn):  # type: ignore[union-attr,arg-type]
+            _no_allow_at_all(p, a, out)
+            continue
         if v is None or v.allowed is UNKNOWN:
             unknowns = [r.res.name for r in v.unknown] if v else []
             out.unknown(
@@ -98,12 +162,22 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             d = v.rule
             assert d is not None
             shadowed = ", ".join(f"{r.res.name} (priority {r.priority})" for r in v.shadowed)
+            if shadowed:
+                fix = "Fix: give the Redis egress allow a lower priority number than the deny."
+            else:
+                fix = _cause_fix(p) or (
+                    f"There is no EGRESS allow on network {p.network.name} for this path. "
+                    + _fix_rule(p)
+                )
             out.violation(
                 svc,
                 f"{svc.name}: {p.describe()} is blocked by DENY rule {d.res.name} "
                 f"(priority {d.priority})"
                 + (f", which shadows ALLOW {shadowed}" if shadowed else "")
-                + ". Fix: give the Redis egress allow a lower priority number than the deny.",
+                + "."
+                + ("" if shadowed else _misses(p))
+                + " "
+                + fix,
             )
             continue
         if v.rule is None:
@@ -113,7 +187,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 "rule does, so any egress deny (org or project policy) silently breaks it."
                 + _misses(p)
                 + " "
-                + _fix_rule(p),
+                + (_cause_fix(p) or _fix_rule(p)),
             )
             continue
         log = v.rule.log_metadata
@@ -126,6 +200,28 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 f"with {metadata} (it has {log or 'no logging'}). Fix: "
                 f"log_config={{'metadata': '{metadata}'}}.",
             )
+
+
+def _no_allow_at_all(p: Path, a: Analysis, out: Findings) -> None:
+    """Preview left the outcome open (Redis's address or port not known yet), but no explicit
+    allow in any layer can admit the path whatever they turn out to be: a deny blocks it or only
+    the implied rule admits it, both of which this policy refuses."""
+    svc, v = p.service.res, p.verdict
+    assert v is not None and v.conn is not None and isinstance(p.network, Network)
+    sure, maybe = vpc_denies(a.index, v.conn)
+    if sure:
+        outcome = f"DENY rule {sure[0].res.name} (priority {sure[0].priority}) blocks it"
+    elif maybe:
+        names = ", ".join(f"{r.res.name} (priority {r.priority})" for r in maybe)
+        outcome = f"DENY {names} blocks it where it applies, and only the implied rule admits it elsewhere"
+    else:
+        outcome = "only the implied rule admits it, which any egress deny silently breaks"
+    out.violation(
+        svc,
+        f"{svc.name}: no EGRESS allow on network {p.network.name} (nor in any firewall policy) "
+        f"can admit {p.describe()}, whatever Redis's address and port turn out to be: "
+        f"{outcome}.{_misses(p)} " + (_cause_fix(p) or _fix_rule(p)),
+    )
 
 
 RULE = Rule(
