@@ -67,6 +67,12 @@ EXPECTED: dict[str, Expected] = {
     # Shared VPC by the host's full ids; Redis, connector and service in the provider's default
     # project. Preview cannot tell the host range's addresses (the host's, not in the stack).
     "chat-shared-vpc-default-project": expect(undecided=("redis-egress-firewall-rule",)),
+    # Staging on a Shared VPC whose host names its network and subnet `prod-shared-vpc...`: the
+    # platform team's names, not this stack's, so no other environment's name is held against it.
+    "shop-staging-on-prod-named-host": expect(undecided=("redis-egress-firewall-rule",)),
+    # The platform team's connector in the host project, named by its full id (Google's "connector
+    # in the host project" layout): a Shared VPC reference into the host Redis is authorized on.
+    "chat-host-connector": expect(),
     # -- broken programs -----------------------------------------------------------------------
     # Production's Redis egress rule pasted from staging's project: a literal across projects.
     "billing-prod-rule-in-staging-project": expect(
@@ -74,6 +80,14 @@ EXPECTED: dict[str, Expected] = {
         ("no-hardcoded-network-references", "redis-egress", M),
         ("redis-egress-firewall-rule", "billing", M),
         **{"redis-egress": "acme-billing-staging"},
+    ),
+    # The host-connector layout with the connector's id in a project that is neither Redis's host
+    # nor an allowed host: a connector typed in from elsewhere, as before.
+    "chat-host-connector-other-host": expect(
+        ("no-hardcoded-network-references", "chat", M),
+        ("connector-in-service-region", "chat", M),
+        ("cloud-run-private-redis-path", "chat", M),
+        chat="acme-other-host",
     ),
     "notify-missing-egress-rule": expect(
         ("redis-egress-firewall-rule", "notify", M),
@@ -226,3 +240,31 @@ def test_a_stack_reference_without_outputs_fails_like_a_missing_stack():
     )
     assert run.returncode != 0
     assert "stack reference 'acme/platform/prod': no outputs given" in run.stderr
+
+
+HOST_POLICIES = (
+    "no-hardcoded-network-references",
+    "connector-in-service-region",
+    "cloud-run-private-redis-path",
+)
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_host_connector_is_judged_like_other_shared_vpc_references(pack, preview):
+    """The host connector's project is held to the Shared VPC hosts the stack may use: listed in
+    sharedVpcHostProjects it passes; the host Redis is on, left out of that list, does not."""
+    pack(preview)
+
+    def hosts(*projects: str) -> dict:
+        env = {p: {"environment": "staging"} for p in ENV_POLICIES}
+        return {**env, **{p: {"sharedVpcHostProjects": list(projects)} for p in HOST_POLICIES}}
+
+    other = program_graph("chat-host-connector-other-host", preview)
+    allowed = _packs[preview].evaluate(other, hosts("acme-net-host", "acme-other-host"))
+    assert allowed.mandatory == [], [d.message for d in allowed.mandatory]
+    ours = program_graph("chat-host-connector", preview)
+    refused = _packs[preview].evaluate(ours, hosts("acme-other-host"))
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1]) for d in refused.mandatory}
+    assert {(p, "chat") for p in HOST_POLICIES} <= got
+    text = " ".join(d.message for d in refused.mandatory if d.policy != HOST_POLICIES[0])
+    assert "acme-net-host is not a Shared VPC host it may use" in text
