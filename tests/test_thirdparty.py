@@ -15,15 +15,17 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import pytest
+import yaml
 from guardrails import settings
 from guardrails.registry import RULES
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.engine import Emulation
 from preflight.graph import Graph
-from preflight.stackfile import stacks
+from preflight.stackfile import load_stack_config, stacks
 from tests.support import MODES, ROOT, findings
 
 PROGRAMS = ROOT / "tests" / "thirdparty"
@@ -40,10 +42,18 @@ class Expected:
     findings: frozenset[tuple[str, str, str]] = frozenset()
     undecided_in_preview: frozenset[str] = frozenset()
     messages: dict[str, str] = field(default_factory=dict)  # resource -> text its message holds
+    # Whether the platform team sets the stack's environment in policy config (to the stack's
+    # name); without it the pack learns it from the program (labels, its own config) or not at all.
+    configured: bool = True
 
 
-def expect(*findings: tuple[str, str, str], undecided: tuple[str, ...] = (), **messages: str):
-    return Expected(frozenset(findings), frozenset(undecided), dict(messages))
+def expect(
+    *findings: tuple[str, str, str],
+    undecided: tuple[str, ...] = (),
+    configured: bool = True,
+    **messages: str,
+):
+    return Expected(frozenset(findings), frozenset(undecided), dict(messages), configured)
 
 
 EXPECTED: dict[str, Expected] = {
@@ -73,6 +83,17 @@ EXPECTED: dict[str, Expected] = {
     # The platform team's connector in the host project, named by its full id (Google's "connector
     # in the host project" layout): a Shared VPC reference into the host Redis is authorized on.
     "chat-host-connector": expect(),
+    # Stack `prod`, names `reports-live-...`, no environment label and no policy config: nothing
+    # says which environment this is, so the stack's name is only a hint for advice (a rule for
+    # the load-test runner, `...-from-test-runner`, is no other environment's).
+    "reports-prod-no-labels": expect(
+        *(
+            ("environment-name-prefix", r, A)
+            for r in ("vpc", "run-subnet", "cache", "to-redis", "from-test-runner")
+        ),
+        configured=False,
+        vpc="the stack's name: no environment/env label",
+    ),
     # -- broken programs -----------------------------------------------------------------------
     # Production's Redis egress rule pasted from staging's project: a literal across projects.
     "billing-prod-rule-in-staging-project": expect(
@@ -88,6 +109,14 @@ EXPECTED: dict[str, Expected] = {
         ("connector-in-service-region", "chat", M),
         ("cloud-run-private-redis-path", "chat", M),
         chat="acme-other-host",
+    ),
+    # Labelled environment=staging, names copied from production, stack named `production`: the
+    # label says which environment this is, not the stack's name.
+    "cart-labelled-staging-named-production": expect(
+        ("environment-derived-names", "cache", M),
+        ("environment-name-prefix", "cache", A),
+        configured=False,
+        cache="not this stack's 'staging' (from label environment=staging)",
     ),
     "notify-missing-egress-rule": expect(
         ("redis-egress-firewall-rule", "notify", M),
@@ -145,7 +174,7 @@ def program_graph(name: str, preview: bool) -> Graph:
     ).run()
 
 
-_packs: dict[bool, PolicyPackProcess] = {}
+_packs: dict[Any, PolicyPackProcess] = {}  # mode, or (mode, program) for its own pack
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +200,26 @@ def pack():
 @cache
 def _verdict(name: str, preview: bool) -> Verdict:
     env = program_stack(name)
+    if not EXPECTED[name].configured:
+        return _own_pack(name, preview).evaluate(program_graph(name, preview))
     config = {policy: {"environment": env} for policy in ENV_POLICIES}
     return _packs[preview].evaluate(program_graph(name, preview), config)
+
+
+def _own_pack(name: str, preview: bool) -> PolicyPackProcess:
+    """A pack started as the CLI starts it for this program: its project, its stack's name and
+    its stack's config (PULUMI_PROJECT, PULUMI_STACK, PULUMI_CONFIG)."""
+    key = (preview, name)
+    if key not in _packs:
+        project = yaml.safe_load((PROGRAMS / name / "Pulumi.yaml").read_text())["name"]
+        stack = program_stack(name)
+        config = load_stack_config(PROGRAMS / name, stack)
+        p = PolicyPackProcess(
+            ROOT / "policies", project=project, stack=stack, dry_run=preview, config=config
+        )
+        p.start()
+        _packs[key] = p
+    return _packs[key]
 
 
 def verdict(pack, name: str, preview: bool) -> Verdict:
