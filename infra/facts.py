@@ -31,6 +31,10 @@ PROJECT_SERVICE = "gcp:projects/service:Service"
 GET_PROJECT = "gcp:organizations/getProject:getProject"
 GET_GLOBAL_ADDRESS = "gcp:compute/getGlobalAddress:getGlobalAddress"
 
+# The label that carries the stack's environment (`redis-vpc:environment`): where the policy pack
+# learns which environment the stack is in (policies/guardrails/environment.py).
+ENVIRONMENT_LABEL = "environment"
+
 # The label that marks a resource of a stack held to the production baseline; its value comes
 # from the explicit `redis-vpc:production` key ("true" / "false"), never from a name.
 PRODUCTION_LABEL = "production"

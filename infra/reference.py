@@ -29,7 +29,10 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         None,
         "every derived name must fit Google's limit: at most 14 characters with every hyphen "
         "counted twice (the connector: `<env>-connector`, or `<env>-conn` when the long form "
-        "would pass 20), at most 18 (the probe's service account `<env>-redis-probe`)",
+        "would pass 20), at most 18 (the probe's service account `<env>-redis-probe`). "
+        "Independent of the stack's name (`Pulumi.acme-prod.yaml` may say `production`): the "
+        "policy pack judges names against this value, which it learns from the `environment` "
+        "label on Redis and the services and from this key, never from the stack's name",
         "renames, so **replaces everything** (every name is derived from it, and `name`, "
         "`account_id`, `secret_id` are replace-on-change): a new network, connector, empty Redis",
     ),

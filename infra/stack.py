@@ -37,7 +37,7 @@ from infra.shared_vpc import HostNetwork, SharedVpcAccess, SharedVpcAccessArgs, 
 
 def production_labels(cfg: StackConfig) -> dict[str, str]:
     return {
-        "environment": cfg.environment,
+        facts.ENVIRONMENT_LABEL: cfg.environment,
         "app": "redis-vpc",
         "managed-by": "pulumi",
         # Tells the policy pack (and anyone reading the resources) that the stack is held to the

@@ -127,8 +127,15 @@ class PackPool:
         self._packs: dict[tuple[str, str, bool], Any] = {}
 
     def get(
-        self, stack: str, preview: bool, *, project: str = "redis-vpc", with_config: bool = True
+        self,
+        stack: str,
+        preview: bool,
+        *,
+        project: str = "redis-vpc",
+        with_config: bool = True,
+        config: dict[str, str] | None = None,
     ) -> Any:
+        """`config`: the stack's config when it has no stack file (a copy under another name)."""
         from preflight.analyzer import PolicyPackProcess
 
         key = (project, stack, preview)
@@ -138,7 +145,11 @@ class PackPool:
                 project=project,
                 stack=stack,
                 dry_run=preview,
-                config=stack_config(stack) if with_config else None,
+                config=config
+                if config is not None
+                else stack_config(stack)
+                if with_config
+                else None,
             )
             p.start()
             self._packs[key] = p

@@ -64,6 +64,10 @@ def test_production_marker_is_the_same_label():
     }
 
 
+def test_the_environment_label_is_the_one_the_pack_reads_first():
+    assert pack.ENVIRONMENT_LABELS[0] == pack.ENVIRONMENT_LABEL == program.ENVIRONMENT_LABEL
+
+
 def test_secret_words_are_the_same_and_the_packs_default():
     assert pack.SECRET_ENV_WORDS == program.SECRET_ENV_WORDS
     assert settings.SECRET_PATTERNS.default == list(program.SECRET_ENV_WORDS)

@@ -226,7 +226,9 @@ def test_ids_from_a_platform_stack_are_the_same_resources(mode):
 @pytest.fixture(scope="module")
 def pack():
     with PackPool() as packs:
-        yield lambda preview: packs.get(STACK, preview)
+        get = lambda preview: packs.get(STACK, preview)  # noqa: E731
+        get.pool = packs  # type: ignore[attr-defined]
+        yield get
 
 
 @pytest.mark.parametrize("from_platform", [False, True], ids=["explicit", "stack-reference"])
@@ -399,3 +401,27 @@ def test_a_platform_stack_may_export_self_links():
 def test_more_bad_input_names_the_key(change, key, words):
     errors = config_errors({**stack_config(STACK), **change})
     assert key in errors and words in errors[key], errors
+
+
+# -- names the application team does not own ----------------------------------------------------
+
+# Our Shared VPC stack copied as a staging stack whose host names its network and subnets
+# `prod-shared-vpc...`: the platform team's names, which this stack only references.
+RENAMED_HOST = {
+    "network": "prod-shared-vpc",
+    "subnets": {"europe-west1": "prod-shared-vpc-euw1"},
+    "redisRange": "prod-shared-vpc-psa",
+}
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_hosts_own_names_are_never_another_environments(pack, mode, preview):
+    shared, top = MODES[mode]
+    subnets = shared.get("subnets", {"europe-west1": "chat-connector-euw1"})
+    renamed = {"europe-west1": "prod-shared-vpc-" + subnets["europe-west1"].rsplit("-", 1)[-1]}
+    raw = _raw({**shared, **RENAMED_HOST, "subnets": renamed}, **top, environment="staging")
+    graph = Emulation(ROOT, "svc-staging", preview=preview, config=raw).run()
+    verdict = pack.pool.get("svc-staging", preview, config=raw).evaluate(graph)
+    assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
+    assert any("prod-shared-vpc" in str(r.inputs.get("network", "")) for r in graph.resources)

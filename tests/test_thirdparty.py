@@ -15,15 +15,17 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import pytest
+import yaml
 from guardrails import settings
 from guardrails.registry import RULES
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.engine import Emulation
 from preflight.graph import Graph
-from preflight.stackfile import stacks
+from preflight.stackfile import load_stack_config, stacks
 from tests.support import MODES, ROOT, findings
 
 PROGRAMS = ROOT / "tests" / "thirdparty"
@@ -40,10 +42,18 @@ class Expected:
     findings: frozenset[tuple[str, str, str]] = frozenset()
     undecided_in_preview: frozenset[str] = frozenset()
     messages: dict[str, str] = field(default_factory=dict)  # resource -> text its message holds
+    # Whether the platform team sets the stack's environment in policy config (to the stack's
+    # name); without it the pack learns it from the program (labels, its own config) or not at all.
+    configured: bool = True
 
 
-def expect(*findings: tuple[str, str, str], undecided: tuple[str, ...] = (), **messages: str):
-    return Expected(frozenset(findings), frozenset(undecided), dict(messages))
+def expect(
+    *findings: tuple[str, str, str],
+    undecided: tuple[str, ...] = (),
+    configured: bool = True,
+    **messages: str,
+):
+    return Expected(frozenset(findings), frozenset(undecided), dict(messages), configured)
 
 
 EXPECTED: dict[str, Expected] = {
@@ -67,6 +77,23 @@ EXPECTED: dict[str, Expected] = {
     # Shared VPC by the host's full ids; Redis, connector and service in the provider's default
     # project. Preview cannot tell the host range's addresses (the host's, not in the stack).
     "chat-shared-vpc-default-project": expect(undecided=("redis-egress-firewall-rule",)),
+    # Staging on a Shared VPC whose host names its network and subnet `prod-shared-vpc...`: the
+    # platform team's names, not this stack's, so no other environment's name is held against it.
+    "shop-staging-on-prod-named-host": expect(undecided=("redis-egress-firewall-rule",)),
+    # The platform team's connector in the host project, named by its full id (Google's "connector
+    # in the host project" layout): a Shared VPC reference into the host Redis is authorized on.
+    "chat-host-connector": expect(),
+    # Stack `prod`, names `reports-live-...`, no environment label and no policy config: nothing
+    # says which environment this is, so the stack's name is only a hint for advice (a rule for
+    # the load-test runner, `...-from-test-runner`, is no other environment's).
+    "reports-prod-no-labels": expect(
+        *(
+            ("environment-name-prefix", r, A)
+            for r in ("vpc", "run-subnet", "cache", "to-redis", "from-test-runner")
+        ),
+        configured=False,
+        vpc="the stack's name: no environment/env label",
+    ),
     # -- broken programs -----------------------------------------------------------------------
     # Production's Redis egress rule pasted from staging's project: a literal across projects.
     "billing-prod-rule-in-staging-project": expect(
@@ -74,6 +101,22 @@ EXPECTED: dict[str, Expected] = {
         ("no-hardcoded-network-references", "redis-egress", M),
         ("redis-egress-firewall-rule", "billing", M),
         **{"redis-egress": "acme-billing-staging"},
+    ),
+    # The host-connector layout with the connector's id in a project that is neither Redis's host
+    # nor an allowed host: a connector typed in from elsewhere, as before.
+    "chat-host-connector-other-host": expect(
+        ("no-hardcoded-network-references", "chat", M),
+        ("connector-in-service-region", "chat", M),
+        ("cloud-run-private-redis-path", "chat", M),
+        chat="acme-other-host",
+    ),
+    # Labelled environment=staging, names copied from production, stack named `production`: the
+    # label says which environment this is, not the stack's name.
+    "cart-labelled-staging-named-production": expect(
+        ("environment-derived-names", "cache", M),
+        ("environment-name-prefix", "cache", A),
+        configured=False,
+        cache="not this stack's 'staging' (from label environment=staging)",
     ),
     "notify-missing-egress-rule": expect(
         ("redis-egress-firewall-rule", "notify", M),
@@ -185,7 +228,7 @@ def program_graph(name: str, preview: bool) -> Graph:
     ).run()
 
 
-_packs: dict[bool, PolicyPackProcess] = {}
+_packs: dict[Any, PolicyPackProcess] = {}  # mode, or (mode, program) for its own pack
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +254,26 @@ def pack():
 @cache
 def _verdict(name: str, preview: bool) -> Verdict:
     env = program_stack(name)
+    if not EXPECTED[name].configured:
+        return _own_pack(name, preview).evaluate(program_graph(name, preview))
     config = {policy: {"environment": env} for policy in ENV_POLICIES}
     return _packs[preview].evaluate(program_graph(name, preview), config)
+
+
+def _own_pack(name: str, preview: bool) -> PolicyPackProcess:
+    """A pack started as the CLI starts it for this program: its project, its stack's name and
+    its stack's config (PULUMI_PROJECT, PULUMI_STACK, PULUMI_CONFIG)."""
+    key = (preview, name)
+    if key not in _packs:
+        project = yaml.safe_load((PROGRAMS / name / "Pulumi.yaml").read_text())["name"]
+        stack = program_stack(name)
+        config = load_stack_config(PROGRAMS / name, stack)
+        p = PolicyPackProcess(
+            ROOT / "policies", project=project, stack=stack, dry_run=preview, config=config
+        )
+        p.start()
+        _packs[key] = p
+    return _packs[key]
 
 
 def verdict(pack, name: str, preview: bool) -> Verdict:
@@ -319,3 +380,31 @@ def test_fix_text_names_the_actual_cause(pack, name, preview):
         present += UPDATE_CAUSES.get(resource, ())
     assert all(text in messages for text in present), (present, messages)
     assert not any(text in messages for text in absent), (absent, messages)
+
+
+HOST_POLICIES = (
+    "no-hardcoded-network-references",
+    "connector-in-service-region",
+    "cloud-run-private-redis-path",
+)
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_host_connector_is_judged_like_other_shared_vpc_references(pack, preview):
+    """The host connector's project is held to the Shared VPC hosts the stack may use: listed in
+    sharedVpcHostProjects it passes; the host Redis is on, left out of that list, does not."""
+    pack(preview)
+
+    def hosts(*projects: str) -> dict:
+        env = {p: {"environment": "staging"} for p in ENV_POLICIES}
+        return {**env, **{p: {"sharedVpcHostProjects": list(projects)} for p in HOST_POLICIES}}
+
+    other = program_graph("chat-host-connector-other-host", preview)
+    allowed = _packs[preview].evaluate(other, hosts("acme-net-host", "acme-other-host"))
+    assert allowed.mandatory == [], [d.message for d in allowed.mandatory]
+    ours = program_graph("chat-host-connector", preview)
+    refused = _packs[preview].evaluate(ours, hosts("acme-other-host"))
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1]) for d in refused.mandatory}
+    assert {(p, "chat") for p in HOST_POLICIES} <= got
+    text = " ".join(d.message for d in refused.mandatory if d.policy != HOST_POLICIES[0])
+    assert "acme-net-host is not a Shared VPC host it may use" in text

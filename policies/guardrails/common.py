@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from guardrails import layers
+from guardrails import layers, settings
 from guardrails.firewall import RuleIndex, entries_cover
 from guardrails.model import (
     CONNECTOR,
@@ -28,7 +28,7 @@ from guardrails.model import (
     StackModel,
 )
 from guardrails.path import Path, analyze
-from guardrails.values import UNKNOWN, last_segment, network_of, to_plain
+from guardrails.values import UNKNOWN, last_segment, network_of, project_of, to_plain
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
 # Predefined roles holding secretmanager.versions.access ("Secret Manager roles and
@@ -103,6 +103,26 @@ def foreign_environments(cfg: dict[str, Any], *texts: str) -> list[str]:
     others = {e for e in cfg.get("knownEnvironments") or [] if e != env} - set(env.split("-"))
     words = {w for t in texts for w in t.replace("/", "-").split("-")}
     return sorted(others & words)
+
+
+def shared_vpc_host(m: StackModel, project: str, cfg: dict[str, Any]) -> bool:
+    """Whether `project` (another project than the application's) is a Shared VPC host the stack
+    may name resources of by their full id: a host of policy config sharedVpcHostProjects when
+    that is set, else the host a Redis instance of the stack is authorized on. Redis on a network
+    of this stack anchors no host; one whose network is not known yet (preview) and comes from
+    no network of the stack may be on any host, so none is held against the stack."""
+    hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
+    if hosts:
+        return project in hosts
+    anchors: set[Any] = set()
+    for r in m.redis:
+        raw = r.authorized_network.raw
+        if raw is UNKNOWN:
+            if not m.networks.backed(r.authorized_network):
+                return True  # which host Redis is on is not known yet: nothing to hold against it
+            continue  # on a network of this stack: no host
+        anchors.add(project_of(raw))
+    return project in anchors
 
 
 def redis_ports(m: StackModel, cfg: dict[str, Any]) -> set[int]:

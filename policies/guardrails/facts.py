@@ -62,6 +62,13 @@ PRODUCTION_VALUE = "true"
 PUBLIC_LABEL = "public"
 PUBLIC_VALUE = "true"
 
+# The label the redis-vpc program puts on its resources from the stack file's
+# `redis-vpc:environment` key (infra/stack.py), and the other key programs commonly use: where the
+# pack learns a stack's environment when policy config `environment` is unset (the first key a
+# resource carries wins).
+ENVIRONMENT_LABEL = "environment"
+ENVIRONMENT_LABELS = (ENVIRONMENT_LABEL, "env")
+
 # Whole words (or word sequences) of an env var name that mark a secret: DB_PASSWORD, API_KEY.
 # A bare AUTH is not one: AUTH_SERVICE_URL is a plain URL. REDIS_AUTH is the stack's own.
 # The default of the secretEnvPatterns setting.

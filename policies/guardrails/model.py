@@ -25,6 +25,7 @@ from guardrails.values import (
     last_segment,
     network_of,
     or_default,
+    path_part,
     project_of,
     region_of,
     to_plain,
@@ -846,6 +847,21 @@ class StackModel:
             if project_of(n.res.get("id")) == project
         }
         return next(iter(found.values())) if len(found) == 1 else None
+
+    def connector_host(self, svc: Service) -> str | None:
+        """The project of a connector the service names by its full id in another project than
+        the application's (`projects/<host>/locations/<region>/connectors/<name>`), naming no
+        connector of this stack: Google's "connector in the host project" layout, a shared
+        connector of a Shared VPC host (https://cloud.google.com/run/docs/configuring/
+        shared-vpc-host-project). None otherwise. Whether the stack may use that host is the
+        rules' (guardrails/common.py shared_vpc_host)."""
+        ref = svc.connector
+        if ref is None or not isinstance(ref.raw, str) or self.connectors.backed(ref):
+            return None
+        project = project_of(ref.raw)
+        if path_part(ref.raw, "connectors") is None or not isinstance(project, str):
+            return None
+        return project if self.cross_project(svc.res, project) else None
 
     def connector_subnet(self, c: Connector) -> Subnet | Unknown | None:
         return self.subnets.resolve(c.subnet) if c.subnet is not None else None

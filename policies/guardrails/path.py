@@ -52,6 +52,7 @@ class Path:
     problems: list[str] = field(default_factory=list)  # proven breaks, other than the firewall
     unknowns: list[str] = field(default_factory=list)  # what preview could not tell
     elsewhere: str | None = None  # the egress belongs to another stack: not judged here
+    host: str | None = None  # the Shared VPC host whose connector the service names by full id
 
     def describe(self) -> str:
         how = {
@@ -103,6 +104,12 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
         elif c is None and from_stack_reference(svc.connector):
             # Another stack's connector: its network and range are that stack's to check.
             path.elsewhere = f"connector {svc.connector.raw!r} of another stack"
+            return path
+        elif c is None and model.connector_host(svc) is not None:
+            # A Shared VPC host's connector by its full id: its network and range are the host's.
+            # Whether the stack may use that host is judged by the rules (shared_vpc_host).
+            path.host = model.connector_host(svc)
+            path.elsewhere = f"connector {svc.connector.raw!r} of the Shared VPC host {path.host}"
             return path
         elif c is None:
             path.problems.append(

@@ -26,7 +26,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from guardrails import exemptions, outside_production, sdk
+from guardrails import environment, exemptions, outside_production, sdk
 from guardrails import settings as s
 from guardrails.common import Findings, Violation, analysis_of
 from guardrails.model import Res, StackModel
@@ -128,6 +128,8 @@ def _stack(rule: Rule) -> StackValidationPolicy:
     def validate(args: Any, report: Callable[..., None]) -> None:
         cfg = s.effective(args.get_config(), *settings)
         model = sdk.shared_model(args, _model)  # built once per AnalyzeStack call
+        if s.ENVIRONMENT in settings:
+            cfg = environment.apply(cfg, environment.of_model(model))
         outcome = Outcome(rule, cfg, model)
         outcome.run(rule, analysis_of(model, cfg.get("firewallPolicies")), cfg)
         outcome.emit(rule, cfg, report)
@@ -153,7 +155,10 @@ def _resource(rule: Rule) -> ResourceValidationPolicy:
         cfg = s.effective(args.get_config(), *settings)
         outcome = Outcome(rule, cfg, None)
         # Built once per Analyze call for every resource policy that looks at this type.
-        outcome.run(rule, [sdk.shared_model(args, Res.from_validation_args)], cfg)
+        res = sdk.shared_model(args, Res.from_validation_args)
+        if s.ENVIRONMENT in settings:
+            cfg = environment.apply(cfg, environment.from_labels([res]))  # its own label
+        outcome.run(rule, [res], cfg)
         outcome.emit(rule, cfg, report)
 
     return ResourceValidationPolicy(
@@ -246,8 +251,15 @@ def run_all(
 
         if rule.kind == "resource":
             outcome = Outcome(rule, cfg, None)
-            outcome.run(rule, [r for r in inputs if r.type in rule.types], cfg)
+            for r in inputs:  # one Analyze call per resource, each with its own label
+                if r.type in rule.types:
+                    own = cfg
+                    if s.ENVIRONMENT in rule.settings:
+                        own = environment.apply(cfg, environment.from_labels([r]))
+                    outcome.run(rule, [r], own)
         else:
+            if s.ENVIRONMENT in rule.settings:
+                cfg = environment.apply(cfg, environment.of_model(model))
             outcome = Outcome(rule, cfg, model)
             outcome.run(rule, analysis_of(model, cfg.get("firewallPolicies")), cfg)
         with contextlib.suppress(sdk.UnknownValueError):  # undecided: kept in out.undecided

@@ -11,8 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pulumi
-
 from guardrails import facts
 
 KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
@@ -33,7 +31,17 @@ class Setting:
 
 ENVIRONMENT = Setting(
     "environment",
-    {"type": "string", "description": "This stack's environment (default: the stack name)."},
+    {
+        "type": "string",
+        "description": (
+            "This stack's environment. Unset: learned from the program: the `environment` (else "
+            "`env`) label its resources carry (a resource policy reads the resource's own label, "
+            "a stack policy the most common value; a tie decides nothing), else the program's "
+            "`<project>:environment` config. Never the stack's name: when nothing says, names are "
+            "not judged against another environment's, and the stack's name is only a hint for "
+            "advice."
+        ),
+    },
     None,
 )
 KNOWN = Setting(
@@ -214,13 +222,4 @@ def effective(config: Mapping[str, Any] | None, *settings: Setting) -> dict[str,
     for s in settings:
         value = config.get(s.name)
         out[s.name] = s.default if value is None else value
-    if "environment" in out and not out["environment"]:
-        out["environment"] = stack_environment()
     return out
-
-
-def stack_environment() -> str:
-    try:
-        return pulumi.get_stack()
-    except Exception:  # noqa: BLE001 - no runtime settings (a unit test): no stack name
-        return ""

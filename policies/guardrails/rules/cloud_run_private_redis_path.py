@@ -7,7 +7,8 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from guardrails.common import Analysis, Findings
+from guardrails import settings
+from guardrails.common import Analysis, Findings, shared_vpc_host
 from guardrails.model import (
     DEFAULT_REDIS_PORT,
     V1_EGRESS,
@@ -40,11 +41,14 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
         for var in client.addresses:
             _typed_in_address(m, svc, var, out)
         for p in by_service.get(svc.res.urn, []):
-            for problem in p.problems:
+            problems = list(p.problems)
+            if p.host is not None and not shared_vpc_host(m, p.host, cfg):
+                problems.append(_not_a_host(svc, p.host))
+            for problem in problems:
                 out.violation(
                     svc.res, f"{svc.res.name}: cannot reach Redis {p.redis.name}: {problem}"
                 )
-            if p.via is not None and p.elsewhere is None:
+            if p.via is not None and (p.elsewhere is None or p.host is not None):
                 covers = egress_covers_private(svc.egress)
                 if covers is UNKNOWN:
                     out.unknown(svc.res, "egress setting unknown")
@@ -60,6 +64,16 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                         f"private ranges through the VPC. Fix: {fix}.",
                     )
             _env_from_instance(m, svc, client, p.redis, out)
+
+
+def _not_a_host(svc: Service, host: str) -> str:
+    return (
+        f"its {svc.prop('connector')} {svc.connector.raw if svc.connector else None!r} is not a "
+        f"connector of this stack, and {host} is not a Shared VPC host it may use (neither the "
+        "host its Redis is authorized on nor one of policy config sharedVpcHostProjects). Fix: "
+        "the connector's output (connector.id), a shared connector's id from its stack through a "
+        "StackReference, or the connector of the host Redis is on."
+    )
 
 
 def _typed_in_address(m: StackModel, svc: Service, var: EnvVar, out: Findings) -> None:
@@ -227,4 +241,5 @@ RULE = Rule(
     "with egress PRIVATE_RANGES_ONLY, and take REDIS_HOST/REDIS_PORT from the instance's outputs.",
     tags=("cloud-run", "path"),
     check=check,
+    settings=(settings.SHARED_VPC_HOSTS,),
 )

@@ -1,5 +1,8 @@
-"""A service's connector is a connector of this stack (or another stack's, by reference) and
-sits in the service's region. A connector is regional, and Google's steps for creating one have
+"""A service's connector is a connector of this stack (or another stack's, by reference, or a
+Shared VPC host's, by its full id: Google's "connector in the host project" layout,
+https://cloud.google.com/run/docs/configuring/shared-vpc-host-project, where the service
+project's Cloud Run service agent holds roles/vpcaccess.user on the host) and sits in the
+service's region. A connector is regional, and Google's steps for creating one have
 its region match the serverless service's (Configure Serverless VPC Access,
 https://cloud.google.com/vpc/docs/configure-serverless-vpc-access; a paraphrase: the copy we
 could search did not hold that step's wording)."""
@@ -10,10 +13,11 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from guardrails.common import Analysis, Findings
-from guardrails.model import from_stack_reference
+from guardrails import settings
+from guardrails.common import Analysis, Findings, shared_vpc_host
+from guardrails.model import Service, from_stack_reference
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN, Unknown
+from guardrails.values import UNKNOWN, Unknown, region_of
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -27,12 +31,24 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             continue
         if c is None and from_stack_reference(svc.connector):
             continue  # another stack's connector: its region and network are that stack's to check
+        host = m.connector_host(svc) if c is None else None
+        if host is not None and shared_vpc_host(m, host, cfg):
+            # A Shared VPC host's connector by its full id: its id says its region.
+            _host_region(svc, svc.connector.raw, out)
+            continue
         if c is None:
+            why = (
+                f", and {host} is not a Shared VPC host it may use (neither the host its Redis is "
+                "authorized on nor one of policy config sharedVpcHostProjects)"
+                if host is not None
+                else ""
+            )
             out.violation(
                 svc.res,
                 f"{svc.res.name}: uses connector {svc.connector.raw!r}, which is not a connector of "
-                "this stack. Fix: create the connector in this stack and pass connector.id (or "
-                "take a shared connector's id from its stack through a StackReference).",
+                f"this stack{why}. Fix: create the connector in this stack and pass connector.id "
+                "(or take a shared connector's id from its stack through a StackReference, or name "
+                "the connector of the host Redis is on).",
             )
             continue
         if svc.location is UNKNOWN or c.region is UNKNOWN:
@@ -46,14 +62,28 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             )
 
 
+def _host_region(svc: Service, connector: str, out: Findings) -> None:
+    region = region_of(connector)
+    if svc.location is UNKNOWN:
+        out.unknown(svc.res, "regions unknown")
+    elif isinstance(region, str) and isinstance(svc.location, str) and region != svc.location:
+        out.violation(
+            svc.res,
+            f"{svc.res.name}: uses the Shared VPC host's connector {connector!r} in "
+            f"{region} but runs in {svc.location}; a connector serves only its own region. Fix: "
+            f"the host's connector in {svc.location} (the platform team creates one per region).",
+        )
+
+
 RULE = Rule(
     name="connector-in-service-region",
-    description="Each service's connector exists (in this stack, or another stack's by reference) "
-    "and sits in the service's region.",
+    description="Each service's connector exists (in this stack, another stack's by reference, or "
+    "a Shared VPC host's by its full id) and sits in the service's region.",
     level=MANDATORY,
     severity=Severity.HIGH,
     remediation="Create one connector per region, in the services' region, and pass its id from "
     "the connector resource (or a StackReference output).",
     tags=("connector", "path"),
     check=check,
+    settings=(settings.SHARED_VPC_HOSTS,),
 )

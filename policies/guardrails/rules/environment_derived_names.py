@@ -1,5 +1,7 @@
 """No network, subnet, connector, firewall rule or Redis instance carries another environment's
-name (`staging-vpc` in production): a resource policy, so it runs on inputs before creation."""
+name (`staging-vpc` in production): a resource policy, so it runs on inputs before creation. The
+stack's environment is learned from the program (guardrails/environment.py); names the stack only
+references (a Shared VPC host's) are not its own and are never judged here."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from guardrails import environment
 from guardrails import settings as s
 from guardrails.common import NAMED_TYPES, Findings, foreign_environments
 from guardrails.model import Res
@@ -17,10 +20,13 @@ from guardrails.values import UNKNOWN
 
 def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
     """Mandatory: a name that carries ANOTHER environment's name (`staging-vpc` in production)
-    is the outage pattern. Other naming schemes are not this policy's business."""
+    is the outage pattern. Other naming schemes are not this policy's business. Only against an
+    environment learned from the program or set by policy config (guardrails/environment.py),
+    never against the stack's name."""
     env = cfg.get("environment") or ""
     if not env:
         return
+    source = cfg.get(environment.SOURCE) or "policy config environment"
     for r in resources:
         if r.type not in NAMED_TYPES:
             continue
@@ -35,9 +41,10 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
             out.violation(
                 r,
                 f"{r.name}: name {name!r} contains another environment's name "
-                f"({', '.join(foreign)}), not this stack's {env!r}. Fix: derive every name from "
-                "the stack's environment instead of typing it in (in redis-vpc: "
-                "redis-vpc:environment).",
+                f"({', '.join(foreign)}), not this stack's {env!r} (from {source}). Fix: derive "
+                "every name from the stack's environment instead of typing it in (in redis-vpc: "
+                "redis-vpc:environment), or, if the stack is in that environment, say so (its "
+                "environment label, or policy config environment).",
             )
 
 

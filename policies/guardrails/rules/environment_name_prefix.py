@@ -8,6 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from guardrails import environment, facts
 from guardrails import settings as s
 from guardrails.common import NAMED_TYPES, Findings
 from guardrails.model import Res
@@ -16,10 +17,18 @@ from guardrails.values import UNKNOWN
 
 
 def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
-    """Advisory: names that do not say which environment they belong to."""
-    env = cfg.get("environment") or ""
+    """Advisory: names that do not say which environment they belong to. Without an environment
+    learned from the program (guardrails/environment.py) the stack's name stands in, as a guess
+    the message owns up to."""
+    env = cfg.get("environment") or cfg.get(environment.HINT) or ""
     if not env:
         return
+    guess = (
+        ""
+        if cfg.get("environment")
+        else f" (the stack's name: no {'/'.join(facts.ENVIRONMENT_LABELS)} label and no policy "
+        "config environment say which environment this is)"
+    )
     for r in resources:
         if r.type not in NAMED_TYPES:
             continue
@@ -30,13 +39,13 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
             out.violation(
                 r,
                 f"{r.name}: no explicit name, so Google Cloud gets an auto-name from {r.name!r} "
-                f"that does not say it belongs to {env}. Fix: set name={env}-<role>.",
+                f"that does not say it belongs to {env}{guess}. Fix: set name={env}-<role>.",
             )
         elif f"-{env}-" not in f"-{name}-":  # whole hyphen-separated words: `shared-vpc` too
             out.violation(
                 r,
-                f"{r.name}: name {name!r} does not carry the environment {env!r}. Fix: derive "
-                f"it from the environment ({env}-<role>).",
+                f"{r.name}: name {name!r} does not carry the environment {env!r}{guess}. Fix: "
+                f"derive it from the environment ({env}-<role>).",
             )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import Severity
 
 from guardrails import settings
-from guardrails.common import Analysis, Findings, foreign_environments
+from guardrails.common import Analysis, Findings, shared_vpc_host
 from guardrails.model import Ref, Res, StackModel, from_stack_reference
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN, last_segment, project_of
@@ -19,23 +19,16 @@ def _shared_vpc(
 ) -> bool:
     """Whether a literal is a Shared VPC reference rather than a hardcoded name: a full id into
     another project than the application's (its Redis and Cloud Run workloads; a subnet name
-    with the host's projectId), that names no resource of this stack, whose project and name
-    carry no other environment's name, and into the host that Redis itself is authorized on (or
-    a host of policy config sharedVpcHostProjects)."""
+    with the host's projectId), that names no resource of this stack, into the host that Redis
+    itself is authorized on (or a host of policy config sharedVpcHostProjects). The host's own
+    names (a network `prod-shared-vpc`) are the platform team's, never judged for environment
+    words: only names this stack creates are (environment-derived-names)."""
     target = project if isinstance(project, str) else project_of(ref.raw)
     if not isinstance(target, str) or not m.cross_project(res, target):
         return False
     if last_segment(ref.raw) in index.by_name:
         return False  # a resource of this stack, named instead of referenced
-    if foreign_environments(cfg, target, last_segment(ref.raw)):
-        return False  # another environment's network: the outage pattern, across projects
-    hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
-    if hosts:
-        return target in hosts
-    if any(r.authorized_network.raw is UNKNOWN for r in m.redis):
-        return True  # which host Redis is on is not known yet: nothing to hold against it
-    anchors = {project_of(r.authorized_network.raw) for r in m.redis}
-    return target in anchors
+    return shared_vpc_host(m, target, cfg)
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -103,6 +96,6 @@ RULE = Rule(
     remediation="Pass the owning resource's output (network.id, subnet.name, connector.id) or a "
     "StackReference output instead of a typed-in name or id.",
     tags=("network", "references"),
-    settings=(settings.ENVIRONMENT, settings.KNOWN, settings.SHARED_VPC_HOSTS),
+    settings=(settings.SHARED_VPC_HOSTS,),
     check=check,
 )
