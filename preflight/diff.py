@@ -206,7 +206,7 @@ def diff(graph: Graph, state: State) -> list[Step]:
     claimed: set[str] = set()
     steps: list[Step] = []
     for new in graph.resources:
-        if new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
+        if new.read or new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
             continue
         aliases = [str(a) for a in new.options.get("aliases") or []]
         old = deployed.get(new.urn) or next((deployed[a] for a in aliases if a in deployed), None)

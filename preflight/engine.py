@@ -144,9 +144,10 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         """A `pulumi.StackReference` reads another stack's outputs, in preview as in an update:
-        they come from `stack_references` (stack name -> outputs) and the read is recorded."""
+        they come from `stack_references` (stack name -> outputs) and the read is recorded,
+        marked as a read: the engine never sends it to a policy pack (`RecordedResource.read`)."""
         if request.type != STACK_REFERENCE_TYPE:
-            return super().ReadResource(request)
+            return self._read(request)
         target = request.id
         if target not in self.stack_references:
             raise ValueError(f"stack reference {target!r}: no outputs given (stack_references)")
@@ -161,11 +162,34 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
             provider=request.provider,
             inputs={"name": target},
             outputs=state,
+            read=True,
         )
         self.records.append(rec)
         self.by_urn[urn] = rec
         self.resources[urn] = sdk.registration(urn, target, state)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_to_struct(state))
+
+    def _read(self, request: Any) -> Any:
+        """Any other read (a `.get()` of an existing resource): the mocks answer its state, and
+        it is recorded as a read, which the engine never sends to a policy pack."""
+        response = super().ReadResource(request)
+        state = _to_dict(response.properties)
+        rec = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=True,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
+            inputs={},
+            outputs=state,
+            read=True,
+        )
+        self.records.append(rec)
+        self.by_urn[rec.urn] = rec
+        self.ids[rec.urn] = request.id
+        return response
 
     def _new_state(self, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sdk.ensure_event_loop()

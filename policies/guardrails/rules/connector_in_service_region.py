@@ -2,7 +2,11 @@
 sits in the service's region. A connector is regional, and Google's steps for creating one have
 its region match the serverless service's (Configure Serverless VPC Access,
 https://cloud.google.com/vpc/docs/configure-serverless-vpc-access; a paraphrase: the copy we
-could search did not hold that step's wording)."""
+could search did not hold that step's wording). Another stack's connector (a value whose
+dependency is a StackReference's URN: the engine never sends the reference itself) is judged by
+the region its full id names, `projects/<p>/locations/<region>/connectors/<name>`
+(resource name pattern `projects/{project}/locations/{location}/connectors/{connector}`:
+https://cloud.google.com/dotnet/docs/reference/Google.Cloud.VpcAccess.V1/latest/Google.Cloud.VpcAccess.V1.ConnectorName.ResourceNameType)."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from pulumi_policy import Severity
 from guardrails.common import Analysis, Findings
 from guardrails.model import from_stack_reference
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN, Unknown
+from guardrails.values import UNKNOWN, Unknown, region_of
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
@@ -26,7 +30,23 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             out.unknown(svc.res, "connector unknown")
             continue
         if c is None and from_stack_reference(svc.connector):
-            continue  # another stack's connector: its region and network are that stack's to check
+            # Another stack's connector: its network is that stack's to check, but a full id
+            # (projects/<p>/locations/<region>/connectors/<name>) names its region.
+            where = region_of(svc.connector.raw)
+            if where is None:
+                continue  # a bare name: the region is that stack's to tell
+            if svc.location is UNKNOWN:
+                out.unknown(svc.res, "service region unknown")
+            elif svc.location != where:
+                out.violation(
+                    svc.res,
+                    f"{svc.res.name}: runs in {svc.location} but its connector "
+                    f"{svc.connector.raw!r} (another stack's output, through a StackReference) "
+                    f"is in {where}; a connector serves only its own region. Fix: take the id of "
+                    f"the other stack's connector in {svc.location} (or create one there), or run "
+                    f"the service in {where}.",
+                )
+            continue
         if c is None:
             out.violation(
                 svc.res,
