@@ -249,7 +249,11 @@ MAX_PASSES = 6
 
 
 def against_state(
-    project_dir: Path, stack: str, config: dict[str, str], state: State
+    project_dir: Path,
+    stack: str,
+    config: dict[str, str],
+    state: State,
+    stack_references: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Graph, list[Step]]:
     """Run the program as `pulumi preview` would against `state`, and diff it.
 
@@ -265,7 +269,14 @@ def against_state(
     replaced: set[str] = set()
     for _ in range(MAX_PASSES):
         given = {u: a for u, a in answers.items() if u not in replaced}
-        graph = Emulation(project_dir, stack, preview=True, config=config, deployed=given).run()
+        graph = Emulation(
+            project_dir,
+            stack,
+            preview=True,
+            config=config,
+            deployed=given,
+            stack_references=stack_references,
+        ).run()
         steps = diff(graph, state)
         found = {s.deployed_urn for s in steps if s.op == "replace"}
         if found <= replaced:

@@ -233,7 +233,8 @@ def test_a_stack_reference_without_outputs_fails_like_a_missing_stack():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert run.returncode != 0
-    assert "stack reference 'acme/platform/prod': no outputs given" in run.stderr
+    assert "stack reference 'acme/platform/prod' has no outputs" in run.stderr
+    assert "--stack-reference acme/platform/prod=FILE" in run.stderr
 
 
 class _Recorded:
