@@ -43,6 +43,7 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("pulumi.runtime.settings", "ROOT"),
     ("pulumi.runtime.settings", "get_root_resource"),
     ("pulumi.runtime.settings", "_get_rpc_manager"),
+    ("pulumi.runtime.settings", "SETTINGS"),
     ("pulumi.runtime.stack", "run_pulumi_func"),
     ("pulumi.runtime.sync_await", "_sync_await"),
     ("pulumi.runtime.mocks", "MockMonitor"),
@@ -135,6 +136,38 @@ def run_sync(awaitable: Awaitable[T]) -> T:
 def run_program(program: Callable[[], None]) -> None:
     """Run a program as the SDK's stack runner does: every registration awaited."""
     run_sync(_need("pulumi.runtime.stack", "run_pulumi_func")(program))
+
+
+def cancel_pending() -> None:
+    """Cancel what a failed program left scheduled on this thread's event loop (its remaining
+    applies and registrations) and let the cancellations run, and forget the outputs the SDK
+    tracks for its end-of-run wait (`SETTINGS.outputs`, which `run_pulumi_func` awaits and a
+    new `set_mocks` does not reset), so the next run in this process does not meet them."""
+    settings = _need("pulumi.runtime.settings", "SETTINGS")
+    with settings.lock:
+        settings.outputs.clear()
+    _set_loop_if_none()
+    loop = asyncio.get_event_loop()
+    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # The failed run's futures and coroutines are collected later, each saying on stderr that
+    # its exception was never retrieved or that it was never awaited: the run's failure has
+    # already been reported, once.
+    warnings.filterwarnings("ignore", "coroutine .* was never awaited", RuntimeWarning)
+    default = loop.get_exception_handler()
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).endswith("exception was never retrieved"):
+            return
+        if default is not None:
+            default(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(quiet)
 
 
 def reset_root() -> None:

@@ -3,6 +3,7 @@
     python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
                         [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
                         [--state EXPORT [--allow-replace NAME]...]
+                        [--stack-reference NAME=FILE]...
     python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
                                 [--format dotenv|json|yaml]
 
@@ -16,6 +17,11 @@ deployed state as the engine would (create, update, replace, delete, same), the 
 the deployed state, and a replace or delete of what holds data or carries the path (Redis, a
 network, a subnet, a connector, a secret) fails the gate unless acknowledged with
 `--allow-replace NAME`; a protected resource that would be replaced is blocked.
+
+A program that reads another stack (`pulumi.StackReference`, e.g. `sharedVpc.stackReference`)
+needs that stack's outputs: `--stack-reference NAME=FILE`, FILE being what
+`pulumi stack output --json --show-secrets --stack NAME` prints; without them the stack is a
+config error (exit 2) naming the reference.
 """
 
 from __future__ import annotations
@@ -88,6 +94,14 @@ def _gate_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="acknowledge a replace or delete of NAME (logical name or URN); repeatable",
     )
+    p.add_argument(
+        "--stack-reference",
+        action="append",
+        default=[],
+        metavar="NAME=FILE",
+        help="outputs of a stack the program reads through a StackReference (FILE: `pulumi "
+        "stack output --json --show-secrets --stack NAME`); repeatable",
+    )
     p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     return p
 
@@ -127,6 +141,11 @@ def _reject_ignored(args: argparse.Namespace) -> None:
         raise UsageError(
             f"stack {args.stack!r} given with --graph {args.graph} (the graph names its own stack)"
         )
+    if args.graph and args.stack_reference:
+        raise UsageError(
+            f"--stack-reference given with --graph {args.graph} (the graph records the "
+            "program's run, stack references included)"
+        )
     if args.graph and args.preview:
         raise UsageError(
             f"--preview given with --graph {args.graph} (the graph records its own mode)"
@@ -139,12 +158,13 @@ def review_change(
     state: Any,
     allowed: list[str],
     policy_config: Any,
+    stack_references: dict[str, Any] | None = None,
 ) -> Any:
     """The program's run diffed against the deployed state, and the pack on that state."""
     from preflight.changes import Change
     from preflight.gate import check_stack
 
-    change = Change.of(project_dir, result.graph, state, allowed)
+    change = Change.of(project_dir, result.graph, state, allowed, stack_references)
     change.deployed = check_stack(
         project_dir, state.stack, graph=change.deployed_graph, policy_config=policy_config
     )
@@ -155,7 +175,8 @@ def gate(argv: list[str]) -> int:
     args = _gate_parser().parse_args(argv)
     from infra.config import ConfigError
     from preflight.analyzer import PolicyConfigError, PolicyPackError
-    from preflight.gate import UsageError, check_stack, load_policy_config
+    from preflight.engine import MissingStackReferenceError
+    from preflight.gate import UsageError, check_stack, load_policy_config, load_stack_references
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
     from preflight.stackfile import StackFileError, stack_file, stacks
@@ -164,6 +185,7 @@ def gate(argv: list[str]) -> int:
     expected: tuple[type[Exception], ...] = (
         ConfigError,
         StackFileError,
+        MissingStackReferenceError,
         PolicyConfigError,
         PolicyPackError,
         UsageError,
@@ -183,6 +205,7 @@ def gate(argv: list[str]) -> int:
         policy_config = (
             load_policy_config(args.policy_pack_config) if args.policy_pack_config else None
         )
+        references = load_stack_references(args.stack_reference)
         if args.state and args.all:
             raise UsageError("--state is one stack's export; it cannot be combined with --all")
         if args.allow_replace and not args.state:
@@ -229,8 +252,9 @@ def gate(argv: list[str]) -> int:
                     preview=args.preview,
                     graph=graph,
                     policy_config=policy_config,
+                    stack_references=references,
                 )
-            except (ConfigError, StackFileError) as exc:
+            except (ConfigError, StackFileError, MissingStackReferenceError) as exc:
                 if not args.all:
                     raise
                 file = stack_file(project_dir, name).name
@@ -247,7 +271,7 @@ def gate(argv: list[str]) -> int:
             raise UsageError("; ".join(message for _, message in broken))
         if state is not None:
             change = review_change(
-                project_dir, results[0], state, args.allow_replace, policy_config
+                project_dir, results[0], state, args.allow_replace, policy_config, references
             )
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,7 +6,10 @@ PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its
 A small engine server answers the pack's log calls. Then, as the CLI does: Handshake (older packs
 answer UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its
 config with the schema defaults filled in, ConfigureStack, Analyze per resource (inputs), and
-AnalyzeStack (outputs, parents, dependencies, property dependencies).
+AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
+a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
+carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
+step_generator.go `AnalyzeResources`; `RecordedResource.read`).
 """
 
 from __future__ import annotations
@@ -602,6 +605,8 @@ class PolicyPackProcess:
 
     def analyze(self, r: RecordedResource) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
+        if r.read:
+            return [], []  # the engine never analyzes a read
         provider = self.providers([r]).get(r.urn)
         return self._analyze_result(
             r, self._call(self.stub.Analyze, self._analyze_request(r, provider))
@@ -627,6 +632,7 @@ class PolicyPackProcess:
                 diags.extend(d)
                 na.extend(n)
 
+        resources = [r for r in resources if not r.read]  # reads never reach Analyze
         if providers is None:
             providers = self.providers(resources)
         for r in resources:
@@ -641,6 +647,8 @@ class PolicyPackProcess:
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         assert self.stub is not None
         req = analyzer_pb2.AnalyzeStackRequest()
+        # Only registrations (`deployment.news`), never a read: see RecordedResource.read.
+        resources = [r for r in resources if not r.read]
         if providers is None:
             providers = self.providers(resources)
         for r in resources:
@@ -653,7 +661,10 @@ class PolicyPackProcess:
             ar.properties.CopyFrom(_struct(r.outputs))
             ar.dependencies.extend(r.dependencies)
             for key, urns in r.propertyDependencies.items():
-                ar.propertyDependencies[key].urns.extend(urns)
+                # As the engine: "Skip properties that have no dependencies" (pulumi/pulumi
+                # pkg/resource/plugin/analyzer_plugin.go AnalyzeStack).
+                if urns:
+                    ar.propertyDependencies[key].urns.extend(urns)
         resp = self._call(self.stub.AnalyzeStack, req)
         return self._diags(resp, "stack"), [(n.policy_name, n.reason) for n in resp.not_applicable]
 
@@ -661,12 +672,13 @@ class PolicyPackProcess:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
         self.configure(policy_config)
         # The program's own stack config: its default providers' inputs.
-        providers = self.providers(graph.resources, graph.config)
+        resources = graph.registered  # what the engine sends: no read (StackReference, .get())
+        providers = self.providers(resources, graph.config)
         verdict = Verdict(self.info.name, self.info.version, self.policies)
-        diags, na = self.analyze_all(graph.resources, providers=providers)
+        diags, na = self.analyze_all(resources, providers=providers)
         verdict.diagnostics += diags
         verdict.not_applicable += na
-        diags, na = self.analyze_stack(graph.resources, providers)
+        diags, na = self.analyze_stack(resources, providers)
         verdict.diagnostics += diags
         verdict.not_applicable += na
         return verdict

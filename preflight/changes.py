@@ -225,14 +225,21 @@ class Change:
         self.deployed: Any = None
 
     @classmethod
-    def of(cls, project_dir: Path, program: Graph, state: State, allowed: list[str]) -> Change:
+    def of(
+        cls,
+        project_dir: Path,
+        program: Graph,
+        state: State,
+        allowed: list[str],
+        stack_references: dict[str, dict[str, Any]] | None = None,
+    ) -> Change:
         """`program` is the gate's own run (its stack and config); the change is a preview run
-        of the same program against `state`."""
+        of the same program against `state` (and the same `stack_references`)."""
         from preflight.gate import UsageError
         from preflight.stackfile import load_stack_config
 
         config = load_stack_config(project_dir, program.stack)
-        _, steps = against_state(project_dir, program.stack, config, state)
+        _, steps = against_state(project_dir, program.stack, config, state, stack_references)
         unknown = unknown_acknowledgements(steps, allowed)
         if unknown:
             raise UsageError(

@@ -206,7 +206,7 @@ def diff(graph: Graph, state: State) -> list[Step]:
     claimed: set[str] = set()
     steps: list[Step] = []
     for new in graph.resources:
-        if new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
+        if new.read or new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
             continue
         aliases = [str(a) for a in new.options.get("aliases") or []]
         old = deployed.get(new.urn) or next((deployed[a] for a in aliases if a in deployed), None)
@@ -249,7 +249,11 @@ MAX_PASSES = 6
 
 
 def against_state(
-    project_dir: Path, stack: str, config: dict[str, str], state: State
+    project_dir: Path,
+    stack: str,
+    config: dict[str, str],
+    state: State,
+    stack_references: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Graph, list[Step]]:
     """Run the program as `pulumi preview` would against `state`, and diff it.
 
@@ -265,7 +269,14 @@ def against_state(
     replaced: set[str] = set()
     for _ in range(MAX_PASSES):
         given = {u: a for u, a in answers.items() if u not in replaced}
-        graph = Emulation(project_dir, stack, preview=True, config=config, deployed=given).run()
+        graph = Emulation(
+            project_dir,
+            stack,
+            preview=True,
+            config=config,
+            deployed=given,
+            stack_references=stack_references,
+        ).run()
         steps = diff(graph, state)
         found = {s.deployed_urn for s in steps if s.op == "replace"}
         if found <= replaced:

@@ -24,10 +24,26 @@ from infra import sdk
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 from preflight.mocks import GcpMocks
-from preflight.stackfile import load_stack_config, project_name
+from preflight.stackfile import load_stack_config, project_name, stack_file
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+class MissingStackReferenceError(ValueError):
+    """The program read a stack whose outputs were not given: one line naming each reference and
+    the flag that gives them (`python -m preflight --stack-reference NAME=FILE`)."""
+
+    def __init__(self, file: str, names: list[str]) -> None:
+        self.names = list(dict.fromkeys(names))
+        super().__init__(
+            f"{file}: "
+            + "; ".join(
+                f"stack reference {n!r} has no outputs: pass --stack-reference {n}=FILE "
+                f"(pulumi stack output --json --show-secrets --stack {n})"
+                for n in self.names
+            )
+        )
 
 
 def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -55,6 +71,7 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         super().__init__(mocks)
         self.project, self.stack, self.preview = project, stack, preview
         self.stack_references = stack_references or {}
+        self.missing_references: list[str] = []  # read, but no outputs given
         self.deployed = deployed or {}
         self.ids: dict[str, str] = {}  # URN -> the id the provider (mock or state) answered
         self.records: list[RecordedResource] = []
@@ -144,14 +161,21 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         """A `pulumi.StackReference` reads another stack's outputs, in preview as in an update:
-        they come from `stack_references` (stack name -> outputs) and the read is recorded."""
+        they come from `stack_references` (stack name -> outputs) and the read is recorded,
+        marked as a read: the engine never sends it to a policy pack (`RecordedResource.read`)."""
         if request.type != STACK_REFERENCE_TYPE:
-            return super().ReadResource(request)
+            return self._read(request)
         target = request.id
-        if target not in self.stack_references:
-            raise ValueError(f"stack reference {target!r}: no outputs given (stack_references)")
+        if target in self.stack_references:
+            outputs: Any = dict(self.stack_references[target])
+        else:
+            # Not given: noted, and answered as unknown so the program runs to its end (a program
+            # failing mid-registration leaves outputs pending in this process); the run then
+            # fails with MissingStackReferenceError.
+            self.missing_references.append(target)
+            outputs = wire.UNKNOWN
         urn = self.make_urn(request.parent, request.type, request.name)
-        state = {"name": target, "outputs": dict(self.stack_references[target])}
+        state = {"name": target, "outputs": outputs}
         rec = RecordedResource(
             urn=urn,
             type=request.type,
@@ -161,11 +185,34 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
             provider=request.provider,
             inputs={"name": target},
             outputs=state,
+            read=True,
         )
         self.records.append(rec)
         self.by_urn[urn] = rec
         self.resources[urn] = sdk.registration(urn, target, state)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_to_struct(state))
+
+    def _read(self, request: Any) -> Any:
+        """Any other read (a `.get()` of an existing resource): the mocks answer its state, and
+        it is recorded as a read, which the engine never sends to a policy pack."""
+        response = super().ReadResource(request)
+        state = _to_dict(response.properties)
+        rec = RecordedResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=True,
+            provider=request.provider,
+            dependencies=list(request.dependencies),
+            inputs={},
+            outputs=state,
+            read=True,
+        )
+        self.records.append(rec)
+        self.by_urn[rec.urn] = rec
+        self.ids[rec.urn] = request.id
+        return response
 
     def _new_state(self, request: Any, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         sdk.ensure_event_loop()
@@ -223,6 +270,11 @@ class Emulation:
             mocks, self.project, stack, preview, stack_references, deployed
         )
 
+    def _missing(self) -> MissingStackReferenceError:
+        return MissingStackReferenceError(
+            stack_file(self.project_dir, self.stack).name, self.monitor.missing_references
+        )
+
     @property
     def registered(self) -> list[RecordedResource]:
         """Everything registered but the root stack."""
@@ -253,7 +305,17 @@ class Emulation:
             def program() -> None:
                 runpy.run_path(str(main), run_name="__main__")
 
-            sdk.run_program(program)
+            try:
+                sdk.run_program(program)
+            except Exception:
+                if self.monitor.missing_references:
+                    # What the program did with the missing outputs (None in an update): cancel
+                    # what it left pending, so a next run in this process (--all) starts clean.
+                    sdk.cancel_pending()
+                    raise self._missing() from None
+                raise
+            if self.monitor.missing_references:
+                raise self._missing()
             exported = getattr(root, "outputs", {})
             outputs = _to_dict(sdk.serialize_properties(exported))
         finally:

@@ -47,6 +47,47 @@ def load_policy_config(path: Path) -> dict[str, Any]:
     return data
 
 
+STACK_REFERENCE_FLAG = "--stack-reference"
+
+
+def load_stack_references(values: list[str]) -> dict[str, dict[str, Any]]:
+    """`--stack-reference NAME=FILE`, repeatable: the outputs of each stack the program reads
+    through a `pulumi.StackReference`, FILE being what `pulumi stack output --json
+    --show-secrets --stack NAME` prints (a JSON object of output name -> value)."""
+    out: dict[str, dict[str, Any]] = {}
+    for value in values:
+        name, sep, file = value.partition("=")
+        name, file = name.strip(), file.strip()
+        if not sep or not name or not file:
+            raise UsageError(
+                f"{STACK_REFERENCE_FLAG} {value!r}: expected NAME=FILE (the referenced stack's "
+                "name, then a file of `pulumi stack output --json --show-secrets --stack NAME`)"
+            )
+        if name in out:
+            raise UsageError(f"{STACK_REFERENCE_FLAG}: stack {name!r} given twice")
+        where = f"{STACK_REFERENCE_FLAG} {name}={file}"
+        try:
+            text = Path(file).read_text()
+        except FileNotFoundError:
+            raise UsageError(f"{where}: no file {file}") from None
+        except OSError as exc:
+            raise UsageError(f"{where}: cannot read {file} ({exc.strerror})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(
+                f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}); expected the output "
+                f"of `pulumi stack output --json --show-secrets --stack {name}`"
+            ) from None
+        if not isinstance(data, dict):
+            raise UsageError(
+                f"{where}: must be a JSON object of output name -> value (what `pulumi stack "
+                f"output --json --show-secrets --stack {name}` prints), not {type(data).__name__}"
+            )
+        out[name] = data
+    return out
+
+
 def pack_version(pack_dir: Path) -> str:
     """The version the CLI reports: PulumiPolicy.yaml's, not the SDK's placeholder."""
     data = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
@@ -61,8 +102,10 @@ def check_stack(
     graph: Graph | None = None,
     policy_config: Mapping[str, Any] | None = None,
     pack_dir: Path | None = None,
+    stack_references: Mapping[str, dict[str, Any]] | None = None,
 ) -> StackResult:
-    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol."""
+    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol.
+    `stack_references`: referenced stack name -> its outputs (`load_stack_references`)."""
     pack_dir = pack_dir or project_dir / "policies"
     if graph is None:
         project = project_name(project_dir)
@@ -77,7 +120,13 @@ def check_stack(
     pack.launch()  # the pack imports while the program runs
     try:
         if graph is None:
-            graph = Emulation(project_dir, stack, preview=preview, config=config).run()
+            graph = Emulation(
+                project_dir,
+                stack,
+                preview=preview,
+                config=config,
+                stack_references=dict(stack_references or {}),
+            ).run()
         pack.connect()
         verdict = unrelay_verdict(pack.evaluate(graph, policy_config))
     finally:

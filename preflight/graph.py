@@ -36,6 +36,12 @@ class RecordedResource:
     outputs: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] | None = None
+    # A read (ReadResource: a `pulumi.StackReference`, a `.get()`), not a registration: the
+    # engine keeps its state in `deployment.reads`, never in `deployment.news`, so it reaches
+    # neither Analyze nor AnalyzeStack (pulumi/pulumi pkg/resource/deploy/step_executor.go,
+    # "If it's not managed by Pulumi ... we'll record it in reads"; step_generator.go
+    # AnalyzeResources walks `deployment.news`). Kept in the graph for the plan and the diff.
+    read: bool = False
 
 
 FIELD_TYPES: dict[str, type] = {
@@ -51,6 +57,7 @@ FIELD_TYPES: dict[str, type] = {
     "inputs": dict,
     "outputs": dict,
     "options": dict,
+    "read": bool,
 }
 
 
@@ -64,6 +71,12 @@ class Graph:
     # The stack's config the program ran with: the inputs of the default providers the engine
     # gives its resources (what the policy pack sees as each resource's provider).
     config: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def registered(self) -> list[RecordedResource]:
+        """What the engine hands a policy pack: every registration (the root stack included),
+        never a read (`RecordedResource.read`)."""
+        return [r for r in self.resources if not r.read]
 
     def by_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]

@@ -112,7 +112,9 @@ def render(graph: Graph) -> str:
     def walk(r: RecordedResource, prefix: str, last: bool, top: bool) -> None:
         branch = "" if top else ("└─ " if last else "├─ ")
         flag = "  [protect]" if r.protect else ""
-        lines.append(f" +  {prefix}{branch}{r.type}  {r.name}{flag}")
+        # The CLI's signs: "+ " a create, "> " a read (pulumi/pulumi pkg/resource/deploy/step.go)
+        op = "> " if r.read else "+ "
+        lines.append(f" {op} {prefix}{branch}{r.type}  {r.name}{flag}")
         inner = prefix + ("" if top else ("   " if last else "│  "))
         kids = children.get(r.urn, [])
         detail = inner + ("│  " if kids else "   ")
@@ -128,8 +130,12 @@ def render(graph: Graph) -> str:
 
     for r in roots:
         walk(r, "", True, True)
-    custom = sum(1 for r in graph.resources if r.custom)
+    created = graph.registered
+    custom = sum(1 for r in created if r.custom)
+    reads = len(graph.resources) - len(created)
     lines += ["", "Outputs:"]
     lines += [f"    {k}: {show(v)}" for k, v in sorted(graph.outputs.items())]
-    lines += ["", f"Resources:\n    + {len(graph.resources)} to create ({custom} cloud resources)"]
+    lines += ["", f"Resources:\n    + {len(created)} to create ({custom} cloud resources)"]
+    if reads:
+        lines.append(f"    > {reads} to read")
     return "\n".join(lines)

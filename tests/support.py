@@ -65,7 +65,7 @@ def policy_resources(graph: Graph, *, outputs: bool) -> list:
     from guardrails.values import to_plain
 
     out = []
-    for r in graph.resources:
+    for r in graph.registered:  # as the engine: never a read (a StackReference, a .get())
         props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
         out.append(
             Res(

@@ -152,6 +152,7 @@ SWEPT_PROGRAMS = [
     "leaderboard-vm-redis",
     "media-v1-direct-wrong-network",
     "profiles-typed-redis-url",
+    "tickets-platform-connector",
 ]
 
 
@@ -160,3 +161,69 @@ def test_an_unknown_value_never_creates_a_violation_in_other_programs(name):
     from tests.test_thirdparty import program_graph, program_stack
 
     assert _sweep(program_graph(name, False), program_stack(name)) > 50
+
+
+# -- dependencies on what the engine does not send (reads) ---------------------------------------
+
+
+class _Dep:
+    def __init__(self, urn: str) -> None:
+        self.urn = urn
+
+
+class _PolicyResource:
+    """What pulumi_policy hands a stack policy: dependencies only on resources the request
+    carries (pulumi_policy/policy.py AnalyzeStack drops the others)."""
+
+    def __init__(self, urn: str, props: dict, prop_deps: dict[str, list[str]]) -> None:
+        self.urn, self.resource_type, self.name = urn, CONNECTOR, urn.rsplit("::", 1)[-1]
+        self.props = unknown_checking_proxy(props)
+        self.opts = None
+        self.parent = None
+        self.dependencies = [_Dep(u) for v in prop_deps.values() for u in v]
+        self.property_dependencies = {k: [_Dep(u) for u in v] for k, v in prop_deps.items()}
+
+
+SREF_URN = "urn:pulumi:prod::app::pulumi:pulumi:StackReference::platform"
+NET_URN = "urn:pulumi:prod::app::gcp:compute/network:Network::net"
+
+
+def _stack_request(urn: str, prop_deps: dict[str, list[str]]):
+    from pulumi.runtime.proto import analyzer_pb2
+
+    req = analyzer_pb2.AnalyzeStackRequest()
+    r = req.resources.add(urn=urn, type=CONNECTOR, name="c")
+    for k, urns in prop_deps.items():
+        r.propertyDependencies[k].urns.extend(urns)
+        r.dependencies.extend(urns)
+    return req
+
+
+def test_the_engines_dependency_lists_keep_a_stack_references_urn():
+    from guardrails import sdk
+    from guardrails.model import Ref, Res, from_stack_reference
+
+    urn = "urn:pulumi:prod::app::gcp:vpcaccess/connector:Connector::c"
+    # The engine sent network <- [StackReference, network of this stack]; the SDK kept only the
+    # network (the reference is a read, not in the request).
+    sdk_view = _PolicyResource(urn, {"network": "platform"}, {"network": [NET_URN]})
+    assert not from_stack_reference(
+        Ref("platform", Res.from_policy_resource(sdk_view).deps_of("network"))
+    )
+    with sdk.recorded_edges(_stack_request(urn, {"network": [SREF_URN, NET_URN]})):
+        res = Res.from_policy_resource(sdk_view)
+    assert res.deps_of("network") == (SREF_URN, NET_URN)
+    assert from_stack_reference(Ref("platform", res.deps_of("network")))
+
+
+def test_without_the_engines_lists_a_property_left_with_no_dependency_depends_on_a_read():
+    from guardrails.model import UNSENT_READ, Ref, Res, from_stack_reference
+
+    urn = "urn:pulumi:prod::app::gcp:vpcaccess/connector:Connector::c"
+    # The engine lists a property only when it has dependencies (analyzer_plugin.go): one the SDK
+    # hands over empty depended only on resources the request does not carry, i.e. reads.
+    view = _PolicyResource(urn, {"network": "platform", "name": "c"}, {"network": []})
+    res = Res.from_policy_resource(view)
+    assert res.deps_of("network") == (UNSENT_READ,)
+    assert from_stack_reference(Ref("platform", res.deps_of("network")))
+    assert res.deps_of("name") == ()  # not listed: a literal

@@ -191,30 +191,50 @@ def test_request_submessages_keep_their_identity_while_held():
 # -- falling back ---------------------------------------------------------------------------
 
 
-def test_another_sdk_version_is_left_alone_with_a_warning(monkeypatch, capsys):
+@pytest.fixture
+def restored() -> Iterator[None]:
+    """Whatever install() did in the test is undone afterwards."""
+    try:
+        yield
+    finally:
+        sdk.uninstall()
+    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+
+
+def _only_edges_recorded() -> bool:
+    """The SDK's servicer with the edge recorder alone on top (no cache)."""
+    servicer = sdk_policy._PolicyAnalyzerServicer
+    return sdk.edges_installed() and servicer.__bases__ == (ORIGINAL_SERVICER,)
+
+
+def test_another_sdk_version_is_left_alone_with_a_warning(monkeypatch, capsys, restored):
     import pulumi_policy.version
 
     monkeypatch.setattr(pulumi_policy.version, "VERSION", "1.22.0")
     assert sdk.install() is False
     assert not sdk.installed()
-    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+    # The engine's dependency lists are recorded on any version: that is correctness.
+    assert _only_edges_recorded()
     assert sdk_policy.json_format is json_format
     err = capsys.readouterr().err
     assert "pulumi-policy 1.22.0 is not the tested 1.21.0" in err
 
 
-def test_changed_internals_are_left_alone_with_a_warning(monkeypatch, capsys):
+def test_changed_internals_are_left_alone_with_a_warning(monkeypatch, capsys, restored):
     monkeypatch.setattr(ORIGINAL_SERVICER, "AnalyzeStack", lambda self, request: None)
     assert sdk.install() is False
+    assert not sdk.edges_installed()
     assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
     assert sdk_policy.json_format is json_format
-    assert "internals are not as tested" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "internals are not as tested" in err
+    assert "another stack's outputs through a StackReference" in err
 
 
-def test_switched_off_by_the_environment(monkeypatch):
+def test_switched_off_by_the_environment(monkeypatch, restored):
     monkeypatch.setenv(sdk.ENV_SWITCH, "off")
     assert sdk.install() is False
-    assert sdk_policy._PolicyAnalyzerServicer is ORIGINAL_SERVICER
+    assert _only_edges_recorded()
 
 
 # -- in process: the servicer itself ------------------------------------------------------------

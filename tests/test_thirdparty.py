@@ -94,6 +94,13 @@ EXPECTED: dict[str, Expected] = {
         configured=False,
         vpc="the stack's name: no environment/env label",
     ),
+    # Network AND connector from the platform stack (same project: no Shared VPC), its own Redis,
+    # and a `.get()` read. `tickets-eu` runs in europe-west1 on the platform's us-central1
+    # connector: the id names its region, so that is decided in both modes.
+    "tickets-platform-connector": expect(
+        ("connector-in-service-region", "tickets-eu", M),
+        **{"tickets-eu": "is in us-central1"},
+    ),
     # -- broken programs -----------------------------------------------------------------------
     # Production's Redis egress rule pasted from staging's project: a literal across projects.
     "billing-prod-rule-in-staging-project": expect(
@@ -322,6 +329,7 @@ def test_a_stack_reference_is_read_and_recorded_in_both_modes():
     for preview in MODES:
         g = program_graph("inventory-platform-network", preview)
         (ref,) = [r for r in g.resources if r.type == "pulumi:pulumi:StackReference"]
+        assert ref.read and ref not in g.registered
         assert ref.outputs["outputs"]["network_name"] == "shared-prod"
         connector = next(r for r in g.resources if r.name == "inventory-connector")
         assert connector.inputs["network"] == "shared-prod"  # known in preview too
@@ -340,7 +348,8 @@ def test_a_stack_reference_without_outputs_fails_like_a_missing_stack():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert run.returncode != 0
-    assert "stack reference 'acme/platform/prod': no outputs given" in run.stderr
+    assert "stack reference 'acme/platform/prod' has no outputs" in run.stderr
+    assert "--stack-reference acme/platform/prod=FILE" in run.stderr
 
 
 # What each broken program's message must say (the actual cause) and must not (advice that
@@ -389,6 +398,41 @@ HOST_POLICIES = (
 )
 
 
+class _Recorded:
+    """One stub method of the pack, keeping every request sent through it (called or as a
+    future, as PolicyPackProcess uses them)."""
+
+    def __init__(self, real, sink: list) -> None:
+        self.real, self.sink = real, sink
+
+    def __call__(self, request, **kwargs):
+        self.sink.append(request)
+        return self.real(request, **kwargs)
+
+    def future(self, request, **kwargs):
+        self.sink.append(request)
+        return self.real.future(request, **kwargs)
+
+
+class _RecordingStub:
+    def __init__(self, stub) -> None:
+        self._stub = stub
+        self.analyzed: list = []  # AnalyzeRequest
+        self.stacks: list = []  # AnalyzeStackRequest
+        self.Analyze = _Recorded(stub.Analyze, self.analyzed)
+        self.AnalyzeStack = _Recorded(stub.AnalyzeStack, self.stacks)
+
+    def __getattr__(self, name):
+        return getattr(self._stub, name)
+
+
+READING_PROGRAMS = (
+    "inventory-platform-network",
+    "search-shared-redis",
+    "tickets-platform-connector",
+)
+
+
 @pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
 def test_a_host_connector_is_judged_like_other_shared_vpc_references(pack, preview):
     """The host connector's project is held to the Shared VPC hosts the stack may use: listed in
@@ -408,3 +452,53 @@ def test_a_host_connector_is_judged_like_other_shared_vpc_references(pack, previ
     assert {(p, "chat") for p in HOST_POLICIES} <= got
     text = " ".join(d.message for d in refused.mandatory if d.policy != HOST_POLICIES[0])
     assert "acme-net-host is not a Shared VPC host it may use" in text
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+@pytest.mark.parametrize("name", READING_PROGRAMS)
+def test_reads_never_reach_the_pack_but_their_urns_do(pack, monkeypatch, name, preview):
+    """As the engine: a read (a StackReference, a `.get()`) has no goal, so it is kept in
+    `deployment.reads`, never `deployment.news`, and neither Analyze nor AnalyzeStack sees it
+    (pulumi/pulumi pkg/resource/deploy/step_executor.go, step_generator.go AnalyzeResources);
+    the values taken from it still carry its URN in their dependencies."""
+    process = pack(preview)
+    stub = _RecordingStub(process.stub)
+    monkeypatch.setattr(process, "stub", stub)
+    graph = program_graph(name, preview)
+    reads = {r.urn for r in graph.resources if r.read}
+    assert any(r.type == "pulumi:pulumi:StackReference" for r in graph.resources if r.read)
+    process.evaluate(graph, {})
+    analyzed = {req.urn for req in stub.analyzed}
+    (stack,) = stub.stacks
+    sent = {r.urn for r in stack.resources}
+    assert analyzed == sent == {r.urn for r in graph.resources} - reads
+    cited = {u for r in stack.resources for v in r.propertyDependencies.values() for u in v.urns}
+    assert reads <= cited | {u for r in stack.resources for u in r.dependencies}
+    assert reads & cited  # a property's value comes from a read: the pack sees only its URN
+    # As the engine: no property is listed without a dependency (analyzer_plugin.go).
+    assert all(len(v.urns) for r in stack.resources for v in r.propertyDependencies.values())
+
+
+def test_a_get_is_recorded_as_a_read():
+    for preview in MODES:
+        g = program_graph("tickets-platform-connector", preview)
+        (net,) = [r for r in g.resources if r.name == "platform-network"]
+        assert net.read and net.type == "gcp:compute/network:Network"
+        cache = next(r for r in g.resources if r.name == "tickets-cache")
+        assert cache.propertyDependencies["labels"] == [net.urn]
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_another_stacks_values_are_told_without_the_packs_cache(monkeypatch, preview):
+    """The engine's dependency lists are read whatever the SDK patch does (guardrails/sdk.py
+    `install_edges`): with the per-call cache off, as on an untested SDK version, the verdict on
+    values from a platform stack is the same."""
+    name = "tickets-platform-connector"
+    monkeypatch.setenv("GUARDRAILS_SDK_CACHE", "off")
+    config = {policy: {"environment": program_stack(name)} for policy in ENV_POLICIES}
+    with PolicyPackProcess(
+        ROOT / "policies", project="thirdparty", stack="thirdparty", dry_run=preview
+    ) as p:
+        v = p.evaluate(program_graph(name, preview), config)
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1], d.level) for d in findings(v)}
+    assert got == EXPECTED[name].findings

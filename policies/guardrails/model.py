@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from guardrails import facts
+from guardrails import facts, sdk
 from guardrails.values import (
     UNKNOWN,
     Unknown,
@@ -72,6 +72,15 @@ REDIS_SCHEMES = ("redis://", "rediss://")
 DEFAULT_REDIS_PORT = 6379
 
 
+# What a property depends on when the engine sent dependencies for it (it sends a property's
+# list only when it is not empty: pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go
+# AnalyzeStack, "Skip properties that have no dependencies") but the SDK kept none, and the
+# engine's own lists are not at hand (guardrails/sdk.py `engine_edges`): every one of them is a
+# resource the request does not carry, and the engine leaves out only reads (a StackReference,
+# a `.get()`): taken as another stack's output, the read the pack meets most.
+UNSENT_READ = "urn:pulumi:?::?::pulumi:pulumi:StackReference::(a read the engine does not send)"
+
+
 def urn_type(urn: str) -> str:
     """The resource type in a URN (`urn:pulumi:stack::project::parent$type::name`)."""
     parts = urn.split("::")
@@ -113,8 +122,23 @@ class Res:
 
     @classmethod
     def from_policy_resource(cls, r: Any) -> Res:
-        """From a pulumi_policy PolicyResource (AnalyzeStack): outputs, parent, dependencies."""
+        """From a pulumi_policy PolicyResource (AnalyzeStack): outputs, parent, dependencies.
+
+        The dependencies are the engine's, every URN as sent (guardrails/sdk.py
+        `engine_edges`): the SDK's own lists keep only the resources the request carries, and
+        the engine never sends a read, so a value taken from another stack would look typed in.
+        Without the engine's lists, a property the SDK lists with no dependency left depends on
+        reads only (`UNSENT_READ`)."""
         parent = getattr(r, "parent", None)
+        edges = sdk.engine_edges(r.urn)
+        if edges is not None:
+            deps, prop_deps = edges
+        else:
+            deps = tuple(d.urn for d in (getattr(r, "dependencies", None) or []))
+            prop_deps = {
+                k: tuple(d.urn for d in v) or (UNSENT_READ,)
+                for k, v in (getattr(r, "property_dependencies", None) or {}).items()
+            }
         return cls(
             urn=r.urn,
             type=r.resource_type,
@@ -122,11 +146,8 @@ class Res:
             props=to_plain(r.props),
             protect=bool(getattr(r.opts, "protect", False)),
             parent=parent.urn if parent is not None else None,
-            deps=tuple(d.urn for d in (getattr(r, "dependencies", None) or [])),
-            prop_deps={
-                k: tuple(d.urn for d in v)
-                for k, v in (getattr(r, "property_dependencies", None) or {}).items()
-            },
+            deps=deps,
+            prop_deps=prop_deps,
             provider_project=_provider_project(r),
         )
 
@@ -240,7 +261,8 @@ def _other_project(entity: Any, raw: str) -> bool:
 
 
 def from_stack_reference(ref: Ref) -> bool:
-    """Whether the reference depends on a `pulumi.StackReference` (another stack's output)."""
+    """Whether the reference depends on a `pulumi.StackReference` (another stack's output),
+    decided from the dependency's URN alone: the engine never sends the reference itself."""
     return any(urn_type(u) == STACK_REFERENCE for u in ref.deps)
 
 
@@ -539,7 +561,6 @@ class StackModel:
         self.psa_connections: list[Res] = []
         self.invoker_grants: list[InvokerGrant] = []  # roles granted on Cloud Run services
         self._home: set[str] | None = None
-        self.stack_references: dict[str, Res] = {}  # URN -> the read of another stack
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
         self._addresses: dict[str, list[Redis]] | None = None
         # What the checks derive from the model (the analysis per firewall-policy config, the
@@ -716,9 +737,6 @@ class StackModel:
             images=_images(containers),
         )
         self.services.add(r.urn, svc.name, svc)
-
-    def _stack_reference(self, r: Res) -> None:
-        self.stack_references[r.urn] = r
 
     def _address(self, r: Res) -> None:
         a = GlobalAddress(
@@ -1060,7 +1078,6 @@ _BUILDERS = {
     RUN: StackModel._service,
     RUN_JOB: StackModel._service,
     RUN_V1: StackModel._service_v1,
-    STACK_REFERENCE: StackModel._stack_reference,
     GLOBAL_ADDRESS: StackModel._address,
     SECRET: StackModel._secret,
     SERVICE_ACCOUNT: StackModel._account,

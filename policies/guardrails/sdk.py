@@ -33,7 +33,17 @@ archives (mutable pulumi.Asset objects) are converted per policy, as the SDK doe
 `shared_model(args, build)` memoises what a policy builds from its args (the typed model) for the
 rest of the same call, so the stack policies build the model once, not once each.
 
-The patch is pinned to the tested SDK version: with any other version, or when the internals it
+Apart from the cache, and installed whatever the SDK version or the switch says (it is about
+what the policies can know, not about speed): `engine_edges`. The SDK keeps only the
+dependencies whose resource the AnalyzeStack request carries (pulumi_policy/policy.py
+AnalyzeStack: `if d in urns_to_resources`), and the engine never carries a read such as a
+`pulumi:pulumi:StackReference` (pulumi/pulumi pkg/resource/deploy/step_executor.go: a Read step's
+state goes to `deployment.reads`, only registrations to `deployment.news`, which step_generator.go
+`AnalyzeResources` sends). So the URN of another stack's reference, the only trace of a value
+taken from another stack, would be lost; the servicer records the lists as the engine sent them,
+for the duration of the call, and `guardrails.model.Res` reads them from there.
+
+The cache is pinned to the tested SDK version: with any other version, or when the internals it
 relies on are not as expected, `install()` prints a warning on stderr and leaves the SDK as it
 is. `GUARDRAILS_SDK_CACHE=off` turns it off (for comparisons and benchmarks).
 tests/test_pack_sdk.py is the canary for everything this module assumes.
@@ -459,6 +469,80 @@ def _scoped_servicer(base: Any) -> Any:
     return _ScopedServicer
 
 
+# -- the engine's own dependency lists ---------------------------------------------------------
+
+Edges = tuple[tuple[str, ...], dict[str, tuple[str, ...]]]
+_edges_local = threading.local()
+
+
+def engine_edges(urn: str) -> Edges | None:
+    """The dependencies and property dependencies the engine sent with resource `urn` in the
+    AnalyzeStack call running on this thread, every URN as sent (those of reads included, which
+    the SDK drops: see the module's docstring). None outside such a call, for a URN the request
+    does not carry, or when the recorder could not be installed (`edges_installed`)."""
+    edges: dict[str, Edges] | None = getattr(_edges_local, "edges", None)
+    return None if edges is None else edges.get(urn)
+
+
+@contextlib.contextmanager
+def recorded_edges(request: Any) -> Iterator[None]:
+    """`engine_edges` answers from `request` (an AnalyzeStackRequest) until the block ends."""
+    edges: dict[str, Edges] = {
+        r.urn: (
+            tuple(r.dependencies),
+            {k: tuple(v.urns) for k, v in r.propertyDependencies.items()},
+        )
+        for r in request.resources
+    }
+    previous = getattr(_edges_local, "edges", None)
+    _edges_local.edges = edges
+    try:
+        yield
+    finally:
+        _edges_local.edges = previous
+
+
+def _edge_recording_servicer(base: Any) -> Any:
+    class _EdgeRecordingServicer(base):
+        """The SDK's servicer, each AnalyzeStack call with the engine's dependency lists kept."""
+
+        def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            with recorded_edges(request):
+                return super().AnalyzeStack(request, _context)
+
+    return _EdgeRecordingServicer
+
+
+_edge_originals: dict[str, Any] = {}
+
+
+def edges_installed() -> bool:
+    return bool(_edge_originals)
+
+
+def install_edges() -> bool:
+    """Record the engine's dependency lists in every AnalyzeStack call (see `engine_edges`).
+    False, with a warning on stderr, when the SDK has no servicer this can wrap: the policies
+    then see the SDK's lists only (guardrails.model.Res says what that costs)."""
+    if edges_installed():
+        return True
+    from pulumi_policy import policy as sdk
+
+    servicer = getattr(sdk, "_PolicyAnalyzerServicer", None)
+    method = getattr(servicer, "AnalyzeStack", None)
+    wanted = ["self", "request", "_context"]
+    if not inspect.isclass(servicer) or not callable(method) or _params(method) != wanted:
+        _warn(
+            "pulumi-policy has no _PolicyAnalyzerServicer.AnalyzeStack(self, request, _context): "
+            "dependencies on resources the engine does not send (another stack's outputs through "
+            "a StackReference) are seen only where a property depends on nothing else"
+        )
+        return False
+    _edge_originals["_PolicyAnalyzerServicer"] = servicer
+    sdk._PolicyAnalyzerServicer = _edge_recording_servicer(servicer)  # type: ignore[misc]
+    return True
+
+
 # -- install ----------------------------------------------------------------------------------
 
 
@@ -488,7 +572,8 @@ def internals_problems() -> list[str]:
     from pulumi_policy import deserialize, proxy
     from pulumi_policy import policy as sdk
 
-    sdk_globals = {**vars(sdk), **_originals}  # as the SDK was before install()
+    # As the SDK was before install() (and before install_edges()).
+    sdk_globals = {**vars(sdk), **_originals, **_edge_originals}
     problems: list[str] = []
     servicer = sdk_globals.get("_PolicyAnalyzerServicer")
     if not inspect.isclass(servicer):
@@ -547,7 +632,9 @@ def _warn(message: str) -> None:
 def install() -> bool:
     """Patch pulumi_policy.policy, before the PolicyPack is built. False, with a warning on
     stderr, when the SDK is not the tested version or not as expected: the pack then runs on the
-    unpatched SDK, slower but correct. True when installed (now or before)."""
+    unpatched SDK, slower but correct. True when installed (now or before). The edge recorder
+    (`install_edges`) is installed first in any case: it is about correctness, not speed."""
+    install_edges()
     if installed():
         return True
     if os.environ.get(ENV_SWITCH, "").strip().lower() in _OFF:
@@ -596,3 +683,6 @@ def uninstall() -> None:
     for name, value in _originals.items():
         setattr(sdk, name, value)
     _originals.clear()
+    for name, value in _edge_originals.items():
+        setattr(sdk, name, value)
+    _edge_originals.clear()

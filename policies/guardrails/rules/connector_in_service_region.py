@@ -5,7 +5,11 @@ project's Cloud Run service agent holds roles/vpcaccess.user on the host) and si
 service's region. A connector is regional, and Google's steps for creating one have
 its region match the serverless service's (Configure Serverless VPC Access,
 https://cloud.google.com/vpc/docs/configure-serverless-vpc-access; a paraphrase: the copy we
-could search did not hold that step's wording)."""
+could search did not hold that step's wording). Another stack's connector (a value whose
+dependency is a StackReference's URN: the engine never sends the reference itself) is judged by
+the region its full id names, `projects/<p>/locations/<region>/connectors/<name>`
+(resource name pattern `projects/{project}/locations/{location}/connectors/{connector}`:
+https://cloud.google.com/dotnet/docs/reference/Google.Cloud.VpcAccess.V1/latest/Google.Cloud.VpcAccess.V1.ConnectorName.ResourceNameType)."""
 
 from __future__ import annotations
 
@@ -30,11 +34,15 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             out.unknown(svc.res, "connector unknown")
             continue
         if c is None and from_stack_reference(svc.connector):
-            continue  # another stack's connector: its region and network are that stack's to check
+            # Another stack's connector: its network is that stack's to check, but a full id
+            # (projects/<p>/locations/<region>/connectors/<name>) names its region; a bare name
+            # leaves the region to that stack.
+            _named_region(svc, "another stack's output, through a StackReference", out)
+            continue
         host = m.connector_host(svc) if c is None else None
         if host is not None and shared_vpc_host(m, host, cfg):
             # A Shared VPC host's connector by its full id: its id says its region.
-            _host_region(svc, svc.connector.raw, out)
+            _named_region(svc, f"the Shared VPC host {host}'s connector", out)
             continue
         if c is None:
             why = (
@@ -62,16 +70,21 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             )
 
 
-def _host_region(svc: Service, connector: str, out: Findings) -> None:
-    region = region_of(connector)
+def _named_region(svc: Service, whose: str, out: Findings) -> None:
+    """A connector outside the stack, judged by the region its full id names."""
+    connector = svc.connector.raw if svc.connector is not None else None
+    region = region_of(connector) if isinstance(connector, str) else None
+    if region is None:
+        return
     if svc.location is UNKNOWN:
-        out.unknown(svc.res, "regions unknown")
-    elif isinstance(region, str) and isinstance(svc.location, str) and region != svc.location:
+        out.unknown(svc.res, "service region unknown")
+    elif isinstance(svc.location, str) and region != svc.location:
         out.violation(
             svc.res,
-            f"{svc.res.name}: uses the Shared VPC host's connector {connector!r} in "
-            f"{region} but runs in {svc.location}; a connector serves only its own region. Fix: "
-            f"the host's connector in {svc.location} (the platform team creates one per region).",
+            f"{svc.res.name}: runs in {svc.location} but its connector {connector!r} ({whose}) "
+            f"is in {region}; a connector serves only its own region. Fix: use the connector in "
+            f"{svc.location} (the stack or platform team that owns connectors creates one per "
+            f"region), or run the service in {region}.",
         )
 
 

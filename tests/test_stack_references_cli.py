@@ -1,0 +1,117 @@
+"""`python -m preflight --stack-reference NAME=FILE`: another stack's outputs, offline.
+
+A stack whose program reads another stack (`redis-vpc:sharedVpc.stackReference`) is run with
+that stack's outputs as `pulumi stack output --json --show-secrets --stack NAME` prints them, for
+one stack, `--all`, `--preview` and `--state`; without them it is one error line naming the
+reference and the flag (exit 2), and `--all` still reports the other stacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from preflight.engine import Emulation
+from preflight.stackfile import load_stack_config
+from tests.statefix import export_of
+from tests.support import ROOT, run_module
+from tests.test_shared_vpc import PLATFORM, platform_outputs
+
+STACK = "platformed"  # Pulumi.shared-vpc.yaml, its host network from a platform stack
+MISSING = (
+    f"error: Pulumi.{STACK}.yaml: stack reference '{PLATFORM}' has no outputs: pass "
+    f"--stack-reference {PLATFORM}=FILE (pulumi stack output --json --show-secrets "
+    f"--stack {PLATFORM})"
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.staging.yaml"):
+        (root / name).write_text((ROOT / name).read_text())
+    for name in ("infra", "policies", "docs"):
+        (root / name).symlink_to(ROOT / name)
+    data = yaml.safe_load((ROOT / "Pulumi.shared-vpc.yaml").read_text())
+    shared = data["config"]["redis-vpc:sharedVpc"]
+    for key in ("hostProject", "network", "subnets", "redisRange"):
+        shared.pop(key)
+    shared["stackReference"] = PLATFORM
+    (root / f"Pulumi.{STACK}.yaml").write_text(yaml.safe_dump(data))
+    (root / "platform.json").write_text(json.dumps(platform_outputs()[PLATFORM]))
+    return root
+
+
+def preflight(project: Path, *args: str):
+    return run_module("preflight", *args, "--no-plan", "--project-dir", str(project))
+
+
+def ref(project: Path) -> tuple[str, str]:
+    return ("--stack-reference", f"{PLATFORM}={project / 'platform.json'}")
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_a_stack_reference_without_outputs_is_one_line_naming_the_flag(project, mode):
+    run = preflight(project, STACK, *mode)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == MISSING
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_the_outputs_given_the_stack_is_judged(project, mode):
+    run = preflight(project, STACK, *mode, *ref(project))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"{STACK} ({'preview' if mode else 'update'})" in run.stdout
+
+
+def test_all_reports_the_other_stacks_and_names_the_reference(project):
+    run = preflight(project, "--all")
+    assert run.returncode == 2, run.stderr
+    assert "staging (update)" in run.stdout
+    assert MISSING in run.stderr and "Traceback" not in run.stderr
+    assert "1 of 2 stack files not evaluated" in run.stderr
+    given = preflight(project, "--all", "--preview", *ref(project))
+    assert given.returncode == 0, given.stdout + given.stderr
+    assert "staging (preview)" in given.stdout and f"{STACK} (preview)" in given.stdout
+
+
+def test_state_runs_with_the_outputs_and_without_them_names_the_reference(project, tmp_path):
+    refs = platform_outputs()
+    emulation = Emulation(
+        project, STACK, config=load_stack_config(project, STACK), stack_references=refs
+    )
+    export = tmp_path / "export.json"
+    export.write_text(json.dumps(export_of(emulation.run(), emulation.monitor.ids)))
+    missing = preflight(project, STACK, "--state", str(export))
+    assert missing.returncode == 2 and missing.stderr.strip() == MISSING
+    run = preflight(project, STACK, "--state", str(export), *ref(project))
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "content", "words"),
+    [
+        ("{platform}", None, "expected NAME=FILE"),
+        ("=x.json", None, "expected NAME=FILE"),
+        ("{name}={dir}/absent.json", None, "no file"),
+        ("{name}={dir}/out.json", "not json", "not valid JSON"),
+        ("{name}={dir}/out.json", "[1, 2]", "must be a JSON object"),
+    ],
+)
+def test_a_bad_stack_reference_flag_is_exit_2_naming_it(project, tmp_path, value, content, words):
+    if content is not None:
+        (tmp_path / "out.json").write_text(content)
+    value = value.format(platform=PLATFORM, name=PLATFORM, dir=tmp_path)
+    run = preflight(project, STACK, "--stack-reference", value)
+    assert run.returncode == 2, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("error: --stack-reference") and words in line, line
+    assert value.split("=")[0] in line
+
+
+def test_a_stack_given_twice_is_an_error(project):
+    flag = ref(project)
+    run = preflight(project, STACK, *flag, *flag)
+    assert run.returncode == 2 and "given twice" in run.stderr
