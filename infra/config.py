@@ -52,6 +52,24 @@ class ConfigError(ValueError):
 
 _MISSING = object()
 
+# YAML 1.1's boolean words. The Pulumi CLI reads stack files as YAML 1.2 (gopkg.in/yaml.v3,
+# go-yaml/yaml v3 resolve.go: only true/false are booleans), so these reach the program as
+# strings; preflight/stackfile.py reads stack files the same way.
+YAML_11_BOOLEAN_WORDS = frozenset(
+    {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"}
+    | {"on", "On", "ON", "off", "Off", "OFF"}
+)
+
+
+def boolean_word_hint(value: Any) -> str:
+    """Why `yes`/`off`/... is not a boolean under the CLI (empty for any other value)."""
+    if isinstance(value, str) and value in YAML_11_BOOLEAN_WORDS:
+        return (
+            f" (the Pulumi CLI reads YAML 1.2, where an unquoted {value} is the string "
+            f"{value!r}, not a boolean: write true or false)"
+        )
+    return ""
+
 
 class ConfigErrors(ConfigError):  # noqa: N818 (a collection of ConfigError)
     """Every error of one stack file, found in one run (a user fixes them all at once). It reads
@@ -672,7 +690,8 @@ def _decode(raw: Mapping[str, str], found: _Collector) -> dict[str, Any]:
         elif key in BOOLEAN_KEYS and isinstance(value, str):
             # The CLI hands a YAML boolean to the program as the string "true" / "false".
             if value not in ("true", "false"):
-                found.errors.append(ConfigError(full_key, value, "must be true or false"))
+                rule = "must be true or false" + boolean_word_hint(value)
+                found.errors.append(ConfigError(full_key, value, rule))
             else:
                 data[key] = value == "true"
         elif key in OBJECT_KEYS:
@@ -812,6 +831,8 @@ def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[Co
                     "name): set connector or direct",
                 )
             )
+        elif kind == "bool_type":
+            out.append(ConfigError(_key(path), value, _our_words(error) + boolean_word_hint(value)))
         else:
             out.append(ConfigError(_key(path), value, _our_words(error)))
     return out

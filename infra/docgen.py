@@ -2,7 +2,8 @@
 
 - docs/config.md, `config-keys`: every stack key, from the config models (type, default, allowed
   values) joined with infra/reference.py (the cross-field rule, what a change does);
-- README.md, `outputs`: the stack-output contract, from infra/outputs.CONTRACT.
+- README.md, `outputs`: the stack-output contract, from infra/outputs.CONTRACT;
+- README.md, `stacks`: every shipped stack, from its Pulumi.<stack>.yaml as the CLI reads it.
 
 `python -m infra.docgen` rewrites them (`make docs` also regenerates the JSON Schema and the
 policy tables); `--check` only says which file is stale. tests/test_docgen.py fails when a file
@@ -149,10 +150,38 @@ def outputs_table() -> str:
     return "\n".join(rows)
 
 
+STACKS_DIR = ROOT  # where the Pulumi.<stack>.yaml files are (a test points it elsewhere)
+
+
+def stacks_table() -> str:
+    """One row per stack file: what it deploys, from its validated settings."""
+    from infra.config import parse_config
+    from preflight.stackfile import (
+        load_stack_config,
+        stacks,
+    )  # the stack files as the CLI reads them
+
+    rows = [
+        "| stack | environment | production | egress | regions | Shared VPC |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for stack in stacks(STACKS_DIR):
+        s = parse_config(load_stack_config(STACKS_DIR, stack))
+        shared = "no"
+        if s.shared_vpc is not None:
+            ref = s.shared_vpc.stack_reference
+            shared = f"from stack `{ref}`" if ref else f"host `{s.shared_vpc.host_project}`"
+        rows.append(
+            f"| `{stack}` | `{s.environment}` | {'yes' if s.production else 'no'} | "
+            f"{s.egress_mode} | {', '.join(s.all_regions)} | {shared} |"
+        )
+    return "\n".join(rows)
+
+
 # file -> [(marker, generator)]
 TARGETS: dict[str, list[tuple[str, typing.Callable[[], str]]]] = {
     "docs/config.md": [("config-keys", config_table)],
-    "README.md": [("outputs", outputs_table)],
+    "README.md": [("stacks", stacks_table), ("outputs", outputs_table)],
 }
 
 

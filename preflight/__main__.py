@@ -2,10 +2,10 @@
 
     python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
                         [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
-                        [--state EXPORT [--allow-replace NAME]...]
+                        [--no-plan] [--state EXPORT [--allow-replace NAME]...]
                         [--stack-reference NAME=FILE]...
     python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
-                                [--format dotenv|json|yaml]
+                                [--format dotenv|json|yaml] [--output FILE]
 
 Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
 drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
@@ -315,7 +315,7 @@ def gate(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
-def outputs(argv: list[str]) -> int:
+def _outputs_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m preflight outputs", description="Stack outputs -> application config."
     )
@@ -338,7 +338,11 @@ def outputs(argv: list[str]) -> int:
     p.add_argument("--format", choices=("dotenv", "json", "yaml"), default="dotenv")
     p.add_argument("--output", type=Path, help="write here instead of stdout")
     p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
+    return p
+
+
+def outputs(argv: list[str]) -> int:
+    args = _outputs_parser().parse_args(argv)
 
     from infra.config import ConfigError
     from preflight import appconfig, wire

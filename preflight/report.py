@@ -19,6 +19,7 @@ from preflight import relays, wire
 from preflight.analyzer import Diagnostic, Verdict
 from preflight.graph import Graph, RecordedResource
 from preflight.plan import render
+from preflight.stackfile import CliYamlLoader
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 POLICY_DOCS = "docs/policies.md"  # one `### <policy>` section per policy
@@ -428,7 +429,7 @@ def stack_file_keys(path: Path, project: str) -> Callable[[str], KeyLine | None]
     (yaml.compose keeps every node's position). A key the file does not set, or sets inside a
     value that is not a YAML mapping (a JSON string), is not found."""
     try:
-        root = yaml.compose(path.read_text())
+        root = yaml.compose(path.read_text(), Loader=CliYamlLoader)
     except (OSError, yaml.YAMLError):
         root = None
 
@@ -455,7 +456,7 @@ def stack_file_keys(path: Path, project: str) -> Callable[[str], KeyLine | None]
             return None
         key_node, value_node = found
         try:
-            value = yaml.SafeLoader("").construct_document(value_node)
+            value = CliYamlLoader("").construct_document(value_node)  # as the CLI reads it
         except yaml.YAMLError:  # a tag safe_load refuses: no value to compare, not this key
             return None
         return KeyLine(f"{project}:{dotted}", key_node.start_mark.line + 1, value)

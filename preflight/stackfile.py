@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import json
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from infra.config import boolean_word_hint
 
 
 class StackFileError(ValueError):
@@ -21,11 +27,183 @@ def yaml_error(path: Path, exc: yaml.YAMLError) -> StackFileError:
     return StackFileError(f"{path.name}: not valid YAML{where} ({problem})")
 
 
+# --- YAML as the Pulumi CLI reads it ----------------------------------------------------------
+# The CLI reads Pulumi.yaml and Pulumi.<stack>.yaml with gopkg.in/yaml.v3 (pulumi/pulumi
+# sdk/go/common/encoding/marshal.go: `yamlMarshaler.Unmarshal` calls `yaml.Unmarshal`, used by
+# sdk/go/common/workspace/loaders.go `LoadProjectBytes` and `LoadProjectStackBytes`; version
+# pinned in sdk/go.mod: gopkg.in/yaml.v3 v3.0.1). PyYAML reads YAML 1.1, and yaml.v3 differs in
+# two ways that change what a stack means:
+# - a repeated mapping key is an error at any depth (go-yaml/yaml v3 decode.go `mapping`:
+#   "line %d: mapping key %#v already defined at line %d", keys compared by their text whatever
+#   their quoting); PyYAML keeps the last value silently.
+# - plain scalars resolve by YAML 1.2's core schema (go-yaml/yaml v3 resolve.go `resolve` and
+#   `resolveMapList`): only true/True/TRUE/false/False/FALSE are booleans, so an unquoted
+#   `off`, `on`, `yes` or `no` is a string (yaml.v3 converts those words only into a typed Go
+#   bool, decode.go `scalar`, and the CLI decodes config into `any`); `1:20` is a string, not a
+#   base-60 number; `1e3` is a float; `0o17` is an octal int; underscores in numbers are
+#   dropped. A date-like `2024-01-02` becomes a time in yaml.v3 and a string here (the CLI then
+#   prints Go's time format; no key of ours takes a date).
+
+_BOOL_NULL: dict[str, Any] = {
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+}
+# Go's strconv.ParseInt(s, 0, 64), as resolve.go calls it: 0x, 0o, 0b and a leading 0 (octal).
+_GO_INT = re.compile(r"[-+]?(0[xX][0-9a-fA-F]+|0[oO][0-7]+|0[bB][01]+|0[0-7]*|[1-9][0-9]*)")
+_GO_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")  # yamlStyleFloat
+_GO_SPECIAL_FLOAT = {
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), float("nan")),
+    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), float("inf")),
+    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), float("-inf")),
+}
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_BOOL_TAG, _NULL_TAG = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+_STR_TAG, _MERGE_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:merge"
+
+
+def _go_plain(text: str) -> tuple[str, Any]:
+    """(tag, value) of a plain scalar as yaml.v3's `resolve` gives it (timestamps aside)."""
+    if text in _BOOL_NULL:
+        value = _BOOL_NULL[text]
+        return (_NULL_TAG if value is None else _BOOL_TAG), value
+    if text in _GO_SPECIAL_FLOAT:
+        return _FLOAT_TAG, _GO_SPECIAL_FLOAT[text]
+    if text == "<<":
+        return _MERGE_TAG, text
+    if text[0] == ".":
+        try:
+            return _FLOAT_TAG, float(text)
+        except ValueError:
+            return _STR_TAG, text
+    if text[0] in "+-0123456789":
+        plain = text.replace("_", "")
+        if _GO_INT.fullmatch(plain):
+            sign, digits = (-1, plain[1:]) if plain[0] == "-" else (1, plain.lstrip("+"))
+            octal = len(digits) > 1 and digits[0] == "0" and digits[1] in "01234567"
+            return _INT_TAG, sign * int(digits, 8 if octal else 0)
+        if _GO_FLOAT.fullmatch(plain):
+            return _FLOAT_TAG, float(plain)
+    return _STR_TAG, text
+
+
+class CliYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, resolving plain scalars and refusing repeated keys as yaml.v3 does."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self.repeats: list[str] = []
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        if kind is yaml.ScalarNode and implicit[0]:  # plain, untagged
+            return _go_plain(value)[0]
+        return str(super().resolve(kind, value, implicit))
+
+    def construct_go_scalar(self, node: yaml.ScalarNode) -> Any:
+        tag, value = _go_plain(self.construct_scalar(node))
+        return value if tag == node.tag else self.construct_scalar(node)
+
+
+for _tag in (_INT_TAG, _FLOAT_TAG, _BOOL_TAG, _NULL_TAG):
+    CliYamlLoader.add_constructor(_tag, CliYamlLoader.construct_go_scalar)
+
+
+def _repeated_keys(node: Any, path: str = "") -> list[str]:
+    """Every repeated key of every mapping under `node`, in yaml.v3's words, with its path."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            text = key.value if isinstance(key, yaml.ScalarNode) else None
+            line = key.start_mark.line + 1
+            if text is not None and text in seen:
+                where = f"{path}.{text}" if path else text
+                out.append(
+                    f'line {line}: mapping key "{text}" already defined at line {seen[text]} '
+                    f"({where})"
+                )
+            elif text is not None:
+                seen[text] = line
+            child = f"{path}.{text}" if path else str(text)
+            out += _repeated_keys(value, child)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _repeated_keys(item, f"{path}[{i}]")
+    return out
+
+
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text())
+        loader = CliYamlLoader(path.read_text())
+        try:
+            node = loader.get_single_node()
+            repeats = _repeated_keys(node)
+            if repeats:
+                raise StackFileError(
+                    f"{path.name}: " + "; ".join(repeats) + " (the Pulumi CLI refuses a file that "
+                    "sets a key twice: keep one)"
+                )
+            return None if node is None else loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise yaml_error(path, exc) from None
+
+
+def key_lines(path: Path) -> dict[str, int]:
+    """The line of every top-level key and every `config:` key of a stack file."""
+    try:
+        root = yaml.compose(path.read_text(), Loader=CliYamlLoader)
+    except (OSError, yaml.YAMLError):
+        return {}
+    out: dict[str, int] = {}
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            out.setdefault(str(key.value), key.start_mark.line + 1)
+            if key.value == "config" and isinstance(value, yaml.MappingNode):
+                for k, _ in value.value:
+                    out.setdefault(f"config.{k.value}", k.start_mark.line + 1)
+    return out
+
+
+def nearest(word: str, known: set[str] | frozenset[str]) -> str | None:
+    near = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    return near[0] if near else None
+
+
+def did_you_mean(word: str, known: set[str] | frozenset[str]) -> str:
+    near = nearest(word, known)
+    return f"did you mean {near}?" if near else ""
+
+
+@cache
+def provider_keys(namespace: str = "gcp") -> frozenset[str]:
+    """The config keys the installed provider package reads (pulumi_gcp/config/vars.py: one
+    `__config__.get*('name')` per provider setting, generated from the provider's schema)."""
+    try:
+        spec = importlib.util.find_spec(f"pulumi_{namespace.replace('-', '_')}")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return frozenset()  # a provider not installed here: its keys are not ours to judge
+    try:
+        text = (Path(spec.origin).parent / "config" / "vars.py").read_text()
+    except OSError:
+        return frozenset()
+    return frozenset(re.findall(r"__config__\.get\w*\('([A-Za-z0-9_]+)'", text))
+
+
+# A provider refuses a key of its namespace it does not read when the program first uses it
+# ("could not validate provider configuration: Invalid or unknown key. Check `pulumi config get
+# gcp:regoin`", pulumi/pulumi-terraform-bridge pkg/tfbridge/provider.go, pull request #1153);
+# preflight refuses it before the run, with the nearest key the provider does read.
+
+# The stack file's own top-level keys (pulumi/pulumi sdk/go/common/workspace/project.go,
+# `ProjectStack`). yaml.v3 ignores any other key of a struct, so the CLI ignores `confg:` and
+# with it every value under it; a near miss of these names is refused here instead.
+STACK_FILE_KEYS = frozenset(
+    {"secretsprovider", "encryptedkey", "encryptionsalt", "config", "environment"}
+)
 
 
 def project_name(project_dir: Path) -> str:
@@ -62,11 +240,17 @@ def _project_config(project_dir: Path) -> dict[str, Any]:
 
 
 def _apply_project_config(
-    project: str, stack: str, declared: dict[str, Any], out: dict[str, str]
+    project: str,
+    stack: str,
+    declared: dict[str, Any],
+    out: dict[str, str],
+    lines: dict[str, int] | None = None,
 ) -> None:
-    """What the CLI does with Pulumi.yaml's `config:` before the program runs: typed keys are
-    checked, defaults (project keys) and values (other namespaces) fill what the stack file does
-    not set, and a typed key without a default must be set by the stack."""
+    """What the CLI does with Pulumi.yaml's `config:` before the program runs (pulumi/pulumi
+    pkg/workspace/config.go `validateStackConfigValues`): typed keys are checked, defaults
+    (project keys) and values (other namespaces) fill what the stack file does not set, and a
+    typed key without a default must be set by the stack. `lines` (the stack file's key lines)
+    lets a missing key name the misspelt key the stack sets instead."""
     missing = []
     for key, decl in declared.items():
         full = key if ":" in key else f"{project}:{key}"
@@ -83,8 +267,10 @@ def _apply_project_config(
                     value = out[full]
                 ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
                 if not ok:
+                    hint = boolean_word_hint(value) if kind is bool else ""
                     raise StackFileError(
-                        f"Stack '{stack}' with configuration key '{key}' must be of type '{decl['type']}'"
+                        f"Stack '{stack}' with configuration key '{key}' must be of type "
+                        f"'{decl['type']}'{hint}"
                     )
             continue
         fallback = decl.get("default", decl.get("value"))
@@ -93,9 +279,18 @@ def _apply_project_config(
         elif "type" in decl:
             missing.append(key)
     if missing:
+        declared_full = {k if ":" in k else f"{project}:{k}" for k in declared}
+        hints = []
+        for key in sorted(set(out) - declared_full):
+            near = did_you_mean(key, {f"{project}:{m}" for m in missing})
+            if key.startswith(f"{project}:") and near:
+                at = (lines or {}).get(f"config.{key}") or (lines or {}).get(
+                    f"config.{key.split(':', 1)[1]}"
+                )
+                hints.append(f"{f'line {at}: ' if at else ''}{key} is not a key: {near}")
         raise StackFileError(
             f"Stack '{stack}' is missing configuration value(s) {', '.join(repr(m) for m in missing)} "
-            "(declared in Pulumi.yaml without a default)"
+            "(declared in Pulumi.yaml without a default)" + "".join(f"; {h}" for h in hints)
         )
 
 
@@ -107,6 +302,14 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
     data = _load_yaml(path) or {}
     if not isinstance(data, dict):
         raise StackFileError(f"{path.name}: must be a mapping with a 'config' key")
+    lines = key_lines(path)
+    for key in data:
+        near = did_you_mean(str(key), STACK_FILE_KEYS)
+        if key not in STACK_FILE_KEYS and near:
+            raise StackFileError(
+                f"{path.name}: line {lines.get(str(key), '?')}: {key} is not a stack file key: "
+                f"{near} (the Pulumi CLI ignores an unknown key and everything under it)"
+            )
     config = data.get("config") or {}
     if not isinstance(config, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping")
@@ -122,6 +325,16 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
                 f"{path.name}: {full} is an encrypted secret; preflight runs without the stack's "
                 "secrets provider, so keep secrets out of the keys the program reads"
             )
+        namespace, name = full.split(":", 1)
+        settings = provider_keys(namespace) if namespace != project else frozenset()
+        if settings and name not in settings:
+            guess = nearest(name, settings)
+            raise StackFileError(
+                f"{path.name}: line {lines.get(f'config.{key}', '?')}: {full} is not a setting of "
+                f"the {namespace} provider"
+                + (f": did you mean {namespace}:{guess}?" if guess else "")
+                + f" (the keys pulumi_{namespace} reads, pulumi_{namespace}/config/vars.py)"
+            )
         out[full] = _to_config_string(value)
-    _apply_project_config(project, stack, _project_config(project_dir), out)
+    _apply_project_config(project, stack, _project_config(project_dir), out, lines)
     return out

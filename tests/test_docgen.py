@@ -113,3 +113,33 @@ def test_make_docs_is_a_target():
         [sys.executable, "-m", "infra.docgen", "--check"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_readme_lists_every_shipped_stack_from_its_stack_file():
+    from tests.support import STACKS, settings
+
+    table = docgen.stacks_table()
+    rows = [line for line in table.splitlines()[2:]]
+    assert [r.split("|")[1].strip(" `") for r in rows] == list(STACKS)
+    for stack, row in zip(STACKS, rows, strict=True):
+        s = settings(stack)
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        assert cells[1] == f"`{s.environment}`"
+        assert cells[2] == ("yes" if s.production else "no")
+        assert cells[3] == s.egress_mode
+        assert cells[4] == ", ".join(s.all_regions)
+        assert (cells[5] == "no") == (s.shared_vpc is None)
+
+
+def test_a_new_stack_file_makes_the_readme_stale(tmp_path, monkeypatch):
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    (tmp_path / "Pulumi.qa.yaml").write_text(
+        (ROOT / "Pulumi.staging.yaml")
+        .read_text()
+        .replace("environment: staging", "environment: qa")
+    )
+    monkeypatch.setattr(docgen, "STACKS_DIR", tmp_path)
+    table = docgen.stacks_table()
+    assert "| `qa` | `qa` | no | connector | us-central1 | no |" in table
+    assert "| `staging` |" in table

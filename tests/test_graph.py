@@ -285,10 +285,13 @@ def test_output_contract(graph):
         return
     assert contract_violations(outputs) == []
     assert outputs["vpc_egress"] == settings(graph.stack).egress_mode
-    assert (outputs.get("vpc_connector_id") is None) == (graph.stack == "dev")
+    assert (outputs.get("vpc_connector_id") is None) == (
+        settings(graph.stack).egress_mode == "direct"
+    )
     assert outputs["redis_host"] == graph.one(REDIS).outputs["host"]
     assert set(outputs["service_urls"]) == {
-        s.inputs["name"].removeprefix(f"{graph.stack}-") for s in graph.by_type(RUN)
+        s.inputs["name"].removeprefix(f"{settings(graph.stack).environment}-")
+        for s in graph.by_type(RUN)
     }
 
 

@@ -30,6 +30,7 @@ from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.graph import Graph
 from tests.mutations import MUTATIONS, mutated
 from tests.support import ROOT, STACKS, stack_config, stack_graph
+from tests.support import settings as stack_settings
 
 PACK = ROOT / "policies"
 ORIGINAL_SERVICER = sdk_policy._PolicyAnalyzerServicer
@@ -284,7 +285,7 @@ def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: b
 
 def _config(stack: str) -> dict[str, Any]:
     """The environment, which the pack reads from the Pulumi runtime, set explicitly."""
-    env = {"environment": stack}
+    env = {"environment": stack_settings(stack).environment}
     return {n: dict(env) for n, r in RULES.items() if settings.ENVIRONMENT in r.settings}
 
 
@@ -308,6 +309,16 @@ def _responses(pack: PolicyPackProcess, graph: Graph, stack: str) -> tuple[Verdi
     return verdict, [r for r in stub.responses if isinstance(r, analyzer_pb2.AnalyzeResponse)]
 
 
+# The stacks tests/mutations.py breaks. A stack added without mutations (a copy of staging saved
+# as Pulumi.qa.yaml) may well be clean: its responses are still compared, but it is not required
+# to give diagnostics.
+BROKEN_STACKS = frozenset(m.stack for m in MUTATIONS)
+
+
+def test_the_comparison_covers_broken_stacks():
+    assert {"staging", "production"} <= BROKEN_STACKS & set(STACKS)
+
+
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("stack", STACKS)
 def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
@@ -317,7 +328,8 @@ def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
         graph,
         stack,
     )
-    assert expected.diagnostics, "a broken stack must give diagnostics to compare"
+    if stack in BROKEN_STACKS:
+        assert expected.diagnostics, "a broken stack must give diagnostics to compare"
     policies = guardrails_policies.all_policies()
     got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
     assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order

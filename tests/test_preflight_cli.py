@@ -24,7 +24,7 @@ def test_plan_printed_for_every_stack(stack):
     for needle in (
         # On a Shared VPC the network is the host's: the plan names it, creates none.
         f"/networks/{shared.network}" if shared else "gcp:compute/network:Network",
-        f"{stack}-vpc" if not shared else f"projects/{shared.host_project}",
+        f"{settings(stack).environment}-vpc" if not shared else f"projects/{shared.host_project}",
         "gcp:redis/instance:Instance",
         "gcp:compute/firewall:Firewall",
         "direction: EGRESS",
