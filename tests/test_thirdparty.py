@@ -171,7 +171,10 @@ EXPECTED: dict[str, Expected] = {
     "tickets-public-invoker": expect(
         ("cloud-run-redis-clients-not-public", "api-public", M),
         ("cloud-run-redis-clients-not-public", "backoffice-invokers", M),
+        ("cloud-run-redis-clients-not-public", "kiosk", M),
+        ("cloud-run-redis-clients-not-public", "backoffice", M),
         **{
+            "kiosk": "turns the Cloud Run invoker IAM check off",
             "api-public": "allUsers on tickets-prd-api",
             "backoffice-invokers": "allAuthenticatedUsers on tickets-prd-backoffice",
         },

@@ -6,11 +6,15 @@ Terraform: CKV_GCP_102, "Ensure that GCP Cloud Run services are not anonymously 
 accessible", bridgecrewio/checkov checkov/terraform/checks/resource/gcp/GCPCloudRunPrivateService.py).
 On a workload that holds a path to Redis that is an open door to the cache, so production needs
 it to be meant: the service carries the label public=true (the redis-vpc program's
-`services.<name>.public: true`) or is listed in publicServices.
+`services.<name>.public: true`) or is listed in publicServices. Turning the invoker IAM check off
+makes a service public with no grant at all (v2 `invokerIamDisabled`, v1 the service annotation
+`run.googleapis.com/invoker-iam-disabled`: "Disable the Cloud Run Invoker IAM check",
+https://cloud.google.com/run/docs/securing/managing-access#invoker_check): judged the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pulumi_policy import Severity
@@ -32,6 +36,7 @@ PUBLIC_MEMBERS = {
 # Admin (run.*) ("Cloud Run roles and permissions",
 # https://cloud.google.com/iam/docs/roles-permissions/run).
 INVOKER_ROLES = frozenset({"roles/run.invoker", "roles/run.developer", "roles/run.admin"})
+V1_INVOKER_CHECK_OFF = "run.googleapis.com/invoker-iam-disabled"
 
 
 def public_on_purpose(svc: Service, listed: set[str]) -> bool:
@@ -44,6 +49,35 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     listed = set(cfg["publicServices"])
     for grant in a.model.invoker_grants:
         _judge(a, grant, listed, out)
+    for svc in a.model.services:
+        _judge_check_off(a, svc, listed, out)
+
+
+def _invoker_check_off(svc: Service) -> Any:
+    """Whether the service turns the invoker IAM check off (True, False, or UNKNOWN)."""
+    if svc.v1:
+        notes = svc.res.get("metadata.annotations")
+        value = notes.get(V1_INVOKER_CHECK_OFF) if isinstance(notes, Mapping) else notes
+        return value if value is UNKNOWN else str(value).lower() == "true"
+    value = svc.res.get("invokerIamDisabled")
+    return value if value is UNKNOWN else value is True
+
+
+def _judge_check_off(a: Analysis, svc: Service, listed: set[str], out: Findings) -> None:
+    off = _invoker_check_off(svc)
+    if off is False or public_on_purpose(svc, listed) or a.model.redis_client(svc) is None:
+        return
+    if off is UNKNOWN:
+        out.unknown(svc.res, f"whether {svc.name} turns the invoker IAM check off is not known yet")
+        return
+    out.violation(
+        svc.res,
+        f"{svc.res.name}: turns the Cloud Run invoker IAM check off on {svc.name}, a Redis "
+        "client: anyone who can reach its URL can call it, with no grant at all, and drive what "
+        "it does with Redis. Fix: leave the invoker check on and grant roles/run.invoker to the "
+        f"callers; if {svc.name} is public on purpose, label it {PUBLIC_LABEL}={PUBLIC_VALUE} "
+        "(redis-vpc: services.<name>.public: true) or list it in this policy's publicServices.",
+    )
 
 
 def _from_service_accounts(a: Analysis, grant: InvokerGrant) -> bool:
@@ -95,7 +129,7 @@ RULE = Rule(
     name="cloud-run-redis-clients-not-public",
     description=(
         "A Cloud Run service that is a Redis client grants no invoker role to allUsers or "
-        "allAuthenticatedUsers, unless it is public on purpose (label public=true, or "
+        "allAuthenticatedUsers and keeps the invoker IAM check on, unless it is public on purpose (label public=true, or "
         "publicServices)."
     ),
     level=MANDATORY,

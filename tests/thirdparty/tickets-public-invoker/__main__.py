@@ -4,7 +4,8 @@ Every Redis client here is on a correct path. What differs is the invoker grants
 is opened to allUsers by an IAM member and the v1 back office to allAuthenticatedUsers by a
 binding, neither on purpose; the pages service is public on purpose (label public=true) through
 an authoritative IAM policy; the status page is public but no Redis client; the worker's invoker
-is a service account.
+is a service account; the kiosk turns the invoker IAM check off, which makes it public with no
+grant at all.
 """
 
 import json
@@ -83,7 +84,9 @@ auth_access = gcp.secretmanager.SecretIamMember(
 after = pulumi.ResourceOptions(depends_on=[redis_egress, auth_access])
 
 
-def client(role: str, extra_labels: dict[str, str] | None = None) -> gcp.cloudrunv2.Service:
+def client(
+    role: str, extra_labels: dict[str, str] | None = None, **args: object
+) -> gcp.cloudrunv2.Service:
     """A v2 Redis client on the connector, reading AUTH from Secret Manager."""
     return gcp.cloudrunv2.Service(
         role,
@@ -114,11 +117,15 @@ def client(role: str, extra_labels: dict[str, str] | None = None) -> gcp.cloudru
             ],
         },
         opts=after,
+        **args,
     )
 
 
 api = client("api")
-pages = client("pages", {"public": "true"})
+# Public on purpose, also with the invoker check off.
+pages = client("pages", {"public": "true"}, invoker_iam_disabled=True)
+# The invoker IAM check turned off: public without any grant, not on purpose.
+kiosk = client("kiosk", invoker_iam_disabled=True)
 worker = client("worker")
 status = gcp.cloudrunv2.Service(
     "status",
@@ -134,7 +141,8 @@ backoffice = gcp.cloudrun.Service(
     "backoffice",
     name=name("backoffice"),
     location=region,
-    metadata={"labels": labels},
+    # The v1 spelling of the invoker check off, on top of its binding.
+    metadata={"labels": labels, "annotations": {"run.googleapis.com/invoker-iam-disabled": "true"}},
     template={
         "metadata": {
             "annotations": {
