@@ -7,6 +7,7 @@ reads its settings through `effective`, which applies the same defaults.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,15 @@ def effective(config: Mapping[str, Any] | None, *settings: Setting) -> dict[str,
 
 
 def stack_environment() -> str:
+    """The stack's name, or "" when the CLI gave the pack none. `pulumi policy analyze` starts
+    the pack without PULUMI_STACK (it never calls ConfigureStack: pulumi/pulumi
+    pkg/cmd/pulumi/policy/policy_analyze.go loads the packs with no analyzer options), so
+    pulumi_policy leaves the runtime unconfigured (policy.py _configure_runtime_settings needs
+    PULUMI_PROJECT, PULUMI_STACK and PULUMI_DRY_RUN) and `pulumi.get_stack()` answers the SDK's
+    placeholder "stack" (pulumi/runtime/settings.py `SETTINGS = Settings(stack="stack", ...)`),
+    which is no environment."""
+    if not os.environ.get("PULUMI_STACK"):
+        return ""
     try:
         return pulumi.get_stack()
     except Exception:  # noqa: BLE001 - no runtime settings (a unit test): no stack name
