@@ -100,11 +100,6 @@ def check_stack(
     return StackResult(graph, verdict, pack_version(pack_dir), rel)
 
 
-def _is_urn(urn: str) -> bool:
-    """`urn:pulumi:<stack>::<project>::<type>::<name>` (sdk/go/common/resource/urn.go IsValid)."""
-    return urn.startswith("urn:pulumi:") and len(urn.split("::")) >= 4
-
-
 def check_export(
     path: Path, pack_dir: Path, policy_config: Mapping[str, Any] | None = None
 ) -> StackResult | None:
@@ -113,14 +108,9 @@ def check_export(
     "[secret]". None when the export has no resource (the command says so and stops)."""
     from preflight.analyzer import evaluate_snapshot
     from preflight.changes import state_graph
-    from preflight.state import REDACTED, StateError, load_state
+    from preflight.state import REDACTED, load_state
 
-    state = load_state(path, flag="--analyze", redacted=REDACTED)
-    for r in state.resources:
-        # The command refuses a structurally invalid URN before analysing (policy_analyze.go:
-        # "contains a resource with an invalid URN").
-        if not _is_urn(r.urn):
-            raise StateError(f"--analyze {path}: a resource has the invalid URN {r.urn!r}")
+    state = load_state(path, flag="--analyze", redacted=REDACTED)  # refuses an invalid URN
     if not state.resources:
         return None
     if not (pack_dir / "PulumiPolicy.yaml").is_file():

@@ -147,6 +147,12 @@ def _resource(
     for key in ("urn", "type"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise StateError(f"{where}: {key} is missing")
+    parts = raw["urn"].split("::")
+    if not raw["urn"].startswith("urn:pulumi:") or len(parts) < 4:
+        # `urn:pulumi:<stack>::<project>::<type>::<name>` (sdk/go/common/resource/urn/urn.go
+        # IsValid; `pulumi policy analyze` refuses an export with another: "contains a resource
+        # with an invalid URN", pkg/cmd/pulumi/policy/policy_analyze.go).
+        raise StateError(f"{where}: invalid URN {raw['urn']!r}")
     where = f"{where} ({raw['urn']})"
     deps = raw.get("propertyDependencies") or {}
     if not isinstance(deps, dict):
@@ -205,7 +211,12 @@ def parse_state(
     if not isinstance(raw, list):
         raise StateError(f"{source}: deployment.resources must be a list")
     counter = decoded if decoded is not None else [0]
-    resources = [_resource(r, i, counter, decoded is not None, redacted) for i, r in enumerate(raw)]
+    try:
+        resources = [
+            _resource(r, i, counter, decoded is not None, redacted) for i, r in enumerate(raw)
+        ]
+    except StateError as exc:
+        raise StateError(f"{source}: {exc}") from None
     stacks = [r for r in resources if r.type == STACK_TYPE]
     if stacks:
         # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>
