@@ -212,8 +212,8 @@ def stack_environment() -> str:
     pkg/cmd/pulumi/policy/policy_analyze.go loads the packs with no analyzer options), so
     pulumi_policy leaves the runtime unconfigured (policy.py _configure_runtime_settings needs
     PULUMI_PROJECT, PULUMI_STACK and PULUMI_DRY_RUN) and `pulumi.get_stack()` answers the SDK's
-    placeholder "stack" (pulumi/runtime/settings.py `SETTINGS = Settings(stack="stack", ...)`),
-    which is no environment."""
+    placeholder "stack" (pulumi/pulumi sdk/python/lib/pulumi/runtime/settings.py `SETTINGS =
+    Settings(stack="stack", ...)`), which is no environment."""
     if not os.environ.get("PULUMI_STACK"):
         return ""
     try:
