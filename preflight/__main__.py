@@ -1,9 +1,11 @@
 """The offline preflight gate for pull requests.
 
-    python -m preflight [STACK] [--preview] [--all] [--policy-pack-config FILE]
-                        [--export FILE] [--graph FILE] [--format text|json|sarif] [--output FILE]
-                        [--no-plan] [--state EXPORT [--allow-replace NAME]...]
-                        [--stack-reference NAME=FILE]...
+    python -m preflight [STACK] [--preview] [--all] [--program DIR] [--policy-pack DIR]
+                        [--policy-pack-config FILE] [--export FILE] [--graph FILE]
+                        [--format text|json|sarif] [--output FILE] [--no-plan]
+                        [--state EXPORT [--allow-replace NAME]...] [--stack-reference NAME=FILE]...
+    python -m preflight --analyze EXPORT [--policy-pack DIR] [--policy-pack-config FILE]
+                        [--format text|json|sarif] [--output FILE]
     python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
                                 [--format dotenv|json|yaml] [--output FILE]
 
@@ -22,6 +24,17 @@ A program that reads another stack (`pulumi.StackReference`, e.g. `sharedVpc.sta
 needs that stack's outputs: `--stack-reference NAME=FILE`, FILE being what
 `pulumi stack output --json --show-secrets --stack NAME` prints; without them the stack is a
 config error (exit 2) naming the reference.
+
+`--program DIR` runs any Pulumi Python program instead of this repository's (DIR holds
+Pulumi.yaml, Pulumi.<STACK>.yaml and its entry point). Its own virtualenv is not used: it runs
+with this tool's pulumi and pulumi_gcp. `--policy-pack DIR` judges with another pack than this
+repository's policies/.
+
+`--analyze EXPORT` runs no program: it judges a `pulumi stack export` file exactly as
+`pulumi policy analyze --policy-pack policies --file EXPORT` does (Pulumi CLI 3.249+): the pack
+is started with no stack name and no stack config, every resource but those pending deletion is
+analyzed on its inputs and the stack on its outputs, and a secret the CLI cannot decrypt offline
+reads "[secret]" (a value the pack cannot judge). Exit status as above.
 """
 
 from __future__ import annotations
@@ -102,7 +115,30 @@ def _gate_parser() -> argparse.ArgumentParser:
         help="outputs of a stack the program reads through a StackReference (FILE: `pulumi "
         "stack output --json --show-secrets --stack NAME`); repeatable",
     )
-    p.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--program",
+        type=Path,
+        metavar="DIR",
+        dest="project_dir",
+        help="run this Pulumi Python program (Pulumi.yaml, Pulumi.<stack>.yaml, __main__.py) "
+        "with preflight's pulumi and pulumi_gcp, not its own virtualenv; default this repository",
+    )
+    # The earlier, undocumented name of --program.
+    p.add_argument("--project-dir", type=Path, dest="project_dir", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--policy-pack",
+        type=Path,
+        metavar="DIR",
+        default=PROJECT_DIR / "policies",
+        help="the policy pack to run (default: this repository's policies/)",
+    )
+    p.add_argument(
+        "--analyze",
+        type=Path,
+        metavar="EXPORT",
+        help="judge a `pulumi stack export` file as `pulumi policy analyze --file` does; "
+        "no program runs",
+    )
     return p
 
 
@@ -150,6 +186,24 @@ def _reject_ignored(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--preview given with --graph {args.graph} (the graph records its own mode)"
         )
+    if args.analyze:
+        given = {
+            f"stack {args.stack!r}": args.stack is not None,
+            "--preview": args.preview,
+            "--all": args.all,
+            "--graph": args.graph,
+            "--state": args.state,
+            "--allow-replace": args.allow_replace,
+            "--export": args.export,
+            "--program": args.project_dir is not None,
+            "--stack-reference": args.stack_reference,
+        }
+        for name, value in given.items():
+            if value:
+                raise UsageError(
+                    f"{name} given with --analyze {args.analyze}: the export is judged as it is, "
+                    "no program runs (give one or the other)"
+                )
 
 
 def review_change(
@@ -159,6 +213,7 @@ def review_change(
     allowed: list[str],
     policy_config: Any,
     stack_references: dict[str, Any] | None = None,
+    pack_dir: Path | None = None,
 ) -> Any:
     """The program's run diffed against the deployed state, and the pack on that state."""
     from preflight.changes import Change
@@ -166,9 +221,53 @@ def review_change(
 
     change = Change.of(project_dir, result.graph, state, allowed, stack_references)
     change.deployed = check_stack(
-        project_dir, state.stack, graph=change.deployed_graph, policy_config=policy_config
+        project_dir,
+        state.stack,
+        graph=change.deployed_graph,
+        policy_config=policy_config,
+        pack_dir=pack_dir,
     )
     return change
+
+
+def analyze(args: argparse.Namespace) -> int:
+    """`--analyze EXPORT`: the export judged as `pulumi policy analyze --file` judges it."""
+    from preflight.analyzer import PolicyConfigError, PolicyPackError
+    from preflight.gate import UsageError, check_export, load_policy_config
+    from preflight.report import render_json, render_sarif, render_text
+    from preflight.state import StateError
+
+    try:
+        _reject_ignored(args)
+        policy_config = (
+            load_policy_config(args.policy_pack_config) if args.policy_pack_config else None
+        )
+        result = check_export(args.analyze, args.policy_pack.resolve(), policy_config)
+    except (PolicyConfigError, PolicyPackError, StateError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        _drop_stale(args.output)
+        return 2
+    if result is None:  # as the CLI: nothing to analyze is no failure
+        print(f"File {args.analyze} has no resources; nothing to analyze.", file=sys.stderr)
+        _drop_stale(args.output)
+        return 0
+    if args.format == "json":
+        report = render_json([result])
+    elif args.format == "sarif":
+        report = render_sarif([result], Path.cwd())
+    else:
+        report = render_text([result], plan=False)
+    if args.output:
+        try:
+            args.output.write_text(report)
+        except OSError as exc:
+            print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
+            _drop_stale(args.output)
+            return 2
+        print(result.summary())
+    else:
+        sys.stdout.write(report)
+    return 1 if result.mandatory else 0
 
 
 def gate(argv: list[str]) -> int:
@@ -179,9 +278,12 @@ def gate(argv: list[str]) -> int:
     from preflight.gate import UsageError, check_stack, load_policy_config, load_stack_references
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
-    from preflight.stackfile import StackFileError, stack_file, stacks
+    from preflight.stackfile import StackFileError, program_main, stack_file, stacks
 
-    project_dir: Path = args.project_dir.resolve()
+    if args.analyze:
+        return analyze(args)
+    project_dir: Path = (args.project_dir or PROJECT_DIR).resolve()
+    pack_dir: Path = args.policy_pack.resolve()
     expected: tuple[type[Exception], ...] = (
         ConfigError,
         StackFileError,
@@ -196,6 +298,7 @@ def gate(argv: list[str]) -> int:
         expected += (StateError,)
     try:
         _reject_ignored(args)
+        program_main(project_dir)  # a Pulumi Python program, with its entry point
         if args.stack is None:
             args.stack = "staging"
         if args.graph and args.all:
@@ -253,6 +356,7 @@ def gate(argv: list[str]) -> int:
                     graph=graph,
                     policy_config=policy_config,
                     stack_references=references,
+                    pack_dir=pack_dir,
                 )
             except (ConfigError, StackFileError, MissingStackReferenceError) as exc:
                 if not args.all:
@@ -271,7 +375,13 @@ def gate(argv: list[str]) -> int:
             raise UsageError("; ".join(message for _, message in broken))
         if state is not None:
             change = review_change(
-                project_dir, results[0], state, args.allow_replace, policy_config, references
+                project_dir,
+                results[0],
+                state,
+                args.allow_replace,
+                policy_config,
+                references,
+                pack_dir,
             )
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)

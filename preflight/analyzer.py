@@ -10,11 +10,16 @@ AnalyzeStack (outputs, parents, dependencies, property dependencies), on registr
 a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
 carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
 step_generator.go `AnalyzeResources`; `RecordedResource.read`).
+
+`evaluate_snapshot` drives it as `pulumi policy analyze --file EXPORT` does instead: a pack started
+without the stack's settings, no ConfigureStack, Remediate and Analyze on each state's inputs and
+AnalyzeStack on its outputs (see there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import json
 import os
@@ -34,6 +39,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from preflight.graph import Graph, RecordedResource
+from preflight.state import PROVIDER_PREFIX, STACK_TYPE, State, StateResource
 
 LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -57,6 +63,16 @@ class PolicyPackError(RuntimeError):
 
 
 RPC_TIMEOUT = 600.0  # seconds for one Analyze/AnalyzeStack call
+# What the CLI tells a pack about the stack it judges, in its environment (the python language
+# host sets them from ConfigureStack: pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go,
+# RunPlugin, "maybeAppendEnv").
+STACK_ENV = (
+    "PULUMI_ORGANIZATION",
+    "PULUMI_PROJECT",
+    "PULUMI_STACK",
+    "PULUMI_DRY_RUN",
+    "PULUMI_CONFIG",
+)
 
 
 @dataclass(frozen=True)
@@ -344,8 +360,19 @@ class PolicyPackProcess:
         config: Mapping[str, str] | None = None,
         python: str = sys.executable,
         start_timeout: float = 60.0,
+        stack_settings: bool = True,
     ) -> None:
+        """`stack_settings=False` starts and configures the pack as `pulumi policy analyze` does:
+        it loads the packs with no analyzer options (pulumi/pulumi
+        pkg/cmd/pulumi/policy/policy_analyze.go: `engine.LoadLocalPolicyPackAnalyzers(ctx, pctx,
+        packs, nil)`), so the CLI never calls ConfigureStack (pkg/resource/plugin/
+        analyzer_plugin.go NewPolicyAnalyzer, `if opts != nil`), and the python host's policy
+        proxy starts the pack with no PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN or
+        PULUMI_CONFIG (sdk/policy_proxy.go awaitClient "just report no configuration";
+        pulumi-language-python main.go sets them only `if config != nil`). The pack then has no
+        stack name, no project, no dry-run flag and no stack config."""
         self.pack_dir = pack_dir.resolve()
+        self.stack_settings = stack_settings
         self.project, self.stack, self.dry_run = project, stack, dry_run
         self.config = dict(config or {})
         self.python = python
@@ -378,13 +405,14 @@ class PolicyPackProcess:
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
         self._engine_server.start()
-        env = dict(os.environ)
-        env.update(
-            PULUMI_PROJECT=self.project,
-            PULUMI_STACK=self.stack,
-            PULUMI_DRY_RUN="true" if self.dry_run else "false",
-            PULUMI_CONFIG=json.dumps(self.config),
-        )
+        env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}
+        if self.stack_settings:
+            env.update(
+                PULUMI_PROJECT=self.project,
+                PULUMI_STACK=self.stack,
+                PULUMI_DRY_RUN="true" if self.dry_run else "false",
+                PULUMI_CONFIG=json.dumps(self.config),
+            )
         self._proc = subprocess.Popen(
             [
                 self.python,
@@ -499,6 +527,8 @@ class PolicyPackProcess:
             pc.properties.update(props)
             req.policyConfig[name].CopyFrom(pc)
         self._call(self.stub.Configure, req)
+        if not self.stack_settings:
+            return
         self._call(
             self.stub.ConfigureStack,
             analyzer_pb2.AnalyzerStackConfigureRequest(
@@ -682,3 +712,141 @@ class PolicyPackProcess:
         verdict.diagnostics += diags
         verdict.not_applicable += na
         return verdict
+
+
+# -- `pulumi policy analyze --file` -------------------------------------------------------------
+# What pulumi/pulumi's AnalyzeSnapshot sends (pkg/resource/deploy/analyze_snapshot.go, cited by
+# line below), with the marshalling of pkg/resource/plugin/analyzer_plugin.go (Analyze,
+# AnalyzeStack, Remediate, marshalResourceOptions, marshalProvider).
+
+
+def public_keys(props: Mapping[str, Any]) -> dict[str, Any]:
+    """Properties as Analyze and AnalyzeStack carry them: MarshalProperties with
+    SkipInternalKeys drops the top-level keys that start with `__` (the bridge's `__defaults`,
+    a provider's `__internal`), and only those ("Only skip top level internal keys":
+    sdk/go/common/resource/plugin/rpc.go MarshalProperties). Remediate keeps them."""
+    return {k: v for k, v in props.items() if not k.startswith("__")}
+
+
+def _provider_urn(reference: str) -> str:
+    """A provider reference `<provider URN>::<id>` -> the URN (sdk/go/common/providers
+    ParseReference)."""
+    return reference.rsplit("::", 1)[0] if "::" in reference else ""
+
+
+def _snapshot_options(r: StateResource) -> Any:
+    """analyze_snapshot.go stateToAnalyzerResource: protect, ignoreChanges,
+    additionalSecretOutputs, aliases, customTimeouts and parent; deleteBeforeReplace is not
+    sent (left undefined)."""
+    timeouts = analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+        **{k: v for k, v in r.custom_timeouts.items() if k in ("create", "update", "delete")}
+    )
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=r.protect,
+        ignoreChanges=r.ignore_changes,
+        additionalSecretOutputs=r.additional_secret_outputs,
+        aliases=r.aliases,
+        customTimeouts=timeouts,
+        parent=r.parent,
+    )
+
+
+def _snapshot_provider(r: StateResource, providers: Mapping[str, StateResource]) -> Any:
+    """The provider sent with `r`: the provider resource its reference names, with that
+    provider's state inputs, when the export holds it; none otherwise (stateToAnalyzerResource,
+    analyze_snapshot.go lines 166-177)."""
+    found = providers.get(_provider_urn(r.provider)) if r.provider else None
+    if found is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        urn=found.urn,
+        type=found.type,
+        name=found.name,
+        properties=_struct(public_keys(found.inputs)),
+    )
+
+
+def snapshot_root_urn(state: State) -> str:
+    """Where a stack-level finding is attributed (snapshotRootStackURN, analyze_snapshot.go
+    lines 103-117): the root stack's URN, else the default one of the first resource's stack."""
+    for r in state.resources:
+        if r.type == STACK_TYPE and not r.parent:
+            return r.urn
+    if not state.resources:
+        return ""
+    stack, project = state.resources[0].urn.removeprefix("urn:pulumi:").split("::")[:2]
+    return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
+
+
+def _snapshot_request(r: StateResource, props: Mapping[str, Any], provider: Any) -> Any:
+    req = analyzer_pb2.AnalyzeRequest(
+        type=r.type, urn=r.urn, name=r.name, properties=_struct(props), options=_snapshot_options(r)
+    )
+    if provider is not None:
+        req.provider.CopyFrom(provider)
+    return req
+
+
+def evaluate_snapshot(
+    pack: PolicyPackProcess, state: State, policy_config: Mapping[str, Any] | None = None
+) -> Verdict:
+    """Judge a `pulumi stack export` as `pulumi policy analyze --file` does (AnalyzeSnapshot):
+
+    - Configure as in a deployment; no ConfigureStack (`pack` has `stack_settings=False`).
+    - Every resource of the export in its order, except those marked `delete` (pending
+      deletion: lines 203-206, 258-262): the root stack, providers, read resources such as a
+      StackReference, a `pendingReplacement` one, all included. Per resource: Remediate on its
+      inputs (internal keys kept), its remediations only reported (lines 210-243), then
+      Analyze on its inputs (line 208, 247).
+    - AnalyzeStack once on every such resource's outputs, with parent, dependencies and
+      property dependencies from the state, a property with no dependency left out
+      (lines 256-270; analyzer_plugin.go AnalyzeStack "Skip properties that have no
+      dependencies").
+    - Each resource's provider is the provider resource its reference names, with that
+      provider's state inputs (lines 132-141, 166-177).
+    - A stack finding whose URN is not a live resource of the export is attributed to the root
+      stack (lines 272-311).
+    Secrets arrive as secrets; one the CLI cannot decrypt offline reads "[secret]"
+    (preflight.state.REDACTED, when `state` was loaded with it). No value is unknown."""
+    assert pack.stub is not None
+    pack.configure(policy_config)
+    live = [r for r in state.resources if not r.delete]
+    providers = {r.urn: r for r in state.resources if r.type.startswith(PROVIDER_PREFIX)}
+    verdict = Verdict(pack.info.name, pack.info.version, pack.policies)
+    for r in live:
+        provider = _snapshot_provider(r, providers)
+        remediated = pack._call(pack.stub.Remediate, _snapshot_request(r, r.inputs, provider))
+        for rem in remediated.remediations:
+            message = rem.diagnostic or (
+                f"{rem.description}\nwould be remediated by {rem.policyName} "
+                "(`pulumi policy analyze` reports a remediation, it does not apply it)"
+            )
+            # A remediation's diagnostic is reported as advisory (analyze_snapshot.go 223-233).
+            verdict.diagnostics.append(
+                Diagnostic(
+                    rem.policyName, "advisory", message, r.urn, rem.policyPackName, "remediate"
+                )
+            )
+        resp = pack._call(pack.stub.Analyze, _snapshot_request(r, public_keys(r.inputs), provider))
+        verdict.diagnostics += pack._diags(resp, "resource", r.urn)
+        verdict.not_applicable += [(n.policy_name, n.reason) for n in resp.not_applicable]
+    req = analyzer_pb2.AnalyzeStackRequest()
+    for r in live:
+        ar = req.resources.add(
+            type=r.type, urn=r.urn, name=r.name, parent=r.parent, options=_snapshot_options(r)
+        )
+        ar.properties.CopyFrom(_struct(public_keys(r.outputs)))
+        provider = _snapshot_provider(r, providers)
+        if provider is not None:
+            ar.provider.CopyFrom(provider)
+        ar.dependencies.extend(r.dependencies)
+        for key, urns in r.property_dependencies.items():
+            if urns:
+                ar.propertyDependencies[key].urns.extend(urns)
+    resp = pack._call(pack.stub.AnalyzeStack, req)
+    root = snapshot_root_urn(state)
+    analyzed = {r.urn for r in live}
+    for d in pack._diags(resp, "stack"):
+        verdict.diagnostics.append(d if d.urn in analyzed else dataclasses.replace(d, urn=root))
+    verdict.not_applicable += [(n.policy_name, n.reason) for n in resp.not_applicable]
+    return verdict

@@ -188,8 +188,10 @@ def json_steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
     return [{"urn": s.urn, "type": s.type, "op": s.op, "diffs": list(s.diffs)} for s in steps]
 
 
-def state_graph(state: State) -> Graph:
-    """The deployed state as a graph the pack can judge (what is deployed: outputs known)."""
+def state_graph(state: State, *, analyzed: bool = False) -> Graph:
+    """The deployed state as a graph the pack can judge (what is deployed: outputs known).
+    `analyzed`: every resource `pulumi policy analyze` sends (all but those pending deletion:
+    providers, reads and the root stack too), for the report of `--analyze`."""
     resources = [
         RecordedResource(
             urn=r.urn,
@@ -205,7 +207,7 @@ def state_graph(state: State) -> Graph:
             outputs=dict(r.outputs),
         )
         for r in state.resources
-        if not r.type.startswith("pulumi:providers:") and not r.external and not r.delete
+        if not r.delete and (analyzed or not (r.type.startswith("pulumi:providers:") or r.external))
     ]
     stack = [r for r in state.resources if r.type == "pulumi:pulumi:Stack"]
     outputs = dict(stack[0].outputs) if stack else {}

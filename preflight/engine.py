@@ -24,7 +24,7 @@ from infra import sdk
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 from preflight.mocks import GcpMocks
-from preflight.stackfile import load_stack_config, project_name, stack_file
+from preflight.stackfile import load_stack_config, program_main, project_name, stack_file
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
@@ -294,12 +294,13 @@ class Emulation:
         sdk.set_all_config(self.config)
         root = sdk.root_resource()
         assert root is not None
-        main = self.project_dir / "__main__.py"
-        added = str(self.project_dir) not in sys.path
+        main = program_main(self.project_dir)
+        program_dir = str(main.parent)  # the CLI runs the program in its directory
+        added = program_dir not in sys.path
         if added:
-            sys.path.insert(0, str(self.project_dir))
+            sys.path.insert(0, program_dir)
         cwd = os.getcwd()
-        os.chdir(self.project_dir)
+        os.chdir(program_dir)
         try:
 
             def program() -> None:
@@ -321,7 +322,7 @@ class Emulation:
         finally:
             os.chdir(cwd)
             if added:
-                sys.path.remove(str(self.project_dir))
+                sys.path.remove(program_dir)
         for rec in self.monitor.records:
             if rec.type == STACK_TYPE:
                 rec.outputs = outputs

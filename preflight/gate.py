@@ -17,7 +17,7 @@ from preflight.engine import Emulation
 from preflight.graph import Graph
 from preflight.relays import unrelay_verdict
 from preflight.report import StackResult
-from preflight.stackfile import load_stack_config, project_name, stack_file
+from preflight.stackfile import load_stack_config, program_main, project_name, stack_file
 
 
 class UsageError(ValueError):
@@ -94,6 +94,32 @@ def pack_version(pack_dir: Path) -> str:
     return str(data.get("version", "0.0.0"))
 
 
+def run_program(
+    project_dir: Path,
+    stack: str,
+    preview: bool,
+    config: dict[str, str] | None,
+    stack_references: Mapping[str, dict[str, Any]] | None = None,
+) -> Graph:
+    """The program's run; an import it cannot satisfy is a usage error naming the module: the
+    program runs with this tool's pulumi and pulumi_gcp (requirements.txt), not its own
+    virtualenv, which the CLI would create from its requirements."""
+    try:
+        return Emulation(
+            project_dir,
+            stack,
+            preview=preview,
+            config=config,
+            stack_references=dict(stack_references or {}),
+        ).run()
+    except ModuleNotFoundError as exc:
+        raise UsageError(
+            f"{program_main(project_dir)}: imports {exc.name!r}, which preflight's environment "
+            "does not have: the program runs with preflight's own pulumi and pulumi_gcp "
+            "(requirements.txt), not with the program's virtualenv"
+        ) from None
+
+
 def check_stack(
     project_dir: Path,
     stack: str,
@@ -120,16 +146,37 @@ def check_stack(
     pack.launch()  # the pack imports while the program runs
     try:
         if graph is None:
-            graph = Emulation(
-                project_dir,
-                stack,
-                preview=preview,
-                config=config,
-                stack_references=dict(stack_references or {}),
-            ).run()
+            graph = run_program(project_dir, stack, preview, config, stack_references)
         pack.connect()
         verdict = unrelay_verdict(pack.evaluate(graph, policy_config))
     finally:
         pack.stop()
     rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
     return StackResult(graph, verdict, pack_version(pack_dir), rel)
+
+
+def check_export(
+    path: Path, pack_dir: Path, policy_config: Mapping[str, Any] | None = None
+) -> StackResult | None:
+    """Judge a `pulumi stack export` file as `pulumi policy analyze --policy-pack PACK --file
+    PATH` does, offline (preflight.analyzer.evaluate_snapshot): secrets it cannot decrypt read
+    "[secret]". None when the export has no resource (the command says so and stops)."""
+    from preflight.analyzer import evaluate_snapshot
+    from preflight.changes import state_graph
+    from preflight.state import REDACTED, load_state
+
+    state = load_state(path, flag="--analyze", redacted=REDACTED)  # refuses an invalid URN
+    if not state.resources:
+        return None
+    if not (pack_dir / "PulumiPolicy.yaml").is_file():
+        raise UsageError(f"no policy pack at {pack_dir} (PulumiPolicy.yaml missing)")
+    pack = PolicyPackProcess(
+        pack_dir, project=state.project, stack=state.stack, dry_run=False, stack_settings=False
+    )
+    pack.start()
+    try:
+        verdict = unrelay_verdict(evaluate_snapshot(pack, state, policy_config))
+    finally:
+        pack.stop()
+    graph = state_graph(state, analyzed=True)
+    return StackResult(graph, verdict, pack_version(pack_dir), str(path), mode="analyze")

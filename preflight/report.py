@@ -31,7 +31,8 @@ class StackResult:
     graph: Graph
     verdict: Verdict
     pack_version: str
-    stack_file: str  # relative to the project root
+    stack_file: str  # relative to the project root (with --analyze: the export file)
+    mode: str = ""  # "analyze" for an export judged as `pulumi policy analyze`; else the graph's
 
     @functools.cached_property
     def by_urn(self) -> dict[str, RecordedResource]:
@@ -60,7 +61,7 @@ class StackResult:
 
     def summary(self) -> str:
         g = self.graph
-        mode = "preview" if g.preview else "update"
+        mode = self.mode or ("preview" if g.preview else "update")
         return (
             f"{g.stack} ({mode}): {len(g.resources)} resources, "
             f"{len(self.verdict.policies)} policies, {len(self.mandatory)} mandatory, "
@@ -120,6 +121,7 @@ def render_json(results: list[StackResult], errors: list[tuple[str, str]] | None
             {
                 "stack": r.graph.stack,
                 "preview": r.graph.preview,
+                "mode": r.mode or ("preview" if r.graph.preview else "update"),
                 "resources": len(r.graph.resources),
                 "pass": not r.mandatory,
                 "policyPack": {"name": r.verdict.pack, "version": r.pack_version},

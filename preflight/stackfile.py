@@ -216,6 +216,33 @@ def project_name(project_dir: Path) -> str:
     return str(data["name"])
 
 
+def program_main(project_dir: Path) -> Path:
+    """The file the python runtime runs for the project in `project_dir`, as the CLI finds it:
+    Pulumi.yaml's `main` (a directory holding `__main__.py`, or a `.py` file), else the project
+    directory's `__main__.py`. Not a python project, or no entry point: StackFileError naming
+    the path. (Pulumi.yaml `runtime` is a name or `{name, options}`: pulumi/pulumi
+    sdk/go/common/workspace/project.go ProjectRuntimeInfo.)"""
+    if not project_dir.is_dir():
+        raise StackFileError(f"{project_dir}: no such directory")
+    project_name(project_dir)  # a Pulumi project, with a name
+    path = project_dir / "Pulumi.yaml"
+    data = _load_yaml(path) or {}
+    runtime = data.get("runtime")
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name != "python":
+        raise StackFileError(
+            f"{path}: runtime {name!r} is not python; preflight runs Pulumi Python programs only"
+        )
+    main = data.get("main")
+    entry = project_dir / str(main) if main else project_dir
+    if entry.is_dir():
+        entry = entry / "__main__.py"
+    if not entry.is_file():
+        where = f" (Pulumi.yaml main: {main})" if main else ""
+        raise StackFileError(f"{entry}: no such file, the program's entry point{where}")
+    return entry
+
+
 def stack_file(project_dir: Path, stack: str) -> Path:
     return project_dir / f"Pulumi.{stack}.yaml"
 

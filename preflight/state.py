@@ -5,15 +5,15 @@ The format is the CLI's `UntypedDeployment` (pulumi/pulumi `sdk/go/common/apityp
 list the CLI refuses to read when it does not know one). A DeploymentV3 has `manifest`,
 `secrets_providers`, `resources[]` (ResourceV3: `urn`, `custom`, `delete`, `id`, `type`, `inputs`,
 `outputs`, `parent`, `protect`, `external`, `dependencies`, `provider`, `propertyDependencies`,
-`pendingReplacement`, `aliases`, `importID`, `ignoreChanges`, `replaceOnChanges`, ...) and
-`pending_operations`.
+`pendingReplacement`, `aliases`, `importID`, `ignoreChanges`, `additionalSecretOutputs`,
+`customTimeouts`, `replaceOnChanges`, ...) and `pending_operations`.
 
 Secret values are objects with the signature key `4dabf18193072939515e22adb298388d` set to
 `1b47061264138c4ac30d75fd1eb44270` and either `ciphertext` (the default) or `plaintext`
 (`--show-secrets`), where plaintext is the JSON encoding of the value (`pkg/resource/stack/
 deployment.go`, SerializePropertyValue). Plaintext secrets become the wire form the gate uses
 everywhere (preflight/wire.py); encrypted ones become `ENCRYPTED` inside a secret: known to exist,
-never compared.
+never compared. `pulumi policy analyze --file` reads them as REDACTED instead (see `load_state`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,12 @@ from preflight import wire
 
 VERSIONS = (3, 4)  # apitype DeploymentSchemaVersionCurrent, DeploymentSchemaVersionLatest
 ENCRYPTED = "[secret: encrypted in the export]"
+# What `pulumi policy analyze --file` makes of a secret it cannot decrypt offline: it deserializes
+# the export again with the blinding provider, whose decrypter answers the JSON string "[secret]"
+# for every ciphertext, whatever the value's type, still marked secret (pulumi/pulumi
+# pkg/cmd/pulumi/policy/policy_analyze.go, the BlindingProvider retry after
+# DeserializeUntypedDeployment; pkg/backend/secrets/providers.go redactingDecrypter).
+REDACTED = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
 
@@ -53,6 +59,9 @@ class StateResource:
     pending_replacement: bool = False
     aliases: list[str] = field(default_factory=list)
     import_id: str = ""
+    ignore_changes: list[str] = field(default_factory=list)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    custom_timeouts: dict[str, float] = field(default_factory=dict)  # create/update/delete (s)
 
     @property
     def name(self) -> str:
@@ -89,26 +98,26 @@ class State:
         return {r.urn: (r.id, r.outputs) for r in self.resources if r.managed and r.custom}
 
 
-def _secret(value: dict[str, Any], counter: list[int]) -> dict[str, Any]:
-    """An export's secret object -> the wire form (plaintext decoded, ciphertext as ENCRYPTED)."""
+def _secret(value: dict[str, Any], counter: list[int], redacted: str = ENCRYPTED) -> dict[str, Any]:
+    """An export's secret object -> the wire form (plaintext decoded, ciphertext as `redacted`)."""
     if "plaintext" in value:
         try:
             inner = json.loads(value["plaintext"])
         except (TypeError, ValueError):
             raise StateError("a secret's plaintext is not JSON") from None
-        return wire.secret(_decode(inner, counter))
+        return wire.secret(_decode(inner, counter, redacted))
     counter[0] += 1
-    return wire.secret(ENCRYPTED)
+    return wire.secret(redacted)
 
 
-def _decode(value: Any, counter: list[int]) -> Any:
+def _decode(value: Any, counter: list[int], redacted: str = ENCRYPTED) -> Any:
     """Export value -> wire value (preflight/wire.py)."""
     if isinstance(value, dict):
         if value.get(wire.SIG) == wire.SECRET_SIG:
-            return _secret(value, counter)
-        return {k: _decode(v, counter) for k, v in value.items()}
+            return _secret(value, counter, redacted)
+        return {k: _decode(v, counter, redacted) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode(v, counter) for v in value]
+        return [_decode(v, counter, redacted) for v in value]
     return value
 
 
@@ -119,13 +128,31 @@ def _strings(raw: dict[str, Any], key: str, where: str) -> list[str]:
     return list(value)
 
 
-def _resource(raw: Any, index: int, counter: list[int], decoded: bool) -> StateResource:
+def _timeouts(raw: dict[str, Any], where: str) -> dict[str, float]:
+    value = raw.get("customTimeouts") or {}
+    ok = isinstance(value, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+    )
+    if not ok:
+        raise StateError(f"{where}: customTimeouts must be an object of seconds")
+    return {k: float(v) for k, v in value.items()}
+
+
+def _resource(
+    raw: Any, index: int, counter: list[int], decoded: bool, redacted: str = ENCRYPTED
+) -> StateResource:
     where = f"deployment.resources[{index}]"
     if not isinstance(raw, dict):
         raise StateError(f"{where}: not an object")
     for key in ("urn", "type"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise StateError(f"{where}: {key} is missing")
+    parts = raw["urn"].split("::")
+    if not raw["urn"].startswith("urn:pulumi:") or len(parts) < 4:
+        # `urn:pulumi:<stack>::<project>::<type>::<name>` (sdk/go/common/resource/urn/urn.go
+        # IsValid; `pulumi policy analyze` refuses an export with another: "contains a resource
+        # with an invalid URN", pkg/cmd/pulumi/policy/policy_analyze.go).
+        raise StateError(f"{where}: invalid URN {raw['urn']!r}")
     where = f"{where} ({raw['urn']})"
     deps = raw.get("propertyDependencies") or {}
     if not isinstance(deps, dict):
@@ -135,7 +162,7 @@ def _resource(raw: Any, index: int, counter: list[int], decoded: bool) -> StateR
             raise StateError(f"{where}: {key} must be an object")
     inputs, outputs = raw.get("inputs") or {}, raw.get("outputs") or {}
     if not decoded:
-        inputs, outputs = _decode(inputs, counter), _decode(outputs, counter)
+        inputs, outputs = _decode(inputs, counter, redacted), _decode(outputs, counter, redacted)
     return StateResource(
         urn=raw["urn"],
         type=raw["type"],
@@ -153,14 +180,22 @@ def _resource(raw: Any, index: int, counter: list[int], decoded: bool) -> StateR
         pending_replacement=bool(raw.get("pendingReplacement")),
         aliases=_strings(raw, "aliases", where),
         import_id=str(raw.get("importID") or ""),
+        ignore_changes=_strings(raw, "ignoreChanges", where),
+        additional_secret_outputs=_strings(raw, "additionalSecretOutputs", where),
+        custom_timeouts=_timeouts(raw, where),
     )
 
 
 def parse_state(
-    data: Any, source: str = "the export", *, decoded: list[int] | None = None
+    data: Any,
+    source: str = "the export",
+    *,
+    decoded: list[int] | None = None,
+    redacted: str = ENCRYPTED,
 ) -> State:
     """`decoded`: the secrets were already turned into wire form while reading the JSON
-    (`load_state`), with this count of encrypted ones."""
+    (`load_state`), with this count of encrypted ones. `redacted`: what an encrypted secret
+    reads as."""
     if not isinstance(data, dict) or "deployment" not in data:
         raise StateError(f"{source}: not a `pulumi stack export` file (no deployment)")
     version = data.get("version")
@@ -176,7 +211,12 @@ def parse_state(
     if not isinstance(raw, list):
         raise StateError(f"{source}: deployment.resources must be a list")
     counter = decoded if decoded is not None else [0]
-    resources = [_resource(r, i, counter, decoded is not None) for i, r in enumerate(raw)]
+    try:
+        resources = [
+            _resource(r, i, counter, decoded is not None, redacted) for i, r in enumerate(raw)
+        ]
+    except StateError as exc:
+        raise StateError(f"{source}: {exc}") from None
     stacks = [r for r in resources if r.type == STACK_TYPE]
     if stacks:
         # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>
@@ -192,20 +232,22 @@ def parse_state(
     return State(int(version), stack, project, resources, secrets, counter[0])
 
 
-def load_state(path: Path) -> State:
+def load_state(path: Path, *, flag: str = "--state", redacted: str = ENCRYPTED) -> State:
+    """`flag` names the option in errors; `redacted` is what an encrypted secret reads as
+    (ENCRYPTED for the diff, REDACTED as `pulumi policy analyze --file` reads it)."""
     try:
         text = path.read_text()
     except OSError as exc:
-        raise StateError(f"--state {path}: cannot read ({exc.strerror})") from None
+        raise StateError(f"{flag} {path}: cannot read ({exc.strerror})") from None
     counter = [0]
 
     def hook(obj: dict[str, Any]) -> Any:  # secrets decoded as the parser meets them
-        return _secret(obj, counter) if obj.get(wire.SIG) == wire.SECRET_SIG else obj
+        return _secret(obj, counter, redacted) if obj.get(wire.SIG) == wire.SECRET_SIG else obj
 
     try:
         data = json.loads(text, object_hook=hook)
     except StateError as exc:
-        raise StateError(f"--state {path}: {exc}") from None
+        raise StateError(f"{flag} {path}: {exc}") from None
     except ValueError as exc:
-        raise StateError(f"--state {path}: not JSON ({exc})") from None
-    return parse_state(data, f"--state {path}", decoded=counter)
+        raise StateError(f"{flag} {path}: not JSON ({exc})") from None
+    return parse_state(data, f"{flag} {path}", decoded=counter, redacted=redacted)

@@ -45,6 +45,44 @@ def _export_value(value: Any, show: bool) -> Any:
     return value
 
 
+def _contains_secret(value: Any) -> bool:
+    return any(wire.is_secret(v) for v in walk(value))
+
+
+def annotate_secrets(outs: dict[str, Any], ins: dict[str, Any]) -> dict[str, Any]:
+    """The secretness the engine stores: `annotateSecrets(outs, ins)` (pulumi/pulumi
+    pkg/resource/plugin/provider_plugin.go, applied to Check's inputs and to Create's outputs):
+    for a key of both, two objects are walked into; otherwise a value whose input holds a secret
+    anywhere is made a secret as a whole, so a list with one secret item (a container's env) is
+    stored, and exported, as one secret."""
+    out = dict(outs)
+    for key, given in ins.items():
+        if key not in out:
+            continue
+        value = out[key]
+        objects = all(isinstance(v, dict) and not wire.is_secret(v) for v in (value, given))
+        if objects:
+            out[key] = annotate_secrets(value, given)
+        elif not wire.is_secret(value) and _contains_secret(given):
+            out[key] = wire.secret(value)
+    return out
+
+
+def engine_outputs(outs: dict[str, Any], ins: dict[str, Any]) -> dict[str, Any]:
+    """A resource's outputs with the secretness the engine stores. Under mocks, the SDK makes a
+    whole top-level property secret when anything inside it is (its deserialisation bubbles a
+    nested secret up); a provider returns that object as plain values and the engine marks the
+    secrets by `annotate_secrets` (only the list that holds one). Values the provider itself
+    returns as secrets (the Redis AUTH string) stay secret."""
+    out = {}
+    for key, value in outs.items():
+        given = ins.get(key)
+        if wire.is_secret(value) and isinstance(given, dict) and not wire.is_secret(given):
+            value = value.get("value")
+        out[key] = value
+    return annotate_secrets(out, ins)
+
+
 def export_of(graph: Graph, ids: dict[str, str], *, show_secrets: bool = True) -> dict[str, Any]:
     stack_urn = next(
         (r.urn for r in graph.resources if r.type == "pulumi:pulumi:Stack"),
@@ -56,6 +94,9 @@ def export_of(graph: Graph, ids: dict[str, str], *, show_secrets: bool = True) -
         f"default_{PROVIDER_VERSION.replace('.', '_')}"
     )
     provider_id = "04b0d9f2-5f4e-4c79-9d0b-9b8a5f7d7f11"
+    provider_config = {
+        k.split(":", 1)[1]: v for k, v in graph.config.items() if k.startswith("gcp:")
+    }
     resources: list[dict[str, Any]] = [
         {
             "urn": stack_urn,
@@ -70,8 +111,11 @@ def export_of(graph: Graph, ids: dict[str, str], *, show_secrets: bool = True) -
             "custom": True,
             "id": provider_id,
             "type": "pulumi:providers:gcp",
-            "inputs": {"__internal": {}, "version": PROVIDER_VERSION},
-            "outputs": {"version": PROVIDER_VERSION},
+            # A default provider's inputs are the stack's config of its package, and its version
+            # (pulumi/pulumi pkg/resource/deploy/default_providers.go
+            # newRegisterDefaultProviderEvent: `d.config.GetPackageConfig(req.Package())`).
+            "inputs": {"__internal": {}, **provider_config, "version": PROVIDER_VERSION},
+            "outputs": {**provider_config, "version": PROVIDER_VERSION},
             "created": "2026-11-01T10:00:00.000000Z",
             "modified": "2026-11-01T10:00:00.000000Z",
         },
@@ -80,10 +124,14 @@ def export_of(graph: Graph, ids: dict[str, str], *, show_secrets: bool = True) -
         if r.type == "pulumi:pulumi:Stack":
             continue
         entry: dict[str, Any] = {"urn": r.urn, "custom": r.custom, "type": r.type}
+        if r.type == "pulumi:pulumi:StackReference":
+            entry["external"] = True  # a read: its lifecycle is not managed by this stack
         if r.custom:
             entry["id"] = ids.get(r.urn) or f"{r.name}-id"
-            entry["inputs"] = {**_export_value(r.inputs, show_secrets), "__defaults": []}
-        entry["outputs"] = _export_value(r.outputs if r.custom else {}, show_secrets)
+            inputs = annotate_secrets(r.inputs, r.inputs)
+            entry["inputs"] = {**_export_value(inputs, show_secrets), "__defaults": []}
+        outputs = engine_outputs(r.outputs, r.inputs) if r.custom else {}
+        entry["outputs"] = _export_value(outputs, show_secrets)
         entry["parent"] = r.parent
         if r.protect:
             entry["protect"] = True

@@ -326,14 +326,16 @@ def test_a_chatty_pack_cannot_hang_the_gate(tmp_path):
         )
     )
     project = _project_with_pack(tmp_path, chatty)
-    run = preflight("dev", "--no-plan", "--project-dir", str(project))
+    run = preflight(
+        "dev", "--no-plan", "--program", str(project), "--policy-pack", str(project / "policies")
+    )
     assert run.returncode == 0, run.stderr
     assert "dev (update)" in run.stdout
 
 
 def test_a_pack_that_cannot_start_is_a_clean_error(tmp_path):
     project = _project_with_pack(tmp_path, "raise SystemExit('broken pack: cannot import')\n")
-    run = preflight("dev", "--project-dir", str(project))
+    run = preflight("dev", "--program", str(project), "--policy-pack", str(project / "policies"))
     assert run.returncode == 2
     assert "policy pack failed to start" in run.stderr and "broken pack" in run.stderr
     assert "Traceback (most recent call last):\n  File" not in run.stderr.split("broken pack")[0]

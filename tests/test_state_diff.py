@@ -363,9 +363,17 @@ def test_the_gate_refuses_what_does_not_fit(files, args, message):
             "resources[0]: urn is missing",
         ),
         (
+            {"version": 3, "deployment": {"resources": [{"urn": "u", "type": "t"}]}},
+            "resources[0]: invalid URN 'u'",
+        ),
+        (
             {
                 "version": 3,
-                "deployment": {"resources": [{"urn": "u", "type": "t", "dependencies": "x"}]},
+                "deployment": {
+                    "resources": [
+                        {"urn": "urn:pulumi:s::p::t::u", "type": "t", "dependencies": "x"}
+                    ]
+                },
             },
             "dependencies must be a list of URNs",
         ),

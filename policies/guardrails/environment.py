@@ -18,6 +18,7 @@ name `acme-prod` blocked a correct stack. In order, the environment is:
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -80,6 +81,15 @@ def from_program() -> Learned | None:
 
 
 def stack_name() -> str:
+    """The stack's name, or "" when the CLI gave the pack none. `pulumi policy analyze` starts
+    the pack without PULUMI_STACK (it never calls ConfigureStack: pulumi/pulumi
+    pkg/cmd/pulumi/policy/policy_analyze.go loads the packs with no analyzer options), so
+    pulumi_policy leaves the runtime unconfigured (policy.py _configure_runtime_settings needs
+    PULUMI_PROJECT, PULUMI_STACK and PULUMI_DRY_RUN) and `pulumi.get_stack()` answers the SDK's
+    placeholder "stack" (pulumi/pulumi sdk/python/lib/pulumi/runtime/settings.py `SETTINGS =
+    Settings(stack="stack", ...)`), which is no environment."""
+    if not os.environ.get("PULUMI_STACK"):
+        return ""
     try:
         return pulumi.get_stack()
     except Exception:  # noqa: BLE001 - no runtime settings (a unit test): no stack name

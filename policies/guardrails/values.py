@@ -4,6 +4,10 @@ The policy SDK hands properties over as read-only Mapping/Sequence proxies that 
 `UnknownValueError` when an unknown (preview) value is read. `to_plain` copies such a structure
 into plain dicts and lists, turning each unknown into the `UNKNOWN` sentinel, so the model can hold
 "not known yet" as a value and the policies can decide what an unknown means for them.
+
+A secret that `pulumi policy analyze --file` could not decrypt reaches the pack as the string
+"[secret]", whatever the value was (a list of containers, an object, a number): it is not that
+string but a value the pack cannot see, so it reads as UNKNOWN too.
 """
 
 from __future__ import annotations
@@ -36,13 +40,21 @@ class Unknown:
 
 UNKNOWN = Unknown()
 
+# `pulumi policy analyze --file` on an export whose secrets it cannot decrypt offline "redacted to
+# the string `[secret]` for analysis, regardless of their original type" (pulumi/pulumi
+# pkg/cmd/pulumi/policy/policy_analyze.go, the command's help; pkg/backend/secrets/providers.go
+# redactingDecrypter). The engine stores a whole list as one secret when one of its items is
+# (pkg/resource/plugin/provider_plugin.go annotateSecrets), so it can be a container list.
+REDACTED_SECRET = "[secret]"
+NOT_KNOWN = UNKNOWN_SENTINELS | {REDACTED_SECRET}
+
 
 def _plain_tree(value: Any) -> Any:
     """to_plain for what the SDK deserialised (plain dicts, lists and scalars): exact type checks
     only, no ABC isinstance (the model reads every property of every resource through here)."""
     t = type(value)
     if t is str:
-        return UNKNOWN if value in UNKNOWN_SENTINELS else value  # one that reached us unproxied
+        return UNKNOWN if value in NOT_KNOWN else value  # one that reached us unproxied
     if t is dict:
         return {k: _plain_tree(v) for k, v in value.items()}
     if t is list:
@@ -62,7 +74,7 @@ def to_plain(value: Any) -> Any:
         # sentinel strings) behind "__target": walking that skips a raise-and-catch per value.
         return _plain_tree(proxy_target(value))
     if isinstance(value, str):
-        return UNKNOWN if value in UNKNOWN_SENTINELS else value
+        return UNKNOWN if value in NOT_KNOWN else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key in value:

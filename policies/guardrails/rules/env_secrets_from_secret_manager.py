@@ -26,6 +26,9 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     }
     for svc in m.services:
         env = svc.env
+        if env is UNKNOWN:  # unknown in preview, or a secret an export shows only as "[secret]"
+            out.unknown(svc.res, "its containers' env is unknown")
+            continue
         if not isinstance(env, dict):
             continue
         for var in env.values():
