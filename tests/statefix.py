@@ -124,8 +124,8 @@ def export_of(graph: Graph, ids: dict[str, str], *, show_secrets: bool = True) -
         if r.type == "pulumi:pulumi:Stack":
             continue
         entry: dict[str, Any] = {"urn": r.urn, "custom": r.custom, "type": r.type}
-        if r.type == "pulumi:pulumi:StackReference":
-            entry["external"] = True  # a read: its lifecycle is not managed by this stack
+        if r.read:  # a StackReference or a `.get()`: its lifecycle is not managed by this stack
+            entry["external"] = True
         if r.custom:
             entry["id"] = ids.get(r.urn) or f"{r.name}-id"
             inputs = annotate_secrets(r.inputs, r.inputs)

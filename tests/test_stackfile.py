@@ -79,7 +79,8 @@ STAGING_TEXT = (ROOT / "Pulumi.staging.yaml").read_text()
 
 def raw_project(tmp_path, text: str, stack: str = "s"):
     """A project whose stack file is exactly `text` (duplicates and plain scalars as written)."""
-    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    for name in ("Pulumi.yaml", "__main__.py"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
     (tmp_path / f"Pulumi.{stack}.yaml").write_text(text)
     return tmp_path
 
