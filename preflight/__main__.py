@@ -8,6 +8,7 @@
                         [--format text|json|sarif] [--output FILE]
     python -m preflight outputs [--file FILE | --stack STACK --mock [--preview]]
                                 [--format dotenv|json|yaml] [--output FILE]
+    python -m preflight references [STACK] [--program DIR]
 
 Runs the Pulumi program under the engine emulation, starts the policy pack as the CLI does and
 drives it over the Analyzer protocol, then prints the plan, the diagnostics grouped by resource,
@@ -501,6 +502,48 @@ def outputs(argv: list[str]) -> int:
     return 0
 
 
+def _references_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m preflight references",
+        description=(
+            "The stacks the program reads through pulumi.StackReference, one name per line: "
+            "what a workflow with Pulumi credentials fetches (`pulumi stack output --json "
+            "--show-secrets --stack NAME`) and passes as --stack-reference NAME=FILE."
+        ),
+    )
+    p.add_argument("stack", nargs="?", default="staging", help="stack name; default staging")
+    p.add_argument(
+        "--program",
+        type=Path,
+        metavar="DIR",
+        dest="project_dir",
+        help="the Pulumi Python program (default this repository)",
+    )
+    return p
+
+
+def references(argv: list[str]) -> int:
+    """Runs the program in preview with no other stack's outputs (each read answers unknown, as
+    for a missing --stack-reference) and prints the stacks it read. Exit 0, or 2 for a stack or
+    config error (one message)."""
+    args = _references_parser().parse_args(argv)
+    from infra.config import ConfigError
+    from preflight.engine import Emulation, MissingStackReferenceError
+    from preflight.gate import UsageError
+    from preflight.stackfile import StackFileError, program_main
+
+    project_dir: Path = (args.project_dir or PROJECT_DIR).resolve()
+    try:
+        program_main(project_dir)
+        Emulation(project_dir, args.stack, preview=True).run()
+    except MissingStackReferenceError as exc:
+        print("\n".join(exc.names))
+    except (ConfigError, StackFileError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A one-shot run makes little cyclic garbage, but the collector would walk the tens of
@@ -509,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv[:1] == ["outputs"]:
             return outputs(argv[1:])
+        if argv[:1] == ["references"]:
+            return references(argv[1:])
         return gate(argv)
     except SystemExit as exc:  # argparse: --help (code 0) or a usage error (a message)
         if isinstance(exc.code, str):

@@ -115,3 +115,61 @@ def test_a_stack_given_twice_is_an_error(project):
     flag = ref(project)
     run = preflight(project, STACK, *flag, *flag)
     assert run.returncode == 2 and "given twice" in run.stderr
+
+
+def test_references_lists_the_stacks_a_program_reads(project):
+    """What a workflow with credentials fetches: the platform stack for the stack that reads it,
+    nothing for one that reads none; a missing stack file is exit 2."""
+    run = run_module("preflight", "references", STACK, "--program", str(project))
+    assert (run.returncode, run.stdout) == (0, f"{PLATFORM}\n"), run.stderr
+    run = run_module("preflight", "references", "staging", "--program", str(project))
+    assert (run.returncode, run.stdout) == (0, ""), run.stderr
+    run = run_module("preflight", "references", "nosuch", "--program", str(project))
+    assert run.returncode == 2 and "Pulumi.nosuch.yaml" in run.stderr
+
+
+@pytest.mark.parametrize("workflow", ["pull-request.yml", "drift.yml"])
+def test_the_workflows_pass_the_real_outputs_of_each_referenced_stack(project, tmp_path, workflow):
+    """The state-gate step's own script, run with a stand-in `pulumi` that prints the platform
+    stack's outputs: it fetches each stack `references` names and the gate runs with them
+    (without them the stack would be exit 2, above)."""
+    import os
+    import subprocess
+    import sys
+
+    text = (ROOT / ".github" / "workflows" / workflow).read_text()
+    start = text.index("          refs=()\n")
+    loop = text[start : text.index("          done\n", start) + len("          done\n")]
+    gate = next(
+        line for line in text.splitlines() if '-m preflight "$STACK" --state' in line
+    ).split(" | ")[0]
+    assert '"${refs[@]}"' in gate
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "pulumi"
+    fake.write_text(f"#!/bin/sh\ncat {project / 'platform.json'}\n")
+    fake.chmod(0o755)
+    state = tmp_path / f"state-{STACK}.json"
+    em = Emulation(project, STACK, stack_references={PLATFORM: platform_outputs()[PLATFORM]})
+    state.write_text(json.dumps(export_of(em.run(), em.monitor.ids)))
+    script = (
+        (loop + gate)
+        .replace("venv/bin/python", sys.executable)
+        .replace('"state-$STACK.json"', str(state))
+    )
+    script = script.replace(
+        '-m preflight "$STACK"', f'-m preflight "$STACK" --no-plan --project-dir {project}'
+    ).replace(
+        '-m preflight references "$STACK"', f'-m preflight references "$STACK" --program {project}'
+    )
+    env = {**os.environ, "STACK": STACK, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = subprocess.run(
+        ["bash", "-euc", "allow=()\n" + script],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / f"stack-reference-{PLATFORM.replace('/', '-')}.json").exists()
