@@ -166,6 +166,22 @@ def _drop_stale(output: Path | None) -> None:
         output.unlink(missing_ok=True)
 
 
+def _emit(output: Path | None, report: str, summary: str) -> bool:
+    """The report to `output` (then the summary lines on stdout) or to stdout; False when the
+    file cannot be written (said on stderr, no stale report left)."""
+    if output is None:
+        sys.stdout.write(report)
+        return True
+    try:
+        output.write_text(report)
+    except OSError as exc:
+        print(f"error: --output: cannot write {output} ({exc.strerror})", file=sys.stderr)
+        _drop_stale(output)
+        return False
+    print(summary)
+    return True
+
+
 def _reject_ignored(args: argparse.Namespace) -> None:
     """An argument the run would not use is a mistake to report, not to drop silently."""
     from preflight.gate import UsageError
@@ -258,16 +274,8 @@ def analyze(args: argparse.Namespace) -> int:
         report = render_sarif([result], Path.cwd())
     else:
         report = render_text([result], plan=False)
-    if args.output:
-        try:
-            args.output.write_text(report)
-        except OSError as exc:
-            print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
-            _drop_stale(args.output)
-            return 2
-        print(result.summary())
-    else:
-        sys.stdout.write(report)
+    if not _emit(args.output, report, result.summary()):
+        return 2
     return 1 if result.mandatory else 0
 
 
@@ -399,16 +407,8 @@ def gate(argv: list[str]) -> int:
         report = render_text(results, plan=not args.no_plan and state is None)
         if state is not None:
             report = change.text() + "\n" + report
-    if args.output:
-        try:
-            args.output.write_text(report)
-        except OSError as exc:
-            print(f"error: --output: cannot write {args.output} ({exc.strerror})", file=sys.stderr)
-            _drop_stale(args.output)
-            return 2
-        print("\n".join(r.summary() for r in results))
-    else:
-        sys.stdout.write(report)
+    if not _emit(args.output, report, "\n".join(r.summary() for r in results)):
+        return 2
     failed = any(r.mandatory for r in results)
     if state is not None:
         failed = failed or change.failed
