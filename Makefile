@@ -75,9 +75,11 @@ docs: schema policy-docs
 	$(PY) -m infra.docgen
 
 ## Regenerate the per-stack inventories under tests/inventory/ (and tests/inventory/variants/ for
-## the config variants in tests/variants/) from the mock run.
+## the config variants in tests/variants/) from the mock run, and the generated docs that list the
+## stacks (README's stacks table): a new stack is one Pulumi.<name>.yaml plus `make inventory`.
 inventory: $(VENV)/.installed
 	$(PY) -m tests.inventory --write
+	$(PY) -m infra.docgen
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
