@@ -5,6 +5,7 @@ programs with no label, and one whose label and names disagree: tests/test_third
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -42,16 +43,28 @@ def packs():
 
 @pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
 def test_the_programs_config_still_catches_another_environments_names(packs, preview):
-    """A production stack (by its config) whose network is named for staging: the network carries
-    no label, so its environment comes from the program's redis-vpc:environment, not the stack's
-    name (acme-prod)."""
+    """A production stack (by its config) whose resources carry no environment label and whose
+    network is named for staging: the environment comes from the program's redis-vpc:environment,
+    not the stack's name (acme-prod)."""
     pack = packs.get("acme-prod", preview, config=stack_config("production"))
-    hits = reported(pack.evaluate(stack_graph("staging", preview)), "environment-derived-names")
+    graph = copy.deepcopy(stack_graph("staging", preview))
+    for r in graph.resources:
+        for props in (r.inputs, r.outputs):
+            if isinstance(props.get("labels"), dict):
+                props["labels"].pop("environment", None)
+    hits = reported(pack.evaluate(graph), "environment-derived-names")
     network = [d for d in hits if d.urn.endswith("::network-vpc")]
     assert network and all(d.level == "mandatory" for d in hits)
     assert "from the program's config redis-vpc:environment" in network[0].message
-    # Redis carries the program's label environment=staging: its own label says staging.
-    assert not [d for d in hits if d.urn.endswith("::redis-instance")]
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_the_labels_most_resources_carry_judge_every_name(packs, preview):
+    """The staging graph judged in a stack whose config says production: its resources' label
+    (environment=staging) is the program's own word, so its staging names are its own."""
+    pack = packs.get("acme-prod", preview, config=stack_config("production"))
+    hits = reported(pack.evaluate(stack_graph("staging", preview)), "environment-derived-names")
+    assert hits == []
 
 
 def _res(name: str, labels: dict | None) -> Res:

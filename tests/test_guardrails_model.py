@@ -24,7 +24,9 @@ ENV_POLICIES = tuple(n for n, r in RULES.items() if settings.ENVIRONMENT in r.se
 
 
 def violations(graph, stack: str) -> set[tuple[str, str]]:
-    config = {n: {"environment": stack} for n in ENV_POLICIES}
+    # No environment configured: the pack learns it from the program's labels, whatever the
+    # stack is called (a copy of staging saved as Pulumi.qa.yaml is still staging).
+    config: dict = {}
     results = run_all(
         policy_resources(graph, outputs=False), policy_resources(graph, outputs=True), config
     )

@@ -367,3 +367,19 @@ def test_an_empty_export_has_nothing_to_analyze(tmp_path):
     path = sf.write({"version": 3, "deployment": {"resources": []}}, tmp_path / "empty.json")
     run = run_module("preflight", "--analyze", str(path))
     assert run.returncode == 0 and "nothing to analyze" in run.stderr
+
+
+def test_the_outage_pattern_is_refused_on_an_export(packs):
+    """Production's network renamed `staging-vpc` in its export: networks carry no labels and the
+    command passes no stack config, so only the stack's labelled resources say it is production
+    (environment-derived-names judges the whole stack once: it passed here when it judged each
+    resource on its own label)."""
+    data = json.loads((ROOT / "tests" / "upgrade" / "8c96c08" / "production.json").read_text())
+    net = sf.entry(data, "network-vpc")
+    for part in ("inputs", "outputs"):
+        net[part]["name"] = "staging-vpc"
+    v = analyze(packs, data)
+    (d,) = [d for d in v.mandatory if d.policy == "environment-derived-names"]
+    assert d.urn.endswith("::network-vpc")
+    assert "'staging-vpc' contains another environment's name (staging)" in d.message
+    assert "label environment=production" in d.message

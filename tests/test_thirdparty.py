@@ -94,6 +94,10 @@ EXPECTED: dict[str, Expected] = {
         configured=False,
         vpc="the stack's name: no environment/env label",
     ),
+    # Stack `prd`, names `reports-prod-...`, its Redis and service labelled environment=production:
+    # two spellings of one environment, so no name is another environment's (it was a mandatory
+    # finding once the label was learned).
+    "reports-prd-labelled-production": expect(configured=False),
     # Network AND connector from the platform stack (same project: no Shared VPC), its own Redis,
     # and a `.get()` read. `tickets-eu` runs in europe-west1 on the platform's us-central1
     # connector: the id names its region, so that is decided in both modes.
@@ -118,10 +122,13 @@ EXPECTED: dict[str, Expected] = {
         chat="acme-other-host",
     ),
     # Labelled environment=staging, names copied from production, stack named `production`: the
-    # label says which environment this is, not the stack's name.
+    # label says which environment this is, not the stack's name, for every name of the stack.
     "cart-labelled-staging-named-production": expect(
-        ("environment-derived-names", "cache", M),
-        ("environment-name-prefix", "cache", A),
+        *(
+            finding
+            for r in ("vpc", "run-subnet", "cache", "to-redis", "from-test-runner")
+            for finding in (("environment-derived-names", r, M), ("environment-name-prefix", r, A))
+        ),
         configured=False,
         cache="not this stack's 'staging' (from label environment=staging)",
     ),

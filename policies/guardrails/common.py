@@ -93,14 +93,23 @@ def analysis_of(model: StackModel, firewall_policies: Any = None) -> Analysis:
 # -- shared by several rules ---------------------------------------------------------------------
 
 
+def own_environment_words(env: str) -> set[str]:
+    """The words that name this environment: its own (each part of a hyphenated one) and the
+    other spellings of it (settings.ENVIRONMENT_ALIASES: `prod` for `production`)."""
+    own = set(env.split("-"))
+    return own | {a for group in settings.ENVIRONMENT_ALIASES if group & own for a in group}
+
+
 def foreign_environments(cfg: dict[str, Any], *texts: str) -> list[str]:
     """The other known environments whose name is a whole hyphen- or slash-separated word of
     `texts` (`staging` in `staging-vpc` or `projects/acme-staging/...`), for this stack's
-    environment (cfg `environment`, `knownEnvironments`); none without an environment."""
+    environment (cfg `environment`, `knownEnvironments`); none without an environment. Another
+    spelling of the stack's own environment (`prod` for `production`) is not another's."""
     env = cfg.get("environment") or ""
     if not env:
         return []
-    others = {e for e in cfg.get("knownEnvironments") or [] if e != env} - set(env.split("-"))
+    own = own_environment_words(env)
+    others = {e for e in cfg.get("knownEnvironments") or [] if e not in own}
     words = {w for t in texts for w in t.replace("/", "-").split("-")}
     return sorted(others & words)
 

@@ -6,9 +6,10 @@ name `acme-prod` blocked a correct stack. In order, the environment is:
 
 1. policy config `environment`, when set (the platform team says so);
 2. the environment label the resources carry (`facts.ENVIRONMENT_LABELS`, the first key a
-   resource has): a stack policy takes the most common value over the stack's resources (computed
-   once per AnalyzeStack, kept in the model as the production marker is); a tie decides nothing.
-   A resource policy (Analyze) sees one resource: its own label;
+   resource has): the most common value over the stack's resources (computed once per
+   AnalyzeStack, kept in the model as the production marker is); a tie decides nothing. The
+   policies that read the environment are stack policies: networks, subnets, firewall rules and
+   connectors carry no labels, so one resource alone (Analyze) could not say;
 3. the program's own `<project>:environment` config key, which the CLI hands every policy pack
    with the rest of the stack's config (pulumi/pulumi pkg/resource/plugin/analyzer_plugin.go
    `constructEnv`: PULUMI_CONFIG; the policy SDK loads it into the runtime config);

@@ -156,8 +156,6 @@ def _resource(rule: Rule) -> ResourceValidationPolicy:
         outcome = Outcome(rule, cfg, None)
         # Built once per Analyze call for every resource policy that looks at this type.
         res = sdk.shared_model(args, Res.from_validation_args)
-        if s.ENVIRONMENT in settings:
-            cfg = environment.apply(cfg, environment.from_labels([res]))  # its own label
         outcome.run(rule, [res], cfg)
         outcome.emit(rule, cfg, report)
 
@@ -251,12 +249,9 @@ def run_all(
 
         if rule.kind == "resource":
             outcome = Outcome(rule, cfg, None)
-            for r in inputs:  # one Analyze call per resource, each with its own label
+            for r in inputs:  # one Analyze call per resource
                 if r.type in rule.types:
-                    own = cfg
-                    if s.ENVIRONMENT in rule.settings:
-                        own = environment.apply(cfg, environment.from_labels([r]))
-                    outcome.run(rule, [r], own)
+                    outcome.run(rule, [r], cfg)
         else:
             if s.ENVIRONMENT in rule.settings:
                 cfg = environment.apply(cfg, environment.of_model(model))

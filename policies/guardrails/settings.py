@@ -14,6 +14,13 @@ from typing import Any
 from guardrails import facts
 
 KNOWN_ENVIRONMENTS = ["dev", "test", "qa", "staging", "stage", "preprod", "production", "prod"]
+# Spellings of one environment: names that say `prod` in a stack whose label says `production`
+# are that environment's, never another one's.
+ENVIRONMENT_ALIASES = (
+    frozenset({"prod", "production", "prd"}),
+    frozenset({"stage", "staging", "stg"}),
+    frozenset({"dev", "development"}),
+)
 # A stack is production when it says so: explicit policy config, or a label the program puts on
 # its resources (the redis-vpc program sets production=true|false from its stack file's
 # `redis-vpc:production` key). Never from the stack's or environment's name.
@@ -34,9 +41,9 @@ ENVIRONMENT = Setting(
     {
         "type": "string",
         "description": (
-            "This stack's environment. Unset: learned from the program: the `environment` (else "
-            "`env`) label its resources carry (a resource policy reads the resource's own label, "
-            "a stack policy the most common value; a tie decides nothing), else the program's "
+            "This stack's environment. Unset: learned from the program: the most common "
+            "`environment` (else `env`) label its resources carry (a tie decides nothing), else "
+            "the program's "
             "`<project>:environment` config. Never the stack's name: when nothing says, names are "
             "not judged against another environment's, and the stack's name is only a hint for "
             "advice."

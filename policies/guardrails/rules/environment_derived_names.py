@@ -1,24 +1,27 @@
 """No network, subnet, connector, firewall rule or Redis instance carries another environment's
-name (`staging-vpc` in production): a resource policy, so it runs on inputs before creation. The
-stack's environment is learned from the program (guardrails/environment.py); names the stack only
-references (a Shared VPC host's) are not its own and are never judged here."""
+name (`staging-vpc` in production). The stack's environment is learned from the program
+(guardrails/environment.py): policy config, else the environment label most of the stack's
+resources carry, else the program's own `<project>:environment` config. A stack policy, because
+networks, subnets, firewall rules and connectors carry no labels: judged one at a time (Analyze)
+they could only be held to the program's config, which `pulumi policy analyze` does not pass and a
+third-party program may not have; the whole stack is judged in every preview (AnalyzeStack), so
+the outage pattern is still refused before `pulumi up`. Names the stack only references (a Shared
+VPC host's) are not its own and are never judged here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from pulumi_policy import Severity
 
 from guardrails import environment
 from guardrails import settings as s
-from guardrails.common import NAMED_TYPES, Findings, foreign_environments
-from guardrails.model import Res
+from guardrails.common import NAMED_TYPES, Analysis, Findings, foreign_environments
 from guardrails.rule import MANDATORY, Rule
 from guardrails.values import UNKNOWN
 
 
-def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     """Mandatory: a name that carries ANOTHER environment's name (`staging-vpc` in production)
     is the outage pattern. Other naming schemes are not this policy's business. Only against an
     environment learned from the program or set by policy config (guardrails/environment.py),
@@ -27,7 +30,7 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
     if not env:
         return
     source = cfg.get(environment.SOURCE) or "policy config environment"
-    for r in resources:
+    for r in a.model.resources.values():
         if r.type not in NAMED_TYPES:
             continue
         name = r.get("name")
@@ -58,7 +61,5 @@ RULE = Rule(
     "environment's name.",
     tags=("naming",),
     check=check,
-    kind="resource",
     settings=(s.ENVIRONMENT, s.KNOWN),
-    types=NAMED_TYPES,
 )

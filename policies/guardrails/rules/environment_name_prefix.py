@@ -1,22 +1,22 @@
 """Advisory: names that do not say which environment they belong to (other naming schemes are
-allowed, so this never blocks)."""
+allowed, so this never blocks). A stack policy, as environment-derived-names is: the environment
+is learned once for the whole stack (guardrails/environment.py), so an unlabelled network is held
+to the environment its labelled Redis says."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from pulumi_policy import Severity
 
 from guardrails import environment, facts
 from guardrails import settings as s
-from guardrails.common import NAMED_TYPES, Findings
-from guardrails.model import Res
+from guardrails.common import NAMED_TYPES, Analysis, Findings, own_environment_words
 from guardrails.rule import ADVISORY, Rule
 from guardrails.values import UNKNOWN
 
 
-def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
+def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     """Advisory: names that do not say which environment they belong to. Without an environment
     learned from the program (guardrails/environment.py) the stack's name stands in, as a guess
     the message owns up to."""
@@ -29,7 +29,8 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
         else f" (the stack's name: no {'/'.join(facts.ENVIRONMENT_LABELS)} label and no policy "
         "config environment say which environment this is)"
     )
-    for r in resources:
+    words = own_environment_words(env)
+    for r in a.model.resources.values():
         if r.type not in NAMED_TYPES:
             continue
         name = r.get("name")
@@ -41,7 +42,7 @@ def check(resources: Iterable[Res], cfg: dict[str, Any], out: Findings) -> None:
                 f"{r.name}: no explicit name, so Google Cloud gets an auto-name from {r.name!r} "
                 f"that does not say it belongs to {env}{guess}. Fix: set name={env}-<role>.",
             )
-        elif f"-{env}-" not in f"-{name}-":  # whole hyphen-separated words: `shared-vpc` too
+        elif not any(f"-{w}-" in f"-{name}-" for w in words | {env}):  # whole words
             out.violation(
                 r,
                 f"{r.name}: name {name!r} does not carry the environment {env!r}{guess}. Fix: "
@@ -58,7 +59,5 @@ RULE = Rule(
     remediation="Name resources <environment>-<role> so every name says where it belongs.",
     tags=("naming",),
     check=check,
-    kind="resource",
     settings=(s.ENVIRONMENT,),
-    types=NAMED_TYPES,
 )

@@ -1,8 +1,8 @@
 """Cart (broken): its resources say they are staging (label environment=staging, in the staging
 project) but the names were copied from production (`cart-production`), in a stack that happens to
-be named `production`. The label, not the stack name, says which environment this is: Redis's name
-carries another environment's. (Networks and firewall rules carry no labels: a resource policy sees
-one resource, so only the labelled Redis is judged.)"""
+be named `production`. The label, not the stack name, says which environment this is: every name
+carries another environment's (networks and firewall rules carry no labels, and are held to the
+environment the stack's labelled resources say)."""
 
 import pulumi
 import pulumi_gcp as gcp
