@@ -98,6 +98,12 @@ EXPECTED: dict[str, Expected] = {
     # two spellings of one environment, so no name is another environment's (it was a mandatory
     # finding once the label was learned).
     "reports-prd-labelled-production": expect(configured=False),
+    # A service project with no Redis of its own on the host's connector by its full id (Google's
+    # "connector in the host project" layout): a Shared VPC reference, judged by the region its id
+    # names (it was "not a connector of this stack" and a literal: 2 mandatory per service).
+    "kiosk-host-connector-no-redis": expect(
+        ("connector-in-service-region", "kiosk-eu", M), **{"kiosk-eu": "is in us-central1"}
+    ),
     # Network AND connector from the platform stack (same project: no Shared VPC), its own Redis,
     # and a `.get()` read. `tickets-eu` runs in europe-west1 on the platform's us-central1
     # connector: the id names its region, so that is decided in both modes.

@@ -117,12 +117,20 @@ def foreign_environments(cfg: dict[str, Any], *texts: str) -> list[str]:
 def shared_vpc_host(m: StackModel, project: str, cfg: dict[str, Any]) -> bool:
     """Whether `project` (another project than the application's) is a Shared VPC host the stack
     may name resources of by their full id: a host of policy config sharedVpcHostProjects when
-    that is set, else the host a Redis instance of the stack is authorized on. Redis on a network
+    that is set, else the host a Redis instance of the stack is authorized on (any project when
+    the stack has no Redis to say). Redis on a network
     of this stack anchors no host; one whose network is not known yet (preview) and comes from
     no network of the stack may be on any host, so none is held against the stack."""
     hosts = [h for h in cfg.get(settings.SHARED_VPC_HOSTS.name) or [] if isinstance(h, str)]
     if hosts:
         return project in hosts
+    if not list(m.redis):
+        # No Redis of the stack says which project is the host (a service project whose Redis,
+        # if any, is another stack's): another project's resource by its full id is the Shared
+        # VPC layout Google documents (a connector in the host project:
+        # https://cloud.google.com/run/docs/configuring/shared-vpc-host-project), not a literal of
+        # this stack. sharedVpcHostProjects narrows it when set.
+        return True
     anchors: set[Any] = set()
     for r in m.redis:
         raw = r.authorized_network.raw
