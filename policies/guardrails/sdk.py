@@ -543,6 +543,28 @@ def install_edges() -> bool:
     return True
 
 
+def install_version(version: str) -> bool:
+    """The pack's own version (PulumiPolicy.yaml) in the texts the SDK writes: pulumi-policy
+    hands its servicer a fixed "0.0.1" (pulumi_policy/policy.py PolicyPack.__init__: "the CLI will
+    use the version specified there"), which then shows in every "can't run policy ... from policy
+    pack 'name@v0.0.1' during preview" message beside the CLI's own v<version>. False, with a
+    warning, when the SDK has no servicer taking (self, name, version, ...)."""
+    from pulumi_policy import policy as sdk
+
+    servicer = getattr(sdk, "_PolicyAnalyzerServicer", None)
+    init = getattr(servicer, "__init__", None)
+    if not inspect.isclass(servicer) or _params(init)[:3] != ["self", "name", "version"]:
+        _warn("pulumi-policy's servicer takes no (name, version): its messages say v0.0.1")
+        return False
+
+    class _VersionedServicer(servicer):  # type: ignore[misc, valid-type]
+        def __init__(self, name: str, _version: str, *args: Any, **kwargs: Any) -> None:
+            super().__init__(name, version, *args, **kwargs)
+
+    sdk._PolicyAnalyzerServicer = _VersionedServicer  # type: ignore[misc, assignment]
+    return True
+
+
 # -- install ----------------------------------------------------------------------------------
 
 
