@@ -283,7 +283,7 @@ def gate(argv: list[str]) -> int:
     args = _gate_parser().parse_args(argv)
     from infra.config import ConfigError
     from preflight.analyzer import PolicyConfigError, PolicyPackError
-    from preflight.engine import MissingStackReferenceError
+    from preflight.engine import StackReferenceError
     from preflight.gate import UsageError, check_stack, load_policy_config, load_stack_references
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
@@ -296,7 +296,7 @@ def gate(argv: list[str]) -> int:
     expected: tuple[type[Exception], ...] = (
         ConfigError,
         StackFileError,
-        MissingStackReferenceError,
+        StackReferenceError,
         PolicyConfigError,
         PolicyPackError,
         UsageError,
@@ -367,7 +367,7 @@ def gate(argv: list[str]) -> int:
                     stack_references=references,
                     pack_dir=pack_dir,
                 )
-            except (ConfigError, StackFileError, MissingStackReferenceError) as exc:
+            except (ConfigError, StackFileError, StackReferenceError) as exc:
                 if not args.all:
                     raise
                 file = stack_file(project_dir, name).name

@@ -173,3 +173,88 @@ def test_the_workflows_pass_the_real_outputs_of_each_referenced_stack(project, t
     )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / f"stack-reference-{PLATFORM.replace('/', '-')}.json").exists()
+
+
+# -- a FILE without an output the program needs ------------------------------------------------
+
+
+def _without(project: Path, tmp_path: Path, *missing: str) -> tuple[str, str]:
+    """The platform's outputs, less `missing`, saved as a --stack-reference FILE."""
+    data = {k: v for k, v in platform_outputs()[PLATFORM].items() if k not in missing}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(data))
+    return ("--stack-reference", f"{PLATFORM}={path}")
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_a_file_without_a_required_output_is_one_line_naming_it(project, tmp_path, mode):
+    """infra/shared_vpc.py require_output("redis_range"): the file lacks it. Before: KeyError
+    traceback, exit 1."""
+    flag = _without(project, tmp_path, "redis_range")
+    run = preflight(project, STACK, *mode, *flag)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"error: Pulumi.{STACK}.yaml: stack reference '{PLATFORM}'"), line
+    assert "'redis_range'" in line and flag[1] in line, line
+    assert line.endswith("the file has host_project, network_name, subnets"), line
+    assert run.stdout == ""
+
+
+def test_all_reports_the_other_stacks_when_an_output_is_missing(project, tmp_path):
+    run = preflight(project, "--all", *_without(project, tmp_path, "redis_range"))
+    assert run.returncode == 2, run.stderr
+    assert "staging (update)" in run.stdout
+    assert "Traceback" not in run.stderr and "'redis_range'" in run.stderr
+    assert "1 of 2 stack files not evaluated" in run.stderr
+
+
+SEARCH = ROOT / "tests" / "thirdparty" / "search-shared-redis"
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_a_map_of_stacks_instead_of_the_outputs_says_so(mode):
+    """The third-party search program's file maps stack name -> outputs (what the tests keep);
+    given as one stack's outputs, it has no `redis_auth_secret`, only the stack's name."""
+    file = SEARCH / "stack-references.json"
+    run = run_module(
+        "preflight", "--program", str(SEARCH), "prod", *mode, "--no-plan",
+        "--stack-reference", f"acme/platform/prod={file}",
+    )  # fmt: skip
+    assert run.returncode == 2, run.stdout + run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert "stack reference 'acme/platform/prod'" in line and str(file) in line, line
+    assert "'redis_auth_secret'" in line or "'connector_id'" in line, line
+    assert "map of stack name -> outputs" in line, line
+
+
+OPTIONAL_READER = """\
+import pulumi
+import pulumi_gcp as gcp
+
+platform = pulumi.StackReference("platform", stack_name="acme/platform/prod")
+gcp.serviceaccount.Account(
+    "svc", account_id=platform.get_output("service_prefix").apply(lambda p: p + "-svc")
+)
+"""
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_get_output_used_as_if_present_names_the_output(tmp_path, mode):
+    """get_output gives None for an output the file lacks; the program then fails (`None +
+    str`): that names the output, not a TypeError traceback."""
+    program = tmp_path / "prog"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text("name: optional-reader\nruntime: python\n")
+    (program / "Pulumi.dev.yaml").write_text("config:\n  gcp:project: acme-dev\n")
+    (program / "__main__.py").write_text(OPTIONAL_READER)
+    outputs = tmp_path / "platform.json"
+    outputs.write_text(json.dumps({"network": "shared"}))
+    given = ("--stack-reference", f"acme/platform/prod={outputs}")
+    run = run_module("preflight", "--program", str(program), "dev", *mode, *given)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert "stack reference 'acme/platform/prod'" in line and "'service_prefix'" in line, line
+    assert "get_output" in line and "TypeError" in line and "network" in line, line
+    outputs.write_text(json.dumps({"service_prefix": "acme"}))
+    run = run_module("preflight", "--program", str(program), "dev", *mode, *given)
+    assert run.returncode == 0, run.stdout + run.stderr
