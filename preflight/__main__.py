@@ -199,6 +199,11 @@ def _reject_ignored(args: argparse.Namespace) -> None:
             f"--stack-reference given with --graph {args.graph} (the graph records the "
             "program's run, stack references included)"
         )
+    if args.graph and args.project_dir is not None:
+        raise UsageError(
+            f"--program {args.project_dir} given with --graph {args.graph} (the graph records "
+            "its program's run; no program runs): give one or the other"
+        )
     if args.graph and args.preview:
         raise UsageError(
             f"--preview given with --graph {args.graph} (the graph records its own mode)"
