@@ -141,6 +141,12 @@ def _asked_outputs(asked: list[tuple[str, str, bool]]) -> Iterator[None]:
             setattr(cls, attr, method)
 
 
+def read_stacks(graph: Graph) -> list[str]:
+    """The stacks a recorded run read through a `pulumi.StackReference`."""
+    names = (r.inputs.get("name") for r in graph.resources if r.type == STACK_REFERENCE_TYPE)
+    return [n for n in dict.fromkeys(names) if isinstance(n, str)]
+
+
 def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
     return json_format.MessageToDict(struct)
 

@@ -258,3 +258,28 @@ def test_get_output_used_as_if_present_names_the_output(tmp_path, mode):
     outputs.write_text(json.dumps({"service_prefix": "acme"}))
     run = run_module("preflight", "--program", str(program), "dev", *mode, *given)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+# -- a --stack-reference the program never reads -----------------------------------------------
+
+
+def test_a_stack_reference_the_program_does_not_read_is_a_warning(project):
+    typo = "acme/platfrom-network/prod"
+    given = ("--stack-reference", f"{typo}={project / 'platform.json'}")
+    run = preflight(project, STACK, *given)
+    assert run.returncode == 2, run.stderr
+    warning, error = run.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: --stack-reference {typo}:"), warning
+    assert f"it reads: {PLATFORM}" in warning, warning
+    assert error == MISSING
+    run = preflight(project, "staging", *given)
+    assert run.returncode == 0, run.stderr
+    (warning,) = run.stderr.strip().splitlines()
+    assert warning.startswith(f"warning: --stack-reference {typo}:") and "none" in warning
+    run = preflight(project, "--all", *ref(project), *given)
+    assert run.returncode == 0, run.stderr
+    (warning,) = run.stderr.strip().splitlines()
+    assert typo in warning and PLATFORM not in warning.split(":", 2)[1], warning
+    assert f"it reads: {PLATFORM}" in warning, warning
+    quiet = preflight(project, STACK, *ref(project))
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr, quiet.stderr
