@@ -182,6 +182,19 @@ def _emit(output: Path | None, report: str, summary: str) -> bool:
     return True
 
 
+def _warn_unused(given: list[str], read: list[str]) -> None:
+    """A `--stack-reference NAME` the program never read (a misspelt NAME, most likely): one
+    warning line naming it and the stacks the program did read. The run goes on."""
+    unused = [name for name in given if name not in read]
+    if unused:
+        print(
+            f"warning: --stack-reference {', '.join(unused)}: the program does not read "
+            f"{'these stacks' if len(unused) > 1 else 'this stack'}, so it is unused "
+            f"(it reads: {', '.join(read) or 'none'}); check the name",
+            file=sys.stderr,
+        )
+
+
 def _reject_ignored(args: argparse.Namespace) -> None:
     """An argument the run would not use is a mistake to report, not to drop silently."""
     from preflight.gate import UsageError
@@ -198,6 +211,11 @@ def _reject_ignored(args: argparse.Namespace) -> None:
         raise UsageError(
             f"--stack-reference given with --graph {args.graph} (the graph records the "
             "program's run, stack references included)"
+        )
+    if args.graph and args.project_dir is not None:
+        raise UsageError(
+            f"--program {args.project_dir} given with --graph {args.graph} (the graph records "
+            "its program's run; no program runs): give one or the other"
         )
     if args.graph and args.preview:
         raise UsageError(
@@ -283,7 +301,7 @@ def gate(argv: list[str]) -> int:
     args = _gate_parser().parse_args(argv)
     from infra.config import ConfigError
     from preflight.analyzer import PolicyConfigError, PolicyPackError
-    from preflight.engine import MissingStackReferenceError
+    from preflight.engine import StackReferenceError, read_stacks
     from preflight.gate import UsageError, check_stack, load_policy_config, load_stack_references
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
@@ -296,7 +314,7 @@ def gate(argv: list[str]) -> int:
     expected: tuple[type[Exception], ...] = (
         ConfigError,
         StackFileError,
-        MissingStackReferenceError,
+        StackReferenceError,
         PolicyConfigError,
         PolicyPackError,
         UsageError,
@@ -348,6 +366,8 @@ def gate(argv: list[str]) -> int:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
         results = []
         broken: list[tuple[str, str]] = []  # --all: (stack file, message) not evaluated
+        read: list[str] = []  # the stacks the program read (StackReference), every stack's run
+        ran = True  # every run got as far as its reads (else a stack it would read is unknown)
         for name in names:
             graph = None
             if args.graph:
@@ -367,8 +387,14 @@ def gate(argv: list[str]) -> int:
                     stack_references=references,
                     pack_dir=pack_dir,
                 )
-            except (ConfigError, StackFileError, MissingStackReferenceError) as exc:
+            except (ConfigError, StackFileError, StackReferenceError) as exc:
+                if isinstance(exc, StackReferenceError):
+                    read += exc.read
+                else:
+                    ran = False
                 if not args.all:
+                    if ran:
+                        _warn_unused(list(references), read)
                     raise
                 file = stack_file(project_dir, name).name
                 broken.append((file, _named(file, exc)))
@@ -380,6 +406,9 @@ def gate(argv: list[str]) -> int:
                 except OSError as exc:
                     raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
             results.append(result)
+            read += read_stacks(result.graph)
+        if ran:
+            _warn_unused(list(references), list(dict.fromkeys(read)))
         if not results:
             raise UsageError("; ".join(message for _, message in broken))
         if state is not None:

@@ -9,9 +9,11 @@ every computed output stays unknown.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,14 @@ STACK_TYPE = "pulumi:pulumi:Stack"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
-class MissingStackReferenceError(ValueError):
+class StackReferenceError(ValueError):
+    """A program's read of another stack that the given outputs cannot answer: a config error
+    (exit 2), one line. `read`: every stack the run read (given or not)."""
+
+    read: list[str] = []
+
+
+class MissingStackReferenceError(StackReferenceError):
     """The program read a stack whose outputs were not given: one line naming each reference and
     the flag that gives them (`python -m preflight --stack-reference NAME=FILE`)."""
 
@@ -44,6 +53,98 @@ class MissingStackReferenceError(ValueError):
                 for n in self.names
             )
         )
+
+
+class StackOutputs(dict[str, Any]):
+    """One referenced stack's outputs, and the file they were read from (`--stack-reference
+    NAME=FILE`), so an output the program needs and the file lacks is named with it."""
+
+    def __init__(self, data: Mapping[str, Any], source: str = "") -> None:
+        super().__init__(data)
+        self.source = source
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+class MissingStackOutputError(StackReferenceError):
+    """The program failed on an output that the given outputs of a stack it reads do not have:
+    `require_output` raised KeyError, or it used what `get_output` gave (None) as a value. One
+    line per reference: its name, the file, the outputs missing and those the file has (and that
+    the file is a map of stack name -> outputs, when it looks like one)."""
+
+    def __init__(
+        self,
+        file: str,
+        lacking: dict[str, tuple[Mapping[str, Any], list[str]]],
+        required: bool,
+        cause: BaseException,
+    ) -> None:
+        parts = []
+        for target, (outputs, names) in lacking.items():
+            source = getattr(outputs, "source", "") or "FILE"
+            them = "them" if len(names) > 1 else "it"
+            why = (
+                ", which the program requires (require_output)"
+                if required
+                else f": the program read {them} with get_output, got None and failed "
+                f"({type(cause).__name__}: {cause})"
+            )
+            text = (
+                f"stack reference {target!r} has no output{'s' if len(names) > 1 else ''} "
+                f"{_quoted(names)} in --stack-reference {target}={source}{why}; the file has "
+                + (", ".join(outputs) if outputs else "no outputs")
+            )
+            if _stack_map(target, outputs):
+                text += (
+                    f", a map of stack name -> outputs: give the plain outputs object "
+                    f"`pulumi stack output --json --show-secrets --stack {target}` prints"
+                )
+            parts.append(text)
+        super().__init__(f"{file}: " + "; ".join(parts))
+
+
+def _stack_map(target: str, outputs: Mapping[str, Any]) -> bool:
+    """Outputs keyed by the referenced stack's name, or by stack names (`org/project/stack`,
+    each holding an object): a file of stack name -> outputs given as one stack's outputs."""
+    if not outputs:
+        return False
+    if target in outputs:
+        return True
+    return all("/" in k and isinstance(v, dict) for k, v in outputs.items())
+
+
+@contextlib.contextmanager
+def _asked_outputs(asked: list[tuple[str, str, bool]]) -> Iterator[None]:
+    """Record which output the program asks of which StackReference (resource name, output name,
+    required): `get_output` and `require_output`, the SDK's public accessors
+    (sdk/python/lib/pulumi/stack_reference.py), answer from the outputs in an apply, so an output
+    the file lacks fails the program far from its name (KeyError, or None used as a value)."""
+    cls = pulumi.StackReference
+    saved = {"get_output": cls.get_output, "require_output": cls.require_output}
+
+    def recording(method: Any, required: bool) -> Any:
+        def asked_for(ref: pulumi.StackReference, name: Any) -> Any:
+            if isinstance(name, str):
+                asked.append((ref.pulumi_resource_name, name, required))
+            return method(ref, name)
+
+        return asked_for
+
+    for attr, method in saved.items():
+        setattr(cls, attr, recording(method, attr == "require_output"))
+    try:
+        yield
+    finally:
+        for attr, method in saved.items():
+            setattr(cls, attr, method)
+
+
+def read_stacks(graph: Graph) -> list[str]:
+    """The stacks a recorded run read through a `pulumi.StackReference`."""
+    names = (r.inputs.get("name") for r in graph.resources if r.type == STACK_REFERENCE_TYPE)
+    return [n for n in dict.fromkeys(names) if isinstance(n, str)]
 
 
 def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
@@ -72,6 +173,7 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         self.project, self.stack, self.preview = project, stack, preview
         self.stack_references = stack_references or {}
         self.missing_references: list[str] = []  # read, but no outputs given
+        self.reference_targets: dict[str, str] = {}  # StackReference resource name -> stack
         self.deployed = deployed or {}
         self.ids: dict[str, str] = {}  # URN -> the id the provider (mock or state) answered
         self.records: list[RecordedResource] = []
@@ -166,6 +268,7 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         if request.type != STACK_REFERENCE_TYPE:
             return self._read(request)
         target = request.id
+        self.reference_targets[request.name] = target
         if target in self.stack_references:
             outputs: Any = dict(self.stack_references[target])
         else:
@@ -269,11 +372,40 @@ class Emulation:
         self.monitor = RecordingMonitor(
             mocks, self.project, stack, preview, stack_references, deployed
         )
+        self.asked: list[tuple[str, str, bool]] = []  # (StackReference, output, required)
+
+    @property
+    def read_stacks(self) -> list[str]:
+        """The stacks the run read through a StackReference, given or not."""
+        return list(dict.fromkeys(self.monitor.reference_targets.values()))
 
     def _missing(self) -> MissingStackReferenceError:
-        return MissingStackReferenceError(
+        error = MissingStackReferenceError(
             stack_file(self.project_dir, self.stack).name, self.monitor.missing_references
         )
+        error.read = self.read_stacks
+        return error
+
+    def _lacking(self, cause: BaseException) -> MissingStackOutputError | None:
+        """The failure explained by outputs the program asked of a stack whose given outputs
+        lack them: those it required (require_output's KeyError) or, failing that, those
+        get_output answered None for. None when it asked for nothing the files lack."""
+        lacking: dict[bool, dict[str, tuple[Mapping[str, Any], list[str]]]] = {True: {}, False: {}}
+        for resource, output, required in self.asked:
+            target = self.monitor.reference_targets.get(resource, "")
+            outputs = self.monitor.stack_references.get(target)
+            if outputs is None or output in outputs:
+                continue
+            names = lacking[required].setdefault(target, (outputs, []))[1]
+            if output not in names:
+                names.append(output)
+        required = bool(lacking[True])
+        if not lacking[required]:
+            return None
+        file = stack_file(self.project_dir, self.stack).name
+        error = MissingStackOutputError(file, lacking[required], required, cause)
+        error.read = self.read_stacks
+        return error
 
     @property
     def registered(self) -> list[RecordedResource]:
@@ -307,13 +439,16 @@ class Emulation:
                 runpy.run_path(str(main), run_name="__main__")
 
             try:
-                sdk.run_program(program)
-            except Exception:
-                if self.monitor.missing_references:
-                    # What the program did with the missing outputs (None in an update): cancel
-                    # what it left pending, so a next run in this process (--all) starts clean.
+                with _asked_outputs(self.asked):
+                    sdk.run_program(program)
+            except Exception as exc:
+                # A stack's outputs not given, or given without what the program needs: cancel
+                # what the failed program left pending, so a next run in this process (--all)
+                # starts clean.
+                error = self._missing() if self.monitor.missing_references else self._lacking(exc)
+                if error is not None:
                     sdk.cancel_pending()
-                    raise self._missing() from None
+                    raise error from None
                 raise
             if self.monitor.missing_references:
                 raise self._missing()

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from preflight.analyzer import PolicyPackProcess
-from preflight.engine import Emulation
+from preflight.engine import Emulation, StackOutputs
 from preflight.graph import Graph
 from preflight.relays import unrelay_verdict
 from preflight.report import StackResult
@@ -53,7 +53,8 @@ STACK_REFERENCE_FLAG = "--stack-reference"
 def load_stack_references(values: list[str]) -> dict[str, dict[str, Any]]:
     """`--stack-reference NAME=FILE`, repeatable: the outputs of each stack the program reads
     through a `pulumi.StackReference`, FILE being what `pulumi stack output --json
-    --show-secrets --stack NAME` prints (a JSON object of output name -> value)."""
+    --show-secrets --stack NAME` prints (a JSON object of output name -> value), each kept with
+    its FILE (`StackOutputs`) for the error naming an output the program needs and FILE lacks."""
     out: dict[str, dict[str, Any]] = {}
     for value in values:
         name, sep, file = value.partition("=")
@@ -84,7 +85,7 @@ def load_stack_references(values: list[str]) -> dict[str, dict[str, Any]]:
                 f"{where}: must be a JSON object of output name -> value (what `pulumi stack "
                 f"output --json --show-secrets --stack {name}` prints), not {type(data).__name__}"
             )
-        out[name] = data
+        out[name] = StackOutputs(data, file)
     return out
 
 

@@ -99,6 +99,11 @@ def test_single_stack_bad_yaml_names_file_and_line(tmp_path):
         (["--all", "staging"], ("'staging'", "--all")),
         (["--graph", "g.json", "production"], ("'production'", "--graph g.json")),
         (["--graph", "g.json", "--preview"], ("--preview", "--graph g.json")),
+        # the graph is judged, DIR's program never runs (SARIF would point at DIR's stack file)
+        (
+            ["--graph", "g.json", "--program", "tests/thirdparty/orders-v1"],
+            ("--program", "--graph g.json"),
+        ),
     ],
 )
 def test_an_argument_that_would_be_ignored_is_an_error(args, needles):

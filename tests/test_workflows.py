@@ -60,7 +60,7 @@ def test_pull_request_workflow():
     assert any(s.get("run") == "make test" for s in _steps(jobs["test"]))
     assert any(s.get("with", {}).get("cache") == "pip" for s in _steps(jobs["test"]))
     gate = "\n".join(s.get("run", "") for s in _steps(jobs["preflight"]))
-    assert "python -m preflight --all --format sarif" in gate
+    assert 'python -m preflight --all "${refs[@]}" --format sarif' in gate
     assert any("upload-sarif" in s.get("uses", "") for s in _steps(jobs["preflight"]))
     preview = jobs["preview"]
     assert "head.repo.full_name == github.repository" in preview["if"]  # skipped on forks
@@ -138,16 +138,34 @@ def test_cloud_jobs_cover_exactly_the_deployed_stacks(workflow, job):
 
 
 def test_offline_gate_covers_every_stack_file():
-    """No credentials, no cloud: the pull request's offline gate runs on every Pulumi.<stack>.yaml
-    (`--all`, no matrix to forget a stack in), dev included."""
+    """The pull request's offline gate runs on every Pulumi.<stack>.yaml (`--all`, no matrix to
+    forget a stack in), dev included. It touches the cloud only to read the outputs of the stacks
+    a stack reads, and only where the preview job would (credentials, never on forks): each such
+    step is conditioned on HAS_CLOUD, the Pulumi action only installs the CLI (no `command`), and
+    nothing is previewed or deployed."""
     stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in ROOT.glob("Pulumi.*.yaml"))
     assert "dev" in stacks and set(_deployed_stacks()) < set(stacks)
-    gate = load("pull-request.yml")["jobs"]["preflight"]
+    jobs = load("pull-request.yml")["jobs"]
+    gate = jobs["preflight"]
     assert "strategy" not in gate
     runs = [s.get("run", "") for s in _steps(gate)]
     assert any("python -m preflight --all" in r for r in runs)
-    assert not any("pulumi/actions" in str(s.get("uses", "")) for s in _steps(gate))
-    assert not any("google-github-actions/auth" in str(s.get("uses", "")) for s in _steps(gate))
+    has_cloud = gate["env"]["HAS_CLOUD"]
+    assert jobs["preview"]["env"]["HAS_CLOUD"].strip("${} ") in has_cloud  # the same test
+    assert "head.repo.full_name == github.repository" in has_cloud  # never on forks
+    cloud = [
+        s
+        for s in _steps(gate)
+        if any(u in str(s.get("uses", "")) for u in ("pulumi/actions", "google-github-actions"))
+        or "pulumi " in s.get("run", "")
+    ]
+    assert len(cloud) == 3, cloud  # auth, the CLI, the referenced stacks' outputs
+    assert all(s["if"] == "env.HAS_CLOUD == 'true'" for s in cloud)
+    (install,) = [s for s in cloud if str(s.get("uses", "")).startswith("pulumi/actions")]
+    assert "command" not in (install.get("with") or {})
+    (fetch,) = [s for s in cloud if "run" in s]
+    assert "pulumi stack output --json --show-secrets" in fetch["run"]
+    assert not any(w in fetch["run"] for w in ("pulumi up", "pulumi preview", "pulumi destroy"))
 
 
 def test_each_deploy_job_gates_deploys_and_verifies_one_stack():
