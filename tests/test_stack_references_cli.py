@@ -44,35 +44,8 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def preflight(project: Path, *args: str, own_process: bool = False):
-    """`python -m preflight ARGS --no-plan --project-dir PROJECT`, in this process: its main(),
-    with stdout and stderr captured (the CLI's own process start is tested by the workflow tests
-    and tests/test_preflight_cli.py). `own_process` for an `--all` run in which a program fails
-    part-way: the SDK's coroutines it leaves would warn at this process's exit."""
-    if own_process:
-        return run_module("preflight", *args, "--no-plan", "--project-dir", str(project))
-    import contextlib
-    import gc
-    import io
-    import warnings
-    from types import SimpleNamespace
-
-    from preflight.__main__ import main
-
-    out, err = io.StringIO(), io.StringIO()
-    enabled = gc.isenabled()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([*args, "--no-plan", "--project-dir", str(project)])
-    finally:
-        # A run that failed on a missing output leaves the SDK's unawaited coroutines behind,
-        # which warn when collected (the CLI's own process exits first): collect them here.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            gc.collect()
-        if enabled:
-            gc.enable()  # main() turns the collector off for a one-shot run
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+def preflight(project: Path, *args: str):
+    return run_module("preflight", *args, "--no-plan", "--project-dir", str(project))
 
 
 def ref(project: Path) -> tuple[str, str]:
@@ -81,7 +54,7 @@ def ref(project: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
 def test_a_stack_reference_without_outputs_is_one_line_naming_the_flag(project, mode):
-    run = preflight(project, STACK, *mode, own_process=True)
+    run = preflight(project, STACK, *mode)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == MISSING
 
@@ -94,12 +67,12 @@ def test_the_outputs_given_the_stack_is_judged(project, mode):
 
 
 def test_all_reports_the_other_stacks_and_names_the_reference(project):
-    run = preflight(project, "--all", own_process=True)
+    run = preflight(project, "--all")
     assert run.returncode == 2, run.stderr
     assert "staging (update)" in run.stdout
     assert MISSING in run.stderr and "Traceback" not in run.stderr
     assert "1 of 2 stack files not evaluated" in run.stderr
-    given = preflight(project, "--all", "--preview", *ref(project), own_process=True)
+    given = preflight(project, "--all", "--preview", *ref(project))
     assert given.returncode == 0, given.stdout + given.stderr
     assert "staging (preview)" in given.stdout and f"{STACK} (preview)" in given.stdout
 
@@ -111,7 +84,7 @@ def test_state_runs_with_the_outputs_and_without_them_names_the_reference(projec
     )
     export = tmp_path / "export.json"
     export.write_text(json.dumps(export_of(emulation.run(), emulation.monitor.ids)))
-    missing = preflight(project, STACK, "--state", str(export), own_process=True)
+    missing = preflight(project, STACK, "--state", str(export))
     assert missing.returncode == 2 and missing.stderr.strip() == MISSING
     run = preflight(project, STACK, "--state", str(export), *ref(project))
     assert run.returncode == 0, run.stdout + run.stderr
@@ -289,7 +262,7 @@ def test_a_file_without_a_required_output_is_one_line_naming_it(project, tmp_pat
     """infra/shared_vpc.py require_output("redis_range"): the file lacks it. Before: KeyError
     traceback, exit 1."""
     flag = _without(project, tmp_path, "redis_range")
-    run = preflight(project, STACK, *mode, *flag, own_process=True)
+    run = preflight(project, STACK, *mode, *flag)
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert line.startswith(f"error: Pulumi.{STACK}.yaml: stack reference '{PLATFORM}'"), line
@@ -299,7 +272,7 @@ def test_a_file_without_a_required_output_is_one_line_naming_it(project, tmp_pat
 
 
 def test_all_reports_the_other_stacks_when_an_output_is_missing(project, tmp_path):
-    run = preflight(project, "--all", *_without(project, tmp_path, "redis_range"), own_process=True)
+    run = preflight(project, "--all", *_without(project, tmp_path, "redis_range"))
     assert run.returncode == 2, run.stderr
     assert "staging (update)" in run.stdout
     assert "Traceback" not in run.stderr and "'redis_range'" in run.stderr
@@ -364,7 +337,7 @@ def test_get_output_used_as_if_present_names_the_output(tmp_path, mode):
 def test_a_stack_reference_the_program_does_not_read_is_a_warning(project):
     typo = "acme/platfrom-network/prod"
     given = ("--stack-reference", f"{typo}={project / 'platform.json'}")
-    run = preflight(project, STACK, *given, own_process=True)
+    run = preflight(project, STACK, *given)
     assert run.returncode == 2, run.stderr
     warning, error = run.stderr.strip().splitlines()
     assert warning.startswith(f"warning: --stack-reference {typo}:"), warning
