@@ -283,10 +283,12 @@ SEARCH = ROOT / "tests" / "thirdparty" / "search-shared-redis"
 
 
 @pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
-def test_a_map_of_stacks_instead_of_the_outputs_says_so(mode):
-    """The third-party search program's file maps stack name -> outputs (what the tests keep);
-    given as one stack's outputs, it has no `redis_auth_secret`, only the stack's name."""
-    file = SEARCH / "stack-references.json"
+def test_a_map_of_stacks_instead_of_the_outputs_says_so(mode, tmp_path):
+    """A file that maps stack name -> outputs given as one stack's outputs: it has no
+    `redis_auth_secret`, only the stack's name."""
+    outputs = json.loads((SEARCH / "stack-output-acme-platform-prod.json").read_text())
+    file = tmp_path / "stacks.json"
+    file.write_text(json.dumps({"acme/platform/prod": outputs}))
     run = run_module(
         "preflight", "--program", str(SEARCH), "prod", *mode, "--no-plan",
         "--stack-reference", f"acme/platform/prod={file}",

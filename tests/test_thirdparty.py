@@ -9,7 +9,6 @@ broken ones are reported on the right resources by the right policies.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from guardrails.registry import RULES
 
 from preflight.analyzer import PolicyPackProcess, Verdict
 from preflight.engine import Emulation
+from preflight.gate import load_stack_references
 from preflight.graph import Graph
 from preflight.stackfile import load_stack_config, stacks
 from tests.support import MODES, ROOT, findings
@@ -237,8 +237,21 @@ def program_stack(name: str) -> str:
 
 
 def stack_references(name: str) -> dict | None:
-    path = PROGRAMS / name / "stack-references.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    """The program's `--stack-reference NAME=FILE` values (stack-references.txt, FILE beside it in
+    the CLI's `pulumi stack output --json` form), read as `python -m preflight` reads them."""
+    path = PROGRAMS / name / "stack-references.txt"
+    if not path.is_file():
+        return None
+    values = [
+        f"{n}={path.parent / f}"
+        for n, _, f in (
+            line.partition("=")
+            for line in path.read_text().splitlines()
+            if line.strip()
+            if not line.startswith("#")
+        )
+    ]
+    return load_stack_references(values)
 
 
 @cache
