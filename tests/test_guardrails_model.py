@@ -15,6 +15,7 @@ from guardrails.sdk import UnknownValueError, unknown_checking_proxy
 from guardrails.values import UNKNOWN, to_plain
 from pulumi_policy import EnforcementLevel
 
+from infra.facts import image_pin_problem
 from preflight import wire
 from tests.mutations import MUTATIONS, mutated
 from tests.support import MODES, STACKS, policy_resources, stack_graph
@@ -78,9 +79,15 @@ def test_shipped_stacks_are_clean_without_the_protocol(stack):
     for preview in MODES:
         found = violations(stack_graph(stack, preview), stack)
         assert {(n, u) for n, u in found if n in mandatory} == set()
-        # dev runs Redis without TLS on purpose, dev and staging follow `:latest`: advice
-        # outside production (redis-tls-enabled, cloud-run-images-pinned).
-        advised = stack in ("dev", "staging")
+        # Redis without TLS, or images that follow `:latest` (dev and staging, and any copy of
+        # them): advice outside production (redis-tls-enabled, cloud-run-images-pinned), read
+        # from the stack's settings, not its name.
+        cfg = stack_settings(stack)
+        images = [svc.image for svc in cfg.services.values()]
+        if cfg.probe.enabled and cfg.probe.image:
+            images.append(cfg.probe.image)
+        moving = any(image_pin_problem(i) for i in images)
+        advised = not cfg.production and (moving or not cfg.redis.transit_encryption)
         assert {n for n, _ in found} == ({"non-production-findings"} if advised else set())
 
 
