@@ -50,9 +50,9 @@ IMPLEMENTED_FEATURES = frozenset(
     {
         # `pulumi state taint`: the next `up` replaces the resource (preflight/diff.py).
         "taint",
-        # Resource hooks run around the steps the engine takes (pkg/resource/deploy/step.go); they
-        # never change which step it takes: pkg/resource/deploy/step_generator.go:841 and :1175
-        # only carry them into the new state.
+        # Resource hooks run around the steps the engine takes (pkg/resource/deploy/step.go:323,
+        # 485, 628); they never change which step it takes: pkg/resource/deploy/
+        # step_generator.go:841 and :1175 only carry them into the new state.
         "hooks",
     }
 )
@@ -159,7 +159,7 @@ def _secret(value: dict[str, Any], counter: list[int], redacted: str = ENCRYPTED
     """An export's secret object -> the wire form (plaintext decoded, ciphertext as `redacted`)."""
     plain, cipher = value.get("plaintext"), value.get("ciphertext")
     # Exactly one of the two is a string (deployment.go:1098-1104), and it is not empty
-    # (deployment.go:1013-1017 deserializeSecret); the CLI refuses anything else.
+    # (deployment.go:1012-1016 deserializeSecret); the CLI refuses anything else.
     if isinstance(plain, str) == isinstance(cipher, str) or not (plain or cipher):
         raise StateError(MALFORMED_SECRET)
     if isinstance(plain, str):

@@ -285,7 +285,7 @@ def with_secret(secret: dict[str, Any]) -> dict[str, Any]:
 )
 def test_a_secret_with_both_or_neither_value_is_refused_as_the_cli_refuses_it(tmp_path, secret):
     """pkg/resource/stack/deployment.go:1098-1104 (exactly one of the two is a string) and
-    :1013-1017 (and it is not empty)."""
+    :1012-1016 (and it is not empty)."""
     data = with_secret(secret)
     where = "deployment.resources[0] (urn:pulumi:s::p::gcp:redis/instance:Instance::cache)"
     cli = "malformed secret value: exactly one of `ciphertext` or `plaintext` must be supplied"
