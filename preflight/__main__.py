@@ -349,18 +349,25 @@ def gate(argv: list[str]) -> int:
                 raise UsageError(
                     "--state runs the program against the deployed outputs; it cannot take --graph"
                 )
+            import dataclasses
+
             from preflight.stackfile import project_name
 
-            if state.project != project_name(project_dir):
+            # An export with no resources names neither; a checkpoint names its stack (and,
+            # project-scoped, its project): check what the file names, take the rest from
+            # the program.
+            project = project_name(project_dir)
+            if state.project and state.project != project:
                 raise UsageError(
                     f"--state {args.state} is the export of project {state.project!r}, "
-                    f"not {project_name(project_dir)!r}"
+                    f"not {project!r}"
                 )
-            if state.stack != args.stack:
+            if state.stack and state.stack != args.stack:
                 raise UsageError(
                     f"--state {args.state} is the export of stack {state.stack!r}, "
                     f"not {args.stack!r}"
                 )
+            state = dataclasses.replace(state, stack=args.stack, project=project)
         names = stacks(project_dir) if args.all else [args.stack]
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")

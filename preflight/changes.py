@@ -225,6 +225,7 @@ class Change:
         self.failing = unacknowledged(self.hazards, allowed)
         self.deployed_graph = deployed_graph
         self.deployed: Any = None
+        self.notes: list[str] = []  # said before the plan (e.g. an export with no resources)
 
     @classmethod
     def of(
@@ -247,7 +248,10 @@ class Change:
             raise UsageError(
                 f"--allow-replace {unknown[0]}: no resource of this change has that name or URN"
             )
-        return cls(steps, allowed, state_graph(state))
+        change = cls(steps, allowed, state_graph(state))
+        if state.new_stack:
+            change.notes.append(state.new_stack)
+        return change
 
     @property
     def failed(self) -> bool:
@@ -261,7 +265,8 @@ class Change:
     def text(self) -> str:
         from preflight.report import render_text
 
-        out = render_steps(self.steps, self.hazards, self.allowed)
+        out = "".join(f"note: {n}\n" for n in self.notes)
+        out += render_steps(self.steps, self.hazards, self.allowed)
         if self.deployed is not None:
             out += "\nThe policy pack on the deployed state:\n"
             out += render_text([self.deployed], plan=False)
@@ -281,6 +286,7 @@ class Change:
                 for h in self.hazards
             ],
             "acknowledged": list(self.allowed),
+            "notes": list(self.notes),
         }
         if self.deployed is not None:
             data["deployed"] = json.loads(render_json([self.deployed]))["stacks"]

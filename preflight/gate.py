@@ -166,7 +166,8 @@ def check_export(
     from preflight.changes import state_graph
     from preflight.state import REDACTED, load_state
 
-    state = load_state(path, flag="--analyze", redacted=REDACTED)  # refuses an invalid URN
+    # As the command reads it: plain UTF-8 JSON, an export (refuses an invalid URN).
+    state = load_state(path, flag="--analyze", redacted=REDACTED, containers=False)
     if not state.resources:
         return None
     if not (pack_dir / "PulumiPolicy.yaml").is_file():

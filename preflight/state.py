@@ -8,6 +8,12 @@ list the CLI refuses to read when it does not know one). A DeploymentV3 has `man
 `pendingReplacement`, `aliases`, `importID`, `ignoreChanges`, `additionalSecretOutputs`,
 `customTimeouts`, `replaceOnChanges`, ...) and `pending_operations`.
 
+The file is read as users have it (`load_state`): UTF-8, with or without a BOM, UTF-16 or UTF-32
+(Windows PowerShell 5's `pulumi stack export > s.json` writes UTF-16 LE with a BOM), gzip-compressed
+(the DIY backend's gzip option, told by its magic bytes as the backend tells it), and the DIY
+backend's checkpoint file (`.pulumi/stacks/[<project>/]<stack>.json`: `{"version", "features",
+"checkpoint": {"stack", "latest": DeploymentV3}}`, apitype VersionedCheckpoint and CheckpointV3).
+
 Secret values are objects with the signature key `4dabf18193072939515e22adb298388d` set to
 `1b47061264138c4ac30d75fd1eb44270` and either `ciphertext` (the default) or `plaintext`
 (`--show-secrets`), where plaintext is the JSON encoding of the value (`pkg/resource/stack/
@@ -18,7 +24,10 @@ never compared. `pulumi policy analyze --file` reads them as REDACTED instead (s
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +43,40 @@ ENCRYPTED = "[secret: encrypted in the export]"
 # DeserializeUntypedDeployment; pkg/backend/secrets/providers.go redactingDecrypter).
 REDACTED = "[secret]"
 STACK_TYPE = "pulumi:pulumi:Stack"
+# The version-4 features whose meaning the gate implements, or whose presence leaves its diff
+# right; the CLI knows these (pulumi/pulumi pkg/resource/stack/deployment.go:131-140
+# supportedFeatures) and refuses any other (:143-154 validateSupportedFeatures).
+IMPLEMENTED_FEATURES = frozenset(
+    {
+        # `pulumi state taint`: the next `up` replaces the resource (preflight/diff.py).
+        "taint",
+        # Resource hooks run around the steps the engine takes (pkg/resource/deploy/step.go:323,
+        # 485, 628); they never change which step it takes: pkg/resource/deploy/
+        # step_generator.go:841 and :1175 only carry them into the new state.
+        "hooks",
+    }
+)
+# Why the gate cannot plan with each other feature the CLI knows: its plan would differ from the
+# engine's, so it refuses the export as the CLI refuses one it cannot understand.
+UNIMPLEMENTED_FEATURES = {
+    # pkg/resource/deploy/deployment_executor.go:176-182: `up` first refreshes every resource
+    # marked refreshBeforeUpdate and diffs the program against what the cloud says.
+    "refreshBeforeUpdate": "`pulumi up` refreshes such resources from the cloud before diffing",
+    # step_generator.go:2373: a view (viewOf) is its owner's to create and delete; the gate
+    # would plan it as deleted.
+    "views": "views are created and deleted by the resource that owns them",
+    # step_generator.go:2895-2900: a resource is replaced whenever one in its replaceWith list is.
+    "replaceWith": "a replacement spreads to the resources that list it in replaceWith",
+    "snippets-prototype": "snippets are a prototype whose effect on a plan the gate does not model",
+    "extensionParameterization": "resources of parameterized provider extensions are not modelled",
+    # pkg/resource/stack/deployment.go:187-218: strings that are not UTF-8 are stored in the
+    # byte-string form, which the gate cannot compare with the program's strings.
+    "byteString": "strings stored as bytes cannot be compared with the program's",
+}
+# The CLI's words for a secret that is not exactly one non-empty string (deployment.go:1102, 1015).
+MALFORMED_SECRET = (
+    "malformed secret value: exactly one of `ciphertext` or `plaintext` must be supplied"
+)
 PROVIDER_PREFIX = "pulumi:providers:"
 
 
@@ -88,6 +131,20 @@ class State:
     resources: list[StateResource]
     secrets: str  # secrets provider type ("" when the export has none)
     encrypted: int = 0  # secret values the export holds only as ciphertext
+    checkpoint: bool = False  # read from a DIY backend checkpoint file, not an export
+
+    @property
+    def new_stack(self) -> str:
+        """Why the gate plans this state as a new stack ("" when it does not): it holds no
+        resource the program's registrations are diffed against."""
+        if not self.resources:
+            return "the export has no resources: planning as a new stack"
+        if not any(r.managed for r in self.resources):
+            return (
+                "the export has no resources but the stack and its providers: planning as a "
+                "new stack"
+            )
+        return ""
 
     def by_urn(self) -> dict[str, StateResource]:
         return {r.urn: r for r in self.resources}
@@ -100,9 +157,14 @@ class State:
 
 def _secret(value: dict[str, Any], counter: list[int], redacted: str = ENCRYPTED) -> dict[str, Any]:
     """An export's secret object -> the wire form (plaintext decoded, ciphertext as `redacted`)."""
-    if "plaintext" in value:
+    plain, cipher = value.get("plaintext"), value.get("ciphertext")
+    # Exactly one of the two is a string (deployment.go:1098-1104), and it is not empty
+    # (deployment.go:1012-1016 deserializeSecret); the CLI refuses anything else.
+    if isinstance(plain, str) == isinstance(cipher, str) or not (plain or cipher):
+        raise StateError(MALFORMED_SECRET)
+    if isinstance(plain, str):
         try:
-            inner = json.loads(value["plaintext"])
+            inner = json.loads(plain)
         except (TypeError, ValueError):
             raise StateError("a secret's plaintext is not JSON") from None
         return wire.secret(_decode(inner, counter, redacted))
@@ -119,6 +181,19 @@ def _decode(value: Any, counter: list[int], redacted: str = ENCRYPTED) -> Any:
     if isinstance(value, list):
         return [_decode(v, counter, redacted) for v in value]
     return value
+
+
+def _decoded(
+    values: dict[str, Any], counter: list[int], redacted: str, where: str
+) -> dict[str, Any]:
+    """A resource's inputs or outputs in wire form; an error names the property."""
+    out = {}
+    for key, value in values.items():
+        try:
+            out[key] = _decode(value, counter, redacted)
+        except StateError as exc:
+            raise StateError(f"{where}.{key}: {exc}") from None
+    return out
 
 
 def _strings(raw: dict[str, Any], key: str, where: str) -> list[str]:
@@ -162,7 +237,8 @@ def _resource(
             raise StateError(f"{where}: {key} must be an object")
     inputs, outputs = raw.get("inputs") or {}, raw.get("outputs") or {}
     if not decoded:
-        inputs, outputs = _decode(inputs, counter, redacted), _decode(outputs, counter, redacted)
+        inputs = _decoded(inputs, counter, redacted, f"{where}: inputs")
+        outputs = _decoded(outputs, counter, redacted, f"{where}: outputs")
     return StateResource(
         urn=raw["urn"],
         type=raw["type"],
@@ -186,6 +262,60 @@ def _resource(
     )
 
 
+def _checkpoint(data: dict[str, Any]) -> tuple[Any, str, str]:
+    """A DIY backend checkpoint (apitype CheckpointV3, sdk/go/common/apitype/core.go:124-131):
+    its deployment (`latest`, absent for a stack never deployed), and the stack and project its
+    `stack` names. The backend writes `ref.FullyQualifiedName()` there (pkg/backend/diy/
+    state.go:378-383): `organization/<project>/<stack>` for a project-scoped stack, `<stack>` for
+    a legacy one (pkg/backend/diy/backend.go:190-195)."""
+    checkpoint = data["checkpoint"]
+    if not isinstance(checkpoint, dict):
+        raise StateError("checkpoint must be an object")
+    name = checkpoint.get("stack") or ""
+    if not isinstance(name, str):
+        raise StateError("checkpoint.stack must be a stack name")
+    parts = name.split("/") if name else []
+    if len(parts) == 3 and parts[0] == "organization" and all(parts):
+        project, stack = parts[1], parts[2]
+    elif len(parts) <= 1:
+        project, stack = "", name
+    else:
+        raise StateError(
+            f"checkpoint.stack {name!r} is not a DIY backend stack name "
+            "(`organization/<project>/<stack>` or `<stack>`)"
+        )
+    latest = checkpoint.get("latest")
+    if latest is not None and not isinstance(latest, dict):
+        raise StateError("checkpoint.latest must be an object (a deployment)")
+    return latest or {}, stack, project
+
+
+def _features(data: dict[str, Any], version: int) -> None:
+    """Version 4 and above lists the features its deployment needs; the CLI refuses one it does
+    not support (pkg/resource/stack/deployment.go:464-469 for an export, pkg/resource/stack/
+    checkpoint.go:86-97 for a checkpoint) and ignores the list below version 4
+    (checkpoint.go:79-85), as the gate does. A missing list needs nothing."""
+    features = data.get("features")
+    if features is None:
+        return
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise StateError("features must be a list of feature names")
+    if version < 4:
+        return
+    missing = [f for f in features if f not in IMPLEMENTED_FEATURES]
+    if missing:
+        why = "; ".join(
+            f"{f}: {UNIMPLEMENTED_FEATURES[f]}" for f in missing if f in UNIMPLEMENTED_FEATURES
+        )
+        # The CLI's words: deployment.go:100-101 ErrDeploymentUnsupportedFeatures.
+        raise StateError(
+            "this stack's deployment needs support for the following features: "
+            f"{', '.join(missing)} (this gate plans with "
+            f"{', '.join(sorted(IMPLEMENTED_FEATURES))}"
+            f"{'; ' + why if why else ''}); review this change with `pulumi preview`"
+        )
+
+
 def parse_state(
     data: Any,
     source: str = "the export",
@@ -193,18 +323,30 @@ def parse_state(
     decoded: list[int] | None = None,
     redacted: str = ENCRYPTED,
 ) -> State:
-    """`decoded`: the secrets were already turned into wire form while reading the JSON
-    (`load_state`), with this count of encrypted ones. `redacted`: what an encrypted secret
-    reads as."""
-    if not isinstance(data, dict) or "deployment" not in data:
-        raise StateError(f"{source}: not a `pulumi stack export` file (no deployment)")
+    """`data`: what `pulumi stack export` writes (apitype UntypedDeployment, core.go:382-392) or
+    a DIY backend checkpoint (VersionedCheckpoint, core.go:92-98). `decoded`: the secrets were
+    already turned into wire form while reading the JSON (`load_state`), with this count of
+    encrypted ones. `redacted`: what an encrypted secret reads as."""
+    if not isinstance(data, dict) or not ("deployment" in data or "checkpoint" in data):
+        raise StateError(
+            f"{source}: not a `pulumi stack export` file or a DIY backend checkpoint "
+            "(no deployment or checkpoint)"
+        )
     version = data.get("version")
-    if version not in VERSIONS:
+    if version not in VERSIONS or isinstance(version, bool):
         raise StateError(
             f"{source}: version {version!r} is not a deployment version this gate reads "
-            f"({', '.join(map(str, VERSIONS))})"
+            f"({', '.join(map(str, VERSIONS))}); `pulumi stack export` of the stack writes one"
         )
-    dep = data["deployment"]
+    named = project = ""
+    try:
+        _features(data, int(version))
+        if "deployment" in data:
+            dep = data["deployment"] if data["deployment"] is not None else {}
+        else:
+            dep, named, project = _checkpoint(data)
+    except StateError as exc:
+        raise StateError(f"{source}: {exc}") from None
     if not isinstance(dep, dict):
         raise StateError(f"{source}: deployment must be an object")
     raw = dep.get("resources") or []
@@ -218,27 +360,108 @@ def parse_state(
     except StateError as exc:
         raise StateError(f"{source}: {exc}") from None
     stacks = [r for r in resources if r.type == STACK_TYPE]
-    if stacks:
-        # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>
-        head = stacks[0].urn.split("::")
-        stack, project = head[0].removeprefix("urn:pulumi:"), head[1]
-    elif resources:
-        head = resources[0].urn.split("::")
+    if stacks or resources:
+        # urn:pulumi:<stack>::<project>::pulumi:pulumi:Stack::<name>: the URNs name the stack
+        # and project the engine keys the resources by, whatever the checkpoint says.
+        head = (stacks or resources)[0].urn.split("::")
         stack, project = head[0].removeprefix("urn:pulumi:"), head[1]
     else:
-        stack = project = ""
+        stack = named  # only a checkpoint names a stack it holds no resource of
     providers = dep.get("secrets_providers") or {}
     secrets = str(providers.get("type") or "") if isinstance(providers, dict) else ""
-    return State(int(version), stack, project, resources, secrets, counter[0])
+    return State(int(version), stack, project, resources, secrets, counter[0], "checkpoint" in data)
 
 
-def load_state(path: Path, *, flag: str = "--state", redacted: str = ENCRYPTED) -> State:
-    """`flag` names the option in errors; `redacted` is what an encrypted secret reads as
-    (ENCRYPTED for the diff, REDACTED as `pulumi policy analyze --file` reads it)."""
+GZIP_MAGIC = b"\x1f\x8b\x08"  # sdk/go/common/encoding/marshal.go:237-240 isGzipCompressed
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # marshal.go:242-245 isZstdCompressed
+# Byte order marks, longest first (a UTF-32 LE BOM begins with the UTF-16 LE one).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"),
+)
+PLAIN = "`pulumi policy analyze --file` reads plain UTF-8 JSON"
+
+
+def _text(raw: bytes, containers: bool, compressed: bool = False) -> str:
+    """The JSON text of a file as users save it: gzip told by its magic bytes, as the DIY
+    backend tells it (pkg/backend/diy/state.go:209 DetectCompression, not by the name), then a
+    BOM or, without one, the pattern of NUL bytes JSON text in UTF-16 or UTF-32 starts with
+    (RFC 8259 section 8.1 asks for UTF-8; RFC 4627 section 3 reads the others this way).
+    `containers` False: plain UTF-8 only, as `pulumi policy analyze --file` reads it."""
+    if not raw:
+        raise StateError("the file is empty")
+    if raw.startswith(GZIP_MAGIC) and not compressed:
+        if not containers:
+            raise StateError(f"gzip-compressed: {PLAIN}; decompress it first (gunzip)")
+        try:
+            inner = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise StateError(f"gzip-compressed but cannot be decompressed ({exc})") from None
+        return _text(inner, containers, compressed=True)
+    if raw.startswith(ZSTD_MAGIC):
+        # The DIY backend's zstd option (PULUMI_DIY_BACKEND_ZSTD, marshal.go:242): no reader
+        # for it ships with Python before 3.14.
+        raise StateError(
+            "zstd-compressed (the DIY backend's zstd option): decompress it first "
+            "(`zstd -d FILE`) or give `pulumi stack export --file FILE`"
+        )
+    codec, label, marked = "utf-8", "UTF-8", False
+    for bom, name, what in BOMS:
+        if raw.startswith(bom):
+            codec, label, raw, marked = name, what, raw[len(bom) :], True
+            break
+    else:
+        head = raw[:4]
+        if len(head) == 4 and head[:3] == b"\0\0\0":
+            codec, label = "utf-32-be", "UTF-32"
+        elif len(head) == 4 and head[1:] == b"\0\0\0":
+            codec, label = "utf-32-le", "UTF-32"
+        elif len(head) >= 2 and head[0] == 0:
+            codec, label = "utf-16-be", "UTF-16"
+        elif len(head) >= 2 and head[1] == 0:
+            codec, label = "utf-16-le", "UTF-16"
+    if not containers and (marked or label != "UTF-8"):
+        # Go's JSON decoder reads no byte order mark and no UTF-16 or UTF-32.
+        raise StateError(
+            f"{label} text{' with a byte order mark' if marked else ''}: {PLAIN}; "
+            "save it as UTF-8 (`pulumi stack export --file FILE`)"
+        )
     try:
-        text = path.read_text()
+        return raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        what = f"not {label} text" if label != "UTF-8" else "not UTF-8, UTF-16 or UTF-32 text"
+        raise StateError(
+            f"{what} (byte 0x{bad} at offset {exc.start}); save the export as UTF-8 "
+            "(`pulumi stack export --file FILE`)"
+        ) from None
+
+
+def load_state(
+    path: Path,
+    *,
+    flag: str = "--state",
+    redacted: str = ENCRYPTED,
+    containers: bool = True,
+) -> State:
+    """`flag` names the option in errors; `redacted` is what an encrypted secret reads as
+    (ENCRYPTED for the diff, REDACTED as `pulumi policy analyze --file` reads it). `containers`:
+    read the encodings, compression and checkpoint files users have (module docstring); False
+    reads only what `pulumi policy analyze --file` reads: an export as plain UTF-8 JSON
+    (pkg/cmd/pulumi/policy/policy_analyze.go:142 decodes it straight into an
+    UntypedDeployment)."""
+    source = f"{flag} {path}"
+    try:
+        raw = path.read_bytes()
     except OSError as exc:
-        raise StateError(f"{flag} {path}: cannot read ({exc.strerror})") from None
+        raise StateError(f"{source}: cannot read ({exc.strerror})") from None
+    try:
+        text = _text(raw, containers)
+    except StateError as exc:
+        raise StateError(f"{source}: {exc}") from None
     counter = [0]
 
     def hook(obj: dict[str, Any]) -> Any:  # secrets decoded as the parser meets them
@@ -247,7 +470,15 @@ def load_state(path: Path, *, flag: str = "--state", redacted: str = ENCRYPTED) 
     try:
         data = json.loads(text, object_hook=hook)
     except StateError as exc:
-        raise StateError(f"{flag} {path}: {exc}") from None
+        # Read again without the hook, so the error names the resource and property (a secret
+        # outside every resource's inputs and outputs is named by the first error).
+        parse_state(json.loads(text), source, redacted=redacted)
+        raise StateError(f"{source}: {exc}") from None
     except ValueError as exc:
-        raise StateError(f"{flag} {path}: not JSON ({exc})") from None
-    return parse_state(data, f"{flag} {path}", decoded=counter, redacted=redacted)
+        raise StateError(f"{source}: not JSON ({exc})") from None
+    if not containers and isinstance(data, dict) and "checkpoint" in data:
+        raise StateError(
+            f"{source}: a DIY backend checkpoint, not an export: `pulumi policy analyze --file` "
+            "reads `pulumi stack export --file FILE`"
+        )
+    return parse_state(data, source, decoded=counter, redacted=redacted)

@@ -357,7 +357,7 @@ def test_the_gate_refuses_what_does_not_fit(files, args, message):
     ("data", "message"),
     [
         ({"version": 2, "deployment": {}}, "version 2 is not a deployment version"),
-        ({"checkpoint": {}}, "no deployment"),
+        ({"target": "dev", "latest": {}}, "no deployment or checkpoint"),
         (
             {"version": 3, "deployment": {"resources": [{"type": "x"}]}},
             "resources[0]: urn is missing",
