@@ -40,7 +40,19 @@ SOURCES = {
     facts.SECRET: "secretmanager/resource_secret_manager_secret.go",
     facts.SECRET_VERSION: "secretmanager/resource_secret_manager_secret_version.go",
     facts.SECRET_IAM_MEMBER: (
-        "secretmanager/iam_secret_manager_secret.go, tpgresource/resource_iam_member.go"
+        "secretmanager/iam_secret_manager_secret.go, tpgiamresource/resource_iam_member.go"
+    ),
+    # The IAM member resources: the parent's schema (ForceNew ids) merged with
+    # IamMemberBaseSchema (role, member, condition: ForceNew), google/tpgiamresource/
+    # resource_iam_member.go:63-100 and :285 (`MergeSchemas(IamMemberBaseSchema, parent)`).
+    facts.PROJECT_IAM_MEMBER: (
+        "resourcemanager/iam_project.go, tpgiamresource/resource_iam_member.go"
+    ),
+    facts.SUBNETWORK_IAM_MEMBER: (
+        "compute/iam_compute_subnetwork.go, tpgiamresource/resource_iam_member.go"
+    ),
+    facts.RUN_SERVICE_IAM_MEMBER: (
+        "cloudrunv2/iam_cloud_run_v2_service.go, tpgiamresource/resource_iam_member.go"
     ),
     facts.SERVICE_ACCOUNT: "resourcemanager/resource_google_service_account.go",
     facts.CONNECTIVITY_TEST: (
@@ -69,6 +81,12 @@ FORCE_NEW: dict[str, frozenset[str]] = {
         facts.SECRET: "project replication secretId tags",
         facts.SECRET_VERSION: "isSecretDataBase64 project secret secretData secretDataWoVersion",
         facts.SECRET_IAM_MEMBER: "condition member project role secretId",
+        # iam_project.go:34-41 IamProjectSchema (project: ForceNew, CompareProjectName).
+        facts.PROJECT_IAM_MEMBER: "condition member project role",
+        # iam_compute_subnetwork.go:71-90 ComputeSubnetworkIamSchema.
+        facts.SUBNETWORK_IAM_MEMBER: "condition member project region role subnetwork",
+        # iam_cloud_run_v2_service.go:71-90 CloudRunV2ServiceIamSchema.
+        facts.RUN_SERVICE_IAM_MEMBER: "condition location member name project role",
         facts.SERVICE_ACCOUNT: "accountId project",
         facts.CONNECTIVITY_TEST: "name project",
         facts.PROJECT_SERVICE: "project service",
@@ -158,6 +176,9 @@ PROVIDER_FILLED: dict[str, frozenset[str]] = {
         facts.SECRET: "deletionPolicy deletionProtection expireTime project",
         facts.SECRET_VERSION: "deletionPolicy enabled project",
         facts.SECRET_IAM_MEMBER: "project",
+        facts.PROJECT_IAM_MEMBER: "",  # project is Required there
+        facts.SUBNETWORK_IAM_MEMBER: "project region",
+        facts.RUN_SERVICE_IAM_MEMBER: "location project",
         facts.SERVICE_ACCOUNT: "createIgnoreAlreadyExists disabled project",
         facts.CONNECTIVITY_TEST: "deletionPolicy project protocol",
         facts.PROJECT_SERVICE: "project",
