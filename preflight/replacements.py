@@ -244,3 +244,9 @@ def replaces(type_: str, path: str, old: Any, new: Any, *, unknown: bool = False
 
 def known_type(type_: str) -> bool:
     return type_ in FORCE_NEW
+
+
+def unknown_effect(type_: str) -> str:
+    """What a changed input does to a resource of a type this table has no facts for (a
+    third-party program's type): the provider may update it in place or replace it."""
+    return f"update or replace: unknown (no replacement facts for {type_})"
