@@ -19,6 +19,7 @@ do (create, update, replace, delete, same). This module is the reviewer's side o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -69,9 +70,12 @@ class Hazard:
     step: Step
     consequence: str
     blocked: bool  # protected: the engine refuses it, no acknowledgement lifts it
+    message: str = ""  # the whole text, for a hazard that is not about the step's own op
 
     def text(self) -> str:
         s = self.step
+        if self.message:
+            return self.message
         if s.op == "unknown":
             return (
                 f"{s.name} ({s.type}) may be replaced ({s.effect}; changed: "
@@ -118,6 +122,76 @@ def hazards(steps: Iterable[Step]) -> list[Hazard]:
             out.append(Hazard(s, CONSEQUENCES.get(s.type, ""), True))
         elif s.type in CONSEQUENCES:
             out.append(Hazard(s, CONSEQUENCES[s.type], False))
+    return out
+
+
+def _networks(ranges: Any) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """A firewall rule's destination ranges, None when any is not known (or not a CIDR)."""
+    ranges = wire.plain(ranges)
+    if not isinstance(ranges, list):
+        return None
+    try:
+        return [ipaddress.ip_network(str(r), strict=False) for r in ranges]
+    except ValueError:
+        return None
+
+
+def _covers(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network], ip: Any) -> bool:
+    return any(ip in n for n in nets)
+
+
+def path_breaks(steps: Iterable[Step], deployed: Graph) -> list[Hazard]:
+    """An egress rule whose destination ranges held a deployed Redis instance's address and no
+    longer do. The instance never follows a new range (`reservedIpRange` is in its
+    ignoreChanges, and a Shared VPC host's range is read by name, sharedVpc.redisRange), while
+    the rule's destination (in place) does: the path breaks with no replacement to show for it."""
+    steps = list(steps)
+    # An instance that is replaced or deleted does not stay: its own hazard says so.
+    going = {
+        s.deployed_urn or s.urn
+        for s in steps
+        if s.type == facts.REDIS and s.op in ("replace", "delete")
+    }
+    instances: list[tuple[str, Any]] = []  # (Redis name, an address clients connect to)
+    for r in deployed.resources:
+        if r.type != facts.REDIS or r.urn in going:
+            continue
+        for key in ("host", "readEndpoint"):
+            try:
+                instances.append((r.name, ipaddress.ip_address(str(wire.plain(r.outputs[key])))))
+            except (KeyError, ValueError):
+                continue
+    out = []
+    for s in steps:
+        if s.type != facts.FIREWALL or s.op not in ("update", "replace") or s.new is None:
+            continue
+        # Only egress rules carry the path to Redis; an unset direction is INGRESS (the API's
+        # default, https://cloud.google.com/compute/docs/reference/rest/v1/firewalls).
+        if wire.plain(s.new.get("direction")) != "EGRESS":
+            continue
+        old = _networks((s.old or {}).get("destinationRanges"))
+        new = _networks(s.new.get("destinationRanges"))
+        if not old or new is None:
+            continue  # not a rule toward fixed ranges, or the new ranges are known only later
+        lost = [(n, ip) for n, ip in instances if _covers(old, ip) and not _covers(new, ip)]
+        if not lost:
+            continue
+        name, ip = lost[0]
+        now = ", ".join(str(n) for n in new) or "nothing"
+        was = ", ".join(str(n) for n in old)
+        out.append(
+            Hazard(
+                s,
+                "the path breaks",
+                False,
+                f"{s.name} ({s.type}): the path breaks: Redis stays at {ip}, the rule now "
+                f"allows {now} (it allowed {was}, which holds {name}). The instance keeps its address "
+                "(a new range does not move it: reservedIpRange is ignored after creation), so "
+                "clients are cut off once the rule changes. Keep the old range, or move Redis "
+                "deliberately (a new instance, a data migration: see the runbook); to accept it "
+                f"as is, --allow-replace {s.name}.",
+            )
+        )
     return out
 
 
@@ -264,7 +338,7 @@ class Change:
     def __init__(self, steps: list[Step], allowed: list[str], deployed_graph: Graph) -> None:
         self.steps = steps
         self.allowed = allowed
-        self.hazards = hazards(steps)
+        self.hazards = hazards(steps) + path_breaks(steps, deployed_graph)
         self.failing = unacknowledged(self.hazards, allowed)
         self.deployed_graph = deployed_graph
         self.deployed: Any = None
