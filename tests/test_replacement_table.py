@@ -249,6 +249,11 @@ def test_secret_replication_replaces_only_on_its_force_new_parts(path, old, new,
     assert (replaces(facts.SECRET, path, old, new) is not None) is replaced
 
 
+@cache
+def _staging() -> dict[str, Any]:
+    return sf.deployed_export("staging")  # never edited in place: sf.edited copies it
+
+
 def _secret_step(deployed: dict[str, Any], program: dict[str, Any]) -> Step:
     """The AUTH secret's step with `replication` as deployed and as the program now sets it (a
     program with a customer-managed key or regional replicas: the shipped one sets `auto`)."""
@@ -258,7 +263,7 @@ def _secret_step(deployed: dict[str, Any], program: dict[str, Any]) -> Step:
         for side in ("inputs", "outputs"):
             entry[side]["replication"] = deployed
 
-    state = sf.state(sf.edited(sf.deployed_export("staging"), edit))
+    state = sf.state(sf.edited(_staging(), edit))
     graph, _ = sf.run("staging", deployed=state, preview=True)
     (secret,) = [r for r in graph.resources if r.name == "redis-auth-secret"]
     secret.inputs["replication"] = program
