@@ -236,10 +236,23 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         None,
         "with `network`, `subnets` and `redisRange` (explicit ids), or none of them and "
         "`stackReference`; not `gcp:project`. Unset `sharedVpc`: the stack's own VPC",
-        "moves everything network-side to another network: **replaces the connector, Redis "
-        "and the firewall rule** (a new, empty Redis)",
+        "moves everything network-side to another host. **Replaces** Redis "
+        "(`authorized_network`: a new, empty instance, sessions lost) and its AUTH secret "
+        "version (a new AUTH string), the Redis egress firewall rule (`project`), and what "
+        "this stack made in the host (`project`, `role`, `member` are replace-on-change): "
+        "connector in the service project: the connector (`subnet.project_id`), the host "
+        "firewall rules for it and the two Compute Network User grants on the host project; "
+        "connector in the host project: the connector (`project`) and the Serverless VPC "
+        "Access User grant; Direct VPC egress: the Compute Network User grant on each subnet. "
+        "The services and the probe job get a new revision (new host, port, CA, AUTH version)",
     ),
-    "sharedVpc.network": (None, "the host's network name", "as `hostProject`"),
+    "sharedVpc.network": (
+        None,
+        "the host's network name",
+        "**replaces Redis** (`authorized_network`: a new, empty instance) and its AUTH secret "
+        "version; the firewall rules move to the new network in place (`network` is not "
+        "replace-on-change); the connector follows `subnets`",
+    ),
     "sharedVpc.stackReference": (
         None,
         "a platform stack `org/project/stack` exporting `host_project`, `network_name`, "
@@ -263,7 +276,11 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "the host's private services access allocated range; `redis.connectMode` must be "
         "`PRIVATE_SERVICE_ACCESS` (Memorystore reaches a host network from a service project "
         "only that way)",
-        "**replaces Redis** (`reserved_ip_range`): sessions lost",
+        "**never change it for a live instance.** The instance ignores it (`reservedIpRange` "
+        'is ignored: runbook, "Importing"), but the Redis egress firewall rule\'s destination '
+        "(in place) moves to the new range's CIDR and no longer covers Redis: the path breaks "
+        "(`python -m preflight --state` fails it). Moving Redis to another range is a new "
+        "instance (a data migration)",
     ),
     "regions.<name>": (
         None,

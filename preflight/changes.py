@@ -3,8 +3,11 @@
 preflight/state.py reads the export, preflight/diff.py decides per resource what the engine would
 do (create, update, replace, delete, same). This module is the reviewer's side of it:
 
-- the text plan with Pulumi's symbols (`+` create, `~` update, `+-` replace, `-` delete) and,
-  for every changed input, its old and new value (secrets masked);
+- the text plan with Pulumi's symbols (`+` create, `~` update, `+-` replace, `-` delete, and
+  `?` for a change to a type preflight/replacements.py has no facts for: update or replace,
+  unknown) and, for every changed input, its old and new value (secrets masked);
+- a warning line per change of unknown effect; on a type that holds data or carries the path
+  (CONSEQUENCES) it is a failing hazard instead, so a possible replacement never passes silently;
 - `steps` for the JSON report;
 - the verdict on steps that lose data or break the path: a replace or delete of the Redis
   instance, a network, a subnet (the connector's or the Direct VPC egress one), a connector or a
@@ -16,6 +19,7 @@ do (create, update, replace, delete, same). This module is the reviewer's side o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -30,7 +34,14 @@ from preflight.graph import Graph, RecordedResource
 from preflight.plan import show
 from preflight.state import State
 
-SYMBOLS = {"create": "+", "update": "~", "replace": "+-", "delete": "-", "same": " "}
+SYMBOLS = {
+    "create": "+",
+    "update": "~",
+    "replace": "+-",
+    "delete": "-",
+    "same": " ",
+    "unknown": "?",
+}
 
 # What a replacement or deletion costs, per type that holds data or carries the path.
 CONSEQUENCES = {
@@ -59,9 +70,19 @@ class Hazard:
     step: Step
     consequence: str
     blocked: bool  # protected: the engine refuses it, no acknowledgement lifts it
+    message: str = ""  # the whole text, for a hazard that is not about the step's own op
 
     def text(self) -> str:
         s = self.step
+        if self.message:
+            return self.message
+        if s.op == "unknown":
+            return (
+                f"{s.name} ({s.type}) may be replaced ({s.effect}; changed: "
+                f"{', '.join(s.diffs)}): if it is, {self.consequence}. `pulumi preview --diff` "
+                "asks the provider which it is; if a replacement is acceptable, acknowledge it "
+                f"with --allow-replace {s.name}."
+            )
         if s.op not in ("replace", "delete"):
             shown = ", ".join(
                 f"{p} {brief(value_at(s.old, p))} -> {brief(value_at(s.new, p))}" for p in s.ignored
@@ -86,6 +107,11 @@ class Hazard:
 def hazards(steps: Iterable[Step]) -> list[Hazard]:
     out = []
     for s in steps:
+        if s.op == "unknown" and s.type in CONSEQUENCES:
+            # A possible replacement of what holds data or carries the path must not pass
+            # silently (none of ours today: the table covers every type the program registers).
+            out.append(Hazard(s, CONSEQUENCES[s.type], False))
+            continue
         if s.op not in ("replace", "delete"):
             # A change the program makes but ignores on a resource that holds data or carries
             # the path: the deployed value stays, everything derived from the new one moves.
@@ -97,6 +123,87 @@ def hazards(steps: Iterable[Step]) -> list[Hazard]:
         elif s.type in CONSEQUENCES:
             out.append(Hazard(s, CONSEQUENCES[s.type], False))
     return out
+
+
+def _networks(ranges: Any) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network] | None:
+    """A firewall rule's destination ranges, None when any is not known (or not a CIDR)."""
+    ranges = wire.plain(ranges)
+    if not isinstance(ranges, list):
+        return None
+    try:
+        return [ipaddress.ip_network(str(r), strict=False) for r in ranges]
+    except ValueError:
+        return None
+
+
+def _covers(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network], ip: Any) -> bool:
+    return any(ip in n for n in nets)
+
+
+def path_breaks(steps: Iterable[Step], deployed: Graph) -> list[Hazard]:
+    """An egress rule whose destination ranges held a deployed Redis instance's address and no
+    longer do. The instance never follows a new range (`reservedIpRange` is in its
+    ignoreChanges, and a Shared VPC host's range is read by name, sharedVpc.redisRange), while
+    the rule's destination (in place) does: the path breaks with no replacement to show for it."""
+    steps = list(steps)
+    # An instance that is replaced or deleted does not stay: its own hazard says so.
+    going = {
+        s.deployed_urn or s.urn
+        for s in steps
+        if s.type == facts.REDIS and s.op in ("replace", "delete")
+    }
+    instances: list[tuple[str, Any]] = []  # (Redis name, an address clients connect to)
+    for r in deployed.resources:
+        if r.type != facts.REDIS or r.urn in going:
+            continue
+        for key in ("host", "readEndpoint"):
+            try:
+                instances.append((r.name, ipaddress.ip_address(str(wire.plain(r.outputs[key])))))
+            except (KeyError, ValueError):
+                continue
+    out = []
+    for s in steps:
+        if s.type != facts.FIREWALL or s.op not in ("update", "replace") or s.new is None:
+            continue
+        # Only egress rules carry the path to Redis; an unset direction is INGRESS (the API's
+        # default, https://cloud.google.com/compute/docs/reference/rest/v1/firewalls).
+        if wire.plain(s.new.get("direction")) != "EGRESS":
+            continue
+        old = _networks((s.old or {}).get("destinationRanges"))
+        new = _networks(s.new.get("destinationRanges"))
+        if not old or new is None:
+            continue  # not a rule toward fixed ranges, or the new ranges are known only later
+        lost = [(n, ip) for n, ip in instances if _covers(old, ip) and not _covers(new, ip)]
+        if not lost:
+            continue
+        name, ip = lost[0]
+        now = ", ".join(str(n) for n in new) or "nothing"
+        was = ", ".join(str(n) for n in old)
+        out.append(
+            Hazard(
+                s,
+                "the path breaks",
+                False,
+                f"{s.name} ({s.type}): the path breaks: Redis stays at {ip}, the rule now "
+                f"allows {now} (it allowed {was}, which holds {name}). The instance keeps its address "
+                "(a new range does not move it: reservedIpRange is ignored after creation), so "
+                "clients are cut off once the rule changes. Keep the old range, or move Redis "
+                "deliberately (a new instance, a data migration: see the runbook); to accept it "
+                f"as is, --allow-replace {s.name}.",
+            )
+        )
+    return out
+
+
+def warnings(steps: Iterable[Step]) -> list[str]:
+    """One line per change whose effect is unknown and that is not a hazard: shown, not failing."""
+    return [
+        f"{s.name} ({s.type}): {s.effect}; changed: {', '.join(s.diffs)}. `pulumi up` may update "
+        "it in place or replace it (delete and create); `pulumi preview --diff` asks the "
+        "provider which."
+        for s in steps
+        if s.op == "unknown" and s.type not in CONSEQUENCES
+    ]
 
 
 def unacknowledged(found: Sequence[Hazard], allowed: Iterable[str]) -> list[Hazard]:
@@ -148,12 +255,14 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
             continue
         flag = "  [protect]" if s.protect else ""
         lines.append(f" {SYMBOLS[s.op]:<2} {s.type}  {s.name}{flag}")
+        if s.effect:
+            lines.append(f"        {s.effect}")
         for path in s.ignored:
             old, new = value_at(s.old, path), value_at(s.new, path)
             lines.append(
                 f"        ! {path}: {brief(old)} -> {brief(new)}  (ignored: ignoreChanges)"
             )
-        if s.op in ("update", "replace"):
+        if s.op in ("update", "replace", "unknown"):
             for path in s.diffs[:MAX_SHOWN]:
                 old, new = value_at(s.old, path), value_at(s.new, path)
                 mark = "  (forces replacement)" if path in s.replace_because else ""
@@ -164,12 +273,9 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
             options = [r for r in s.replace_because if r not in s.diffs]
             if options:
                 lines.append(f"        replace forced by: {', '.join(options)}")
-    order = ("create", "update", "replace", "delete", "same")
-    summary = ", ".join(
-        f"{counts[o]} to {o}" if o != "same" else f"{counts[o]} unchanged"
-        for o in order
-        if counts.get(o)
-    )
+    order = ("create", "update", "replace", "delete", "unknown", "same")
+    said = {"same": "{} unchanged", "unknown": "{} of unknown effect"}
+    summary = ", ".join(said.get(o, "{} to " + o).format(counts[o]) for o in order if counts.get(o))
     lines.append(f"Resources: {summary or 'none'}")
     unverified = [f"{s.name}.{p}" for s in steps for p in s.unverified]
     if unverified:
@@ -177,6 +283,8 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
             f"Not compared (encrypted in the export; `pulumi stack export --show-secrets` to "
             f"compare them): {', '.join(unverified)}"
         )
+    for w in warnings(steps):
+        lines.append(f"warning: {w}")
     failing = unacknowledged(found, allowed)
     for h in found:
         tag = "error" if h in failing else "acknowledged"
@@ -185,7 +293,16 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
 
 
 def json_steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
-    return [{"urn": s.urn, "type": s.type, "op": s.op, "diffs": list(s.diffs)} for s in steps]
+    return [
+        {
+            "urn": s.urn,
+            "type": s.type,
+            "op": s.op,
+            "diffs": list(s.diffs),
+            **({"effect": s.effect} if s.effect else {}),
+        }
+        for s in steps
+    ]
 
 
 def state_graph(state: State, *, analyzed: bool = False) -> Graph:
@@ -221,7 +338,7 @@ class Change:
     def __init__(self, steps: list[Step], allowed: list[str], deployed_graph: Graph) -> None:
         self.steps = steps
         self.allowed = allowed
-        self.hazards = hazards(steps)
+        self.hazards = hazards(steps) + path_breaks(steps, deployed_graph)
         self.failing = unacknowledged(self.hazards, allowed)
         self.deployed_graph = deployed_graph
         self.deployed: Any = None
@@ -287,6 +404,7 @@ class Change:
             ],
             "acknowledged": list(self.allowed),
             "notes": list(self.notes),
+            "warnings": warnings(self.steps),
         }
         if self.deployed is not None:
             data["deployed"] = json.loads(render_json([self.deployed]))["stacks"]

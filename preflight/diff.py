@@ -6,7 +6,8 @@ Per resource (pulumi/pulumi `pkg/resource/deploy/step_generator.go`, in outline)
   claims is a `delete` (read-only, provider and pending-delete entries are not the program's);
 - otherwise the inputs are compared: `ignoreChanges` paths keep the deployed value, a change to
   a replace-on-change property (preflight/replacements.py, from the provider's source) or to a
-  `replaceOnChanges` path is a `replace`, any other change an `update`, none `same`;
+  `replaceOnChanges` path is a `replace`, any other change an `update`, none `same`; a change
+  to a type the table has no facts for is `unknown` (update or replace: never shown as an update);
 - a property whose value comes from a computed output of a resource that is created or
   replaced is unknown until that resource exists: a change ("known after apply"), and a
   replace-on-change one replaces this resource too (`against_state`);
@@ -28,7 +29,13 @@ from typing import Any
 
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
-from preflight.replacements import BRIDGE_KEYS, PROVIDER_FILLED, replaces
+from preflight.replacements import (
+    BRIDGE_KEYS,
+    PROVIDER_FILLED,
+    known_type,
+    replaces,
+    unknown_effect,
+)
 from preflight.state import ENCRYPTED, State, StateResource
 
 SKIPPED_TYPES = ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
@@ -39,7 +46,7 @@ class Step:
     urn: str
     type: str
     name: str
-    op: str  # create | update | replace | delete | same
+    op: str  # create | update | replace | delete | same | unknown (update or replace)
     diffs: list[str] = field(default_factory=list)
     replace_because: list[str] = field(default_factory=list)  # the paths that force it
     replace_reasons: list[str] = field(default_factory=list)  # why each does (same order)
@@ -53,6 +60,7 @@ class Step:
     custom: bool = True
     deployed_urn: str = ""  # the state entry it was compared with (an alias's URN, or its own)
     ignored: list[str] = field(default_factory=list)  # changed, but ignoreChanges keeps them
+    effect: str = ""  # op "unknown": why the effect of the change is not known
 
 
 def _encrypted(value: Any) -> bool:
@@ -169,6 +177,11 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
             because.append(path)
             why_each.append(why)
     op = "replace" if because else ("update" if diffs else "same")
+    effect = ""
+    if op == "update" and not known_type(new.type):
+        # No replace-on-change facts for this type (a third-party program's): the provider
+        # may replace it for any of these changes, so it is never shown as an update.
+        op, effect = "unknown", unknown_effect(new.type)
     step = Step(
         urn=new.urn,
         type=new.type,
@@ -184,6 +197,7 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         computed=computed,
         unverified=[p for p in found.unverified if not _covered(p, ignore)],
         custom=new.custom,
+        effect=effect,
         # An ignored path the state has no value for (after `pulumi import`, a field the provider
         # cannot read back) is what ignoreChanges is for: not shown.
         ignored=[

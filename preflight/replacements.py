@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infra import facts
+from preflight import wire
 
 PROVIDER_COMMIT = "hashicorp/terraform-provider-google e03b7622a26cf4e878f90bdccaca6aa3d03a7999"
 
@@ -40,7 +41,19 @@ SOURCES = {
     facts.SECRET: "secretmanager/resource_secret_manager_secret.go",
     facts.SECRET_VERSION: "secretmanager/resource_secret_manager_secret_version.go",
     facts.SECRET_IAM_MEMBER: (
-        "secretmanager/iam_secret_manager_secret.go, tpgresource/resource_iam_member.go"
+        "secretmanager/iam_secret_manager_secret.go, tpgiamresource/resource_iam_member.go"
+    ),
+    # The IAM member resources: the parent's schema (ForceNew ids) merged with
+    # IamMemberBaseSchema (role, member, condition: ForceNew), google/tpgiamresource/
+    # resource_iam_member.go:63-100 and :285 (`MergeSchemas(IamMemberBaseSchema, parent)`).
+    facts.PROJECT_IAM_MEMBER: (
+        "resourcemanager/iam_project.go, tpgiamresource/resource_iam_member.go"
+    ),
+    facts.SUBNETWORK_IAM_MEMBER: (
+        "compute/iam_compute_subnetwork.go, tpgiamresource/resource_iam_member.go"
+    ),
+    facts.RUN_SERVICE_IAM_MEMBER: (
+        "cloudrunv2/iam_cloud_run_v2_service.go, tpgiamresource/resource_iam_member.go"
     ),
     facts.SERVICE_ACCOUNT: "resourcemanager/resource_google_service_account.go",
     facts.CONNECTIVITY_TEST: (
@@ -66,19 +79,43 @@ FORCE_NEW: dict[str, frozenset[str]] = {
         facts.PSA_CONNECTION: "network service",
         facts.RUN_SERVICE: "location name project tags",
         facts.RUN_JOB: "location name project tags",
-        facts.SECRET: "project replication secretId tags",
+        facts.SECRET: "project secretId tags",
         facts.SECRET_VERSION: "isSecretDataBase64 project secret secretData secretDataWoVersion",
         facts.SECRET_IAM_MEMBER: "condition member project role secretId",
+        # iam_project.go:34-41 IamProjectSchema (project: ForceNew, CompareProjectName).
+        facts.PROJECT_IAM_MEMBER: "condition member project role",
+        # iam_compute_subnetwork.go:71-90 ComputeSubnetworkIamSchema.
+        facts.SUBNETWORK_IAM_MEMBER: "condition member project region role subnetwork",
+        # iam_cloud_run_v2_service.go:71-90 CloudRunV2ServiceIamSchema.
+        facts.RUN_SERVICE_IAM_MEMBER: "condition location member name project role",
         facts.SERVICE_ACCOUNT: "accountId project",
         facts.CONNECTIVITY_TEST: "name project",
         facts.PROJECT_SERVICE: "project service",
     }.items()
 }
 
-# Blocks whose presence is ForceNew: adding or removing them replaces.
+# Blocks whose presence is ForceNew: adding or removing them replaces. A ForceNew list of blocks
+# (a secret's `replicas`) replaces when an item is added or removed (its count, `k.#`, is what the
+# list's ForceNew applies to: terraform-plugin-sdk v2.40.1 helper/schema/schema.go:1392-1421).
 BLOCKS: dict[str, frozenset[str]] = {
     facts.CONNECTOR: frozenset({"subnet"}),
-    facts.SECRET: frozenset({"replication"}),
+    # secretmanager/resource_secret_manager_secret.go:169-252: `replication` (Required),
+    # `replication.auto`, `replication.user_managed` and `user_managed.replicas` are ForceNew;
+    # `customer_managed_encryption` (under `auto` and under each replica) and its `kms_key_name`
+    # are not: a new key is an in-place PATCH whose update mask carries `replication` (:817-818).
+    # The resource's CustomizeDiff (:58-80) calls `diff.ForceNew("replication.0.auto")` on any
+    # change under `auto`, but that only sets ForceNew on `auto`'s schema (already set) and
+    # re-diffs it (terraform-plugin-sdk v2.40.1 helper/schema/resource_diff.go:351-373,
+    # schema.go:762-767): `auto.#` is unchanged and the nested fields keep their own ForceNew
+    # (false), so no RequiresNew comes of it.
+    facts.SECRET: frozenset(
+        {
+            "replication",
+            "replication.auto",
+            "replication.userManaged",
+            "replication.userManaged.replicas",
+        }
+    ),
     facts.CONNECTIVITY_TEST: frozenset(
         {"source.cloudRunRevision", "source.cloudFunction", "source.appEngineVersion"}
     ),
@@ -87,8 +124,7 @@ BLOCKS: dict[str, frozenset[str]] = {
 # ForceNew fields inside blocks (list indices dropped from the path).
 NESTED: dict[str, frozenset[str]] = {
     facts.CONNECTOR: frozenset({"subnet.name", "subnet.projectId"}),
-    # replication is ForceNew as a whole, and so is everything under it.
-    facts.SECRET: frozenset({"replication"}),
+    facts.SECRET: frozenset({"replication.userManaged.replicas.location"}),
 }
 
 
@@ -112,11 +148,18 @@ def _shrinks(old: Any, new: Any) -> bool:
 
 
 def _cidr_shrinks(old: Any, new: Any) -> bool:
-    """IsShrinkageIpCidr: a replace unless the new range contains the old one (an expansion)."""
+    """IsShrinkageIpCidr (compute/resource_compute_subnetwork.go:63-80): a replace unless the
+    new range contains the old one (an expansion). Either side not a CIDR (`net.ParseCIDR`
+    fails) is *not* a shrink: the provider returns false there ("This should never happen. The
+    ValidateFunc on the field ensures it", :67-70; `ip_cidr_range` has `ValidateFunc:
+    verify.ValidateIpCidrRange`, :471-475, so a program's non-CIDR fails the provider's check
+    before any plan). `net.ParseCIDR` accepts host bits (10.2.0.1/28 is 10.2.0.0/28): not
+    strict."""
     try:
-        o, n = ipaddress.ip_network(str(old)), ipaddress.ip_network(str(new))
+        o = ipaddress.ip_network(str(old), strict=False)
+        n = ipaddress.ip_network(str(new), strict=False)
     except ValueError:
-        return True
+        return False
     return o.version != n.version or not o.subnet_of(n)  # type: ignore[arg-type]
 
 
@@ -158,6 +201,9 @@ PROVIDER_FILLED: dict[str, frozenset[str]] = {
         facts.SECRET: "deletionPolicy deletionProtection expireTime project",
         facts.SECRET_VERSION: "deletionPolicy enabled project",
         facts.SECRET_IAM_MEMBER: "project",
+        facts.PROJECT_IAM_MEMBER: "",  # project is Required there
+        facts.SUBNETWORK_IAM_MEMBER: "project region",
+        facts.RUN_SERVICE_IAM_MEMBER: "location project",
         facts.SERVICE_ACCOUNT: "createIgnoreAlreadyExists disabled project",
         facts.CONNECTIVITY_TEST: "deletionPolicy project protocol",
         facts.PROJECT_SERVICE: "project",
@@ -189,6 +235,8 @@ def replaces(type_: str, path: str, old: Any, new: Any, *, unknown: bool = False
         if bare == nested or bare.startswith(nested + "."):
             return f"{path} (ForceNew)"
     rule = CONDITIONAL.get(type_, {}).get(bare)
+    # A secret input is decided on its value (the provider sees the plain value).
+    old, new = (v.get("value") if wire.is_secret(v) else v for v in (old, new))
     if rule is not None and not unknown and rule[0](old, new):
         return f"{path} ({rule[1]})"
     return None
@@ -196,3 +244,9 @@ def replaces(type_: str, path: str, old: Any, new: Any, *, unknown: bool = False
 
 def known_type(type_: str) -> bool:
     return type_ in FORCE_NEW
+
+
+def unknown_effect(type_: str) -> str:
+    """What a changed input does to a resource of a type this table has no facts for (a
+    third-party program's type): the provider may update it in place or replace it."""
+    return f"update or replace: unknown (no replacement facts for {type_})"
