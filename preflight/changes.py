@@ -172,7 +172,8 @@ class Hazard:
         if key and _project(s.urn) == PROJECT:
             out += (
                 f" In this project: set {key} to false in the stack file and deploy, then make "
-                "this change (and set it back after)."
+                "this change, and set it back after (a production stack refuses that key: there "
+                "a replacement is a planned migration, docs/runbook.md)."
             )
         if s.op == "replace":
             out += (

@@ -271,7 +271,7 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
 
 def _deployed_value(old: StateResource, key: str) -> Any:
     """A provider field as the provider reads it when deleting: from the resource's state (the
-    outputs the engine passes to Delete with the inputs, pkg/resource/deploy/step.go:680-692),
+    outputs the engine passes to Delete with the inputs, pkg/resource/deploy/step.go:688-694),
     the inputs where the outputs lack it."""
     value = old.outputs[key] if key in old.outputs else old.inputs.get(key)
     return _unwrap(value)
@@ -344,7 +344,7 @@ def diff(graph: Graph, state: State) -> list[Step]:
     for old in state.resources:
         if old.delete and not old.external:
             # The old half of a create-before-replace whose delete did not complete: the next
-            # update deletes it (step_generator.go:2409-2433, a delete-replaced step, which skips
+            # update deletes it (step_generator.go:2390-2423, a delete-replaced step, which skips
             # the `protect` check, step.go:644-649, but not the provider's guards).
             step = Step(old.urn, old.type, old.name, "delete", old=old.inputs, custom=old.custom)
             step.state.append("delete")
@@ -402,7 +402,7 @@ def _delete(old: StateResource) -> Step:
 # What each interrupted operation means, and what to run (pulumi/pulumi at 1b5949891b). At the
 # start of an update the engine only warns about them (pkg/resource/deploy/
 # deployment_executor.go:183-188, :90-113) and goes on; it keeps pending creates in the new
-# state and drops the others (pkg/backend/journal.go:396-405, pkg/backend/snapshot.go:763-771).
+# state and drops the others (pkg/backend/journal.go:395-405, pkg/backend/snapshot.go:763-771).
 PENDING = {
     "creating": (
         "interrupted while creating: the resource may exist without the state knowing it, and "

@@ -90,7 +90,7 @@ class StateResource:
 
 # pulumi/pulumi pkg/resource/operation.go:22-30 (apitype/core.go:352-358 lists the first four;
 # `importing` is what `pulumi refresh --import-pending-creates` turns a pending create into,
-# pkg/cmd/pulumi/operations/refresh.go:578-583).
+# pkg/cmd/pulumi/operations/refresh.go:578-584).
 OPERATION_TYPES = ("creating", "updating", "deleting", "reading", "importing")
 
 
