@@ -171,9 +171,9 @@ class Hazard:
         key = PROTECTION_KEYS.get(s.type)
         if key and _project(s.urn) == PROJECT:
             out += (
-                f" In this project: set {key} to false in the stack file and deploy, then make "
-                "this change, and set it back after (a production stack refuses that key: there "
-                "a replacement is a planned migration, docs/runbook.md)."
+                f" Here that is {key}: false in the stack file (set it back after; a "
+                "production stack refuses it: there a replacement is a planned migration, "
+                "docs/runbook.md)."
             )
         if s.op == "replace":
             out += (

@@ -300,14 +300,14 @@ def _old_half(step: Step, old: StateResource) -> None:
         step.blocked = (
             f"deletionPolicy is PREVENT in the deployed state: the provider refuses to delete "
             f"it, so the {verb} fails. Set deletionPolicy to DELETE and deploy, then make the "
-            "change."
+            "change (turning it off in the same change does not count)."
         )
     elif old.type in DELETION_PROTECTION and _deployed_value(old, "deletionProtection") is True:
         step.blocked_by = "deletionProtection"
+        fails = "the replacement fails part-way" if verb == "replace" else "the update fails"
         step.blocked = (
             "deletionProtection is true in the deployed state: the provider refuses to delete "
-            f"it, so the {verb} fails part-way. Set deletionProtection to false and deploy, "
-            "then make the change."
+            f"it, so {fails}. Set deletionProtection to false and deploy, then make the change."
         )
 
 

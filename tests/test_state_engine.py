@@ -301,7 +301,8 @@ def test_deletion_protection_blocks_a_redis_replacement_whatever_is_acknowledged
     assert h.blocked and r.failing(REDIS, *PATH) == {REDIS}
     text = h.text()
     assert "deletionProtection is true in the deployed state" in text
-    assert "redis-vpc:redis.deletionProtection" in text and "then" in text
+    assert "Set deletionProtection to false and deploy, then make the change" in text
+    assert "redis-vpc:redis.deletionProtection: false in the stack file" in text
     assert not r.hazard("connector-connector").blocked  # no such field on a connector
     # Once the first deploy turned it off, the acknowledgement is what it takes.
     assert review(sf.edited(moved, UNPROTECTED)).failing(REDIS, *PATH) == set()
