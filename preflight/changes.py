@@ -126,13 +126,14 @@ class Hazard:
                 f"Resolve it first; once checked, acknowledge it with {ack}."
             )
         if s.op == "replace":
-            why = f"forced by {'; '.join(s.replace_reasons)}"
+            head = f"would be replaced (forced by {'; '.join(s.replace_reasons)})"
+        elif s.op == "create":  # a pending replacement, blocked by `protect`
+            head = "would be created again (it was deleted by an interrupted replacement)"
         elif "delete" in s.state:
-            why = "the old copy left by a replacement whose delete did not complete"
+            head = "would be deleted (the old copy left by a replacement whose delete did not complete)"
         else:
-            why = "it is not in the program"
-        verb = "replaced" if s.op == "replace" else "deleted"
-        head = f"{s.name} ({s.type}) would be {verb} ({why})"
+            head = "would be deleted (it is not in the program)"
+        head = f"{s.name} ({s.type}) {head}"
         untaint = (
             f" If the taint was not meant: `pulumi state untaint '{s.urn}'`."
             if "taint" in s.state

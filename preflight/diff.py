@@ -403,6 +403,9 @@ def _delete(old: StateResource) -> Step:
 # start of an update the engine only warns about them (pkg/resource/deploy/
 # deployment_executor.go:183-188, :90-113) and goes on; it keeps pending creates in the new
 # state and drops the others (pkg/backend/journal.go:395-405, pkg/backend/snapshot.go:763-771).
+# `pulumi stack import` drops every pending operation (pkg/cmd/pulumi/stack/io.go:555-565);
+# `pulumi cancel` only stops an update still running on the Pulumi Cloud backend
+# (pkg/cmd/pulumi/cancel/cancel.go:39-47), it clears nothing.
 PENDING = {
     "creating": (
         "interrupted while creating: the resource may exist without the state knowing it, and "

@@ -160,6 +160,17 @@ def test_a_pending_replacement_is_a_create_of_an_empty_instance_and_fails_until_
     assert re.search(rf"^ \+  gcp:redis/instance:Instance  {REDIS}\b", r.text, re.M)
 
 
+def test_a_pending_replacement_of_a_protected_resource_is_blocked():
+    """The engine takes the replace path for it, protect check included."""
+    data = sf.edited(
+        sf.deployed_export("production"),
+        with_entry("network-connector-subnet", pendingReplacement=True),
+    )
+    h = review(data, "production").hazard("network-connector-subnet")
+    assert h.blocked and h.step.op == "create"
+    assert "would be created again" in h.text() and "pulumi state unprotect" in h.text()
+
+
 # -- 3. retainOnDelete ----------------------------------------------------------------------------
 def test_a_retained_redis_left_out_of_the_program_is_dropped_from_state_not_lost(staging):
     """The provider's Delete is never called: deletion protection does not come into play."""
