@@ -50,14 +50,24 @@ from preflight.state import ENCRYPTED, PendingOperation, State, StateResource
 
 SKIPPED_TYPES = ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
 
-# The types whose provider Delete refuses while `deletion_protection` is true in the resource's
-# state (hashicorp/terraform-provider-google at e03b7622a2): Redis
-# google/services/redis/resource_redis_instance.go:1325-1326, Cloud Run v2
+# The types whose delete is refused while a protection field is true in the resource's state.
+# `deletionProtection`, checked by the provider's Delete (hashicorp/terraform-provider-google at
+# e03b7622a2): Redis google/services/redis/resource_redis_instance.go:1325-1326, Cloud Run v2
 # google/services/cloudrunv2/resource_cloud_run_v2_service.go:2173 and
 # resource_cloud_run_v2_job.go:1533, Secret Manager
-# google/services/secretmanager/resource_secret_manager_secret.go:897. The installed pulumi_gcp
-# 10.2 has `deletion_protection` on exactly these of the types the program registers.
-DELETION_PROTECTION = frozenset({facts.REDIS, facts.RUN_SERVICE, facts.RUN_JOB, facts.SECRET})
+# google/services/secretmanager/resource_secret_manager_secret.go:897 (the installed pulumi_gcp
+# 10.2 has `deletion_protection` on exactly these of the types the program registers).
+# `deletionProtectionEnabled`, sent to Google, which refuses the delete: Memorystore for Valkey
+# (https://cloud.google.com/memorystore/docs/valkey/deletion-protection) and Redis Cluster
+# (https://cloud.google.com/memorystore/docs/cluster/deletion-protection), for programs of others.
+DELETION_PROTECTION = {
+    facts.REDIS: "deletionProtection",
+    facts.RUN_SERVICE: "deletionProtection",
+    facts.RUN_JOB: "deletionProtection",
+    facts.SECRET: "deletionProtection",
+    "gcp:memorystore/instance:Instance": "deletionProtectionEnabled",
+    "gcp:redis/cluster:Cluster": "deletionProtectionEnabled",
+}
 TAINTED = "tainted (`pulumi state taint`)"
 
 
@@ -302,12 +312,13 @@ def _old_half(step: Step, old: StateResource) -> None:
             f"it, so the {verb} fails. Set deletionPolicy to DELETE and deploy, then make the "
             "change (turning it off in the same change does not count)."
         )
-    elif old.type in DELETION_PROTECTION and _deployed_value(old, "deletionProtection") is True:
+    elif (key := DELETION_PROTECTION.get(old.type)) and _deployed_value(old, key) is True:
         step.blocked_by = "deletionProtection"
         fails = "the replacement fails part-way" if verb == "replace" else "the update fails"
+        who = "Google" if key == "deletionProtectionEnabled" else "the provider"
         step.blocked = (
-            "deletionProtection is true in the deployed state: the provider refuses to delete "
-            f"it, so {fails}. Set deletionProtection to false and deploy, then make the change."
+            f"{key} is true in the deployed state: {who} refuses to delete it, so {fails}. "
+            f"Set {key} to false and deploy, then make the change."
         )
 
 

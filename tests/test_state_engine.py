@@ -355,6 +355,21 @@ def test_the_provider_s_delete_guards_on_a_removed_service(staging, field, value
         assert r.hazard("svc-old-service").blocked and field in s.blocked
 
 
+def test_deletion_protection_of_a_redis_cluster_blocks_its_delete(staging):
+    """Another program's Memorystore for Redis Cluster, left out of the program."""
+
+    def cluster(data: dict[str, Any]) -> None:
+        copy_of(REDIS, "sessions-cluster")(data)
+        entry = sf.resources(data)[-1]
+        entry["type"] = "gcp:redis/cluster:Cluster"
+        entry["urn"] = entry["urn"].replace("gcp:redis/instance:Instance", entry["type"])
+        for side in ("inputs", "outputs"):
+            entry[side] = {"name": "sessions", "deletionProtectionEnabled": True}
+
+    s = review(sf.edited(staging, cluster)).step("sessions-cluster")
+    assert s.op == "delete" and "deletionProtectionEnabled is true" in s.blocked
+
+
 # -- the gate ---------------------------------------------------------------------------------------
 def test_the_gate_blocks_a_protected_region_move_and_refuses_duplicates(moved, tmp_path):
     region = sf.write(moved, tmp_path / "region.json")
