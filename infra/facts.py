@@ -27,6 +27,9 @@ RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
 RUN_SERVICE_IAM_MEMBER = "gcp:cloudrunv2/serviceIamMember:ServiceIamMember"
 CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
+# Other programs' Memorystore products, which the state review knows (preflight/diff.py).
+VALKEY = "gcp:memorystore/instance:Instance"
+REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 # The provider function the program invokes for the project (its number).
 GET_PROJECT = "gcp:organizations/getProject:getProject"
 GET_GLOBAL_ADDRESS = "gcp:compute/getGlobalAddress:getGlobalAddress"

@@ -65,8 +65,8 @@ DELETION_PROTECTION = {
     facts.RUN_SERVICE: "deletionProtection",
     facts.RUN_JOB: "deletionProtection",
     facts.SECRET: "deletionProtection",
-    "gcp:memorystore/instance:Instance": "deletionProtectionEnabled",
-    "gcp:redis/cluster:Cluster": "deletionProtectionEnabled",
+    facts.VALKEY: "deletionProtectionEnabled",
+    facts.REDIS_CLUSTER: "deletionProtectionEnabled",
 }
 TAINTED = "tainted (`pulumi state taint`)"
 

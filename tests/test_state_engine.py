@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infra import facts
 from preflight.changes import Change, Hazard, hazards, json_steps, unacknowledged
 from preflight.diff import Step, against_state, diff
 from preflight.stackfile import load_stack_config
@@ -361,8 +362,8 @@ def test_deletion_protection_of_a_redis_cluster_blocks_its_delete(staging):
     def cluster(data: dict[str, Any]) -> None:
         copy_of(REDIS, "sessions-cluster")(data)
         entry = sf.resources(data)[-1]
-        entry["type"] = "gcp:redis/cluster:Cluster"
-        entry["urn"] = entry["urn"].replace("gcp:redis/instance:Instance", entry["type"])
+        entry["type"] = facts.REDIS_CLUSTER
+        entry["urn"] = entry["urn"].replace(facts.REDIS, facts.REDIS_CLUSTER)
         for side in ("inputs", "outputs"):
             entry[side] = {"name": "sessions", "deletionProtectionEnabled": True}
 
