@@ -30,6 +30,9 @@ PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SUBNETWORK_IAM_MEMBER = "gcp:compute/subnetworkIAMMember:SubnetworkIAMMember"
 CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
+# Other programs' Memorystore products, which the state review knows (preflight/diff.py).
+VALKEY = "gcp:memorystore/instance:Instance"
+REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 # The provider function the program invokes for the project (its number).
 GET_PROJECT = "gcp:organizations/getProject:getProject"
 GET_GLOBAL_ADDRESS = "gcp:compute/getGlobalAddress:getGlobalAddress"

@@ -19,7 +19,10 @@ With `--state EXPORT` (what `pulumi stack export` writes) the program is diffed 
 deployed state as the engine would (create, update, replace, delete, same), the pack also judges
 the deployed state, and a replace or delete of what holds data or carries the path (Redis, a
 network, a subnet, a connector, a secret) fails the gate unless acknowledged with
-`--allow-replace NAME`; a protected resource that would be replaced is blocked.
+`--allow-replace NAME`; a replace or delete the engine or the provider refuses (`protect`,
+`deletionProtection`, `deletionPolicy: PREVENT` in the deployed state) is blocked. Taint, pending
+replacements, retained resources and pending operations in the export are read as the engine
+reads them (docs/preflight.md).
 
 A program that reads another stack (`pulumi.StackReference`, e.g. `sharedVpc.stackReference`)
 needs that stack's outputs: `--stack-reference NAME=FILE`, FILE being what

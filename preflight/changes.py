@@ -12,8 +12,13 @@ do (create, update, replace, delete, same). This module is the reviewer's side o
 - the verdict on steps that lose data or break the path: a replace or delete of the Redis
   instance, a network, a subnet (the connector's or the Direct VPC egress one), a connector or a
   secret (the AUTH string) fails the gate (exit 1) unless acknowledged by `--allow-replace NAME`;
-  a protected resource that would be replaced or deleted is blocked (the engine refuses it) and
-  no acknowledgement lifts that;
+  so do, for those types, a resource already deleted by an interrupted replacement
+  (pendingReplacement: its data is already lost) and one with a pending operation (the state may
+  not be what is deployed: acknowledged once checked or refreshed); a delete that only drops a
+  retained resource from the state is shown, not failed;
+- a protected resource that would be replaced or deleted is blocked (the engine refuses it), and
+  so is one whose provider refuses the delete (deletionProtection, deletionPolicy PREVENT in the
+  deployed state): no acknowledgement lifts that;
 - the deployed state as a graph, so the policy pack judges what is deployed (outputs known).
 """
 
@@ -28,11 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from infra import facts
+from infra.config import PROJECT
 from preflight import wire
-from preflight.diff import Step, against_state, value_at
+from preflight.diff import PENDING, Step, against_state, value_at
 from preflight.graph import Graph, RecordedResource
 from preflight.plan import show
-from preflight.state import State
+from preflight.state import PendingOperation, State
 
 SYMBOLS = {
     "create": "+",
@@ -60,7 +66,27 @@ CONSEQUENCES = {
         "version cannot read it until new versions exist"
     ),
 }
+# A replacement whose old resource is retained: what the new one still costs.
+RETAINED = {
+    facts.REDIS: (
+        "the new instance starts empty, at a new address: clients lose their sessions, which stay "
+        "behind in the old instance"
+    ),
+}
+# After an interrupted replacement deleted it: what to do before traffic reaches the new one.
+RECOVER = {
+    facts.REDIS: "restore from an RDB export (or re-seed) before traffic reaches it",
+    facts.SECRET: "add the secret's versions again (the Redis AUTH string) before clients read it",
+}
+# The stack key that turns a type's deletion protection off, in this project's stack files
+# (infra/config.py RedisConfig.deletion_protection).
+PROTECTION_KEYS = {facts.REDIS: f"{PROJECT}:redis.deletionProtection"}
 MAX_SHOWN = 40  # changed properties shown per resource in the text plan
+
+
+def _project(urn: str) -> str:
+    parts = urn.split("::")
+    return parts[1] if len(parts) > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -69,21 +95,25 @@ class Hazard:
 
     step: Step
     consequence: str
-    blocked: bool  # protected: the engine refuses it, no acknowledgement lifts it
+    blocked: bool  # the engine or the provider refuses it: no acknowledgement lifts it
+    # change (a replace or delete, or a change of unknown effect), ignored (ignoreChanges hides a
+    # change), pendingReplacement, pending (an operation of an interrupted deployment)
+    kind: str = "change"
     message: str = ""  # the whole text, for a hazard that is not about the step's own op
 
     def text(self) -> str:
         s = self.step
+        ack = f"--allow-replace {s.name}"
         if self.message:
             return self.message
-        if s.op == "unknown":
+        if self.kind == "change" and s.op == "unknown":
             return (
                 f"{s.name} ({s.type}) may be replaced ({s.effect}; changed: "
                 f"{', '.join(s.diffs)}): if it is, {self.consequence}. `pulumi preview --diff` "
-                "asks the provider which it is; if a replacement is acceptable, acknowledge it "
-                f"with --allow-replace {s.name}."
+                f"asks the provider which it is; if a replacement is acceptable, acknowledge it "
+                f"with {ack}."
             )
-        if s.op not in ("replace", "delete"):
+        if self.kind == "ignored":
             shown = ", ".join(
                 f"{p} {brief(value_at(s.old, p))} -> {brief(value_at(s.new, p))}" for p in s.ignored
             )
@@ -91,37 +121,117 @@ class Hazard:
                 f"{s.name} ({s.type}): the program changes {shown} but ignores changes to it "
                 "(ignoreChanges), so the deployed resource keeps its value while what depends on "
                 "the new one changes. Move it deliberately (a replacement: see the runbook) or "
-                f"keep the old value; to accept it as is, --allow-replace {s.name}."
+                f"keep the old value; to accept it as is, {ack}."
             )
-        why = "; ".join(s.replace_reasons) if s.op == "replace" else "it is not in the program"
-        verb = "replaced" if s.op == "replace" else "deleted"
-        head = f"{s.name} ({s.type}) would be {verb} ({'forced by ' if s.op == 'replace' else ''}{why})"
-        if self.blocked:
-            return f"{head}: BLOCKED, it is protected. {s.blocked or ''}".rstrip()
-        return (
-            f"{head}: {self.consequence}. If that is intended, acknowledge it with "
-            f"--allow-replace {s.name}."
+        if self.kind == "pendingReplacement":
+            recover = RECOVER.get(s.type, "recreate what it held")
+            then = (
+                "the next update creates a new, empty instance"
+                if s.op == "create"
+                else "the next update only removes it from the state"
+            )
+            return (
+                f"{s.name} ({s.type}) was already deleted by an interrupted replacement "
+                f"(pendingReplacement in the deployed state): its data is ALREADY lost and {then}. "
+                f"{recover[0].upper()}{recover[1:]}; then acknowledge it with {ack}."
+            )
+        if self.kind == "pending":
+            notes = "; ".join(
+                PENDING[f.split(":", 1)[1]] for f in s.state if f.startswith("pending:")
+            )
+            shown = (
+                " It is shown as a create, but it may already exist." if s.op == "create" else ""
+            )
+            return (
+                f"{s.name} ({s.type}) has a pending operation in the deployed state: {notes}.{shown} "
+                f"Resolve it first; once checked, acknowledge it with {ack}."
+            )
+        if s.op == "replace":
+            head = f"would be replaced (forced by {'; '.join(s.replace_reasons)})"
+        elif s.op == "create":  # a pending replacement, blocked by `protect`
+            head = "would be created again (it was deleted by an interrupted replacement)"
+        elif "delete" in s.state:
+            head = "would be deleted (the old copy left by a replacement whose delete did not complete)"
+        else:
+            head = "would be deleted (it is not in the program)"
+        head = f"{s.name} ({s.type}) {head}"
+        untaint = (
+            f" If the taint was not meant: `pulumi state untaint '{s.urn}'`."
+            if "taint" in s.state
+            else ""
         )
+        if self.blocked:
+            then = f" Once it can go ahead: {self.consequence}." if self.consequence else ""
+            return f"{head}: BLOCKED. {s.blocked}{self._two_steps()}{untaint}{then}"
+        if s.retained:
+            consequence = (
+                f"the old one is not deleted ({s.retained}): it lives on, unmanaged and still "
+                f"billed; {RETAINED.get(s.type, self.consequence)}"
+            )
+        else:
+            consequence = self.consequence
+        retain = ""
+        if s.program_retain is not None:
+            new, old = str(s.program_retain).lower(), str(not s.program_retain).lower()
+            retain = (
+                f" retainOnDelete is {old} in the deployed state and {new} in the program: the "
+                "old resource follows the deployed value, the program's only applies to the new "
+                "one."
+            )
+            if s.program_retain:
+                retain += " To keep the old one, deploy the option first, then make the change."
+        return (
+            f"{head}: {consequence}.{retain}{untaint} If that is intended, acknowledge it with "
+            f"{ack}."
+        )
+
+    def _two_steps(self) -> str:
+        s = self.step
+        if s.blocked_by != "deletionProtection":
+            return ""
+        out = ""
+        key = PROTECTION_KEYS.get(s.type)
+        if key and _project(s.urn) == PROJECT:
+            out += (
+                f" Here that is {key}: false in the stack file (set it back after; a "
+                "production stack refuses it: there a replacement is a planned migration, "
+                "docs/runbook.md)."
+            )
+        if s.op == "replace":
+            out += (
+                " Turning it off in the same change does not count: the provider deletes the old "
+                "resource by its deployed state, where it is still true."
+            )
+        return out
 
 
 def hazards(steps: Iterable[Step]) -> list[Hazard]:
     out = []
     for s in steps:
-        if s.op == "unknown" and s.type in CONSEQUENCES:
+        held = s.type in CONSEQUENCES
+        consequence = CONSEQUENCES.get(s.type, "")
+        if s.blocked:
+            out.append(Hazard(s, consequence, True))
+        elif "pendingReplacement" in s.state:
+            if held:
+                out.append(Hazard(s, consequence, False, "pendingReplacement"))
+        elif s.op == "unknown":
             # A possible replacement of what holds data or carries the path must not pass
             # silently (none of ours today: the table covers every type the program registers).
-            out.append(Hazard(s, CONSEQUENCES[s.type], False))
-            continue
-        if s.op not in ("replace", "delete"):
+            if held:
+                out.append(Hazard(s, consequence, False))
+        elif s.op in ("replace", "delete"):
+            # A delete that only drops a retained resource from the state, or completes a
+            # replacement already made (a pending-delete copy), loses nothing more.
+            dropped = s.op == "delete" and (bool(s.retained) or "delete" in s.state)
+            if held and not dropped:
+                out.append(Hazard(s, consequence, False))
+        elif held and s.ignored:
             # A change the program makes but ignores on a resource that holds data or carries
             # the path: the deployed value stays, everything derived from the new one moves.
-            if s.type in CONSEQUENCES and s.ignored:
-                out.append(Hazard(s, CONSEQUENCES[s.type], False))
-            continue
-        if s.blocked:
-            out.append(Hazard(s, CONSEQUENCES.get(s.type, ""), True))
-        elif s.type in CONSEQUENCES:
-            out.append(Hazard(s, CONSEQUENCES[s.type], False))
+            out.append(Hazard(s, consequence, False, "ignored"))
+        if held and any(f.startswith("pending:") for f in s.state):
+            out.append(Hazard(s, consequence, False, "pending"))
     return out
 
 
@@ -184,7 +294,7 @@ def path_breaks(steps: Iterable[Step], deployed: Graph) -> list[Hazard]:
                 s,
                 "the path breaks",
                 False,
-                f"{s.name} ({s.type}): the path breaks: Redis stays at {ip}, the rule now "
+                message=f"{s.name} ({s.type}): the path breaks: Redis stays at {ip}, the rule now "
                 f"allows {now} (it allowed {was}, which holds {name}). The instance keeps its address "
                 "(a new range does not move it: reservedIpRange is ignored after creation), so "
                 "clients are cut off once the rule changes. Keep the old range, or move Redis "
@@ -246,17 +356,28 @@ def brief(value: Any, width: int = 72) -> str:
     return text
 
 
-def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterable[str]) -> str:
-    """The change plan: one line per resource that changes, its changed inputs old -> new."""
+def render_steps(
+    steps: Sequence[Step],
+    found: Sequence[Hazard],
+    allowed: Iterable[str],
+    pending: Sequence[PendingOperation] = (),
+) -> str:
+    """The change plan: one line per resource that changes, its changed inputs old -> new, and
+    what the deployed entry's own fields (taint, retainOnDelete, ...) mean for it."""
     lines = ["Changes against the deployed state:"]
     counts = Counter(s.op for s in steps)
     for s in steps:
-        if s.op == "same" and not s.ignored:
+        if s.op == "same" and not s.ignored and not s.reason:
             continue
         flag = "  [protect]" if s.protect else ""
+        # Pulumi's display marks a delete or replace that leaves the resource running
+        # (pkg/backend/display/object_diff.go:86-99 addRetainStatusFlag).
+        flag += "  [retain]" if s.retained else ""
         lines.append(f" {SYMBOLS[s.op]:<2} {s.type}  {s.name}{flag}")
         if s.effect:
             lines.append(f"        {s.effect}")
+        if s.reason:
+            lines.append(f"        ! {s.reason}")
         for path in s.ignored:
             old, new = value_at(s.old, path), value_at(s.new, path)
             lines.append(
@@ -285,6 +406,12 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
         )
     for w in warnings(steps):
         lines.append(f"warning: {w}")
+    if pending:
+        lines.append(
+            "Pending operations of an interrupted deployment (`pulumi up` only warns about them "
+            "and goes on):"
+        )
+        lines.extend(f"  {op.resource.name}: {PENDING[op.type]}" for op in pending)
     failing = unacknowledged(found, allowed)
     for h in found:
         tag = "error" if h in failing else "acknowledged"
@@ -293,16 +420,21 @@ def render_steps(steps: Sequence[Step], found: Sequence[Hazard], allowed: Iterab
 
 
 def json_steps(steps: Sequence[Step]) -> list[dict[str, Any]]:
-    return [
-        {
-            "urn": s.urn,
-            "type": s.type,
-            "op": s.op,
-            "diffs": list(s.diffs),
-            **({"effect": s.effect} if s.effect else {}),
-        }
-        for s in steps
-    ]
+    """`state`: the deployed entry's fields the step follows; `reason`: what they mean;
+    `retained`: why the deleted resource lives on; `blocked`: why it cannot be done; `effect`:
+    why the effect of a change (op `unknown`) is not known."""
+    out = []
+    for s in steps:
+        entry: dict[str, Any] = {"urn": s.urn, "type": s.type, "op": s.op, "diffs": list(s.diffs)}
+        entry.update(state=list(s.state), reason=s.reason)
+        if s.effect:
+            entry["effect"] = s.effect
+        if s.retained:
+            entry["retained"] = s.retained
+        if s.blocked:
+            entry["blocked"] = s.blocked
+        out.append(entry)
+    return out
 
 
 def state_graph(state: State, *, analyzed: bool = False) -> Graph:
@@ -335,8 +467,15 @@ class Change:
     """One stack's change against its deployed state: steps, hazards, and the pack's verdict on
     what is deployed (`deployed`, a preflight.report.StackResult, filled by the caller)."""
 
-    def __init__(self, steps: list[Step], allowed: list[str], deployed_graph: Graph) -> None:
+    def __init__(
+        self,
+        steps: list[Step],
+        allowed: list[str],
+        deployed_graph: Graph,
+        pending: Sequence[PendingOperation] = (),
+    ) -> None:
         self.steps = steps
+        self.pending = list(pending)
         self.allowed = allowed
         self.hazards = hazards(steps) + path_breaks(steps, deployed_graph)
         self.failing = unacknowledged(self.hazards, allowed)
@@ -365,7 +504,7 @@ class Change:
             raise UsageError(
                 f"--allow-replace {unknown[0]}: no resource of this change has that name or URN"
             )
-        change = cls(steps, allowed, state_graph(state))
+        change = cls(steps, allowed, state_graph(state), state.pending_operations)
         if state.new_stack:
             change.notes.append(state.new_stack)
         return change
@@ -383,7 +522,7 @@ class Change:
         from preflight.report import render_text
 
         out = "".join(f"note: {n}\n" for n in self.notes)
-        out += render_steps(self.steps, self.hazards, self.allowed)
+        out += render_steps(self.steps, self.hazards, self.allowed, self.pending)
         if self.deployed is not None:
             out += "\nThe policy pack on the deployed state:\n"
             out += render_text([self.deployed], plan=False)
@@ -399,7 +538,13 @@ class Change:
         data["stacks"][0]["change"] = {
             "failed": bool(self.failing),
             "hazards": [
-                {"urn": h.step.urn, "op": h.step.op, "blocked": h.blocked, "message": h.text()}
+                {
+                    "urn": h.step.urn,
+                    "op": h.step.op,
+                    "kind": h.kind,
+                    "blocked": h.blocked,
+                    "message": h.text(),
+                }
                 for h in self.hazards
             ],
             "acknowledged": list(self.allowed),

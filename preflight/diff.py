@@ -11,8 +11,24 @@ Per resource (pulumi/pulumi `pkg/resource/deploy/step_generator.go`, in outline)
 - a property whose value comes from a computed output of a resource that is created or
   replaced is unknown until that resource exists: a change ("known after apply"), and a
   replace-on-change one replaces this resource too (`against_state`);
-- a replace or delete of a resource the deployed state protects is `blocked`: the engine refuses
-  it until `pulumi state unprotect`.
+- a replace of a resource both the deployed state and the program protect, or a delete of one
+  the deployed state protects, is `blocked`: the engine refuses it until `pulumi state unprotect`.
+
+What the engine does with a state entry's own fields (pulumi/pulumi at 1b5949891b, cited per line
+below; each step lists the fields it follows in `state` and says what they mean in `reason`):
+
+- `taint`: replaced whatever its inputs (`taint`);
+- `pendingReplacement`: already deleted by an interrupted delete-before-replace; the next update
+  only creates the new one (`create`, `pendingReplacement`), or drops the entry when the program
+  no longer registers it;
+- `retainOnDelete` in the deployed state, or the provider's `deletionPolicy: ABANDON`: a delete
+  (or the delete half of a replace) drops it from the state and leaves it running;
+- the provider's `deletionPolicy: PREVENT`, or `deletionProtection: true` on the types whose
+  provider checks it (DELETION_PROTECTION), in the deployed state: the provider refuses the
+  delete, so the delete or replace is `blocked` whatever is acknowledged;
+- `delete: true`: the old half of a create-before-replace; deleted on the next update (a
+  `delete` step of its own, `delete`), while the live entry answers for the URN;
+- `pending_operations`: named on the step of their URN (`pending:<type>`).
 
 The program runs in preview with the deployed outputs as the engine's answers (preflight/engine.py
 `RecordingMonitor(deployed=...)`), so values taken from other resources compare as deployed.
@@ -27,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra import facts
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 from preflight.replacements import (
@@ -36,9 +53,29 @@ from preflight.replacements import (
     replaces,
     unknown_effect,
 )
-from preflight.state import ENCRYPTED, State, StateResource
+from preflight.state import ENCRYPTED, PendingOperation, State, StateResource
 
 SKIPPED_TYPES = ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
+
+# The types whose delete is refused while a protection field is true in the resource's state.
+# `deletionProtection`, checked by the provider's Delete (hashicorp/terraform-provider-google at
+# e03b7622a2): Redis google/services/redis/resource_redis_instance.go:1325-1326, Cloud Run v2
+# google/services/cloudrunv2/resource_cloud_run_v2_service.go:2173 and
+# resource_cloud_run_v2_job.go:1533, Secret Manager
+# google/services/secretmanager/resource_secret_manager_secret.go:897 (the installed pulumi_gcp
+# 10.2 has `deletion_protection` on exactly these of the types the program registers).
+# `deletionProtectionEnabled`, sent to Google, which refuses the delete: Memorystore for Valkey
+# (https://cloud.google.com/memorystore/docs/valkey/deletion-protection) and Redis Cluster
+# (https://cloud.google.com/memorystore/docs/cluster/deletion-protection), for programs of others.
+DELETION_PROTECTION = {
+    facts.REDIS: "deletionProtection",
+    facts.RUN_SERVICE: "deletionProtection",
+    facts.RUN_JOB: "deletionProtection",
+    facts.SECRET: "deletionProtection",
+    facts.VALKEY: "deletionProtectionEnabled",
+    facts.REDIS_CLUSTER: "deletionProtectionEnabled",
+}
+TAINTED = "tainted (`pulumi state taint`)"
 
 
 @dataclass
@@ -53,7 +90,8 @@ class Step:
     old: dict[str, Any] | None = None  # deployed inputs (wire form)
     new: dict[str, Any] | None = None  # program inputs (wire form)
     protect: bool = False
-    blocked: str = ""  # why the engine would refuse this step
+    blocked: str = ""  # why the engine (or the provider) would refuse this step
+    blocked_by: str = ""  # protect | deletionProtection | deletionPolicy
     delete_before_replace: bool = False
     computed: list[str] = field(default_factory=list)  # diffs known only after apply
     unverified: list[str] = field(default_factory=list)  # encrypted in the export
@@ -61,6 +99,15 @@ class Step:
     deployed_urn: str = ""  # the state entry it was compared with (an alias's URN, or its own)
     ignored: list[str] = field(default_factory=list)  # changed, but ignoreChanges keeps them
     effect: str = ""  # op "unknown": why the effect of the change is not known
+    # The deployed entry's fields this step follows (taint, pendingReplacement, retainOnDelete,
+    # deletionPolicy, delete, pending:<operation>) and what they mean for it, in words.
+    state: list[str] = field(default_factory=list)
+    reason: str = ""
+    # Set when the deleted resource (or the replaced one's old half) lives on: why.
+    retained: str = ""
+    # The program's retainOnDelete when it differs from the deployed state's (it only counts
+    # for the resource the update leaves behind).
+    program_retain: bool | None = None
 
 
 def _encrypted(value: Any) -> bool:
@@ -176,6 +223,11 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         if why is not None:
             because.append(path)
             why_each.append(why)
+    if old.taint:
+        # A tainted resource is replaced whatever its inputs: the engine's diff blames its id
+        # (pkg/resource/deploy/step_generator.go:216-223 isTargetedReplace, :2891-2893).
+        because.insert(0, "id")
+        why_each.insert(0, TAINTED)
     op = "replace" if because else ("update" if diffs else "same")
     effect = ""
     if op == "update" and not known_type(new.type):
@@ -204,12 +256,84 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
             p for p in found.changed if _covered(p, ignore) and value_at(old.inputs, p) is not None
         ],
     )
-    if op == "replace" and old.protect:
-        step.blocked = (
-            "The deployed state protects it; the engine refuses to replace it until "
-            f"`pulumi state unprotect '{old.urn}'`."
+    if old.taint:
+        step.state.append("taint")
+        step.reason = (
+            f"{TAINTED}: the next update replaces it, whatever its inputs; if that was not "
+            f"meant, `pulumi state untaint '{old.urn}'`"
         )
+    if old.pending_replacement:
+        # Already deleted by an interrupted delete-before-replace: the next update takes the
+        # replace path whatever the diff (step_generator.go:1952-1953), emits no delete for it
+        # (:2142-2148) and creates the new one.
+        step.op = "create"
+        step.state.append("pendingReplacement")
+        step.reason = (
+            "already deleted by an interrupted replacement (pendingReplacement): the next update "
+            "creates a new one; nothing is deleted"
+        )
+    replacing = step.op == "replace" or old.pending_replacement
+    if replacing and old.protect and new.protect:
+        # The engine refuses a replacement only when both the program and the deployed state
+        # protect it: "we do allow unprotecting and replacing to happen in a single update
+        # cycle" (step_generator.go:1954-1970).
+        step.blocked_by = "protect"
+        step.blocked = (
+            "Both the program and the deployed state protect it; the engine refuses to replace "
+            "it. Remove `protect` from the program (or "
+            f"`pulumi state unprotect '{old.urn}'`) first."
+        )
+    elif step.op == "replace":
+        _old_half(step, old)
+    program = new.options.get("retainOnDelete")
+    if step.op == "replace" and program is not None and bool(program) != old.retain_on_delete:
+        # The registration's option goes to the new resource's state (step_generator.go:795-797,
+        # :828); the old one is deleted by its own deployed state (step.go:661).
+        step.program_retain = bool(program)
     return step
+
+
+def _deployed_value(old: StateResource, key: str) -> Any:
+    """A provider field as the provider reads it when deleting: from the resource's state (the
+    outputs the engine passes to Delete with the inputs, pkg/resource/deploy/step.go:688-694),
+    the inputs where the outputs lack it."""
+    value = old.outputs[key] if key in old.outputs else old.inputs.get(key)
+    return _unwrap(value)
+
+
+def _old_half(step: Step, old: StateResource) -> None:
+    """What deleting the deployed `old` (a delete, or a replacement's delete half) does, set on
+    `step`: retained (left running), refused (blocked), or nothing (really deleted)."""
+    if old.retain_on_delete:
+        # "Deleting a 'drop on delete' is a no-op": the provider's Delete is never called
+        # (pkg/resource/deploy/step.go:661-662), so no provider guard comes into play either.
+        step.state.append("retainOnDelete")
+        step.retained = "retainOnDelete is set in the deployed state"
+        return
+    policy = _deployed_value(old, "deletionPolicy") if old.type.startswith("gcp:") else None
+    if policy == "ABANDON":
+        # terraform-provider-google google/tpgresource/utils.go:250-252 (and each generated
+        # resource's Delete, e.g. resource_redis_instance.go:1295-1297): dropped, not deleted.
+        step.state.append("deletionPolicy")
+        step.retained = "deletionPolicy is ABANDON in the deployed state"
+        return
+    verb = "replace" if step.op == "replace" else "delete"
+    if policy == "PREVENT":
+        # google/tpgresource/utils.go:247-248; resource_redis_instance.go:1292-1293.
+        step.blocked_by = "deletionPolicy"
+        step.blocked = (
+            f"deletionPolicy is PREVENT in the deployed state: the provider refuses to delete "
+            f"it, so the {verb} fails. Set deletionPolicy to DELETE and deploy, then make the "
+            "change (turning it off in the same change does not count)."
+        )
+    elif (key := DELETION_PROTECTION.get(old.type)) and _deployed_value(old, key) is True:
+        step.blocked_by = "deletionProtection"
+        fails = "the replacement fails part-way" if verb == "replace" else "the update fails"
+        who = "Google" if key == "deletionProtectionEnabled" else "the provider"
+        step.blocked = (
+            f"{key} is true in the deployed state: {who} refuses to delete it, so {fails}. "
+            f"Set {key} to false and deploy, then make the change."
+        )
 
 
 def diff(graph: Graph, state: State) -> list[Step]:
@@ -241,22 +365,107 @@ def diff(graph: Graph, state: State) -> list[Step]:
     for old in deployed.values():
         if old.urn in claimed:
             continue
-        step = Step(
-            old.urn,
-            old.type,
-            old.name,
-            "delete",
-            old=old.inputs,
-            protect=old.protect,
-            custom=old.custom,
-        )
-        if old.protect:
-            step.blocked = (
-                "The deployed state protects it; the engine refuses to delete it until "
-                f"`pulumi state unprotect '{old.urn}'`."
+        steps.append(_delete(old))
+    for old in state.resources:
+        if old.delete and not old.external:
+            # The old half of a create-before-replace whose delete did not complete: the next
+            # update deletes it (step_generator.go:2390-2423, a delete-replaced step, which skips
+            # the `protect` check, step.go:644-649, but not the provider's guards).
+            step = Step(old.urn, old.type, old.name, "delete", old=old.inputs, custom=old.custom)
+            step.state.append("delete")
+            step.reason = (
+                f"the old copy (id {old.id}) left by a replacement whose delete did not complete "
+                "(delete: true): the next update deletes it"
             )
-        steps.append(step)
+            step.deployed_urn = old.urn
+            _old_half(step, old)
+            if step.retained:
+                step.reason += f"; {step.retained}: it is only dropped from the state"
+            steps.append(step)
+    _pending(steps, state.pending_operations)
     return steps
+
+
+def _delete(old: StateResource) -> Step:
+    """A deployed resource the program no longer registers."""
+    step = Step(
+        old.urn,
+        old.type,
+        old.name,
+        "delete",
+        old=old.inputs,
+        protect=old.protect,
+        custom=old.custom,
+        deployed_urn=old.urn,
+    )
+    if old.pending_replacement:
+        # Already deleted: only removed from the state (step_generator.go:2426-2431,
+        # RemovePendingReplaceStep).
+        step.state.append("pendingReplacement")
+        step.reason = (
+            "already deleted by an interrupted replacement (pendingReplacement): the next update "
+            "only removes it from the state"
+        )
+        return step
+    if old.protect:
+        # step.go:644-649: a delete (not part of a replacement) of a protected resource.
+        step.blocked_by = "protect"
+        step.blocked = (
+            "The deployed state protects it; the engine refuses to delete it until "
+            f"`pulumi state unprotect '{old.urn}'`."
+        )
+        return step
+    _old_half(step, old)
+    if step.retained:
+        step.reason = (
+            f"{step.retained}: dropped from the state, the resource lives on (unmanaged, still "
+            "billed); delete it by hand if it is not wanted"
+        )
+    return step
+
+
+# What each interrupted operation means, and what to run (pulumi/pulumi at 1b5949891b). At the
+# start of an update the engine only warns about them (pkg/resource/deploy/
+# deployment_executor.go:183-188, :90-113) and goes on; it keeps pending creates in the new
+# state and drops the others (pkg/backend/journal.go:395-405, pkg/backend/snapshot.go:763-771).
+# `pulumi stack import` drops every pending operation (pkg/cmd/pulumi/stack/io.go:555-565);
+# `pulumi cancel` only stops an update still running on the Pulumi Cloud backend
+# (pkg/cmd/pulumi/cancel/cancel.go:39-47), it clears nothing.
+PENDING = {
+    "creating": (
+        "interrupted while creating: the resource may exist without the state knowing it, and "
+        "the next update creates it again (a conflict on its fixed name, or a second copy). "
+        "Check the console: if it exists, `pulumi refresh --import-pending-creates URN ID` "
+        "adopts it; if not, `pulumi refresh --clear-pending-creates` drops the record "
+        "(pkg/cmd/pulumi/operations/refresh.go:286-327)"
+    ),
+    "updating": (
+        "interrupted while updating: the state may hold its old values; `pulumi refresh` reads "
+        "the real ones and clears the record"
+    ),
+    "deleting": (
+        "interrupted while deleting: it may already be gone; `pulumi refresh` drops it from the "
+        "state if so and clears the record"
+    ),
+    "reading": "interrupted while reading: `pulumi refresh` clears the record",
+    "importing": (
+        "a pending create marked for import (`--import-pending-creates`): `pulumi refresh` "
+        "completes the import"
+    ),
+}
+
+
+def _pending(steps: list[Step], operations: Iterable[PendingOperation]) -> None:
+    """Name each pending operation on the step of its URN (the live one)."""
+    for op in operations:
+        step = next(
+            (s for s in steps if s.urn == op.resource.urn and "delete" not in s.state), None
+        )
+        if step is None:
+            continue
+        step.state.append(f"pending:{op.type}")
+        note = PENDING[op.type]
+        step.reason = f"{step.reason}; {note}" if step.reason else note
 
 
 MAX_PASSES = 6
@@ -292,7 +501,8 @@ def against_state(
             stack_references=stack_references,
         ).run()
         steps = diff(graph, state)
-        found = {s.deployed_urn for s in steps if s.op == "replace"}
+        # A pending replacement is recreated too: its outputs are unknown until it exists.
+        found = {s.deployed_urn for s in steps if s.op in ("replace", "create") and s.deployed_urn}
         if found <= replaced:
             break
         replaced |= found

@@ -6,7 +6,10 @@ list the CLI refuses to read when it does not know one). A DeploymentV3 has `man
 `secrets_providers`, `resources[]` (ResourceV3: `urn`, `custom`, `delete`, `id`, `type`, `inputs`,
 `outputs`, `parent`, `protect`, `external`, `dependencies`, `provider`, `propertyDependencies`,
 `pendingReplacement`, `aliases`, `importID`, `ignoreChanges`, `additionalSecretOutputs`,
-`customTimeouts`, `replaceOnChanges`, ...) and `pending_operations`.
+`customTimeouts`, `replaceOnChanges`, `taint`, `retainOnDelete`, ...) and `pending_operations`
+(OperationV2: `{"resource": ResourceV3, "type": creating|updating|deleting|reading|importing}`).
+What the engine does with each of those fields is preflight/diff.py's; this module reads them and
+refuses a state the CLI would refuse (two live entries for one URN).
 
 The file is read as users have it (`load_state`): UTF-8, with or without a BOM, UTF-16 or UTF-32
 (Windows PowerShell 5's `pulumi stack export > s.json` writes UTF-16 LE with a BOM), gzip-compressed
@@ -105,6 +108,11 @@ class StateResource:
     ignore_changes: list[str] = field(default_factory=list)
     additional_secret_outputs: list[str] = field(default_factory=list)
     custom_timeouts: dict[str, float] = field(default_factory=dict)  # create/update/delete (s)
+    # `pulumi state taint`: the next update replaces it (apitype/core.go:509).
+    taint: bool = False
+    # The engine drops it from the state without calling the provider's Delete
+    # (apitype/core.go:533).
+    retain_on_delete: bool = False
 
     @property
     def name(self) -> str:
@@ -123,6 +131,21 @@ class StateResource:
         )
 
 
+# pulumi/pulumi pkg/resource/operation.go:22-30 (apitype/core.go:352-358 lists the first four;
+# `importing` is what `pulumi refresh --import-pending-creates` turns a pending create into,
+# pkg/cmd/pulumi/operations/refresh.go:578-584).
+OPERATION_TYPES = ("creating", "updating", "deleting", "reading", "importing")
+
+
+@dataclass(frozen=True)
+class PendingOperation:
+    """An operation the engine started and never saw finish (the CLI was interrupted):
+    `deployment.pending_operations[]`, apitype/core.go:374-379 OperationV2."""
+
+    type: str  # one of OPERATION_TYPES
+    resource: StateResource  # the state the engine used to start it (a create's: its inputs)
+
+
 @dataclass
 class State:
     version: int
@@ -132,6 +155,7 @@ class State:
     secrets: str  # secrets provider type ("" when the export has none)
     encrypted: int = 0  # secret values the export holds only as ciphertext
     checkpoint: bool = False  # read from a DIY backend checkpoint file, not an export
+    pending_operations: list[PendingOperation] = field(default_factory=list)
 
     @property
     def new_stack(self) -> str:
@@ -147,7 +171,14 @@ class State:
         return ""
 
     def by_urn(self) -> dict[str, StateResource]:
-        return {r.urn: r for r in self.resources}
+        """Each URN's entry: the live one where a pending-delete copy shares the URN (the copy is
+        the old half of a replacement, pkg/resource/deploy/deployment.go:566-569 keeps it out of
+        the engine's lookup table)."""
+        out: dict[str, StateResource] = {}
+        for r in self.resources:
+            if r.urn not in out or out[r.urn].delete:
+                out[r.urn] = r
+        return out
 
     def answers(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """What the engine answers the program for each deployed custom resource: its id and
@@ -214,9 +245,14 @@ def _timeouts(raw: dict[str, Any], where: str) -> dict[str, float]:
 
 
 def _resource(
-    raw: Any, index: int, counter: list[int], decoded: bool, redacted: str = ENCRYPTED
+    raw: Any,
+    index: int,
+    counter: list[int],
+    decoded: bool,
+    redacted: str = ENCRYPTED,
+    where: str = "",
 ) -> StateResource:
-    where = f"deployment.resources[{index}]"
+    where = where or f"deployment.resources[{index}]"
     if not isinstance(raw, dict):
         raise StateError(f"{where}: not an object")
     for key in ("urn", "type"):
@@ -259,6 +295,8 @@ def _resource(
         ignore_changes=_strings(raw, "ignoreChanges", where),
         additional_secret_outputs=_strings(raw, "additionalSecretOutputs", where),
         custom_timeouts=_timeouts(raw, where),
+        taint=bool(raw.get("taint")),
+        retain_on_delete=bool(raw.get("retainOnDelete")),
     )
 
 
@@ -316,6 +354,48 @@ def _features(data: dict[str, Any], version: int) -> None:
         )
 
 
+def _operations(
+    raw: Any, counter: list[int], decoded: bool, redacted: str
+) -> list[PendingOperation]:
+    if not isinstance(raw, list):
+        raise StateError("deployment.pending_operations must be a list")
+    out = []
+    for i, op in enumerate(raw):
+        where = f"deployment.pending_operations[{i}]"
+        if not isinstance(op, dict):
+            raise StateError(f"{where}: not an object")
+        if not isinstance(op.get("resource"), dict):
+            raise StateError(f"{where}: resource is missing")
+        if op.get("type") not in OPERATION_TYPES:
+            # The CLI casts any string (pkg/resource/stack/deployment.go:982-988
+            # DeserializeOperation); one the engine never writes is not a state we can explain.
+            raise StateError(
+                f"{where}: type {op.get('type')!r} is not one of {', '.join(OPERATION_TYPES)}"
+            )
+        res = _resource(op["resource"], i, counter, decoded, redacted, f"{where}.resource")
+        out.append(PendingOperation(op["type"], res))
+    return out
+
+
+def _verify_integrity(resources: list[StateResource]) -> None:
+    """Two entries share a URN only while all but one (or all) of them are pending deletion;
+    otherwise the CLI refuses the snapshot before any update ("snapshot integrity failure;
+    refusing to use it", pkg/backend/diy/state.go:153-165 calling pkg/resource/deploy/
+    snapshot.go:818-830 VerifyIntegrity; `pulumi stack import` the same, pkg/cmd/pulumi/stack/
+    io.go:539-548)."""
+    live: dict[str, int] = {}
+    for r in resources:
+        if not r.delete:
+            live[r.urn] = live.get(r.urn, 0) + 1
+    for urn, count in live.items():
+        if count > 1:
+            raise StateError(
+                f"duplicate resource {urn} (not marked for deletion): {count} live entries; the "
+                "CLI refuses this state (snapshot integrity failure). Remove the stale one "
+                "(`pulumi stack export`, edit, `pulumi stack import`) and export again"
+            )
+
+
 def parse_state(
     data: Any,
     source: str = "the export",
@@ -357,6 +437,10 @@ def parse_state(
         resources = [
             _resource(r, i, counter, decoded is not None, redacted) for i, r in enumerate(raw)
         ]
+        operations = _operations(
+            dep.get("pending_operations") or [], counter, decoded is not None, redacted
+        )
+        _verify_integrity(resources)
     except StateError as exc:
         raise StateError(f"{source}: {exc}") from None
     stacks = [r for r in resources if r.type == STACK_TYPE]
@@ -369,7 +453,16 @@ def parse_state(
         stack = named  # only a checkpoint names a stack it holds no resource of
     providers = dep.get("secrets_providers") or {}
     secrets = str(providers.get("type") or "") if isinstance(providers, dict) else ""
-    return State(int(version), stack, project, resources, secrets, counter[0], "checkpoint" in data)
+    return State(
+        int(version),
+        stack,
+        project,
+        resources,
+        secrets,
+        counter[0],
+        checkpoint="checkpoint" in data,
+        pending_operations=operations,
+    )
 
 
 GZIP_MAGIC = b"\x1f\x8b\x08"  # sdk/go/common/encoding/marshal.go:237-240 isGzipCompressed

@@ -44,7 +44,10 @@ def staging() -> dict:
 
 @pytest.fixture(scope="module")
 def moved_region() -> dict:
-    return sf.deployed_export("staging", **{"gcp:region": "europe-west1"})
+    """Deployed in europe-west1 with Redis's deletion protection off (the first deploy of the
+    two-step path: with it on, the move is blocked, tests/test_state_engine.py)."""
+    off = config_with("staging", "redis", deletionProtection=False)
+    return sf.deployed_export("staging", **{"gcp:region": "europe-west1"}, **off)
 
 
 def bump_image(data: dict) -> None:
@@ -159,11 +162,20 @@ def test_a_protected_resource_is_blocked_and_no_acknowledgement_lifts_it():
         sf.deployed_export("production", **{"gcp:region": "europe-west1"}), "production"
     )
     found = hazards(steps.values())
-    blocked = {h.step.name for h in found if h.blocked}
-    assert blocked == {"redis-instance", "network-connector-subnet"}
+    blocked = {h.step.name: h.text() for h in found if h.blocked}
+    # Pulumi `protect` on the subnet; on Redis too, and the provider's deletionProtection on
+    # Redis and on production's Cloud Run services and job (replaced by the region move).
+    assert set(blocked) == {
+        "redis-instance",
+        "network-connector-subnet",
+        "svc-auth-service",
+        "svc-backend-service",
+        "probe-job",
+    }
     every = [h.step.name for h in found]
-    assert {h.step.name for h in unacknowledged(found, every)} == blocked
-    assert "pulumi state unprotect" in next(h.text() for h in found if h.blocked)
+    assert {h.step.name for h in unacknowledged(found, every)} == set(blocked)
+    assert "pulumi state unprotect" in blocked["network-connector-subnet"]
+    assert "deletionProtection is true in the deployed state" in blocked["probe-job"]
 
 
 def test_a_protected_resource_removed_from_the_program_is_blocked(staging):

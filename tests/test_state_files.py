@@ -160,8 +160,8 @@ def variants(raw: bytes) -> dict[str, bytes]:
         "utf-16 LE, no BOM": text.encode("utf-16-le"),
         "utf-32 BOM": text.encode("utf-32"),
         "CRLF": raw.replace(b"\n", b"\r\n"),
-        "gzip": gzip.compress(raw),
-        "gzip of utf-16": gzip.compress(codecs.BOM_UTF16_LE + text.encode("utf-16-le")),
+        "gzip": gzip.compress(raw, mtime=0),
+        "gzip of utf-16": gzip.compress(codecs.BOM_UTF16_LE + text.encode("utf-16-le"), mtime=0),
     }
 
 
@@ -187,7 +187,7 @@ def test_a_file_saved_in_another_encoding_or_gzipped_reads_the_same(tmp_path, na
         (codecs.BOM_UTF16_LE + b"{\x00\x00\xd8", "not UTF-16 text"),
         (b"\x1f\x8b\x08\x00garbage", "gzip-compressed but cannot be decompressed"),
         (b"\x28\xb5\x2f\xfd\x00\x00", "zstd-compressed"),
-        (gzip.compress(b"\x89PNG\r\n"), "not UTF-8, UTF-16 or UTF-32 text"),
+        (gzip.compress(b"\x89PNG\r\n", mtime=0), "not UTF-8, UTF-16 or UTF-32 text"),
         (b"", "empty"),
     ],
 )
@@ -206,7 +206,7 @@ def test_analyze_reads_only_what_pulumi_policy_analyze_reads(tmp_path):
     assert load_state(plain, flag="--analyze", containers=False).resources
     for label, data in {
         "utf-16": raw.decode().encode("utf-16"),
-        "gzip": gzip.compress(raw),
+        "gzip": gzip.compress(raw, mtime=0),
     }.items():
         path = saved(tmp_path, f"{label}.json", data)
         with pytest.raises(StateError, match="`pulumi policy analyze --file` reads plain UTF-8"):
@@ -367,7 +367,10 @@ def saved_by_users(tmp_path_factory) -> dict[str, tuple[Path, str]]:
             saved(d, "s.json", codecs.BOM_UTF16_LE + export_raw.decode().encode("utf-16-le")),
             "TapStack",
         ),
-        "gzip": (saved(d, "dev.json.gz", gzip.compress(checkpoint_raw)), "pulumi-rabbitmq-azure"),
+        "gzip": (
+            saved(d, "dev.json.gz", gzip.compress(checkpoint_raw, mtime=0)),
+            "pulumi-rabbitmq-azure",
+        ),
     }
 
 
