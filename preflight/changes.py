@@ -142,8 +142,10 @@ class Hazard:
             shown = (
                 " It is shown as a create, but it may already exist." if s.op == "create" else ""
             )
+            copy = " (the old copy left by a replacement)" if "delete" in s.state else ""
             return (
-                f"{s.name} ({s.type}) has a pending operation in the deployed state: {notes}.{shown} "
+                f"{s.name} ({s.type}){copy} has a pending operation in the deployed state: "
+                f"{notes}.{shown} "
                 f"Resolve it first; once checked, acknowledge it with {ack}."
             )
         if s.op == "replace":

@@ -108,6 +108,7 @@ class Step:
     # The program's retainOnDelete when it differs from the deployed state's (it only counts
     # for the resource the update leaves behind).
     program_retain: bool | None = None
+    deployed_id: str = ""  # a pending-delete copy's id (several copies may share the URN)
 
 
 def _encrypted(value: Any) -> bool:
@@ -377,7 +378,7 @@ def diff(graph: Graph, state: State) -> list[Step]:
                 f"the old copy (id {old.id}) left by a replacement whose delete did not complete "
                 "(delete: true): the next update deletes it"
             )
-            step.deployed_urn = old.urn
+            step.deployed_urn, step.deployed_id = old.urn, old.id
             _old_half(step, old)
             if step.retained:
                 step.reason += f"; {step.retained}: it is only dropped from the state"
@@ -456,10 +457,22 @@ PENDING = {
 
 
 def _pending(steps: list[Step], operations: Iterable[PendingOperation]) -> None:
-    """Name each pending operation on the step of its URN (the live one)."""
+    """Name each pending operation on the step of the entry it holds: the live one, claimed under
+    its own URN or an alias (the operation keeps the URN the state has), or, for an operation on
+    a pending-delete copy, that copy's delete step: an interrupted delete records the step's old
+    state (pkg/backend/snapshot.go:509 doDelete), which for a replacement's old half is already
+    `delete: true` (pkg/resource/deploy/step.go:467-472)."""
     for op in operations:
+        res = op.resource
         step = next(
-            (s for s in steps if s.urn == op.resource.urn and "delete" not in s.state), None
+            (
+                s
+                for s in steps
+                if res.urn in (s.urn, s.deployed_urn)
+                and ("delete" in s.state) == res.delete
+                and (not res.delete or s.deployed_id in ("", res.id))
+            ),
+            None,
         )
         if step is None:
             continue

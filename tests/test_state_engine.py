@@ -4,6 +4,7 @@ the program's own export (tests/statefix.py) with the field the CLI writes set o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -15,8 +16,9 @@ import pytest
 from infra import facts
 from preflight.changes import Change, Hazard, hazards, json_steps, state_graph, unacknowledged
 from preflight.diff import Step, against_state, diff
+from preflight.graph import Graph, RecordedResource
 from preflight.stackfile import load_stack_config
-from preflight.state import StateError, parse_state
+from preflight.state import PendingOperation, StateError, parse_state
 from tests import statefix as sf
 from tests.support import ROOT, run_module
 
@@ -389,3 +391,53 @@ def test_the_gate_blocks_a_protected_region_move_and_refuses_duplicates(moved, t
     run = run_module("preflight", "staging", "--state", str(dup))
     assert run.returncode == 2 and "duplicate resource" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+# -- 4 and 6 together: a pending operation on a pending-delete copy, or under an alias -------------
+def test_an_interrupted_delete_of_the_old_copy_is_named_on_the_copy_not_the_live_entry(staging):
+    """`pulumi up` killed while deleting the old half of a create-before-replace: the engine's
+    pending operation holds that old state (`delete: true`, pkg/resource/deploy/step.go
+    DeleteStep's `old`). It is the copy that may already be gone, not the live instance."""
+    old = old_half()
+
+    def deleting(data: dict[str, Any]) -> None:
+        (copy,) = [e for e in sf.resources(data) if e.get("delete")]
+        for side in ("inputs", "outputs"):
+            copy[side]["deletionProtection"] = False
+        data["deployment"]["pending_operations"] = [
+            {"resource": json.loads(json.dumps(copy)), "type": "deleting"}
+        ]
+
+    r = review(sf.edited(staging, chain(old, deleting)))
+    live = [s for s in r.steps if s.name == REDIS and "delete" not in s.state]
+    assert [(s.op, s.state, s.reason) for s in live] == [("same", [], "")]
+    copy = r.step(REDIS, "delete")
+    assert copy.state == ["delete", "pending:deleting"]
+    assert "interrupted while deleting" in copy.reason
+    text = r.hazard(REDIS).text()
+    assert "old copy" in text and "interrupted while deleting" in text
+    assert r.failing() == {REDIS} and r.failing(REDIS) == set()
+
+
+def test_a_pending_operation_under_an_old_urn_is_named_on_the_step_that_claims_it(staging):
+    """A resource renamed with an `aliases` option: the state (and its pending operation) still
+    has the old URN; the step has the new one and compares with the old entry."""
+    state = sf.state(staging)
+    redis = next(r for r in state.resources if r.name == REDIS)
+    old_urn = redis.urn.rsplit("::", 1)[0] + "::redis-old"
+    state.resources[state.resources.index(redis)] = redis = dataclasses.replace(redis, urn=old_urn)
+    state.pending_operations.append(PendingOperation("updating", redis))
+    new = RecordedResource(
+        urn=old_urn.rsplit("::", 1)[0] + "::" + REDIS,
+        type=redis.type,
+        name=REDIS,
+        parent=redis.parent,
+        custom=True,
+        inputs=dict(redis.inputs),
+        options={"aliases": [old_urn]},
+    )
+    graph = Graph(state.project, state.stack, False, [new], {})
+    (step,) = [s for s in diff(graph, state) if s.deployed_urn == old_urn]
+    assert step.urn == new.urn and step.op == "same"
+    assert step.state == ["pending:updating"] and "interrupted while updating" in step.reason
+    assert [h.kind for h in hazards([step])] == ["pending"]
