@@ -324,8 +324,9 @@ def _old_half(step: Step, old: StateResource) -> None:
         step.blocked_by = "deletionPolicy"
         step.blocked = (
             f"deletionPolicy is PREVENT in the deployed state: the provider refuses to delete "
-            f"it, so the {verb} fails. Set deletionPolicy to DELETE and deploy, then make the "
-            "change (turning it off in the same change does not count)."
+            f"it, so the {verb} fails. "
+            + _way_out(step, old, "deletionPolicy", "DELETE", "the provider")
+            + (" (turning it off in the same change does not count)." if verb == "replace" else "")
         )
     elif (key := DELETION_PROTECTION.get(old.type)) and _deployed_value(old, key) is True:
         step.blocked_by = "deletionProtection"
@@ -333,8 +334,37 @@ def _old_half(step: Step, old: StateResource) -> None:
         who = "Google" if key == "deletionProtectionEnabled" else "the provider"
         step.blocked = (
             f"{key} is true in the deployed state: {who} refuses to delete it, so {fails}. "
-            f"Set {key} to false and deploy, then make the change."
+            + _way_out(step, old, key, "false", who)
         )
+
+
+def _way_out(step: Step, old: StateResource, key: str, value: str, who: str) -> str:
+    """How to lift a provider's delete guard, as one sentence that works for this step."""
+    if "delete" in step.state:
+        # A pending-delete copy is in no program: no deploy changes its deployed state.
+        if who == "Google":
+            # deletionProtectionEnabled is Google's own setting, checked on the instance.
+            return (
+                f"The old copy (id {old.id}) is in no program: turn deletion protection off on "
+                "that instance in Google (console or gcloud), then deploy."
+            )
+        # deletionProtection and deletionPolicy are fields of the provider's state only (the
+        # Delete reads them from it: resource_redis_instance.go:1292-1297, :1325; no request
+        # carries them), so the copy's entry is what to change.
+        return (
+            f"The old copy (id {old.id}) is in no program, so no deploy changes it: set {key} "
+            f"to {value} on its entry (the one with `delete: true`) with `pulumi stack export`, "
+            "an edit and `pulumi stack import`, then deploy."
+        )
+    if "taint" in step.state:
+        # The taint makes every update replace it (step_generator.go:216-223), the one that
+        # would turn the guard off included, and that replacement meets the old state's guard.
+        return (
+            f"The taint makes every deploy replace it, the one that would turn {key} off "
+            f"included: first `pulumi state untaint '{old.urn}'`, then set {key} to {value} and "
+            f"deploy, then `pulumi state taint '{old.urn}'` and deploy."
+        )
+    return f"Set {key} to {value} and deploy, then make the change."
 
 
 def diff(graph: Graph, state: State) -> list[Step]:

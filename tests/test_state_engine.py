@@ -441,3 +441,47 @@ def test_a_pending_operation_under_an_old_urn_is_named_on_the_step_that_claims_i
     assert step.urn == new.urn and step.op == "same"
     assert step.state == ["pending:updating"] and "interrupted while updating" in step.reason
     assert [h.kind for h in hazards([step])] == ["pending"]
+
+
+# -- the way out of a blocked step must be one that works -----------------------------------------
+def test_a_protected_old_copy_is_not_unblocked_by_the_stack_file(staging):
+    """The copy left by a replacement is in no program: turning the stack key off changes the
+    live instance, never the copy's deployed state, which is what the provider's Delete reads
+    (deletion_protection is a field of the provider's state only: resource_redis_instance.go
+    has it in the schema and the Delete check, never in a request). The way out edits the copy's
+    entry in the state."""
+    r = review(sf.edited(staging, old_half()))
+    text = r.hazard(REDIS).text()
+    assert "BLOCKED" in text
+    assert "stack file" not in text and "then make the change" not in text
+    assert "pulumi stack export" in text and "pulumi stack import" in text
+    assert "delete: true" in text
+    # The replacement already happened: the live instance is the new one.
+    assert "every session is lost" not in text
+
+
+def test_a_tainted_redis_with_deletion_protection_is_untainted_before_protection_goes_off(staging):
+    """With the taint in place every deploy replaces it, the one that turns protection off
+    included, and that replacement fails on the old state's protection: the taint must go
+    first (`pulumi state untaint`), and come back once protection is off."""
+    r = review(sf.edited(staging, with_entry(REDIS, taint=True)))
+    h = r.hazard(REDIS)
+    assert h.blocked and h.step.blocked_by == "deletionProtection"
+    text = h.text()
+    untaint, off, taint = (
+        text.find("pulumi state untaint"),
+        text.find("deletionProtection to false"),
+        text.find("then `pulumi state taint '"),
+    )
+    assert -1 < untaint < off < taint, text
+
+
+def test_a_blocked_pending_replacement_of_redis_says_its_data_is_already_lost():
+    """Production protects Redis: its pending replacement is blocked by `protect`, but the old
+    instance is already gone; the hazard must not read as if sessions were still there."""
+    data = sf.edited(sf.deployed_export("production"), with_entry(REDIS, pendingReplacement=True))
+    h = review(data, "production").hazard(REDIS)
+    assert h.blocked and h.step.op == "create"
+    text = h.text()
+    assert "ALREADY lost" in text and "RDB" in text
+    assert "Once it can go ahead: every session is lost" not in text
