@@ -562,6 +562,12 @@ class Change:
             "acknowledged": list(self.allowed),
             "notes": list(self.notes),
             "warnings": warnings(self.steps),
+            # Every pending operation, as the text lists them (one may have no step: a create
+            # the program no longer registers, an operation on a provider).
+            "pending": [
+                {"urn": op.resource.urn, "type": op.type, "meaning": PENDING[op.type]}
+                for op in self.pending
+            ],
         }
         if self.deployed is not None:
             data["deployed"] = json.loads(render_json([self.deployed]))["stacks"]

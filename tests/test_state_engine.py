@@ -485,3 +485,22 @@ def test_a_blocked_pending_replacement_of_redis_says_its_data_is_already_lost():
     text = h.text()
     assert "ALREADY lost" in text and "RDB" in text
     assert "Once it can go ahead: every session is lost" not in text
+
+
+def test_the_json_report_lists_every_pending_operation_as_the_text_does(staging):
+    """An interrupted create of a resource the program no longer registers has no step; the text
+    lists it under 'Pending operations', and so must the JSON a pipeline reads."""
+
+    def dropped_create(data: dict[str, Any]) -> None:
+        gone = json.loads(json.dumps(sf.entry(data, "connector-connector")))
+        gone["urn"] = gone["urn"].rsplit("::", 1)[0] + "::connector-old"
+        data["deployment"]["pending_operations"] = [{"resource": gone, "type": "creating"}]
+
+    state = sf.state(sf.edited(staging, dropped_create))
+    _, steps = against_state(ROOT, "staging", load_stack_config(ROOT, "staging"), state)
+    change = Change(steps, [], state_graph(state), state.pending_operations)
+    assert "connector-old: interrupted while creating" in change.text()
+    report = json.loads(change.add_to_json(json.dumps({"stacks": [{}]})))
+    (op,) = report["stacks"][0]["change"]["pending"]
+    assert op["urn"].endswith("::connector-old") and op["type"] == "creating"
+    assert op["meaning"].startswith("interrupted while creating")
