@@ -201,7 +201,34 @@ def _parts(path: str) -> list[str | int]:
     return out
 
 
-def _step(new: RecordedResource, old: StateResource) -> Step:
+def _triggered(new: Any, old: Any) -> bool:
+    """step_generator.go:3683-3698 shouldTriggerReplace: secrets unwrapped, an unknown on
+    either side is a change, a missing (null) one on either side is none."""
+    if wire.contains_unknown(new) or wire.contains_unknown(old):
+        return True
+    if new is None or old is None:
+        return False
+    return bool(wire.plain(new) != wire.plain(old))
+
+
+def _spread(new: RecordedResource, replaced: dict[str, str]) -> list[tuple[str, str]]:
+    """The replacements a registration's options spread to it from resources already found
+    replaced (`replaced`: URN -> name): step_generator.go:2895-2905 replaceWith, :2908-2916
+    deletedWith (both checked before the provider's diff, whatever it says)."""
+    out = []
+    for urn in new.options.get("replaceWith") or []:
+        if urn in replaced:
+            out.append(("replaceWith", f"replaceWith: {replaced[urn]} is replaced"))
+            break
+    with_ = new.options.get("deletedWith") or ""
+    if with_ in replaced:
+        out.append(("deletedWith", f"deletedWith: {replaced[with_]} is replaced"))
+    return out
+
+
+def _step(
+    new: RecordedResource, old: StateResource, spread: Iterable[tuple[str, str]] = ()
+) -> Step:
     ignore = list(new.options.get("ignoreChanges") or [])
     found = _Found()
     filled = PROVIDER_FILLED.get(new.type, frozenset())
@@ -229,6 +256,18 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         # (pkg/resource/deploy/step_generator.go:216-223 isTargetedReplace, :2891-2893).
         because.insert(0, "id")
         why_each.insert(0, TAINTED)
+    trigger = new.options.get("replacementTrigger")
+    if _encrypted(old.replacement_trigger):
+        found.unverified.append("replacementTrigger")  # never compared (`--show-secrets`)
+    elif _triggered(trigger, old.replacement_trigger):
+        because.append("replacementTrigger")
+        why_each.append(
+            f"replacementTrigger changed ({brief_value(old.replacement_trigger)} -> "
+            f"{brief_value(trigger)})"
+        )
+    for path, why in spread:
+        because.append(path)
+        why_each.append(why)
     op = "replace" if because else ("update" if diffs else "same")
     effect = ""
     if op == "update" and not known_type(new.type):
@@ -292,6 +331,15 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         # :828); the old one is deleted by its own deployed state (step.go:661).
         step.program_retain = bool(program)
     return step
+
+
+def brief_value(value: Any) -> str:
+    """A trigger's value on one line (secrets masked)."""
+    if value is None:
+        return "none"
+    if wire.contains_unknown(value):
+        return "unknown"
+    return "[secret]" if wire.is_secret(value) else repr(wire.plain(value))
 
 
 def _deployed_value(old: StateResource, key: str) -> Any:
@@ -374,6 +422,7 @@ def diff(graph: Graph, state: State) -> list[Step]:
     by_alias = {a: r for r in deployed.values() for a in r.aliases}
     claimed: set[str] = set()
     steps: list[Step] = []
+    replaced: dict[str, str] = {}  # the engine's sg.replaces so far: URN -> name
     for new in graph.resources:
         if new.read or new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
             continue
@@ -390,9 +439,11 @@ def diff(graph: Graph, state: State) -> list[Step]:
         if not new.custom:
             steps.append(Step(new.urn, new.type, new.name, "same", custom=False))
             continue
-        step = _step(new, old)
+        step = _step(new, old, _spread(new, replaced))
         step.deployed_urn = old.urn
         steps.append(step)
+        if step.op == "replace" or old.pending_replacement:
+            replaced[new.urn] = new.name
     for old in deployed.values():
         if old.urn in claimed:
             continue

@@ -504,3 +504,81 @@ def test_the_json_report_lists_every_pending_operation_as_the_text_does(staging)
     (op,) = report["stacks"][0]["change"]["pending"]
     assert op["urn"].endswith("::connector-old") and op["type"] == "creating"
     assert op["meaning"].startswith("interrupted while creating")
+
+
+# -- resource options the engine turns into a replacement (a program we did not ship) ------------
+OPTIONS_PROGRAM = """
+import pulumi
+import pulumi_gcp as gcp
+
+store = gcp.redis.Instance("store", name="sessions", memory_size_gb=1, region="us-central1")
+# Replaced whenever the store is (the engine's replaceWith).
+auth = gcp.secretmanager.Secret(
+    "auth",
+    secret_id="sessions-auth",
+    replication={"auto": {}},
+    opts=pulumi.ResourceOptions(replace_with=[store]),
+)
+# Goes with the store: replaced when it is (the engine's deletedWith).
+rule = gcp.compute.Firewall(
+    "rule",
+    network="default",
+    direction="EGRESS",
+    destination_ranges=["10.0.0.0/29"],
+    allows=[{"protocol": "tcp", "ports": ["6379"]}],
+    opts=pulumi.ResourceOptions(deleted_with=store),
+)
+# Replaced when its trigger differs from the one in the deployed state.
+vpc = gcp.compute.Network(
+    "vpc",
+    name="sessions",
+    auto_create_subnetworks=False,
+    opts=pulumi.ResourceOptions(replacement_trigger="v2"),
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def options_program(tmp_path_factory) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    from preflight.engine import Emulation
+
+    root = tmp_path_factory.mktemp("options")
+    (root / "Pulumi.yaml").write_text("name: sessions\nruntime: python\n")
+    (root / "Pulumi.dev.yaml").write_text(
+        "config:\n  gcp:project: acme-sessions-dev\n  gcp:region: us-central1\n"
+    )
+    (root / "__main__.py").write_text(OPTIONS_PROGRAM)
+    config = load_stack_config(root, "dev")
+    emulation = Emulation(root, "dev", preview=False, config=config)
+    data = sf.export_of(emulation.run(), emulation.monitor.ids)
+    sf.entry(data, "vpc")["replacementTrigger"] = "v2"  # deployed with the program's trigger
+    return root, data, config
+
+
+def options_review(options_program, edit) -> dict[str, Step]:
+    root, data, config = options_program
+    _, steps = against_state(root, "dev", config, sf.state(sf.edited(data, edit)))
+    return {s.name: s for s in steps}
+
+
+def test_a_program_s_replace_with_and_deleted_with_spread_a_replacement(options_program):
+    """step_generator.go:2895-2905 (replaceWith) and :2908-2916 (deletedWith): a resource is
+    replaced when one it lists is, whatever its own diff."""
+    same = options_review(options_program, lambda data: None)
+    assert {n: s.op for n, s in same.items()} == {n: "same" for n in same}
+    steps = options_review(options_program, with_entry("store", taint=True))
+    assert steps["store"].op == "replace"
+    assert steps["auth"].op == "replace" and "replaceWith" in steps["auth"].replace_because
+    assert steps["rule"].op == "replace" and "deletedWith" in steps["rule"].replace_because
+    assert steps["vpc"].op == "same"
+
+
+def test_a_changed_replacement_trigger_replaces(options_program):
+    """step_generator.go:1804 and :3683-3698 shouldTriggerReplace: the program's trigger against
+    the deployed state's `replacementTrigger`; a missing one on either side triggers nothing."""
+    steps = options_review(options_program, with_entry("vpc", replacementTrigger="v1"))
+    assert steps["vpc"].op == "replace" and steps["vpc"].replace_because == ["replacementTrigger"]
+    h = [h for h in hazards(steps.values()) if h.step.name == "vpc"]
+    assert h and "replacementTrigger" in h[0].text()
+    steps = options_review(options_program, with_entry("vpc", replacementTrigger=None))
+    assert steps["vpc"].op == "same"
