@@ -213,7 +213,7 @@ def _triggered(new: Any, old: Any) -> bool:
 
 def _spread(new: RecordedResource, replaced: dict[str, str]) -> list[tuple[str, str]]:
     """The replacements a registration's options spread to it from resources already found
-    replaced (`replaced`: URN -> name): step_generator.go:2895-2905 replaceWith, :2908-2916
+    replaced (`replaced`: URN -> name): step_generator.go:2895-2907 replaceWith, :2909-2917
     deletedWith (both checked before the provider's diff, whatever it says)."""
     out = []
     for urn in new.options.get("replaceWith") or []:
@@ -422,7 +422,9 @@ def diff(graph: Graph, state: State) -> list[Step]:
     by_alias = {a: r for r in deployed.values() for a in r.aliases}
     claimed: set[str] = set()
     steps: list[Step] = []
-    replaced: dict[str, str] = {}  # the engine's sg.replaces so far: URN -> name
+    # The engine's sg.replaces so far (set on the replace path, a pending replacement's included:
+    # step_generator.go:2001): URN -> name.
+    replaced: dict[str, str] = {}
     for new in graph.resources:
         if new.read or new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
             continue

@@ -562,7 +562,7 @@ def options_review(options_program, edit) -> dict[str, Step]:
 
 
 def test_a_program_s_replace_with_and_deleted_with_spread_a_replacement(options_program):
-    """step_generator.go:2895-2905 (replaceWith) and :2908-2916 (deletedWith): a resource is
+    """step_generator.go:2895-2907 (replaceWith) and :2909-2917 (deletedWith): a resource is
     replaced when one it lists is, whatever its own diff."""
     same = options_review(options_program, lambda data: None)
     assert {n: s.op for n, s in same.items()} == {n: "same" for n in same}
