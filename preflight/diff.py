@@ -76,6 +76,7 @@ DELETION_PROTECTION = {
     facts.REDIS_CLUSTER: "deletionProtectionEnabled",
 }
 TAINTED = "tainted (`pulumi state taint`)"
+INIT_ERROR = "#initerror"  # step_generator.go:3166 initErrorSpecialKey
 
 
 @dataclass
@@ -268,7 +269,13 @@ def _step(
     for path, why in spread:
         because.append(path)
         why_each.append(why)
-    op = "replace" if because else ("update" if diffs else "same")
+    if old.init_errors and _covered(INIT_ERROR, replace_on):
+        # step_generator.go:3233-3250: replaceOnChanges covering `#initerror` replaces it.
+        because.append(INIT_ERROR)
+        why_each.append(f"{INIT_ERROR} (replaceOnChanges): its initialization failed")
+    # An unchanged resource whose initialization failed gets an update step all the same
+    # (step_generator.go:2180-2195: "to attempt to continue awaiting initialization").
+    op = "replace" if because else ("update" if diffs or old.init_errors else "same")
     effect = ""
     if op == "update" and not known_type(new.type):
         # No replace-on-change facts for this type (a third-party program's): the provider
@@ -302,6 +309,14 @@ def _step(
             f"{TAINTED}: the next update replaces it, whatever its inputs; if that was not "
             f"meant, `pulumi state untaint '{old.urn}'`"
         )
+    if old.init_errors:
+        step.state.append("initErrors")
+        note = (
+            f"its initialization failed on the last deployment (initErrors: "
+            f"{'; '.join(old.init_errors)}): the next update "
+            f"{'replaces' if INIT_ERROR in because else 'updates'} it to try again"
+        )
+        step.reason = f"{step.reason}; {note}" if step.reason else note
     if old.pending_replacement:
         # Already deleted by an interrupted delete-before-replace: the next update takes the
         # replace path whatever the diff (step_generator.go:1952-1953), emits no delete for it

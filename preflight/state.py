@@ -118,6 +118,9 @@ class StateResource:
     # The program's replacementTrigger when it was deployed: a different one replaces it
     # (apitype/core.go ResourceV3 ReplacementTrigger; step_generator.go:1804).
     replacement_trigger: Any = None
+    # The provider created it but reported it not initialized (apitype/core.go ResourceV3
+    # InitErrors): the next update retries it (step_generator.go:2180-2195).
+    init_errors: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -232,10 +235,10 @@ def _decoded(
     return out
 
 
-def _strings(raw: dict[str, Any], key: str, where: str) -> list[str]:
+def _strings(raw: dict[str, Any], key: str, where: str, what: str = "a list of URNs") -> list[str]:
     value = raw.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise StateError(f"{where}: {key} must be a list of URNs")
+        raise StateError(f"{where}: {key} must be {what}")
     return list(value)
 
 
@@ -307,6 +310,7 @@ def _resource(
         taint=bool(raw.get("taint")),
         retain_on_delete=bool(raw.get("retainOnDelete")),
         replacement_trigger=trigger,
+        init_errors=_strings(raw, "initErrors", where, "a list of messages"),
     )
 
 

@@ -582,3 +582,21 @@ def test_a_changed_replacement_trigger_replaces(options_program):
     assert h and "replacementTrigger" in h[0].text()
     steps = options_review(options_program, with_entry("vpc", replacementTrigger=None))
     assert steps["vpc"].op == "same"
+
+
+def test_a_resource_whose_initialization_failed_is_updated_again(staging):
+    """`initErrors` (the provider created it but reported it not ready, e.g. a create that timed
+    out): the next update retries with an update step even when nothing changed
+    (step_generator.go:2180-2195), and replaces it only where replaceOnChanges covers the
+    special `#initerror` path (:3233-3250)."""
+    data = sf.edited(staging, with_entry("connector-connector", initErrors=["timed out"]))
+    r = review(data)
+    s = r.step("connector-connector")
+    assert s.op == "update" and s.state == ["initErrors"] and "timed out" in s.reason
+    assert s.diffs == []
+    state = sf.state(data)
+    graph, _ = sf.run("staging", deployed=state, preview=True)
+    (conn,) = [x for x in graph.resources if x.name == "connector-connector"]
+    conn.options["replaceOnChanges"] = ["*"]
+    (step,) = [x for x in diff(graph, state) if x.name == "connector-connector"]
+    assert step.op == "replace" and step.replace_because == ["#initerror"]
