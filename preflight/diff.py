@@ -277,7 +277,7 @@ def _step(
     # (step_generator.go:2180-2195: "to attempt to continue awaiting initialization").
     op = "replace" if because else ("update" if diffs or old.init_errors else "same")
     effect = ""
-    if op == "update" and not known_type(new.type):
+    if op == "update" and diffs and not known_type(new.type):
         # No replace-on-change facts for this type (a third-party program's): the provider
         # may replace it for any of these changes, so it is never shown as an update.
         op, effect = "unknown", unknown_effect(new.type)
