@@ -110,6 +110,7 @@ class Step:
     # for the resource the update leaves behind).
     program_retain: bool | None = None
     deployed_id: str = ""  # a pending-delete copy's id (several copies may share the URN)
+    deleted_with: str = ""  # the deployed entry's deletedWith, when its delete meets a guard
 
 
 def _encrypted(value: Any) -> bool:
@@ -368,6 +369,7 @@ def _deployed_value(old: StateResource, key: str) -> Any:
 def _old_half(step: Step, old: StateResource) -> None:
     """What deleting the deployed `old` (a delete, or a replacement's delete half) does, set on
     `step`: retained (left running), refused (blocked), or nothing (really deleted)."""
+    step.deleted_with = old.deleted_with
     if old.retain_on_delete:
         # "Deleting a 'drop on delete' is a no-op": the provider's Delete is never called
         # (pkg/resource/deploy/step.go:661-662), so no provider guard comes into play either.
@@ -481,8 +483,38 @@ def diff(graph: Graph, state: State) -> list[Step]:
             if step.retained:
                 step.reason += f"; {step.retained}: it is only dropped from the state"
             steps.append(step)
+    _deleted_with(steps)
     _pending(steps, state.pending_operations)
     return steps
+
+
+def _deleted_with(steps: list[Step]) -> None:
+    """A delete (or a replacement's delete half) whose deployed entry is deleted with a resource
+    this update deletes too: the engine never calls its provider's Delete (step.go:663-664
+    isDeletedWith, against every URN it deletes, replaces or drops: step_generator.go:2145,
+    :2421, :2426), so the provider's guards (deletionProtection, deletionPolicy) do not come into
+    play; `protect` (checked first, step.go:647) and retainOnDelete (:661) still do."""
+    deleting = {s.deployed_urn or s.urn for s in steps if s.op == "delete" or s.op == "replace"}
+    for s in steps:
+        if not s.deleted_with or s.deleted_with not in deleting:
+            continue
+        guarded = s.blocked_by in ("deletionProtection", "deletionPolicy")
+        abandoned = "deletionPolicy" in s.state
+        if not (guarded or abandoned):
+            continue
+        if guarded:
+            s.blocked = s.blocked_by = ""
+        if abandoned:  # gone with its owner, not left running
+            s.state.remove("deletionPolicy")
+            s.retained = ""
+            s.reason = "; ".join(p for p in s.reason.split("; ") if "is ABANDON" not in p)
+        owner = s.deleted_with.rsplit("::", 1)[-1]
+        s.state.append("deletedWith")
+        note = (
+            f"deleted with {owner}, which this update deletes too: its own Delete is not called, "
+            "so its provider's deletionProtection and deletionPolicy do not apply"
+        )
+        s.reason = f"{s.reason}; {note}" if s.reason else note
 
 
 def _delete(old: StateResource) -> Step:

@@ -121,6 +121,9 @@ class StateResource:
     # The provider created it but reported it not initialized (apitype/core.go ResourceV3
     # InitErrors): the next update retries it (step_generator.go:2180-2195).
     init_errors: list[str] = field(default_factory=list)
+    # Deleted with this resource: when it is deleted too, this one's Delete is never called
+    # (pkg/resource/deploy/step.go:663 isDeletedWith).
+    deleted_with: str = ""
 
     @property
     def name(self) -> str:
@@ -311,6 +314,7 @@ def _resource(
         retain_on_delete=bool(raw.get("retainOnDelete")),
         replacement_trigger=trigger,
         init_errors=_strings(raw, "initErrors", where, "a list of messages"),
+        deleted_with=str(raw.get("deletedWith") or ""),
     )
 
 

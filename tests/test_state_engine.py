@@ -600,3 +600,26 @@ def test_a_resource_whose_initialization_failed_is_updated_again(staging):
     conn.options["replaceOnChanges"] = ["*"]
     (step,) = [x for x in diff(graph, state) if x.name == "connector-connector"]
     assert step.op == "replace" and step.replace_because == ["#initerror"]
+
+
+def test_a_resource_deleted_with_another_meets_no_delete_guard_of_its_own(staging):
+    """`deletedWith` in the state: when the resource it names is deleted too, the engine never
+    calls this one's Delete (pkg/resource/deploy/step.go:665-666 isDeletedWith), so its
+    provider's deletionProtection does not come into play; `protect` still does (:647)."""
+    redis_urn = sf.entry(staging, REDIS)["urn"].rsplit("::", 1)[0] + "::redis-gone"
+    edit = chain(
+        copy_of(REDIS, "redis-gone", inputs={"deletionProtection": False}, outputs={}),
+        set_both("redis-auth-secret", "deletionProtection", True),
+        copy_of("redis-auth-secret", "secret-gone", deletedWith=redis_urn),
+        set_both("redis-auth-secret", "deletionProtection", False),
+    )
+    data = sf.edited(staging, edit)
+    assert sf.entry(data, "secret-gone")["outputs"]["deletionProtection"] is True
+    r = review(data)
+    s = r.step("secret-gone")
+    assert s.op == "delete" and not s.blocked and "deletedWith" in s.state
+    assert "redis-gone" in s.reason
+    assert not r.step("redis-gone").blocked
+    # Without the owner's delete, the guard is back.
+    data = sf.edited(staging, chain(edit, with_entry("secret-gone", deletedWith="urn:x")))
+    assert review(data).step("secret-gone").blocked_by == "deletionProtection"
