@@ -142,8 +142,10 @@ class Hazard:
             shown = (
                 " It is shown as a create, but it may already exist." if s.op == "create" else ""
             )
+            copy = " (the old copy left by a replacement)" if "delete" in s.state else ""
             return (
-                f"{s.name} ({s.type}) has a pending operation in the deployed state: {notes}.{shown} "
+                f"{s.name} ({s.type}){copy} has a pending operation in the deployed state: "
+                f"{notes}.{shown} "
                 f"Resolve it first; once checked, acknowledge it with {ack}."
             )
         if s.op == "replace":
@@ -162,6 +164,14 @@ class Hazard:
         )
         if self.blocked:
             then = f" Once it can go ahead: {self.consequence}." if self.consequence else ""
+            if "pendingReplacement" in s.state:
+                recover = RECOVER.get(s.type, "recreate what it held")
+                then = (
+                    " Its data is ALREADY lost (pendingReplacement: the old one was deleted); "
+                    f"{recover}."
+                )
+            elif "delete" in s.state:
+                then = ""  # the replacement was made: the live resource is the new one
             return f"{head}: BLOCKED. {s.blocked}{self._two_steps()}{untaint}{then}"
         if s.retained:
             consequence = (
@@ -191,13 +201,15 @@ class Hazard:
             return ""
         out = ""
         key = PROTECTION_KEYS.get(s.type)
+        if "delete" in s.state:
+            return ""  # a pending-delete copy: no stack key reaches it (diff.py _way_out)
         if key and _project(s.urn) == PROJECT:
             out += (
                 f" Here that is {key}: false in the stack file (set it back after; a "
                 "production stack refuses it: there a replacement is a planned migration, "
                 "docs/runbook.md)."
             )
-        if s.op == "replace":
+        if s.op == "replace" and "taint" not in s.state:  # the taint's way out says it
             out += (
                 " Turning it off in the same change does not count: the provider deletes the old "
                 "resource by its deployed state, where it is still true."
@@ -550,6 +562,12 @@ class Change:
             "acknowledged": list(self.allowed),
             "notes": list(self.notes),
             "warnings": warnings(self.steps),
+            # Every pending operation, as the text lists them (one may have no step: a create
+            # the program no longer registers, an operation on a provider).
+            "pending": [
+                {"urn": op.resource.urn, "type": op.type, "meaning": PENDING[op.type]}
+                for op in self.pending
+            ],
         }
         if self.deployed is not None:
             data["deployed"] = json.loads(render_json([self.deployed]))["stacks"]

@@ -76,6 +76,7 @@ DELETION_PROTECTION = {
     facts.REDIS_CLUSTER: "deletionProtectionEnabled",
 }
 TAINTED = "tainted (`pulumi state taint`)"
+INIT_ERROR = "#initerror"  # step_generator.go:3166 initErrorSpecialKey
 
 
 @dataclass
@@ -108,6 +109,8 @@ class Step:
     # The program's retainOnDelete when it differs from the deployed state's (it only counts
     # for the resource the update leaves behind).
     program_retain: bool | None = None
+    deployed_id: str = ""  # a pending-delete copy's id (several copies may share the URN)
+    deleted_with: str = ""  # the deployed entry's deletedWith, when its delete meets a guard
 
 
 def _encrypted(value: Any) -> bool:
@@ -200,7 +203,34 @@ def _parts(path: str) -> list[str | int]:
     return out
 
 
-def _step(new: RecordedResource, old: StateResource) -> Step:
+def _triggered(new: Any, old: Any) -> bool:
+    """step_generator.go:3683-3698 shouldTriggerReplace: secrets unwrapped, an unknown on
+    either side is a change, a missing (null) one on either side is none."""
+    if wire.contains_unknown(new) or wire.contains_unknown(old):
+        return True
+    if new is None or old is None:
+        return False
+    return bool(wire.plain(new) != wire.plain(old))
+
+
+def _spread(new: RecordedResource, replaced: dict[str, str]) -> list[tuple[str, str]]:
+    """The replacements a registration's options spread to it from resources already found
+    replaced (`replaced`: URN -> name): step_generator.go:2895-2907 replaceWith, :2909-2917
+    deletedWith (both checked before the provider's diff, whatever it says)."""
+    out = []
+    for urn in new.options.get("replaceWith") or []:
+        if urn in replaced:
+            out.append(("replaceWith", f"replaceWith: {replaced[urn]} is replaced"))
+            break
+    with_ = new.options.get("deletedWith") or ""
+    if with_ in replaced:
+        out.append(("deletedWith", f"deletedWith: {replaced[with_]} is replaced"))
+    return out
+
+
+def _step(
+    new: RecordedResource, old: StateResource, spread: Iterable[tuple[str, str]] = ()
+) -> Step:
     ignore = list(new.options.get("ignoreChanges") or [])
     found = _Found()
     filled = PROVIDER_FILLED.get(new.type, frozenset())
@@ -228,9 +258,27 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
         # (pkg/resource/deploy/step_generator.go:216-223 isTargetedReplace, :2891-2893).
         because.insert(0, "id")
         why_each.insert(0, TAINTED)
-    op = "replace" if because else ("update" if diffs else "same")
+    trigger = new.options.get("replacementTrigger")
+    if _encrypted(old.replacement_trigger):
+        found.unverified.append("replacementTrigger")  # never compared (`--show-secrets`)
+    elif _triggered(trigger, old.replacement_trigger):
+        because.append("replacementTrigger")
+        why_each.append(
+            f"replacementTrigger changed ({brief_value(old.replacement_trigger)} -> "
+            f"{brief_value(trigger)})"
+        )
+    for path, why in spread:
+        because.append(path)
+        why_each.append(why)
+    if old.init_errors and _covered(INIT_ERROR, replace_on):
+        # step_generator.go:3233-3250: replaceOnChanges covering `#initerror` replaces it.
+        because.append(INIT_ERROR)
+        why_each.append(f"{INIT_ERROR} (replaceOnChanges): its initialization failed")
+    # An unchanged resource whose initialization failed gets an update step all the same
+    # (step_generator.go:2180-2195: "to attempt to continue awaiting initialization").
+    op = "replace" if because else ("update" if diffs or old.init_errors else "same")
     effect = ""
-    if op == "update" and not known_type(new.type):
+    if op == "update" and diffs and not known_type(new.type):
         # No replace-on-change facts for this type (a third-party program's): the provider
         # may replace it for any of these changes, so it is never shown as an update.
         op, effect = "unknown", unknown_effect(new.type)
@@ -262,6 +310,14 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
             f"{TAINTED}: the next update replaces it, whatever its inputs; if that was not "
             f"meant, `pulumi state untaint '{old.urn}'`"
         )
+    if old.init_errors:
+        step.state.append("initErrors")
+        note = (
+            f"its initialization failed on the last deployment (initErrors: "
+            f"{'; '.join(old.init_errors)}): the next update "
+            f"{'replaces' if INIT_ERROR in because else 'updates'} it to try again"
+        )
+        step.reason = f"{step.reason}; {note}" if step.reason else note
     if old.pending_replacement:
         # Already deleted by an interrupted delete-before-replace: the next update takes the
         # replace path whatever the diff (step_generator.go:1952-1953), emits no delete for it
@@ -293,6 +349,15 @@ def _step(new: RecordedResource, old: StateResource) -> Step:
     return step
 
 
+def brief_value(value: Any) -> str:
+    """A trigger's value on one line (secrets masked)."""
+    if value is None:
+        return "none"
+    if wire.contains_unknown(value):
+        return "unknown"
+    return "[secret]" if wire.is_secret(value) else repr(wire.plain(value))
+
+
 def _deployed_value(old: StateResource, key: str) -> Any:
     """A provider field as the provider reads it when deleting: from the resource's state (the
     outputs the engine passes to Delete with the inputs, pkg/resource/deploy/step.go:688-694),
@@ -304,6 +369,7 @@ def _deployed_value(old: StateResource, key: str) -> Any:
 def _old_half(step: Step, old: StateResource) -> None:
     """What deleting the deployed `old` (a delete, or a replacement's delete half) does, set on
     `step`: retained (left running), refused (blocked), or nothing (really deleted)."""
+    step.deleted_with = old.deleted_with
     if old.retain_on_delete:
         # "Deleting a 'drop on delete' is a no-op": the provider's Delete is never called
         # (pkg/resource/deploy/step.go:661-662), so no provider guard comes into play either.
@@ -323,8 +389,9 @@ def _old_half(step: Step, old: StateResource) -> None:
         step.blocked_by = "deletionPolicy"
         step.blocked = (
             f"deletionPolicy is PREVENT in the deployed state: the provider refuses to delete "
-            f"it, so the {verb} fails. Set deletionPolicy to DELETE and deploy, then make the "
-            "change (turning it off in the same change does not count)."
+            f"it, so the {verb} fails. "
+            + _way_out(step, old, "deletionPolicy", "DELETE", "the provider")
+            + (" (turning it off in the same change does not count)." if verb == "replace" else "")
         )
     elif (key := DELETION_PROTECTION.get(old.type)) and _deployed_value(old, key) is True:
         step.blocked_by = "deletionProtection"
@@ -332,8 +399,37 @@ def _old_half(step: Step, old: StateResource) -> None:
         who = "Google" if key == "deletionProtectionEnabled" else "the provider"
         step.blocked = (
             f"{key} is true in the deployed state: {who} refuses to delete it, so {fails}. "
-            f"Set {key} to false and deploy, then make the change."
+            + _way_out(step, old, key, "false", who)
         )
+
+
+def _way_out(step: Step, old: StateResource, key: str, value: str, who: str) -> str:
+    """How to lift a provider's delete guard, as one sentence that works for this step."""
+    if "delete" in step.state:
+        # A pending-delete copy is in no program: no deploy changes its deployed state.
+        if who == "Google":
+            # deletionProtectionEnabled is Google's own setting, checked on the instance.
+            return (
+                f"The old copy (id {old.id}) is in no program: turn deletion protection off on "
+                "that instance in Google (console or gcloud), then deploy."
+            )
+        # deletionProtection and deletionPolicy are fields of the provider's state only (the
+        # Delete reads them from it: resource_redis_instance.go:1292-1297, :1325; no request
+        # carries them), so the copy's entry is what to change.
+        return (
+            f"The old copy (id {old.id}) is in no program, so no deploy changes it: set {key} "
+            f"to {value} on its entry (the one with `delete: true`) with `pulumi stack export`, "
+            "an edit and `pulumi stack import`, then deploy."
+        )
+    if "taint" in step.state:
+        # The taint makes every update replace it (step_generator.go:216-223), the one that
+        # would turn the guard off included, and that replacement meets the old state's guard.
+        return (
+            f"The taint makes every deploy replace it, the one that would turn {key} off "
+            f"included: first `pulumi state untaint '{old.urn}'`, then set {key} to {value} and "
+            f"deploy, then `pulumi state taint '{old.urn}'` and deploy."
+        )
+    return f"Set {key} to {value} and deploy, then make the change."
 
 
 def diff(graph: Graph, state: State) -> list[Step]:
@@ -343,6 +439,9 @@ def diff(graph: Graph, state: State) -> list[Step]:
     by_alias = {a: r for r in deployed.values() for a in r.aliases}
     claimed: set[str] = set()
     steps: list[Step] = []
+    # The engine's sg.replaces so far (set on the replace path, a pending replacement's included:
+    # step_generator.go:2001): URN -> name.
+    replaced: dict[str, str] = {}
     for new in graph.resources:
         if new.read or new.type in SKIPPED_TYPES or new.type.startswith("pulumi:providers:"):
             continue
@@ -359,9 +458,11 @@ def diff(graph: Graph, state: State) -> list[Step]:
         if not new.custom:
             steps.append(Step(new.urn, new.type, new.name, "same", custom=False))
             continue
-        step = _step(new, old)
+        step = _step(new, old, _spread(new, replaced))
         step.deployed_urn = old.urn
         steps.append(step)
+        if step.op == "replace" or old.pending_replacement:
+            replaced[new.urn] = new.name
     for old in deployed.values():
         if old.urn in claimed:
             continue
@@ -377,13 +478,43 @@ def diff(graph: Graph, state: State) -> list[Step]:
                 f"the old copy (id {old.id}) left by a replacement whose delete did not complete "
                 "(delete: true): the next update deletes it"
             )
-            step.deployed_urn = old.urn
+            step.deployed_urn, step.deployed_id = old.urn, old.id
             _old_half(step, old)
             if step.retained:
                 step.reason += f"; {step.retained}: it is only dropped from the state"
             steps.append(step)
+    _deleted_with(steps)
     _pending(steps, state.pending_operations)
     return steps
+
+
+def _deleted_with(steps: list[Step]) -> None:
+    """A delete (or a replacement's delete half) whose deployed entry is deleted with a resource
+    this update deletes too: the engine never calls its provider's Delete (step.go:663-664
+    isDeletedWith, against every URN it deletes, replaces or drops: step_generator.go:2145,
+    :2421, :2426), so the provider's guards (deletionProtection, deletionPolicy) do not come into
+    play; `protect` (checked first, step.go:647) and retainOnDelete (:661) still do."""
+    deleting = {s.deployed_urn or s.urn for s in steps if s.op == "delete" or s.op == "replace"}
+    for s in steps:
+        if not s.deleted_with or s.deleted_with not in deleting:
+            continue
+        guarded = s.blocked_by in ("deletionProtection", "deletionPolicy")
+        abandoned = "deletionPolicy" in s.state
+        if not (guarded or abandoned):
+            continue
+        if guarded:
+            s.blocked = s.blocked_by = ""
+        if abandoned:  # gone with its owner, not left running
+            s.state.remove("deletionPolicy")
+            s.retained = ""
+            s.reason = "; ".join(p for p in s.reason.split("; ") if "is ABANDON" not in p)
+        owner = s.deleted_with.rsplit("::", 1)[-1]
+        s.state.append("deletedWith")
+        note = (
+            f"deleted with {owner}, which this update deletes too: its own Delete is not called, "
+            "so its provider's deletionProtection and deletionPolicy do not apply"
+        )
+        s.reason = f"{s.reason}; {note}" if s.reason else note
 
 
 def _delete(old: StateResource) -> Step:
@@ -456,10 +587,22 @@ PENDING = {
 
 
 def _pending(steps: list[Step], operations: Iterable[PendingOperation]) -> None:
-    """Name each pending operation on the step of its URN (the live one)."""
+    """Name each pending operation on the step of the entry it holds: the live one, claimed under
+    its own URN or an alias (the operation keeps the URN the state has), or, for an operation on
+    a pending-delete copy, that copy's delete step: an interrupted delete records the step's old
+    state (pkg/backend/snapshot.go:509 doDelete), which for a replacement's old half is already
+    `delete: true` (pkg/resource/deploy/step.go:467-472)."""
     for op in operations:
+        res = op.resource
         step = next(
-            (s for s in steps if s.urn == op.resource.urn and "delete" not in s.state), None
+            (
+                s
+                for s in steps
+                if res.urn in (s.urn, s.deployed_urn)
+                and ("delete" in s.state) == res.delete
+                and (not res.delete or s.deployed_id in ("", res.id))
+            ),
+            None,
         )
         if step is None:
             continue

@@ -219,6 +219,13 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         aliases = self._aliases(request)
         if aliases:
             options["aliases"] = aliases
+        # The options the engine turns into a replacement (preflight/diff.py).
+        if request.deletedWith:
+            options["deletedWith"] = request.deletedWith
+        if request.replace_with:
+            options["replaceWith"] = list(request.replace_with)
+        if request.HasField("replacement_trigger"):
+            options["replacementTrigger"] = json_format.MessageToDict(request.replacement_trigger)
         rec = RecordedResource(
             urn=urn,
             type=request.type,

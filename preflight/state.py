@@ -57,6 +57,10 @@ IMPLEMENTED_FEATURES = frozenset(
         # 485, 628); they never change which step it takes: pkg/resource/deploy/
         # step_generator.go:841 and :1175 only carry them into the new state.
         "hooks",
+        # Set when a resource lists others in replaceWith (pkg/resource/stack/deployment.go:
+        # 176-177); the step generator reads the program's list, not the state's
+        # (step_generator.go:2895-2905, :3424), and so does preflight/diff.py.
+        "replaceWith",
     }
 )
 # Why the gate cannot plan with each other feature the CLI knows: its plan would differ from the
@@ -68,8 +72,6 @@ UNIMPLEMENTED_FEATURES = {
     # step_generator.go:2373: a view (viewOf) is its owner's to create and delete; the gate
     # would plan it as deleted.
     "views": "views are created and deleted by the resource that owns them",
-    # step_generator.go:2895-2900: a resource is replaced whenever one in its replaceWith list is.
-    "replaceWith": "a replacement spreads to the resources that list it in replaceWith",
     "snippets-prototype": "snippets are a prototype whose effect on a plan the gate does not model",
     "extensionParameterization": "resources of parameterized provider extensions are not modelled",
     # pkg/resource/stack/deployment.go:187-218: strings that are not UTF-8 are stored in the
@@ -113,6 +115,15 @@ class StateResource:
     # The engine drops it from the state without calling the provider's Delete
     # (apitype/core.go:533).
     retain_on_delete: bool = False
+    # The program's replacementTrigger when it was deployed: a different one replaces it
+    # (apitype/core.go ResourceV3 ReplacementTrigger; step_generator.go:1804).
+    replacement_trigger: Any = None
+    # The provider created it but reported it not initialized (apitype/core.go ResourceV3
+    # InitErrors): the next update retries it (step_generator.go:2180-2195).
+    init_errors: list[str] = field(default_factory=list)
+    # Deleted with this resource: when it is deleted too, this one's Delete is never called
+    # (pkg/resource/deploy/step.go:663 isDeletedWith).
+    deleted_with: str = ""
 
     @property
     def name(self) -> str:
@@ -227,10 +238,10 @@ def _decoded(
     return out
 
 
-def _strings(raw: dict[str, Any], key: str, where: str) -> list[str]:
+def _strings(raw: dict[str, Any], key: str, where: str, what: str = "a list of URNs") -> list[str]:
     value = raw.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise StateError(f"{where}: {key} must be a list of URNs")
+        raise StateError(f"{where}: {key} must be {what}")
     return list(value)
 
 
@@ -272,9 +283,13 @@ def _resource(
         if not isinstance(raw.get(key) or {}, dict):
             raise StateError(f"{where}: {key} must be an object")
     inputs, outputs = raw.get("inputs") or {}, raw.get("outputs") or {}
+    trigger = raw.get("replacementTrigger")
     if not decoded:
         inputs = _decoded(inputs, counter, redacted, f"{where}: inputs")
         outputs = _decoded(outputs, counter, redacted, f"{where}: outputs")
+        trigger = _decoded({"replacementTrigger": trigger}, counter, redacted, where)[
+            "replacementTrigger"
+        ]
     return StateResource(
         urn=raw["urn"],
         type=raw["type"],
@@ -297,6 +312,9 @@ def _resource(
         custom_timeouts=_timeouts(raw, where),
         taint=bool(raw.get("taint")),
         retain_on_delete=bool(raw.get("retainOnDelete")),
+        replacement_trigger=trigger,
+        init_errors=_strings(raw, "initErrors", where, "a list of messages"),
+        deleted_with=str(raw.get("deletedWith") or ""),
     )
 
 

@@ -4,6 +4,7 @@ the program's own export (tests/statefix.py) with the field the CLI writes set o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -15,8 +16,9 @@ import pytest
 from infra import facts
 from preflight.changes import Change, Hazard, hazards, json_steps, state_graph, unacknowledged
 from preflight.diff import Step, against_state, diff
+from preflight.graph import Graph, RecordedResource
 from preflight.stackfile import load_stack_config
-from preflight.state import StateError, parse_state
+from preflight.state import PendingOperation, StateError, parse_state
 from tests import statefix as sf
 from tests.support import ROOT, run_module
 
@@ -389,3 +391,235 @@ def test_the_gate_blocks_a_protected_region_move_and_refuses_duplicates(moved, t
     run = run_module("preflight", "staging", "--state", str(dup))
     assert run.returncode == 2 and "duplicate resource" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+# -- 4 and 6 together: a pending operation on a pending-delete copy, or under an alias -------------
+def test_an_interrupted_delete_of_the_old_copy_is_named_on_the_copy_not_the_live_entry(staging):
+    """`pulumi up` killed while deleting the old half of a create-before-replace: the engine's
+    pending operation holds that old state (`delete: true`, pkg/resource/deploy/step.go
+    DeleteStep's `old`). It is the copy that may already be gone, not the live instance."""
+    old = old_half()
+
+    def deleting(data: dict[str, Any]) -> None:
+        (copy,) = [e for e in sf.resources(data) if e.get("delete")]
+        for side in ("inputs", "outputs"):
+            copy[side]["deletionProtection"] = False
+        data["deployment"]["pending_operations"] = [
+            {"resource": json.loads(json.dumps(copy)), "type": "deleting"}
+        ]
+
+    r = review(sf.edited(staging, chain(old, deleting)))
+    live = [s for s in r.steps if s.name == REDIS and "delete" not in s.state]
+    assert [(s.op, s.state, s.reason) for s in live] == [("same", [], "")]
+    copy = r.step(REDIS, "delete")
+    assert copy.state == ["delete", "pending:deleting"]
+    assert "interrupted while deleting" in copy.reason
+    text = r.hazard(REDIS).text()
+    assert "old copy" in text and "interrupted while deleting" in text
+    assert r.failing() == {REDIS} and r.failing(REDIS) == set()
+
+
+def test_a_pending_operation_under_an_old_urn_is_named_on_the_step_that_claims_it(staging):
+    """A resource renamed with an `aliases` option: the state (and its pending operation) still
+    has the old URN; the step has the new one and compares with the old entry."""
+    state = sf.state(staging)
+    redis = next(r for r in state.resources if r.name == REDIS)
+    old_urn = redis.urn.rsplit("::", 1)[0] + "::redis-old"
+    state.resources[state.resources.index(redis)] = redis = dataclasses.replace(redis, urn=old_urn)
+    state.pending_operations.append(PendingOperation("updating", redis))
+    new = RecordedResource(
+        urn=old_urn.rsplit("::", 1)[0] + "::" + REDIS,
+        type=redis.type,
+        name=REDIS,
+        parent=redis.parent,
+        custom=True,
+        inputs=dict(redis.inputs),
+        options={"aliases": [old_urn]},
+    )
+    graph = Graph(state.project, state.stack, False, [new], {})
+    (step,) = [s for s in diff(graph, state) if s.deployed_urn == old_urn]
+    assert step.urn == new.urn and step.op == "same"
+    assert step.state == ["pending:updating"] and "interrupted while updating" in step.reason
+    assert [h.kind for h in hazards([step])] == ["pending"]
+
+
+# -- the way out of a blocked step must be one that works -----------------------------------------
+def test_a_protected_old_copy_is_not_unblocked_by_the_stack_file(staging):
+    """The copy left by a replacement is in no program: turning the stack key off changes the
+    live instance, never the copy's deployed state, which is what the provider's Delete reads
+    (deletion_protection is a field of the provider's state only: resource_redis_instance.go
+    has it in the schema and the Delete check, never in a request). The way out edits the copy's
+    entry in the state."""
+    r = review(sf.edited(staging, old_half()))
+    text = r.hazard(REDIS).text()
+    assert "BLOCKED" in text
+    assert "stack file" not in text and "then make the change" not in text
+    assert "pulumi stack export" in text and "pulumi stack import" in text
+    assert "delete: true" in text
+    # The replacement already happened: the live instance is the new one.
+    assert "every session is lost" not in text
+
+
+def test_a_tainted_redis_with_deletion_protection_is_untainted_before_protection_goes_off(staging):
+    """With the taint in place every deploy replaces it, the one that turns protection off
+    included, and that replacement fails on the old state's protection: the taint must go
+    first (`pulumi state untaint`), and come back once protection is off."""
+    r = review(sf.edited(staging, with_entry(REDIS, taint=True)))
+    h = r.hazard(REDIS)
+    assert h.blocked and h.step.blocked_by == "deletionProtection"
+    text = h.text()
+    untaint, off, taint = (
+        text.find("pulumi state untaint"),
+        text.find("deletionProtection to false"),
+        text.find("then `pulumi state taint '"),
+    )
+    assert -1 < untaint < off < taint, text
+
+
+def test_a_blocked_pending_replacement_of_redis_says_its_data_is_already_lost():
+    """Production protects Redis: its pending replacement is blocked by `protect`, but the old
+    instance is already gone; the hazard must not read as if sessions were still there."""
+    data = sf.edited(sf.deployed_export("production"), with_entry(REDIS, pendingReplacement=True))
+    h = review(data, "production").hazard(REDIS)
+    assert h.blocked and h.step.op == "create"
+    text = h.text()
+    assert "ALREADY lost" in text and "RDB" in text
+    assert "Once it can go ahead: every session is lost" not in text
+
+
+def test_the_json_report_lists_every_pending_operation_as_the_text_does(staging):
+    """An interrupted create of a resource the program no longer registers has no step; the text
+    lists it under 'Pending operations', and so must the JSON a pipeline reads."""
+
+    def dropped_create(data: dict[str, Any]) -> None:
+        gone = json.loads(json.dumps(sf.entry(data, "connector-connector")))
+        gone["urn"] = gone["urn"].rsplit("::", 1)[0] + "::connector-old"
+        data["deployment"]["pending_operations"] = [{"resource": gone, "type": "creating"}]
+
+    state = sf.state(sf.edited(staging, dropped_create))
+    _, steps = against_state(ROOT, "staging", load_stack_config(ROOT, "staging"), state)
+    change = Change(steps, [], state_graph(state), state.pending_operations)
+    assert "connector-old: interrupted while creating" in change.text()
+    report = json.loads(change.add_to_json(json.dumps({"stacks": [{}]})))
+    (op,) = report["stacks"][0]["change"]["pending"]
+    assert op["urn"].endswith("::connector-old") and op["type"] == "creating"
+    assert op["meaning"].startswith("interrupted while creating")
+
+
+# -- resource options the engine turns into a replacement (a program we did not ship) ------------
+OPTIONS_PROGRAM = """
+import pulumi
+import pulumi_gcp as gcp
+
+store = gcp.redis.Instance("store", name="sessions", memory_size_gb=1, region="us-central1")
+# Replaced whenever the store is (the engine's replaceWith).
+auth = gcp.secretmanager.Secret(
+    "auth",
+    secret_id="sessions-auth",
+    replication={"auto": {}},
+    opts=pulumi.ResourceOptions(replace_with=[store]),
+)
+# Goes with the store: replaced when it is (the engine's deletedWith).
+rule = gcp.compute.Firewall(
+    "rule",
+    network="default",
+    direction="EGRESS",
+    destination_ranges=["10.0.0.0/29"],
+    allows=[{"protocol": "tcp", "ports": ["6379"]}],
+    opts=pulumi.ResourceOptions(deleted_with=store),
+)
+# Replaced when its trigger differs from the one in the deployed state.
+vpc = gcp.compute.Network(
+    "vpc",
+    name="sessions",
+    auto_create_subnetworks=False,
+    opts=pulumi.ResourceOptions(replacement_trigger="v2"),
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def options_program(tmp_path_factory) -> tuple[Any, dict[str, Any], dict[str, str]]:
+    from preflight.engine import Emulation
+
+    root = tmp_path_factory.mktemp("options")
+    (root / "Pulumi.yaml").write_text("name: sessions\nruntime: python\n")
+    (root / "Pulumi.dev.yaml").write_text(
+        "config:\n  gcp:project: acme-sessions-dev\n  gcp:region: us-central1\n"
+    )
+    (root / "__main__.py").write_text(OPTIONS_PROGRAM)
+    config = load_stack_config(root, "dev")
+    emulation = Emulation(root, "dev", preview=False, config=config)
+    data = sf.export_of(emulation.run(), emulation.monitor.ids)
+    sf.entry(data, "vpc")["replacementTrigger"] = "v2"  # deployed with the program's trigger
+    return root, data, config
+
+
+def options_review(options_program, edit) -> dict[str, Step]:
+    root, data, config = options_program
+    _, steps = against_state(root, "dev", config, sf.state(sf.edited(data, edit)))
+    return {s.name: s for s in steps}
+
+
+def test_a_program_s_replace_with_and_deleted_with_spread_a_replacement(options_program):
+    """step_generator.go:2895-2907 (replaceWith) and :2909-2917 (deletedWith): a resource is
+    replaced when one it lists is, whatever its own diff."""
+    same = options_review(options_program, lambda data: None)
+    assert {n: s.op for n, s in same.items()} == {n: "same" for n in same}
+    steps = options_review(options_program, with_entry("store", taint=True))
+    assert steps["store"].op == "replace"
+    assert steps["auth"].op == "replace" and "replaceWith" in steps["auth"].replace_because
+    assert steps["rule"].op == "replace" and "deletedWith" in steps["rule"].replace_because
+    assert steps["vpc"].op == "same"
+
+
+def test_a_changed_replacement_trigger_replaces(options_program):
+    """step_generator.go:1804 and :3683-3698 shouldTriggerReplace: the program's trigger against
+    the deployed state's `replacementTrigger`; a missing one on either side triggers nothing."""
+    steps = options_review(options_program, with_entry("vpc", replacementTrigger="v1"))
+    assert steps["vpc"].op == "replace" and steps["vpc"].replace_because == ["replacementTrigger"]
+    h = [h for h in hazards(steps.values()) if h.step.name == "vpc"]
+    assert h and "replacementTrigger" in h[0].text()
+    steps = options_review(options_program, with_entry("vpc", replacementTrigger=None))
+    assert steps["vpc"].op == "same"
+
+
+def test_a_resource_whose_initialization_failed_is_updated_again(staging):
+    """`initErrors` (the provider created it but reported it not ready, e.g. a create that timed
+    out): the next update retries with an update step even when nothing changed
+    (step_generator.go:2180-2195), and replaces it only where replaceOnChanges covers the
+    special `#initerror` path (:3233-3250)."""
+    data = sf.edited(staging, with_entry("connector-connector", initErrors=["timed out"]))
+    r = review(data)
+    s = r.step("connector-connector")
+    assert s.op == "update" and s.state == ["initErrors"] and "timed out" in s.reason
+    assert s.diffs == []
+    state = sf.state(data)
+    graph, _ = sf.run("staging", deployed=state, preview=True)
+    (conn,) = [x for x in graph.resources if x.name == "connector-connector"]
+    conn.options["replaceOnChanges"] = ["*"]
+    (step,) = [x for x in diff(graph, state) if x.name == "connector-connector"]
+    assert step.op == "replace" and step.replace_because == ["#initerror"]
+
+
+def test_a_resource_deleted_with_another_meets_no_delete_guard_of_its_own(staging):
+    """`deletedWith` in the state: when the resource it names is deleted too, the engine never
+    calls this one's Delete (pkg/resource/deploy/step.go:665-666 isDeletedWith), so its
+    provider's deletionProtection does not come into play; `protect` still does (:647)."""
+    redis_urn = sf.entry(staging, REDIS)["urn"].rsplit("::", 1)[0] + "::redis-gone"
+    edit = chain(
+        copy_of(REDIS, "redis-gone", inputs={"deletionProtection": False}, outputs={}),
+        set_both("redis-auth-secret", "deletionProtection", True),
+        copy_of("redis-auth-secret", "secret-gone", deletedWith=redis_urn),
+        set_both("redis-auth-secret", "deletionProtection", False),
+    )
+    data = sf.edited(staging, edit)
+    assert sf.entry(data, "secret-gone")["outputs"]["deletionProtection"] is True
+    r = review(data)
+    s = r.step("secret-gone")
+    assert s.op == "delete" and not s.blocked and "deletedWith" in s.state
+    assert "redis-gone" in s.reason
+    assert not r.step("redis-gone").blocked
+    # Without the owner's delete, the guard is back.
+    data = sf.edited(staging, chain(edit, with_entry("secret-gone", deletedWith="urn:x")))
+    assert review(data).step("secret-gone").blocked_by == "deletionProtection"

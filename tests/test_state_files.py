@@ -310,9 +310,11 @@ def export(version: int, **top: Any) -> dict[str, Any]:
 def test_the_features_the_gate_implements():
     """`taint` (the diff replaces a tainted resource) and `hooks` (they run around the steps the
     step generator picks, never change which: pkg/resource/deploy/step_generator.go:841 only
-    carries them) are read; deployment.go:131-140 lists every feature the CLI knows."""
-    assert {"taint", "hooks"} <= IMPLEMENTED_FEATURES
-    for features in (["taint"], ["hooks"], ["hooks", "taint"], [], None):
+    carries them) are read, and so is `replaceWith` (the step generator reads the program's
+    replaceWith, step_generator.go:2895-2905, which the gate follows: preflight/diff.py);
+    deployment.go:131-140 lists every feature the CLI knows."""
+    assert {"taint", "hooks", "replaceWith"} <= IMPLEMENTED_FEATURES
+    for features in (["taint"], ["hooks"], ["hooks", "taint"], ["replaceWith"], [], None):
         top = {} if features is None else {"features": features}
         assert parse_state(export(4, **top)).version == 4
 
@@ -322,7 +324,6 @@ def test_the_features_the_gate_implements():
     [
         "refreshBeforeUpdate",
         "views",
-        "replaceWith",
         "snippets-prototype",
         "extensionParameterization",
         "byteString",
