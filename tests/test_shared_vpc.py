@@ -343,26 +343,17 @@ def test_service_networking_is_enabled_in_the_service_project():
 
 
 def test_a_platform_stack_without_the_region_fails_naming_it():
-    """Run in its own process: a program that fails inside an `apply` leaves the SDK's event
-    loop with the failure scheduled (infra/sdk.py reset_root)."""
-    code = """
-import json, sys
-from tests.test_shared_vpc import MODES, FROM_PLATFORM, PLATFORM, _raw, platform_outputs, STACK
-from preflight.engine import Emulation
-from tests.support import ROOT
-shared, top = MODES["service-project-connector"]
-refs = platform_outputs()
-refs[PLATFORM]["subnets"] = {"us-east4": "x"}
-Emulation(ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs).run()
-"""
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    """Fails inside an `apply`; in this process (the run cancels what it left pending:
+    tests/test_emulation_isolation.py)."""
+    shared, top = MODES["service-project-connector"]
+    refs = platform_outputs()
+    refs[PLATFORM]["subnets"] = {"us-east4": "x"}
+    emulation = Emulation(
+        ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs
     )
-    assert out.returncode != 0
-    assert "sharedVpc.stackReference" in out.stderr and "'europe-west1'" in out.stderr
+    with pytest.raises(ValueError, match="sharedVpc.stackReference") as info:
+        emulation.run()
+    assert "'europe-west1'" in str(info.value)
 
 
 def test_a_platform_stack_may_export_self_links():
