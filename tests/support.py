@@ -96,6 +96,45 @@ def run_module(
     )
 
 
+def run_preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m preflight ARGS` as `run_module` runs it (from the project root, its exit status,
+    stdout and stderr), but by its `main()` in this process: the interpreter start and the import
+    of pulumi_gcp are most of a one-shot run's time. The pack still runs in its own process, as
+    the CLI starts it. A program run leaves nothing behind for the next one
+    (tests/test_emulation_isolation.py). Keep `run_module` for what only a process shows (warnings
+    printed at start-up or exit, the process's own exit code path): one or two runs per behaviour."""
+    import contextlib
+    import gc
+    import io
+    import os
+    import warnings
+
+    from preflight.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    enabled = gc.isenabled()
+    cwd = os.getcwd()
+    saved_stdin = sys.stdin
+    try:
+        os.chdir(ROOT)
+        sys.stdin = io.StringIO(stdin or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(cwd)
+        # A run that failed part-way leaves the SDK's unawaited coroutines behind, which warn
+        # when collected (the CLI's own process exits first): collect them here, quietly.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gc.collect()
+        if enabled:
+            gc.enable()  # main() turns the collector off for a one-shot run
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", "preflight", *args], code, out.getvalue(), err.getvalue()
+    )
+
+
 def findings(verdict: Any) -> list[Any]:
     """Every diagnostic, with what non-production-findings relays (guardrails/outside_production.py)
     put back under its rule's name and message, at the relay's (advisory) level."""
