@@ -60,26 +60,27 @@ def env_vars(service: RecordedResource) -> dict[str, Any]:
 def policy_resources(graph: Graph, *, outputs: bool) -> list:
     """A recorded graph as the policy SDK hands it to policies: deserialised (secrets unwrapped),
     behind the SDK's unknown-checking read-only proxies, then normalised by guardrails."""
+    # As the engine: never a read (a StackReference, a .get()).
+    return [policy_resource(r, outputs=outputs) for r in graph.registered]
+
+
+def policy_resource(r: RecordedResource, *, outputs: bool) -> Any:
+    """One recorded resource as `policy_resources` hands it to policies."""
     from guardrails.model import Res
     from guardrails.sdk import deserialize_properties, unknown_checking_proxy
     from guardrails.values import to_plain
 
-    out = []
-    for r in graph.registered:  # as the engine: never a read (a StackReference, a .get())
-        props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
-        out.append(
-            Res(
-                urn=r.urn,
-                type=r.type,
-                name=r.name,
-                props=to_plain(props),
-                protect=r.protect,
-                parent=r.parent or None,
-                deps=tuple(r.dependencies),
-                prop_deps={k: tuple(v) for k, v in r.propertyDependencies.items()},
-            )
-        )
-    return out
+    props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
+    return Res(
+        urn=r.urn,
+        type=r.type,
+        name=r.name,
+        props=to_plain(props),
+        protect=r.protect,
+        parent=r.parent or None,
+        deps=tuple(r.dependencies),
+        prop_deps={k: tuple(v) for k, v in r.propertyDependencies.items()},
+    )
 
 
 def run_module(
