@@ -5,8 +5,10 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= staging
 PYTEST_ARGS ?=
-# Test workers (pytest-xdist): these machines have 2 cores. JOBS=0 runs the suite in one process.
-JOBS ?= 2
+# Test workers (pytest-xdist): one per CPU this process may run on (`-n auto`: without psutil,
+# xdist counts os.sched_getaffinity, so a container's CPU set is honoured; 2 on these machines).
+# JOBS=4 sets the count, JOBS=0 runs the suite in one process.
+JOBS ?= auto
 
 .PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
 

@@ -19,7 +19,7 @@ def main() -> None:
             "-m",
             "pytest",
             "-n",
-            "2",
+            "auto",  # as `make test`: one worker per CPU
             "-q",
             "-p",
             "no:cacheprovider",

@@ -171,11 +171,15 @@ def cancel_pending() -> None:
 
 
 def reset_root() -> None:
-    """Forget the previous run's root stack resource and its RPC manager's record (one process
-    runs many emulations). What a program that failed inside an `apply` left scheduled on the
-    event loop is not undone: run such a program in its own process."""
+    """Forget the previous run's root stack resource, its RPC manager's record and the outputs
+    the SDK tracks for its end-of-run wait (one process runs many emulations: a failed run's
+    outputs left there would be awaited, and their error raised, by the next run's
+    `run_pulumi_func`). A failed run also calls `cancel_pending` for what it left scheduled."""
     _need("pulumi.runtime.settings", "ROOT").set(None)
     _need("pulumi.runtime.settings", "_get_rpc_manager")().clear()
+    settings = _need("pulumi.runtime.settings", "SETTINGS")
+    with settings.lock:
+        settings.outputs.clear()
 
 
 def root_resource() -> Any:

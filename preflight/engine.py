@@ -449,12 +449,13 @@ class Emulation:
                 with _asked_outputs(self.asked):
                     sdk.run_program(program)
             except Exception as exc:
-                # A stack's outputs not given, or given without what the program needs: cancel
-                # what the failed program left pending, so a next run in this process (--all)
-                # starts clean.
+                # Whatever failed (a stack's outputs not given, or given without what the program
+                # needs, or the program's own error inside an apply): cancel what the failed
+                # program left pending and forget its outputs, so that the next run in this
+                # process (--all, the tests) starts clean instead of raising this run's error.
+                sdk.cancel_pending()
                 error = self._missing() if self.monitor.missing_references else self._lacking(exc)
                 if error is not None:
-                    sdk.cancel_pending()
                     raise error from None
                 raise
             if self.monitor.missing_references:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
@@ -44,13 +45,18 @@ class GcpMocks(Mocks):
             return self._existing_range(args.args), []
         return {}, []
 
-    def _existing_range(self, a: dict) -> dict:
-        """A Shared VPC host's allocated range, read by name: a /20 in 10.128.0.0/9 chosen from
-        its name (the emulation cannot know the host's real range), remembered so that Redis
-        takes its address from it."""
-        name, project = a.get("name", ""), a.get("project") or self.project
+    @staticmethod
+    def _range_cidr(project: str, name: str) -> str:
+        """A Shared VPC host's allocated range: a /20 in 10.128.0.0/9 chosen from its project and
+        name (the emulation cannot know the host's real range)."""
         third = int(hashlib.sha256(f"{project}/{name}".encode()).hexdigest()[:4], 16) % 128
-        cidr = f"10.{128 + third}.0.0/20"
+        return f"10.{128 + third}.0.0/20"
+
+    def _existing_range(self, a: dict) -> dict:
+        """A Shared VPC host's allocated range, read by name (`_range_cidr`), remembered so that
+        Redis takes its address from it."""
+        name, project = a.get("name", ""), a.get("project") or self.project
+        cidr = self._range_cidr(project, name)
         self.psa_ranges[name] = cidr
         return {
             "name": name,
@@ -108,6 +114,12 @@ class GcpMocks(Mocks):
         # rest/v1/projects.locations.instances): one from the instance's name here.
         third = int(hashlib.sha256(f"{p}/{n}".encode()).hexdigest()[:4], 16) % 256
         cidr = self.psa_ranges.get(reserved, reserved) or f"10.250.{third}.0/29"
+        if reserved and reserved not in self.psa_ranges and "/" not in reserved:
+            # An allocated range's name whose read (getGlobalAddress) is not answered yet: the
+            # monitor answers on threads, in no fixed order. The range is the one that read will
+            # give, in the project of the network Redis is authorized on (the host's).
+            found = re.search(r"projects/([^/]+)/", str(i.get("authorizedNetwork", "")))
+            cidr = self._range_cidr(found.group(1) if found else p, reserved)
         net = ipaddress.ip_network(cidr)
         hosts = list(net.hosts())
         tls = i.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"

@@ -60,26 +60,27 @@ def env_vars(service: RecordedResource) -> dict[str, Any]:
 def policy_resources(graph: Graph, *, outputs: bool) -> list:
     """A recorded graph as the policy SDK hands it to policies: deserialised (secrets unwrapped),
     behind the SDK's unknown-checking read-only proxies, then normalised by guardrails."""
+    # As the engine: never a read (a StackReference, a .get()).
+    return [policy_resource(r, outputs=outputs) for r in graph.registered]
+
+
+def policy_resource(r: RecordedResource, *, outputs: bool) -> Any:
+    """One recorded resource as `policy_resources` hands it to policies."""
     from guardrails.model import Res
     from guardrails.sdk import deserialize_properties, unknown_checking_proxy
     from guardrails.values import to_plain
 
-    out = []
-    for r in graph.registered:  # as the engine: never a read (a StackReference, a .get())
-        props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
-        out.append(
-            Res(
-                urn=r.urn,
-                type=r.type,
-                name=r.name,
-                props=to_plain(props),
-                protect=r.protect,
-                parent=r.parent or None,
-                deps=tuple(r.dependencies),
-                prop_deps={k: tuple(v) for k, v in r.propertyDependencies.items()},
-            )
-        )
-    return out
+    props = unknown_checking_proxy(deserialize_properties(r.outputs if outputs else r.inputs))
+    return Res(
+        urn=r.urn,
+        type=r.type,
+        name=r.name,
+        props=to_plain(props),
+        protect=r.protect,
+        parent=r.parent or None,
+        deps=tuple(r.dependencies),
+        prop_deps={k: tuple(v) for k, v in r.propertyDependencies.items()},
+    )
 
 
 def run_module(
@@ -93,6 +94,45 @@ def run_module(
         text=True,
         timeout=timeout,
         input=stdin,
+    )
+
+
+def run_preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m preflight ARGS` as `run_module` runs it (from the project root, its exit status,
+    stdout and stderr), but by its `main()` in this process: the interpreter start and the import
+    of pulumi_gcp are most of a one-shot run's time. The pack still runs in its own process, as
+    the CLI starts it. A program run leaves nothing behind for the next one
+    (tests/test_emulation_isolation.py). Keep `run_module` for what only a process shows (warnings
+    printed at start-up or exit, the process's own exit code path): one or two runs per behaviour."""
+    import contextlib
+    import gc
+    import io
+    import os
+    import warnings
+
+    from preflight.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    enabled = gc.isenabled()
+    cwd = os.getcwd()
+    saved_stdin = sys.stdin
+    try:
+        os.chdir(ROOT)
+        sys.stdin = io.StringIO(stdin or "")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(cwd)
+        # A run that failed part-way leaves the SDK's unawaited coroutines behind, which warn
+        # when collected (the CLI's own process exits first): collect them here, quietly.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            gc.collect()
+        if enabled:
+            gc.enable()  # main() turns the collector off for a one-shot run
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", "preflight", *args], code, out.getvalue(), err.getvalue()
     )
 
 

@@ -129,11 +129,11 @@ def test_a_stale_version_anywhere_is_caught():
 
 
 def test_the_report_carries_the_pack_version(tmp_path):
-    from tests.support import run_module
+    from tests.support import run_preflight
 
     version = pack_version(ROOT / "policies")
     out = tmp_path / "r.json"
-    run = run_module("preflight", "dev", "--format", "json", "--output", str(out))
+    run = run_preflight("dev", "--format", "json", "--output", str(out))
     assert run.returncode == 0, run.stderr
     assert [v for _, v in stated_versions({"report": out.read_text()})] == [version]
 
@@ -142,9 +142,9 @@ def test_the_packs_own_messages_carry_the_pack_version():
     """pulumi-policy names the pack `name@v0.0.1` in its "can't run policy" texts whatever
     PulumiPolicy.yaml says (guardrails/sdk.py install_version): a preview with an undecided
     policy (the Shared VPC stack: the host's range is not in the stack) says the real version."""
-    from tests.support import run_module
+    from tests.support import run_preflight
 
     version = pack_version(ROOT / "policies")
-    run = run_module("preflight", "shared-vpc", "--preview", "--no-plan")
+    run = run_preflight("shared-vpc", "--preview", "--no-plan")
     assert "can't run policy" in run.stdout, run.stdout
     assert {v for _, v in stated_versions({"out": run.stdout})} == {version}

@@ -12,7 +12,7 @@ import pytest
 from guardrails import environment
 from guardrails.model import Res
 
-from tests.support import MODES, ROOT, PackPool, reported, run_module, stack_config, stack_graph
+from tests.support import MODES, ROOT, PackPool, reported, run_preflight, stack_config, stack_graph
 
 
 def _copy_as(tmp_path: Path, source: str, stack: str) -> Path:
@@ -29,7 +29,7 @@ def _copy_as(tmp_path: Path, source: str, stack: str) -> Path:
 def test_a_copy_of_production_under_another_stack_name_passes(tmp_path, preview):
     project = _copy_as(tmp_path, "production", "acme-prod")
     args = ["acme-prod", "--project-dir", str(project), "--no-plan"]
-    run = run_module("preflight", *args, *(["--preview"] if preview else []))
+    run = run_preflight(*args, *(["--preview"] if preview else []))
     assert run.returncode == 0, run.stdout + run.stderr
     assert " 0 mandatory, 0 advisory," in run.stdout, run.stdout
     assert "acme-prod" not in run.stdout.split("acme-prod (", 1)[0]  # no finding names it

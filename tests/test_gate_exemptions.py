@@ -14,7 +14,7 @@ import pytest
 
 from preflight.analyzer import Diagnostic, Waiver
 from preflight.relays import EXEMPTED, unrelay
-from tests.support import run_module
+from tests.support import run_preflight
 from tests.test_gate import check_sarif
 
 REASON = "ticket PLAT-7: BASIC until the HA budget lands"
@@ -36,7 +36,7 @@ def config(*waivers: dict) -> dict:
 @pytest.fixture(scope="module")
 def dev_graph(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("graph") / "dev.json"
-    run = run_module("preflight", "dev", "--no-plan", "--export", str(path))
+    run = run_preflight("dev", "--no-plan", "--export", str(path))
     assert run.returncode == 0, run.stderr
     return path
 
@@ -45,11 +45,11 @@ class Gate:
     def __init__(self, graph: Path, tmp: Path, cfg: dict):
         cfg_file = tmp / "config.json"
         cfg_file.write_text(json.dumps(cfg))
-        base = ["preflight", "--graph", str(graph), "--policy-pack-config", str(cfg_file)]
-        self.text = run_module(*base)
-        self.json_run = run_module(*base, "--format", "json")
+        base = ["--graph", str(graph), "--policy-pack-config", str(cfg_file)]
+        self.text = run_preflight(*base)
+        self.json_run = run_preflight(*base, "--format", "json")
         sarif = tmp / "report.sarif"
-        self.sarif_run = run_module(*base, "--format", "sarif", "--output", str(sarif))
+        self.sarif_run = run_preflight(*base, "--format", "sarif", "--output", str(sarif))
         self.sarif = check_sarif(sarif) if sarif.exists() else {}
 
     @property

@@ -19,11 +19,11 @@ from preflight.analyzer import (
     PolicyPackProcess,
     resolve_policy_config,
 )
-from tests.support import ROOT, run_module, stack_config
+from tests.support import ROOT, run_preflight, stack_config
 
 
 def preflight(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_module("preflight", *args)
+    return run_preflight(*args)
 
 
 @pytest.fixture(scope="module")

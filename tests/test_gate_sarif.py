@@ -26,7 +26,7 @@ from preflight.report import (
     render_sarif,
     stack_file_keys,
 )
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_preflight
 from tests.test_gate import SARIF_SCHEMA, check_sarif
 
 PRODUCTION_RULES = [n for n, r in RULES.items() if r.scope != EVERY_STACK]
@@ -39,7 +39,7 @@ PROD_BASELINE_ON_DEV = {
 
 
 def preflight(*args: str) -> subprocess.CompletedProcess[str]:
-    return run_module("preflight", *args)
+    return run_preflight(*args)
 
 
 def sarif_run(tmp_path: Path, *args: str, config: dict | None = None) -> dict:

@@ -18,19 +18,23 @@ from pulumi_policy import EnforcementLevel
 from infra.facts import image_pin_problem
 from preflight import wire
 from tests.mutations import MUTATIONS, mutated
-from tests.support import MODES, STACKS, policy_resources, stack_graph
+from tests.support import MODES, STACKS, policy_resource, policy_resources, stack_graph
 from tests.support import settings as stack_settings
 
 ENV_POLICIES = tuple(n for n, r in RULES.items() if settings.ENVIRONMENT in r.settings)
 
 
 def violations(graph, stack: str) -> set[tuple[str, str]]:
+    return _violations(
+        policy_resources(graph, outputs=False), policy_resources(graph, outputs=True)
+    )
+
+
+def _violations(inputs: list, outputs: list) -> set[tuple[str, str]]:
     # No environment configured: the pack learns it from the program's labels, whatever the
     # stack is called (a copy of staging saved as Pulumi.qa.yaml is still staging).
     config: dict = {}
-    results = run_all(
-        policy_resources(graph, outputs=False), policy_resources(graph, outputs=True), config
-    )
+    results = run_all(inputs, outputs, config)
     return {(name, v.urn) for name, f in results.items() for v in f.violations}
 
 
@@ -111,23 +115,33 @@ def _set(data: Any, path: tuple, value: Any) -> None:
 def _sweep(base, stack: str) -> int:
     """Make each property of each resource unknown in turn (as a preview might): the checks must
     not crash, and must not report anything they would not report with the value known."""
-    baseline = violations(base, stack)
+    # The policies' view of the graph, converted once: each change converts only the resource it
+    # changed (what `violations` of the changed graph would hand the policies).
+    seen = {
+        False: policy_resources(base, outputs=False),
+        True: policy_resources(base, outputs=True),
+    }
+    at = {r.urn: k for k, r in enumerate(base.registered)}
+    baseline = _violations(seen[False], seen[True])
     tried = 0
-    for i, r in enumerate(base.resources):
+    for r in base.resources:
         if not r.custom:
             continue
         for side in ("inputs", "outputs"):
             for path in _nodes(getattr(r, side)):
                 if not path:
                     continue
-                g = copy.copy(base)
-                g.resources = list(base.resources)
+                tried += 1
+                if r.urn not in at:  # a read: never handed to the policies, nothing changes
+                    continue
                 changed = copy.deepcopy(r)
                 _set(getattr(changed, side), path, wire.UNKNOWN)
-                g.resources[i] = changed
-                new = violations(g, stack) - baseline
+                views = {o: list(v) for o, v in seen.items()}
+                views[side == "outputs"][at[r.urn]] = policy_resource(
+                    changed, outputs=side == "outputs"
+                )
+                new = _violations(views[False], views[True]) - baseline
                 assert not new, f"unknown {side}.{'.'.join(map(str, path))} of {r.name} -> {new}"
-                tried += 1
     return tried
 
 

@@ -20,7 +20,7 @@ from preflight.engine import Emulation
 from preflight.relays import unrelay_verdict
 from preflight.state import REDACTED, State, parse_state
 from tests import statefix as sf
-from tests.support import ROOT, findings, run_module
+from tests.support import ROOT, findings, run_module, run_preflight
 from tests.test_thirdparty import ENV_POLICIES, EXPECTED, PROGRAMS, program_stack, stack_references
 
 UPGRADE = sorted((ROOT / "tests" / "upgrade").glob("*/*.json"))
@@ -312,14 +312,14 @@ def test_a_resource_pending_deletion_is_not_judged(packs):
 # -- the command line ----------------------------------------------------------------------------
 def test_analyze_an_export_from_the_command_line(tmp_path):
     good = ROOT / "tests" / "upgrade" / "8c96c08" / "production.json"
-    run = run_module("preflight", "--analyze", str(good), "--format", "json")
+    run = run_preflight("--analyze", str(good), "--format", "json")
     assert run.returncode == 0, run.stderr
     (stack,) = json.loads(run.stdout)["stacks"]
     assert stack["mode"] == "analyze" and stack["stack"] == "production" and stack["pass"]
     broken = sf.write(
         hidden(program_export(PROGRAMS / "ledger-egress-to-world", True)), tmp_path / "ledger.json"
     )
-    run = run_module("preflight", "--analyze", str(broken), "--no-plan")
+    run = run_module("preflight", "--analyze", str(broken), "--no-plan")  # its own process
     assert run.returncode == 1, run.stderr
     assert "redis-egress-not-to-internet" in run.stdout
     assert "production (analyze):" in run.stdout and "-> FAIL" in run.stdout
@@ -337,7 +337,7 @@ def test_analyze_an_export_from_the_command_line(tmp_path):
 )
 def test_analyze_refuses_what_it_would_ignore(args, needle):
     export = ROOT / "tests" / "upgrade" / "8c96c08" / "dev.json"
-    run = run_module("preflight", "--analyze", str(export), *args)
+    run = run_preflight("--analyze", str(export), *args)
     assert run.returncode == 2 and needle in run.stderr, run.stderr
 
 
@@ -357,7 +357,7 @@ def test_a_bad_export_is_exit_2_naming_it(tmp_path, content, needle):
     path = tmp_path / "export.json"
     if content is not None:
         path.write_text(content)
-    run = run_module("preflight", "--analyze", str(path))
+    run = run_preflight("--analyze", str(path))
     assert run.returncode == 2, run.stderr
     assert f"--analyze {path}" in run.stderr and needle in run.stderr
     assert "Traceback" not in run.stderr
@@ -365,7 +365,7 @@ def test_a_bad_export_is_exit_2_naming_it(tmp_path, content, needle):
 
 def test_an_empty_export_has_nothing_to_analyze(tmp_path):
     path = sf.write({"version": 3, "deployment": {"resources": []}}, tmp_path / "empty.json")
-    run = run_module("preflight", "--analyze", str(path))
+    run = run_preflight("--analyze", str(path))
     assert run.returncode == 0 and "nothing to analyze" in run.stderr
 
 

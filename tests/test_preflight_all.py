@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_module, run_preflight
 
 
 def _project(tmp_path: Path, stacks: tuple[str, ...] = ("staging", "dev")) -> Path:
@@ -24,7 +24,7 @@ def test_all_with_bad_yaml_reports_the_rest_and_names_the_file(tmp_path):
     (project / "Pulumi.dev.yaml").write_text("config:\n  redis-vpc:x: [unclosed\n")
     out = tmp_path / "report.sarif"
     out.write_text("old report")
-    run = run_module(
+    run = run_module(  # in its own process, as CI runs it
         "preflight",
         "--all",
         "--format",
@@ -53,11 +53,11 @@ def test_all_with_config_error_names_the_file_and_key(tmp_path):
     data = yaml.safe_load(path.read_text())
     data["config"]["redis-vpc:network"]["connectorCidr"] = "10.2.0.0/27"
     path.write_text(yaml.safe_dump(data))
-    run = run_module("preflight", "--all", "--no-plan", "--project-dir", str(project))
+    run = run_preflight("--all", "--no-plan", "--project-dir", str(project))
     assert run.returncode == 2, run.stderr
     assert "Pulumi.staging.yaml" in run.stderr and "connectorCidr" in run.stderr
     assert "dev (update)" in run.stdout
-    as_json = run_module("preflight", "--all", "--format", "json", "--project-dir", str(project))
+    as_json = run_preflight("--all", "--format", "json", "--project-dir", str(project))
     assert as_json.returncode == 2
     report = json.loads(as_json.stdout)
     assert [s["stack"] for s in report["stacks"]] == ["dev"]
@@ -70,8 +70,7 @@ def test_every_stack_broken_removes_an_old_report(tmp_path):
     (project / "Pulumi.staging.yaml").write_text("config: {\n")
     out = tmp_path / "report.sarif"
     out.write_text("old report")
-    run = run_module(
-        "preflight",
+    run = run_preflight(
         "--all",
         "--format",
         "sarif",
@@ -88,7 +87,7 @@ def test_every_stack_broken_removes_an_old_report(tmp_path):
 def test_single_stack_bad_yaml_names_file_and_line(tmp_path):
     project = _project(tmp_path, ("staging",))
     (project / "Pulumi.staging.yaml").write_text("config:\n  a: b\n c: [\n")
-    run = run_module("preflight", "staging", "--project-dir", str(project))
+    run = run_preflight("staging", "--project-dir", str(project))
     assert run.returncode == 2
     assert "Pulumi.staging.yaml: not valid YAML at line" in run.stderr
 
@@ -107,7 +106,7 @@ def test_single_stack_bad_yaml_names_file_and_line(tmp_path):
     ],
 )
 def test_an_argument_that_would_be_ignored_is_an_error(args, needles):
-    run = run_module("preflight", *args)
+    run = run_preflight(*args)
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1, run.stderr
@@ -117,25 +116,23 @@ def test_an_argument_that_would_be_ignored_is_an_error(args, needles):
 
 
 def test_outputs_from_the_emulation_needs_mock_and_is_marked():
-    refused = run_module("preflight", "outputs", "--stack", "staging")
+    refused = run_module("preflight", "outputs", "--stack", "staging")  # own process
     assert refused.returncode == 2 and refused.stdout == ""
     assert "--stack staging" in refused.stderr and "--mock" in refused.stderr
-    run = run_module("preflight", "outputs", "--stack", "staging", "--mock")
+    run = run_preflight("outputs", "--stack", "staging", "--mock")
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert lines[0].startswith("# PLACEHOLDERS from the offline preflight emulation")
     values = [line.split("=", 1) for line in lines if not line.startswith("#")]
     assert values and all(v.startswith("PREFLIGHT-MOCK:") for _, v in values)
     as_json = json.loads(
-        run_module(
-            "preflight", "outputs", "--stack", "staging", "--mock", "--format", "json"
-        ).stdout
+        run_preflight("outputs", "--stack", "staging", "--mock", "--format", "json").stdout
     )
     assert all(v.startswith("PREFLIGHT-MOCK:") for v in as_json.values())
 
 
 @pytest.mark.parametrize("flag", ["--mock", "--preview"])
 def test_outputs_flags_for_stack_only_are_errors_without_it(flag):
-    run = run_module("preflight", "outputs", flag, stdin="{}")
+    run = run_preflight("outputs", flag, stdin="{}")
     assert run.returncode == 2
     assert flag in run.stderr and "--stack" in run.stderr

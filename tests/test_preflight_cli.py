@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import ROOT, STACKS, run_module, settings
+from tests.support import ROOT, STACKS, run_module, run_preflight, settings
 
 
 def preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return run_module("preflight", *args, stdin=stdin)
+    return run_preflight(*args, stdin=stdin)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -38,6 +38,9 @@ def test_plan_printed_for_every_stack(stack):
         settings(stack).egress_mode == "connector"
     )
     assert "Traceback" not in run.stderr
+    # The plan ends with the summary line.
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"{stack} (update):") and last.endswith("-> PASS")
 
 
 def test_preview_mode_shows_unknowns():
@@ -94,5 +97,5 @@ def test_unknown_stack_exits_2():
 
 
 def test_usage_error_exits_2():
-    run = preflight("--no-such-flag")
+    run = run_module("preflight", "--no-such-flag")  # the process's own exit
     assert run.returncode == 2

@@ -6,7 +6,7 @@ import json
 
 from preflight.analyzer import Diagnostic
 from preflight.relays import NOTE, OUTSIDE_PRODUCTION, unrelay
-from tests.support import run_module
+from tests.support import run_preflight
 
 DESCRIPTIONS = {"redis-tls-enabled": "Memorystore Redis encrypts traffic in transit."}
 
@@ -37,7 +37,7 @@ def test_what_is_not_a_relay_of_a_known_rule_stays_as_it_is():
 
 
 def test_the_gate_reports_devs_tls_advice_under_its_rule():
-    run = run_module("preflight", "dev", "--no-plan", "--format", "json")
+    run = run_preflight("dev", "--no-plan", "--format", "json")
     assert run.returncode == 0, run.stderr
     (stack,) = json.loads(run.stdout)["stacks"]
     diagnostics = stack["diagnostics"]

@@ -5,6 +5,7 @@ that a component forgets to read fails here, and a new field without an entry in
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -138,10 +139,21 @@ def _apply(raw: dict[str, str], changes: dict[str, Any]) -> dict[str, str]:
 
 
 def _requests(raw: dict[str, str]) -> list[str]:
-    graph = Emulation(ROOT, BASE, config=raw, stack_references=PLATFORM_OUTPUTS).run()
-    return sorted(
-        json.dumps([r.urn, r.inputs, sorted(r.dependencies), r.protect, r.options], sort_keys=True)
-        for r in graph.resources
+    return list(_requests_of(tuple(sorted(raw.items()))))
+
+
+@functools.cache
+def _requests_of(raw: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """What the engine would see for a config, once per config: most settings are compared
+    with the same base (the stack's own config), which the program gives the same each time."""
+    graph = Emulation(ROOT, BASE, config=dict(raw), stack_references=PLATFORM_OUTPUTS).run()
+    return tuple(
+        sorted(
+            json.dumps(
+                [r.urn, r.inputs, sorted(r.dependencies), r.protect, r.options], sort_keys=True
+            )
+            for r in graph.resources
+        )
     )
 
 

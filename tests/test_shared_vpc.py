@@ -343,26 +343,17 @@ def test_service_networking_is_enabled_in_the_service_project():
 
 
 def test_a_platform_stack_without_the_region_fails_naming_it():
-    """Run in its own process: a program that fails inside an `apply` leaves the SDK's event
-    loop with the failure scheduled (infra/sdk.py reset_root)."""
-    code = """
-import json, sys
-from tests.test_shared_vpc import MODES, FROM_PLATFORM, PLATFORM, _raw, platform_outputs, STACK
-from preflight.engine import Emulation
-from tests.support import ROOT
-shared, top = MODES["service-project-connector"]
-refs = platform_outputs()
-refs[PLATFORM]["subnets"] = {"us-east4": "x"}
-Emulation(ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs).run()
-"""
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    """Fails inside an `apply`; in this process (the run cancels what it left pending:
+    tests/test_emulation_isolation.py)."""
+    shared, top = MODES["service-project-connector"]
+    refs = platform_outputs()
+    refs[PLATFORM]["subnets"] = {"us-east4": "x"}
+    emulation = Emulation(
+        ROOT, STACK, config=_raw({**shared, **FROM_PLATFORM}, **top), stack_references=refs
     )
-    assert out.returncode != 0
-    assert "sharedVpc.stackReference" in out.stderr and "'europe-west1'" in out.stderr
+    with pytest.raises(ValueError, match="sharedVpc.stackReference") as info:
+        emulation.run()
+    assert "'europe-west1'" in str(info.value)
 
 
 def test_a_platform_stack_may_export_self_links():
@@ -425,3 +416,44 @@ def test_the_hosts_own_names_are_never_another_environments(pack, mode, preview)
     verdict = pack.pool.get("svc-staging", preview, config=raw).evaluate(graph)
     assert verdict.mandatory == [], [d.message for d in verdict.mandatory]
     assert any("prod-shared-vpc" in str(r.inputs.get("network", "")) for r in graph.resources)
+
+
+@pytest.mark.parametrize("invoke_first", [True, False], ids=["range-read-first", "redis-first"])
+def test_redis_takes_its_address_from_the_host_range_whichever_is_answered_first(invoke_first):
+    """The program reads the host's allocated range (getGlobalAddress, for the firewall rule)
+    and gives Redis the range's name; the mock monitor answers registrations on threads, so
+    Redis may be created before the read is answered. Before: then the mock took the name for a
+    CIDR (ValueError: 'google-managed-services-shared-vpc' does not appear to be an IPv4 or
+    IPv6 network), an --all run failing now and then."""
+    import ipaddress
+
+    from pulumi.runtime import MockCallArgs, MockResourceArgs
+
+    from infra import facts
+    from preflight.mocks import GcpMocks
+
+    mocks = GcpMocks("acme-chat-svc", "europe-west1")
+    name, host = "google-managed-services-shared-vpc", "acme-net-host"
+    read = MockCallArgs(facts.GET_GLOBAL_ADDRESS, {"name": name, "project": host}, "")
+    redis = MockResourceArgs(
+        typ=facts.REDIS,
+        name="redis-instance",
+        inputs={
+            "project": "acme-chat-svc",
+            "region": "europe-west1",
+            "authorizedNetwork": f"projects/{host}/global/networks/shared-vpc",
+            "reservedIpRange": name,
+            "connectMode": "PRIVATE_SERVICE_ACCESS",
+        },
+        provider="",
+        resource_id="",
+        custom=True,
+    )
+    if invoke_first:
+        answer, _ = mocks.call(read)
+        _, state = mocks.new_resource(redis)
+    else:
+        _, state = mocks.new_resource(redis)
+        answer, _ = mocks.call(read)
+    cidr = ipaddress.ip_network(f"{answer['address']}/{answer['prefixLength']}")
+    assert ipaddress.ip_address(state["host"]) in cidr

@@ -16,7 +16,7 @@ import yaml
 from preflight.engine import Emulation
 from preflight.stackfile import load_stack_config
 from tests.statefix import export_of
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_module, run_preflight
 from tests.test_shared_vpc import PLATFORM, platform_outputs
 
 STACK = "platformed"  # Pulumi.shared-vpc.yaml, its host network from a platform stack
@@ -44,8 +44,12 @@ def project(tmp_path_factory) -> Path:
     return root
 
 
-def preflight(project: Path, *args: str):
-    return run_module("preflight", *args, "--no-plan", "--project-dir", str(project))
+def preflight(project: Path, *args: str, own_process: bool = False):
+    """`python -m preflight ARGS --no-plan --project-dir PROJECT` by its main() in this process
+    (tests/support.py run_preflight); `own_process` for the one run per behaviour that shows the
+    command's own process ending with the one-line error."""
+    argv = (*args, "--no-plan", "--project-dir", str(project))
+    return run_module("preflight", *argv) if own_process else run_preflight(*argv)
 
 
 def ref(project: Path) -> tuple[str, str]:
@@ -54,7 +58,7 @@ def ref(project: Path) -> tuple[str, str]:
 
 @pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
 def test_a_stack_reference_without_outputs_is_one_line_naming_the_flag(project, mode):
-    run = preflight(project, STACK, *mode)
+    run = preflight(project, STACK, *mode, own_process=not mode)
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip() == MISSING
 
@@ -120,11 +124,11 @@ def test_a_stack_given_twice_is_an_error(project):
 def test_references_lists_the_stacks_a_program_reads(project):
     """What a workflow with credentials fetches: the platform stack for the stack that reads it,
     nothing for one that reads none; a missing stack file is exit 2."""
-    run = run_module("preflight", "references", STACK, "--program", str(project))
+    run = run_preflight("references", STACK, "--program", str(project))
     assert (run.returncode, run.stdout) == (0, f"{PLATFORM}\n"), run.stderr
-    run = run_module("preflight", "references", "staging", "--program", str(project))
+    run = run_preflight("references", "staging", "--program", str(project))
     assert (run.returncode, run.stdout) == (0, ""), run.stderr
-    run = run_module("preflight", "references", "nosuch", "--program", str(project))
+    run = run_preflight("references", "nosuch", "--program", str(project))
     assert run.returncode == 2 and "Pulumi.nosuch.yaml" in run.stderr
 
 
@@ -289,8 +293,8 @@ def test_a_map_of_stacks_instead_of_the_outputs_says_so(mode, tmp_path):
     outputs = json.loads((SEARCH / "stack-output-acme-platform-prod.json").read_text())
     file = tmp_path / "stacks.json"
     file.write_text(json.dumps({"acme/platform/prod": outputs}))
-    run = run_module(
-        "preflight", "--program", str(SEARCH), "prod", *mode, "--no-plan",
+    run = run_preflight(
+        "--program", str(SEARCH), "prod", *mode, "--no-plan",
         "--stack-reference", f"acme/platform/prod={file}",
     )  # fmt: skip
     assert run.returncode == 2, run.stdout + run.stderr
@@ -323,13 +327,13 @@ def test_get_output_used_as_if_present_names_the_output(tmp_path, mode):
     outputs = tmp_path / "platform.json"
     outputs.write_text(json.dumps({"network": "shared"}))
     given = ("--stack-reference", f"acme/platform/prod={outputs}")
-    run = run_module("preflight", "--program", str(program), "dev", *mode, *given)
+    run = run_preflight("--program", str(program), "dev", *mode, *given)
     assert run.returncode == 2, run.stdout + run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert "stack reference 'acme/platform/prod'" in line and "'service_prefix'" in line, line
     assert "get_output" in line and "TypeError" in line and "network" in line, line
     outputs.write_text(json.dumps({"service_prefix": "acme"}))
-    run = run_module("preflight", "--program", str(program), "dev", *mode, *given)
+    run = run_preflight("--program", str(program), "dev", *mode, *given)
     assert run.returncode == 0, run.stdout + run.stderr
 
 
