@@ -40,7 +40,7 @@ from preflight.replacements import (
 from preflight.stackfile import load_stack_config, stacks
 from tests import inventory
 from tests import statefix as sf
-from tests.support import ROOT, STACKS, run_module, stack_graph
+from tests.support import ROOT, STACKS, run_preflight, stack_graph
 
 THIRDPARTY = ROOT / "tests" / "thirdparty"
 
@@ -189,9 +189,7 @@ def test_a_type_without_facts_is_an_unknown_effect_not_an_update(orders_export):
 def test_the_gate_warns_on_an_unknown_effect_of_a_third_party_program(orders_export, tmp_path):
     path = sf.write(orders_export, tmp_path / "orders.json")
     (stack,) = stacks(ORDERS)
-    run = run_module(
-        "preflight", stack, "--program", str(ORDERS), "--state", str(path), "--format", "json"
-    )
+    run = run_preflight(stack, "--program", str(ORDERS), "--state", str(path), "--format", "json")
     assert run.returncode == 0, run.stderr[-2000:]
     report = json.loads(run.stdout)
     change = report["stacks"][0]["change"]
@@ -352,7 +350,7 @@ def test_a_new_shared_vpc_redis_range_breaks_the_path(moved_range):
 
 def test_the_gate_fails_a_moved_shared_vpc_redis_range(moved_range, tmp_path):
     path = sf.write(moved_range, tmp_path / "shared-vpc.json")
-    run = run_module("preflight", "shared-vpc", "--state", str(path))
+    run = run_preflight("shared-vpc", "--state", str(path))
     assert run.returncode == 1, run.stdout[-3000:]
     assert "error: firewall-redis-egress (gcp:compute/firewall:Firewall): " in run.stdout
     assert "the path breaks: Redis stays at " in run.stdout

@@ -15,7 +15,7 @@ from preflight.replacements import BLOCKS, FORCE_NEW, replaces
 from preflight.stackfile import load_stack_config, stacks
 from preflight.state import ENCRYPTED, StateError, parse_state
 from tests import statefix as sf
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_module, run_preflight
 
 IMAGE_V41 = "us-docker.pkg.dev/acme-chat-staging/chat/backend:v41"
 
@@ -326,14 +326,14 @@ def files(tmp_path_factory, staging, moved_region) -> dict[str, Path]:
 
 
 def test_the_gate_passes_an_image_bump_and_shows_it(files):
-    run = run_module("preflight", "staging", "--state", str(files["image"]))
+    run = run_preflight("staging", "--state", str(files["image"]))
     assert run.returncode == 0, run.stderr
     assert f"template.containers[0].image: {IMAGE_V41} -> " in run.stdout
     assert "The policy pack on the deployed state:" in run.stdout
 
 
 def test_the_gate_fails_a_region_change_until_acknowledged(files):
-    run = run_module("preflight", "staging", "--state", str(files["region"]), "--format", "json")
+    run = run_preflight("staging", "--state", str(files["region"]), "--format", "json")
     assert run.returncode == 1, run.stderr
     (stack,) = json.loads(run.stdout)["stacks"]
     ops = {s["urn"].rsplit("::", 1)[1]: s for s in stack["steps"]}
@@ -344,7 +344,7 @@ def test_the_gate_fails_a_region_change_until_acknowledged(files):
         for name in ("redis-instance", "connector-connector", "network-connector-subnet")
         for a in ("--allow-replace", name)
     ]
-    run = run_module("preflight", "staging", "--state", str(files["region"]), *ack)
+    run = run_preflight("staging", "--state", str(files["region"]), *ack)
     assert run.returncode == 0, run.stdout[-2000:]
     assert run.stdout.count("acknowledged: ") == 3
 
@@ -361,7 +361,7 @@ def test_the_gate_fails_a_region_change_until_acknowledged(files):
     ],
 )
 def test_the_gate_refuses_what_does_not_fit(files, args, message):
-    run = run_module("preflight", *args, "--state", str(files["image"]))
+    run = run_preflight(*args, "--state", str(files["image"]))
     assert run.returncode == 2 and message in run.stderr, run.stderr
 
 

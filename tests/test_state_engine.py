@@ -20,7 +20,7 @@ from preflight.graph import Graph, RecordedResource
 from preflight.stackfile import load_stack_config
 from preflight.state import PendingOperation, StateError, parse_state
 from tests import statefix as sf
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_preflight
 
 REDIS = "redis-instance"
 PATH = ("connector-connector", "network-connector-subnet")  # what a region move also replaces
@@ -378,7 +378,7 @@ def test_deletion_protection_of_a_redis_cluster_blocks_its_delete(staging):
 def test_the_gate_blocks_a_protected_region_move_and_refuses_duplicates(moved, tmp_path):
     region = sf.write(moved, tmp_path / "region.json")
     ack = [a for name in (REDIS, *PATH) for a in ("--allow-replace", name)]
-    run = run_module("preflight", "staging", "--state", str(region), *ack, "--format", "json")
+    run = run_preflight("staging", "--state", str(region), *ack, "--format", "json")
     assert run.returncode == 1, run.stderr
     (stack,) = json.loads(run.stdout)["stacks"]
     (h,) = [h for h in stack["change"]["hazards"] if h["blocked"]]
@@ -388,7 +388,7 @@ def test_the_gate_blocks_a_protected_region_move_and_refuses_duplicates(moved, t
         sf.resources(data).append(json.loads(json.dumps(sf.entry(data, REDIS))))
 
     dup = sf.write(sf.edited(moved, twice), tmp_path / "dup.json")
-    run = run_module("preflight", "staging", "--state", str(dup))
+    run = run_preflight("staging", "--state", str(dup))
     assert run.returncode == 2 and "duplicate resource" in run.stderr, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
 

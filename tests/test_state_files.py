@@ -25,7 +25,7 @@ from preflight.state import (
     load_state,
     parse_state,
 )
-from tests.support import ROOT, run_module
+from tests.support import ROOT, run_module, run_preflight
 
 EXPORTS = ROOT / "tests" / "data" / "exports"
 REAL = sorted(p for p in EXPORTS.iterdir() if p.name != "SOURCES.md")
@@ -378,19 +378,19 @@ def saved_by_users(tmp_path_factory) -> dict[str, tuple[Path, str]]:
 @pytest.mark.parametrize("kind", ["checkpoint", "utf-16", "gzip"])
 def test_the_gate_names_the_project_of_another_programs_file(saved_by_users, kind):
     path, project = saved_by_users[kind]
-    line = one_line_error(run_module("preflight", "staging", "--state", str(path)))
+    line = one_line_error(run_preflight("staging", "--state", str(path)))
     assert f"--state {path} is the export of project {project!r}, not 'redis-vpc'" in line
 
 
 def test_a_checkpoint_names_its_stack_even_with_no_resources():
     path = EXPORTS / "kloudlib--stacks-dev.json"
-    line = one_line_error(run_module("preflight", "staging", "--state", str(path)))
+    line = one_line_error(run_preflight("staging", "--state", str(path)))
     assert f"--state {path} is the export of stack 'dev', not 'staging'" in line
 
 
 def test_an_export_with_no_resources_plans_a_new_stack():
     path = EXPORTS / "Csye-6225-Cloud_Iac-Infra--stack-export.json"
-    run = run_module("preflight", "staging", "--state", str(path))
+    run = run_preflight("staging", "--state", str(path))
     assert run.returncode == 0, run.stderr[-2000:]
     assert "note: the export has no resources: planning as a new stack" in run.stdout
     assert re.search(r"^Resources: \d+ to create$", run.stdout, re.M), run.stdout[:3000]
