@@ -324,3 +324,9 @@ def test_free_port_is_refused_not_blocked():
     # Sanity for the two node classes: a port nobody listens on refuses at once on loopback.
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", free_port()), timeout=1)
+
+
+def test_every_classification_is_in_the_runbook():
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    missing = [c for c in HINTS if f"| `{c}`" not in runbook]
+    assert not missing, f"docs/runbook.md, 'What a failed probe means', lacks {missing}"
