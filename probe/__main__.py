@@ -1,9 +1,13 @@
 """`python -m probe --host H --port P [--tls] [--ca-file F] [--password-env VAR]
-[--deadline SECONDS] [--rounds N]`
+[--cluster] [--iam | --token-file F | --token-env VAR] [--deadline SECONDS] [--rounds N]`
 
 Without --host, settings come from the services' env vars (REDIS_HOST, REDIS_PORT, REDIS_TLS,
-REDIS_AUTH, REDIS_CA_CERT), as inside the Cloud Run probe job. With --host, REDIS_AUTH is not
-read: a password is sent only with --password-env VAR. Progress goes to stderr; the last
+REDIS_AUTH, REDIS_CA_CERT, REDIS_CLUSTER_MODE, REDIS_IAM_AUTH), as inside the Cloud Run probe
+job. With --host, REDIS_AUTH and REDIS_IAM_AUTH are not read: a password is sent only with
+--password-env VAR, a token only with --iam (the metadata server's access token for the service
+account, as on Cloud Run), --token-file F or --token-env VAR. --cluster (REDIS_CLUSTER_MODE=true):
+the host and port are a cluster's discovery endpoint; every node of its topology is checked and
+reported under `nodes`. Progress goes to stderr; the last
 line of stdout is exactly one JSON object (`ok`, `classification`, `hint`, `steps`,
 `latency_ms`, ...). Exit status 0 only when every step passed, 2 on bad arguments.
 """
@@ -16,6 +20,7 @@ import os
 import sys
 
 from probe.core import HINTS, Prober, ProbeSettings, settings_from_env
+from probe.tokens import EnvTokenSource, FileTokenSource, MetadataServerTokenSource, TokenSource
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,6 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--username-env", metavar="VAR", help="ACL user name from this env var (Redis 6+)"
     )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        default=None,
+        help="the host is a cluster's discovery endpoint (REDIS_CLUSTER_MODE)",
+    )
+    iam = p.add_mutually_exclusive_group()
+    iam.add_argument(
+        "--iam", action="store_true", help="AUTH with the metadata server's access token"
+    )
+    iam.add_argument("--token-file", metavar="F", help="AUTH with the access token in this file")
+    iam.add_argument("--token-env", metavar="VAR", help="AUTH with the access token in this var")
     p.add_argument("--deadline", type=float, default=10.0, help="overall deadline in seconds")
     p.add_argument("--rounds", type=int, default=10, help="PING round trips for latency")
     try:
@@ -48,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     username = os.environ.get(args.username_env) if args.username_env else None
+    token_source: TokenSource | None = None
+    if args.iam:
+        token_source = MetadataServerTokenSource()
+    elif args.token_file:
+        token_source = FileTokenSource(args.token_file)
+    elif args.token_env:
+        token_source = EnvTokenSource(args.token_env)
     try:
         settings: ProbeSettings = settings_from_env(
             # --host is an explicit target: its password comes from --password-env only.
@@ -60,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             username=username,
             deadline=args.deadline,
             rounds=args.rounds,
+            cluster=args.cluster,
+            token_source=token_source,
         )
     except ValueError as exc:
         # Still one JSON verdict on the last line: the job's reader depends on it.
@@ -82,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     for step in result.steps:
         state = "ok" if step.ok else f"FAILED ({step.error})"
         print(f"{step.name:14s} {step.ms:9.2f} ms  {state}", file=sys.stderr)
+    for node in result.nodes or []:
+        state = "ok" if node.ok else f"FAILED {node.classification} ({node.error})"
+        print(f"node {node.host}:{node.port} {node.role:8s} {state}", file=sys.stderr)
     print(json.dumps(result.to_json(), sort_keys=True))
     return 0 if result.ok else 1
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import random
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -23,13 +25,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def free_cluster_port() -> int:
+    """A free port for a cluster node: the cluster bus listens 10000 above it, so the port must
+    be 55535 or less (redis-server refuses to start otherwise) and port+10000 free as well."""
+    for _ in range(200):
+        port = random.randint(20000, 55535)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+def _wait_listening(
+    port: int, proc: subprocess.Popen, timeout: float = 10.0, log: Path | None = None
+) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(
-                f"redis-server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
+            said = proc.stderr.read().decode() if proc.stderr else ""
+            if log is not None and log.exists():
+                said += log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"redis-server exited: {said}")
         with (
             contextlib.suppress(OSError),
             socket.create_connection(("127.0.0.1", port), timeout=0.2),
@@ -39,18 +59,26 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) ->
     raise RuntimeError("redis-server did not start listening")
 
 
-@contextlib.contextmanager
-def redis_server(
-    workdir: Path, *args: str, tls: Certs | None = None, password: str | None = None
-) -> Iterator[int]:
-    binary = shutil.which("redis-server")
+def _binary(name: str = "redis-server") -> str:
+    binary = shutil.which(name)
     if binary is None:
         pytest.fail(
-            "redis-server is not installed (.ci/run and `make test` install Debian's redis-server)"
+            f"{name} is not installed (.ci/run and `make test` install Debian's redis-server, "
+            "which brings redis-tools with redis-cli)"
         )
-    port = free_port()
+    return binary
+
+
+def start_redis(
+    workdir: Path,
+    port: int,
+    *args: str,
+    tls: Certs | None = None,
+    password: str | None = None,
+) -> subprocess.Popen:
+    """A redis-server on 127.0.0.1:port, listening when this returns."""
     cmd = [
-        binary,
+        _binary(),
         "--bind",
         "127.0.0.1",
         "--save",
@@ -82,19 +110,153 @@ def redis_server(
         ]
     if password:
         cmd += ["--requirepass", password]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # redis-server logs to stdout: into a file, so a server that will not start says why.
+    log = workdir / f"redis-{port}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE)
     try:
-        _wait_listening(port, proc)
+        _wait_listening(port, proc, log=log)
+    except BaseException:
+        stop_redis(proc)
+        raise
+    return proc
+
+
+def stop_redis(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
+
+
+@contextlib.contextmanager
+def redis_server(
+    workdir: Path, *args: str, tls: Certs | None = None, password: str | None = None
+) -> Iterator[int]:
+    port = free_port()
+    proc = start_redis(workdir, port, *args, tls=tls, password=password)
+    try:
         yield port
     finally:
-        proc.terminate()
+        stop_redis(proc)
+
+
+def redis_cli(port: int, *args: str, password: str | None = None) -> str:
+    cmd = [_binary("redis-cli"), "-h", "127.0.0.1", "-p", str(port)]
+    if password:
+        cmd += ["-a", password, "--no-auth-warning"]
+    run = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=30, check=True)
+    return run.stdout
+
+
+@dataclass
+class RedisCluster:
+    """Real redis-server nodes with `--cluster-enabled yes` on loopback, slots split evenly."""
+
+    dirs: list[Path]
+    ports: list[int]
+    procs: list[subprocess.Popen]
+    password: str | None
+    args: tuple[str, ...]
+
+    def kill(self, i: int) -> None:
+        self.procs[i].kill()
+        self.procs[i].wait()
+        if self.procs[i].stderr:
+            self.procs[i].stderr.close()
+
+    def start(self, i: int) -> None:
+        """(Re)start node i from its nodes.conf: it rejoins with the same id and slots."""
+        self.procs[i] = start_redis(self.dirs[i], self.ports[i], *self.args, password=self.password)
+        self.wait_ok()
+
+    def wait_ok(self, timeout: float = 20.0) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            infos = [redis_cli(p, "CLUSTER", "INFO", password=self.password) for p in self.ports]
+            if all("cluster_state:ok" in info for info in infos):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the test cluster did not reach cluster_state:ok")
+
+    @contextlib.contextmanager
+    def down(self, i: int) -> Iterator[int]:
+        """Node i killed (connection refused on its port), restarted afterwards."""
+        self.kill(i)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            yield self.ports[i]
+        finally:
+            self.start(i)
+
+    @contextlib.contextmanager
+    def blocked(self, i: int) -> Iterator[int]:
+        """Node i's port silently drops new connections, as a firewall deny looks: the node
+        was started with `--tcp-backlog 0`, is stopped (SIGSTOP, so it accepts nothing), and
+        one held connection fills its accept queue; Linux then drops every further SYN
+        (net.ipv4.tcp_abort_on_overflow=0, the default), so a connect times out on loopback
+        without root. The node is continued and the held connection closed afterwards."""
+        proc = self.procs[i]
+        proc.send_signal(signal.SIGSTOP)
+        held = socket.create_connection(("127.0.0.1", self.ports[i]), timeout=2)
+        try:
+            yield self.ports[i]
+        finally:
+            held.close()
+            proc.send_signal(signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def redis_cluster(
+    workdir: Path, nodes: int = 3, password: str | None = None
+) -> Iterator[RedisCluster]:
+    """`nodes` primaries created with `redis-cli --cluster create`, stopped afterwards. A long
+    cluster-node-timeout keeps a node stopped or killed by a test from being failed over."""
+    args = (
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+        "--cluster-node-timeout",
+        "60000",
+        "--tcp-backlog",
+        "0",
+    )
+    if password:
+        args += ("--masterauth", password)
+    ports: list[int] = []
+    while len(ports) < nodes:
+        port = free_cluster_port()
+        if port not in ports:
+            ports.append(port)
+    dirs = []
+    for i in range(nodes):
+        d = workdir / f"node{i}"
+        d.mkdir()
+        dirs.append(d)
+    cluster = RedisCluster(dirs, ports, [], password, args)
+    try:
+        for i in range(nodes):
+            cluster.procs.append(start_redis(dirs[i], ports[i], *args, password=password))
+        redis_cli(
+            ports[0],
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{p}" for p in ports),
+            "--cluster-yes",
+            password=password,
+        )
+        cluster.wait_ok()
+        yield cluster
+    finally:
+        for proc in cluster.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    proc.send_signal(signal.SIGCONT)
+                stop_redis(proc)
 
 
 @dataclass
