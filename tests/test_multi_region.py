@@ -35,9 +35,11 @@ def direct() -> dict[str, str]:
     raw = stack_config(STACK)
     raw["redis-vpc:vpcEgress"] = "direct"
     raw["redis-vpc:network"] = json.dumps(
-        {"directEgressCidr": "10.3.0.0/26", "redisReservedRange": "10.5.0.0/24"}
+        {"directEgressCidr": "10.3.0.0/23", "redisReservedRange": "10.5.0.0/24"}
     )
-    raw["redis-vpc:regions"] = json.dumps({"us-east4": {"directEgressCidr": "10.3.0.64/26"}})
+    # /23s: backend's 50 instances take 208 addresses in each region (2 revisions x 50 x 2, in
+    # blocks of 16), the probe job 16 more in the primary; a /26 holds 60.
+    raw["redis-vpc:regions"] = json.dumps({"us-east4": {"directEgressCidr": "10.3.2.0/23"}})
     return raw
 
 

@@ -1,0 +1,79 @@
+"""Direct VPC egress subnet capacity: Cloud Run takes 2 addresses an instance from the subnet, in
+blocks of 16, and a rollout runs the old and the new revision at once; every subnet keeps 4
+addresses no instance can use. The stack file is refused when a subnet it plans cannot hold its
+workloads (naming the range key, the maxInstances keys and the figures), and the pack says the
+same of any program (direct-vpc-egress-subnet-capacity), with advice from Network Analyzer's 75 %
+(direct-vpc-egress-subnet-headroom), in update and preview."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.config import parse_config
+from tests.support import config_errors, stack_config
+
+
+def _services(raw: dict[str, str], **max_instances: int) -> dict[str, str]:
+    services = json.loads(raw["redis-vpc:services"])
+    for name, count in max_instances.items():
+        services.setdefault(name, {"image": "europe-docker.pkg.dev/acme-chat-dev/chat/x:v1"})
+        services[name]["maxInstances"] = count
+    raw["redis-vpc:services"] = json.dumps(services)
+    return raw
+
+
+def test_shipped_direct_stack_fits_its_subnet():
+    cfg = parse_config(stack_config("dev"))
+    assert cfg.egress_mode == "direct"
+
+
+def test_a_subnet_too_small_for_the_services_is_refused_naming_keys_and_figures():
+    raw = _services(stack_config("dev"), backend=20)
+    errors = config_errors(raw)
+    assert list(errors) == ["redis-vpc:network.directEgressCidr"]
+    message = errors["redis-vpc:network.directEgressCidr"]
+    # 2 revisions x 20 instances x 2 addresses = 80, in blocks of 16: 80; a /26 holds 64 - 4.
+    assert "redis-vpc:services.backend.maxInstances" in message
+    assert "need 80" in message and "60 usable" in message
+    assert "/25" in message  # the smallest range that holds it
+    assert "https://cloud.google.com/run/docs/configuring/vpc-direct-vpc" in message
+
+
+def test_every_service_and_the_probe_job_count_on_the_primary_subnet():
+    raw = _services(stack_config("dev"), backend=10, api=5)
+    raw["redis-vpc:probe"] = json.dumps(
+        {"image": "europe-docker.pkg.dev/acme-chat-dev/chat/redis-probe:v1"}
+    )
+    # backend 48 + api 32 + the probe's one task 16 = 96 > 60
+    message = config_errors(raw)["redis-vpc:network.directEgressCidr"]
+    assert "need 96" in message
+    assert "redis-vpc:services.api.maxInstances" in message and "probe" in message
+    raw["redis-vpc:network"] = json.dumps(
+        {"directEgressCidr": "10.3.0.0/25", "redisReservedRange": "10.4.0.0/29"}
+    )
+    parse_config(raw)  # a /25 holds 124
+
+
+def test_another_regions_subnet_is_checked_on_its_own_key():
+    raw = _services(stack_config("dev"), backend=8)
+    raw["redis-vpc:regions"] = json.dumps({"europe-west4": {"directEgressCidr": "10.3.1.0/26"}})
+    parse_config(raw)  # 32 of 60 on each subnet
+    raw = _services(raw, backend=16)
+    errors = config_errors(raw)
+    # 2 x 16 x 2 = 64 on each subnet: both are refused, each on its own key
+    assert set(errors) == {
+        "redis-vpc:network.directEgressCidr",
+        "redis-vpc:regions.europe-west4.directEgressCidr",
+    }
+    assert "need 64" in errors["redis-vpc:regions.europe-west4.directEgressCidr"]
+
+
+def test_a_connector_stack_has_no_direct_egress_subnet_to_size():
+    parse_config(_services(stack_config("staging"), api=1000))
+
+
+@pytest.mark.parametrize("stack", ["dev", "multi-region", "staging", "production"])
+def test_shipped_stacks_parse(stack):
+    parse_config(stack_config(stack))
