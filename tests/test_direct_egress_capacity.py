@@ -12,7 +12,16 @@ import json
 import pytest
 
 from infra.config import parse_config
-from tests.support import config_errors, stack_config
+from preflight.engine import Emulation
+from tests.support import (
+    MODES,
+    ROOT,
+    PackPool,
+    config_errors,
+    findings,
+    stack_config,
+    stack_graph,
+)
 
 
 def _services(raw: dict[str, str], **max_instances: int) -> dict[str, str]:
@@ -77,3 +86,37 @@ def test_a_connector_stack_has_no_direct_egress_subnet_to_size():
 @pytest.mark.parametrize("stack", ["dev", "multi-region", "staging", "production"])
 def test_shipped_stacks_parse(stack):
     parse_config(stack_config(stack))
+
+
+CAPACITY = ("direct-vpc-egress-subnet-capacity", "direct-vpc-egress-subnet-headroom")
+
+
+@pytest.fixture(scope="module")
+def packs():
+    with PackPool() as pool:
+        yield pool
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_the_shipped_direct_stack_is_clean_and_decided(packs, preview):
+    """dev's backend (5 instances a revision: 32 addresses during a rollout) on its /26: 56 %
+    of the range as Network Analyzer counts it."""
+    verdict = packs.get("dev", preview).evaluate(stack_graph("dev", preview))
+    assert [(d.policy, d.message) for d in findings(verdict) if d.policy in CAPACITY] == []
+    ran = {p.name for p in verdict.policies} - {n for n, _ in verdict.not_applicable}
+    assert set(CAPACITY) <= ran
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_our_program_near_the_limit_gets_advice_on_its_subnet(packs, preview):
+    """10 instances a revision on a /26 fit (48 of 60) but allocate 81 %: advice, not refusal."""
+    raw = _services(stack_config("dev"), backend=10)
+    parse_config(raw)
+    graph = Emulation(ROOT, "dev", config=raw, preview=preview).run()
+    verdict = packs.get("dev", preview).evaluate(graph)
+    got = [d for d in findings(verdict) if d.policy in CAPACITY]
+    assert [(d.policy, d.level, d.urn.rsplit("::", 1)[-1]) for d in got] == [
+        ("direct-vpc-egress-subnet-headroom", "advisory", "network-run-egress-subnet")
+    ]
+    assert "need 48" in got[0].message and "81%" in got[0].message
+    assert not got[0].undecided
