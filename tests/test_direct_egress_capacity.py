@@ -120,3 +120,34 @@ def test_our_program_near_the_limit_gets_advice_on_its_subnet(packs, preview):
     ]
     assert "need 48" in got[0].message and "81%" in got[0].message
     assert not got[0].undecided
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_preview_decides_what_the_known_workloads_already_prove(packs, preview):
+    """tests/thirdparty/rewards-direct-egress-small-subnet: the nightly job's parallelism is an
+    output. In preview the API (80) and the worker (16) already overflow the /26's 60, so the
+    subnet is refused in both modes, saying what it could not count yet; the subnet whose only
+    service has an unknown maximum is undecided in preview, not passed."""
+    from tests.test_thirdparty import program_graph
+
+    pack = packs.get("thirdparty", preview, project="thirdparty", with_config=False)
+    verdict = pack.evaluate(program_graph("rewards-direct-egress-small-subnet", preview))
+    (run,) = [
+        d
+        for d in findings(verdict)
+        if d.policy == CAPACITY[0] and d.urn.endswith("::rewards-run") and not d.undecided
+    ]
+    if preview:
+        assert "need 96" in run.message
+        assert "Not known yet, so not counted: the subnet of rewards-live-nightly" in run.message
+    else:
+        assert "need 112" in run.message and "rewards-live-nightly 16 (4 task(s)" in run.message
+    undecided = {d.policy: d.message for d in verdict.diagnostics if d.undecided}
+    if preview:
+        assert set(undecided) == set(CAPACITY)
+        assert all(
+            "rewards-spare: the maximum instances of rewards-live-sync" in m
+            for m in undecided.values()
+        )
+    else:
+        assert undecided == {}

@@ -197,12 +197,17 @@ def describe(load: Load, size: Sizing) -> str:
     return text
 
 
-def not_counted(load: Load) -> str:
-    """The workloads on the subnet with no maximum, named (they are not in the figures)."""
-    if not load.unbounded:
-        return ""
-    names = ", ".join(str(s.name) for s in load.unbounded)
-    return (
-        f" Not counted: {names} (no maximum instances, so only the region's quota bounds it: set "
-        "one)."
-    )
+def not_counted(load: Load, unplaced: list[Service]) -> str:
+    """What is (or may be) on the subnet and not in the figures: workloads with no maximum, and
+    (preview) values not known yet, among them workloads whose subnet is not known yet."""
+    text = ""
+    if load.unbounded:
+        names = ", ".join(str(s.name) for s in load.unbounded)
+        text += (
+            f" Not counted: {names} (no maximum instances, so only the region's quota bounds "
+            "it: set one)."
+        )
+    pending = load.unknown + [f"the subnet of {s.name}" for s in unplaced]
+    if pending:
+        text += f" Not known yet, so not counted: {'; '.join(pending)}."
+    return text

@@ -34,7 +34,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             out.violation(
                 load.subnet.res,
                 f"{load.subnet.name}: {capacity.describe(load, size)}; instances beyond "
-                f"{size.usable} addresses cannot start.{capacity.not_counted(load)} Fix: widen the "
+                f"{size.usable} addresses cannot start.{capacity.not_counted(load, found.unplaced)} Fix: widen the "
                 f"subnet's ipCidrRange to a "
                 f"/{fits} or larger (a range that contains the old one is widened in place), or "
                 "lower those workloads' maximum instances.",

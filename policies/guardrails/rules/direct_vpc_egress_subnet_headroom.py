@@ -37,7 +37,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 f"{size.utilisation:.0%} of the range (the 4 unusable addresses included), at or "
                 f"above {threshold:.0%}, where Network Analyzer warns of high IP address "
                 f"utilization: one more service, or a higher maximum, and instances cannot start."
-                f"{capacity.not_counted(load)} Fix: widen the subnet's ipCidrRange (a "
+                f"{capacity.not_counted(load, found.unplaced)} Fix: widen the subnet's ipCidrRange (a "
                 f"/{size.prefixlen - 1} halves the share; a range that contains the old one is "
                 "widened in place), or lower those workloads' maximum instances.",
             )

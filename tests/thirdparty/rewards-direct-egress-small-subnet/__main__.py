@@ -2,10 +2,12 @@
 
 `rewards-live-run` carries the API (20 instances a revision: 80 addresses while a rollout runs
 two revisions), a worker capped at 6 instances for all its revisions (16) and a nightly job
-running 4 of its 10 tasks at once (16): 112 addresses where a /26 has 60 usable. The other
+running 4 of its 10 tasks at once (16): 112 addresses where a /26 has 60 usable (in preview the
+job's parallelism is not known yet, and the API and worker alone already need 96). The other
 subnet, `rewards-live-batch`, carries a v1 report service of 10 instances a revision (48 of 60
 usable, 81 % of the range as Network Analyzer counts it) and an admin service with no maximum
-at all, which only the region's quota bounds.
+at all, which only the region's quota bounds. On `rewards-live-spare` the sync service's maximum
+comes from another resource's output: a preview cannot tell whether it fits.
 """
 
 import json
@@ -70,7 +72,8 @@ gcp.cloudrunv2.Job(
     labels=labels,
     template={
         "task_count": 10,
-        "parallelism": 4,
+        # known once the subnet exists: a preview still proves the API and worker alone too many
+        "parallelism": batch.id.apply(lambda _: 4),
         "template": {
             "vpc_access": nic(run),
             "containers": [{"image": f"{IMAGE}/nightly:3.4.0"}],
@@ -102,4 +105,24 @@ gcp.cloudrunv2.Service(
     deletion_protection=False,
     labels=labels,
     template={"vpc_access": nic(batch), "containers": [{"image": f"{IMAGE}/admin:3.4.0"}]},
+)
+
+spare = gcp.compute.Subnetwork(
+    "rewards-spare",
+    name="rewards-live-spare",
+    network=vpc.id,
+    region=region,
+    ip_cidr_range="10.70.2.0/26",
+)
+gcp.cloudrunv2.Service(
+    "sync",
+    name="rewards-live-sync",
+    location=region,
+    deletion_protection=False,
+    labels=labels,
+    template={
+        "scaling": {"max_instance_count": spare.id.apply(lambda _: 3)},
+        "vpc_access": nic(spare),
+        "containers": [{"image": f"{IMAGE}/sync:3.4.0"}],
+    },
 )
