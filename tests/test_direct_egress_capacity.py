@@ -83,11 +83,6 @@ def test_a_connector_stack_has_no_direct_egress_subnet_to_size():
     parse_config(_services(stack_config("staging"), api=1000))
 
 
-@pytest.mark.parametrize("stack", ["dev", "multi-region", "staging", "production"])
-def test_shipped_stacks_parse(stack):
-    parse_config(stack_config(stack))
-
-
 CAPACITY = ("direct-vpc-egress-subnet-capacity", "direct-vpc-egress-subnet-headroom")
 
 

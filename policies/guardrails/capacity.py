@@ -78,7 +78,7 @@ def addresses(svc: Service) -> tuple[int, str] | None | Unknown:
         if notes is UNKNOWN:
             return UNKNOWN
         scale = _max(notes.get(V1_MAX_SCALE) if isinstance(notes, Mapping) else None)
-        if scale is None or scale is UNKNOWN:
+        if not isinstance(scale, int):
             return scale
         return (
             facts.direct_egress_addresses(scale, revisions),
@@ -113,7 +113,7 @@ def addresses(svc: Service) -> tuple[int, str] | None | Unknown:
 
 def _subnet_of(m: StackModel, svc: Service) -> list[Subnet | Unknown]:
     """The stack's subnets the workload egresses from (none outside the stack's)."""
-    if svc.interfaces is UNKNOWN:
+    if not isinstance(svc.interfaces, list):
         return [UNKNOWN]
     found: list[Subnet | Unknown] = []
     for nic in svc.interfaces:
@@ -128,9 +128,9 @@ def _subnet_of(m: StackModel, svc: Service) -> list[Subnet | Unknown]:
 
 def loads(m: StackModel) -> Loads:
     """Every Direct VPC egress subnet of the stack with the workloads on it (memoised)."""
-    hit = m.derived.get("direct-egress-loads")
+    hit: Loads | None = m.derived.get("direct-egress-loads")
     if hit is not None:
-        return hit  # type: ignore[no-any-return]
+        return hit
     by_subnet: dict[str, Load] = {}
     unplaced: list[Service] = []
     for svc in m.services:
