@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from infra import limits
+from infra import facts, limits
 from infra.facts import image_pin_problem, looks_like_secret
 from infra.naming import Names
 
@@ -899,6 +899,61 @@ def _egress_range(key: str, value: str, egress: str) -> tuple[str, ipaddress.IPv
     return key, net
 
 
+def _check_direct_egress_capacity(raw: RawConfig, egress: str) -> None:
+    """Each Direct VPC egress subnet this stack plans holds what runs on it: every service in
+    every region (the old and the new revision at once during a rollout, each up to maxInstances)
+    and, in the primary region, the probe job's one task. The rule is facts.direct_egress_addresses
+    (Google's figures and source there); a range that is not a valid CIDR is _check_ranges'."""
+    if egress != "direct" or raw.shared_vpc is not None:
+        return  # a connector's /28 holds no instance; a Shared VPC host's subnets are not ours
+    subnets = [(f"{PROJECT}:network.directEgressCidr", raw.network.direct_egress_cidr, True)]
+    subnets += [
+        (f"{PROJECT}:regions.{region}.directEgressCidr", rc.direct_egress_cidr, False)
+        for region, rc in raw.regions.items()
+        if rc.direct_egress_cidr is not None
+    ]
+    revisions = facts.ROLLOUT_REVISIONS
+    errors: list[ConfigError] = []
+    for key, cidr, primary in subnets:
+        try:
+            net = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            continue
+        workloads = [
+            (
+                f"{PROJECT}:services.{name}.maxInstances = {svc.max_instances}",
+                facts.direct_egress_addresses(svc.max_instances, revisions),
+            )
+            for name, svc in raw.services.items()
+        ]
+        if primary and raw.probe.resolved_enabled():
+            workloads.append(
+                (f"the probe job ({PROJECT}:probe, 1 task)", facts.direct_egress_addresses(1))
+            )
+        need = sum(n for _, n in workloads)
+        usable = facts.usable_addresses(net.prefixlen)
+        if need <= usable:
+            continue
+        fits = next(p for p in range(net.prefixlen - 1, 0, -1) if facts.usable_addresses(p) >= need)
+        shown = "; ".join(f"{what} takes {n}" for what, n in workloads)
+        errors.append(
+            ConfigError(
+                key,
+                cidr,
+                f"the workloads on this Direct VPC egress subnet need {need} addresses and a "
+                f"/{net.prefixlen} has {usable} usable ({2 ** (32 - net.prefixlen)} less the "
+                f"{facts.SUBNET_RESERVED_ADDRESSES} every subnet reserves): {shown}. Cloud Run "
+                f"takes {facts.DIRECT_EGRESS_ADDRESSES_PER_INSTANCE} addresses an instance in "
+                f"blocks of {facts.DIRECT_EGRESS_BLOCK}, and a rollout runs {revisions} revisions "
+                f"at once ({facts.DIRECT_EGRESS_SOURCE}); instances beyond that cannot start. "
+                f"Widen the range to a /{fits} ({facts.usable_addresses(fits)} usable) or lower "
+                "those maxInstances",
+            )
+        )
+    if errors:
+        raise ConfigErrors(errors)
+
+
 def _region_ranges(raw: RawConfig, egress: str) -> list[tuple[str, ipaddress.IPv4Network]]:
     """Each other region's egress subnet on our own network: the one the egress mode needs."""
     out: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -998,6 +1053,7 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     found.run(parsed.connector.check)
     found.run(redis.check, production)
     found.run(_check_ranges, parsed, parsed.vpc_egress)
+    found.run(_check_direct_egress_capacity, parsed, parsed.vpc_egress)
     found.run(_check_names, parsed)
     for name, svc in parsed.services.items():
         found.run(svc.check, f"{PROJECT}:services.{name}", production)

@@ -131,3 +131,49 @@ def image_pin_problem(image: str) -> str | None:
     if tag.lower() in MOVING_TAGS:
         return f"uses a moving tag: the tag `{tag}` moves to whatever is pushed under it next"
     return None
+
+
+# -- Direct VPC egress: the addresses a subnet must hold --------------------------------------
+# Cloud Run, "Direct VPC egress with a VPC network", IP address allocation
+# (https://cloud.google.com/run/docs/configuring/vpc-direct-vpc#direct-vpc-ip-allocation; read
+# in its zh-TW rendering, https://docs.cloud.google.com/run/docs/configuring/vpc-direct-vpc?hl=zh-tw):
+# to scale up faster during traffic surges Cloud Run reserves 16 IP addresses at a time (a /28),
+# the subnet's IPv4 range must be /26 or larger, and in steady state Cloud Run uses twice (2X) as
+# many IP addresses as instances (a scaled-down revision keeps its addresses for a while).
+# "Best practices for Cloud Run networking" says the same: instance count x 2 estimates the
+# addresses in use (https://cloud.google.com/run/docs/configuring/networking-best-practices).
+# During a rollout the old and the new revision run at once, each up to its own maximum
+# (revision-level max instances).
+DIRECT_EGRESS_SOURCE = "https://cloud.google.com/run/docs/configuring/vpc-direct-vpc"
+DIRECT_EGRESS_BLOCK = 16
+DIRECT_EGRESS_ADDRESSES_PER_INSTANCE = 2
+ROLLOUT_REVISIONS = 2
+# Every subnet's primary IPv4 range has four addresses no instance can use (network, gateway,
+# second-to-last and broadcast): "Unusable addresses in IPv4 subnet ranges",
+# https://cloud.google.com/vpc/docs/subnets#unusable-ip-addresses-in-every-subnet.
+SUBNET_RESERVED_ADDRESSES = 4
+# Network Analyzer warns at "IP utilization above 75 percent for a subnet range" ("Insight groups
+# and types", https://cloud.google.com/network-intelligence-center/docs/network-analyzer/insight-groups-types),
+# and its allocation ratio of a primary range counts the 4 unusable addresses as allocated ("IP
+# address utilization insights",
+# https://cloud.google.com/network-intelligence-center/docs/network-analyzer/insights/vpc-network/ip-utilization):
+# the threshold for advice, computed as it computes it.
+SUBNET_UTILISATION_ADVICE = 0.75
+
+
+def direct_egress_addresses(instances: int, revisions: int = 1) -> int:
+    """The addresses `revisions` revisions of a workload of at most `instances` instances each
+    take from its Direct VPC egress subnet: 2 an instance, in blocks of 16."""
+    wanted = DIRECT_EGRESS_ADDRESSES_PER_INSTANCE * instances * revisions
+    return -(-wanted // DIRECT_EGRESS_BLOCK) * DIRECT_EGRESS_BLOCK
+
+
+def usable_addresses(prefixlen: int) -> int:
+    """The addresses of an IPv4 subnet of this prefix length that instances can take."""
+    return 2 ** (32 - prefixlen) - SUBNET_RESERVED_ADDRESSES
+
+
+def subnet_utilisation(addresses: int, prefixlen: int) -> float:
+    """The share of an IPv4 subnet allocated once `addresses` are taken, as Network Analyzer
+    counts it (the 4 unusable addresses count as allocated)."""
+    return (addresses + SUBNET_RESERVED_ADDRESSES) / 2 ** (32 - prefixlen)

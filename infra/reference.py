@@ -59,7 +59,10 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "network.directEgressCidr": (
         None,
-        "private, /26 or larger (direct only)",
+        "private, /26 or larger (direct only), and big enough: 2 addresses an instance in "
+        "blocks of 16 for two revisions of every service at `maxInstances` (a rollout runs "
+        "both), plus 16 for the probe job, within its usable addresses (the range less the 4 "
+        "every subnet reserves)",
         "a range that contains the old one (a widening): in place (`expandIpCidrRange`); "
         "anything else **replaces the egress subnet** the services send from",
     ),
@@ -193,7 +196,12 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "at most `maxInstances`",
         "in place (new revision)",
     ),
-    "services.<name>.maxInstances": (None, "", "in place (new revision)"),
+    "services.<name>.maxInstances": (
+        None,
+        "Direct VPC egress: the egress subnet of each region must hold 2 addresses an instance, "
+        "in blocks of 16, for two revisions of every service",
+        "in place (new revision)",
+    ),
     "services.<name>.cpu": (
         None,
         "memory per CPU as Cloud Run allows it (see `memory`)",
@@ -297,7 +305,8 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "regions.<name>.directEgressCidr": (
         None,
-        "own network, Direct VPC egress: /26 or larger, disjoint from every other range",
+        "own network, Direct VPC egress: /26 or larger, disjoint from every other range, and "
+        "big enough for two revisions of every service (as `network.directEgressCidr`)",
         "a widening: in place; anything else **replaces that region's egress subnet**",
     ),
 }

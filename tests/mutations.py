@@ -399,6 +399,23 @@ def _rule_misses_second_region(g: Graph) -> None:
     drop_dep(rule, second.urn, "targetTags")
 
 
+def _egress_subnet_cidr(cidr: str) -> Callable[[Graph], None]:
+    return lambda g: set_prop(named(g, "network-run-egress-subnet"), "ipCidrRange", cidr)
+
+
+def _backend_max_instances(count: int) -> Callable[[Graph], None]:
+    return lambda g: set_prop(
+        named(g, "svc-backend-service"), "template.scaling.maxInstanceCount", count
+    )
+
+
+def _backend_manual_instances(g: Graph) -> None:
+    """Manual scaling at 24 instances for all revisions: 48 addresses, 81 % of dev's /26."""
+    svc = named(g, "svc-backend-service")
+    for data in (svc.inputs, svc.outputs):
+        data["scaling"] = {"scalingMode": "MANUAL", "manualInstanceCount": 24}
+
+
 MUTATIONS = [
     Mutation(
         "literal-firewall-network",
@@ -933,5 +950,36 @@ MUTATIONS = [
         "redis-egress-firewall-rule",
         "svc-backend-use4-service",
         _rule_misses_second_region,
+    ),
+    # Direct VPC egress capacity (dev: backend at 5 a revision on a /26)
+    Mutation(
+        "dev-egress-subnet-a-27",
+        "dev",
+        "direct-vpc-egress-subnet-capacity",
+        "network-run-egress-subnet",
+        _egress_subnet_cidr("10.3.0.0/27"),
+    ),
+    Mutation(
+        "dev-backend-20-a-revision",
+        "dev",
+        "direct-vpc-egress-subnet-capacity",
+        "network-run-egress-subnet",
+        _backend_max_instances(20),
+    ),
+    Mutation(
+        "dev-backend-10-a-revision",
+        "dev",
+        "direct-vpc-egress-subnet-headroom",
+        "network-run-egress-subnet",
+        _backend_max_instances(10),
+        level="advisory",
+    ),
+    Mutation(
+        "dev-backend-manual-24",
+        "dev",
+        "direct-vpc-egress-subnet-headroom",
+        "network-run-egress-subnet",
+        _backend_manual_instances,
+        level="advisory",
     ),
 ]

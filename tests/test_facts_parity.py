@@ -189,3 +189,35 @@ def test_image_pinning_is_one_rule_on_both_sides(image, moving):
     assert pack.MOVING_TAGS == program.MOVING_TAGS
     assert (program.image_pin_problem(image) is not None) is moving
     assert pack.image_pin_problem(image) == program.image_pin_problem(image)
+
+
+CAPACITY_FACTS = (
+    "DIRECT_EGRESS_BLOCK",
+    "DIRECT_EGRESS_ADDRESSES_PER_INSTANCE",
+    "ROLLOUT_REVISIONS",
+    "SUBNET_RESERVED_ADDRESSES",
+    "SUBNET_UTILISATION_ADVICE",
+    "DIRECT_EGRESS_SOURCE",
+)
+
+
+def test_direct_egress_capacity_is_one_rule_on_both_sides():
+    """What the config refuses is what direct-vpc-egress-subnet-capacity reports: the same
+    figures, the same rounding, the same usable count."""
+    for name in CAPACITY_FACTS:
+        assert getattr(pack, name) == getattr(program, name), name
+    for instances in (0, 1, 4, 8, 9, 10, 20, 24, 100, 1000):
+        need = program.direct_egress_addresses(instances)
+        assert pack.direct_egress_addresses(instances) == need
+        assert need % 16 == 0 and need >= 2 * instances and need - 2 * instances < 16
+    assert program.direct_egress_addresses(10, revisions=2) == 48  # 40 -> three blocks of 16
+    assert program.direct_egress_addresses(1) == 16
+    assert program.direct_egress_addresses(0) == 0
+    for prefix in (20, 24, 26, 28):
+        usable = program.usable_addresses(prefix)
+        assert pack.usable_addresses(prefix) == usable == 2 ** (32 - prefix) - 4
+    assert program.usable_addresses(26) == 60
+    for addresses, prefix in ((48, 26), (48, 25), (0, 28), (112, 24)):
+        share = program.subnet_utilisation(addresses, prefix)
+        assert pack.subnet_utilisation(addresses, prefix) == share
+    assert program.subnet_utilisation(48, 26) == 52 / 64  # Network Analyzer's ratio: 81 %

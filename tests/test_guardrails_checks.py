@@ -124,6 +124,7 @@ def run(resources: list[Res], check, **cfg: Any) -> Findings:
         "productionLabels": {"production": "true"},
         "secretEnvPatterns": ["PASSWORD", "SECRET", "TOKEN", "API_KEY", "REDIS_AUTH"],
         "publicServices": [],
+        "utilisationThreshold": 0.75,
         **cfg,
     }
     check(Analysis(StackModel(resources)), config, out)

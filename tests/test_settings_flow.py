@@ -46,7 +46,11 @@ def _shared(key: str, value: Any) -> tuple[Any, dict[str, Any]]:
 # `<name>` is the first service, or a second region.
 SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "network.connectorCidr": ("10.2.0.16/28", {}),
-    "network.directEgressCidr": ("10.3.0.64/26", {"vpcEgress": "direct"}),
+    # Direct VPC egress: staging's services and probe need 64 addresses, more than a /26 holds.
+    "network.directEgressCidr": (
+        "10.3.0.128/25",
+        {"vpcEgress": "direct", "network.directEgressCidr": "10.3.0.0/25"},
+    ),
     "network.redisReservedRange": ("10.4.0.8/29", {}),
     "connector.minInstances": (3, {"connector.maxInstances": 4}),
     "connector.maxInstances": (4, {}),
@@ -88,9 +92,12 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "probe.deadlineSeconds": (20, {}),
     "probe.connectivityTest": (True, {}),
     "probe.connectivityTestService": ("auth", {"probe.connectivityTest": True}),
-    "vpcEgress": ("direct", {}),
+    "vpcEgress": ("direct", {"network.directEgressCidr": "10.3.0.0/25"}),
     "regions.<name>.connectorCidr": ("10.2.0.16/28", {}),
-    "regions.<name>.directEgressCidr": ("10.3.0.64/26", {"vpcEgress": "direct"}),
+    "regions.<name>.directEgressCidr": (
+        "10.3.1.0/26",
+        {"vpcEgress": "direct", "network.directEgressCidr": "10.3.0.0/25"},
+    ),
     "sharedVpc.hostProject": _shared("sharedVpc.hostProject", "acme-net-host2"),
     "sharedVpc.network": _shared("sharedVpc.network", "shared-vpc-2"),
     "sharedVpc.subnets": _shared("sharedVpc.subnets", {"us-central1": "chat-connector-usc1-b"}),

@@ -223,6 +223,20 @@ EXPECTED: dict[str, Expected] = {
     "rates-tls-plain-url": expect(
         ("cloud-run-private-redis-path", "rates", M), rates="REDIS_PORT='6379'"
     ),
+    # Direct VPC egress subnets sized by hand: one cannot hold its API (20 a revision, two
+    # revisions in a rollout), capped worker and nightly job (112 of 60 usable); the other holds
+    # a v1 service at 81 % of its range (Network Analyzer's 75 %), beside one with no maximum.
+    # In preview the job's parallelism is unknown and the rest already overflows: still decided.
+    "rewards-direct-egress-small-subnet": expect(
+        ("direct-vpc-egress-subnet-capacity", "rewards-run", M),
+        ("direct-vpc-egress-subnet-headroom", "rewards-batch", A),
+        # the sync service's maximum is another resource's output: unknown in preview
+        undecided=("direct-vpc-egress-subnet-capacity", "direct-vpc-egress-subnet-headroom"),
+        **{
+            "rewards-run": "rewards-live-api 80 (template.scaling.maxInstanceCount 20",
+            "rewards-batch": "Not counted: rewards-live-admin",
+        },
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

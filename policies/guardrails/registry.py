@@ -14,6 +14,8 @@ from guardrails.rules import (
     connector_in_service_region,
     connector_on_redis_network,
     connector_range_size,
+    direct_vpc_egress_subnet_capacity,
+    direct_vpc_egress_subnet_headroom,
     env_secrets_from_secret_manager,
     environment_derived_names,
     environment_name_prefix,
@@ -54,6 +56,8 @@ MODULES = (
     network_ranges_disjoint,
     connector_in_service_region,
     connector_on_redis_network,
+    direct_vpc_egress_subnet_capacity,
+    direct_vpc_egress_subnet_headroom,
     # the Cloud Run side of the path
     cloud_run_private_redis_path,
     # explicit dependencies and access

@@ -149,6 +149,20 @@ PUBLIC_SERVICES = Setting(
 )
 
 
+SUBNET_UTILISATION = Setting(
+    "utilisationThreshold",
+    {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 1,
+        "description": (
+            "Advise when the workloads on a Direct VPC egress subnet would allocate this share "
+            "of its range or more, counted as Network Analyzer counts it (its four unusable "
+            "addresses included). Default 0.75, Network Analyzer's high-utilization threshold."
+        ),
+    },
+    facts.SUBNET_UTILISATION_ADVICE,
+)
 OUTSIDE_PRODUCTION = Setting(
     "outsideProduction",
     {
