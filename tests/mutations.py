@@ -399,6 +399,36 @@ def _rule_misses_second_region(g: Graph) -> None:
     drop_dep(rule, second.urn, "targetTags")
 
 
+def _dev_subnet_flow_logs(path: str | None, value: Any = None) -> Callable[[Graph], None]:
+    """The dev stack's Direct VPC egress subnet without flow logs (path None) or with one of
+    its logConfig fields set to `value`."""
+
+    def apply(g: Graph) -> None:
+        subnet = named(g, "network-run-egress-subnet")
+        if path is None:
+            del_prop(subnet, "logConfig")
+        else:
+            set_prop(subnet, path, value)
+
+    return apply
+
+
+def _dev_egress_subnet_elsewhere(raw: str, from_urn: str | None) -> Callable[[Graph], None]:
+    """The dev service sends from a subnet the stack does not own: a literal id (a Shared VPC
+    host's) or another stack's output (`from_urn`, a StackReference the engine records)."""
+
+    def apply(g: Graph) -> None:
+        svc = named(g, "svc-backend-service")
+        set_prop(svc, "template.vpcAccess.networkInterfaces.0.subnetwork", raw)
+        drop_dep(svc, named(g, "network-run-egress-subnet").urn)
+        if from_urn is not None:
+            ref = from_urn.replace("STACK", g.stack).replace("PROJECT", g.project)
+            svc.propertyDependencies["template"] = [*svc.propertyDependencies["template"], ref]
+            svc.dependencies = [*svc.dependencies, ref]
+
+    return apply
+
+
 MUTATIONS = [
     Mutation(
         "literal-firewall-network",
@@ -573,6 +603,41 @@ MUTATIONS = [
         "firewall-logging-all-metadata",
         "firewall-redis-egress",
         _no_logconfig,
+    ),
+    Mutation(
+        "direct-egress-subnet-without-flow-logs",
+        "dev",
+        "direct-egress-flow-logs",
+        "network-run-egress-subnet",
+        _dev_subnet_flow_logs(None),
+    ),
+    Mutation(
+        "direct-egress-subnet-sampling-zero",
+        "dev",
+        "direct-egress-flow-logs",
+        "network-run-egress-subnet",
+        _dev_subnet_flow_logs("logConfig.flowSampling", 0.0),
+    ),
+    Mutation(
+        "direct-egress-shared-vpc-host-subnet",
+        "dev",
+        "direct-egress-flow-logs-unverified",
+        "svc-backend-service",
+        _dev_egress_subnet_elsewhere(
+            "projects/acme-net-host/regions/europe-west1/subnetworks/dev-run", None
+        ),
+        level="advisory",
+    ),
+    Mutation(
+        "direct-egress-subnet-from-another-stack",
+        "dev",
+        "direct-egress-flow-logs-unverified",
+        "svc-backend-service",
+        _dev_egress_subnet_elsewhere(
+            "projects/acme-chat-dev/regions/europe-west1/subnetworks/platform-run",
+            "urn:pulumi:STACK::PROJECT::pulumi:pulumi:StackReference::platform",
+        ),
+        level="advisory",
     ),
     Mutation(
         "connector-subnet-not-28",

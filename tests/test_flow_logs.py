@@ -60,7 +60,11 @@ def test_flow_log_defaults_are_googles_finest_interval_and_half_the_flows():
         ({"flowSampling": -0.1}, "flowSampling", "greater than 0"),
         ({"flowSampling": 1.5}, "flowSampling", "must be at most 1"),
         ({"flowSampling": "half"}, "flowSampling", "number"),
-        ({"metadata": "EXCLUDE_ALL_METADATA"}, "metadata", "unknown key: known keys here: aggregationInterval"),
+        (
+            {"metadata": "EXCLUDE_ALL_METADATA"},
+            "metadata",
+            "unknown key: known keys here: aggregationInterval",
+        ),
     ],
 )
 def test_bad_flow_log_settings_name_the_key(change, key, words):

@@ -48,6 +48,8 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
     "network.connectorCidr": ("10.2.0.16/28", {}),
     "network.directEgressCidr": ("10.3.0.64/26", {"vpcEgress": "direct"}),
     "network.redisReservedRange": ("10.4.0.8/29", {}),
+    "network.flowLogs.aggregationInterval": ("INTERVAL_1_MIN", {"vpcEgress": "direct"}),
+    "network.flowLogs.flowSampling": (1.0, {"vpcEgress": "direct"}),
     "connector.minInstances": (3, {"connector.maxInstances": 4}),
     "connector.maxInstances": (4, {}),
     "connector.machineType": ("f1-micro", {}),

@@ -14,6 +14,8 @@ from guardrails.rules import (
     connector_in_service_region,
     connector_on_redis_network,
     connector_range_size,
+    direct_egress_flow_logs,
+    direct_egress_flow_logs_unverified,
     env_secrets_from_secret_manager,
     environment_derived_names,
     environment_name_prefix,
@@ -49,6 +51,8 @@ MODULES = (
     redis_port_open_to_internet,
     redis_egress_not_to_internet,
     firewall_logging_all_metadata,
+    direct_egress_flow_logs,
+    direct_egress_flow_logs_unverified,
     # connector and addressing
     connector_range_size,
     network_ranges_disjoint,
