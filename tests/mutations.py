@@ -413,18 +413,14 @@ def _dev_subnet_flow_logs(path: str | None, value: Any = None) -> Callable[[Grap
     return apply
 
 
-def _dev_egress_subnet_elsewhere(raw: str, from_urn: str | None) -> Callable[[Graph], None]:
-    """The dev service sends from a subnet the stack does not own: a literal id (a Shared VPC
-    host's) or another stack's output (`from_urn`, a StackReference the engine records)."""
+def _dev_egress_subnet_elsewhere(raw: str) -> Callable[[Graph], None]:
+    """The dev service sends from a subnet the stack does not own: a Shared VPC host's, named by
+    its id or self link (a literal: no dependency on the stack's subnet)."""
 
     def apply(g: Graph) -> None:
         svc = named(g, "svc-backend-service")
         set_prop(svc, "template.vpcAccess.networkInterfaces.0.subnetwork", raw)
         drop_dep(svc, named(g, "network-run-egress-subnet").urn)
-        if from_urn is not None:
-            ref = from_urn.replace("STACK", g.stack).replace("PROJECT", g.project)
-            svc.propertyDependencies["template"] = [*svc.propertyDependencies["template"], ref]
-            svc.dependencies = [*svc.dependencies, ref]
 
     return apply
 
@@ -624,18 +620,18 @@ MUTATIONS = [
         "direct-egress-flow-logs-unverified",
         "svc-backend-service",
         _dev_egress_subnet_elsewhere(
-            "projects/acme-net-host/regions/europe-west1/subnetworks/dev-run", None
+            "projects/acme-net-host/regions/europe-west1/subnetworks/dev-run"
         ),
         level="advisory",
     ),
     Mutation(
-        "direct-egress-subnet-from-another-stack",
+        "direct-egress-host-subnet-self-link",
         "dev",
         "direct-egress-flow-logs-unverified",
         "svc-backend-service",
         _dev_egress_subnet_elsewhere(
-            "projects/acme-chat-dev/regions/europe-west1/subnetworks/platform-run",
-            "urn:pulumi:STACK::PROJECT::pulumi:pulumi:StackReference::platform",
+            "https://www.googleapis.com/compute/v1/projects/acme-net-host/regions/europe-west1/"
+            "subnetworks/dev-run"
         ),
         level="advisory",
     ),

@@ -12,7 +12,6 @@ from pulumi_policy import Severity
 
 from guardrails import settings as s
 from guardrails.common import Analysis, Findings, direct_egress
-from guardrails.model import from_stack_reference
 from guardrails.rule import ADVISORY, Rule
 from guardrails.rules.direct_egress_flow_logs import WHY
 from guardrails.values import project_of
@@ -29,14 +28,13 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
             continue
         seen.add(key)
         svc = d.service
-        refs = [n.subnetwork for n in svc.interfaces] if isinstance(svc.interfaces, list) else []
+        # Said from the value alone: whether it came through a StackReference is known only from
+        # the engine's dependency lists, which the SDK alone does not keep (guardrails/sdk.py).
         project = project_of(d.raw)
-        if any(from_stack_reference(r) for r in refs):
-            owner = "another stack's output (a StackReference), declared and judged there"
-        elif project is not None and project != svc.res.project:
+        if project is not None and project != svc.res.project:
             owner = f"a subnet of project {project} (a Shared VPC host), not of this stack"
         else:
-            owner = "not a subnet of this stack"
+            owner = "not a subnet of this stack (another stack's output, or declared elsewhere)"
         out.violation(
             svc.res,
             f"{svc.res.name}: egresses with Direct VPC egress through subnet {d.raw!r}, "
