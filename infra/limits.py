@@ -99,6 +99,33 @@ def region_problem(region: str, unlisted: str | None) -> tuple[str, str, str] | 
     )
 
 
+# -- VPC Flow Logs (the record of a Direct VPC egress path) ---------------------------------------
+# Direct VPC egress is not recorded by VPC firewall rules logging; VPC Flow Logs of its subnet
+# are (without the revision's name): "Direct VPC egress with a VPC network", Limitations,
+# https://cloud.google.com/run/docs/configuring/vpc-direct-vpc.
+FLOW_LOGS_SOURCE = "https://cloud.google.com/vpc/docs/flow-logs"
+# Subnetwork.logConfig.aggregationInterval: Google's values, INTERVAL_5_SEC the default ("Default
+# is an interval of 5 seconds per connection"; Compute API SubnetworkLogConfig,
+# https://cloud.google.com/compute/docs/reference/rest/v1/subnetworks, and pulumi_gcp 10.2
+# compute.SubnetworkLogConfigArgs: "Possible values are ...").
+FLOW_LOG_INTERVALS = (
+    "INTERVAL_5_SEC",
+    "INTERVAL_30_SEC",
+    "INTERVAL_1_MIN",
+    "INTERVAL_5_MIN",
+    "INTERVAL_10_MIN",
+    "INTERVAL_15_MIN",
+)
+# Subnetwork.logConfig.flowSampling is in [0, 1]: 1.0 reports every collected flow, 0.0 none
+# (same sources; Google's default 0.5). 0 is refused here: a subnet that reports nothing is not
+# a record of the path.
+FLOW_SAMPLING_MAX = 1.0
+# Subnetwork.logConfig.metadata: INCLUDE_ALL_METADATA adds the VM/instance, VPC and geographic
+# annotations to each record ("About VPC Flow Logs records", metadata fields,
+# https://cloud.google.com/vpc/docs/about-flow-logs-records); the program always sets it.
+FLOW_LOG_METADATA = "INCLUDE_ALL_METADATA"
+
+
 # -- container images ------------------------------------------------------------------------------
 # The reference grammar Cloud Run resolves (the OCI distribution `reference` grammar, as in
 # github.com/distribution/reference, reference.go): [host[:port]/]path[:tag][@digest]; path

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra import limits
 from infra.naming import region_code
 
 
@@ -19,6 +20,24 @@ class SubnetSpec:
     # Another region than the network's primary one (`NetworkArgs.region`); None for the
     # primary region's subnets.
     region: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowLogs:
+    """VPC Flow Logs on a Direct VPC egress subnet: the only record of that path, since Direct
+    VPC egress does not support firewall rules logging
+    (https://cloud.google.com/run/docs/configuring/vpc-direct-vpc, Limitations). Always with
+    every metadata field (infra/limits.py FLOW_LOG_METADATA)."""
+
+    aggregation_interval: str
+    flow_sampling: float
+
+    def log_config(self) -> gcp.compute.SubnetworkLogConfigArgs:
+        return gcp.compute.SubnetworkLogConfigArgs(
+            aggregation_interval=self.aggregation_interval,
+            flow_sampling=self.flow_sampling,
+            metadata=limits.FLOW_LOG_METADATA,
+        )
 
 
 @dataclass(frozen=True)
@@ -47,6 +66,9 @@ class NetworkArgs:
     # Held to the production baseline: Pulumi `protect` on the network and its subnets.
     production: bool = False
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # Flow logs on the Direct VPC egress subnets (the primary's and every region's); connector
+    # subnets carry none (the connector VMs' path is recorded by firewall rules logging).
+    direct_egress_flow_logs: FlowLogs | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -73,14 +95,16 @@ class Network(pulumi.ComponentResource):
         )
         self.connector_subnet = self._subnet(name, "connector-subnet", args.connector_subnet, args)
         self.direct_egress_subnet = self._subnet(
-            name, "run-egress-subnet", args.direct_egress_subnet, args
+            name, "run-egress-subnet", args.direct_egress_subnet, args, args.direct_egress_flow_logs
         )
         # region -> that region's egress subnet (connector or Direct VPC egress, by the mode).
         self.regional_subnets: dict[str, gcp.compute.Subnetwork] = {}
         for spec in args.regional_subnets:
             assert spec.region is not None
-            role = "connector-subnet" if args.connector_subnet else "run-egress-subnet"
-            subnet = self._subnet(name, f"{role}-{region_code(spec.region)}", spec, args)
+            connector = args.connector_subnet is not None
+            role = "connector-subnet" if connector else "run-egress-subnet"
+            logs = None if connector else args.direct_egress_flow_logs
+            subnet = self._subnet(name, f"{role}-{region_code(spec.region)}", spec, args, logs)
             assert subnet is not None
             self.regional_subnets[spec.region] = subnet
         self.psa_range, self.psa_connection = None, None
@@ -98,7 +122,12 @@ class Network(pulumi.ComponentResource):
         )
 
     def _subnet(
-        self, name: str, role: str, spec: SubnetSpec | None, args: NetworkArgs
+        self,
+        name: str,
+        role: str,
+        spec: SubnetSpec | None,
+        args: NetworkArgs,
+        flow_logs: FlowLogs | None = None,
     ) -> gcp.compute.Subnetwork | None:
         if spec is None:
             return None
@@ -110,6 +139,7 @@ class Network(pulumi.ComponentResource):
             network=self.network.id,
             ip_cidr_range=spec.cidr,
             private_ip_google_access=True,
+            log_config=flow_logs.log_config() if flow_logs else None,
             opts=pulumi.ResourceOptions(parent=self, protect=args.production),
         )
 

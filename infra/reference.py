@@ -66,6 +66,17 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "a range that contains the old one (a widening): in place (`expandIpCidrRange`); "
         "anything else **replaces the egress subnet** the services send from",
     ),
+    "network.flowLogs.aggregationInterval": (
+        None,
+        "the Direct VPC egress subnets' flow log interval (direct only; always with "
+        "INCLUDE_ALL_METADATA)",
+        "in place on every Direct VPC egress subnet (`logConfig` is not replace-on-change)",
+    ),
+    "network.flowLogs.flowSampling": (
+        None,
+        "above 0 and at most 1 (default 0.5); 0 would report no flows (direct only)",
+        "in place on every Direct VPC egress subnet (`logConfig` is not replace-on-change)",
+    ),
     "network.redisReservedRange": (
         None,
         "direct peering: a /29 (a /28 with read replicas); private services access: the "

@@ -28,7 +28,7 @@ from infra.config import StackConfig
 from infra.connector import Connector, ConnectorArgs
 from infra.firewall import RedisFirewall, RedisFirewallArgs
 from infra.naming import region_code
-from infra.network import Network, NetworkArgs, PrivateServicesAccess, SubnetSpec
+from infra.network import FlowLogs, Network, NetworkArgs, PrivateServicesAccess, SubnetSpec
 from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.redis import Redis, RedisArgs
@@ -182,6 +182,14 @@ class _StackBuilder:
                 regional_subnets=regional,
                 production=cfg.production,
                 after=apis.needed(api.COMPUTE),
+                direct_egress_flow_logs=(
+                    None
+                    if connector_mode
+                    else FlowLogs(
+                        cfg.network.flow_logs.aggregation_interval,
+                        cfg.network.flow_logs.flow_sampling,
+                    )
+                ),
             ),
         )
 

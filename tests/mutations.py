@@ -416,6 +416,32 @@ def _backend_manual_instances(g: Graph) -> None:
         data["scaling"] = {"scalingMode": "MANUAL", "manualInstanceCount": 24}
 
 
+def _dev_subnet_flow_logs(path: str | None, value: Any = None) -> Callable[[Graph], None]:
+    """The dev stack's Direct VPC egress subnet without flow logs (path None) or with one of
+    its logConfig fields set to `value`."""
+
+    def apply(g: Graph) -> None:
+        subnet = named(g, "network-run-egress-subnet")
+        if path is None:
+            del_prop(subnet, "logConfig")
+        else:
+            set_prop(subnet, path, value)
+
+    return apply
+
+
+def _dev_egress_subnet_elsewhere(raw: str) -> Callable[[Graph], None]:
+    """The dev service sends from a subnet the stack does not own: a Shared VPC host's, named by
+    its id or self link (a literal: no dependency on the stack's subnet)."""
+
+    def apply(g: Graph) -> None:
+        svc = named(g, "svc-backend-service")
+        set_prop(svc, "template.vpcAccess.networkInterfaces.0.subnetwork", raw)
+        drop_dep(svc, named(g, "network-run-egress-subnet").urn)
+
+    return apply
+
+
 MUTATIONS = [
     Mutation(
         "literal-firewall-network",
@@ -590,6 +616,41 @@ MUTATIONS = [
         "firewall-logging-all-metadata",
         "firewall-redis-egress",
         _no_logconfig,
+    ),
+    Mutation(
+        "direct-egress-subnet-without-flow-logs",
+        "dev",
+        "direct-egress-flow-logs",
+        "network-run-egress-subnet",
+        _dev_subnet_flow_logs(None),
+    ),
+    Mutation(
+        "direct-egress-subnet-sampling-zero",
+        "dev",
+        "direct-egress-flow-logs",
+        "network-run-egress-subnet",
+        _dev_subnet_flow_logs("logConfig.flowSampling", 0.0),
+    ),
+    Mutation(
+        "direct-egress-shared-vpc-host-subnet",
+        "dev",
+        "direct-egress-flow-logs-unverified",
+        "svc-backend-service",
+        _dev_egress_subnet_elsewhere(
+            "projects/acme-net-host/regions/europe-west1/subnetworks/dev-run"
+        ),
+        level="advisory",
+    ),
+    Mutation(
+        "direct-egress-host-subnet-self-link",
+        "dev",
+        "direct-egress-flow-logs-unverified",
+        "svc-backend-service",
+        _dev_egress_subnet_elsewhere(
+            "https://www.googleapis.com/compute/v1/projects/acme-net-host/regions/europe-west1/"
+            "subnetworks/dev-run"
+        ),
+        level="advisory",
     ),
     Mutation(
         "connector-subnet-not-28",

@@ -67,6 +67,12 @@ EXPECTED: dict[str, Expected] = {
     "sessions-redis-url": expect(),
     # Direct VPC egress with a tag, authoritative project IAMPolicy (policyData JSON), `live`.
     "payments-direct-egress": expect(),
+    # A service and a job on Direct VPC egress, a logged egress rule, no flow logs on the subnet:
+    # the logged rule records nothing for Direct VPC egress, so the subnet must log flows.
+    "alerts-direct-no-flow-logs": expect(
+        ("direct-egress-flow-logs", "alerts-run", M),
+        **{"alerts-run": "firewall rules logging is not supported for Direct VPC egress"},
+    ),
     # Network from the platform team's stack (StackReference): name, id and self link.
     "inventory-platform-network": expect(),
     # REDIS_HOST is a VM's reserved internal address: no Memorystore at all. An auto-named

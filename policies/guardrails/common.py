@@ -26,9 +26,17 @@ from guardrails.model import (
     SecretAccess,
     Service,
     StackModel,
+    Subnet,
 )
 from guardrails.path import Path, analyze
-from guardrails.values import UNKNOWN, last_segment, network_of, project_of, to_plain
+from guardrails.values import (
+    UNKNOWN,
+    Unknown,
+    last_segment,
+    network_of,
+    project_of,
+    to_plain,
+)
 
 ACCESSOR = "roles/secretmanager.secretAccessor"
 # Predefined roles holding secretmanager.versions.access ("Secret Manager roles and
@@ -265,3 +273,48 @@ POLICY_RULE_TYPES = (
     layers.NETWORK_POLICY_RULE,
     layers.REGION_POLICY_RULE,
 )
+
+
+# -- Direct VPC egress ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectEgress:
+    """One network interface of a Direct VPC egress workload and the subnet it takes addresses
+    from: a subnet of this stack, UNKNOWN (not known yet), or None (not this stack's: a Shared
+    VPC host's subnet by its id, another stack's output)."""
+
+    service: Service
+    raw: Any  # the subnetwork as written (or the network's, when only the network is given)
+    subnet: Subnet | Unknown | None
+
+
+def direct_egress(m: StackModel) -> Iterator[DirectEgress]:
+    """Every Direct VPC egress interface of every Cloud Run service and job (v2
+    template.vpcAccess.networkInterfaces, v1 run.googleapis.com/network-interfaces). With only
+    a network given, Cloud Run uses the subnet named like the network ("Direct VPC egress with a
+    VPC network", IP address allocation: https://cloud.google.com/run/docs/configuring/vpc-direct-vpc).
+    A workload whose interfaces are not known yet (preview) yields one UNKNOWN entry, unless
+    it uses a connector (the two are exclusive)."""
+    for svc in m.services:
+        if svc.connector is not None:
+            continue
+        if isinstance(svc.interfaces, Unknown):
+            yield DirectEgress(svc, UNKNOWN, UNKNOWN)
+            continue
+        for nic in svc.interfaces:
+            if nic.subnetwork.present:
+                yield DirectEgress(svc, nic.subnetwork.raw, m.subnets.resolve(nic.subnetwork))
+                continue
+            net = m.networks.resolve(nic.network) if nic.network.present else None
+            if isinstance(net, Unknown) or (net is not None and net.name is UNKNOWN):
+                yield DirectEgress(svc, nic.network.raw, UNKNOWN)
+            elif net is None or net.external:
+                yield DirectEgress(svc, nic.network.raw, None)
+            else:
+                same = [
+                    s
+                    for s in m.subnets
+                    if s.name == net.name and s.region in (svc.location, UNKNOWN)
+                ]
+                yield DirectEgress(svc, nic.network.raw, same[0] if len(same) == 1 else None)

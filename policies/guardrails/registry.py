@@ -14,6 +14,8 @@ from guardrails.rules import (
     connector_in_service_region,
     connector_on_redis_network,
     connector_range_size,
+    direct_egress_flow_logs,
+    direct_egress_flow_logs_unverified,
     direct_vpc_egress_subnet_capacity,
     direct_vpc_egress_subnet_headroom,
     env_secrets_from_secret_manager,
@@ -51,6 +53,8 @@ MODULES = (
     redis_port_open_to_internet,
     redis_egress_not_to_internet,
     firewall_logging_all_metadata,
+    direct_egress_flow_logs,
+    direct_egress_flow_logs_unverified,
     # connector and addressing
     connector_range_size,
     network_ranges_disjoint,

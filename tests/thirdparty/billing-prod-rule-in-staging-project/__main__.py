@@ -20,6 +20,7 @@ sub = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.120.0.0/26",
+    log_config={"metadata": "INCLUDE_ALL_METADATA"},
     project="acme-billing-prod",
 )
 redis = gcp.redis.Instance(

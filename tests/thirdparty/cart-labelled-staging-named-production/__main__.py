@@ -17,6 +17,7 @@ subnet = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.80.0.0/26",
+    log_config={"aggregation_interval": "INTERVAL_30_SEC", "flow_sampling": 0.25},
 )
 redis = gcp.redis.Instance(
     "cache",

@@ -18,6 +18,7 @@ edge_run = gcp.compute.Subnetwork(
     network=edge.id,
     region=region,
     ip_cidr_range="10.140.0.0/26",
+    log_config={"metadata": "INCLUDE_ALL_METADATA", "flow_sampling": 1.0},
 )
 cache = gcp.redis.Instance(
     "cache",

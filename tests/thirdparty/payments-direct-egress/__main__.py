@@ -26,6 +26,9 @@ egress_subnet = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.60.0.0/26",
+    log_config=gcp.compute.SubnetworkLogConfigArgs(
+        aggregation_interval="INTERVAL_5_SEC", flow_sampling=0.5, metadata="INCLUDE_ALL_METADATA"
+    ),
 )
 redis = gcp.redis.Instance(
     "payments-redis",

@@ -18,6 +18,7 @@ run_subnet = gcp.compute.Subnetwork(
     network=network.id,
     region=region,
     ip_cidr_range="10.150.0.0/26",
+    log_config={"metadata": "INCLUDE_ALL_METADATA"},
 )
 redis = gcp.redis.Instance(
     "quotes-redis",

@@ -15,6 +15,7 @@ subnet = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.70.0.0/26",
+    log_config={"metadata": "INCLUDE_ALL_METADATA"},
 )
 redis = gcp.redis.Instance(
     "cache",
