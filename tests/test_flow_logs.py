@@ -36,11 +36,13 @@ def _network(stack: str, **flow_logs: object) -> dict[str, str]:
 def _direct_multi_region(**flow_logs: object) -> dict[str, str]:
     raw = stack_config("multi-region")
     raw["redis-vpc:vpcEgress"] = "direct"
-    net = {"directEgressCidr": "10.3.0.0/26", "redisReservedRange": "10.5.0.0/24"}
+    # /23s: the multi-region backend's 50 instances need 208 addresses per region during a
+    # rollout (infra.config's Direct VPC egress capacity check refuses a /26).
+    net = {"directEgressCidr": "10.3.0.0/23", "redisReservedRange": "10.5.0.0/24"}
     if flow_logs:
         net["flowLogs"] = flow_logs  # type: ignore[assignment]
     raw["redis-vpc:network"] = json.dumps(net)
-    raw["redis-vpc:regions"] = json.dumps({"us-east4": {"directEgressCidr": "10.3.0.64/26"}})
+    raw["redis-vpc:regions"] = json.dumps({"us-east4": {"directEgressCidr": "10.3.2.0/23"}})
     return raw
 
 

@@ -52,8 +52,14 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
         {"vpcEgress": "direct", "network.directEgressCidr": "10.3.0.0/25"},
     ),
     "network.redisReservedRange": ("10.4.0.8/29", {}),
-    "network.flowLogs.aggregationInterval": ("INTERVAL_1_MIN", {"vpcEgress": "direct"}),
-    "network.flowLogs.flowSampling": (1.0, {"vpcEgress": "direct"}),
+    "network.flowLogs.aggregationInterval": (
+        "INTERVAL_1_MIN",
+        {"vpcEgress": "direct", "network.directEgressCidr": "10.3.0.0/25"},
+    ),
+    "network.flowLogs.flowSampling": (
+        1.0,
+        {"vpcEgress": "direct", "network.directEgressCidr": "10.3.0.0/25"},
+    ),
     "connector.minInstances": (3, {"connector.maxInstances": 4}),
     "connector.maxInstances": (4, {}),
     "connector.machineType": ("f1-micro", {}),

@@ -16,6 +16,11 @@ import pulumi
 import pulumi_gcp as gcp
 
 region = gcp.config.region
+# The team logs its Direct VPC egress flows (firewall rules logging does not see that path), so
+# what this program shows is only the capacity of its subnets.
+FLOW_LOGS = gcp.compute.SubnetworkLogConfigArgs(
+    aggregation_interval="INTERVAL_5_SEC", flow_sampling=0.5, metadata="INCLUDE_ALL_METADATA"
+)
 labels = {"app": "rewards"}
 IMAGE = "us-docker.pkg.dev/acme-rewards-live/rewards"
 
@@ -26,6 +31,7 @@ run = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.70.0.0/26",
+    log_config=FLOW_LOGS,
 )
 batch = gcp.compute.Subnetwork(
     "rewards-batch",
@@ -33,6 +39,7 @@ batch = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.70.1.0/26",
+    log_config=FLOW_LOGS,
 )
 
 
@@ -113,6 +120,7 @@ spare = gcp.compute.Subnetwork(
     network=vpc.id,
     region=region,
     ip_cidr_range="10.70.2.0/26",
+    log_config=FLOW_LOGS,
 )
 gcp.cloudrunv2.Service(
     "sync",
