@@ -249,6 +249,10 @@ EXPECTED: dict[str, Expected] = {
             "rewards-batch": "Not counted: rewards-live-admin",
         },
     ),
+    # The same API in two regions, Direct VPC egress given the network only: each takes the
+    # addresses of the subnet named like the network in its own region, so the US /26 holds
+    # only the US API (32 of 60) and the EU /23 the EU API. Clean, and decided in preview.
+    "fleet-two-region-network-only": expect(),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),
