@@ -89,6 +89,8 @@ def addresses(svc: Service) -> tuple[int, str] | None | Unknown:
     manual = _max(r.get("scaling.manualInstanceCount"))
     if mode == "MANUAL" and isinstance(manual, int):
         return facts.direct_egress_addresses(manual), f"scaling.manualInstanceCount {manual}"
+    if mode in ("MANUAL", UNKNOWN) and manual is UNKNOWN:
+        return UNKNOWN  # manual scaling ignores the maximums below: its count is the figure
     per_revision = _max(r.get("template.scaling.maxInstanceCount"))
     combined = _max(r.get("scaling.maxInstanceCount"))
     if UNKNOWN in (mode, per_revision, combined):
