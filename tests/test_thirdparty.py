@@ -249,6 +249,16 @@ EXPECTED: dict[str, Expected] = {
             "rewards-batch": "Not counted: rewards-live-admin",
         },
     ),
+    # The same API in two regions, Direct VPC egress given the network only: each takes the
+    # addresses of the subnet named like the network in its own region, so the US /26 holds
+    # only the US API (32 of 60) and the EU /23 the EU API. Clean, and decided in preview.
+    "fleet-two-region-network-only": expect(),
+    # Manual scaling (3 instances in all, another resource's output) on a /26, a leftover
+    # revision maximum of 40 that manual scaling ignores: clean; in preview the count is not
+    # known, so the subnet's capacity is undecided (never sized by the ignored maximum).
+    "tally-manual-scaling": expect(
+        undecided=("direct-vpc-egress-subnet-capacity", "direct-vpc-egress-subnet-headroom")
+    ),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

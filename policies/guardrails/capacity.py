@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails import facts
+from guardrails.common import direct_egress
 from guardrails.model import RUN_JOB, RUN_V1, Service, StackModel, Subnet
 from guardrails.values import UNKNOWN, Unknown, as_int, network_of
 
@@ -88,6 +89,8 @@ def addresses(svc: Service) -> tuple[int, str] | None | Unknown:
     manual = _max(r.get("scaling.manualInstanceCount"))
     if mode == "MANUAL" and isinstance(manual, int):
         return facts.direct_egress_addresses(manual), f"scaling.manualInstanceCount {manual}"
+    if mode in ("MANUAL", UNKNOWN) and manual is UNKNOWN:
+        return UNKNOWN  # manual scaling ignores the maximums below: its count is the figure
     per_revision = _max(r.get("template.scaling.maxInstanceCount"))
     combined = _max(r.get("scaling.maxInstanceCount"))
     if UNKNOWN in (mode, per_revision, combined):
@@ -111,21 +114,6 @@ def addresses(svc: Service) -> tuple[int, str] | None | Unknown:
     return min(options) if options else None
 
 
-def _subnet_of(m: StackModel, svc: Service) -> list[Subnet | Unknown]:
-    """The stack's subnets the workload egresses from (none outside the stack's)."""
-    if not isinstance(svc.interfaces, list):
-        return [UNKNOWN]
-    found: list[Subnet | Unknown] = []
-    for nic in svc.interfaces:
-        # Only the network given: Cloud Run uses the subnet of the network's name (Google, IP
-        # address allocation: facts.DIRECT_EGRESS_SOURCE).
-        ref = nic.subnetwork if nic.subnetwork.present else nic.network
-        sub = m.subnets.resolve(ref)
-        if sub is not None:
-            found.append(sub)
-    return found
-
-
 def loads(m: StackModel) -> Loads:
     """Every Direct VPC egress subnet of the stack with the workloads on it (memoised)."""
     hit: Loads | None = m.derived.get("direct-egress-loads")
@@ -133,8 +121,15 @@ def loads(m: StackModel) -> Loads:
         return hit
     by_subnet: dict[str, Load] = {}
     unplaced: list[Service] = []
+    # The stack's subnets each workload egresses from (none outside the stack's), as every Direct
+    # VPC egress rule reads them (common.direct_egress: with only the network given, the subnet
+    # named like the network in the workload's own region).
+    placed: dict[int, list[Subnet | Unknown]] = {}
+    for d in direct_egress(m):
+        if d.subnet is UNKNOWN or isinstance(d.subnet, Subnet):
+            placed.setdefault(id(d.service), []).append(d.subnet)
     for svc in m.services:
-        subs = _subnet_of(m, svc)
+        subs = placed.get(id(svc), []) if isinstance(svc.interfaces, list) else [UNKNOWN]
         if any(s is UNKNOWN for s in subs):
             unplaced.append(svc)
         for sub in subs:
