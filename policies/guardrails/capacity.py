@@ -20,12 +20,12 @@ program says sizes it, so it is named in the message and not counted.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from guardrails import facts
-from guardrails.common import direct_egress
+from guardrails.common import Findings, direct_egress
 from guardrails.model import RUN_JOB, RUN_V1, Service, StackModel, Subnet
 from guardrails.values import UNKNOWN, Unknown, as_int, network_of
 
@@ -206,3 +206,30 @@ def not_counted(load: Load, unplaced: list[Service]) -> str:
     if pending:
         text += f" Not known yet, so not counted: {'; '.join(pending)}."
     return text
+
+
+def judge(
+    m: StackModel,
+    out: Findings,
+    verdict: Callable[[Load, Sizing, list[Service]], str | None],
+) -> None:
+    """The walk both capacity rules make: for each Direct VPC egress subnet with workloads (or
+    values not known yet), its sizing; `verdict(load, size, unplaced)` gives the finding's message
+    for a decided size, None for no finding (undecided while some of the figures are not known
+    yet), or "" when the subnet is not this rule's to judge at all. A range not known yet leaves
+    the subnet undecided."""
+    found = loads(m)
+    for load in found.by_subnet.values():
+        size = sizing(load)
+        if size is None or (not load.workloads and not load.unknown and not found.unplaced):
+            continue
+        if size is UNKNOWN:
+            out.unknown(load.subnet.res, "the subnet's range")
+            continue
+        assert isinstance(size, Sizing)
+        message = verdict(load, size, found.unplaced)
+        if message:
+            out.violation(load.subnet.res, message)
+        elif message is None and (load.unknown or found.unplaced):
+            what = load.unknown + [f"the subnet of {w.name}" for w in found.unplaced]
+            out.unknown(load.subnet.res, "; ".join(what))

@@ -16,32 +16,21 @@ from pulumi_policy import Severity
 from guardrails import capacity
 from guardrails.common import Analysis, Findings
 from guardrails.rule import MANDATORY, Rule
-from guardrails.values import UNKNOWN
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
-    found = capacity.loads(a.model)
-    for load in found.by_subnet.values():
-        size = capacity.sizing(load)
-        if size is None or (not load.workloads and not load.unknown and not found.unplaced):
-            continue
-        if size is UNKNOWN:
-            out.unknown(load.subnet.res, "the subnet's range")
-            continue
-        assert isinstance(size, capacity.Sizing)
-        if size.need > size.usable:
-            fits = size.fits()
-            out.violation(
-                load.subnet.res,
-                f"{load.subnet.name}: {capacity.describe(load, size)}; instances beyond "
-                f"{size.usable} addresses cannot start.{capacity.not_counted(load, found.unplaced)} Fix: widen the "
-                f"subnet's ipCidrRange to a "
-                f"/{fits} or larger (a range that contains the old one is widened in place), or "
-                "lower those workloads' maximum instances.",
-            )
-        elif load.unknown or found.unplaced:
-            what = load.unknown + [f"the subnet of {s.name}" for s in found.unplaced]
-            out.unknown(load.subnet.res, "; ".join(what))
+    def verdict(load: capacity.Load, size: capacity.Sizing, unplaced: list[Any]) -> str | None:
+        if size.need <= size.usable:
+            return None
+        return (
+            f"{load.subnet.name}: {capacity.describe(load, size)}; instances beyond "
+            f"{size.usable} addresses cannot start.{capacity.not_counted(load, unplaced)} Fix: "
+            f"widen the subnet's ipCidrRange to a /{size.fits()} or larger (a range that "
+            "contains the old one is widened in place), or lower those workloads' maximum "
+            "instances."
+        )
+
+    capacity.judge(a.model, out, verdict)
 
 
 RULE = Rule(
