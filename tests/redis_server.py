@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
+import json
+import os
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -365,3 +368,19 @@ def tcp_server(reply: bytes | None) -> Iterator[int]:
         for c in held:
             c.close()
         srv.close()
+
+
+def probe_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
+    """`python -m probe ARGS` as the job runs it (with `env` over this process's): its exit code
+    and the JSON report, the last line it prints."""
+    from tests.support import ROOT
+
+    run = subprocess.run(
+        [sys.executable, "-m", "probe", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    return run.returncode, json.loads(run.stdout.strip().splitlines()[-1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import socket
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from probe.core import (
     classify_gaierror,
     classify_oserror,
 )
-from tests.redis_server import free_port, make_certs, redis_server, tcp_server
+from tests.redis_server import free_port, make_certs, probe_cli, redis_server, tcp_server
 from tests.support import ROOT
 
 DEADLINE = 3.0
@@ -186,24 +185,9 @@ def test_gaierror_classification():
     assert classify_gaierror(socket.gaierror(socket.EAI_AGAIN, "x")).transient is True
 
 
-def _cli(*args: str, env: dict | None = None) -> tuple[int, dict]:
-    import os
-
-    run = subprocess.run(
-        [sys.executable, "-m", "probe", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-    last = run.stdout.strip().splitlines()[-1]
-    return run.returncode, json.loads(last)
-
-
 def test_cli_healthy_and_failing(tmp_path):
     with redis_server(tmp_path, password="pw") as port:
-        code, out = _cli(
+        code, out = probe_cli(
             "--host",
             "127.0.0.1",
             "--port",
@@ -216,13 +200,13 @@ def test_cli_healthy_and_failing(tmp_path):
         )
         assert code == 0 and out["ok"] is True and out["classification"] is None
         assert {"ok", "classification", "hint", "steps", "latency_ms"} <= out.keys()
-        code, out = _cli("--host", "127.0.0.1", "--port", str(port), "--deadline", "2")
+        code, out = probe_cli("--host", "127.0.0.1", "--port", str(port), "--deadline", "2")
         assert code == 1 and out["classification"] == "auth"
 
 
 def test_cli_reads_the_service_env(tmp_path):
     with redis_server(tmp_path, password="pw") as port:
-        code, out = _cli(
+        code, out = probe_cli(
             env={
                 "REDIS_HOST": "127.0.0.1",
                 "REDIS_PORT": str(port),
@@ -236,10 +220,10 @@ def test_cli_reads_the_service_env(tmp_path):
 def test_cli_with_host_does_not_send_redis_auth_from_env(tmp_path):
     with redis_server(tmp_path, password="pw") as port:
         target = ("--host", "127.0.0.1", "--port", str(port), "--deadline", "2")
-        code, out = _cli(*target, env={"REDIS_AUTH": "pw"})
+        code, out = probe_cli(*target, env={"REDIS_AUTH": "pw"})
         assert code == 1 and out["classification"] == "auth"
         assert out["hint"] == NO_PASSWORD_HINT
-        code, out = _cli(*target, "--password-env", "REDIS_AUTH", env={"REDIS_AUTH": "pw"})
+        code, out = probe_cli(*target, "--password-env", "REDIS_AUTH", env={"REDIS_AUTH": "pw"})
         assert code == 0 and out["ok"] is True
 
 
@@ -310,7 +294,7 @@ def test_invalid_host_name_is_a_dns_failure_not_a_crash():
     ],
 )
 def test_cli_bad_settings_still_print_one_json_verdict(args, env):
-    code, out = _cli(*args, env=env)
+    code, out = probe_cli(*args, env=env)
     assert code == 2 and out["ok"] is False and out["classification"] == "config"
 
 
@@ -334,7 +318,7 @@ def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
 
     def from_file(ca_file) -> tuple[int, dict]:
         # REDIS_CA_CERT="" so that only the file is trusted, whatever the caller's env holds.
-        return _cli(
+        return probe_cli(
             *("--host", "127.0.0.1", "--port", str(port), "--tls", "--ca-file", str(ca_file)),
             *("--password-env", "PW", "--deadline", "3"),
             env={"PW": "pw", "REDIS_CA_CERT": ""},
@@ -356,13 +340,15 @@ def test_the_probe_trusts_every_ca_of_a_rotated_instance(tmp_path):
             "REDIS_AUTH": "pw",
             "REDIS_CA_CERT": bundle,
         }
-        code, out = _cli("--deadline", "3", env=env)
+        code, out = probe_cli("--deadline", "3", env=env)
         assert code == 0 and out["ok"] is True, out
         code, out = from_file(tmp_path / "bundle.pem")
         assert code == 0 and out["ok"] is True, out
 
         # Only the first CA (what the stack used to pass): the handshake fails.
-        code, out = _cli("--deadline", "3", env={**env, "REDIS_CA_CERT": first.ca_cert.read_text()})
+        code, out = probe_cli(
+            "--deadline", "3", env={**env, "REDIS_CA_CERT": first.ca_cert.read_text()}
+        )
         assert code == 1 and untrusted(out), out
         code, out = from_file(first.ca_cert)
         assert code == 1 and untrusted(out), out

@@ -8,10 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from probe.tokens import EnvTokenSource, FileTokenSource, MetadataServerTokenSou
 from tests.redis_server import (
     free_cluster_port,
     free_port,
+    probe_cli,
     redis_cli,
     redis_cluster,
     redis_server,
@@ -288,18 +286,6 @@ def test_moved_loop():
     assert "MOVED back to" in result.error and result.hint == HINTS["moved-loop"]
 
 
-def _cli(*args: str, env: dict | None = None) -> tuple[int, dict]:
-    run = subprocess.run(
-        [sys.executable, "-m", "probe", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-    return run.returncode, json.loads(run.stdout.strip().splitlines()[-1])
-
-
 def test_cli_cluster_from_the_service_env(cluster):
     """As the Cloud Run job runs it: REDIS_CLUSTER_MODE and REDIS_IAM_AUTH from the env, the
     token from the metadata server (here a loopback stand-in); a bad flag value is refused."""
@@ -312,10 +298,10 @@ def test_cli_cluster_from_the_service_env(cluster):
             "REDIS_AUTH": "",
             "GCE_METADATA_HOST": host,
         }
-        code, out = _cli("--deadline", "5", env=env)
+        code, out = probe_cli("--deadline", "5", env=env)
     assert code == 0 and out["ok"] is True and out["cluster"] is True, out
     assert sorted(n["port"] for n in out["nodes"]) == sorted(cluster.ports)
-    code, out = _cli(env={**env, "REDIS_CLUSTER_MODE": "maybe"})
+    code, out = probe_cli(env={**env, "REDIS_CLUSTER_MODE": "maybe"})
     assert code == 2 and out["classification"] == "config"
     assert "REDIS_CLUSTER_MODE" in out["error"]
 
