@@ -23,7 +23,7 @@ import pytest
 
 from preflight.changes import Change, hazards, state_graph
 from preflight.diff import PENDING, Step, diff
-from preflight.graph import Graph, RecordedResource
+from preflight.graph import Graph
 from preflight.state import PROVIDER_PREFIX, STACK_TYPE, State, load_state
 from tests.test_state_files import REAL, REFUSED, deployment_of
 
@@ -48,22 +48,13 @@ def live(entry: dict[str, Any]) -> bool:
 
 def registrations(state: State) -> Graph:
     """The file's own live resources registered again, each with the inputs it was deployed
-    with (reads stay reads)."""
+    with (reads stay reads): the deployed graph the gate builds, less the stack and providers
+    the engine registers itself."""
+    live = state.by_urn()
     resources = [
-        RecordedResource(
-            urn=r.urn,
-            type=r.type,
-            name=r.name,
-            parent=r.parent,
-            custom=r.custom,
-            provider=r.provider,
-            protect=r.protect,
-            inputs=dict(r.inputs),
-            outputs=dict(r.outputs),
-            read=r.external,
-        )
-        for r in state.resources
-        if not r.delete and r.type != STACK_TYPE and not r.type.startswith(PROVIDER_PREFIX)
+        dataclasses.replace(r, read=live[r.urn].external)
+        for r in state_graph(state, analyzed=True).resources
+        if r.type != STACK_TYPE and not r.type.startswith(PROVIDER_PREFIX)
     ]
     return Graph(state.project, state.stack, False, resources, {})
 
