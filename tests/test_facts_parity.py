@@ -221,3 +221,18 @@ def test_direct_egress_capacity_is_one_rule_on_both_sides():
         share = program.subnet_utilisation(addresses, prefix)
         assert pack.subnet_utilisation(addresses, prefix) == share
     assert program.subnet_utilisation(48, 26) == 52 / 64  # Network Analyzer's ratio: 81 %
+
+
+def test_private_service_connect_facts_are_equal():
+    for name in (
+        "SERVICE_CONNECTION_POLICY",
+        "PSC_SERVICE_CLASS",
+        "PSC_SERVICE_CLASS_SOURCES",
+        "PSC_PORTS_SOURCE",
+        "PSC_DISCOVERY_PORT",
+        "PSC_NODE_PORTS",
+        "PSC_CONNECTION_ROLE",
+    ):
+        assert getattr(pack, name) == getattr(program, name), name
+    assert set(program.PSC_SERVICE_CLASS) == {program.VALKEY, program.REDIS_CLUSTER}
+    assert set(program.PSC_SERVICE_CLASS.values()) == set(program.PSC_SERVICE_CLASS_SOURCES)

@@ -37,6 +37,44 @@ PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 PROJECT_IAM_BINDING = "gcp:projects/iAMBinding:IAMBinding"
 PROJECT_IAM_POLICY = "gcp:projects/iAMPolicy:IAMPolicy"
 
+# Other Memorystore products (Private Service Connect).
+VALKEY = "gcp:memorystore/instance:Instance"
+REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
+
+# Memorystore for Valkey and Memorystore for Redis Cluster over Private Service Connect
+# (docs/psc-products.md holds every source quoted). A service connection policy of the product's
+# service class, on the consumer network and in the instance's region, lets Memorystore create the
+# PSC endpoints in the policy's subnet; "You can create only one service connection policy for
+# each combination of network, region, and service class"
+# (https://cloud.google.com/vpc/docs/about-service-connection-policies).
+SERVICE_CONNECTION_POLICY = (
+    "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy"
+)
+PSC_SERVICE_CLASS_SOURCES = {
+    "gcp-memorystore": "https://cloud.google.com/memorystore/docs/valkey/networking",
+    "gcp-memorystore-redis": "https://cloud.google.com/memorystore/docs/cluster/networking",
+}
+# type token -> the service class its policy must have.
+PSC_SERVICE_CLASS = {
+    VALKEY: "gcp-memorystore",
+    REDIS_CLUSTER: "gcp-memorystore-redis",
+}
+# "For all of your instance's Private Service Connect endpoints, you must allow TCP port 6379, as
+# well as TCP ports 11000 through 13047." (Valkey:
+# https://docs.cloud.google.com/memorystore/docs/valkey/connect-instance; Redis Cluster, the same
+# sentence: https://docs.cloud.google.com/memorystore/docs/cluster/connect-cluster-instance)
+PSC_PORTS_SOURCE = "https://docs.cloud.google.com/memorystore/docs/valkey/connect-instance"
+PSC_DISCOVERY_PORT = 6379
+PSC_NODE_PORTS = (11000, 13047)  # inclusive
+# The role an IAM-authenticated client's service account needs: Valkey
+# https://cloud.google.com/memorystore/docs/valkey/access-control (memorystore.instances.connect),
+# Redis Cluster https://cloud.google.com/memorystore/docs/cluster/about-iam-auth
+# (redis.clusters.connect).
+PSC_CONNECTION_ROLE = {
+    VALKEY: "roles/memorystore.dbConnectionUser",
+    REDIS_CLUSTER: "roles/redis.dbConnectionUser",
+}
+
 # Firewall policies (guardrails/layers.py).
 FIREWALL_POLICY = "gcp:compute/firewallPolicy:FirewallPolicy"
 FIREWALL_POLICY_RULE = "gcp:compute/firewallPolicyRule:FirewallPolicyRule"
