@@ -1,0 +1,159 @@
+"""The client side of Memorystore for Valkey and Redis Cluster (issue 22): the output contract's
+nullable keys, the `outputs` renderer, the services' and the probe job's env, and the
+Connectivity Test's destination kinds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.outputs import CONTRACT, contract_violations, redis_client
+from preflight import wire
+from preflight.appconfig import app_config
+from tests.support import ROOT, run_preflight, stack_graph
+
+UPGRADE = sorted((ROOT / "tests" / "upgrade").glob("*/*.json"))
+NEW_KEYS = (
+    "redis_product",
+    "redis_cluster_mode",
+    "redis_auth",
+    "psc_subnet_id",
+    "service_connection_policy_id",
+)
+
+
+def psc_outputs(product: str = "valkey", **changes: Any) -> dict[str, Any]:
+    """A deployed Valkey (or Redis Cluster) stack's outputs: staging's, with the PSC keys."""
+    out = dict(wire.plain(stack_graph("staging").outputs))
+    out.pop("redis_auth_secret_id", None)  # IAM auth: no AUTH secret
+    out.update(
+        redis_product=product,
+        redis_cluster_mode=True,
+        redis_auth="iam",
+        redis_host="10.5.0.2",
+        redis_port=6379,
+        psc_subnet_id="projects/p/regions/europe-west1/subnetworks/staging-psc",
+        service_connection_policy_id=(
+            "projects/p/locations/europe-west1/serviceConnectionPolicies/staging-gcp-memorystore"
+        ),
+    )
+    out.update(changes)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def stack_outputs_of(export: Path) -> dict[str, Any]:
+    """The stack's outputs in a `pulumi stack export` of tests/upgrade."""
+    data = json.loads(export.read_text())
+    stack = next(r for r in data["deployment"]["resources"] if r["type"] == "pulumi:pulumi:Stack")
+    return dict(stack.get("outputs", {}))
+
+
+# -- the contract -------------------------------------------------------------------------------
+def test_new_keys_are_nullable_in_the_contract():
+    for key in NEW_KEYS:
+        assert key in CONTRACT and CONTRACT[key][1], key
+
+
+@pytest.mark.parametrize("export", UPGRADE, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_stacks_deployed_before_the_psc_products_keep_passing(export):
+    outputs = stack_outputs_of(export)
+    assert outputs and not set(NEW_KEYS) & set(outputs)
+    assert contract_violations(outputs) == []
+    client = redis_client(outputs)
+    assert client.product == "memorystore-redis" and client.cluster_mode is False
+    assert client.auth == ("auth-string" if outputs.get("redis_auth_secret_id") else "none")
+
+
+def test_psc_outputs_pass_and_resolve():
+    assert contract_violations(psc_outputs()) == []
+    client = redis_client(psc_outputs("redis-cluster", redis_auth="none"))
+    assert (client.product, client.cluster_mode, client.auth, client.psc) == (
+        "redis-cluster",
+        True,
+        "none",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"redis_auth": "password"}, "redis_auth: 'password' is not one of auth-string, iam, none"),
+        ({"redis_product": "memcached"}, "redis_product: 'memcached' is not one of"),
+        ({"redis_cluster_mode": "true"}, "redis_cluster_mode: expected bool, got str"),
+        ({"psc_subnet_id": 3}, "psc_subnet_id: expected str, got int"),
+        (
+            {"redis_auth": "auth-string"},
+            "redis_auth: auth-string needs redis_auth_secret_id (the secret that holds it)",
+        ),
+        (
+            {"redis_auth_secret_id": "projects/p/secrets/s"},
+            "redis_auth_secret_id: set, but redis_auth is 'iam' (no AUTH string)",
+        ),
+        (
+            {"redis_auth": "auth-string", "redis_auth_secret_id": "projects/p/secrets/s"},
+            "redis_auth: valkey takes iam or none, not auth-string",
+        ),
+        (
+            {"redis_product": "redis-cluster", "redis_cluster_mode": False},
+            "redis_cluster_mode: false, but redis-cluster is always in cluster mode",
+        ),
+        (
+            {"redis_product": "memorystore-redis", "redis_auth": "none"},
+            "redis_cluster_mode: true, but memorystore-redis has no cluster mode",
+        ),
+    ],
+)
+def test_psc_outputs_violations_are_named(changes, problem):
+    problems = contract_violations(psc_outputs(**changes))
+    assert any(p.startswith(problem) for p in problems), problems
+
+
+# -- the `outputs` renderer ---------------------------------------------------------------------
+def test_app_config_of_a_valkey_stack_says_how_to_connect():
+    config = app_config(psc_outputs())
+    assert {k: config[k] for k in config if k.startswith("REDIS_")} == {
+        "REDIS_PRODUCT": "valkey",
+        "REDIS_HOST": "10.5.0.2",
+        "REDIS_PORT": "6379",
+        "REDIS_CLUSTER_MODE": "true",
+        "REDIS_TLS": "true",
+        "REDIS_CA_CERT_ENV": "REDIS_CA_CERT",
+        "REDIS_AUTHENTICATION": "iam",
+        "REDIS_IAM_AUTH": "true",
+        "REDIS_AUTH_SECRET_ID": "",
+        "REDIS_IAM_SOURCE": "metadata-server",
+        "REDIS_IAM_SCOPE": "https://www.googleapis.com/auth/cloud-platform",
+    }
+
+
+def test_app_config_of_a_memorystore_redis_stack_reads_absent_keys_as_before():
+    config = app_config(wire.plain(stack_graph("production").outputs))
+    assert config["REDIS_PRODUCT"] == "memorystore-redis"
+    assert config["REDIS_CLUSTER_MODE"] == "false" and config["REDIS_IAM_AUTH"] == "false"
+    assert config["REDIS_AUTHENTICATION"] == "auth-string"
+    assert config["REDIS_IAM_SOURCE"] == config["REDIS_IAM_SCOPE"] == ""
+    plain = app_config(psc_outputs(redis_tls=False, redis_auth="none", redis_cluster_mode=False))
+    assert plain["REDIS_CA_CERT_ENV"] == "" and plain["REDIS_AUTHENTICATION"] == "none"
+
+
+def test_outputs_renders_the_psc_keys_in_every_format():
+    text = json.dumps(psc_outputs("redis-cluster"))
+    rendered = {
+        fmt: run_preflight("outputs", "--format", fmt, stdin=text)
+        for fmt in ("dotenv", "json", "yaml")
+    }
+    for fmt, run in rendered.items():
+        assert run.returncode == 0, (fmt, run.stderr)
+    dotenv = dict(line.split("=", 1) for line in rendered["dotenv"].stdout.splitlines())
+    as_json = json.loads(rendered["json"].stdout)
+    as_yaml = yaml.safe_load(rendered["yaml"].stdout)
+    assert dotenv == as_json == as_yaml
+    assert as_json["REDIS_PRODUCT"] == "redis-cluster" and as_json["REDIS_CLUSTER_MODE"] == "true"
+    assert as_json["REDIS_AUTHENTICATION"] == "iam"
+    bad = run_preflight("outputs", stdin=json.dumps(psc_outputs(redis_auth="token")))
+    assert bad.returncode == 1 and "redis_auth: 'token' is not one of" in bad.stderr
