@@ -196,6 +196,12 @@ def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def flag(value: bool) -> str:
+    """A boolean as the workloads' env and the application's config carry it: the words
+    probe/core.py env_flag reads."""
+    return "true" if value else "false"
+
+
 @dataclass(frozen=True)
 class RedisClient:
     """What a client needs to know beyond host, port and TLS, with absent keys resolved."""

@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from infra.outputs import contract_violations, redis_client
+from infra.outputs import contract_violations, flag, redis_client
 
 # An IAM-authenticated client sends an OAuth access token of its principal as the AUTH password
 # ("Memorystore does the verification using the Redis AUTH command and IAM access tokens",
@@ -38,10 +38,6 @@ TOKEN_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # The services' env var that holds the instance's CA bundle under TLS (infra/cloud_run.py).
 CA_CERT_ENV = "REDIS_CA_CERT"
 
-
-def flag(value: bool) -> str:
-    """A boolean as the services' env carries it (probe/core.py env_flag reads it)."""
-    return "true" if value else "false"
 
 
 class ContractError(ValueError):

@@ -157,3 +157,122 @@ def test_outputs_renders_the_psc_keys_in_every_format():
     assert as_json["REDIS_AUTHENTICATION"] == "iam"
     bad = run_preflight("outputs", stdin=json.dumps(psc_outputs(redis_auth="token")))
     assert bad.returncode == 1 and "redis_auth: 'token' is not one of" in bad.stderr
+
+
+# -- the services' and the probe job's env, the Connectivity Test's destination ----------------
+COMPONENTS = """
+import pulumi
+from infra.cloud_run import CloudRunArgs, CloudRunService, DirectEgress, RedisEndpoint
+from infra.config import ProbeSettings, ServiceConfig
+from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
+
+endpoint = RedisEndpoint(
+    host="10.5.0.2", port=6379, tls=True, ca_cert="PEM", auth_secret=None,
+    auth_secret_version=None, **{endpoint},
+)
+egress = DirectEgress(network="projects/p/global/networks/n", subnetwork="s", tags=["t"])
+service = CloudRunService("svc", CloudRunArgs(
+    settings=ServiceConfig(image="img:1"), project="p", region="europe-west1",
+    service_name="svc", account_id="svc-sa", egress=egress, redis=endpoint, production=False,
+))
+RedisProbe("probe", RedisProbeArgs(
+    settings=ProbeSettings(image="probe:1", enabled=True), project="p", region="europe-west1",
+    job_name="probe", account_id="probe-sa", egress=egress, redis=endpoint, production=False,
+    connectivity_test=ConnectivityTestSpec(
+        name="run-to-redis", source_revision="projects/p/locations/r/services/s/revisions/s-1",
+        network_id="projects/p/global/networks/n", **{spec},
+    ),
+))
+"""
+
+
+def components(tmp_path: Path, endpoint: dict[str, Any], spec: dict[str, Any]) -> Any:
+    """A service, the probe job and its Connectivity Test built directly under the mock runtime."""
+    from preflight.engine import Emulation
+
+    (tmp_path / "Pulumi.yaml").write_text("name: clients\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        COMPONENTS.replace("{endpoint}", repr(endpoint)).replace("{spec}", repr(spec))
+    )
+    return Emulation(tmp_path, "test", config={}).run()
+
+
+def envs(resource: Any) -> dict[str, Any]:
+    template = resource.inputs["template"]
+    container = (template.get("template") or template)["containers"][0]
+    return {e["name"]: e.get("value") for e in container["envs"]}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        (
+            {"cluster_mode": True, "iam_auth": True},
+            {"REDIS_CLUSTER_MODE": "true", "REDIS_IAM_AUTH": "true"},
+        ),
+        (
+            {"cluster_mode": False, "iam_auth": False},
+            {"REDIS_CLUSTER_MODE": "false", "REDIS_IAM_AUTH": "false"},
+        ),
+        ({}, {}),  # not a PSC product: the env of a memorystore-redis stack, as before
+    ],
+)
+def test_services_and_the_probe_job_get_cluster_mode_and_iam_auth(tmp_path, endpoint, expected):
+    graph = components(
+        tmp_path, endpoint, {"redis_instance_id": "projects/p/locations/r/instances/i"}
+    )
+    for type_ in ("gcp:cloudrunv2/service:Service", "gcp:cloudrunv2/job:Job"):
+        env = envs(graph.one(type_))
+        assert {
+            k: v for k, v in env.items() if k in ("REDIS_CLUSTER_MODE", "REDIS_IAM_AUTH")
+        } == expected
+        assert "REDIS_AUTH" not in env and env["REDIS_CA_CERT"] == "PEM"
+        assert list(env)[:3] == ["REDIS_HOST", "REDIS_PORT", "REDIS_TLS"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "destination"),
+    [
+        (
+            {"redis_instance_id": "projects/p/locations/r/instances/i"},
+            {"redisInstance": "projects/p/locations/r/instances/i", "port": 6379},
+        ),
+        (
+            {"redis_cluster_id": "projects/p/locations/r/clusters/c"},
+            {"redisCluster": "projects/p/locations/r/clusters/c", "port": 6379},
+        ),
+        (
+            {"destination_ip": "10.5.0.3", "destination_port": 6379},
+            {"ipAddress": "10.5.0.3", "port": 6379},
+        ),
+    ],
+)
+def test_connectivity_test_destination_kinds(tmp_path, spec, destination):
+    graph = components(tmp_path, {"cluster_mode": True}, spec)
+    test = graph.one("gcp:networkmanagement/connectivityTest:ConnectivityTest")
+    assert test.inputs["destination"] == {**destination, "network": "projects/p/global/networks/n"}
+    assert (
+        test.inputs["source"]["cloudRunRevision"]["uri"] == "projects/p/locations/r/revisions/s-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [
+        ({}, "none is set"),
+        (
+            {"redis_instance_id": "i", "redis_cluster_id": "c"},
+            "redis_instance_id, redis_cluster_id are set",
+        ),
+        (
+            {"redis_cluster_id": "c", "destination_port": 6379},
+            "destination_port needs destination_ip",
+        ),
+    ],
+)
+def test_connectivity_test_takes_exactly_one_destination_kind(spec, needle):
+    from infra.probe import ConnectivityTestSpec
+
+    with pytest.raises(ValueError, match="exactly one destination") as info:
+        ConnectivityTestSpec(name="t", source_revision="r", network_id="n", **spec)
+    assert needle in str(info.value)
