@@ -14,7 +14,7 @@ import yaml
 from infra.outputs import CONTRACT, contract_violations, redis_client
 from preflight import wire
 from preflight.appconfig import app_config
-from tests.support import ROOT, run_preflight, stack_graph
+from tests.support import ROOT, psc_outputs, run_preflight, stack_graph
 
 UPGRADE = sorted((ROOT / "tests" / "upgrade").glob("*/*.json"))
 NEW_KEYS = (
@@ -24,25 +24,6 @@ NEW_KEYS = (
     "psc_subnet_id",
     "service_connection_policy_id",
 )
-
-
-def psc_outputs(product: str = "valkey", **changes: Any) -> dict[str, Any]:
-    """A deployed Valkey (or Redis Cluster) stack's outputs: staging's, with the PSC keys."""
-    out = dict(wire.plain(stack_graph("staging").outputs))
-    out.pop("redis_auth_secret_id", None)  # IAM auth: no AUTH secret
-    out.update(
-        redis_product=product,
-        redis_cluster_mode=True,
-        redis_auth="iam",
-        redis_host="10.5.0.2",
-        redis_port=6379,
-        psc_subnet_id="projects/p/regions/europe-west1/subnetworks/staging-psc",
-        service_connection_policy_id=(
-            "projects/p/locations/europe-west1/serviceConnectionPolicies/staging-gcp-memorystore"
-        ),
-    )
-    out.update(changes)
-    return {k: v for k, v in out.items() if v is not None}
 
 
 def stack_outputs_of(export: Path) -> dict[str, Any]:
