@@ -39,7 +39,6 @@ TOKEN_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CA_CERT_ENV = "REDIS_CA_CERT"
 
 
-
 class ContractError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
