@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 
 from infra import facts
 from infra.config import ServiceConfig
+from infra.outputs import flag
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class RedisEndpoint:
     ca_cert: pulumi.Input[str] | None
     auth_secret: gcp.secretmanager.Secret | None
     auth_secret_version: gcp.secretmanager.SecretVersion | None
+    # Memorystore for Valkey / Redis Cluster (over Private Service Connect): whether clients speak
+    # Redis Cluster, and authenticate with the service account's IAM access token. None: not a
+    # PSC product (Memorystore for Redis), whose workloads get neither env var, as before.
+    cluster_mode: bool | None = None
+    iam_auth: bool = False
 
 
 def vpc_access(egress: ConnectorEgress | DirectEgress) -> Any:
@@ -78,17 +84,25 @@ def redis_env(
     secrets: Mapping[str, AppSecret] | None = None,
 ) -> Any:
     """Plain env first, then the application's secrets (secretKeyRef), then REDIS_HOST/PORT/TLS
-    (and the CA) from the instance's outputs and REDIS_AUTH from Secret Manager at the pinned
-    version: a new AUTH string rolls out only with a new revision."""
+    (and the CA) from the instance's outputs, REDIS_CLUSTER_MODE/REDIS_IAM_AUTH for a PSC product,
+    and REDIS_AUTH from Secret Manager at the pinned version when there is an AUTH secret: a new
+    AUTH string rolls out only with a new revision."""
     envs: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted((extra or {}).items())]
     envs += [secret_env(k, s.secret_id, s.version) for k, s in sorted((secrets or {}).items())]
     envs += [
         {"name": "REDIS_HOST", "value": redis.host},
         {"name": "REDIS_PORT", "value": pulumi.Output.from_input(redis.port).apply(str)},
-        {"name": "REDIS_TLS", "value": "true" if redis.tls else "false"},
+        {"name": "REDIS_TLS", "value": flag(redis.tls)},
     ]
     if redis.tls and redis.ca_cert is not None:
         envs.append({"name": "REDIS_CA_CERT", "value": redis.ca_cert})
+    if redis.cluster_mode is not None or redis.iam_auth:
+        # The words probe/core.py env_flag reads, as the application's config renders them
+        # (preflight/appconfig.py).
+        envs += [
+            {"name": "REDIS_CLUSTER_MODE", "value": flag(bool(redis.cluster_mode))},
+            {"name": "REDIS_IAM_AUTH", "value": flag(redis.iam_auth)},
+        ]
     if redis.auth_secret is not None and redis.auth_secret_version is not None:
         envs.append(
             secret_env("REDIS_AUTH", redis.auth_secret.secret_id, redis.auth_secret_version.version)

@@ -4,13 +4,17 @@
 `redis_auth_secret_id` are null when the stack has no connector or AUTH is off (the Python SDK
 drops an exported None, so readers treat an absent nullable key as null). The AUTH string
 itself is never an output: only the id of the secret that holds it.
+
+The keys of Memorystore for Valkey and Memorystore for Redis Cluster (`redis_product` and after,
+issue 22) are nullable too: a stack deployed before them has none, and `redis_client` reads that
+as what it is, Memorystore for Redis (no cluster mode; AUTH string when it has a secret).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 
@@ -27,7 +31,12 @@ CONTRACT: dict[str, tuple[type, bool, str]] = {
         True,
         "`projects/P/locations/R/connectors/C`; null (absent) without a connector.",
     ),
-    "redis_host": (str, False, "The private IP of the Redis primary endpoint."),
+    "redis_host": (
+        str,
+        False,
+        "The private IP of the Redis primary endpoint; for Valkey and Redis Cluster the discovery "
+        "endpoint (Valkey with cluster mode off: the primary endpoint).",
+    ),
     "redis_port": (int, False, "The Redis port, read from the instance (not assumed)."),
     "redis_tls": (
         bool,
@@ -64,7 +73,48 @@ CONTRACT: dict[str, tuple[type, bool, str]] = {
         True,
         "The project that owns the network: this one, or the Shared VPC host.",
     ),
+    # Since Memorystore for Valkey and Redis Cluster (issue 22); absent (null) on a stack
+    # deployed before: `redis_client` reads that as memorystore-redis.
+    "redis_product": (
+        str,
+        True,
+        "`memorystore-redis`, `valkey` or `redis-cluster`; null (absent): `memorystore-redis`.",
+    ),
+    "redis_cluster_mode": (
+        bool,
+        True,
+        "Clients speak Redis Cluster (discovery endpoint, follow MOVED): Redis Cluster and Valkey "
+        "with cluster mode on; null (absent): false.",
+    ),
+    "redis_auth": (
+        str,
+        True,
+        "How clients authenticate: `auth-string` (from `redis_auth_secret_id`), `iam` (the "
+        "service account's access token as the AUTH password) or `none`; null (absent): "
+        "`auth-string` with a secret, else `none`.",
+    ),
+    "psc_subnet_id": (
+        str,
+        True,
+        "The subnet whose addresses the service connection policy gives the Private Service "
+        "Connect endpoints (Valkey, Redis Cluster); else null.",
+    ),
+    "service_connection_policy_id": (
+        str,
+        True,
+        "The service connection policy of the PSC endpoints (the platform's on a Shared VPC); "
+        "else null.",
+    ),
 }
+
+Product = Literal["memorystore-redis", "valkey", "redis-cluster"]
+AuthKind = Literal["auth-string", "iam", "none"]
+PRODUCTS: tuple[Product, ...] = ("memorystore-redis", "valkey", "redis-cluster")
+# Reached over Private Service Connect (docs/psc-products.md).
+PSC_PRODUCTS: tuple[Product, ...] = ("valkey", "redis-cluster")
+AUTH_KINDS: tuple[AuthKind, ...] = ("auth-string", "iam", "none")
+# The words a string output must be one of.
+WORDS: dict[str, tuple[str, ...]] = {"redis_product": PRODUCTS, "redis_auth": AUTH_KINDS}
 
 
 @dataclass(frozen=True)
@@ -88,6 +138,12 @@ class StackOutputs:
     service_urls_by_region: Mapping[str, Mapping[str, pulumi.Input[str]]]
     vpc_connector_ids_by_region: Mapping[str, pulumi.Input[str]]
     network_project: pulumi.Input[str]
+    # Issue 22: None (not exported) on a memorystore-redis stack, so it exports as before.
+    redis_product: str | None = None
+    redis_cluster_mode: bool | None = None
+    redis_auth: str | None = None
+    psc_subnet_id: pulumi.Input[str] | None = None
+    service_connection_policy_id: pulumi.Input[str] | None = None
 
     def export(self) -> None:
         for name in CONTRACT:
@@ -133,4 +189,61 @@ def contract_violations(outputs: Mapping[str, Any]) -> list[str]:
             )
         elif isinstance(value, list) and not all(isinstance(v, str) for v in value):
             problems.append(f"{name}: items must be strings")
+        elif name in WORDS and value not in WORDS[name]:
+            problems.append(f"{name}: {value!r} is not one of {', '.join(WORDS[name])}")
+    if not problems:
+        problems += _client_problems(outputs)
+    return problems
+
+
+def flag(value: bool) -> str:
+    """A boolean as the workloads' env and the application's config carry it: the words
+    probe/core.py env_flag reads."""
+    return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class RedisClient:
+    """What a client needs to know beyond host, port and TLS, with absent keys resolved."""
+
+    product: Product
+    cluster_mode: bool
+    auth: AuthKind
+
+    @property
+    def psc(self) -> bool:
+        return self.product in PSC_PRODUCTS
+
+
+def redis_client(outputs: Mapping[str, Any]) -> RedisClient:
+    """The product, cluster mode and auth kind of well-typed outputs (`contract_violations`
+    empty); a stack deployed before issue 22 has none of the keys: Memorystore for Redis."""
+    product: Product = outputs.get("redis_product") or "memorystore-redis"
+    auth: AuthKind = outputs.get("redis_auth") or (
+        "auth-string" if outputs.get("redis_auth_secret_id") else "none"
+    )
+    return RedisClient(product, bool(outputs.get("redis_cluster_mode")), auth)
+
+
+def _client_problems(outputs: Mapping[str, Any]) -> list[str]:
+    """Keys that contradict each other (only once each has its type and words)."""
+    client = redis_client(outputs)
+    secret = outputs.get("redis_auth_secret_id")
+    problems = []
+    if client.auth == "auth-string" and not secret:
+        problems.append(
+            "redis_auth: auth-string needs redis_auth_secret_id (the secret that holds it)"
+        )
+    if client.auth != "auth-string" and secret:
+        problems.append(
+            f"redis_auth_secret_id: set, but redis_auth is {client.auth!r} (no AUTH string)"
+        )
+    if client.psc and client.auth == "auth-string":
+        # Valkey: AUTH_DISABLED | IAM_AUTH; Redis Cluster: AUTH_MODE_DISABLED | AUTH_MODE_IAM_AUTH
+        # (docs/psc-products.md, section 3: no AUTH string in either product).
+        problems.append(f"redis_auth: {client.product} takes iam or none, not auth-string")
+    if client.product == "redis-cluster" and not client.cluster_mode:
+        problems.append("redis_cluster_mode: false, but redis-cluster is always in cluster mode")
+    if client.product == "memorystore-redis" and client.cluster_mode:
+        problems.append("redis_cluster_mode: true, but memorystore-redis has no cluster mode")
     return problems

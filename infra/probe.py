@@ -29,11 +29,71 @@ def revision_uri(revision: str) -> str:
 
 @dataclass(frozen=True)
 class ConnectivityTestSpec:
+    """A Connectivity Test from a service's revision to the product's endpoint. The destination is
+    exactly one kind: the Memorystore for Redis instance, the Redis Cluster, or (Memorystore for
+    Valkey, which the API has no destination field for) the discovery endpoint's IP and port.
+
+    The Network Management API's Endpoint has `redisInstance` ("A Redis Instance URI.") and
+    `redisCluster` ("A Redis Cluster URI.") and no Memorystore (Valkey) instance field; any
+    endpoint can be named by `ipAddress` with `network` and `port`
+    (https://cloud.google.com/network-intelligence-center/docs/connectivity-tests/reference/networkmanagement/rest/v1/Endpoint;
+    GoogleCloudPlatform/magic-modules mmv1/products/networkmanagement/ConnectivityTest.yaml; pulumi_gcp
+    10.2.0 networkmanagement/_inputs.py ConnectivityTestDestinationArgs: redis_instance,
+    redis_cluster, ip_address, port, network; docs/psc-products.md section 6)."""
+
     name: str
     source_revision: pulumi.Input[str]  # the service's latest ready revision
-    redis_instance_id: pulumi.Input[str]
     network_id: pulumi.Input[str]
+    redis_instance_id: pulumi.Input[str] | None = None  # Memorystore for Redis
+    redis_cluster_id: pulumi.Input[str] | None = None  # Memorystore for Redis Cluster
+    destination_ip: pulumi.Input[str] | None = None  # Memorystore for Valkey, by IP
+    destination_port: pulumi.Input[int] | None = None  # with destination_ip; else the endpoint's
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        kinds = [
+            k
+            for k in ("redis_instance_id", "redis_cluster_id", "destination_ip")
+            if getattr(self, k) is not None
+        ]
+        if len(kinds) != 1:
+            given = f"{', '.join(kinds)} are set" if kinds else "none is set"
+            raise ValueError(
+                f"Connectivity Test {self.name}: exactly one destination kind is needed "
+                f"(redis_instance_id, redis_cluster_id or destination_ip); {given}"
+            )
+        if self.destination_port is not None and self.destination_ip is None:
+            raise ValueError(
+                f"Connectivity Test {self.name}: exactly one destination kind is needed; "
+                "destination_port needs destination_ip"
+            )
+
+    def destination(
+        self, port: pulumi.Input[int]
+    ) -> gcp.networkmanagement.ConnectivityTestDestinationArgsDict:
+        """The test's `destination` (pulumi_gcp ConnectivityTestDestinationArgs), on `port`
+        unless destination_port names one."""
+        out: gcp.networkmanagement.ConnectivityTestDestinationArgsDict = {
+            "network": self.network_id
+        }
+        if self.redis_instance_id is not None:
+            out["redis_instance"] = self.redis_instance_id
+        elif self.redis_cluster_id is not None:
+            out["redis_cluster"] = self.redis_cluster_id
+        else:
+            out["ip_address"] = self.destination_ip
+            if self.destination_port is not None:
+                port = self.destination_port
+        out["port"] = pulumi.Output.from_input(port)
+        return out
+
+    @property
+    def product(self) -> str:
+        if self.redis_instance_id is not None:
+            return "Memorystore Redis"
+        if self.redis_cluster_id is not None:
+            return "Memorystore Redis Cluster"
+        return "the Memorystore endpoint (by IP)"
 
 
 @dataclass(frozen=True)
@@ -116,12 +176,8 @@ class RedisProbe(pulumi.ComponentResource):
                         "uri": pulumi.Output.from_input(spec.source_revision).apply(revision_uri)
                     }
                 },
-                destination={
-                    "redis_instance": spec.redis_instance_id,
-                    "network": spec.network_id,
-                    "port": pulumi.Output.from_input(args.redis.port),
-                },
-                description="Cloud Run revision -> Memorystore Redis, checked after each deploy",
+                destination=spec.destination(args.redis.port),
+                description=f"Cloud Run revision -> {spec.product}, checked after each deploy",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(spec.after)),
             )
         self.register_outputs(

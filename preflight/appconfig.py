@@ -3,6 +3,14 @@
 Reads what `pulumi stack output --json --show-secrets` prints (or the outputs of a preflight run),
 checks it against the output contract in infra/outputs.py, and maps it to the environment
 variables the application reads. The AUTH string is never among them: only the secret's id.
+
+What a client needs to connect: REDIS_HOST/REDIS_PORT (for Valkey and Redis Cluster the discovery
+endpoint), REDIS_CLUSTER_MODE (speak Redis Cluster: follow MOVED), REDIS_TLS and where the CA
+bundle is (REDIS_CA_CERT_ENV: the services' env var that holds every CA, PEM), and how to
+authenticate (REDIS_AUTHENTICATION: the AUTH string from REDIS_AUTH_SECRET_ID, an IAM access token, or
+none). An IAM token comes from the workload's service account: on Cloud Run, Application Default
+Credentials read the metadata server (google.auth.default() with REDIS_IAM_SCOPE); see
+docs/runbook.md, "Clients of Valkey and Redis Cluster".
 """
 
 from __future__ import annotations
@@ -14,7 +22,21 @@ from typing import Any
 
 import yaml
 
-from infra.outputs import contract_violations
+from infra.outputs import contract_violations, flag, redis_client
+
+# An IAM-authenticated client sends an OAuth access token of its principal as the AUTH password
+# ("Memorystore does the verification using the Redis AUTH command and IAM access tokens",
+# https://cloud.google.com/memorystore/docs/cluster/about-iam-auth; Valkey: "IAM-based
+# authentication integrates with Valkey AUTH ... (IAM tokens)",
+# https://cloud.google.com/memorystore/docs/valkey/about-iam-auth). On Cloud Run the principal is
+# the revision's service account and its token comes from the metadata server
+# (https://cloud.google.com/run/docs/securing/service-identity), which is what Application
+# Default Credentials use there (google-auth 2.63.0 google/auth/_default.py `default(scopes=...)`;
+# compute_engine.Credentials), with the cloud-platform scope.
+TOKEN_SOURCE = "metadata-server"
+TOKEN_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+# The services' env var that holds the instance's CA bundle under TLS (infra/cloud_run.py).
+CA_CERT_ENV = "REDIS_CA_CERT"
 
 
 class ContractError(ValueError):
@@ -32,14 +54,23 @@ def app_config(outputs: Mapping[str, Any]) -> dict[str, str]:
     if problems:
         raise ContractError(problems)
     port = outputs["redis_port"]
+    client = redis_client(outputs)
+    iam = client.auth == "iam"
     config = {
         "ENVIRONMENT": outputs["environment"],
         "GCP_PROJECT": outputs["project"],
         "GCP_REGION": outputs["region"],
+        "REDIS_PRODUCT": client.product,
         "REDIS_HOST": outputs["redis_host"],
         "REDIS_PORT": str(int(port)),
-        "REDIS_TLS": "true" if outputs["redis_tls"] else "false",
+        "REDIS_CLUSTER_MODE": flag(client.cluster_mode),
+        "REDIS_TLS": flag(outputs["redis_tls"]),
+        "REDIS_CA_CERT_ENV": CA_CERT_ENV if outputs["redis_tls"] else "",
+        "REDIS_AUTHENTICATION": client.auth,
+        "REDIS_IAM_AUTH": flag(iam),
         "REDIS_AUTH_SECRET_ID": outputs.get("redis_auth_secret_id") or "",
+        "REDIS_IAM_SOURCE": TOKEN_SOURCE if iam else "",
+        "REDIS_IAM_SCOPE": TOKEN_SCOPE if iam else "",
         "VPC_EGRESS": outputs["vpc_egress"],
     }
     for name, url in sorted(outputs["service_urls"].items()):

@@ -214,3 +214,22 @@ def config_errors(raw: dict[str, str]) -> dict[str, str]:
         parse_config(raw)
     err = info.value
     return {e.key: str(e) for e in (err.errors if isinstance(err, ConfigErrors) else [err])}
+
+
+def psc_outputs(product: str = "valkey", **changes: Any) -> dict[str, Any]:
+    """A deployed Valkey (or Redis Cluster) stack's outputs: production's, with the PSC keys."""
+    out = dict(wire.plain(stack_graph("production").outputs))
+    out.pop("redis_auth_secret_id", None)  # IAM auth: no AUTH secret
+    out.update(
+        redis_product=product,
+        redis_cluster_mode=True,
+        redis_auth="iam",
+        redis_host="10.5.0.2",
+        redis_port=6379,
+        psc_subnet_id="projects/p/regions/europe-west1/subnetworks/staging-psc",
+        service_connection_policy_id=(
+            "projects/p/locations/europe-west1/serviceConnectionPolicies/staging-gcp-memorystore"
+        ),
+    )
+    out.update(changes)
+    return {k: v for k, v in out.items() if v is not None}

@@ -11,9 +11,9 @@ import pytest
 
 from preflight import wire
 from tests.redis_server import free_port, redis_server
-from tests.support import ROOT, stack_graph
+from tests.support import ROOT, psc_outputs, stack_graph
 from verify.__main__ import main
-from verify.checks import probe_result, run_checks
+from verify.checks import probe_env, probe_result, run_checks
 from verify.cloud import JobRun, Reachability
 
 
@@ -169,12 +169,14 @@ def test_unreadable_outputs_exit_2(tmp_path, capsys):
 class LoopbackCloud(FakeCloud):
     """The probe job, executed for real: `python -m probe` against a redis-server on loopback."""
 
-    def __init__(self, port: int, password: str | None) -> None:
+    def __init__(self, port: int, password: str | None, stack: dict | None = None) -> None:
         super().__init__()
         self.port, self.password = port, password
+        self.stack = stack or {}
 
     def run_probe_job(self, job_id: str, timeout: float) -> JobRun:
         env = {
+            **(probe_env(self.stack) if self.stack else {}),  # the job's env, as the stack says
             "REDIS_HOST": "127.0.0.1",
             "REDIS_PORT": str(self.port),
             "REDIS_TLS": "false",
@@ -226,3 +228,75 @@ def test_outputs_of_another_stack_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert str(path) in err and "'production'" in err and "'staging'" in err
     assert cloud.calls == []
+
+
+# -- Memorystore for Valkey and Redis Cluster (over Private Service Connect) --------------------
+def cluster_probe_json(cluster: bool) -> str:
+    data = json.loads(probe_json(True))
+    return json.dumps({**data, "cluster": cluster})
+
+
+def test_a_valkey_stack_is_checked_like_any_other():
+    cloud = FakeCloud(job=JobRun("exec-5", True, [cluster_probe_json(True)]))
+    checks = run_checks(psc_outputs(), cloud)
+    assert verdicts(checks) == {
+        "outputs": "PASS",
+        "connector": "PASS",
+        "probe": "PASS",
+        "connectivity-test": "PASS",
+    }
+    probe = next(c for c in checks if c.name == "probe")
+    assert "cluster mode on, IAM auth" in probe.detail
+
+
+@pytest.mark.parametrize(("stack_mode", "probe_mode"), [(True, False), (False, True)])
+def test_a_probe_job_whose_cluster_mode_disagrees_with_the_stack_fails(stack_mode, probe_mode):
+    cloud = FakeCloud(job=JobRun("exec-6", True, [cluster_probe_json(probe_mode)]))
+    checks = run_checks(psc_outputs(redis_cluster_mode=stack_mode), cloud)
+    probe = next(c for c in checks if c.name == "probe")
+    assert probe.ok is False
+    assert f"REDIS_CLUSTER_MODE={'true' if probe_mode else 'false'}" in probe.detail
+    assert f"redis_cluster_mode is {'true' if stack_mode else 'false'}" in probe.detail
+
+
+def test_an_old_probe_without_cluster_in_its_verdict_passes_on_memorystore_redis():
+    cloud = FakeCloud(job=JobRun("exec-7", True, [probe_json(True)]))  # no "cluster" key
+    assert verdicts(run_checks(outputs("staging"), cloud))["probe"] == "PASS"
+
+
+@pytest.mark.parametrize(
+    ("cause", "needles"),
+    [
+        ("FIREWALL_RULE", ("PSC subnet", "6379", "11000-13047")),
+        ("GOOGLE_MANAGED_SERVICE_NO_PSC_ENDPOINT", ("service connection policy",)),
+        ("PSC_CONNECTION_NOT_ACCEPTED", ("service connection policy", "project")),
+        ("REDIS_CLUSTER_UNSUPPORTED_PORT", ("6379", "11000-13047")),
+        ("REDIS_CLUSTER_NOT_RUNNING", ("not running",)),
+        ("DROPPED_INSIDE_PSC_SERVICE_PRODUCER", ("inside Google's side",)),
+    ],
+)
+def test_connectivity_test_psc_drop_causes_are_explained(cause, needles):
+    cloud = FakeCloud(reach=Reachability("UNREACHABLE", cause))
+    checks = run_checks(psc_outputs("redis-cluster"), cloud)
+    test = next(c for c in checks if c.name == "connectivity-test")
+    assert test.ok is False and cause in test.detail and "see the trace" not in test.detail
+    for needle in needles:
+        assert needle in test.detail
+
+
+def test_the_memorystore_redis_firewall_hint_is_unchanged():
+    cloud = FakeCloud(reach=Reachability("UNREACHABLE", "FIREWALL_RULE"))
+    test = next(
+        c for c in run_checks(outputs("production"), cloud) if c.name == "connectivity-test"
+    )
+    assert "Redis egress allow" in test.detail and "PSC" not in test.detail
+
+
+def test_the_real_probe_runs_in_the_stacks_cluster_mode(tmp_path):
+    """verify runs the job with the stack's REDIS_CLUSTER_MODE, as the job is deployed: a
+    cluster-mode probe against a server that is not a cluster says so."""
+    valkey = psc_outputs(redis_auth="none", redis_tls=False)
+    with redis_server(tmp_path) as port:
+        checks = run_checks(valkey, LoopbackCloud(port, None, valkey), timeout=60)
+    probe = next(c for c in checks if c.name == "probe")
+    assert probe.data["classification"] == "cluster-mode" and probe.data["cluster"] is True
