@@ -80,8 +80,8 @@ Policy = ConnectionPolicy | DeclaredPolicy
 
 
 def _network_names(net: Network) -> set[str]:
-    names = {last_segment(v) for v in (net.name, net.res.get("id"), net.res.get("selfLink"))}
-    return {n for n in names if isinstance(n, str) and n}
+    raw = (net.name, net.res.get("id"), net.res.get("selfLink"))
+    return {last_segment(v) for v in raw if isinstance(v, str) and v}
 
 
 def find_policy(
