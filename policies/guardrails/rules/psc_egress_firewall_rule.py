@@ -75,7 +75,7 @@ def _why(v: PortVerdict) -> str:
 
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
-    for p in analyze(a, cfg[s.SERVICE_CONNECTION_POLICIES.name]):
+    for p in analyze(a, cfg.get(s.SERVICE_CONNECTION_POLICIES.name)):
         svc = p.service.res
         for problem in p.problems:
             out.violation(svc, f"{svc.name}: {p.describe()}: {problem}")

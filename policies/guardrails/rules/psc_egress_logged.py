@@ -23,7 +23,7 @@ from guardrails.values import UNKNOWN
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     metadata = cfg["logMetadata"]
-    for p in analyze(a, cfg[s.SERVICE_CONNECTION_POLICIES.name]):
+    for p in analyze(a, cfg.get(s.SERVICE_CONNECTION_POLICIES.name)):
         if p.via != "connector":
             continue
         svc = p.service.res

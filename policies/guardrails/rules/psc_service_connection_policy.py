@@ -54,7 +54,7 @@ def _missing(m: StackModel, inst: PscInstance, net: Network, out: Findings) -> N
 
 def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
-    declared = declared_policies(cfg[s.SERVICE_CONNECTION_POLICIES.name])
+    declared = declared_policies(cfg.get(s.SERVICE_CONNECTION_POLICIES.name))
     for inst in m.psc:
         nets = instance_networks(m, inst)
         if not nets:

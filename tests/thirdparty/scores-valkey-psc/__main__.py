@@ -83,7 +83,7 @@ to_valkey = gcp.compute.Firewall(
     log_config={"metadata": "INCLUDE_ALL_METADATA"},
 )
 
-api_sa = gcp.serviceaccount.Account("scores-api", account_id=f"scores-{env}-api")
+api_sa = gcp.serviceaccount.Account("scores-api-sa", account_id=f"scores-{env}-api")
 gcp.projects.IAMMember(
     "scores-api-valkey",
     project=project,
