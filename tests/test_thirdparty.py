@@ -650,3 +650,41 @@ def test_declared_psc_policies(pack, case, preview):
     assert got == wanted, [(d.policy, d.message) for d in decided]
     assert all(text in d.message for d in decided), [d.message for d in decided]
     assert not [d for d in v.diagnostics if d.undecided]
+
+
+# The organisation's folder policy denies the node ports to private ranges: Google evaluates it
+# before every VPC rule, so the good program's logged VPC allow never decides those ports.
+FOLDER_DENY = {
+    "name": "folders/42/lockdown",
+    "rules": [
+        {
+            "priority": 100,
+            "direction": "EGRESS",
+            "action": "deny",
+            "enableLogging": True,
+            "match": {
+                "destIpRanges": ["10.0.0.0/8"],
+                "layer4Configs": [{"ipProtocol": "tcp", "ports": ["12000-12999"]}],
+            },
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_hierarchical_deny_on_part_of_the_node_ports_blocks_the_psc_path(pack, preview):
+    config: dict[str, dict[str, Any]] = {p: {"environment": "live"} for p in ENV_POLICIES}
+    for policy in ("psc-egress-firewall-rule", "psc-egress-logged"):
+        config.setdefault(policy, {})["firewallPolicies"] = [FOLDER_DENY]
+    v = pack(preview).evaluate(program_graph("scores-valkey-psc", preview), config)
+    decided = [d for d in findings(v) if not d.undecided]
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1]) for d in decided if d.level == M}
+    assert got == {
+        ("psc-egress-firewall-rule", "scores-api"),
+        ("psc-egress-firewall-rule", "scores-rollup"),
+    }, [d.message for d in decided]
+    for d in decided:
+        # only the denied run of node ports, and who must act
+        assert "tcp:12000-12999 blocked by hierarchical firewall policy" in d.message
+        assert "tcp:6379" not in d.message.split(" but ")[1].split(".")[0]
+        assert "organization or folder policy deny needs an allow from its admins" in d.message
