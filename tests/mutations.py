@@ -15,6 +15,9 @@ from typing import Any
 from preflight.graph import Graph, RecordedResource
 
 FIREWALL = "gcp:compute/firewall:Firewall"
+# A mutation's `stack` naming a program of tests/thirdparty rather than a shipped stack: the
+# Private Service Connect products (Valkey, Redis Cluster) are proven on programs that have them.
+THIRDPARTY = "thirdparty/"
 
 
 def _walk(data: dict[str, Any], path: str) -> tuple[Any, str]:
@@ -93,6 +96,38 @@ def add_network(g: Graph, name: str) -> RecordedResource:
     r.protect = net.protect
     g.resources.append(r)
     return r
+
+
+SCORES = THIRDPARTY + "scores-valkey-psc"
+FEED = THIRDPARTY + "feed-redis-cluster-no-policy"
+
+
+def _psc_set(name: str, path: str, value: Any) -> Callable[[Graph], None]:
+    return lambda g: set_prop(named(g, name), path, value)
+
+
+def _psc_del(name: str, path: str) -> Callable[[Graph], None]:
+    return lambda g: del_prop(named(g, name), path)
+
+
+def _psc_remove(name: str) -> Callable[[Graph], None]:
+    def apply(g: Graph) -> None:
+        r = named(g, name)
+        g.resources.remove(r)
+        for other in g.resources:
+            drop_dep(other, r.urn)
+
+    return apply
+
+
+def _psc_literal(name: str, key: str) -> Callable[[Graph], None]:
+    """The network typed in instead of taken from the network's output."""
+
+    def apply(g: Graph) -> None:
+        r = named(g, name)
+        drop_dep(r, named(g, f"{name.split('-')[0]}-vpc").urn, key)
+
+    return apply
 
 
 @dataclass(frozen=True)
@@ -1042,5 +1077,90 @@ MUTATIONS = [
         "network-run-egress-subnet",
         _backend_manual_instances,
         level="advisory",
+    ),
+    # Memorystore for Valkey and Redis Cluster over Private Service Connect (third-party programs)
+    Mutation(
+        "psc-policy-of-redis-cluster-class",
+        SCORES,
+        "psc-service-connection-policy",
+        "scores-valkey",
+        _psc_set("scores-valkey-policy", "serviceClass", "gcp-memorystore-redis"),
+    ),
+    Mutation(
+        "psc-policy-in-another-region",
+        SCORES,
+        "psc-service-connection-policy",
+        "scores-valkey",
+        _psc_set("scores-valkey-policy", "location", "us-east1"),
+    ),
+    Mutation(
+        "psc-allow-discovery-port-only",
+        SCORES,
+        "psc-egress-firewall-rule",
+        "scores-api",
+        _psc_set("scores-to-valkey", "allows", [{"protocol": "tcp", "ports": ["6379"]}]),
+    ),
+    Mutation(
+        "psc-allow-removed",
+        SCORES,
+        "psc-egress-firewall-rule",
+        "scores-rollup",
+        _psc_remove("scores-to-valkey"),
+    ),
+    Mutation(
+        "psc-allow-not-logged",
+        SCORES,
+        "psc-egress-logged",
+        "scores-api",
+        _psc_del("scores-to-valkey", "logConfig"),
+    ),
+    Mutation(
+        "psc-allow-logs-without-metadata",
+        SCORES,
+        "psc-egress-logged",
+        "scores-api",
+        _psc_set("scores-to-valkey", "logConfig", {"metadata": "EXCLUDE_ALL_METADATA"}),
+    ),
+    Mutation(
+        "psc-instance-network-literal",
+        SCORES,
+        "no-hardcoded-psc-references",
+        "scores-valkey",
+        _psc_literal("scores-valkey", "desiredAutoCreatedEndpoints"),
+    ),
+    Mutation(
+        "psc-policy-network-literal",
+        SCORES,
+        "no-hardcoded-psc-references",
+        "scores-valkey-policy",
+        _psc_literal("scores-valkey-policy", "network"),
+    ),
+    Mutation(
+        "valkey-without-replicas",
+        SCORES,
+        "valkey-production-baseline",
+        "scores-valkey",
+        _psc_set("scores-valkey", "replicaCount", 0),
+    ),
+    Mutation(
+        "valkey-auth-disabled",
+        SCORES,
+        "valkey-production-baseline",
+        "scores-valkey",
+        _psc_set("scores-valkey", "authorizationMode", "AUTH_DISABLED"),
+    ),
+    Mutation(
+        "redis-cluster-single-zone",
+        FEED,
+        "redis-cluster-production-baseline",
+        "feed-cluster",
+        _psc_set("feed-cluster", "zoneDistributionConfig", {"mode": "SINGLE_ZONE"}),
+    ),
+    Mutation(
+        "redis-cluster-plain-text",
+        FEED,
+        "redis-cluster-production-baseline",
+        "feed-cluster",
+        _psc_set("feed-cluster", "transitEncryptionMode", "TRANSIT_ENCRYPTION_MODE_DISABLED"),
     ),
 ]

@@ -8,7 +8,8 @@ import copy
 import pytest
 
 from preflight.analyzer import PolicyPackProcess, Verdict
-from tests.mutations import MUTATIONS, Mutation, mutated, named, set_prop
+from preflight.graph import Graph
+from tests.mutations import MUTATIONS, THIRDPARTY, Mutation, mutated, named, set_prop
 from tests.support import MODES, ROOT, STACKS, reported, settings, stack_config, stack_graph
 
 PACK = ROOT / "policies"
@@ -22,9 +23,18 @@ def pack():
     def get(stack: str, preview: bool) -> PolicyPackProcess:
         key = (stack, preview)
         if key not in _packs:
-            p = PolicyPackProcess(
-                PACK, project="redis-vpc", stack=stack, dry_run=preview, config=stack_config(stack)
-            )
+            if stack.startswith(THIRDPARTY):  # a program of tests/thirdparty, not ours
+                p = PolicyPackProcess(
+                    PACK, project="thirdparty", stack="thirdparty", dry_run=preview
+                )
+            else:
+                p = PolicyPackProcess(
+                    PACK,
+                    project="redis-vpc",
+                    stack=stack,
+                    dry_run=preview,
+                    config=stack_config(stack),
+                )
             p.start()
             _packs[key] = p
         return _packs[key]
@@ -115,8 +125,17 @@ def test_moving_images_outside_production_are_advice_on_each_workload(pack, stac
     assert reported(prod, "cloud-run-images-pinned") == []
 
 
+def _mutation_base(stack: str) -> Graph:
+    """A shipped stack's graph, or a tests/thirdparty program's (`thirdparty/<program>`)."""
+    if stack.startswith(THIRDPARTY):
+        from tests.test_thirdparty import program_graph
+
+        return program_graph(stack.removeprefix(THIRDPARTY), False)
+    return stack_graph(stack)
+
+
 def _run(pack, m: Mutation) -> tuple[Verdict, str]:
-    g = mutated(stack_graph(m.stack), m)
+    g = mutated(_mutation_base(m.stack), m)
     return pack(m.stack, False).evaluate(g), named(g, m.target).urn
 
 

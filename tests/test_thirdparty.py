@@ -259,6 +259,42 @@ EXPECTED: dict[str, Expected] = {
     "tally-manual-scaling": expect(
         undecided=("direct-vpc-egress-subnet-capacity", "direct-vpc-egress-subnet-headroom")
     ),
+    # -- Memorystore for Valkey and Redis Cluster over Private Service Connect ------------------
+    # Production Valkey done as Google documents it: the gcp-memorystore policy on the VPC and
+    # region with a dedicated subnet, one logged allow (connector tag and the Direct VPC egress
+    # job's tag) to that subnet on 6379 and 11000-13047, flow logs on the job's subnet, and the
+    # production baseline (replicas, multi-zone, RDB, protection, IAM auth, TLS).
+    "scores-valkey-psc": expect(),
+    # Redis Cluster whose policy was copied from a Valkey stack: class gcp-memorystore, so there
+    # is no gcp-memorystore-redis policy for its network and region and its create fails.
+    "feed-redis-cluster-no-policy": expect(
+        ("psc-service-connection-policy", "feed-cluster", M),
+        **{"feed-cluster": "no service connection policy of class gcp-memorystore-redis"},
+    ),
+    # The egress allow admits the discovery port only: the node ports leave by the implied rule.
+    # The policy's subnet is typed in by its id.
+    "games-valkey-node-ports": expect(
+        ("psc-egress-firewall-rule", "games-lobby", M),
+        ("no-hardcoded-psc-references", "games-valkey-policy", M),
+        **{
+            "games-lobby": "tcp:11000-13047 admitted only by the implied rule",
+            "games-valkey-policy": "pscConfig.subnetworks[] is the literal",
+        },
+    ),
+    # An egress lockdown at priority 500 shadows the (right) allow at 1000, on every port.
+    "news-valkey-deny-shadows": expect(
+        ("psc-egress-firewall-rule", "news-api", M),
+        **{"news-api": "which shadows ALLOW news-to-valkey (priority 1000)"},
+    ),
+    # Production Valkey with the provider's defaults: no replica, AUTH_DISABLED, no TLS; the fix
+    # for auth and TLS says the instance is replaced.
+    "vault-valkey-prod-weak": expect(
+        ("valkey-production-baseline", "vault-valkey", M),
+        **{"vault-valkey": "a change replaces the instance (a new, empty one"},
+    ),
+    # The platform stack owns the VPC, PSC subnet and policy (StackReference): the policy is that
+    # stack's to check until the organisation declares it (test_declared_psc_policies).
+    "shop-valkey-platform-policy": expect(),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),
@@ -567,3 +603,88 @@ def test_another_stacks_values_are_told_without_the_packs_cache(monkeypatch, pre
         v = p.evaluate(program_graph(name, preview), config)
     got = {(d.policy, d.urn.rsplit("::", 1)[-1], d.level) for d in findings(v)}
     assert got == EXPECTED[name].findings
+
+
+# A policy the platform stack owns, declared in policy config (serviceConnectionPolicies): the
+# pack then judges the instance and the path of a program whose network is another stack's.
+PLATFORM_POLICY = {
+    "network": "projects/acme-shop-prod/global/networks/platform-prod",
+    "region": "us-central1",
+    "serviceClass": "gcp-memorystore",
+    "subnetCidrs": ["10.200.0.0/28"],
+}
+DECLARED = {
+    # as the platform stack has it: the path is right
+    "matching": ([PLATFORM_POLICY], set(), ""),
+    # the platform's policy is in another region: none covers us-central1
+    "other-region": (
+        [{**PLATFORM_POLICY, "region": "europe-west1"}],
+        {("psc-service-connection-policy", "shop-valkey")},
+        "no service connection policy of class gcp-memorystore",
+    ),
+    # the platform moved its PSC subnet: this stack's allow still names the old range
+    "moved-subnet": (
+        [{**PLATFORM_POLICY, "subnetCidrs": ["10.202.0.0/28"]}],
+        {("psc-egress-firewall-rule", "shop-basket")},
+        "to 10.202.0.0/28, but tcp:6379,tcp:11000-13047 admitted only by the implied rule",
+    ),
+}
+PSC_POLICIES = (
+    "psc-service-connection-policy",
+    "psc-egress-firewall-rule",
+    "psc-egress-logged",
+)
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+@pytest.mark.parametrize("case", sorted(DECLARED))
+def test_declared_psc_policies(pack, case, preview):
+    declared, wanted, text = DECLARED[case]
+    name = "shop-valkey-platform-policy"
+    config: dict[str, dict[str, Any]] = {p: {"environment": "prod"} for p in ENV_POLICIES}
+    for policy in PSC_POLICIES:
+        config.setdefault(policy, {})["serviceConnectionPolicies"] = declared
+    v = pack(preview).evaluate(program_graph(name, preview), config)
+    decided = [d for d in findings(v) if not d.undecided]
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1]) for d in decided if d.level == M}
+    assert got == wanted, [(d.policy, d.message) for d in decided]
+    assert all(text in d.message for d in decided), [d.message for d in decided]
+    assert not [d for d in v.diagnostics if d.undecided]
+
+
+# The organisation's folder policy denies the node ports to private ranges: Google evaluates it
+# before every VPC rule, so the good program's logged VPC allow never decides those ports.
+FOLDER_DENY = {
+    "name": "folders/42/lockdown",
+    "rules": [
+        {
+            "priority": 100,
+            "direction": "EGRESS",
+            "action": "deny",
+            "enableLogging": True,
+            "match": {
+                "destIpRanges": ["10.0.0.0/8"],
+                "layer4Configs": [{"ipProtocol": "tcp", "ports": ["12000-12999"]}],
+            },
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_a_hierarchical_deny_on_part_of_the_node_ports_blocks_the_psc_path(pack, preview):
+    config: dict[str, dict[str, Any]] = {p: {"environment": "live"} for p in ENV_POLICIES}
+    for policy in ("psc-egress-firewall-rule", "psc-egress-logged"):
+        config.setdefault(policy, {})["firewallPolicies"] = [FOLDER_DENY]
+    v = pack(preview).evaluate(program_graph("scores-valkey-psc", preview), config)
+    decided = [d for d in findings(v) if not d.undecided]
+    got = {(d.policy, d.urn.rsplit("::", 1)[-1]) for d in decided if d.level == M}
+    assert got == {
+        ("psc-egress-firewall-rule", "scores-api"),
+        ("psc-egress-firewall-rule", "scores-rollup"),
+    }, [d.message for d in decided]
+    for d in decided:
+        # only the denied run of node ports, and who must act
+        assert "tcp:12000-12999 blocked by hierarchical firewall policy" in d.message
+        assert "tcp:6379" not in d.message.split(" but ")[1].split(".")[0]
+        assert "organization or folder policy deny needs an allow from its admins" in d.message

@@ -52,6 +52,9 @@ RUN_IAM_MEMBERS = (facts.RUN_SERVICE_IAM_MEMBER, facts.RUN_V1_IAM_MEMBER)
 RUN_IAM_BINDINGS = (facts.RUN_SERVICE_IAM_BINDING, facts.RUN_V1_IAM_BINDING)
 RUN_IAM_POLICIES = (facts.RUN_SERVICE_IAM_POLICY, facts.RUN_V1_IAM_POLICY)
 RUN_V1_IAM = (facts.RUN_V1_IAM_MEMBER, facts.RUN_V1_IAM_BINDING, facts.RUN_V1_IAM_POLICY)
+VALKEY = facts.VALKEY
+REDIS_CLUSTER = facts.REDIS_CLUSTER
+CONNECTION_POLICY = facts.SERVICE_CONNECTION_POLICY
 STACK = "pulumi:pulumi:Stack"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
@@ -364,6 +367,97 @@ class Redis:
     port_inferred: bool = False  # the port output is not known yet: 6379, as without TLS
 
 
+@dataclass(frozen=True)
+class PscProduct:
+    """What one Memorystore product over Private Service Connect is, stated once for the pack:
+    where its network, region and baseline settings are, and the values Google (and the provider)
+    give them. docs/psc-products.md section 3 and 7 hold the sources; the provider lines cited
+    are hashicorp/terraform-provider-google-beta 93c65b2d, google-beta/services/memorystore/
+    resource_memorystore_instance.go (Valkey) and google-beta/services/redis/
+    resource_redis_cluster.go (Redis Cluster)."""
+
+    type: str
+    label: str  # how a message names the product
+    region_key: str  # Valkey `location`, Redis Cluster `region`
+    network_keys: tuple[tuple[str, str], ...]  # (top-level property, key of each item)
+    iam_auth: str
+    auth_default: str
+    tls_on: str
+    tls_default: str
+    nano: str  # the shared-core node type with no SLA
+    # Valkey `mode` (CLUSTER | CLUSTER_DISABLED); Redis Cluster has none (always cluster mode)
+    has_mode: bool
+
+
+PSC_PRODUCTS: dict[str, PscProduct] = {
+    # Valkey: desired_auto_created_endpoints (ForceNew, l.1086) and its deprecated form
+    # desired_psc_auto_connections (l.1064) each name the consumer network; authorization_mode
+    # AUTH_DISABLED | IAM_AUTH (l.196-200), transit_encryption_mode TRANSIT_ENCRYPTION_DISABLED |
+    # SERVER_AUTHENTICATION (l.660); SHARED_CORE_NANO has no SLA
+    # (https://cloud.google.com/memorystore/docs/valkey/instance-node-specification).
+    VALKEY: PscProduct(
+        type=VALKEY,
+        label="Memorystore for Valkey",
+        region_key="location",
+        network_keys=(
+            ("desiredAutoCreatedEndpoints", "network"),
+            ("desiredPscAutoConnections", "network"),
+        ),
+        iam_auth="IAM_AUTH",
+        auth_default="AUTH_DISABLED",
+        tls_on="SERVER_AUTHENTICATION",
+        tls_default="TRANSIT_ENCRYPTION_DISABLED",
+        nano="SHARED_CORE_NANO",
+        has_mode=True,
+    ),
+    # Redis Cluster: psc_configs[].network (l.577), authorization_mode default AUTH_MODE_DISABLED
+    # (l.170), transit_encryption_mode default TRANSIT_ENCRYPTION_MODE_DISABLED (l.637), node
+    # types ValidateEnum l.494-499 (REDIS_SHARED_CORE_NANO: no SLA by analogy with Valkey).
+    REDIS_CLUSTER: PscProduct(
+        type=REDIS_CLUSTER,
+        label="Memorystore for Redis Cluster",
+        region_key="region",
+        network_keys=(("pscConfigs", "network"),),
+        iam_auth="AUTH_MODE_IAM_AUTH",
+        auth_default="AUTH_MODE_DISABLED",
+        tls_on="TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION",
+        tls_default="TRANSIT_ENCRYPTION_MODE_DISABLED",
+        nano="REDIS_SHARED_CORE_NANO",
+        has_mode=False,
+    ),
+}
+
+
+@dataclass
+class PscInstance:
+    """A Memorystore for Valkey instance or Redis Cluster: reached through the PSC endpoints a
+    service connection policy of its service class creates in its network and region."""
+
+    res: Res
+    product: PscProduct
+    name: Any
+    region: Any
+    # Every consumer network it asks endpoints in (UNKNOWN while the list is not known yet).
+    networks: list[Ref] | Unknown
+
+    @property
+    def service_class(self) -> str:
+        return facts.PSC_SERVICE_CLASS[self.product.type]
+
+
+@dataclass
+class ConnectionPolicy:
+    """A service connection policy: one per network, region and service class
+    (https://cloud.google.com/vpc/docs/about-service-connection-policies)."""
+
+    res: Res
+    name: Any
+    service_class: Any
+    network: Ref
+    location: Any
+    subnetworks: list[Ref] | Unknown  # pscConfig.subnetworks: where the endpoints' addresses are
+
+
 @dataclass
 class EnvVar:
     name: str
@@ -559,6 +653,8 @@ class StackModel:
         self.project_grants: list[SecretAccess] = []  # project-level: every secret of the project
         self.unknown_secret_grants: list[SecretAccess] = []  # on a secret not known yet (preview)
         self.psa_connections: list[Res] = []
+        self.psc: Index[PscInstance] = Index()  # Memorystore for Valkey and Redis Cluster
+        self.connection_policies: Index[ConnectionPolicy] = Index()
         self.invoker_grants: list[InvokerGrant] = []  # roles granted on Cloud Run services
         self._home: set[str] | None = None
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
@@ -804,6 +900,40 @@ class StackModel:
             members = r.get("members")
         self.invoker_grants.append(InvokerGrant(r, service, r.get("role"), members))
 
+    def _psc(self, r: Res) -> None:
+        product = PSC_PRODUCTS[r.type]
+        found: list[Ref] = []
+        networks: list[Ref] | Unknown = found
+        for key, item in product.network_keys:
+            raw = r.get(key)
+            if raw is UNKNOWN:
+                networks = UNKNOWN
+                break
+            # The engine records dependencies per top-level property: every item's network
+            # shares the list's.
+            for entry in raw or []:
+                value = UNKNOWN if entry is UNKNOWN else get(entry, item)
+                found.append(Ref(value, r.deps_of(key)))
+        name = r.get("instanceId") if r.type == VALKEY else r.get("name")
+        inst = PscInstance(r, product, name, r.get(product.region_key), networks)
+        self.psc.add(r.urn, name, inst)
+
+    def _connection_policy(self, r: Res) -> None:
+        raw = r.get("pscConfig.subnetworks")
+        deps = r.deps_of("pscConfig")
+        subnets: list[Ref] | Unknown = (
+            UNKNOWN if raw is UNKNOWN else [Ref(v, deps) for v in raw or []]
+        )
+        p = ConnectionPolicy(
+            r,
+            r.get("name"),
+            r.get("serviceClass"),
+            _ref(r, "network", r.get("network")),
+            r.get("location"),
+            subnets,
+        )
+        self.connection_policies.add(r.urn, p.name, p)
+
     def _psa(self, r: Res) -> None:
         self.psa_connections.append(r)
 
@@ -831,6 +961,7 @@ class StackModel:
         if self._home is None:
             homes = {r.res.project for r in self.redis}
             homes |= {s.res.project for s in self.services}
+            homes |= {i.res.project for i in self.psc}
             self._home = {p for p in homes if isinstance(p, str) and p}
         return self._home
 
@@ -859,6 +990,9 @@ class StackModel:
             self.networks.resolve(r.authorized_network)
         for f in self.firewalls:
             self.networks.resolve(f.network)
+        for inst in self.psc:
+            for ref in inst.networks if isinstance(inst.networks, list) else []:
+                self.networks.resolve(ref)
         found = {
             id(n): n
             for n in self.networks.external.values()
@@ -969,6 +1103,23 @@ class StackModel:
                     if isinstance(a, str):
                         self._addresses.setdefault(a, []).append(r)
         return self._addresses.get(host, [])
+
+    def psc_clients(self, svc: Service) -> list[PscInstance]:
+        """The Valkey / Redis Cluster instances a workload is a client of: those it depends on
+        (template or depends_on), and those whose outputs hold the host its REDIS_HOST or URL
+        names (a discovery endpoint's address)."""
+        found = {
+            i.res.urn: i
+            for i in self.psc.from_deps(dict.fromkeys(svc.template_deps + svc.res.deps))
+        }
+        client = self.redis_client(svc)
+        hosts = {client_host(v) for v in client.addresses} if client is not None else set()
+        hosts = {h for h in hosts if isinstance(h, str) and h}
+        if hosts:
+            for inst in self.psc:
+                if hosts & _strings(inst.res.props)[0]:
+                    found.setdefault(inst.res.urn, inst)
+        return list(found.values())
 
     def _linked(self, svc: Service) -> list[Redis]:
         """The Memorystore instances the workload depends on (template or depends_on)."""
@@ -1084,6 +1235,9 @@ _BUILDERS = {
     SECRET_IAM_MEMBER: StackModel._iam_member,
     SECRET_IAM_BINDING: StackModel._iam_binding,
     PSA_CONNECTION: StackModel._psa,
+    VALKEY: StackModel._psc,
+    REDIS_CLUSTER: StackModel._psc,
+    CONNECTION_POLICY: StackModel._connection_policy,
     PROJECT_IAM_MEMBER: StackModel._project_member,
     PROJECT_IAM_BINDING: StackModel._project_binding,
     PROJECT_IAM_POLICY: StackModel._project_policy,

@@ -90,90 +90,11 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             "into."
         )
     path.port = inst.port if inst.port is not None else UNKNOWN
-    source_tags: frozenset[str] = frozenset()
-    tags_known = True
-    source: IPNet | None = None
-    region: Any = svc.location
-    sender_account: Any = None  # connector VMs run as no account a policy rule can target
-    if svc.connector is not None:
-        path.via = "connector"
-        c = model.connectors.resolve(svc.connector)
-        if isinstance(c, Unknown):
-            path.unknowns.append("which connector the service uses")
-            path.network = UNKNOWN
-        elif c is None and from_stack_reference(svc.connector):
-            # Another stack's connector: its network and range are that stack's to check.
-            path.elsewhere = f"connector {svc.connector.raw!r} of another stack"
-            return path
-        elif c is None and model.connector_host(svc) is not None:
-            # A Shared VPC host's connector by its full id: its network and range are the host's.
-            # Whether the stack may use that host is judged by the rules (shared_vpc_host).
-            path.host = model.connector_host(svc)
-            path.elsewhere = f"connector {svc.connector.raw!r} of the Shared VPC host {path.host}"
-            return path
-        elif c is None:
-            path.problems.append(
-                f"its {svc.prop('connector')} {svc.connector.raw!r} is not a connector of this "
-                "stack. Fix: the connector's output (connector.id), or a shared connector's id "
-                "from its stack through a StackReference."
-            )
-        else:
-            path.connector = c
-            path.network = model.network_of_connector(c)
-            sub = model.connector_subnet(c)
-            if isinstance(sub, Subnet):
-                path.subnet = sub
-                source = network_of(sub.cidr)
-            else:
-                source = network_of(c.cidr)
-            source_tags = frozenset(c.tags)
-            tags_known = c.tags_known
-            region = c.region
-    elif isinstance(svc.interfaces, Unknown):
-        path.unknowns.append("the service's network interfaces")
-        path.network = UNKNOWN
-    elif svc.interfaces:
-        path.via = "direct"
-        # Direct VPC egress instances send as the service's own account.
-        sender_account = svc.service_account
-        nic = svc.interfaces[0]
-        sub = model.subnets.resolve(nic.subnetwork)
-        net = model.networks.resolve(nic.network) if nic.network.present else None
-        if isinstance(sub, Subnet):
-            path.subnet = sub
-            source = network_of(sub.cidr)
-            if net is None:
-                net = model.network_of_subnet(sub)
-        elif isinstance(sub, Unknown) and net is None:
-            net = UNKNOWN  # the subnet (and so the network) cannot be told yet
-        elif sub is None and net is None and from_stack_reference(nic.subnetwork):
-            path.elsewhere = f"subnetwork {nic.subnetwork.raw!r} of another stack"
-            return path
-        path.network = net
-        if nic.tags is UNKNOWN:
-            path.unknowns.append("the network tags of the service's instances")
-            tags_known = False
-        else:
-            source_tags = frozenset(t for t in nic.tags or [] if isinstance(t, str))
-            tags_known = all(isinstance(t, str) for t in nic.tags or [])
-    else:
-        how = (
-            f"annotate the revision template with {V1_CONNECTOR} (or {V1_INTERFACES})"
-            if svc.v1
-            else "set vpc_access.connector (or vpc_access.network_interfaces)"
-        )
-        misplaced = ""
-        service_notes = svc.res.get("metadata.annotations") if svc.v1 else None
-        if isinstance(service_notes, dict) and {V1_CONNECTOR, V1_INTERFACES} & set(service_notes):
-            misplaced = (
-                " (the service's own metadata carries a VPC access annotation, but Cloud Run "
-                "reads it from the revision template, template.metadata.annotations)"
-            )
-        path.problems.append(
-            f"it has no VPC egress (no connector, no network interfaces){misplaced}, so it "
-            f"cannot reach Redis's private address. Fix: {how} on Redis's authorized network."
-        )
+    sender = egress_side(model, path, svc)
+    if sender is None:
         return path
+    source_tags, tags_known, source = sender.tags, sender.tags_known, sender.source
+    region, sender_account = sender.region, sender.account
 
     if path.network is None and not path.problems:
         path.problems.append(
@@ -217,6 +138,117 @@ def _analyze_one(model: StackModel, index: RuleIndex, svc: Service, inst: Redis)
             if computed.allowed is not UNKNOWN:
                 path.verdict = computed
     return path
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sends a workload's VPC traffic, as the firewall layers see it."""
+
+    tags: frozenset[str]
+    tags_known: bool
+    source: IPNet | None
+    region: Any
+    account: Any  # the service account Direct VPC egress instances send as; None for a connector
+
+
+def egress_side(
+    model: StackModel,
+    path: Any,
+    svc: Service,
+    what: str = "Redis",
+    where: str = "Redis's authorized network",
+) -> Sender | None:
+    """The workload's side of a path (Memorystore for Redis, or a PSC product's): its egress
+    (connector or Direct VPC egress), network, subnet and sender, set on `path` (via, connector,
+    subnet, network, problems, unknowns, elsewhere, host). None when the path ends here: another
+    stack's egress, or no VPC egress at all. `what` and `where`: what the workload must reach,
+    and on which network, for the message."""
+    source_tags: frozenset[str] = frozenset()
+    tags_known = True
+    source: IPNet | None = None
+    region: Any = svc.location
+    sender_account: Any = None  # connector VMs run as no account a policy rule can target
+    if svc.connector is not None:
+        path.via = "connector"
+        c = model.connectors.resolve(svc.connector)
+        if isinstance(c, Unknown):
+            path.unknowns.append("which connector the service uses")
+            path.network = UNKNOWN
+        elif c is None and from_stack_reference(svc.connector):
+            # Another stack's connector: its network and range are that stack's to check.
+            path.elsewhere = f"connector {svc.connector.raw!r} of another stack"
+            return None
+        elif c is None and model.connector_host(svc) is not None:
+            # A Shared VPC host's connector by its full id: its network and range are the host's.
+            # Whether the stack may use that host is judged by the rules (shared_vpc_host).
+            path.host = model.connector_host(svc)
+            path.elsewhere = f"connector {svc.connector.raw!r} of the Shared VPC host {path.host}"
+            return None
+        elif c is None:
+            path.problems.append(
+                f"its {svc.prop('connector')} {svc.connector.raw!r} is not a connector of this "
+                "stack. Fix: the connector's output (connector.id), or a shared connector's id "
+                "from its stack through a StackReference."
+            )
+        else:
+            path.connector = c
+            path.network = model.network_of_connector(c)
+            sub = model.connector_subnet(c)
+            if isinstance(sub, Subnet):
+                path.subnet = sub
+                source = network_of(sub.cidr)
+            else:
+                source = network_of(c.cidr)
+            source_tags = frozenset(c.tags)
+            tags_known = c.tags_known
+            region = c.region
+    elif isinstance(svc.interfaces, Unknown):
+        path.unknowns.append("the service's network interfaces")
+        path.network = UNKNOWN
+    elif svc.interfaces:
+        path.via = "direct"
+        # Direct VPC egress instances send as the service's own account.
+        sender_account = svc.service_account
+        nic = svc.interfaces[0]
+        sub = model.subnets.resolve(nic.subnetwork)
+        net = model.networks.resolve(nic.network) if nic.network.present else None
+        if isinstance(sub, Subnet):
+            path.subnet = sub
+            source = network_of(sub.cidr)
+            if net is None:
+                net = model.network_of_subnet(sub)
+        elif isinstance(sub, Unknown) and net is None:
+            net = UNKNOWN  # the subnet (and so the network) cannot be told yet
+        elif sub is None and net is None and from_stack_reference(nic.subnetwork):
+            path.elsewhere = f"subnetwork {nic.subnetwork.raw!r} of another stack"
+            return None
+        path.network = net
+        if nic.tags is UNKNOWN:
+            path.unknowns.append("the network tags of the service's instances")
+            tags_known = False
+        else:
+            source_tags = frozenset(t for t in nic.tags or [] if isinstance(t, str))
+            tags_known = all(isinstance(t, str) for t in nic.tags or [])
+    else:
+        how = (
+            f"annotate the revision template with {V1_CONNECTOR} (or {V1_INTERFACES})"
+            if svc.v1
+            else "set vpc_access.connector (or vpc_access.network_interfaces)"
+        )
+        misplaced = ""
+        service_notes = svc.res.get("metadata.annotations") if svc.v1 else None
+        if isinstance(service_notes, dict) and {V1_CONNECTOR, V1_INTERFACES} & set(service_notes):
+            misplaced = (
+                " (the service's own metadata carries a VPC access annotation, but Cloud Run "
+                "reads it from the revision template, template.metadata.annotations)"
+            )
+        path.problems.append(
+            f"it has no VPC egress (no connector, no network interfaces){misplaced}, so it "
+            f"cannot reach {what}'s private address. Fix: {how} on {where}."
+        )
+        return None
+
+    return Sender(source_tags, tags_known, source, region, sender_account)
 
 
 def egress_covers_private(egress: Any) -> bool | Unknown:

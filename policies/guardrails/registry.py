@@ -25,7 +25,12 @@ from guardrails.rules import (
     network_protected,
     network_ranges_disjoint,
     no_hardcoded_network_references,
+    no_hardcoded_psc_references,
+    psc_egress_firewall_rule,
+    psc_egress_logged,
+    psc_service_connection_policy,
     redis_auth_enabled,
+    redis_cluster_production_baseline,
     redis_deletion_protection,
     redis_egress_firewall_rule,
     redis_egress_not_to_internet,
@@ -40,11 +45,13 @@ from guardrails.rules import (
     service_depends_on_redis_egress_rule,
     service_depends_on_secret_grant,
     service_depends_on_vpc_egress,
+    valkey_production_baseline,
 )
 
 MODULES = (
     # references and names
     no_hardcoded_network_references,
+    no_hardcoded_psc_references,
     environment_derived_names,
     environment_name_prefix,
     # firewall
@@ -55,6 +62,10 @@ MODULES = (
     firewall_logging_all_metadata,
     direct_egress_flow_logs,
     direct_egress_flow_logs_unverified,
+    # the Private Service Connect path (Memorystore for Valkey, Redis Cluster)
+    psc_service_connection_policy,
+    psc_egress_firewall_rule,
+    psc_egress_logged,
     # connector and addressing
     connector_range_size,
     network_ranges_disjoint,
@@ -84,6 +95,8 @@ MODULES = (
     redis_deletion_protection,
     redis_protected,
     network_protected,
+    valkey_production_baseline,
+    redis_cluster_production_baseline,
 )
 
 RULES: dict[str, Rule] = {m.RULE.name: m.RULE for m in MODULES}

@@ -163,6 +163,33 @@ SUBNET_UTILISATION = Setting(
     },
     facts.SUBNET_UTILISATION_ADVICE,
 )
+SERVICE_CONNECTION_POLICIES = Setting(
+    "serviceConnectionPolicies",
+    {
+        "type": "array",
+        "description": (
+            "Service connection policies that exist outside this stack (a platform or Shared VPC "
+            "host stack owns them) for the networks its Memorystore for Valkey and Redis Cluster "
+            "instances use. Each: network (name or id), region, serviceClass (gcp-memorystore, "
+            "gcp-memorystore-redis) and subnetCidrs, the ranges of the policy's subnets (the "
+            "PSC endpoints' addresses: without them the egress path to them is not judged here). "
+            "An instance on another stack's network (a StackReference, a Shared VPC host's id) "
+            "is judged against this list once it is set; with it empty, that policy is the "
+            "owning stack's to check."
+        ),
+        "items": {
+            "type": "object",
+            "properties": {
+                "network": {"type": "string"},
+                "region": {"type": "string"},
+                "serviceClass": {"type": "string"},
+                "subnetCidrs": {"type": "array", "items": {"type": "string"}},
+            },
+            "required": ["network", "region", "serviceClass"],
+        },
+    },
+    [],
+)
 OUTSIDE_PRODUCTION = Setting(
     "outsideProduction",
     {

@@ -35,7 +35,7 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     m = a.model
     # (resource, property, reference, index of what it should name, the project of a subnet
     # named with its projectId beside it)
-    checks: list[tuple[Res, str, Ref | None, Any, Any]] = []
+    checks: list[Check] = []
     for s in m.subnets:
         checks.append((s.res, "network", s.network, m.networks, None))
     for c in m.connectors:
@@ -64,6 +64,17 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
                 base = f"{svc.prop('interfaces')}[{i}]"
                 checks.append((svc.res, base + ".network", nic.network, m.networks, None))
                 checks.append((svc.res, base + ".subnetwork", nic.subnetwork, m.subnets, None))
+    judge(m, checks, cfg, out)
+
+
+Check = tuple[Res, str, "Ref | None", Any, Any]
+
+
+def judge(m: StackModel, checks: list[Check], cfg: dict[str, Any], out: Findings) -> None:
+    """Report every reference of `checks` (resource, property, reference, index of what it
+    should name, the project of a subnet named with its projectId beside it) that is a literal:
+    not computed, not another stack's output, not a Shared VPC host's full id, and backed by no
+    resource of the stack. Shared with no-hardcoded-psc-references."""
     for res, prop, ref, index, project in checks:
         if ref is None or not ref.present:
             continue
