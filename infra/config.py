@@ -171,6 +171,13 @@ class NetworkConfig(_Model):
         ),
     )
     flow_logs: FlowLogsConfig = FlowLogsConfig()
+    psc_subnet_cidr: str = Field(
+        "10.5.0.0/28",
+        description=(
+            "valkey / redis-cluster only: the regular subnet, in gcp:region, that the service "
+            "connection policy gives the Private Service Connect endpoints: private, /29 or larger."
+        ),
+    )
 
 
 class ConnectorConfig(_Model):
@@ -194,7 +201,20 @@ class MaintenanceWindow(_Model):
     hour: Annotated[int, Field(ge=0, le=23)] = 3
 
 
+Product = Literal["memorystore-redis", "valkey", "redis-cluster"]
+# The products reached over Private Service Connect (a service connection policy's subnet).
+PSC_PRODUCTS: frozenset[str] = frozenset({"valkey", "redis-cluster"})
+
+
 class RedisConfig(_Model):
+    product: Product = Field(
+        "memorystore-redis",
+        description=(
+            "memorystore-redis (Memorystore for Redis: peering or private services access), "
+            "valkey (Memorystore for Valkey) or redis-cluster (Memorystore for Redis Cluster); "
+            "the last two are reached over Private Service Connect."
+        ),
+    )
     # The provider's docs say "true or unset" blocks deletion, but deletion_protection is a
     # virtual field with no default, and the delete only refuses when it is true
     # (terraform-provider-google google/services/redis/resource_redis_instance.go, commit
@@ -216,15 +236,56 @@ class RedisConfig(_Model):
     transit_encryption: bool = True
     connect_mode: Literal["DIRECT_PEERING", "PRIVATE_SERVICE_ACCESS"] = "DIRECT_PEERING"
     read_replicas: Annotated[int, Field(ge=0, le=5)] = 0
-    persistence: Literal["off", "1h", "6h", "12h", "24h"] | None = Field(
-        None, description="RDB snapshot period, or off. Default: 24h in production, off elsewhere."
+    persistence: Literal["off", "1h", "6h", "12h", "24h", "aof"] | None = Field(
+        None,
+        description=(
+            "RDB snapshot period, aof (valkey / redis-cluster: append-only file), or off. "
+            "Default: 24h in production, off elsewhere."
+        ),
     )
     maintenance_window: MaintenanceWindow = MaintenanceWindow()
+    # valkey / redis-cluster only (each refused with another product).
+    cluster_mode: bool | None = Field(
+        None,
+        description="valkey only: cluster mode on (shards) or off (one shard). Default: true.",
+    )
+    shards: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="valkey / redis-cluster: the number of shards. Default: 1."
+    )
+    replicas: Annotated[int, Field(ge=0, le=5)] | None = Field(
+        None,
+        description=(
+            "valkey (0-5) / redis-cluster (0-2): replicas per shard. Default: 1 in production, "
+            "0 elsewhere."
+        ),
+    )
+    node_type: limits.ValkeyNodeType | limits.RedisClusterNodeType | None = Field(
+        None,
+        description=(
+            "valkey / redis-cluster: the product's node type (valkey: SHARED_CORE_NANO, ...; "
+            "redis-cluster: REDIS_SHARED_CORE_NANO, ...). Default: the standard-small type in "
+            "production, the shared-core nano type elsewhere."
+        ),
+    )
+    engine_version: limits.ValkeyEngineVersion | None = Field(
+        None, description="valkey only: the Valkey version. Default: VALKEY_8_0."
+    )
+    auth: Literal["iam", "none"] | None = Field(
+        None,
+        description="valkey / redis-cluster: iam (IAM authentication) or none. Default: iam.",
+    )
+
+    @property
+    def psc(self) -> bool:
+        """Reached over Private Service Connect (valkey, redis-cluster)."""
+        return self.product in PSC_PRODUCTS
 
     def resolved_tier(self, production: bool) -> Literal["BASIC", "STANDARD_HA"]:
         return self.tier or ("STANDARD_HA" if production else "BASIC")
 
-    def resolved_persistence(self, production: bool) -> Literal["off", "1h", "6h", "12h", "24h"]:
+    def resolved_persistence(
+        self, production: bool
+    ) -> Literal["off", "1h", "6h", "12h", "24h", "aof"]:
         return self.persistence or ("24h" if production else "off")
 
     def check(self, production: bool) -> None:
@@ -655,12 +716,14 @@ class RawConfig(_Model):
 
 
 Tier = Literal["BASIC", "STANDARD_HA"]
-Persistence = Literal["off", "1h", "6h", "12h", "24h"]
+Persistence = Literal["off", "1h", "6h", "12h", "24h", "aof"]
 
 
 class RedisSettings(RedisConfig):
-    """`redis` with its environment-dependent defaults resolved (what the Redis component reads):
-    tier STANDARD_HA and persistence 24h in production, BASIC and off elsewhere."""
+    """`redis` with its environment-dependent defaults resolved (what the Redis components read):
+    tier STANDARD_HA and persistence 24h in production, BASIC and off elsewhere. For valkey /
+    redis-cluster also cluster_mode, shards, replicas, node_type, engine_version (valkey) and
+    auth; for memorystore-redis those stay None."""
 
     tier: Tier
     persistence: Persistence
@@ -1136,7 +1199,12 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         network=parsed.network,
         connector=parsed.connector,
         redis=RedisSettings.model_validate(
-            {**dict(redis), "tier": tier, "persistence": persistence}
+            {
+                **dict(redis),
+                "tier": tier,
+                "persistence": persistence,
+                **_psc_settings(redis, production),
+            }
         ),
         services=parsed.services,
         firewall=parsed.firewall,
@@ -1144,6 +1212,32 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
         shared_vpc=parsed.shared_vpc,
         regions=parsed.regions,
     )
+
+
+def _psc_settings(redis: RedisConfig, production: bool) -> dict[str, Any]:
+    """The valkey / redis-cluster settings with their defaults resolved (None for
+    memorystore-redis): safe by default everywhere (IAM auth), production-dependent where the
+    cost differs (replicas, node type)."""
+    if not redis.psc:
+        return {}
+    valkey = redis.product == "valkey"
+    nano, small = (
+        ("SHARED_CORE_NANO", "STANDARD_SMALL")
+        if valkey
+        else ("REDIS_SHARED_CORE_NANO", "REDIS_STANDARD_SMALL")
+    )
+    return {
+        "cluster_mode": (redis.cluster_mode if redis.cluster_mode is not None else True)
+        if valkey
+        else True,
+        "shards": redis.shards if redis.shards is not None else 1,
+        "replicas": redis.replicas if redis.replicas is not None else (1 if production else 0),
+        "node_type": redis.node_type or (small if production else nano),
+        "engine_version": (redis.engine_version or limits.VALKEY_DEFAULT_ENGINE)
+        if valkey
+        else None,
+        "auth": redis.auth or "iam",
+    }
 
 
 def load_config() -> StackConfig:

@@ -8,6 +8,7 @@ Cloud Run cannot pull, a CPU/memory pair Cloud Run refuses, read replicas on a s
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
 # -- regions -------------------------------------------------------------------------------------
 # Google Cloud regions, from "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones)
@@ -231,3 +232,28 @@ REQUEST_TIMEOUT_SOURCE = "https://cloud.google.com/run/docs/configuring/request-
 
 READ_REPLICAS_MIN_GB = 5
 READ_REPLICAS_SOURCE = "https://cloud.google.com/memorystore/docs/redis/about-read-replicas"
+
+
+# -- Memorystore for Valkey and Memorystore for Redis Cluster (docs/psc-products.md, section 3) -----
+# Valkey node types Google documents ("Instance and node specification",
+# https://cloud.google.com/memorystore/docs/valkey/instance-node-specification).
+ValkeyNodeType = Literal["SHARED_CORE_NANO", "STANDARD_SMALL", "HIGHMEM_MEDIUM", "HIGHMEM_XLARGE"]
+VALKEY_NODE_TYPES: tuple[str, ...] = get_args(ValkeyNodeType)
+# Redis Cluster node types: the provider's enum (terraform-provider-google-beta
+# google-beta/services/redis/resource_redis_cluster.go, ValidateEnum l.494-499).
+RedisClusterNodeType = Literal[
+    "REDIS_SHARED_CORE_NANO",
+    "REDIS_STANDARD_SMALL",
+    "REDIS_HIGHMEM_MEDIUM",
+    "REDIS_HIGHCPU_MEDIUM",
+    "REDIS_STANDARD_LARGE",
+    "REDIS_HIGHMEM_XLARGE",
+    "REDIS_HIGHMEM_2XLARGE",
+]
+REDIS_CLUSTER_NODE_TYPES: tuple[str, ...] = get_args(RedisClusterNodeType)
+# Valkey versions generally available ("Memorystore for Valkey overview",
+# https://docs.cloud.google.com/memorystore/docs/valkey/product-overview?hl=zh-cn: "supports
+# Valkey 7.2, 8.0 and 9.0 (preview)").
+ValkeyEngineVersion = Literal["VALKEY_7_2", "VALKEY_8_0"]
+VALKEY_ENGINE_VERSIONS: tuple[str, ...] = get_args(ValkeyEngineVersion)
+VALKEY_DEFAULT_ENGINE = "VALKEY_8_0"

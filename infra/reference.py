@@ -87,6 +87,14 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "services access: replaces the allocated range (`address`, `prefix_length`) under the "
         "live instance. Moving Redis to a new range is a new instance (a data migration)",
     ),
+    "network.pscSubnetCidr": (
+        None,
+        "valkey / redis-cluster only (refused with memorystore-redis): a private /29 or larger "
+        "(two endpoint addresses per instance, four reserved by every subnet), overlapping no "
+        "other range of the stack",
+        "a range that contains the old one (a widening): in place; anything else **replaces the "
+        "PSC subnet** under the instance's endpoints",
+    ),
     "connector.minInstances": (
         None,
         "less than `connector.maxInstances`",
@@ -102,6 +110,12 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         None,
         "`e2-standard-4` is the production recommendation",
         "in place (`machineType` update)",
+    ),
+    "redis.product": (
+        None,
+        "each product refuses the keys of the others (naming the product); valkey and "
+        "redis-cluster need a region that has the product (tables in `infra/limits.py`)",
+        "**replaces the instance with another product's** (a new, empty store: sessions lost)",
     ),
     "redis.tier": (
         "STANDARD_HA in production, else BASIC",
@@ -153,6 +167,38 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         None,
         "production requires true; set explicitly (the provider leaves it off when unset)",
         "in place (provider-side only: nothing is sent to Google)",
+    ),
+    "redis.clusterMode": (
+        "true",
+        "valkey only (redis-cluster is always in cluster mode); off needs `redis.shards` 1",
+        "**replaces the instance** (`mode`): sessions lost",
+    ),
+    "redis.shards": (
+        "1",
+        "valkey / redis-cluster; 1 when cluster mode is off",
+        "in place (`shard_count`: Google reshards the live instance)",
+    ),
+    "redis.replicas": (
+        "1 in production, else 0",
+        "valkey 0–5, redis-cluster 0–2; production requires at least 1",
+        "in place (`replica_count`)",
+    ),
+    "redis.nodeType": (
+        "the standard-small type in production, else the shared-core nano type",
+        "the product's own spelling (valkey: `SHARED_CORE_NANO`..., redis-cluster: "
+        "`REDIS_SHARED_CORE_NANO`...); production refuses the nano type (no SLA)",
+        "in place (`node_type`: Google scales the live instance)",
+    ),
+    "redis.engineVersion": (
+        "VALKEY_8_0",
+        "valkey only; `VALKEY_9_0` is refused (preview)",
+        "in place (`engine_version`)",
+    ),
+    "redis.auth": (
+        "iam",
+        "valkey / redis-cluster (`redis.authEnabled` is memorystore-redis'); production "
+        "requires iam",
+        "**replaces the instance** (`authorization_mode`): sessions lost",
     ),
     "firewall.priority": (
         None,
