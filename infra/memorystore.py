@@ -120,11 +120,13 @@ PRIMARY = "CONNECTION_TYPE_PRIMARY"
 
 
 def _field(obj: Any, name: str) -> Any:
-    """A field of an SDK output type (snake_case attribute, or a mapping in either case)."""
+    """A field of an SDK output type (a dict keyed snake_case, with attribute getters) or of a
+    plain mapping in the wire's camelCase."""
     if isinstance(obj, Mapping):
+        if name in obj:
+            return obj[name]
         head, *rest = name.split("_")
-        camel = head + "".join(w.title() for w in rest)
-        return obj.get(name, obj.get(camel))
+        return obj.get(head + "".join(w.title() for w in rest))
     return getattr(obj, name, None)
 
 
@@ -248,7 +250,7 @@ class Memorystore(pulumi.ComponentResource):
             self.instance = valkey
             cluster_mode = self.cluster_mode
             endpoint = valkey.endpoints.apply(lambda e: valkey_endpoint(e, cluster_mode))
-            cas = valkey.managed_server_cas
+            cas: pulumi.Output[Any] = valkey.managed_server_cas
         else:
             cluster = gcp.redis.Cluster(
                 f"{name}-instance",
@@ -274,7 +276,10 @@ class Memorystore(pulumi.ComponentResource):
             return {"mode": "DISABLED"}
         if persistence == "aof":
             return {"mode": "AOF", "aof_config": {"append_fsync": product.append_fsync}}
-        return {"mode": "RDB", "rdb_config": {"rdb_snapshot_period": PERSISTENCE_PERIODS[persistence]}}
+        return {
+            "mode": "RDB",
+            "rdb_config": {"rdb_snapshot_period": PERSISTENCE_PERIODS[persistence]},
+        }
 
 
 def connect_grant(

@@ -88,6 +88,12 @@ class StackOutputs:
     service_urls_by_region: Mapping[str, Mapping[str, pulumi.Input[str]]]
     vpc_connector_ids_by_region: Mapping[str, pulumi.Input[str]]
     network_project: pulumi.Input[str]
+    # Issue 22 (helper "clients" adds them to CONTRACT and the renderer): nullable.
+    redis_product: str | None = None
+    redis_cluster_mode: bool | None = None
+    redis_auth: str | None = None
+    psc_subnet_id: pulumi.Input[str] | None = None
+    service_connection_policy_id: pulumi.Input[str] | None = None
 
     def export(self) -> None:
         for name in CONTRACT:

@@ -31,9 +31,46 @@ def revision_uri(revision: str) -> str:
 class ConnectivityTestSpec:
     name: str
     source_revision: pulumi.Input[str]  # the service's latest ready revision
-    redis_instance_id: pulumi.Input[str]
     network_id: pulumi.Input[str]
+    # Exactly one destination kind: a Memorystore for Redis instance, a Redis Cluster (the API's
+    # destination has `redisCluster`), or an address and port (Valkey: the API has no Valkey
+    # destination; magic-modules mmv1/products/networkmanagement/ConnectivityTest.yaml).
+    redis_instance_id: pulumi.Input[str] | None = None
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    redis_cluster_id: pulumi.Input[str] | None = None
+    destination_ip: pulumi.Input[str] | None = None
+    destination_port: pulumi.Input[int] | None = None
+
+    def destination(
+        self, port: pulumi.Input[int]
+    ) -> gcp.networkmanagement.ConnectivityTestDestinationArgsDict:
+        kinds = [
+            k
+            for k, v in (
+                ("redis_instance", self.redis_instance_id),
+                ("redis_cluster", self.redis_cluster_id),
+                ("ip_address", self.destination_ip),
+            )
+            if v is not None
+        ]
+        assert len(kinds) == 1, f"a Connectivity Test has one destination kind, not {kinds}"
+        if self.destination_ip is not None:
+            return {
+                "ip_address": self.destination_ip,
+                "network": self.network_id,
+                "port": self.destination_port if self.destination_port is not None else port,
+            }
+        if self.redis_cluster_id is not None:
+            return {
+                "redis_cluster": self.redis_cluster_id,
+                "network": self.network_id,
+                "port": port,
+            }
+        return {
+            "redis_instance": self.redis_instance_id,
+            "network": self.network_id,
+            "port": pulumi.Output.from_input(port),
+        }
 
 
 @dataclass(frozen=True)
@@ -116,11 +153,7 @@ class RedisProbe(pulumi.ComponentResource):
                         "uri": pulumi.Output.from_input(spec.source_revision).apply(revision_uri)
                     }
                 },
-                destination={
-                    "redis_instance": spec.redis_instance_id,
-                    "network": spec.network_id,
-                    "port": pulumi.Output.from_input(args.redis.port),
-                },
+                destination=spec.destination(args.redis.port),
                 description="Cloud Run revision -> Memorystore Redis, checked after each deploy",
                 opts=pulumi.ResourceOptions(parent=self, depends_on=list(spec.after)),
             )

@@ -40,6 +40,7 @@ class PrivateServiceConnectArgs:
     labels: Mapping[str, str]
     # Held to the production baseline: Pulumi `protect`, as the network's other subnets.
     production: bool = False
+    # The policy's API enablement (networkconnectivity).
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -70,9 +71,7 @@ class PrivateServiceConnect(pulumi.ComponentResource):
             network=args.network_id,
             ip_cidr_range=args.subnet_cidr,
             private_ip_google_access=True,
-            opts=pulumi.ResourceOptions(
-                parent=self, depends_on=list(args.after), protect=args.production
-            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.production),
         )
         self.policy = gcp.networkconnectivity.ServiceConnectionPolicy(
             f"{name}-policy",
