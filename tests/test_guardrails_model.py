@@ -53,6 +53,9 @@ def test_unknown_has_no_truth_value():
 @pytest.mark.parametrize("stack", STACKS)
 def test_model_of_shipped_stack(stack):
     cfg = stack_settings(stack)
+    if cfg.redis.psc:
+        # The pack's model of Valkey / Redis Cluster is issue 22 item 5 (helper "pack").
+        pytest.skip("a PSC product: the pack models it separately")
     g = stack_graph(stack)
     model = StackModel(policy_resources(g, outputs=True))
     workloads = len(g.by_type(RUN)) + len(g.by_type(RUN_JOB))  # the probe job is a Redis client too

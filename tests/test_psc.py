@@ -21,7 +21,7 @@ from tests import inventory
 from tests.support import MODES, ROOT, by_name, env_vars, prop, stack_config, stack_graph
 
 IAM = facts.PROJECT_IAM_MEMBER
-PSC_PORTS = [str(facts.PSC_DISCOVERY_PORT), "%d-%d" % facts.PSC_NODE_PORTS]
+PSC_PORTS = [str(facts.PSC_DISCOVERY_PORT), "{}-{}".format(*facts.PSC_NODE_PORTS)]
 
 
 def variant(name: str, preview: bool = False, **redis: Any) -> Graph:

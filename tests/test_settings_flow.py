@@ -42,6 +42,18 @@ def _shared(key: str, value: Any) -> tuple[Any, dict[str, Any]]:
     return value, dict(SHARED)
 
 
+# The staging stack with Valkey instead of Memorystore for Redis (the base of the PSC products'
+# keys): the `redis` block replaced whole, since each product refuses the others' keys.
+VALKEY: dict[str, Any] = {
+    "redis": {
+        "product": "valkey",
+        "shards": 1,
+        "nodeType": "SHARED_CORE_NANO",
+        "auth": "iam",
+        "transitEncryption": True,
+    }
+}
+
 # path -> (new value, other changes it needs to be valid). Paths are dotted stack keys;
 # `<name>` is the first service, or a second region.
 SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
@@ -80,6 +92,14 @@ SETTINGS: dict[str, tuple[Any, dict[str, Any]]] = {
         },
     ),
     "redis.persistence": ("24h", {}),
+    "redis.product": ("redis-cluster", {"redis": {"product": "valkey", "auth": "iam"}}),
+    "redis.clusterMode": (False, VALKEY),
+    "redis.shards": (3, VALKEY),
+    "redis.replicas": (2, VALKEY),
+    "redis.nodeType": ("STANDARD_SMALL", VALKEY),
+    "redis.engineVersion": ("VALKEY_7_2", VALKEY),
+    "redis.auth": ("none", VALKEY),
+    "network.pscSubnetCidr": ("10.6.0.0/28", VALKEY),
     "redis.maintenanceWindow.day": ("MONDAY", {}),
     "redis.maintenanceWindow.hour": (4, {}),
     "services.<name>.image": ("us-docker.pkg.dev/acme-chat-staging/chat/backend:v2", {}),
