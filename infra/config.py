@@ -255,11 +255,11 @@ class RedisConfig(_Model):
     replicas: Annotated[int, Field(ge=0, le=5)] | None = Field(
         None,
         description=(
-            "valkey (0-5) / redis-cluster (0-2): replicas per shard. Default: 1 in production, "
-            "0 elsewhere."
+            "valkey / redis-cluster: replicas per shard, 0-5. Default: 1 in production, 0 "
+            "elsewhere."
         ),
     )
-    node_type: limits.ValkeyNodeType | limits.RedisClusterNodeType | None = Field(
+    node_type: Literal[limits.ValkeyNodeType, limits.RedisClusterNodeType] | None = Field(
         None,
         description=(
             "valkey / redis-cluster: the product's node type (valkey: SHARED_CORE_NANO, ...; "
@@ -292,6 +292,12 @@ class RedisConfig(_Model):
         """The rules between these fields; each check raises its first error, and `parse_config`
         runs every one of them."""
         rk = f"{PROJECT}:redis."
+        foreign = self._foreign_key_errors()
+        if self.psc:
+            errors = foreign + self._psc_errors(production)
+            if errors:
+                raise ConfigErrors(errors)
+            return
         tier = self.resolved_tier(production)
         checks: list[tuple[bool, str, Any, str]] = [
             (
@@ -336,9 +342,170 @@ class RedisConfig(_Model):
                     "production requires Redis deletion protection",
                 ),
             ]
-        errors = [ConfigError(rk + f, v, rule) for bad, f, v, rule in checks if bad]
+        errors = foreign + [ConfigError(rk + f, v, rule) for bad, f, v, rule in checks if bad]
         if errors:
             raise ConfigErrors(errors)
+
+    def _foreign_key_errors(self) -> list[ConfigError]:
+        """A key the stack file sets that belongs to another product: refused, naming the
+        product and, where there is one, this product's key for the same thing."""
+        rk = f"{PROJECT}:redis."
+        errors: list[ConfigError] = []
+        fields = type(self).model_fields
+        for field in fields:
+            if field not in self.model_fields_set:
+                continue
+            owners = _REDIS_KEY_PRODUCTS.get(field)
+            if owners is None or self.product in owners:
+                continue
+            alias = fields[field].alias or field
+            hint = _FOREIGN_KEY_HINTS.get((field, self.product)) or _FOREIGN_KEY_HINTS.get(
+                (field, "*"), "remove it"
+            )
+            errors.append(
+                ConfigError(
+                    rk + alias,
+                    getattr(self, field),
+                    f"is a key of {' and '.join(owners)}, and redis.product is {self.product}: "
+                    f"{hint}",
+                )
+            )
+        if self.product == "memorystore-redis" and self.persistence == "aof":
+            errors.append(
+                ConfigError(
+                    rk + "persistence",
+                    "aof",
+                    "aof is for valkey and redis-cluster; with redis.product memorystore-redis "
+                    "this program builds RDB snapshots: an RDB period (1h, 6h, 12h, 24h) or off",
+                )
+            )
+        return errors
+
+    def _psc_errors(self, production: bool) -> list[ConfigError]:
+        """Valkey's and Redis Cluster's own rules (docs/psc-products.md, section 3, has every
+        source), and their production baseline (section 7)."""
+        rk = f"{PROJECT}:redis."
+        valkey = self.product == "valkey"
+        errors: list[ConfigError] = []
+
+        def bad(key: str, value: Any, rule: str) -> None:
+            errors.append(ConfigError(rk + key, value, rule))
+
+        cluster_mode = self.cluster_mode if (valkey and self.cluster_mode is not None) else True
+        shards = self.shards if self.shards is not None else 1
+        replicas = self.replicas if self.replicas is not None else (1 if production else 0)
+        # "While a Cluster Mode Enabled instance can have one or more shards, a Cluster Mode
+        # Disabled instance runs on a single shard." (Valkey product overview,
+        # https://docs.cloud.google.com/memorystore/docs/valkey/product-overview.md.txt)
+        if not cluster_mode and shards != 1:
+            bad(
+                "shards",
+                shards,
+                "with cluster mode off (redis.clusterMode = false) Valkey runs on a single "
+                "shard: set 1, or turn cluster mode on",
+            )
+        units = shards * (1 + replicas)
+        if units > limits.PSC_USAGE_UNITS_MAX:
+            bad(
+                "shards",
+                shards,
+                f"{shards} shards with {replicas} replicas each are {units} usage units "
+                f"(shards x (1 + replicas)), and Google allows at most "
+                f"{limits.PSC_USAGE_UNITS_MAX} per instance "
+                f"({limits.PSC_USAGE_UNITS_SOURCE[self.product]}): fewer shards or replicas",
+            )
+        own, other = (
+            (limits.VALKEY_NODE_TYPES, limits.REDIS_CLUSTER_NODE_TYPES)
+            if valkey
+            else (limits.REDIS_CLUSTER_NODE_TYPES, limits.VALKEY_NODE_TYPES)
+        )
+        if self.node_type is not None and self.node_type in other:
+            bad(
+                "nodeType",
+                self.node_type,
+                f"is a node type of the other product; {self.product} takes {', '.join(own)}",
+            )
+        if production:
+            if replicas < 1:
+                bad(
+                    "replicas",
+                    replicas,
+                    'production requires at least 1 replica per shard: "To enable high '
+                    "availability for your instance, you must provision at least 1 replica node "
+                    'for every shard" (https://cloud.google.com/memorystore/docs/valkey/'
+                    "ha-and-replicas)",
+                )
+            if self.persistence == "off":
+                bad(
+                    "persistence",
+                    "off",
+                    "production requires persistence: an RDB period (1h, 6h, 12h, 24h) or aof",
+                )
+            if self.auth == "none":
+                bad(
+                    "auth",
+                    "none",
+                    "production requires IAM authentication (iam); it cannot be turned on "
+                    "later without replacing the instance (authorization_mode is "
+                    "replace-on-change)",
+                )
+            if not self.transit_encryption:
+                bad(
+                    "transitEncryption",
+                    False,
+                    "production requires in-transit encryption (TLS); it can only be set when "
+                    "the instance is created",
+                )
+            if not self.deletion_protection:
+                bad("deletionProtection", False, "production requires deletion protection")
+            if self.node_type in limits.NANO_NODE_TYPES:
+                bad(
+                    "nodeType",
+                    self.node_type,
+                    "production refuses the shared-core nano type: it has no SLA, Google "
+                    f"recommends it for development or testing only ({limits.NANO_SOURCE}); "
+                    f"use {own[1]} or larger",
+                )
+        return errors
+
+
+# Which product each product-specific `redis` key belongs to (the others are every product's).
+_REDIS_KEY_PRODUCTS: dict[str, tuple[str, ...]] = {
+    **{
+        f: ("memorystore-redis",)
+        for f in (
+            "tier",
+            "memory_size_gb",
+            "version",
+            "auth_enabled",
+            "connect_mode",
+            "read_replicas",
+        )
+    },
+    **{f: ("valkey", "redis-cluster") for f in ("shards", "replicas", "node_type", "auth")},
+    "cluster_mode": ("valkey",),
+    "engine_version": ("valkey",),
+}
+_FOREIGN_KEY_HINTS: dict[tuple[str, str], str] = {
+    ("tier", "*"): "high availability is redis.replicas (at least 1 per shard) here",
+    ("memory_size_gb", "*"): "the size is redis.nodeType times redis.shards here",
+    ("version", "valkey"): "use redis.engineVersion (VALKEY_7_2, VALKEY_8_0)",
+    ("version", "redis-cluster"): "Redis Cluster has no version to choose: remove it",
+    ("auth_enabled", "*"): "use redis.auth (iam or none): there is no AUTH string here",
+    ("connect_mode", "*"): (
+        "this product is reached over Private Service Connect (a service connection policy "
+        "and network.pscSubnetCidr), never by peering: remove it"
+    ),
+    ("read_replicas", "*"): "use redis.replicas (replicas per shard)",
+    ("cluster_mode", "redis-cluster"): "Redis Cluster is always in cluster mode: remove it",
+    ("engine_version", "redis-cluster"): (
+        "Redis Cluster has no engine version to choose (it is based on Redis 7.x): remove it"
+    ),
+    ("engine_version", "memorystore-redis"): "use redis.version",
+    ("replicas", "memorystore-redis"): "use redis.readReplicas",
+    ("auth", "memorystore-redis"): "use redis.authEnabled",
+    ("node_type", "memorystore-redis"): "use redis.tier and redis.memorySizeGb",
+}
 
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -593,7 +760,11 @@ class SharedVpcConfig(_Model):
         description="The host's private services access allocated range Redis takes its address from.",
     )
 
-    def check(self, project: str, regions: tuple[str, ...], egress: str, connect_mode: str) -> None:
+    def check(
+        self, project: str, regions: tuple[str, ...], egress: str, connect_mode: str | None
+    ) -> None:
+        """`connect_mode`: memorystore-redis' redis.connectMode; None for a product reached over
+        Private Service Connect (no connect mode, and no private services access range)."""
         k = f"{PROJECT}:sharedVpc."
         errors: list[ConfigError] = []
         given = {
@@ -601,6 +772,8 @@ class SharedVpcConfig(_Model):
             "network": self.network,
             "redisRange": self.redis_range,
         }
+        if connect_mode is None:
+            del given["redisRange"]  # a PSC product's: refused by _check_product_keys
         if self.stack_reference is not None:
             for key, value in [*given.items(), ("subnets", self.subnets or None)]:
                 if value is not None:
@@ -654,7 +827,7 @@ class SharedVpcConfig(_Model):
                     k + "connectorProject", "host", "applies only with vpcEgress: connector"
                 )
             )
-        if connect_mode != "PRIVATE_SERVICE_ACCESS":
+        if connect_mode is not None and connect_mode != "PRIVATE_SERVICE_ACCESS":
             errors.append(
                 ConfigError(
                     f"{PROJECT}:redis.connectMode",
@@ -939,6 +1112,16 @@ def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[Co
                     "name): set connector or direct",
                 )
             )
+        elif path == ("redis", "engineVersion") and value in limits.VALKEY_PREVIEW_ENGINES:
+            out.append(
+                ConfigError(
+                    _key(path),
+                    value,
+                    f'is in preview ({limits.VALKEY_ENGINE_SOURCE}: "Valkey 7.2, 8.0 and 9.0 '
+                    '(preview)"): a preview has no SLA and may change under a running stack. '
+                    f"Generally available: {', '.join(limits.VALKEY_ENGINE_VERSIONS)}",
+                )
+            )
         elif kind == "bool_type":
             out.append(ConfigError(_key(path), value, _our_words(error) + boolean_word_hint(value)))
         else:
@@ -971,6 +1154,11 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
         ranges.append(_egress_range(k + "connectorCidr", net.connector_cidr, egress))
     else:
         ranges.append(_egress_range(k + "directEgressCidr", net.direct_egress_cidr, egress))
+    if redis.psc:
+        ranges.append(_psc_subnet_range(k + "pscSubnetCidr", net.psc_subnet_cidr))
+        ranges += _region_ranges(raw, egress)
+        _check_overlaps(ranges)
+        return
     r = _cidr(k + "redisReservedRange", net.redis_reserved_range)
     want = 28 if redis.read_replicas > 0 else 29
     if redis.connect_mode == "DIRECT_PEERING" and r.prefixlen != want:
@@ -986,10 +1174,77 @@ def _check_ranges(raw: RawConfig, egress: str) -> None:
         )
     ranges.append((k + "redisReservedRange", r))
     ranges += _region_ranges(raw, egress)
+    _check_overlaps(ranges)
+
+
+def _check_overlaps(ranges: list[tuple[str, ipaddress.IPv4Network]]) -> None:
     for i, (ka, a) in enumerate(ranges):
         for kb, b in ranges[i + 1 :]:
             if a.overlaps(b):
                 raise ConfigError(kb, str(b), f"overlaps {ka} ({a}): ranges must not overlap")
+
+
+# The PSC subnet: a regular subnet in the policy's region that gives each instance's endpoints
+# their addresses, two per instance and network ("Each PscConfig configures the consumer network
+# where two network addresses will be designated to the cluster for client access.",
+# terraform-provider-google-beta google-beta/services/redis/resource_redis_cluster.go:577; Valkey:
+# each network "must have two Private Service Connect connections",
+# https://cloud.google.com/memorystore/docs/valkey/about-multiple-vpc-networking). Google sets no
+# minimum (docs/psc-products.md, section 1); every subnet loses four addresses to Google
+# (facts.SUBNET_RESERVED_ADDRESSES), so a /29 (8 - 4 = 4 usable) is the smallest that holds the
+# two endpoints plus the two of a replacement instance created before the old one is deleted.
+PSC_SUBNET_MAX_PREFIX = 29
+
+
+def _psc_subnet_range(key: str, value: str) -> tuple[str, ipaddress.IPv4Network]:
+    net = _cidr(key, value)
+    if net.prefixlen > PSC_SUBNET_MAX_PREFIX:
+        raise ConfigError(
+            key,
+            value,
+            f"the PSC subnet must be a /{PSC_SUBNET_MAX_PREFIX} or larger: every instance takes "
+            f"two endpoint addresses, a replacement two more, and Google reserves "
+            f"{facts.SUBNET_RESERVED_ADDRESSES} addresses of every subnet",
+        )
+    return key, net
+
+
+def _check_product_keys(raw: RawConfig) -> None:
+    """`network` and `sharedVpc` keys that belong to another product than `redis.product`."""
+    product, psc = raw.redis.product, raw.redis.psc
+    errors: list[ConfigError] = []
+    if raw.shared_vpc is None:  # on a Shared VPC `network` is refused as a whole
+        set_keys = raw.network.model_fields_set
+        if psc and "redis_reserved_range" in set_keys:
+            errors.append(
+                ConfigError(
+                    f"{PROJECT}:network.redisReservedRange",
+                    raw.network.redis_reserved_range,
+                    f"is a key of memorystore-redis, and redis.product is {product}: its "
+                    "endpoints take addresses from network.pscSubnetCidr; remove it",
+                )
+            )
+        if not psc and "psc_subnet_cidr" in set_keys:
+            errors.append(
+                ConfigError(
+                    f"{PROJECT}:network.pscSubnetCidr",
+                    raw.network.psc_subnet_cidr,
+                    "is only for redis.product valkey or redis-cluster (the Private Service "
+                    f"Connect subnet), and redis.product is {product}: remove it",
+                )
+            )
+    elif psc and raw.shared_vpc.redis_range is not None:
+        errors.append(
+            ConfigError(
+                f"{PROJECT}:sharedVpc.redisRange",
+                raw.shared_vpc.redis_range,
+                "is memorystore-redis' private services access range, and redis.product is "
+                f"{product} (reached over Private Service Connect, through the host's service "
+                "connection policy): remove it",
+            )
+        )
+    if errors:
+        raise ConfigErrors(errors)
 
 
 def _egress_range(key: str, value: str, egress: str) -> tuple[str, ipaddress.IPv4Network]:
@@ -1155,11 +1410,16 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     region_problem = limits.region_problem(region, parsed.unlisted_region or None)
     if region_problem:
         found.errors.append(ConfigError(*region_problem))
+    elif parsed.unlisted_region != region and (
+        product_problem := limits.product_region_problem(parsed.redis.product, region)
+    ):
+        found.errors.append(ConfigError("gcp:region", region, product_problem))
     redis = parsed.redis
     tier = redis.resolved_tier(production)
     persistence = redis.resolved_persistence(production)
     found.run(parsed.connector.check)
     found.run(redis.check, production)
+    found.run(_check_product_keys, parsed)
     found.run(_check_ranges, parsed, parsed.vpc_egress)
     found.run(_check_direct_egress_capacity, parsed, parsed.vpc_egress)
     found.run(_check_names, parsed)
@@ -1182,7 +1442,7 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
             project,
             (region, *parsed.regions),
             parsed.vpc_egress,
-            redis.connect_mode,
+            None if redis.psc else redis.connect_mode,
         )
     found.raise_any()
     probe = parsed.probe

@@ -8,6 +8,7 @@ Cloud Run cannot pull, a CPU/memory pair Cloud Run refuses, read replicas on a s
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 # -- regions -------------------------------------------------------------------------------------
@@ -257,3 +258,156 @@ REDIS_CLUSTER_NODE_TYPES: tuple[str, ...] = get_args(RedisClusterNodeType)
 ValkeyEngineVersion = Literal["VALKEY_7_2", "VALKEY_8_0"]
 VALKEY_ENGINE_VERSIONS: tuple[str, ...] = get_args(ValkeyEngineVersion)
 VALKEY_DEFAULT_ENGINE = "VALKEY_8_0"
+# Usage units of one instance: shard_count * (1 + replica_count), at most 250 per instance
+# ("Quotas and limits", Instance limits, "Usage units per instance | 250": Valkey
+# https://cloud.google.com/memorystore/docs/valkey/quotas, Redis Cluster
+# https://cloud.google.com/memorystore/docs/cluster/quotas). No other shard maximum was found.
+PSC_USAGE_UNITS_MAX = 250
+PSC_USAGE_UNITS_SOURCE = {
+    "valkey": "https://cloud.google.com/memorystore/docs/valkey/quotas",
+    "redis-cluster": "https://cloud.google.com/memorystore/docs/cluster/quotas",
+}
+# Replicas per shard, 0 to 5 for both products. Valkey: "Each shard ... is composed of one primary
+# node, and optionally up to five replica nodes" (https://cloud.google.com/memorystore/docs/valkey/
+# product-overview). Redis Cluster: "optionally up to five replica nodes" in the current page
+# (https://docs.cloud.google.com/memorystore/docs/cluster/memorystore-for-redis-cluster-overview.md.txt,
+# read 2026-12-03); older copies of the same page say "0, 1, or 2", so the current one is enforced.
+PSC_REPLICAS_MAX = 5
+# Valkey 9.0 is in preview ("supports Valkey 7.2, 8.0 and 9.0 (preview)", product overview above):
+# a preview carries no SLA and may change, so a stack cannot pin it.
+VALKEY_PREVIEW_ENGINES = ("VALKEY_9_0",)
+VALKEY_ENGINE_SOURCE = "https://docs.cloud.google.com/memorystore/docs/valkey/product-overview"
+# shared-core-nano: "We recommend that you use the shared-core-nano node type for development or
+# testing purposes only because this node type has no SLA" (Valkey, "Instance and node
+# specification", https://cloud.google.com/memorystore/docs/valkey/instance-node-specification).
+# For REDIS_SHARED_CORE_NANO no Google statement was found: the same rule by analogy.
+NANO_NODE_TYPES = ("SHARED_CORE_NANO", "REDIS_SHARED_CORE_NANO")
+NANO_SOURCE = "https://cloud.google.com/memorystore/docs/valkey/instance-node-specification"
+
+
+# -- the regions of each Private Service Connect product -----------------------------------------
+def _region_order(region: str) -> tuple[str, int]:
+    """Google's locations tables list regions in this order (europe-west9 before europe-west10)."""
+    m = re.fullmatch(r"(.*?)([0-9]+)", region)
+    return (m[1], int(m[2])) if m else (region, 0)
+
+
+@dataclass(frozen=True)
+class ProductRegions:
+    """The regions a product's locations page lists. `read_through`: the last region of the page
+    that was read when the stored copy is cut (None: the whole table was read). A region after it
+    (in the table's order) is not decided by this table and is accepted; one before it that the
+    page does not list is refused."""
+
+    regions: frozenset[str]
+    source: str
+    as_of: str
+    read_through: str | None = None
+
+    def lacks(self, region: str) -> bool:
+        if region in self.regions:
+            return False
+        return self.read_through is None or _region_order(region) <= _region_order(
+            self.read_through
+        )
+
+
+PRODUCT_REGIONS: dict[str, ProductRegions] = {
+    # "Memorystore for Valkey locations" (https://docs.cloud.google.com/memorystore/docs/valkey/
+    # locations, and its ?hl=ja copy which reaches europe-west1), read 2026-12-03. Every stored
+    # copy is CUT after europe-west1: the rest of the table was not read, so a region after
+    # europe-west1 is accepted. Read so far, the page lacks asia-southeast3 and europe-north2.
+    "valkey": ProductRegions(
+        frozenset(
+            {
+                "africa-south1",
+                "asia-east1",
+                "asia-east2",
+                "asia-northeast1",
+                "asia-northeast2",
+                "asia-northeast3",
+                "asia-south1",
+                "asia-south2",
+                "asia-southeast1",
+                "asia-southeast2",
+                "australia-southeast1",
+                "australia-southeast2",
+                "europe-central2",
+                "europe-north1",
+                "europe-southwest1",
+                "europe-west1",
+            }
+        ),
+        "https://docs.cloud.google.com/memorystore/docs/valkey/locations",
+        "2026-12-03",
+        read_through="europe-west1",
+    ),
+    # "Memorystore for Redis Cluster locations", read 2026-12-03: the whole table of an older
+    # copy (https://cloud.google.com/memorystore/docs/cluster/locations, asia-east1 .. us-west4)
+    # and the current copy (https://docs.cloud.google.com/memorystore/docs/cluster/locations.md.txt,
+    # cut after europe-central2), which adds africa-south1 and asia-southeast3. Neither lists
+    # europe-north2 or northamerica-south1 (the current copy's tail was not read:
+    # redis-vpc:unlistedRegion accepts a region added since).
+    "redis-cluster": ProductRegions(
+        frozenset(
+            {
+                "africa-south1",
+                "asia-east1",
+                "asia-east2",
+                "asia-northeast1",
+                "asia-northeast2",
+                "asia-northeast3",
+                "asia-south1",
+                "asia-south2",
+                "asia-southeast1",
+                "asia-southeast2",
+                "asia-southeast3",
+                "australia-southeast1",
+                "australia-southeast2",
+                "europe-central2",
+                "europe-north1",
+                "europe-southwest1",
+                "europe-west1",
+                "europe-west2",
+                "europe-west3",
+                "europe-west4",
+                "europe-west6",
+                "europe-west8",
+                "europe-west9",
+                "europe-west10",
+                "europe-west12",
+                "me-central1",
+                "me-central2",
+                "me-west1",
+                "northamerica-northeast1",
+                "northamerica-northeast2",
+                "southamerica-east1",
+                "southamerica-west1",
+                "us-central1",
+                "us-east1",
+                "us-east4",
+                "us-east5",
+                "us-south1",
+                "us-west1",
+                "us-west2",
+                "us-west3",
+                "us-west4",
+            }
+        ),
+        "https://docs.cloud.google.com/memorystore/docs/cluster/locations",
+        "2026-12-03",
+    ),
+}
+
+
+def product_region_problem(product: str, region: str) -> str | None:
+    """Why `product` cannot be created in `region` (its locations table), or None. Not called
+    when redis-vpc:unlistedRegion accepts the region (the same escape hatch as REGIONS)."""
+    table = PRODUCT_REGIONS.get(product)
+    if table is None or not table.lacks(region):
+        return None
+    return (
+        f"{product} is not offered in {region} (its locations table, {table.source}, read "
+        f"{table.as_of}). Choose a region that lists it, or, if Google has added {region} since, "
+        "also set redis-vpc:unlistedRegion to the same value"
+    )

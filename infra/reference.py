@@ -19,8 +19,9 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "gcp:region": (
         None,
-        "a known region (table in `infra/limits.py`, 2026-11-22); a newer one needs "
-        "`redis-vpc:unlistedRegion`",
+        "a known region (table in `infra/limits.py`, 2026-11-22); with valkey or "
+        "redis-cluster also a region of that product's locations table (same file, "
+        "2026-12-03); a newer one needs `redis-vpc:unlistedRegion`",
         "replaces every regional resource: the subnets (`region`), the connector (`region`), "
         "**Redis** (`region`: sessions lost), the services and the job (`location`); the firewall "
         "rule's connector tag and the Connectivity Test's source revision follow in place",
@@ -175,12 +176,13 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "redis.shards": (
         "1",
-        "valkey / redis-cluster; 1 when cluster mode is off",
+        "valkey / redis-cluster; 1 when cluster mode is off; shards × (1 + replicas) at most 250 "
+        "usage units per instance",
         "in place (`shard_count`: Google reshards the live instance)",
     ),
     "redis.replicas": (
         "1 in production, else 0",
-        "valkey 0–5, redis-cluster 0–2; production requires at least 1",
+        "0–5 per shard (both products); production requires at least 1",
         "in place (`replica_count`)",
     ),
     "redis.nodeType": (
