@@ -327,10 +327,6 @@ def _shared(psc: dict[str, Any] | None) -> Emulation:
             "auth": "iam",
             "transitEncryption": True,
             "persistence": "1h",
-            # infra/config.py (helper "product") still applies the Memorystore for Redis rule
-            # "a service project reaches a Shared VPC only with PRIVATE_SERVICE_ACCESS" to every
-            # product: reported; drop this key when the PSC products are exempt from it.
-            "connectMode": "PRIVATE_SERVICE_ACCESS",
         }
     )
     outputs: dict[str, Any] = {
