@@ -33,6 +33,11 @@ CREATE_SECONDS: dict[str, float] = {
     "gcp:servicenetworking/connection:Connection": 60,
     "gcp:vpcaccess/connector:Connector": 180,
     "gcp:redis/instance:Instance": 420,
+    # Valkey / Redis Cluster: an estimate of the same order as Redis (the PSC endpoints are
+    # created with the instance), and the policy a quick control-plane object.
+    "gcp:memorystore/instance:Instance": 600,
+    "gcp:redis/cluster:Cluster": 600,
+    "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy": 10,
     "gcp:secretmanager/secret:Secret": 3,
     "gcp:secretmanager/secretVersion:SecretVersion": 3,
     "gcp:secretmanager/secretIamMember:SecretIamMember": 5,
@@ -50,6 +55,13 @@ HIDDEN_EDGES = {
     *((w, "gcp:compute/firewall:Firewall") for w in WORKLOADS),
     *((w, "gcp:secretmanager/secretIamMember:SecretIamMember") for w in WORKLOADS),
     ("gcp:redis/instance:Instance", "gcp:servicenetworking/connection:Connection"),
+    # The PSC products: the policy before the instance (its create fails without it), and the
+    # connection role before a workload that authenticates by IAM.
+    *(
+        (p, "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy")
+        for p in ("gcp:memorystore/instance:Instance", "gcp:redis/cluster:Cluster")
+    ),
+    *((w, "gcp:projects/iAMMember:IAMMember") for w in WORKLOADS),
 }
 
 

@@ -15,6 +15,14 @@ SECRETMANAGER = "secretmanager.googleapis.com"
 SERVICENETWORKING = "servicenetworking.googleapis.com"
 NETWORKMANAGEMENT = "networkmanagement.googleapis.com"
 IAM = "iam.googleapis.com"
+# Memorystore for Valkey, and what Private Service Connect's service connectivity automation needs
+# in the project that creates the instance (and networkconnectivity in a Shared VPC host too):
+# https://cloud.google.com/memorystore/docs/valkey/instance-provisioning-shared-vpc and
+# https://cloud.google.com/memorystore/docs/cluster/instance-provisioning-shared-vpc
+# (docs/psc-products.md, "Shared VPC"). Redis Cluster is served by redis.googleapis.com (REDIS).
+MEMORYSTORE = "memorystore.googleapis.com"
+NETWORKCONNECTIVITY = "networkconnectivity.googleapis.com"
+SERVICECONSUMERMANAGEMENT = "serviceconsumermanagement.googleapis.com"
 
 
 @dataclass(frozen=True)

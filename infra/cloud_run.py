@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 
 from infra import facts
 from infra.config import ServiceConfig
+from infra.memorystore import connect_grant
 from infra.outputs import flag
 
 
@@ -48,6 +49,9 @@ class RedisEndpoint:
     # PSC product (Memorystore for Redis), whose workloads get neither env var, as before.
     cluster_mode: bool | None = None
     iam_auth: bool = False
+    # IAM authentication (Valkey / Redis Cluster): the role each client's account is granted
+    # (facts.PSC_CONNECTION_ROLE of the product); None when clients do not authenticate by IAM.
+    connect_role: str | None = None
 
 
 def vpc_access(egress: ConnectorEgress | DirectEgress) -> Any:
@@ -114,11 +118,13 @@ def redis_env(
 class RedisClientIdentity:
     account: gcp.serviceaccount.Account
     secret_access: gcp.secretmanager.SecretIamMember | None
+    connect_grant: gcp.projects.IAMMember | None = None
 
     @property
     def ready(self) -> list[pulumi.Resource]:
-        """What a workload must wait for before its first revision can read the AUTH secret."""
-        return [self.secret_access] if self.secret_access is not None else []
+        """What a workload must wait for before its first revision can read the AUTH secret, or
+        authenticate to Redis by IAM."""
+        return [g for g in (self.secret_access, self.connect_grant) if g is not None]
 
 
 def redis_client_identity(
@@ -149,7 +155,12 @@ def redis_client_identity(
             member=account.member,
             opts=pulumi.ResourceOptions(parent=parent),
         )
-    return RedisClientIdentity(account, access)
+    grant = None
+    if redis.iam_auth and redis.connect_role is not None:
+        grant = connect_grant(
+            parent, name, project=project, role=redis.connect_role, member=account.member
+        )
+    return RedisClientIdentity(account, access, grant)
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,7 @@ class CloudRunService(pulumi.ComponentResource):
     public_invoker: gcp.cloudrunv2.ServiceIamMember | None
     account: gcp.serviceaccount.Account
     secret_access: gcp.secretmanager.SecretIamMember | None
+    connect_grant: gcp.projects.IAMMember | None
     app_secret_access: dict[str, gcp.secretmanager.SecretIamMember]
     _identity_ready: list[pulumi.Resource]
 
@@ -197,6 +209,7 @@ class CloudRunService(pulumi.ComponentResource):
 
     def _run_as(self, primary: CloudRunService) -> None:
         self.account, self.secret_access = primary.account, primary.secret_access
+        self.connect_grant = primary.connect_grant
         self.app_secret_access = primary.app_secret_access
         self._identity_ready = primary._identity_ready
 
@@ -211,6 +224,7 @@ class CloudRunService(pulumi.ComponentResource):
             after=args.account_after,
         )
         self.account, self.secret_access = identity.account, identity.secret_access
+        self.connect_grant = identity.connect_grant
         # Least privilege for the application's own secrets too: accessor on each secret the
         # service reads, for its own account only (never project-wide).
         self.app_secret_access = {

@@ -70,6 +70,35 @@ REDIS = NameRule(
     40,
     "https://cloud.google.com/memorystore/docs/redis/reference/rest/v1/projects.locations.instances/create",
 )
+# instanceId: 4-63 characters, lowercase letters, digits and hyphens, not ending with a hyphen
+# (provider, resource_memorystore_instance.go l.163-172); Google's gcloud pages say "must start
+# with a lowercase letter": the intersection (docs/psc-products.md, section 3).
+VALKEY = NameRule(
+    "Memorystore for Valkey instance",
+    r"[a-z][a-z0-9-]*[a-z0-9]",
+    4,
+    63,
+    "https://docs.cloud.google.com/memorystore/docs/valkey/manage-iam-auth",
+)
+# cluster id: 1-63 characters, lowercase letters, digits and hyphens, starts with a lowercase
+# letter, ends with a letter or digit (docs/psc-products.md, section 3).
+REDIS_CLUSTER = NameRule(
+    "Memorystore for Redis Cluster",
+    _COMPUTE_PATTERN,
+    1,
+    63,
+    "https://cloud.google.com/memorystore/docs/cluster/manage-in-transit-encryption",
+)
+# A service connection policy's id is a resource id in Google's API convention: RFC 1034 labels,
+# 1-63 characters, lowercase letters, digits and hyphens, starting with a letter
+# (ServiceConnectionPolicy.name "See: https://google.aip.dev/122"; AIP-122 "Resource ID segments").
+SERVICE_CONNECTION_POLICY = NameRule(
+    "service connection policy",
+    _COMPUTE_PATTERN,
+    1,
+    63,
+    "https://google.aip.dev/122#resource-id-segments",
+)
 SERVICE_ACCOUNT = NameRule(
     "service account id",
     r"[a-z]([-a-z0-9]*[a-z0-9])",
@@ -229,6 +258,25 @@ class Names:
         return self._n("redis")
 
     @property
+    def psc_instance(self) -> str:
+        """A Valkey instance or a Redis Cluster (one product per stack): the Redis one's name."""
+        return self._n("redis")
+
+    @property
+    def psc_subnet(self) -> str:
+        """The regular subnet whose addresses the service connection policy gives the PSC
+        endpoints (dedicated to them: Google's advice, docs/psc-products.md)."""
+        return self._n("psc-subnet")
+
+    @property
+    def service_connection_policy(self) -> str:
+        return self._n("memorystore-scp")
+
+    @property
+    def psc_egress_firewall(self) -> str:
+        return self._n("allow-psc-egress")
+
+    @property
     def redis_auth_secret(self) -> str:
         return self._n("redis-auth")
 
@@ -274,6 +322,16 @@ class Names:
             Derived("connector firewall rule", self.connector_to_serverless_firewall, FIREWALL, e),
             Derived("connector firewall rule", self.connector_health_firewall, FIREWALL, e),
             Derived("Redis instance", self.redis, REDIS, e),
+            Derived("Valkey instance", self.psc_instance, VALKEY, e),
+            Derived("Redis Cluster", self.psc_instance, REDIS_CLUSTER, e),
+            Derived("PSC subnet", self.psc_subnet, NETWORK, e),
+            Derived(
+                "service connection policy",
+                self.service_connection_policy,
+                SERVICE_CONNECTION_POLICY,
+                e,
+            ),
+            Derived("PSC egress firewall rule", self.psc_egress_firewall, FIREWALL, e),
             Derived("Redis AUTH secret", self.redis_auth_secret, SECRET, e),
             Derived("private services access range", self.psa_range, ADDRESS, e),
             Derived("Direct VPC egress network tag", self.direct_egress_tag, NETWORK_TAG, e),

@@ -138,7 +138,7 @@ class StackOutputs:
     service_urls_by_region: Mapping[str, Mapping[str, pulumi.Input[str]]]
     vpc_connector_ids_by_region: Mapping[str, pulumi.Input[str]]
     network_project: pulumi.Input[str]
-    # Issue 22: None (not exported) on a memorystore-redis stack, so it exports as before.
+    # Valkey / Redis Cluster only: None (not exported) on a memorystore-redis stack, so it exports as before.
     redis_product: str | None = None
     redis_cluster_mode: bool | None = None
     redis_auth: str | None = None

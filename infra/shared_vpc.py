@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import SHARED_VPC_OUTPUTS, SharedVpcConfig
+from infra.psc import PscPath
 
 # Google's ranges that must reach a connector's VMs: its serverless infrastructure, and the
 # health checkers ("Required firewall rules for connectors in service projects",
@@ -62,6 +64,9 @@ class HostNetwork:
     network_name: pulumi.Input[str]
     redis_range: pulumi.Input[str]
     subnets: dict[str, pulumi.Input[str]]  # region -> subnet name
+    # The platform stack the ids come from (None when the stack file names them).
+    reference: pulumi.StackReference | None = None
+    where: str = "redis-vpc:sharedVpc"
 
     @property
     def network_id(self) -> pulumi.Output[str]:
@@ -109,6 +114,64 @@ def host_network(cfg: SharedVpcConfig, regions: Sequence[str]) -> HostNetwork:
         network_name=ref.require_output(network_name),
         redis_range=ref.require_output(redis_range),
         subnets={r: subnet_of(r) for r in regions},
+        reference=ref,
+        where=where,
+    )
+
+
+# The platform stack's outputs for Valkey / Redis Cluster on its network (the host owns the PSC
+# subnet and the service connection policy: "a service connection policy must be created for the
+# host project of the Shared VPC", https://cloud.google.com/memorystore/docs/valkey/instance-provisioning-shared-vpc).
+PSC_SUBNETS_OUTPUT = "psc_subnets"  # region -> {"name": subnet name, "cidr": range}
+SCP_OUTPUT = "service_connection_policies"  # service class -> region -> policy id
+
+
+def host_psc(host: HostNetwork, service_class: str, region: str) -> PscPath:
+    """The host's PSC subnet and service connection policy for `service_class` in `region`, from
+    the platform stack; a clear error naming the output, the class and the region when it has
+    none (Memorystore's create fails without the policy on the same network and region)."""
+    ref = host.reference
+    if ref is None:
+        raise ValueError(
+            f"{host.where}: Valkey / Redis Cluster on a Shared VPC take the host's PSC subnet and "
+            f"service connection policy from a platform stack: set "
+            f"redis-vpc:sharedVpc.stackReference (its outputs {PSC_SUBNETS_OUTPUT} and {SCP_OUTPUT})"
+        )
+    where = host.where
+
+    def policy_of(policies: object) -> str:
+        by_region = policies.get(service_class) if isinstance(policies, dict) else None
+        value = by_region.get(region) if isinstance(by_region, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ValueError(
+                f"{where}: its output `{SCP_OUTPUT}` has no service connection policy for "
+                f"service class {service_class!r} in region {region!r}: the platform stack must "
+                f"create one on its network and export {SCP_OUTPUT}[{service_class!r}][{region!r}]"
+            )
+        return value
+
+    def subnet_of(key: str) -> Any:
+        def pick(subnets: object) -> str:
+            entry = subnets.get(region) if isinstance(subnets, dict) else None
+            value = entry.get(key) if isinstance(entry, dict) else None
+            if not isinstance(value, str) or not value:
+                raise ValueError(
+                    f"{where}: its output `{PSC_SUBNETS_OUTPUT}` has no PSC subnet {key} for "
+                    f"region {region!r}: the platform stack must export "
+                    f"{PSC_SUBNETS_OUTPUT}[{region!r}] = {{name, cidr}}"
+                )
+            return value
+
+        return pick
+
+    subnets = ref.require_output(PSC_SUBNETS_OUTPUT)
+    name = subnets.apply(subnet_of("name")).apply(lambda v: v.rstrip("/").rsplit("/", 1)[-1])
+    return PscPath(
+        subnet_id=pulumi.Output.concat(
+            "projects/", host.project, "/regions/", region, "/subnetworks/", name
+        ),
+        subnet_cidr=subnets.apply(subnet_of("cidr")),
+        policy_id=ref.require_output(SCP_OUTPUT).apply(policy_of),
     )
 
 

@@ -10,8 +10,10 @@ for the connector or the firewall rule, and the connector does not wait for Redi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+import pulumi_gcp as gcp
 
 from infra import apis as api
 from infra import facts
@@ -26,13 +28,21 @@ from infra.cloud_run import (
 )
 from infra.config import StackConfig
 from infra.connector import Connector, ConnectorArgs
-from infra.firewall import RedisFirewall, RedisFirewallArgs
+from infra.firewall import PscFirewall, PscFirewallArgs, RedisFirewall, RedisFirewallArgs
+from infra.memorystore import PRODUCTS, Memorystore, MemorystoreArgs
 from infra.naming import region_code
 from infra.network import FlowLogs, Network, NetworkArgs, PrivateServicesAccess, SubnetSpec
 from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
+from infra.psc import PrivateServiceConnect, PrivateServiceConnectArgs, PscPath
 from infra.redis import Redis, RedisArgs
-from infra.shared_vpc import HostNetwork, SharedVpcAccess, SharedVpcAccessArgs, host_network
+from infra.shared_vpc import (
+    HostNetwork,
+    SharedVpcAccess,
+    SharedVpcAccessArgs,
+    host_network,
+    host_psc,
+)
 
 
 def production_labels(cfg: StackConfig) -> dict[str, str]:
@@ -95,6 +105,10 @@ class _StackBuilder:
         self.shared = cfg.shared_vpc
         # A Shared VPC host owns the peering: this stack creates no private services access.
         self.own_psa = self.psa and self.shared is None
+        # Valkey / Redis Cluster: reached over Private Service Connect, not peering.
+        self.product = PRODUCTS[cfg.redis.product] if cfg.redis.psc else None
+        if self.product is not None:
+            self.psa = self.own_psa = False
 
     def _suffix(self, region: str) -> str:
         """What another region's logical names end with (`-use4`); the primary's keep theirs."""
@@ -103,6 +117,10 @@ class _StackBuilder:
     def apis(self) -> Apis:
         cfg, connector_mode = self.cfg, self.connector_mode
         wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
+        if self.product is not None:
+            # The product's API, and what service connectivity automation needs (infra/apis.py).
+            wanted[1] = self.product.api
+            wanted += [api.NETWORKCONNECTIVITY, api.SERVICECONSUMERMANAGEMENT]
         if connector_mode:
             wanted.append(api.VPCACCESS)
         if self.psa:  # on a Shared VPC too: Google requires it in both projects
@@ -190,6 +208,56 @@ class _StackBuilder:
                         cfg.network.flow_logs.flow_sampling,
                     )
                 ),
+            ),
+        )
+
+    def psc(self, apis: Apis, net: _Net) -> PscPath | None:
+        """Valkey / Redis Cluster: the PSC subnet and the service connection policy for the
+        product's class in the instance's region, on our network; on a Shared VPC the host's,
+        from the platform stack."""
+        if self.product is None:
+            return None
+        cfg, names = self.cfg, self.names
+        if net.host is not None:
+            return host_psc(net.host, self.product.service_class, cfg.region)
+        return PrivateServiceConnect(
+            "psc",
+            PrivateServiceConnectArgs(
+                project=cfg.project,
+                region=cfg.region,
+                network_id=net.network_id,
+                subnet_name=names.psc_subnet,
+                subnet_cidr=cfg.network.psc_subnet_cidr,
+                policy_name=names.service_connection_policy,
+                service_class=self.product.service_class,
+                labels=self.labels,
+                production=cfg.production,
+                after=apis.needed(api.NETWORKCONNECTIVITY),
+            ),
+        ).path
+
+    def memorystore(self, apis: Apis, net: _Net, psc: PscPath) -> Memorystore:
+        """The policy before the instance (the create fails without it, and no value flows from
+        it); not the connector nor the firewall rule: they run in parallel."""
+        cfg = self.cfg
+        assert self.product is not None
+        return Memorystore(
+            "redis",
+            MemorystoreArgs(
+                settings=cfg.redis,
+                project=cfg.project,
+                region=cfg.region,
+                instance_name=self.names.psc_instance,
+                network_id=net.network_id,
+                endpoint_project=cfg.project,
+                labels=self.labels,
+                production=cfg.production,
+                after=[
+                    *apis.needed(
+                        self.product.api, api.NETWORKCONNECTIVITY, api.SERVICECONSUMERMANAGEMENT
+                    ),
+                    *psc.ready,
+                ],
             ),
         )
 
@@ -296,6 +364,38 @@ class _StackBuilder:
             ),
         )
 
+    def psc_firewall(self, net: _Net, psc: PscPath, egress: dict[str, _Egress]) -> PscFirewall:
+        """The PSC products' egress rule: the same targets as the Redis rule, to the PSC subnet
+        on the discovery and node ports."""
+        cfg = self.cfg
+        return PscFirewall(
+            "firewall",
+            PscFirewallArgs(
+                project=net.project,  # type: ignore[arg-type]
+                rule_name=self.names.psc_egress_firewall,
+                network=net.network_id,
+                target_tags=list(dict.fromkeys(e.target_tag for e in egress.values())),
+                psc_range=psc.subnet_cidr,
+                priority=cfg.firewall.priority,
+            ),
+        )
+
+    def psc_endpoint(self, store: Memorystore) -> RedisEndpoint:
+        cfg = self.cfg
+        assert self.product is not None
+        iam = cfg.redis.auth == "iam"
+        return RedisEndpoint(
+            host=store.host,
+            port=store.port,
+            tls=cfg.redis.transit_encryption,
+            ca_cert=store.ca_cert if cfg.redis.transit_encryption else None,
+            auth_secret=None,
+            auth_secret_version=None,
+            cluster_mode=store.cluster_mode,
+            iam_auth=iam,
+            connect_role=self.product.connection_role if iam else None,
+        )
+
     def endpoint(self, redis: Redis) -> RedisEndpoint:
         cfg = self.cfg
         return RedisEndpoint(
@@ -312,7 +412,7 @@ class _StackBuilder:
         apis: Apis,
         egress: dict[str, _Egress],
         endpoint: RedisEndpoint,
-        firewall: RedisFirewall,
+        firewall: RedisFirewall | PscFirewall,
         access: SharedVpcAccess | None,
     ) -> dict[str, dict[str, CloudRunService]]:
         """region -> service name -> service. The primary region's services own the accounts
@@ -347,10 +447,10 @@ class _StackBuilder:
         self,
         apis: Apis,
         net: _Net,
-        redis: Redis,
+        redis: Redis | Memorystore,
         egress: _Egress,
         endpoint: RedisEndpoint,
-        firewall: RedisFirewall,
+        firewall: RedisFirewall | PscFirewall,
         services: dict[str, CloudRunService],
         access: SharedVpcAccess | None,
     ) -> RedisProbe | None:
@@ -373,12 +473,8 @@ class _StackBuilder:
                     production=cfg.production,
                     labels=labels,
                     connectivity_test=(
-                        ConnectivityTestSpec(
-                            name=names.connectivity_test,
-                            source_revision=services[source].service.latest_ready_revision,
-                            redis_instance_id=redis.instance.id,
-                            network_id=net.network_id,
-                            after=apis.needed(api.NETWORKMANAGEMENT),
+                        self._connectivity_test(
+                            apis, net, redis, services[source].service.latest_ready_revision
                         )
                         if cfg.probe.connectivity_test
                         else None
@@ -394,17 +490,51 @@ class _StackBuilder:
 
         return probe
 
+    def _connectivity_test(
+        self, apis: Apis, net: _Net, redis: Redis | Memorystore, revision: pulumi.Input[str]
+    ) -> ConnectivityTestSpec:
+        """Memorystore for Redis: the instance; Redis Cluster: the cluster (the API has a
+        `redisCluster` destination); Valkey: the discovery (or primary) endpoint's address and
+        port, as the API has no Valkey destination (docs/psc-products.md §6)."""
+        instance_id, cluster_id, ip, port = None, None, None, None
+        if isinstance(redis, Redis):
+            instance_id = redis.instance.id
+        elif isinstance(redis.instance, gcp.redis.Cluster):
+            cluster_id = redis.instance.id
+        else:
+            ip, port = redis.host, redis.port
+        return ConnectivityTestSpec(
+            name=self.names.connectivity_test,
+            source_revision=revision,
+            network_id=net.network_id,
+            redis_instance_id=instance_id,
+            redis_cluster_id=cluster_id,
+            destination_ip=ip,
+            destination_port=port,
+            after=apis.needed(api.NETWORKMANAGEMENT),
+        )
+
 
 def build_stack(cfg: StackConfig) -> StackOutputs:
     """Compose the stack: each step's outputs are the next steps' wiring, in dependency order."""
     b = _StackBuilder(cfg)
     apis = b.apis()
     net = b.network(apis)
-    redis = b.redis(apis, net)
-    access = b.shared_vpc_access(apis, net)
-    egress = b.egress(apis, net, access)
-    firewall = b.firewall(net, redis, egress)
-    endpoint = b.endpoint(redis)
+    psc = b.psc(apis, net)
+    redis: Redis | Memorystore
+    firewall: RedisFirewall | PscFirewall
+    if psc is not None:
+        redis = b.memorystore(apis, net, psc)
+        access = b.shared_vpc_access(apis, net)
+        egress = b.egress(apis, net, access)
+        firewall = b.psc_firewall(net, psc, egress)
+        endpoint = b.psc_endpoint(redis)
+    else:
+        redis = b.redis(apis, net)
+        access = b.shared_vpc_access(apis, net)
+        egress = b.egress(apis, net, access)
+        firewall = b.firewall(net, redis, egress)
+        endpoint = b.endpoint(redis)
     by_region = b.services(apis, egress, endpoint, firewall, access)
     services = by_region[cfg.region]
     probe = b.probe(apis, net, redis, egress[cfg.region], endpoint, firewall, services, access)
@@ -417,10 +547,10 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
         network_name=net.network_name,
         vpc_egress=cfg.egress_mode,
         vpc_connector_id=connector.connector.id if connector else None,
-        redis_host=redis.instance.host,
-        redis_port=redis.instance.port,
+        redis_host=endpoint.host,
+        redis_port=endpoint.port,
         redis_tls=cfg.redis.transit_encryption,
-        redis_auth_secret_id=redis.auth_secret.id if redis.auth_secret else None,
+        redis_auth_secret_id=endpoint.auth_secret.id if endpoint.auth_secret else None,
         service_urls={n: s.service.uri for n, s in services.items()},
         service_accounts={n: s.account.email for n, s in services.items()},
         probe_job=probe.job.id if probe else None,
@@ -435,4 +565,21 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
             r: e.connector.connector.id for r, e in egress.items() if e.connector
         },
         network_project=net.project,
+        **_product_outputs(cfg, psc, endpoint),
     )
+
+
+def _product_outputs(
+    cfg: StackConfig, psc: PscPath | None, endpoint: RedisEndpoint
+) -> dict[str, Any]:
+    """The Valkey / Redis Cluster outputs: set only for the PSC products, so a memorystore-redis stack exports
+    exactly what it did (the contract: infra/outputs.py)."""
+    if psc is None:
+        return {}
+    return {
+        "redis_product": cfg.redis.product,
+        "redis_cluster_mode": endpoint.cluster_mode,
+        "redis_auth": cfg.redis.auth,
+        "psc_subnet_id": psc.subnet_id,
+        "service_connection_policy_id": psc.policy_id,
+    }

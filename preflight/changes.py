@@ -52,6 +52,8 @@ SYMBOLS = {
 # What a replacement or deletion costs, per type that holds data or carries the path.
 CONSEQUENCES = {
     facts.REDIS: ("every session is lost: the new instance starts empty, at a new address"),
+    facts.VALKEY: ("every session is lost: the new instance starts empty, at new endpoints"),
+    facts.REDIS_CLUSTER: ("every session is lost: the new cluster starts empty, at new endpoints"),
     facts.NETWORK: (
         "the network and everything on it (subnets, connector, firewall rules, Redis's peering) "
         "are recreated: the path is down until all of them are back"

@@ -37,6 +37,9 @@ class GcpMocks(Mocks):
         self.project = project
         self.region = region
         self.psa_ranges: dict[str, str] = {}
+        self.subnets: dict[str, str] = {}  # subnet id -> range
+        # (network id, region, service class) -> the policy's first subnet's id
+        self.psc_policies: dict[tuple[str, str, str], str] = {}
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == facts.GET_PROJECT:
@@ -89,6 +92,7 @@ class GcpMocks(Mocks):
     def _subnetwork(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         rid = f"projects/{p}/regions/{r}/subnetworks/{n}"
         gw = str(next(ipaddress.ip_network(i["ipCidrRange"]).hosts()))
+        self.subnets[rid] = i["ipCidrRange"]
         return rid, {"name": n, "region": r, "selfLink": f"{COMPUTE}/{rid}", "gatewayAddress": gw}
 
     def _connector(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
@@ -144,6 +148,85 @@ class GcpMocks(Mocks):
             out["readEndpointPort"] = out["port"]
         return f"projects/{p}/locations/{r}/instances/{n}", out
 
+    def _service_connection_policy(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        subnets = list((i.get("pscConfig") or {}).get("subnetworks") or [])
+        if subnets:
+            self.psc_policies[(i.get("network", ""), r, i.get("serviceClass", ""))] = subnets[0]
+        rid = f"projects/{p}/locations/{r}/serviceConnectionPolicies/{n}"
+        return rid, {"etag": "BwY=", "infrastructure": "PSC"}
+
+    def _psc_addresses(self, network: str, r: str, typ: str, n: str, count: int) -> list[str]:
+        """The endpoints' addresses: from the service connection policy's subnet for the
+        instance's network, region and class (service connectivity automation takes them there:
+        docs/psc-products.md §1); a Shared VPC host's subnet (not in the program): a /28 in
+        10.96.0.0/11 chosen from the network."""
+        subnet = self.psc_policies.get((network, r, facts.PSC_SERVICE_CLASS[typ]))
+        cidr = self.subnets.get(subnet or "")
+        if cidr is None:
+            third = int(hashlib.sha256(f"{network}/{r}".encode()).hexdigest()[:4], 16) % 8192
+            cidr = f"10.{96 + third // 256}.{third % 256}.0/28"
+        hosts = list(ipaddress.ip_network(cidr).hosts())
+        # Google takes the first addresses after the subnet's reserved ones (an example:
+        # 10.128.0.58 in connect-instance); a fixed offset per instance keeps it deterministic.
+        start = 1 + int(hashlib.sha256(n.encode()).hexdigest()[:2], 16) % 4
+        return [str(hosts[start + k]) for k in range(count)]
+
+    @staticmethod
+    def _managed_cas(tls: bool) -> list[dict]:
+        """`managed_server_cas[].ca_certs[].certificates`, leaf to root, populated only with
+        in-transit encryption (memorystore l.867)."""
+        return [{"caCerts": [{"certificates": [FAKE_CA, FAKE_CA_ROTATED]}]}] if tls else []
+
+    def _valkey(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        n = i.get("instanceId", n)
+        endpoint = (i.get("desiredAutoCreatedEndpoints") or [{}])[0]
+        network = endpoint.get("network", "")
+        consumer = endpoint.get("projectId") or p
+        # Cluster mode: the discovery connection; off: a primary and a reader endpoint
+        # (provider l.776-779). Port 6379 as in Google's example output (connect-instance).
+        kinds = (
+            ["CONNECTION_TYPE_DISCOVERY"]
+            if i.get("mode", "CLUSTER") == "CLUSTER"
+            else ["CONNECTION_TYPE_PRIMARY", "CONNECTION_TYPE_READER"]
+        )
+        ips = self._psc_addresses(network, r, facts.VALKEY, n, len(kinds))
+        connections = [
+            {
+                "pscAutoConnection": {
+                    "connectionType": kind,
+                    "ipAddress": ip,
+                    "port": facts.PSC_DISCOVERY_PORT,
+                    "network": network,
+                    "projectId": consumer,
+                    "forwardingRule": f"{COMPUTE}/projects/{consumer}/regions/{r}/forwardingRules/sca-auto-fr-{k}",
+                    "pscConnectionId": str(k + 1),
+                }
+            }
+            for k, (kind, ip) in enumerate(zip(kinds, ips, strict=True))
+        ]
+        tls = i.get("transitEncryptionMode") == "SERVER_AUTHENTICATION"
+        return f"projects/{p}/locations/{r}/instances/{n}", {
+            "name": f"projects/{p}/locations/{r}/instances/{n}",
+            "state": "ACTIVE",
+            "endpoints": [{"connections": connections}],
+            "managedServerCas": self._managed_cas(tls),
+            "uid": hashlib.sha256(n.encode()).hexdigest()[:8],
+        }
+
+    def _redis_cluster(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        network = ((i.get("pscConfigs") or [{}])[0]).get("network", "")
+        ip = self._psc_addresses(network, r, facts.REDIS_CLUSTER, n, 1)[0]
+        tls = i.get("transitEncryptionMode") == "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"
+        return f"projects/{p}/locations/{r}/clusters/{n}", {
+            "state": "ACTIVE",
+            # "Currently only one endpoint is supported." (resource_redis_cluster.go l.688)
+            "discoveryEndpoints": [
+                {"address": ip, "port": facts.PSC_DISCOVERY_PORT, "pscConfig": {"network": network}}
+            ],
+            "managedServerCas": self._managed_cas(tls),
+            "uid": hashlib.sha256(n.encode()).hexdigest()[:8],
+        }
+
     def _secret(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         sid = i["secretId"]
         return f"projects/{p}/secrets/{sid}", {
@@ -196,6 +279,9 @@ _HANDLERS = {
     facts.GLOBAL_ADDRESS: "_global_address",
     facts.PSA_CONNECTION: "_psa_connection",
     facts.REDIS: "_redis",
+    facts.VALKEY: "_valkey",
+    facts.REDIS_CLUSTER: "_redis_cluster",
+    facts.SERVICE_CONNECTION_POLICY: "_service_connection_policy",
     facts.SECRET: "_secret",
     facts.SECRET_VERSION: "_secret_version",
     facts.SERVICE_ACCOUNT: "_service_account",

@@ -56,6 +56,14 @@ SOURCES = {
         "cloudrunv2/iam_cloud_run_v2_service.go, tpgiamresource/resource_iam_member.go"
     ),
     facts.SERVICE_ACCOUNT: "resourcemanager/resource_google_service_account.go",
+    # The PSC products and the policy, read from the beta provider
+    # (hashicorp/terraform-provider-google-beta 93c65b2d60fea598528f2769b5b09de856f8cb8c,
+    # google-beta/services/..., docs/psc-products.md): line numbers there.
+    facts.VALKEY: "memorystore/resource_memorystore_instance.go (beta)",
+    facts.REDIS_CLUSTER: "redis/resource_redis_cluster.go (beta)",
+    facts.SERVICE_CONNECTION_POLICY: (
+        "networkconnectivityv1/resource_network_connectivity_service_connection_policy.go (beta)"
+    ),
     facts.CONNECTIVITY_TEST: (
         "networkmanagement/resource_network_management_connectivity_test_resource.go"
     ),
@@ -91,6 +99,16 @@ FORCE_NEW: dict[str, frozenset[str]] = {
         facts.SERVICE_ACCOUNT: "accountId project",
         facts.CONNECTIVITY_TEST: "name project",
         facts.PROJECT_SERVICE: "project service",
+        # l.162 177 195 402 536 643 651 660 1110 (blocks: gcs_source 379, managed_backup_source
+        # 517, zone_distribution_config 670, desired_psc_auto_connections 1064,
+        # desired_auto_created_endpoints 1086).
+        facts.VALKEY: "authorizationMode instanceId kmsKey location mode project serverCaMode "
+        "serverCaPool transitEncryptionMode",
+        # l.150 167 607 633 910 (blocks: gcs_source 343, managed_backup_source 479,
+        # zone_distribution_config 643); psc_configs is in place (l.577).
+        facts.REDIS_CLUSTER: "authorizationMode name project region transitEncryptionMode",
+        # l.148 154 160 166 372; psc_config is in place.
+        facts.SERVICE_CONNECTION_POLICY: "location name network project serviceClass",
     }.items()
 }
 
@@ -119,12 +137,28 @@ BLOCKS: dict[str, frozenset[str]] = {
     facts.CONNECTIVITY_TEST: frozenset(
         {"source.cloudRunRevision", "source.cloudFunction", "source.appEngineVersion"}
     ),
+    facts.VALKEY: frozenset(
+        {
+            "gcsSource",
+            "managedBackupSource",
+            "zoneDistributionConfig",
+            "desiredPscAutoConnections",
+            "desiredAutoCreatedEndpoints",
+        }
+    ),
+    facts.REDIS_CLUSTER: frozenset({"gcsSource", "managedBackupSource", "zoneDistributionConfig"}),
 }
 
 # ForceNew fields inside blocks (list indices dropped from the path).
 NESTED: dict[str, frozenset[str]] = {
     facts.CONNECTOR: frozenset({"subnet.name", "subnet.projectId"}),
     facts.SECRET: frozenset({"replication.userManaged.replicas.location"}),
+    # memorystore l.387 (gcs_source.uris), 525 (managed_backup_source.backup), 688
+    # (zone_distribution_config.zone; its `mode` is not ForceNew); redis cluster l.351, 487.
+    facts.VALKEY: frozenset(
+        {"gcsSource.uris", "managedBackupSource.backup", "zoneDistributionConfig.zone"}
+    ),
+    facts.REDIS_CLUSTER: frozenset({"gcsSource.uris", "managedBackupSource.backup"}),
 }
 
 
@@ -207,6 +241,14 @@ PROVIDER_FILLED: dict[str, frozenset[str]] = {
         facts.SERVICE_ACCOUNT: "createIgnoreAlreadyExists disabled project",
         facts.CONNECTIVITY_TEST: "deletionPolicy project protocol",
         facts.PROJECT_SERVICE: "project",
+        # Optional with Computed or a Default, top level (the beta files above).
+        facts.VALKEY: "authorizationMode crossInstanceReplicationConfig deletionPolicy "
+        "deletionProtectionEnabled engineVersion mode nodeType persistenceConfig project "
+        "replicaCount serverCaMode transitEncryptionMode zoneDistributionConfig",
+        facts.REDIS_CLUSTER: "authorizationMode crossClusterReplicationConfig deletionPolicy "
+        "deletionProtectionEnabled name nodeType persistenceConfig project region serverCaMode "
+        "transitEncryptionMode zoneDistributionConfig",
+        facts.SERVICE_CONNECTION_POLICY: "deletionPolicy project",
     }.items()
 }
 

@@ -158,30 +158,36 @@ def _primary(component: str) -> str:
 def test_explicit_edges(graph):
     cfg = settings(graph.stack)
     redis = by_name(graph, "redis-instance")
-    rule = by_name(graph, "firewall-redis-egress")
-    assert by_name(graph, "apis-redis").urn in redis.dependencies
+    psc = cfg.redis.psc  # Valkey / Redis Cluster: tests/test_psc.py has the PSC path's edges
+    rule = by_name(graph, "firewall-psc-egress" if psc else "firewall-redis-egress")
+    product_api = "apis-memorystore" if cfg.redis.product == "valkey" else "apis-redis"
+    assert by_name(graph, product_api).urn in redis.dependencies
     if cfg.shared_vpc is None:
         net = by_name(graph, "network-vpc")
         assert by_name(graph, "apis-compute").urn in net.dependencies
         assert net.urn in redis.dependencies
-    assert (
-        by_name(graph, "apis-secretmanager").urn in by_name(graph, "redis-auth-secret").dependencies
-    )
-    assert redis.urn in rule.dependencies  # the port comes from the instance
+    if not psc:
+        secret = by_name(graph, "redis-auth-secret")
+        assert by_name(graph, "apis-secretmanager").urn in secret.dependencies
+        assert redis.urn in rule.dependencies  # the port comes from the instance
     connectors = graph.by_type(CONNECTOR)
     subnets = {r.urn for r in graph.by_type(SUBNET)}
     for c in connectors:
         assert by_name(graph, "apis-vpcaccess").urn in c.dependencies
         if cfg.shared_vpc is None:
             assert len(subnets & set(c.dependencies)) == 1, f"{c.name} waits for its subnet"
-    if redis.inputs["connectMode"] == "PRIVATE_SERVICE_ACCESS" and cfg.shared_vpc is None:
+    if redis.inputs.get("connectMode") == "PRIVATE_SERVICE_ACCESS" and cfg.shared_vpc is None:
         assert by_name(graph, "network-psa-peering").urn in redis.dependencies
     grants = [r for r in graph.resources if r.parent.endswith("::shared-vpc") and r.custom]
     for svc in graph.by_type(RUN):
         component = svc.name.removesuffix("-service")
         deps = set(svc.dependencies)
         assert rule.urn in deps, "services start only after the Redis egress rule exists"
-        assert by_name(graph, f"{_primary(component)}-secret-access").urn in deps
+        ready = "redis-connect" if psc and cfg.redis.auth == "iam" else "secret-access"
+        if psc and cfg.redis.auth != "iam":
+            ready = ""
+        if ready:
+            assert by_name(graph, f"{_primary(component)}-{ready}").urn in deps
         assert by_name(graph, "apis-run").urn in deps
         own = [c for c in connectors if c.urn in svc.propertyDependencies["template"]]
         assert {c.urn for c in own} <= deps
@@ -196,10 +202,20 @@ def test_redis_and_connector_are_not_serialised(graph):
         assert c.urn not in before_redis, "Redis must not wait for the connector"
         assert redis.urn not in ancestors(graph, c.urn), "the connector must not wait for Redis"
     for r in graph.by_type(SUBNET) + graph.by_type(FIREWALL):
+        if r.name == "psc-subnet":  # Valkey / Redis Cluster: the policy's subnet comes first
+            continue
         assert r.urn not in before_redis, f"Redis must not wait for {r.name}"
 
 
+def _memorystore_redis_only(stack: str) -> None:
+    """The Memorystore for Redis shape (its rule on the instance's port, the AUTH secret, the
+    reserved range); Valkey / Redis Cluster stacks are held to theirs in tests/test_psc.py."""
+    if settings(stack).redis.psc:
+        pytest.skip("a PSC product: tests/test_psc.py")
+
+
 def test_firewall_rule_governs_the_path(graph):
+    _memorystore_redis_only(graph.stack)
     cfg = settings(graph.stack)
     rule = by_name(graph, "firewall-redis-egress")
     redis = graph.one(REDIS)
@@ -232,6 +248,7 @@ def test_firewall_rule_governs_the_path(graph):
 
 
 def test_service_env_comes_from_redis(graph):
+    _memorystore_redis_only(graph.stack)
     redis = graph.one(REDIS)
     for svc in graph.by_type(RUN):
         env = env_vars(svc)
@@ -262,6 +279,7 @@ def test_production_is_protected():
 
 
 def test_each_service_has_its_own_account_with_only_secret_access(graph):
+    _memorystore_redis_only(graph.stack)
     emails = set()
     for svc in graph.by_type(RUN):
         component = _primary(svc.name.removesuffix("-service"))
@@ -288,7 +306,8 @@ def test_output_contract(graph):
     assert (outputs.get("vpc_connector_id") is None) == (
         settings(graph.stack).egress_mode == "direct"
     )
-    assert outputs["redis_host"] == graph.one(REDIS).outputs["host"]
+    if not settings(graph.stack).redis.psc:  # the PSC products' endpoint: tests/test_psc.py
+        assert outputs["redis_host"] == graph.one(REDIS).outputs["host"]
     assert set(outputs["service_urls"]) == {
         s.inputs["name"].removeprefix(f"{settings(graph.stack).environment}-")
         for s in graph.by_type(RUN)
@@ -306,6 +325,7 @@ def test_contract_violations_are_named():
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_auth_string_appears_only_in_the_secret_version(stack):
+    _memorystore_redis_only(stack)
     g = stack_graph(stack)
     redis = g.one(REDIS)
     auth = redis.outputs.get("authString")
@@ -418,6 +438,7 @@ def test_redis_ignores_the_range_the_provider_cannot_read_back(stack):
     """reserved_ip_range is not read back (the provider fills effective_reserved_ip_range) and
     forces replacement: without ignoreChanges an imported or refreshed instance would plan a
     replacement of Redis. The engine receives it as a RegisterResource option."""
+    _memorystore_redis_only(stack)
     (redis,) = stack_graph(stack).by_type(REDIS)
     assert redis.options["ignoreChanges"] == ["reservedIpRange"]
     # Everything else is still compared: nothing more is ignored than the provider needs.

@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 import pytest
-from guardrails import settings
+from guardrails import psc, settings
+from guardrails.common import Analysis
 from guardrails.model import CONNECTOR, RUN, RUN_JOB, StackModel
 from guardrails.path import analyze
 from guardrails.policies import levels, run_all
@@ -54,6 +55,19 @@ def test_unknown_has_no_truth_value():
 def test_model_of_shipped_stack(stack):
     cfg = stack_settings(stack)
     g = stack_graph(stack)
+    if cfg.redis.psc:
+        # A Valkey / Redis Cluster stack: every workload's path to the PSC subnet is proven on
+        # every required port by the stack's own logged rule (not judged vacuously).
+        a = Analysis(StackModel(policy_resources(g, outputs=True)))
+        (inst,) = a.model.psc
+        workloads = len(g.by_type(RUN)) + len(g.by_type(RUN_JOB))
+        paths = psc.analyze(a, [])
+        assert len(paths) == workloads and all(p.policy is not None for p in paths)
+        for p in paths:
+            assert p.problems == [] and p.elsewhere is None, p.describe()
+            assert [v.ports for v in p.verdicts] == ["6379", "11000-13047"]
+            assert all(v.verdict.allowed for v in p.verdicts)
+        return
     model = StackModel(policy_resources(g, outputs=True))
     workloads = len(g.by_type(RUN)) + len(g.by_type(RUN_JOB))  # the probe job is a Redis client too
     assert len(model.redis) == 1 and len(model.services) == workloads

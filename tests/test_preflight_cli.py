@@ -25,7 +25,10 @@ def test_plan_printed_for_every_stack(stack):
         # On a Shared VPC the network is the host's: the plan names it, creates none.
         f"/networks/{shared.network}" if shared else "gcp:compute/network:Network",
         f"{settings(stack).environment}-vpc" if not shared else f"projects/{shared.host_project}",
-        "gcp:redis/instance:Instance",
+        {
+            "valkey": "gcp:memorystore/instance:Instance",
+            "redis-cluster": "gcp:redis/cluster:Cluster",
+        }.get(settings(stack).redis.product, "gcp:redis/instance:Instance"),
         "gcp:compute/firewall:Firewall",
         "direction: EGRESS",
         "logConfig.metadata: INCLUDE_ALL_METADATA",
