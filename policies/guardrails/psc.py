@@ -240,6 +240,11 @@ def _analyze(m: StackModel, index: RuleIndex, declared_raw: Any) -> list[PscPath
             if sender is None or not isinstance(path.network, Network):
                 continue
             nets = instance_networks(m, inst)
+            if path.network not in nets and m.user_connected(inst):
+                # Endpoints the program registers itself (facts.py VALKEY_USER_ENDPOINTS): their
+                # addresses are its forwarding rules', not a policy's subnet: not judged here.
+                path.elsewhere = "the program's user-registered PSC connections"
+                continue
             if path.network not in nets:
                 if any(isinstance(n, Unknown) for n in nets):
                     path.unknowns.append(f"the networks of {inst.name}'s endpoints")
