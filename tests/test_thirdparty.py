@@ -295,6 +295,14 @@ EXPECTED: dict[str, Expected] = {
     # The platform stack owns the VPC, PSC subnet and policy (StackReference): the policy is that
     # stack's to check until the organisation declares it (test_declared_psc_policies).
     "shop-valkey-platform-policy": expect(),
+    # The program's own policy gives the endpoints the platform's PSC subnet (another stack's
+    # subnet, by its id output): its range is that stack's, so the path is not judged here, and
+    # nothing is left undecided in an update (as for a declared policy without ranges).
+    "mart-valkey-own-policy-host-subnet": expect(),
+    # Redis Cluster with user-registered PSC connections (its own addresses and forwarding rules,
+    # ClusterUserCreatedConnections, no psc_configs): no service connection policy is needed and
+    # the endpoints are not a policy's subnet, so neither PSC rule reports it.
+    "lens-redis-cluster-user-connections": expect(),
     "media-v1-direct-wrong-network": expect(
         ("cloud-run-private-redis-path", "media", M),
         ("service-depends-on-redis-egress-rule", "media", M),

@@ -50,6 +50,19 @@ REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
 SERVICE_CONNECTION_POLICY = (
     "gcp:networkconnectivity/serviceConnectionPolicy:ServiceConnectionPolicy"
 )
+# User-registered PSC connections: the consumer reserves the addresses, creates the forwarding
+# rules to the instance's service attachments and registers them, with no service connection
+# policy; "Memorystore for Redis Cluster instances are compatible with both types"
+# (https://cloud.google.com/memorystore/docs/cluster/about-multiple-vpc-networking; Valkey:
+# https://cloud.google.com/memorystore/docs/valkey/about-multiple-vpc-networking). Resource
+# `name` is the instance's id (pulumi_gcp 10.2.0 memorystore/instance_desired_user_created_
+# endpoints.py, redis/cluster_user_created_connections.py).
+VALKEY_USER_ENDPOINTS = (
+    "gcp:memorystore/instanceDesiredUserCreatedEndpoints:InstanceDesiredUserCreatedEndpoints"
+)
+REDIS_CLUSTER_USER_CONNECTIONS = (
+    "gcp:redis/clusterUserCreatedConnections:ClusterUserCreatedConnections"
+)
 PSC_SERVICE_CLASS_SOURCES = {
     "gcp-memorystore": "https://cloud.google.com/memorystore/docs/valkey/networking",
     "gcp-memorystore-redis": "https://cloud.google.com/memorystore/docs/cluster/networking",

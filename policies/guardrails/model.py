@@ -655,6 +655,7 @@ class StackModel:
         self.psa_connections: list[Res] = []
         self.psc: Index[PscInstance] = Index()  # Memorystore for Valkey and Redis Cluster
         self.connection_policies: Index[ConnectionPolicy] = Index()
+        self.user_psc_connections: list[Res] = []  # user-registered PSC connections (facts.py)
         self.invoker_grants: list[InvokerGrant] = []  # roles granted on Cloud Run services
         self._home: set[str] | None = None
         self._instances: dict[tuple[str, str], list[Redis]] = {}  # (workload, variable) -> Redis
@@ -933,6 +934,19 @@ class StackModel:
             subnets,
         )
         self.connection_policies.add(r.urn, p.name, p)
+
+    def _user_psc(self, r: Res) -> None:
+        self.user_psc_connections.append(r)
+
+    def user_connected(self, inst: PscInstance) -> bool:
+        """Whether the program registers its own PSC connections for the instance (its name, or
+        a dependency on it, in the registration's `name`): those need no service connection
+        policy, and their endpoints are the program's forwarding rules."""
+        for r in self.user_psc_connections:
+            name = r.get("name")
+            if inst.res.urn in r.deps_of("name") or (isinstance(name, str) and name == inst.name):
+                return True
+        return False
 
     def _psa(self, r: Res) -> None:
         self.psa_connections.append(r)
@@ -1238,6 +1252,8 @@ _BUILDERS = {
     VALKEY: StackModel._psc,
     REDIS_CLUSTER: StackModel._psc,
     CONNECTION_POLICY: StackModel._connection_policy,
+    facts.VALKEY_USER_ENDPOINTS: StackModel._user_psc,
+    facts.REDIS_CLUSTER_USER_CONNECTIONS: StackModel._user_psc,
     PROJECT_IAM_MEMBER: StackModel._project_member,
     PROJECT_IAM_BINDING: StackModel._project_binding,
     PROJECT_IAM_POLICY: StackModel._project_policy,

@@ -166,19 +166,22 @@ def instance_networks(m: StackModel, inst: PscInstance) -> list[Network | Unknow
     return [m.networks.resolve(ref) for ref in inst.networks]
 
 
-def policy_cidrs(m: StackModel, policy: Policy) -> list[IPNet] | Unknown:
-    """The ranges the policy gives PSC endpoints: its subnets' (UNKNOWN when one is not known)."""
+def policy_cidrs(m: StackModel, policy: Policy) -> list[IPNet] | Unknown | None:
+    """The ranges the policy gives PSC endpoints: its subnets' (UNKNOWN when one is not known
+    yet; None when one is a subnet outside the program, whose range that stack holds)."""
     if isinstance(policy, DeclaredPolicy):
         nets = [network_of(c) for c in policy.cidrs]
-        return [n for n in nets if n is not None] or UNKNOWN
+        return [n for n in nets if n is not None] or None
     if isinstance(policy.subnetworks, Unknown):
         return UNKNOWN
     out: list[IPNet] = []
     for ref in policy.subnetworks:
         sub = m.subnets.resolve(ref)
+        if sub is None:
+            return None  # another stack's subnet (a StackReference output, a literal id)
         cidr = network_of(sub.cidr) if isinstance(sub, Subnet) else None
         if cidr is None:
-            return UNKNOWN  # not known yet, or a subnet outside the program
+            return UNKNOWN  # not known yet (preview)
         out.append(cidr)
     return out
 
@@ -237,6 +240,11 @@ def _analyze(m: StackModel, index: RuleIndex, declared_raw: Any) -> list[PscPath
             if sender is None or not isinstance(path.network, Network):
                 continue
             nets = instance_networks(m, inst)
+            if path.network not in nets and m.user_connected(inst):
+                # Endpoints the program registers itself (facts.py VALKEY_USER_ENDPOINTS): their
+                # addresses are its forwarding rules', not a policy's subnet: not judged here.
+                path.elsewhere = "the program's user-registered PSC connections"
+                continue
             if path.network not in nets:
                 if any(isinstance(n, Unknown) for n in nets):
                     path.unknowns.append(f"the networks of {inst.name}'s endpoints")
@@ -252,13 +260,17 @@ def _analyze(m: StackModel, index: RuleIndex, declared_raw: Any) -> list[PscPath
             path.policy = find_policy(m, inst, path.network, declared)
             if path.policy is None or isinstance(path.policy, Unknown):
                 continue  # psc-service-connection-policy reports it
-            path.destinations = policy_cidrs(m, path.policy)
-            if isinstance(path.destinations, Unknown):
-                if isinstance(path.policy, DeclaredPolicy):
-                    continue  # a policy of another stack whose ranges are not declared
+            cidrs = policy_cidrs(m, path.policy)
+            if cidrs is None:
+                # The endpoints' range is another stack's (a declared policy without ranges, or
+                # a subnet outside the program): not known here in any mode, so not judged here.
+                path.elsewhere = "the PSC subnet of another stack"
+                continue
+            path.destinations = cidrs
+            if isinstance(cidrs, Unknown):
                 dests: list[tuple[IPNet, bool]] = [(ANY_ADDRESS, False)]
             else:
-                dests = [(d, False) for d in path.destinations]
+                dests = [(d, False) for d in cidrs]
             if runs is None:
                 runs = node_port_runs(index)
             for dest, exact in dests:

@@ -57,6 +57,8 @@ def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
     declared = declared_policies(cfg.get(s.SERVICE_CONNECTION_POLICIES.name))
     for inst in m.psc:
         nets = instance_networks(m, inst)
+        if not nets and m.user_connected(inst):
+            continue  # the program's own registered connections need no policy (facts.py)
         if not nets:
             out.violation(
                 inst.res,
