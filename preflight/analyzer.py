@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
+import functools
 import json
 import os
 import subprocess
@@ -225,6 +226,20 @@ def _rule(err: jsonschema.ValidationError) -> str:
     return err.message
 
 
+@functools.lru_cache(maxsize=256)
+def _validator(schema_json: str) -> tuple[str | None, Any]:
+    """The schema's own problem, or its validator: checking a schema against the metaschema is
+    most of the validation's cost, and a pack's schemas are the same on every stack of a run."""
+    full = json.loads(schema_json)
+    try:
+        jsonschema.Draft7Validator.check_schema(full)
+    except jsonschema.SchemaError as exc:
+        return exc.message, None
+    return None, jsonschema.Draft7Validator(
+        full, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
+    )
+
+
 def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
     """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
     validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
@@ -234,13 +249,10 @@ def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str,
         full["properties"] = schema["properties"]
     if schema.get("required"):
         full["required"] = list(schema["required"])
-    try:
-        jsonschema.Draft7Validator.check_schema(full)
-    except jsonschema.SchemaError as exc:
-        return [f"{policy}: the pack's config schema is not valid JSON Schema ({exc.message})"]
-    validator = jsonschema.Draft7Validator(
-        full, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER
-    )
+    problem, validator = _validator(json.dumps(full))
+    if problem is not None:
+        return [f"{policy}: the pack's config schema is not valid JSON Schema ({problem})"]
+    assert validator is not None
     out = []
     for err in validator.iter_errors(dict(props)):
         path = list(err.absolute_path)
@@ -442,7 +454,9 @@ class PolicyPackProcess:
         # Whatever the pack prints later goes nowhere, without ever filling the pipe.
         threading.Thread(target=_drain, args=(self._proc.stdout,), daemon=True).start()
         self._channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=GRPC_OPTIONS)
-        grpc.channel_ready_future(self._channel).result(timeout=self.start_timeout)
+        # The first call waits for the connection (wait_for_ready) instead of
+        # grpc.channel_ready_future: that future subscribes to the channel's connectivity, whose
+        # polling thread (a 0.2 s period) `close()` then waits for, 0.12 s a pack on average.
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
         self._handshake()
 
@@ -471,7 +485,9 @@ class PolicyPackProcess:
                     engine_address="",
                     root_directory=str(self.pack_dir),
                     program_directory=str(self.pack_dir),
-                )
+                ),
+                wait_for_ready=True,
+                timeout=self.start_timeout,
             )
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
