@@ -116,6 +116,10 @@ def run_preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedP
     enabled = gc.isenabled()
     cwd = os.getcwd()
     saved_stdin = sys.stdin
+    # What is alive now (the imported SDKs, cached graphs) is not this run's garbage: frozen, the
+    # collection after the run scans only what the run made (a full collection of the whole heap
+    # took 0.28 s a run, a third of an in-process gate run).
+    gc.freeze()
     try:
         os.chdir(ROOT)
         sys.stdin = io.StringIO(stdin or "")
