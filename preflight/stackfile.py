@@ -92,7 +92,7 @@ def _go_plain(text: str) -> tuple[str, Any]:
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class CliYamlLoader(_SafeLoader):  # type: ignore[misc]
+class CliYamlLoader(_SafeLoader):
     """PyYAML's safe loader, resolving plain scalars and refusing repeated keys as yaml.v3 does."""
 
     def __init__(self, stream: Any) -> None:
