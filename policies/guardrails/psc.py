@@ -390,3 +390,28 @@ def check_baseline(a: Any, product_type: str, out: Any) -> None:
             )
         if unknown:
             out.unknown(inst.res, f"not known yet: {', '.join(unknown)}")
+
+
+def baseline_rule(product_type: str, name: str, label: str) -> Any:
+    """The production-baseline rule of one product (its module holds only this call): the same
+    checks (baseline_problems), the product's own spelling of each value."""
+    from pulumi_policy import Severity
+
+    from guardrails.rule import MANDATORY, PRODUCTION_ONLY, Rule
+
+    def check(a: Any, cfg: dict[str, Any], out: Any) -> None:
+        check_baseline(a, product_type, out)
+
+    return Rule(
+        name=name,
+        description=f"Production {label} has replicas in multiple zones, no nano node, "
+        "persistence, deletion protection, IAM auth and TLS.",
+        level=MANDATORY,
+        severity=Severity.HIGH,
+        remediation="Set replica_count >= 1, zone distribution MULTI_ZONE, a non-nano node type, "
+        "persistence RDB or AOF, deletion protection, IAM authorization and server-authenticated "
+        "transit encryption (auth, TLS and zone distribution only at creation: a new instance).",
+        tags=("reliability", "security", "psc", "production"),
+        check=check,
+        scope=PRODUCTION_ONLY,
+    )

@@ -6,30 +6,7 @@ the change replaces the instance (provider ForceNew: auth mode, TLS, zone distri
 
 from __future__ import annotations
 
-from typing import Any
-
-from pulumi_policy import Severity
-
 from guardrails import facts
-from guardrails.common import Analysis, Findings
-from guardrails.psc import check_baseline
-from guardrails.rule import MANDATORY, PRODUCTION_ONLY, Rule
+from guardrails.psc import baseline_rule
 
-
-def check(a: Analysis, cfg: dict[str, Any], out: Findings) -> None:
-    check_baseline(a, facts.VALKEY, out)
-
-
-RULE = Rule(
-    name="valkey-production-baseline",
-    description="Production Memorystore for Valkey has replicas in multiple zones, no nano node, "
-    "persistence, deletion protection, IAM auth and TLS.",
-    level=MANDATORY,
-    severity=Severity.HIGH,
-    remediation="Set replica_count >= 1, zone distribution MULTI_ZONE, a non-nano node type, "
-    "persistence RDB or AOF, deletion protection, IAM authorization and server-authenticated "
-    "transit encryption (auth, TLS and zone distribution only at creation: a new instance).",
-    tags=("reliability", "security", "psc", "production"),
-    check=check,
-    scope=PRODUCTION_ONLY,
-)
+RULE = baseline_rule(facts.VALKEY, "valkey-production-baseline", "Memorystore for Valkey")
