@@ -1361,6 +1361,12 @@ def _check_regions(raw: RawConfig, region: str) -> None:
                     " Another region than gcp:region must be in the table (infra/limits.py)",
                 )
             )
+        elif problems := [
+            p
+            for product in limits.region_products(raw.redis.product, raw.vpc_egress, False)
+            if (p := limits.product_region_problem(product, other, unlisted_hint=False))
+        ]:
+            errors.append(ConfigError(k, other, "; ".join(problems)))
         if raw.shared_vpc is not None and (rc.connector_cidr or rc.direct_egress_cidr):
             errors.append(
                 ConfigError(
@@ -1411,9 +1417,13 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
     if region_problem:
         found.errors.append(ConfigError(*region_problem))
     elif parsed.unlisted_region != region and (
-        product_problem := limits.product_region_problem(parsed.redis.product, region)
+        product_problems := [
+            p
+            for product in limits.region_products(parsed.redis.product, parsed.vpc_egress, True)
+            if (p := limits.product_region_problem(product, region))
+        ]
     ):
-        found.errors.append(ConfigError("gcp:region", region, product_problem))
+        found.errors.append(ConfigError("gcp:region", region, "; ".join(product_problems)))
     redis = parsed.redis
     tier = redis.resolved_tier(production)
     persistence = redis.resolved_persistence(production)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 # -- regions -------------------------------------------------------------------------------------
-# Google Cloud regions, from "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones)
-# and Memorystore for Redis's locations (https://cloud.google.com/memorystore/docs/redis/regions),
-# assembled 2026-11-22 (the Mexico region is northamerica-south1; there is no mx-central1).
+# Google Cloud regions, from "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones),
+# assembled 2026-11-22 (the Mexico region is northamerica-south1; there is no mx-central1). A
+# region of this table may still lack a product the stack uses: PRODUCT_REGIONS below holds each
+# product's own locations table (Memorystore for Redis, Cloud Run, Serverless VPC Access, Valkey,
+# Redis Cluster), checked by the config for every region the product is placed in.
 # A region newer than this table is accepted through the explicit escape hatch
 # `redis-vpc:unlistedRegion`, set to exactly `gcp:region`: a typo would have to be made twice.
 REGIONS_AS_OF = "2026-11-22"
@@ -285,7 +287,7 @@ NANO_NODE_TYPES = ("SHARED_CORE_NANO", "REDIS_SHARED_CORE_NANO")
 NANO_SOURCE = "https://cloud.google.com/memorystore/docs/valkey/instance-node-specification"
 
 
-# -- the regions of each Private Service Connect product -----------------------------------------
+# -- the regions of each product ---------------------------------------------------------------
 def _region_order(region: str) -> tuple[str, int]:
     """Google's locations tables list regions in this order (europe-west9 before europe-west10)."""
     m = re.fullmatch(r"(.*?)([0-9]+)", region)
@@ -299,6 +301,7 @@ class ProductRegions:
     (in the table's order) is not decided by this table and is accepted; one before it that the
     page does not list is refused."""
 
+    name: str
     regions: frozenset[str]
     source: str
     as_of: str
@@ -312,12 +315,127 @@ class ProductRegions:
         )
 
 
+# "Cloud Run locations" (https://cloud.google.com/run/docs/locations), the whole Tier 1 and Tier 2
+# tables of the stored copies ?hl=ja and ?hl=fr-FR, read 2026-12-03. Neither lists asia-southeast3,
+# europe-north2 nor northamerica-south1: a stack there needs redis-vpc:unlistedRegion (gcp:region).
+_CLOUD_RUN_REGIONS = frozenset(
+    {
+        # Tier 1
+        "asia-east1",
+        "asia-northeast1",
+        "asia-northeast2",
+        "europe-north1",
+        "europe-southwest1",
+        "europe-west1",
+        "europe-west4",
+        "europe-west8",
+        "europe-west9",
+        "me-west1",
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-east5",
+        "us-south1",
+        "us-west1",
+        # Tier 2
+        "africa-south1",
+        "asia-east2",
+        "asia-northeast3",
+        "asia-southeast1",
+        "asia-southeast2",
+        "asia-south1",
+        "asia-south2",
+        "australia-southeast1",
+        "australia-southeast2",
+        "europe-central2",
+        "europe-west10",
+        "europe-west12",
+        "europe-west2",
+        "europe-west3",
+        "europe-west6",
+        "me-central1",
+        "me-central2",
+        "northamerica-northeast1",
+        "northamerica-northeast2",
+        "southamerica-east1",
+        "southamerica-west1",
+        "us-west2",
+        "us-west3",
+        "us-west4",
+    }
+)
+
 PRODUCT_REGIONS: dict[str, ProductRegions] = {
+    # "Regions and zones" of Memorystore for Redis (https://cloud.google.com/memorystore/docs/redis/
+    # regions), read 2026-12-03 in every stored copy: en (cloud.google.com and ?authuser=9), es-AR,
+    # pt-br, de, fr, fr_CA, it, ja, and docs.cloud.google.com ?hl=fr / ?hl=it. Every copy is CUT
+    # after northamerica-northeast1 (a region after it is not decided here and is accepted). None
+    # lists asia-southeast3 or europe-north2: asia-southeast2 is followed by australia-southeast1,
+    # europe-north1 by europe-southwest1, in every language. Both are refused for Redis (they are
+    # Google Cloud regions, and Redis Cluster's page lists asia-southeast3); a Redis instance there,
+    # if Google has added it since, needs redis-vpc:unlistedRegion.
+    "memorystore-redis": ProductRegions(
+        "Memorystore for Redis",
+        frozenset(
+            {
+                "africa-south1",
+                "asia-east1",
+                "asia-east2",
+                "asia-northeast1",
+                "asia-northeast2",
+                "asia-northeast3",
+                "asia-south1",
+                "asia-south2",
+                "asia-southeast1",
+                "asia-southeast2",
+                "australia-southeast1",
+                "australia-southeast2",
+                "europe-central2",
+                "europe-north1",
+                "europe-southwest1",
+                "europe-west1",
+                "europe-west2",
+                "europe-west3",
+                "europe-west4",
+                "europe-west6",
+                "europe-west8",
+                "europe-west9",
+                "europe-west10",
+                "europe-west12",
+                "me-central1",
+                "me-central2",
+                "me-west1",
+                "northamerica-northeast1",
+            }
+        ),
+        "https://cloud.google.com/memorystore/docs/redis/regions",
+        "2026-12-03",
+        read_through="northamerica-northeast1",
+    ),
+    "cloud-run": ProductRegions(
+        "Cloud Run",
+        _CLOUD_RUN_REGIONS,
+        "https://cloud.google.com/run/docs/locations",
+        "2026-12-03",
+    ),
+    # Serverless VPC Access: no stored copy of its pages lists its regions (searched 2026-12-03:
+    # https://cloud.google.com/vpc/docs/serverless-vpc-access and configure-serverless-vpc-access,
+    # several languages). What is stated: a connector serves only the serverless services of its
+    # own region ("the region must match the region of your serverless service",
+    # https://cloud.google.com/run/docs/configuring/vpc-connectors), so a connector is of use only
+    # where Cloud Run runs: its table is Cloud Run's until Google's own list is found.
+    "serverless-vpc-access": ProductRegions(
+        "Serverless VPC Access",
+        _CLOUD_RUN_REGIONS,
+        "https://cloud.google.com/run/docs/configuring/vpc-connectors",
+        "2026-12-03",
+    ),
     # "Memorystore for Valkey locations" (https://docs.cloud.google.com/memorystore/docs/valkey/
     # locations, and its ?hl=ja copy which reaches europe-west1), read 2026-12-03. Every stored
     # copy is CUT after europe-west1: the rest of the table was not read, so a region after
     # europe-west1 is accepted. Read so far, the page lacks asia-southeast3 and europe-north2.
     "valkey": ProductRegions(
+        "Memorystore for Valkey",
         frozenset(
             {
                 "africa-south1",
@@ -349,6 +467,7 @@ PRODUCT_REGIONS: dict[str, ProductRegions] = {
     # europe-north2 or northamerica-south1 (the current copy's tail was not read:
     # redis-vpc:unlistedRegion accepts a region added since).
     "redis-cluster": ProductRegions(
+        "Memorystore for Redis Cluster",
         frozenset(
             {
                 "africa-south1",
@@ -400,14 +519,30 @@ PRODUCT_REGIONS: dict[str, ProductRegions] = {
 }
 
 
-def product_region_problem(product: str, region: str) -> str | None:
-    """Why `product` cannot be created in `region` (its locations table), or None. Not called
-    when redis-vpc:unlistedRegion accepts the region (the same escape hatch as REGIONS)."""
-    table = PRODUCT_REGIONS.get(product)
-    if table is None or not table.lacks(region):
+def product_region_problem(product: str, region: str, unlisted_hint: bool = True) -> str | None:
+    """Why `product` (a PRODUCT_REGIONS key) cannot be created in `region` (its locations table),
+    or None. Not called when redis-vpc:unlistedRegion accepts the region (the same escape hatch as
+    REGIONS); `unlisted_hint` False for a region the escape hatch cannot name (regions.<r>)."""
+    table = PRODUCT_REGIONS[product]
+    if not table.lacks(region):
         return None
+    hint = (
+        f"if Google has added {region} since, also set redis-vpc:unlistedRegion to the same value"
+        if unlisted_hint
+        else "another region than gcp:region must have it in the table (infra/limits.py)"
+    )
     return (
-        f"{product} is not offered in {region} (its locations table, {table.source}, read "
-        f"{table.as_of}). Choose a region that lists it, or, if Google has added {region} since, "
-        "also set redis-vpc:unlistedRegion to the same value"
+        f"{table.name} ({product}) is not offered in {region} (its locations table, "
+        f"{table.source}, read {table.as_of}). Choose a region that lists it, or, {hint}"
+    )
+
+
+def region_products(redis_product: str, egress: str, primary: bool) -> tuple[str, ...]:
+    """The PRODUCT_REGIONS keys a region of the stack needs: Redis's product in gcp:region only,
+    Cloud Run everywhere (the services run in every region), Serverless VPC Access where the
+    egress is a connector."""
+    return (
+        *((redis_product,) if primary else ()),
+        "cloud-run",
+        *(("serverless-vpc-access",) if egress == "connector" else ()),
     )

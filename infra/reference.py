@@ -19,9 +19,10 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "gcp:region": (
         None,
-        "a known region (table in `infra/limits.py`, 2026-11-22); with valkey or "
-        "redis-cluster also a region of that product's locations table (same file, "
-        "2026-12-03); a newer one needs `redis-vpc:unlistedRegion`",
+        "a known region (table in `infra/limits.py`, 2026-11-22) that has every product the "
+        "stack uses there (`redis.product`, Cloud Run, and Serverless VPC Access with "
+        "`vpcEgress: connector`; locations tables in the same file, 2026-12-03); a newer one "
+        "needs `redis-vpc:unlistedRegion`",
         "replaces every regional resource: the subnets (`region`), the connector (`region`), "
         "**Redis** (`region`: sessions lost), the services and the job (`location`); the firewall "
         "rule's connector tag and the Connectivity Test's source revision follow in place",
@@ -114,8 +115,8 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "redis.product": (
         None,
-        "each product refuses the keys of the others (naming the product); valkey and "
-        "redis-cluster need a region that has the product (tables in `infra/limits.py`)",
+        "each product refuses the keys of the others (naming the product); `gcp:region` must "
+        "have the product (locations tables in `infra/limits.py`)",
         "**replaces the instance with another product's** (a new, empty store: sessions lost)",
     ),
     "redis.tier": (
@@ -351,8 +352,11 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
     ),
     "regions.<name>": (
         None,
-        "a known region other than `gcp:region`; its services reach Redis (in `gcp:region`) "
-        "through their own connector or egress subnet; names carry the region's short code "
+        "a known region other than `gcp:region` that has Cloud Run (and Serverless VPC Access "
+        "with `vpcEgress: connector`; tables in `infra/limits.py`, no `unlistedRegion` escape); "
+        "its services reach Redis (in `gcp:region`) through their own connector or egress "
+        "subnet, which Google does not document for Memorystore for Redis: prove it with the "
+        "probe (docs/multi-region.md); names carry the region's short code "
         "where Google requires unique names (subnets) and in logical names",
         "adding creates the region's subnet, connector and services (the services' accounts "
         "and grants are shared); removing deletes them",

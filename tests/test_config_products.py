@@ -309,10 +309,59 @@ def test_the_region_tables_are_regions_of_the_region_table():
     assert limits.product_region_problem("valkey", "us-central1") is None
 
 
-def test_memorystore_redis_keeps_every_known_region():
+@pytest.mark.parametrize("region", ["asia-southeast3", "europe-north2"])
+def test_memorystore_redis_refuses_a_region_its_locations_page_lacks(region):
+    # Google Cloud regions, but no stored copy of Memorystore for Redis's regions page lists them
+    # (infra/limits.py, PRODUCT_REGIONS["memorystore-redis"]).
     raw = stack_config("staging")
-    raw["gcp:region"] = "europe-north2"
-    assert parse_config(raw).region == "europe-north2"
+    raw["gcp:region"] = region
+    found = by_key(raw)
+    assert list(found) == ["gcp:region"], found
+    rule = found["gcp:region"]
+    assert "Memorystore for Redis (memorystore-redis)" in rule and "unlistedRegion" in rule
+    raw[P + "unlistedRegion"] = region
+    assert parse_config(raw).region == region
+
+
+def test_cloud_run_and_the_connector_are_checked_in_gcp_region():
+    # Memorystore for Redis's table is cut after northamerica-northeast1 (undecided after it);
+    # Cloud Run's whole table lacks northamerica-south1, and so does the connector's.
+    raw = stack_config("staging")
+    assert raw[P + "vpcEgress"] == "connector"
+    raw["gcp:region"] = "northamerica-south1"
+    rule = by_key(raw)["gcp:region"]
+    assert "Cloud Run (cloud-run)" in rule and "Serverless VPC Access" in rule
+    assert "Memorystore for Redis" not in rule and "unlistedRegion" in rule
+    raw[P + "unlistedRegion"] = "northamerica-south1"
+    assert parse_config(raw).region == "northamerica-south1"
+
+
+@pytest.mark.parametrize(
+    ("egress", "cidr_key", "cidr", "connector"),
+    [
+        ("connector", "connectorCidr", "10.2.0.16/28", True),
+        ("direct", "directEgressCidr", "10.3.0.0/24", False),
+    ],
+)
+def test_every_services_region_needs_cloud_run_and_its_egress(egress, cidr_key, cidr, connector):
+    raw = stack_config("multi-region")
+    if egress == "direct":
+        raw[P + "vpcEgress"] = "direct"
+        net = json.loads(raw[P + "network"])
+        net.pop("connectorCidr")
+        net["directEgressCidr"] = "10.2.1.0/24"
+        raw[P + "network"] = json.dumps(net)
+        raw.pop(P + "connector", None)
+    raw[P + "regions"] = json.dumps({"europe-north2": {cidr_key: cidr}})
+    found = by_key(raw)
+    key = P + "regions.europe-north2"
+    assert list(found) == [key], found
+    assert "Cloud Run (cloud-run)" in found[key]
+    assert ("Serverless VPC Access" in found[key]) is connector
+    # Redis stays in gcp:region: its table does not decide another region.
+    assert "Memorystore for Redis" not in found[key]
+    # unlistedRegion accepts only gcp:region: never advised for another region.
+    assert "unlistedRegion" not in found[key]
 
 
 # -- Shared VPC and multi-region ---------------------------------------------------------------------
