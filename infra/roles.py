@@ -455,7 +455,7 @@ def checklist() -> str:
     modes: dict[tuple[str, str], list[str]] = {}
     types: dict[tuple[str, str], set[str]] = {}
     for what, stack, changes in MODES:
-        for key, names in types_by_role(uses(mode_config(stack, changes))).items():
+        for key, used in types_by_role(uses(mode_config(stack, changes))).items():
             types.setdefault(key, set()).update(used)
             modes.setdefault(key, []).append(what)
     place = {PROJECT: "on the stack's project", HOST: "on the Shared VPC host project"}
@@ -463,8 +463,8 @@ def checklist() -> str:
     for where, role in sorted(modes, key=lambda k: (k[0] != PROJECT, k[1])):
         found = modes[(where, role)]
         scope = "every mode" if len(found) == len(MODES) else "; ".join(found)
-        names = ", ".join(f"`{t}`" for t in sorted(types[(where, role)]))
-        lines.append(f"  - [ ] `{role}` {place[where]}: {names} ({scope})")
+        listed = ", ".join(f"`{t}`" for t in sorted(types[(where, role)]))
+        lines.append(f"  - [ ] `{role}` {place[where]}: {listed} ({scope})")
     return "\n".join(lines)
 
 
