@@ -3,7 +3,9 @@
 - docs/config.md, `config-keys`: every stack key, from the config models (type, default, allowed
   values) joined with infra/reference.py (the cross-field rule, what a change does);
 - README.md, `outputs`: the stack-output contract, from infra/outputs.CONTRACT;
-- README.md, `stacks`: every shipped stack, from its Pulumi.<stack>.yaml as the CLI reads it.
+- README.md, `stacks`: every shipped stack, from its Pulumi.<stack>.yaml as the CLI reads it;
+- docs/shared-vpc.md and docs/runbook.md, `deployer-roles`: the roles the deployer needs per mode,
+  from the types the program registers (infra/roles.py).
 
 `python -m infra.docgen` rewrites them (`make docs` also regenerates the JSON Schema and the
 policy tables); `--check` only says which file is stale. tests/test_docgen.py fails when a file
@@ -185,9 +187,23 @@ def stacks_table() -> str:
 
 
 # file -> [(marker, generator)]
+def _roles_tables() -> str:
+    from infra import roles
+
+    return roles.modes_table() + "\n\nWhy each role, per type:\n\n" + roles.needs_table()
+
+
+def _roles_checklist() -> str:
+    from infra import roles
+
+    return roles.checklist()
+
+
 TARGETS: dict[str, list[tuple[str, typing.Callable[[], str]]]] = {
     "docs/config.md": [("config-keys", config_table)],
     "README.md": [("stacks", stacks_table), ("outputs", outputs_table)],
+    "docs/shared-vpc.md": [("deployer-roles", _roles_tables)],
+    "docs/runbook.md": [("deployer-roles", _roles_checklist)],
 }
 
 

@@ -13,7 +13,7 @@ import contextlib
 import os
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -364,10 +364,12 @@ class Emulation:
         config: dict[str, str] | None = None,
         stack_references: dict[str, dict[str, Any]] | None = None,
         deployed: dict[str, tuple[str, dict[str, Any]]] | None = None,
+        program: Callable[[], None] | None = None,
     ) -> None:
         """`stack_references` answers the program's `pulumi.StackReference` reads: referenced
         stack name -> its outputs. `deployed` answers for resources that exist (URN -> id and
-        outputs, preflight/state.py `State.answers`)."""
+        outputs, preflight/state.py `State.answers`). `program` runs instead of the project's
+        `__main__.py` (infra/roles.py builds the stack from settings it already holds)."""
         self.project_dir = project_dir.resolve()
         self.project = project_name(self.project_dir)
         self.stack = stack
@@ -380,6 +382,7 @@ class Emulation:
             mocks, self.project, stack, preview, stack_references, deployed
         )
         self.asked: list[tuple[str, str, bool]] = []  # (StackReference, output, required)
+        self.program = program
 
     @property
     def read_stacks(self) -> list[str]:
@@ -415,6 +418,11 @@ class Emulation:
         return error
 
     @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """The provider functions the run invoked (token, arguments), in order."""
+        return list(self.monitor.mocks.calls)
+
+    @property
     def registered(self) -> list[RecordedResource]:
         """Everything registered but the root stack."""
         return [r for r in self.monitor.records if r.type != STACK_TYPE]
@@ -443,6 +451,9 @@ class Emulation:
         try:
 
             def program() -> None:
+                if self.program is not None:
+                    self.program()
+                    return
                 runpy.run_path(str(main), run_name="__main__")
 
             try:

@@ -40,8 +40,12 @@ class GcpMocks(Mocks):
         self.subnets: dict[str, str] = {}  # subnet id -> range
         # (network id, region, service class) -> the policy's first subnet's id
         self.psc_policies: dict[tuple[str, str, str], str] = {}
+        # Every provider function the program invoked, with its arguments, in order: what the
+        # engine would call the provider for (infra/roles.py reads which project each reads).
+        self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        self.calls.append((args.token, dict(args.args)))
         if args.token == facts.GET_PROJECT:
             return {"projectId": self.project, "number": _project_number(self.project)}, []
         if args.token == facts.GET_GLOBAL_ADDRESS:
