@@ -19,6 +19,7 @@ https://github.com/darkbitio/gcp-iam-role-permissions (`roles/<role>`, commit 8a
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 import sys
@@ -424,6 +425,14 @@ def mode_config(stack: str, changes: Mapping[str, Mapping[str, Any] | str]) -> S
     return parse_config(raw)
 
 
+@functools.cache
+def mode_uses(index: int) -> tuple[Use, ...]:
+    """What MODES[index]'s program registers and calls: one mock run per mode for every table
+    rendered from it (the modes table and the checklist read the same runs)."""
+    _, stack, changes = MODES[index]
+    return tuple(uses(mode_config(stack, changes)))
+
+
 def _roles_cell(roles: Iterable[str]) -> str:
     return "<br>".join(f"`{r}`" for r in roles) or "none"
 
@@ -434,8 +443,8 @@ def modes_table() -> str:
         "| mode (stack file it starts from) | on the stack's project | on the Shared VPC host |",
         "| --- | --- | --- |",
     ]
-    for what, stack, changes in MODES:
-        roles = deployer_roles(mode_config(stack, changes))
+    for i, (what, stack, _) in enumerate(MODES):
+        roles = roles_of(mode_uses(i))
         host = _roles_cell(roles[HOST]) if HOST in roles else "(no Shared VPC)"
         rows.append(f"| {what} (`{stack}`) | {_roles_cell(roles[PROJECT])} | {host} |")
     return "\n".join(rows)
@@ -454,8 +463,8 @@ def checklist() -> str:
     register, and in which modes."""
     modes: dict[tuple[str, str], list[str]] = {}
     types: dict[tuple[str, str], set[str]] = {}
-    for what, stack, changes in MODES:
-        for key, used in types_by_role(uses(mode_config(stack, changes))).items():
+    for i, (what, _, _) in enumerate(MODES):
+        for key, used in types_by_role(mode_uses(i)).items():
             types.setdefault(key, set()).update(used)
             modes.setdefault(key, []).append(what)
     place = {PROJECT: "on the stack's project", HOST: "on the Shared VPC host project"}
