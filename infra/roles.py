@@ -25,7 +25,7 @@ _HOST = ("roles/compute.networkViewer", "roles/compute.securityAdmin")
 def deployer_roles(cfg: StackConfig) -> dict[str, tuple[str, ...]]:
     """{"project": roles on the stack's project, "host": roles on the Shared VPC host project
     (absent without a Shared VPC)}."""
-    out = {"project": _PROJECT}
+    out: dict[str, tuple[str, ...]] = {"project": _PROJECT}
     if cfg.shared_vpc is not None:
         out["host"] = _HOST
     return out
