@@ -8,6 +8,8 @@ production.
 
 from __future__ import annotations
 
+import functools
+
 import pulumi
 import pulumi_gcp as gcp
 
@@ -197,7 +199,9 @@ def _environment(
             f"{n}-{kind}-workload-identity",
             service_account_id=account.name,
             role=WORKLOAD_IDENTITY_USER,
-            member=pool.name.apply(lambda p, e=github_env: environment_principal(p, e)),
+            member=pool.name.apply(
+                functools.partial(environment_principal, environment=github_env)
+            ),
         )
         gcp.storage.BucketIAMMember(
             f"{n}-{kind}-state", bucket=bucket.name, role=STATE_ROLE, member=member
