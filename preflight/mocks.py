@@ -270,6 +270,37 @@ class GcpMocks(Mocks):
             "latestReadyRevision": f"projects/{p}/locations/{r}/services/{n}/revisions/{n}-00001-abc",
         }
 
+    # The bootstrap program's resources (bootstrap/): ids and names as the API gives them
+    # (https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools,
+    # https://cloud.google.com/kms/docs/resource-hierarchy): pools and providers by project number.
+    def _wi_pool(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        name = f"projects/{_project_number(p)}/locations/global/workloadIdentityPools/"
+        name += i["workloadIdentityPoolId"]
+        return (
+            f"projects/{p}/locations/global/workloadIdentityPools/{i['workloadIdentityPoolId']}",
+            {
+                "name": name,
+                "state": "ACTIVE",
+            },
+        )
+
+    def _wi_provider(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        pool = f"locations/global/workloadIdentityPools/{i['workloadIdentityPoolId']}"
+        tail = f"{pool}/providers/{i['workloadIdentityPoolProviderId']}"
+        return f"projects/{p}/{tail}", {
+            "name": f"projects/{_project_number(p)}/{tail}",
+            "state": "ACTIVE",
+        }
+
+    def _key_ring(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"projects/{p}/locations/{i['location']}/keyRings/{n}", {}
+
+    def _crypto_key(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"{i['keyRing']}/cryptoKeys/{n}", {}
+
+    def _bucket(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return n, {"url": f"gs://{n}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{n}"}
+
 
 _HANDLERS = {
     facts.NETWORK: "_network",
@@ -290,4 +321,9 @@ _HANDLERS = {
     facts.RUN_SERVICE: "_run_service",
     facts.RUN_JOB: "_run_job",
     facts.CONNECTIVITY_TEST: "_connectivity_test",
+    "gcp:iam/workloadIdentityPool:WorkloadIdentityPool": "_wi_pool",
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": "_wi_provider",
+    "gcp:kms/keyRing:KeyRing": "_key_ring",
+    "gcp:kms/cryptoKey:CryptoKey": "_crypto_key",
+    "gcp:storage/bucket:Bucket": "_bucket",
 }
