@@ -270,3 +270,50 @@ def test_policy_pack_passes_the_bootstrap(packs, preview):
     verdict = pack.evaluate(graph(preview))
     assert not verdict.mandatory, [(d.policy, d.urn, d.message) for d in verdict.mandatory]
     assert not [d for d in findings(verdict) if d.level == "mandatory"]
+
+
+def _cloud_jobs() -> dict[str, tuple[Any, dict]]:
+    """Every workflow job that runs `pulumi` on one of our stacks: (its stack(s), the job)."""
+    from tests.test_workflows import load
+
+    out = {}
+    for workflow in ("deploy.yml", "drift.yml", "pull-request.yml"):
+        for name, job in load(workflow)["jobs"].items():
+            steps = job.get("steps", [])
+            stacks = [
+                (s.get("with") or {}).get("stack-name")
+                for s in steps
+                if str(s.get("uses", "")).startswith("pulumi/actions") and "with" in s
+            ]
+            stacks = [s for s in stacks if s]
+            if stacks:
+                out[f"{workflow}:{name}"] = (stacks[0], job)
+    return out
+
+
+def test_workflows_authenticate_per_github_environment():
+    """Each job that deploys or reads a stack runs in a GitHub environment of that stack and
+    authenticates with that environment's variables; those environments are exactly the ones
+    the bootstrap binds an account to (deploy: the stack's name; read-only: <stack>-preview)."""
+    cfg = parse_bootstrap(load_stack_config(BOOTSTRAP, STACK))
+    bound = {e.name for e in cfg.environments} | {e.preview_environment for e in cfg.environments}
+    jobs = _cloud_jobs()
+    assert len(jobs) == 4, sorted(jobs)  # deploy staging, deploy production, drift, preview
+    used = set()
+    for where, (stack, job) in jobs.items():
+        environment = job.get("environment")
+        deploy = where.startswith("deploy.yml")
+        if deploy:
+            assert environment == stack, where
+            used.add(stack)
+        else:
+            assert stack == "${{ matrix.stack }}" and environment == "${{ matrix.stack }}-preview"
+            used |= {f"{s}-preview" for s in job["strategy"]["matrix"]["stack"]}
+        (auth,) = [s for s in job["steps"] if "google-github-actions/auth" in s.get("uses", "")]
+        assert auth["with"] == {
+            "workload_identity_provider": "${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}",
+            "service_account": "${{ vars.GCP_SERVICE_ACCOUNT }}",
+        }, where
+        text = json.dumps(job)
+        assert "PULUMI_CONFIG_PASSPHRASE" not in text, where  # gcpkms:// keys, no passphrase
+    assert used == bound
