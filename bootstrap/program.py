@@ -49,17 +49,26 @@ ATTRIBUTE_MAPPING = {
 # periodically and automatically rotating keys is a recommended security practice":
 # https://cloud.google.com/kms/docs/key-rotation); old versions still decrypt older state.
 ROTATION_PERIOD = "7776000s"
-# Read-only identities of the pull request preview and nightly drift jobs: read every resource
-# (roles/viewer, https://cloud.google.com/iam/docs/understanding-roles#basic) and the IAM
-# policies a refresh reads (roles/iam.securityReviewer,
-# https://cloud.google.com/iam/docs/understanding-roles#iam.securityReviewer).
-PREVIEW_ROLES = ("roles/viewer", "roles/iam.securityReviewer")
-# The state: the diy backend writes the stack's checkpoint, history and lock objects
-# (pulumi/pulumi pkg/backend/diy/backend.go: every update and preview takes b.Lock), so both
-# accounts need object create/delete (https://cloud.google.com/storage/docs/access-control/iam-roles).
-STATE_ROLE = "roles/storage.objectAdmin"
-ENCRYPT_ROLE = "roles/cloudkms.cryptoKeyEncrypterDecrypter"  # deploy: writes secrets
-DECRYPT_ROLE = "roles/cloudkms.cryptoKeyDecrypter"  # preview: reads them
+# Read-only identities of the pull request preview and nightly drift jobs, as the hand-off
+# checklist lists them (docs/runbook.md, "Preview identity"): every get, list and getIamPolicy a
+# refresh makes (roles/viewer, https://cloud.google.com/iam/docs/understanding-roles#basic); the
+# AUTH secret version's payload, which refreshing it reads (secretmanager.versions.access:
+# https://cloud.google.com/iam/docs/roles-permissions/secretmanager); and the AUTH string that
+# every read of an AUTH-enabled instance fetches (redis.instances.getAuthString, in no read-only
+# predefined role: https://cloud.google.com/iam/docs/roles-permissions/redis), by a custom role.
+PREVIEW_ROLES = ("roles/viewer", "roles/secretmanager.secretAccessor")
+AUTH_STRING_ROLE_ID = "redisVpcAuthStringReader"
+AUTH_STRING_PERMISSIONS = ("redis.instances.getAuthString",)
+# The state: `pulumi up` locks the stack and writes checkpoints, a preview takes no lock
+# (pulumi/pulumi pkg/backend/diy/backend.go: Update calls b.Lock, Preview does not)
+# (https://cloud.google.com/storage/docs/access-control/iam-roles).
+STATE_ROLES = {"deploy": "roles/storage.objectAdmin", "preview": "roles/storage.objectViewer"}
+# The stack's gcpkms:// key: deploy encrypts new secrets, preview only decrypts
+# (https://cloud.google.com/kms/docs/reference/permissions-and-roles).
+KEY_ROLES = {
+    "deploy": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    "preview": "roles/cloudkms.cryptoKeyDecrypter",
+}
 # Who may act as an account through the pool (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines).
 WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
 
@@ -165,18 +174,24 @@ def _environment(
         rotation_period=ROTATION_PERIOD,
         opts=pulumi.ResourceOptions(protect=True),
     )
-    roles = deployer_roles(env.settings)
+    auth_string = gcp.projects.IAMCustomRole(
+        f"{n}-auth-string-reader",
+        project=target,
+        role_id=AUTH_STRING_ROLE_ID,
+        title="redis-vpc: read the Redis AUTH string (refresh)",
+        permissions=list(AUTH_STRING_PERMISSIONS),
+        opts=pulumi.ResourceOptions(depends_on=enabled),
+    )
+    preview_roles: dict[str, tuple[pulumi.Input[str], ...]] = {
+        "project": (*PREVIEW_ROLES, auth_string.name),
+    }
+    if env.host_project:
+        preview_roles["host"] = ("roles/viewer",)
     projects = {"project": target, "host": env.host_project}
     accounts = {}
-    for kind, account_id, github_env, grants, key_role in (
-        ("deploy", env.deploy_account_id, n, roles, ENCRYPT_ROLE),
-        (
-            "preview",
-            env.preview_account_id,
-            env.preview_environment,
-            {"project": PREVIEW_ROLES, **({"host": PREVIEW_ROLES} if env.host_project else {})},
-            DECRYPT_ROLE,
-        ),
+    for kind, account_id, github_env, grants in (
+        ("deploy", env.deploy_account_id, n, deployer_roles(env.settings)),
+        ("preview", env.preview_account_id, env.preview_environment, preview_roles),
     ):
         account = gcp.serviceaccount.Account(
             f"{n}-{kind}",
@@ -188,8 +203,9 @@ def _environment(
         member = account.email.apply(lambda e: f"serviceAccount:{e}")
         for where, role_list in grants.items():
             for role in role_list:
+                short = role.split("/")[-1] if isinstance(role, str) else AUTH_STRING_ROLE_ID
                 gcp.projects.IAMMember(
-                    f"{n}-{kind}-{where}-{role.split('/')[-1]}",
+                    f"{n}-{kind}-{where}-{short}",
                     project=projects[where],
                     role=role,
                     member=member,
@@ -204,10 +220,10 @@ def _environment(
             ),
         )
         gcp.storage.BucketIAMMember(
-            f"{n}-{kind}-state", bucket=bucket.name, role=STATE_ROLE, member=member
+            f"{n}-{kind}-state", bucket=bucket.name, role=STATE_ROLES[kind], member=member
         )
         gcp.kms.CryptoKeyIAMMember(
-            f"{n}-{kind}-secrets", crypto_key_id=key.id, role=key_role, member=member
+            f"{n}-{kind}-secrets", crypto_key_id=key.id, role=KEY_ROLES[kind], member=member
         )
         accounts[kind] = account
     return {

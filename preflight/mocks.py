@@ -298,6 +298,10 @@ class GcpMocks(Mocks):
     def _crypto_key(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         return f"{i['keyRing']}/cryptoKeys/{n}", {}
 
+    def _custom_role(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        name = f"projects/{p}/roles/{i['roleId']}"
+        return name, {"name": name, "deleted": False}
+
     def _bucket(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         return n, {"url": f"gs://{n}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{n}"}
 
@@ -326,4 +330,5 @@ _HANDLERS = {
     "gcp:kms/keyRing:KeyRing": "_key_ring",
     "gcp:kms/cryptoKey:CryptoKey": "_crypto_key",
     "gcp:storage/bucket:Bucket": "_bucket",
+    "gcp:projects/iAMCustomRole:IAMCustomRole": "_custom_role",
 }

@@ -188,8 +188,17 @@ def wire_member(r: Any) -> Any:
 def test_preview_account_is_read_only():
     g = graph()
     for stack in ("staging", "production"):
+        project = settings(stack).project
+        role = by_name(g, f"{stack}-auth-string-reader")
+        assert prop(role, "project") == project
+        assert prop(role, "permissions") == ["redis.instances.getAuthString"]
         got = _project_grants(g, f"{stack}-preview-")
-        assert set(got) == {(settings(stack).project, r) for r in program.PREVIEW_ROLES}
+        assert set(got) == {
+            (project, "roles/viewer"),
+            (project, "roles/secretmanager.secretAccessor"),
+            (project, f"projects/{project}/roles/redisVpcAuthStringReader"),
+        }
+        assert prop(by_name(g, f"{stack}-preview-state"), "role") == "roles/storage.objectViewer"
         assert prop(by_name(g, f"{stack}-preview-secrets"), "role") == (
             "roles/cloudkms.cryptoKeyDecrypter"
         )
