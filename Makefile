@@ -61,7 +61,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 
 typecheck: $(VENV)/.installed
-	$(PY) -m mypy infra preflight policies/guardrails probe verify
+	$(PY) -m mypy infra preflight policies/guardrails probe verify bootstrap
 
 ## Regenerate docs/stack-config.schema.json from infra/config.py.
 schema: $(VENV)/.installed

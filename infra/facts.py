@@ -30,6 +30,15 @@ PROJECT_IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SUBNETWORK_IAM_MEMBER = "gcp:compute/subnetworkIAMMember:SubnetworkIAMMember"
 CONNECTIVITY_TEST = "gcp:networkmanagement/connectivityTest:ConnectivityTest"
 PROJECT_SERVICE = "gcp:projects/service:Service"
+# The bootstrap program's (bootstrap/: the state bucket, its keys, the GitHub identity pool).
+WORKLOAD_IDENTITY_POOL = "gcp:iam/workloadIdentityPool:WorkloadIdentityPool"
+WORKLOAD_IDENTITY_POOL_PROVIDER = (
+    "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
+)
+KMS_KEY_RING = "gcp:kms/keyRing:KeyRing"
+KMS_CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
+STORAGE_BUCKET = "gcp:storage/bucket:Bucket"
+PROJECT_CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
 # Other programs' Memorystore products, which the state review knows (preflight/diff.py).
 VALKEY = "gcp:memorystore/instance:Instance"
 REDIS_CLUSTER = "gcp:redis/cluster:Cluster"

@@ -274,6 +274,41 @@ class GcpMocks(Mocks):
             "latestReadyRevision": f"projects/{p}/locations/{r}/services/{n}/revisions/{n}-00001-abc",
         }
 
+    # The bootstrap program's resources (bootstrap/): ids and names as the API gives them
+    # (https://cloud.google.com/iam/docs/reference/rest/v1/projects.locations.workloadIdentityPools,
+    # https://cloud.google.com/kms/docs/resource-hierarchy): pools and providers by project number.
+    def _wi_pool(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        name = f"projects/{_project_number(p)}/locations/global/workloadIdentityPools/"
+        name += i["workloadIdentityPoolId"]
+        return (
+            f"projects/{p}/locations/global/workloadIdentityPools/{i['workloadIdentityPoolId']}",
+            {
+                "name": name,
+                "state": "ACTIVE",
+            },
+        )
+
+    def _wi_provider(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        pool = f"locations/global/workloadIdentityPools/{i['workloadIdentityPoolId']}"
+        tail = f"{pool}/providers/{i['workloadIdentityPoolProviderId']}"
+        return f"projects/{p}/{tail}", {
+            "name": f"projects/{_project_number(p)}/{tail}",
+            "state": "ACTIVE",
+        }
+
+    def _key_ring(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"projects/{p}/locations/{i['location']}/keyRings/{n}", {}
+
+    def _crypto_key(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return f"{i['keyRing']}/cryptoKeys/{n}", {}
+
+    def _custom_role(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        name = f"projects/{p}/roles/{i['roleId']}"
+        return name, {"name": name, "deleted": False}
+
+    def _bucket(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        return n, {"url": f"gs://{n}", "selfLink": f"https://www.googleapis.com/storage/v1/b/{n}"}
+
 
 _HANDLERS = {
     facts.NETWORK: "_network",
@@ -294,4 +329,10 @@ _HANDLERS = {
     facts.RUN_SERVICE: "_run_service",
     facts.RUN_JOB: "_run_job",
     facts.CONNECTIVITY_TEST: "_connectivity_test",
+    facts.WORKLOAD_IDENTITY_POOL: "_wi_pool",
+    facts.WORKLOAD_IDENTITY_POOL_PROVIDER: "_wi_provider",
+    facts.KMS_KEY_RING: "_key_ring",
+    facts.KMS_CRYPTO_KEY: "_crypto_key",
+    facts.STORAGE_BUCKET: "_bucket",
+    facts.PROJECT_CUSTOM_ROLE: "_custom_role",
 }

@@ -1,0 +1,236 @@
+"""The bootstrap resources: what the first `pulumi up` of redis-vpc needs to exist already.
+
+One ops project (gcp:project) holds the state bucket, the key ring, the GitHub Actions Workload
+Identity pool and the service accounts; each environment's accounts are granted on that
+environment's own project (and its Shared VPC host), so staging's credentials cannot deploy
+production.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pulumi
+import pulumi_gcp as gcp
+
+from bootstrap.config import BootstrapConfig, Environment
+from infra.roles import deployer_roles
+
+# Enabled in the ops project, before anything else here (Service Usage enables the rest):
+BOOTSTRAP_APIS = (
+    # Enabling every other API goes through Service Usage
+    # (https://cloud.google.com/service-usage/docs/enable-disable).
+    "serviceusage.googleapis.com",
+    # Project IAM policies (projects.getIamPolicy / setIamPolicy), and Google's list of the APIs
+    # Workload Identity Federation needs: IAM, Resource Manager, Service Account Credentials and
+    # Security Token Service (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines).
+    "cloudresourcemanager.googleapis.com",
+    "iam.googleapis.com",  # service accounts, workload identity pools
+    "iamcredentials.googleapis.com",  # impersonation: generateAccessToken for the deploy account
+    "sts.googleapis.com",  # the GitHub OIDC token -> federated token exchange
+    "storage.googleapis.com",  # the state bucket (pulumi login gs://...)
+    "cloudkms.googleapis.com",  # the gcpkms:// secrets provider's keys
+)
+# Enabled in each environment's project: the main program enables its own APIs (infra/apis.py)
+# through Service Usage and grants project IAM through Resource Manager, so these two must be on
+# before its first `pulumi up` (https://cloud.google.com/service-usage/docs/enable-disable).
+ENVIRONMENT_APIS = ("serviceusage.googleapis.com", "cloudresourcemanager.googleapis.com")
+
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+# The GitHub OIDC claims the pool maps (https://docs.github.com/en/actions/reference/openid-connect-reference):
+# `repository` (owner/repo) and `environment` (the job's `environment:`); google.subject is
+# required (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines).
+ATTRIBUTE_MAPPING = {
+    "google.subject": "assertion.sub",
+    "attribute.repository": "assertion.repository",
+    "attribute.environment": "assertion.environment",
+}
+# Automatic rotation of the symmetric secrets key every 90 days ("For symmetric encryption,
+# periodically and automatically rotating keys is a recommended security practice":
+# https://cloud.google.com/kms/docs/key-rotation); old versions still decrypt older state.
+ROTATION_PERIOD = "7776000s"
+# Read-only identities of the pull request preview and nightly drift jobs, as the hand-off
+# checklist lists them (docs/runbook.md, "Preview identity"): every get, list and getIamPolicy a
+# refresh makes (roles/viewer, https://cloud.google.com/iam/docs/understanding-roles#basic); the
+# AUTH secret version's payload, which refreshing it reads (secretmanager.versions.access:
+# https://cloud.google.com/iam/docs/roles-permissions/secretmanager); and the AUTH string that
+# every read of an AUTH-enabled instance fetches (redis.instances.getAuthString, in no read-only
+# predefined role: https://cloud.google.com/iam/docs/roles-permissions/redis), by a custom role.
+PREVIEW_ROLES = ("roles/viewer", "roles/secretmanager.secretAccessor")
+AUTH_STRING_ROLE_ID = "redisVpcAuthStringReader"
+AUTH_STRING_PERMISSIONS = ("redis.instances.getAuthString",)
+# The state: `pulumi up` locks the stack and writes checkpoints, a preview takes no lock
+# (pulumi/pulumi pkg/backend/diy/backend.go: Update calls b.Lock, Preview does not)
+# (https://cloud.google.com/storage/docs/access-control/iam-roles).
+STATE_ROLES = {"deploy": "roles/storage.objectAdmin", "preview": "roles/storage.objectViewer"}
+# The stack's gcpkms:// key: deploy encrypts new secrets, preview only decrypts
+# (https://cloud.google.com/kms/docs/reference/permissions-and-roles).
+KEY_ROLES = {
+    "deploy": "roles/cloudkms.cryptoKeyEncrypterDecrypter",
+    "preview": "roles/cloudkms.cryptoKeyDecrypter",
+}
+# Who may act as an account through the pool (https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines).
+WORKLOAD_IDENTITY_USER = "roles/iam.workloadIdentityUser"
+
+
+def repository_condition(repository: str) -> str:
+    """The provider's attribute condition: only tokens of this repository. GitHub's one issuer
+    serves every repository, so without it any repository could use the pool (Google: "you must
+    use an attribute condition" for GitHub, https://cloud.google.com/iam/docs/workload-identity-federation-with-deployment-pipelines)."""
+    return f'assertion.repository == "{repository}"'
+
+
+def environment_principal(pool_name: str, environment: str) -> str:
+    """Every workflow job of the pool's repository running in GitHub environment `environment`
+    (principalSet by attribute: https://cloud.google.com/iam/docs/workload-identity-federation#principal-types)."""
+    return f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/{environment}"
+
+
+def build(cfg: BootstrapConfig) -> None:
+    project = cfg.project
+    apis = [
+        gcp.projects.Service(
+            f"api-{api.split('.')[0]}",
+            project=project,
+            service=api,
+            disable_on_destroy=False,
+        )
+        for api in BOOTSTRAP_APIS
+    ]
+    after_apis = pulumi.ResourceOptions(depends_on=apis)
+
+    bucket = gcp.storage.Bucket(
+        "state",
+        name=cfg.state_bucket,
+        project=project,
+        location=cfg.location,
+        # Every checkpoint kept: a bad write or delete of the state is recoverable
+        # (https://cloud.google.com/storage/docs/object-versioning).
+        versioning={"enabled": True},
+        # IAM only, no object ACLs (https://cloud.google.com/storage/docs/uniform-bucket-level-access).
+        uniform_bucket_level_access=True,
+        # Never public, whatever a later grant says (https://cloud.google.com/storage/docs/public-access-prevention).
+        public_access_prevention="enforced",
+        force_destroy=False,
+        opts=pulumi.ResourceOptions(depends_on=apis, protect=True),
+    )
+    key_ring = gcp.kms.KeyRing(
+        "secrets",
+        name="pulumi-secrets",
+        project=project,
+        location=cfg.location,
+        opts=after_apis,
+    )
+    pool = gcp.iam.WorkloadIdentityPool(
+        "github",
+        project=project,
+        workload_identity_pool_id="github",
+        display_name="GitHub Actions",
+        opts=after_apis,
+    )
+    provider = gcp.iam.WorkloadIdentityPoolProvider(
+        "github",
+        project=project,
+        workload_identity_pool_id=pool.workload_identity_pool_id,
+        workload_identity_pool_provider_id="github-actions",
+        display_name="GitHub Actions",
+        attribute_mapping=ATTRIBUTE_MAPPING,
+        attribute_condition=repository_condition(cfg.repository),
+        oidc={"issuer_uri": GITHUB_ISSUER},
+    )
+
+    out: dict[str, object] = {}
+    for env in cfg.environments:
+        out[env.name] = _environment(project, env, bucket, key_ring, pool, after_apis)
+    pulumi.export("state_bucket", bucket.name.apply(lambda n: f"gs://{n}"))
+    pulumi.export("workload_identity_provider", provider.name)
+    pulumi.export("environments", out)
+
+
+def _environment(
+    project: str,
+    env: Environment,
+    bucket: gcp.storage.Bucket,
+    key_ring: gcp.kms.KeyRing,
+    pool: gcp.iam.WorkloadIdentityPool,
+    after_apis: pulumi.ResourceOptions,
+) -> dict[str, object]:
+    n = env.name
+    target = env.settings.project
+    enabled = [
+        gcp.projects.Service(
+            f"{n}-api-{api.split('.')[0]}",
+            project=target,
+            service=api,
+            disable_on_destroy=False,
+        )
+        for api in ENVIRONMENT_APIS
+    ]
+    key = gcp.kms.CryptoKey(
+        f"{n}-secrets",
+        name=f"{n}-stack-secrets",
+        key_ring=key_ring.id,
+        purpose="ENCRYPT_DECRYPT",
+        rotation_period=ROTATION_PERIOD,
+        opts=pulumi.ResourceOptions(protect=True),
+    )
+    auth_string = gcp.projects.IAMCustomRole(
+        f"{n}-auth-string-reader",
+        project=target,
+        role_id=AUTH_STRING_ROLE_ID,
+        title="redis-vpc: read the Redis AUTH string (refresh)",
+        permissions=list(AUTH_STRING_PERMISSIONS),
+        opts=pulumi.ResourceOptions(depends_on=enabled),
+    )
+    preview_roles: dict[str, tuple[pulumi.Input[str], ...]] = {
+        "project": (*PREVIEW_ROLES, auth_string.name),
+    }
+    if env.host_project:
+        preview_roles["host"] = ("roles/viewer",)
+    projects = {"project": target, "host": env.host_project}
+    accounts = {}
+    for kind, account_id, github_env, grants in (
+        ("deploy", env.deploy_account_id, n, deployer_roles(env.settings)),
+        ("preview", env.preview_account_id, env.preview_environment, preview_roles),
+    ):
+        account = gcp.serviceaccount.Account(
+            f"{n}-{kind}",
+            project=project,
+            account_id=account_id,
+            display_name=f"redis-vpc {kind} of stack {env.stack} (GitHub environment {github_env})",
+            opts=after_apis,
+        )
+        member = account.email.apply(lambda e: f"serviceAccount:{e}")
+        for where, role_list in grants.items():
+            for role in role_list:
+                short = role.split("/")[-1] if isinstance(role, str) else AUTH_STRING_ROLE_ID
+                gcp.projects.IAMMember(
+                    f"{n}-{kind}-{where}-{short}",
+                    project=projects[where],
+                    role=role,
+                    member=member,
+                    opts=pulumi.ResourceOptions(depends_on=enabled),
+                )
+        gcp.serviceaccount.IAMMember(
+            f"{n}-{kind}-workload-identity",
+            service_account_id=account.name,
+            role=WORKLOAD_IDENTITY_USER,
+            member=pool.name.apply(
+                functools.partial(environment_principal, environment=github_env)
+            ),
+        )
+        gcp.storage.BucketIAMMember(
+            f"{n}-{kind}-state", bucket=bucket.name, role=STATE_ROLES[kind], member=member
+        )
+        gcp.kms.CryptoKeyIAMMember(
+            f"{n}-{kind}-secrets", crypto_key_id=key.id, role=KEY_ROLES[kind], member=member
+        )
+        accounts[kind] = account
+    return {
+        "stack": env.stack,
+        "project": target,
+        "deploy_service_account": accounts["deploy"].email,
+        "preview_service_account": accounts["preview"].email,
+        "preview_environment": env.preview_environment,
+        "secrets_provider": key.id.apply(lambda k: f"gcpkms://{k}"),
+    }
