@@ -357,12 +357,12 @@ AGENTS = {
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_the_service_agents_are_created_before_their_grants(mode, preview):
-    """Google: "If a service agent hasn't been created yet, then you can't grant roles to the service
-    agent" (https://cloud.google.com/iam/docs/create-service-agents): each agent a mode grants
-    to is a ServiceIdentity in the service project, after its API, and every grant to it takes
-    its member through the identity (a data edge: `member` depends on it), in update and in
-    preview alike. The Google APIs service agent (cloudservices) exists with the project.
-    Before: no identity, the grants' members strings from the project number alone."""
+    """Google: "If a service agent hasn't been created yet, then you can't grant roles to the
+    service agent" (https://cloud.google.com/iam/docs/create-service-agents): each agent a
+    mode grants to is a ServiceIdentity in the service project, after its API, and every grant
+    to it takes its member through the identity (a data edge: `member` depends on it), in
+    update and in preview alike. The Google APIs service agent (cloudservices) is no per-API
+    agent and stays a string. Before: no identity, members strings from the project number."""
     g = run(mode, preview=preview)
     identities = {plain(r, "service"): r for r in of_type(g, IDENTITY)}
     assert set(identities) == set(AGENTS[mode])
@@ -380,6 +380,25 @@ def test_the_service_agents_are_created_before_their_grants(mode, preview):
         assert member in by_member, member  # known in preview too: no false replacement
         assert by_member[member] in grant.propertyDependencies["member"], grant.name
         assert by_member[member] in grant.dependencies
+
+
+def test_an_agent_google_names_otherwise_fails_the_update_naming_it(monkeypatch):
+    """The grants carry Google's documented email; the identity's own, once created, must be
+    the same, or the update fails naming both (a grant to an account that does not exist)."""
+    from preflight.mocks import GcpMocks
+
+    real = GcpMocks._service_identity
+
+    def renamed(self, i, p, r, n):
+        rid, out = real(self, i, p, r, n)
+        email = out["email"].replace("serverless-robot-prod", "gcp-sa-run")
+        return rid, {"email": email, "member": f"serviceAccount:{email}"}
+
+    monkeypatch.setattr(GcpMocks, "_service_identity", renamed)
+    with pytest.raises(ValueError, match="shared-vpc-run-agent: Google created") as info:
+        run("direct-egress")
+    assert f"service-{NUMBER}@gcp-sa-run.iam.gserviceaccount.com" in str(info.value)
+    assert RUN_AGENT.removeprefix("serviceAccount:") in str(info.value)
 
 
 # What the upgrade of a stack deployed by 4a9dc0e (tests/upgrade/shared-vpc/) plans, per mode.
