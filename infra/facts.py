@@ -39,6 +39,11 @@ KMS_KEY_RING = "gcp:kms/keyRing:KeyRing"
 KMS_CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
 STORAGE_BUCKET = "gcp:storage/bucket:Bucket"
 PROJECT_CUSTOM_ROLE = "gcp:projects/iAMCustomRole:IAMCustomRole"
+# A service agent created explicitly (infra/identities.py): google_project_service_identity,
+# hashicorp/terraform-provider-google-beta google-beta/services/resourcemanager/
+# resource_project_service_identity.go (`service`, `project`: ForceNew; `email`, `member`:
+# Computed, member = "serviceAccount:" + email, l.129-137).
+SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
 # Other programs' Memorystore products, which the state review knows (preflight/diff.py).
 VALKEY = "gcp:memorystore/instance:Instance"
 REDIS_CLUSTER = "gcp:redis/cluster:Cluster"
@@ -221,3 +226,18 @@ def subnet_utilisation(addresses: int, prefixlen: int) -> float:
     """The share of an IPv4 subnet allocated once `addresses` are taken, as Network Analyzer
     counts it (the 4 unusable addresses count as allocated)."""
     return (addresses + SUBNET_RESERVED_ADDRESSES) / 2 ** (32 - prefixlen)
+
+
+# The project-level service agents the Shared VPC grants name, by the API they belong to:
+# `service-PROJECT_NUMBER@<domain>` ("Service agents", https://cloud.google.com/iam/docs/service-agents:
+# Cloud Run Service Agent, service-PROJECT_NUMBER@serverless-robot-prod.iam.gserviceaccount.com;
+# Serverless VPC Access Service Agent, service-PROJECT_NUMBER@gcp-sa-vpcaccess.iam.gserviceaccount.com).
+SERVICE_AGENT_DOMAINS = {
+    "run.googleapis.com": "serverless-robot-prod.iam.gserviceaccount.com",
+    "vpcaccess.googleapis.com": "gcp-sa-vpcaccess.iam.gserviceaccount.com",
+}
+
+
+def service_agent_email(service: str, number: str) -> str:
+    """The email of `service`'s project-level service agent in the project numbered `number`."""
+    return f"service-{number}@{SERVICE_AGENT_DOMAINS[service]}"

@@ -311,7 +311,9 @@ KEYS: dict[str, tuple[str | None, str, str]] = {
         "connector in the service project: the connector (`subnet.project_id`), the host "
         "firewall rules for it and the two Compute Network User grants on the host project; "
         "connector in the host project: the connector (`project`) and the Serverless VPC "
-        "Access User grant; Direct VPC egress: the Compute Network User grant on each subnet. "
+        "Access User grant; Direct VPC egress: the Compute Network User grant on each subnet and "
+        "the Compute Network Viewer grant on the host project (the service agents' identities, "
+        "in the service project, stay). "
         "The services and the probe job get a new revision (new host, port, CA, AUTH version)",
     ),
     "sharedVpc.network": (

@@ -36,9 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "project"  # the stack's own project (gcp:project)
 HOST = "host"  # the Shared VPC host project
 
-# A type token not in infra/facts.py yet: helper "grants" registers the service agents with it
-# (pulumi_gcp 10.2.0 pulumi_gcp/projects/service_identity.py).
-SERVICE_IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
+# The service agents created explicitly (infra/identities.py).
+SERVICE_IDENTITY = facts.SERVICE_IDENTITY
 
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 

@@ -13,8 +13,11 @@ outputs through a `pulumi.StackReference`, never from code. What each egress mod
 - connector in the host project: Serverless VPC Access User on the host project for the service
   project's Cloud Run service agent (Cloud Run, "Connect to a Shared VPC network" from the host
   project: https://cloud.google.com/run/docs/configuring/shared-vpc-host-project);
-- Direct VPC egress on a host subnet: Compute Network User on that subnet for the Cloud Run
-  service agent.
+- Direct VPC egress on a host subnet: Compute Network User on that subnet and Compute Network
+  Viewer on the host project for the Cloud Run service agent (`SharedVpcAccess`, with sources).
+
+Every service agent a grant names is created first (infra/identities.py), except the Google APIs
+service agent, which is no per-API agent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
+from infra import apis as api
 from infra.config import SHARED_VPC_OUTPUTS, SharedVpcConfig
+from infra.identities import ServiceAgent, service_agent
 from infra.psc import PscPath
 
 # Google's ranges that must reach a connector's VMs: its serverless infrastructure, and the
@@ -39,20 +44,12 @@ SERVERLESS_ALLOW = (("icmp", ()), ("udp", ("665-666",)), ("tcp", ("667",)))
 HEALTH_CHECK_ALLOW = (("tcp", ("667",)),)
 
 
-def vpcaccess_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.concat(
-        "serviceAccount:service-", number, "@gcp-sa-vpcaccess.iam.gserviceaccount.com"
-    )
-
-
 def cloud_services_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The Google APIs service agent, as Google's Shared VPC page for service-project connectors
+    names it (https://cloud.google.com/run/docs/configuring/shared-vpc-service-projects, "Grant
+    permissions"). A string, not a ServiceIdentity: it is no agent of one API, so
+    generateServiceIdentity has no service to create it for (infra/identities.py)."""
     return pulumi.Output.concat("serviceAccount:", number, "@cloudservices.gserviceaccount.com")
-
-
-def cloud_run_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
-    return pulumi.Output.concat(
-        "serviceAccount:service-", number, "@serverless-robot-prod.iam.gserviceaccount.com"
-    )
 
 
 @dataclass(frozen=True)
@@ -194,6 +191,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
 
     grants: list[pulumi.CustomResource]
     firewall_rules: list[gcp.compute.Firewall]
+    agents: list[ServiceAgent]
 
     @property
     def ready(self) -> list[pulumi.Resource]:
@@ -205,11 +203,43 @@ class SharedVpcAccess(pulumi.ComponentResource):
     ) -> None:
         super().__init__("redis-vpc:shared_vpc:SharedVpcAccess", name, None, opts)
         number = gcp.organizations.get_project_output(project_id=args.service_project).number
-        self.grants, self.firewall_rules = [], []
+        self.grants, self.firewall_rules, self.agents = [], [], []
         host = args.host
         child = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
+
+        def agent(who: str, service: str) -> pulumi.Output[str]:
+            """The service project's agent for `service`, created first (infra/identities.py);
+            its member, for the grants."""
+            created = service_agent(
+                f"{name}-{who}",
+                project=args.service_project,
+                number=number,
+                service=service,
+                opts=child,
+            )
+            self.agents.append(created)
+            return created.member
+
         if args.egress_mode == "direct":
-            # https://cloud.google.com/run/docs/configuring/shared-vpc-direct-vpc
+            # Cloud Run, "Direct VPC egress with a Shared VPC network"
+            # (https://cloud.google.com/run/docs/configuring/shared-vpc-direct-vpc, stored copy
+            # of docs.cloud.google.com, undated): "To connect your workload, you grant Identity
+            # and Access Management (IAM) permissions on the shared subnet and attach your Cloud
+            # Run service or job to that subnet." The principal is the service project's Cloud
+            # Run service agent. The permissions it needs, as Google lists them for the same
+            # path ("Configure Direct VPC egress for 2nd gen functions",
+            # https://cloud.google.com/functions/docs/running/direct-vpc, "Set up IAM
+            # permissions", "Custom permissions"): "compute.networks.get,
+            # compute.subnetworks.get, compute.subnetworks.use on the project or the specific
+            # subnet, compute.addresses.get, compute.addresses.list". Compute Network User on
+            # the subnet gives the subnet's (get, use); compute.networks.get and the addresses'
+            # are the network's project's, which no subnet binding gives: Compute Network Viewer
+            # on the host project (read-only, no use of any other subnet). That is the finer of
+            # the two layouts the page's "Set up IAM permissions" section gives (the other:
+            # Compute Network User on the whole host project), as its readers quote it; no
+            # stored copy here has that section's own words: check it before the platform team
+            # grants (docs/shared-vpc.md).
+            run_agent = agent("run-agent", api.RUN)
             for region in host.subnets:
                 self.grants.append(
                     gcp.compute.SubnetworkIAMMember(
@@ -218,10 +248,19 @@ class SharedVpcAccess(pulumi.ComponentResource):
                         region=region,
                         subnetwork=host.subnets[region],
                         role="roles/compute.networkUser",
-                        member=cloud_run_agent(number),
+                        member=run_agent,
                         opts=child,
                     )
                 )
+            self.grants.append(
+                gcp.projects.IAMMember(
+                    f"{name}-run-agent-network-viewer",
+                    project=host.project,
+                    role="roles/compute.networkViewer",
+                    member=run_agent,
+                    opts=child,
+                )
+            )
         elif args.connector_project == "host":
             # https://cloud.google.com/run/docs/configuring/shared-vpc-host-project
             self.grants.append(
@@ -229,7 +268,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
                     f"{name}-run-agent-vpcaccess-user",
                     project=host.project,
                     role="roles/vpcaccess.user",
-                    member=cloud_run_agent(number),
+                    member=agent("run-agent", api.RUN),
                     opts=child,
                 )
             )
@@ -237,7 +276,7 @@ class SharedVpcAccess(pulumi.ComponentResource):
             # https://cloud.google.com/run/docs/configuring/shared-vpc-service-projects
             # ("Grant permissions") and, for the rules, .../vpc-connectors
             for who, member in (
-                ("vpcaccess-agent", vpcaccess_agent(number)),
+                ("vpcaccess-agent", agent("vpcaccess-agent", api.VPCACCESS)),
                 ("cloudservices-agent", cloud_services_agent(number)),
             ):
                 self.grants.append(
@@ -279,7 +318,8 @@ class SharedVpcAccess(pulumi.ComponentResource):
                 self._rule(name, role, rule_name, direction, ranges, allow, tags, host)
                 for role, rule_name, direction, ranges, allow in rules
             ]
-        self.register_outputs({})
+        # Awaited: an agent Google created under another email fails the update, naming it.
+        self.register_outputs({"agents": [a.checked for a in self.agents]})
 
     def _rule(
         self,

@@ -257,6 +257,16 @@ class GcpMocks(Mocks):
     def _api(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         return f"{p}/{i['service']}", {}
 
+    def _service_identity(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
+        """generateServiceIdentity answers the agent's email (resource_project_service_identity.go
+        sets `email`, and `member` = "serviceAccount:" + email): Google's format for the agents
+        the program creates (facts.SERVICE_AGENT_DOMAINS)."""
+        email = facts.service_agent_email(i["service"], _project_number(p))
+        return f"projects/{p}/services/{i['service']}", {
+            "email": email,
+            "member": f"serviceAccount:{email}",
+        }
+
     def _run_job(self, i: dict, p: str, r: str, n: str) -> tuple[str, dict]:
         return f"projects/{p}/locations/{r}/jobs/{n}", {
             "uid": hashlib.sha256(n.encode()).hexdigest()[:8]
@@ -326,6 +336,7 @@ _HANDLERS = {
     facts.SERVICE_ACCOUNT: "_service_account",
     facts.SECRET_IAM_MEMBER: "_secret_iam_member",
     facts.PROJECT_SERVICE: "_api",
+    facts.SERVICE_IDENTITY: "_service_identity",
     facts.RUN_SERVICE: "_run_service",
     facts.RUN_JOB: "_run_job",
     facts.CONNECTIVITY_TEST: "_connectivity_test",

@@ -68,6 +68,9 @@ SOURCES = {
         "networkmanagement/resource_network_management_connectivity_test_resource.go"
     ),
     facts.PROJECT_SERVICE: "resourcemanager/resource_google_project_service.go",
+    # hashicorp/terraform-provider-google-beta 93c65b2d60fea598528f2769b5b09de856f8cb8c
+    # google-beta/services/resourcemanager/resource_project_service_identity.go: l.50-60.
+    facts.SERVICE_IDENTITY: "resourcemanager/resource_project_service_identity.go (beta)",
 }
 
 FORCE_NEW: dict[str, frozenset[str]] = {
@@ -99,6 +102,7 @@ FORCE_NEW: dict[str, frozenset[str]] = {
         facts.SERVICE_ACCOUNT: "accountId project",
         facts.CONNECTIVITY_TEST: "name project",
         facts.PROJECT_SERVICE: "project service",
+        facts.SERVICE_IDENTITY: "project service",
         # l.162 177 195 402 536 643 651 660 1110 (blocks: gcs_source 379, managed_backup_source
         # 517, zone_distribution_config 670, desired_psc_auto_connections 1064,
         # desired_auto_created_endpoints 1086).
@@ -241,6 +245,7 @@ PROVIDER_FILLED: dict[str, frozenset[str]] = {
         facts.SERVICE_ACCOUNT: "createIgnoreAlreadyExists disabled project",
         facts.CONNECTIVITY_TEST: "deletionPolicy project protocol",
         facts.PROJECT_SERVICE: "project",
+        facts.SERVICE_IDENTITY: "project",
         # Optional with Computed or a Default, top level (the beta files above).
         facts.VALKEY: "authorizationMode crossInstanceReplicationConfig deletionPolicy "
         "deletionProtectionEnabled engineVersion mode nodeType persistenceConfig project "

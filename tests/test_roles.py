@@ -124,8 +124,9 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "Shared VPC, Direct VPC egress on a host subnet": {
         "project": (*BASE, *REDIS, "roles/browser"),
-        # the subnet grant: compute.subnetworks.setIamPolicy (Compute Network Admin)
-        "host": (*HOST_BASE, "roles/compute.networkAdmin"),
+        # the subnet grant: compute.subnetworks.setIamPolicy (Compute Network Admin); the Cloud
+        # Run agent's Compute Network Viewer on the host project: a project IAM member there
+        "host": (*HOST_BASE, "roles/compute.networkAdmin", "roles/resourcemanager.projectIamAdmin"),
     },
     "Shared VPC, Valkey on the platform stack's PSC subnet": {
         "project": (

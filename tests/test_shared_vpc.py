@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from preflight import wire
+from preflight.diff import against_state
 from preflight.engine import STACK_REFERENCE_TYPE, Emulation
 from preflight.graph import Graph
 from preflight.mocks import _project_number
+from tests import statefix as sf
 from tests.support import ROOT, PackPool, config_errors, reported, stack_config
 
 STACK = "shared-vpc"
@@ -27,7 +29,13 @@ SUBNET_IAM = "gcp:compute/subnetworkIAMMember:SubnetworkIAMMember"
 FIREWALL = "gcp:compute/firewall:Firewall"
 CONNECTOR = "gcp:vpcaccess/connector:Connector"
 RUN = "gcp:cloudrunv2/service:Service"
+IDENTITY = "gcp:projects/serviceIdentity:ServiceIdentity"
 PLATFORM = "acme/platform-network/prod"
+# The service project's service agents, as Google names them
+# (https://cloud.google.com/iam/docs/service-agents).
+RUN_AGENT = f"serviceAccount:service-{NUMBER}@serverless-robot-prod.iam.gserviceaccount.com"
+VPCACCESS_AGENT = f"serviceAccount:service-{NUMBER}@gcp-sa-vpcaccess.iam.gserviceaccount.com"
+CLOUDSERVICES_AGENT = f"serviceAccount:{NUMBER}@cloudservices.gserviceaccount.com"
 
 
 def _raw(shared: dict[str, Any] | None = None, **top: Any) -> dict[str, str]:
@@ -154,15 +162,25 @@ def test_host_project_connector():
 
 
 def test_direct_egress_on_a_host_subnet():
+    """Google's layout for Direct VPC egress on a shared subnet: the service project's Cloud Run
+    service agent holds Compute Network User on the subnet and Compute Network Viewer on the
+    host project (compute.networks.get, which no subnet binding can give). Before: only the
+    subnet grant."""
     g = run("direct-egress")
-    assert of_type(g, CONNECTOR) == [] and of_type(g, IAM) == []
+    assert of_type(g, CONNECTOR) == []
     (grant,) = of_type(g, SUBNET_IAM)
     assert grant.inputs == {
         "project": HOST,
         "region": "europe-west1",
         "subnetwork": "chat-run-egress-euw1",
         "role": "roles/compute.networkUser",
-        "member": f"serviceAccount:service-{NUMBER}@serverless-robot-prod.iam.gserviceaccount.com",
+        "member": RUN_AGENT,
+    }
+    (viewer,) = of_type(g, IAM)
+    assert viewer.inputs == {
+        "project": HOST,
+        "role": "roles/compute.networkViewer",
+        "member": RUN_AGENT,
     }
     for svc in of_type(g, RUN):
         (nic,) = plain(svc, "template")["vpcAccess"]["networkInterfaces"]
@@ -325,6 +343,84 @@ def test_the_cloud_run_agents_grants_wait_for_the_run_api(mode):
     api = _named(g, "apis-run").urn
     grants = of_type(g, IAM) + of_type(g, SUBNET_IAM)
     assert grants and all(api in r.dependencies for r in grants)
+
+
+# -- the service agents exist before anything grants them a role -----------------------------
+
+AGENTS = {
+    "service-project-connector": {"vpcaccess.googleapis.com": VPCACCESS_AGENT},
+    "host-project-connector": {"run.googleapis.com": RUN_AGENT},
+    "direct-egress": {"run.googleapis.com": RUN_AGENT},
+}
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_the_service_agents_are_created_before_their_grants(mode, preview):
+    """Google: "If a service agent hasn't been created yet, then you can't grant roles to the
+    service agent" (https://cloud.google.com/iam/docs/create-service-agents): each agent a
+    mode grants to is a ServiceIdentity in the service project, after its API, and every grant
+    to it takes its member through the identity (a data edge: `member` depends on it), in
+    update and in preview alike. The Google APIs service agent (cloudservices) is no per-API
+    agent and stays a string. Before: no identity, members strings from the project number."""
+    g = run(mode, preview=preview)
+    identities = {plain(r, "service"): r for r in of_type(g, IDENTITY)}
+    assert set(identities) == set(AGENTS[mode])
+    for service, identity in identities.items():
+        assert identity.inputs["project"] == SERVICE_PROJECT
+        assert _named(g, f"apis-{service.split('.')[0]}").urn in identity.dependencies
+    by_member = {AGENTS[mode][s]: r.urn for s, r in identities.items()}
+    grants = of_type(g, IAM) + of_type(g, SUBNET_IAM)
+    assert grants
+    for grant in grants:
+        member = grant.inputs["member"]
+        if member == CLOUDSERVICES_AGENT:
+            assert not set(grant.propertyDependencies.get("member", [])) & set(by_member.values())
+            continue
+        assert member in by_member, member  # known in preview too: no false replacement
+        assert by_member[member] in grant.propertyDependencies["member"], grant.name
+        assert by_member[member] in grant.dependencies
+
+
+def test_an_agent_google_names_otherwise_fails_the_update_naming_it(monkeypatch):
+    """The grants carry Google's documented email; the identity's own, once created, must be
+    the same, or the update fails naming both (a grant to an account that does not exist)."""
+    from preflight.mocks import GcpMocks
+
+    real = GcpMocks._service_identity
+
+    def renamed(self, i, p, r, n):
+        rid, out = real(self, i, p, r, n)
+        email = out["email"].replace("serverless-robot-prod", "gcp-sa-run")
+        return rid, {"email": email, "member": f"serviceAccount:{email}"}
+
+    monkeypatch.setattr(GcpMocks, "_service_identity", renamed)
+    with pytest.raises(ValueError, match="shared-vpc-run-agent: Google created") as info:
+        run("direct-egress")
+    assert f"service-{NUMBER}@gcp-sa-run.iam.gserviceaccount.com" in str(info.value)
+    assert RUN_AGENT.removeprefix("serviceAccount:") in str(info.value)
+
+
+# What the upgrade of a stack deployed by 4a9dc0e (tests/upgrade/shared-vpc/) plans, per mode.
+UPGRADE = ROOT / "tests" / "upgrade" / "shared-vpc" / "4a9dc0e"
+UPGRADE_CREATES = {
+    "service-project-connector": {"shared-vpc-vpcaccess-agent"},
+    "host-project-connector": {"shared-vpc-run-agent"},
+    "direct-egress": {"shared-vpc-run-agent", "shared-vpc-run-agent-network-viewer"},
+}
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_upgrading_a_deployed_shared_vpc_stack_creates_the_agents_and_replaces_nothing(mode):
+    """Planned as `pulumi preview` against the state of the stack deployed by 4a9dc0e: the
+    identities (and, for Direct VPC egress, the new viewer grant) are created; the existing
+    grants stay as they are (`member` is replace-on-change on both IAM member types, so an
+    unknown member there would replace them), and nothing else changes."""
+    shared, top = MODES[mode]
+    data = json.loads((UPGRADE / f"{mode}.json").read_text())
+    _, steps = against_state(ROOT, STACK, _raw(shared, **top), sf.state(data))
+    changed = {s.name: s.op for s in steps if s.op != "same"}
+    assert changed == dict.fromkeys(UPGRADE_CREATES[mode], "create"), changed
 
 
 def test_workloads_wait_for_the_host_firewall_rules():
