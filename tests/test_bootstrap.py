@@ -240,6 +240,14 @@ def test_shared_vpc_environment_is_granted_on_the_host_too():
             "6-30",
         ),
         (
+            # A copied stack file (Pulumi.qa.yaml from Pulumi.staging.yaml) keeps gcp:project:
+            # two environments in one project share every project-wide role (and the custom
+            # role id would be created twice), so neither is isolated from the other.
+            {"environments": {"staging": {}, "qa": {"stack": "staging"}}},
+            "redis-vpc-bootstrap:environments.qa",
+            "project acme-chat-staging, as environment 'staging'",
+        ),
+        (
             {"environments": {"staging": {"hostProject": "acme-net-host"}}},
             "redis-vpc-bootstrap:environments.staging.hostProject",
             "has no Shared VPC",
