@@ -239,10 +239,27 @@ def parse_bootstrap(raw: Mapping[str, str], load: Any = None) -> BootstrapConfig
         errors += _structural(err, data)
     envs: list[Environment] = []
     if parsed is not None:
+        owner: dict[str, str] = {}  # project -> the environment deploying into it
         for name, ec in parsed.environments.items():
             env = _environment(name, ec, load, errors)
-            if env is not None:
-                envs.append(env)
+            if env is None:
+                continue
+            # One environment per project: the deploy roles are project-wide (iam.serviceAccountUser
+            # acts as every account of the project), so a second environment there could act on
+            # the first's resources, and the bootstrap's per-project custom role would collide.
+            first = owner.setdefault(env.settings.project, name)
+            if first != name:
+                errors.append(
+                    ConfigError(
+                        f"{PROJECT}:environments.{name}",
+                        name,
+                        f"deploys stack {env.stack!r} into project {env.settings.project}, as "
+                        f"environment {first!r} does: environments share no project (a copied "
+                        "stack file keeps gcp:project): give the stack its own project",
+                    )
+                )
+                continue
+            envs.append(env)
     if len(errors) == 1:
         raise errors[0]
     if errors:

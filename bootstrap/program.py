@@ -14,6 +14,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from bootstrap.config import BootstrapConfig, Environment
+from infra.config import PROJECT as PROGRAM
 from infra.roles import deployer_roles
 
 # Enabled in the ops project, before anything else here (Service Usage enables the rest):
@@ -63,6 +64,23 @@ AUTH_STRING_PERMISSIONS = ("redis.instances.getAuthString",)
 # (pulumi/pulumi pkg/backend/diy/backend.go: Update calls b.Lock, Preview does not)
 # (https://cloud.google.com/storage/docs/access-control/iam-roles).
 STATE_ROLES = {"deploy": "roles/storage.objectAdmin", "preview": "roles/storage.objectViewer"}
+STATE_READ_ROLE = "roles/storage.objectViewer"
+# One bucket holds every environment's state, so each grant on it is conditioned on the objects
+# of the account's own stack: without it staging's deploy account could overwrite, delete or lock
+# production's checkpoint. The DIY backend's layout (pulumi/pulumi pkg/backend/diy/store.go:
+# .pulumi/stacks/<project>/<stack>.json[.gz|.bak], .pulumi/history/<project>/<stack>/,
+# .pulumi/backups/<project>/<stack>/; lock.go: .pulumi/locks/ + the stack's fully qualified name
+# organization/<project>/<stack>/; meta.go: .pulumi/meta.yaml). An object's resource name in a
+# condition is projects/_/buckets/<bucket>/objects/<object>, and a condition needs uniform
+# bucket-level access (https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name,
+# https://cloud.google.com/storage/docs/access-control/iam#conditions). storage.objects.list is
+# checked on the bucket, not on an object: the `resource.type == Bucket` term lets the backend
+# list (the stack's locks and history), which shows other stacks' object names, not their content.
+STATE_META = ".pulumi/meta.yaml"
+# ensurePulumiMeta writes it into an empty bucket at the first `pulumi login`, which no
+# environment's account may do: the bootstrap writes it, the project-scoped layout (version 1).
+STATE_META_CONTENT = "version: 1\n"
+BUCKET_TYPE = "storage.googleapis.com/Bucket"
 # The stack's gcpkms:// key: deploy encrypts new secrets, preview only decrypts
 # (https://cloud.google.com/kms/docs/reference/permissions-and-roles).
 KEY_ROLES = {
@@ -84,6 +102,35 @@ def environment_principal(pool_name: str, environment: str) -> str:
     """Every workflow job of the pool's repository running in GitHub environment `environment`
     (principalSet by attribute: https://cloud.google.com/iam/docs/workload-identity-federation#principal-types)."""
     return f"principalSet://iam.googleapis.com/{pool_name}/attribute.environment/{environment}"
+
+
+def stack_objects(project: str, stack: str) -> tuple[str, ...]:
+    """The object name prefixes of one stack's state (STATE_META's layout)."""
+    return (
+        f".pulumi/stacks/{project}/{stack}.json",
+        f".pulumi/history/{project}/{stack}/",
+        f".pulumi/backups/{project}/{stack}/",
+        f".pulumi/locks/organization/{project}/{stack}/",
+    )
+
+
+def state_condition(bucket: str, prefixes: tuple[str, ...], *, listing: bool) -> str:
+    """CEL: the objects under `prefixes` of `bucket` (and the bucket itself, for listing)."""
+    objects = f"projects/_/buckets/{bucket}/objects/"
+    terms = [f'resource.type == "{BUCKET_TYPE}"'] if listing else []
+    terms += [f'resource.name.startsWith("{objects}{p}")' for p in prefixes]
+    return " || ".join(terms)
+
+
+def _shared_reads(env: Environment) -> tuple[str, ...]:
+    """What every account of `env` reads beyond its own stack: the layout's version, and the
+    platform stack its Shared VPC comes from (sharedVpc.stackReference: [org/]project/stack)."""
+    reads = [STATE_META]
+    shared = env.settings.shared_vpc
+    if shared is not None and shared.stack_reference is not None:
+        project, stack = shared.stack_reference.split("/")[-2:]
+        reads += [f".pulumi/stacks/{project}/{stack}.json"]
+    return tuple(reads)
 
 
 def build(cfg: BootstrapConfig) -> None:
@@ -114,6 +161,13 @@ def build(cfg: BootstrapConfig) -> None:
         force_destroy=False,
         opts=pulumi.ResourceOptions(depends_on=apis, protect=True),
     )
+    gcp.storage.BucketObject(
+        "state-meta",
+        bucket=bucket.name,
+        name=STATE_META,
+        content=STATE_META_CONTENT,
+        content_type="application/yaml",
+    )
     key_ring = gcp.kms.KeyRing(
         "secrets",
         name="pulumi-secrets",
@@ -141,7 +195,9 @@ def build(cfg: BootstrapConfig) -> None:
 
     out: dict[str, object] = {}
     for env in cfg.environments:
-        out[env.name] = _environment(project, env, bucket, key_ring, pool, after_apis)
+        out[env.name] = _environment(
+            project, env, bucket, cfg.state_bucket, key_ring, pool, after_apis
+        )
     pulumi.export("state_bucket", bucket.name.apply(lambda n: f"gs://{n}"))
     pulumi.export("workload_identity_provider", provider.name)
     pulumi.export("environments", out)
@@ -151,6 +207,7 @@ def _environment(
     project: str,
     env: Environment,
     bucket: gcp.storage.Bucket,
+    state_bucket: str,
     key_ring: gcp.kms.KeyRing,
     pool: gcp.iam.WorkloadIdentityPool,
     after_apis: pulumi.ResourceOptions,
@@ -219,9 +276,22 @@ def _environment(
                 functools.partial(environment_principal, environment=github_env)
             ),
         )
-        gcp.storage.BucketIAMMember(
-            f"{n}-{kind}-state", bucket=bucket.name, role=STATE_ROLES[kind], member=member
-        )
+        own = stack_objects(PROGRAM, env.stack)
+        for suffix, role, prefixes, listing in (
+            ("state", STATE_ROLES[kind], own, True),
+            ("state-shared", STATE_READ_ROLE, _shared_reads(env), False),
+        ):
+            gcp.storage.BucketIAMMember(
+                f"{n}-{kind}-{suffix}",
+                bucket=bucket.name,
+                role=role,
+                member=member,
+                condition={
+                    "title": f"redis-vpc {suffix} {env.stack}",
+                    "description": "Only this stack's state objects (bootstrap/program.py).",
+                    "expression": state_condition(state_bucket, prefixes, listing=listing),
+                },
+            )
         gcp.kms.CryptoKeyIAMMember(
             f"{n}-{kind}-secrets", crypto_key_id=key.id, role=KEY_ROLES[kind], member=member
         )

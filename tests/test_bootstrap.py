@@ -175,6 +175,7 @@ def test_deploy_account_holds_exactly_its_stacks_roles(stack):
     assert {r.name for r in everywhere} == {
         *(f"{stack}-deploy-project-{role.split('/')[-1]}" for _, role in want),
         f"{stack}-deploy-state",
+        f"{stack}-deploy-state-shared",  # read-only: .pulumi/meta.yaml (the state's own test)
         f"{stack}-deploy-secrets",
     }
 
@@ -237,6 +238,14 @@ def test_shared_vpc_environment_is_granted_on_the_host_too():
             {"environments": {"a-very-long-environment-name": {"stack": "staging"}}},
             "redis-vpc-bootstrap:environments.a-very-long-environment-name",
             "6-30",
+        ),
+        (
+            # A copied stack file (Pulumi.qa.yaml from Pulumi.staging.yaml) keeps gcp:project:
+            # two environments in one project share every project-wide role (and the custom
+            # role id would be created twice), so neither is isolated from the other.
+            {"environments": {"staging": {}, "qa": {"stack": "staging"}}},
+            "redis-vpc-bootstrap:environments.qa",
+            "project acme-chat-staging, as environment 'staging'",
         ),
         (
             {"environments": {"staging": {"hostProject": "acme-net-host"}}},
@@ -326,3 +335,126 @@ def test_workflows_authenticate_per_github_environment():
         text = json.dumps(job)
         assert "PULUMI_CONFIG_PASSPHRASE" not in text, where  # gcpkms:// keys, no passphrase
     assert used == bound
+
+
+# -- the state bucket holds every environment's state: each account reaches only its own ---------
+
+BUCKET_OBJECTS = "projects/_/buckets/acme-chat-pulumi-state/objects/"
+BUCKET_RESOURCE = "projects/_/buckets/acme-chat-pulumi-state"
+
+
+def _state_objects(stack: str) -> list[str]:
+    """The objects the DIY backend writes for stack `stack` of project redis-vpc (pulumi/pulumi
+    pkg/backend/diy/store.go: stacks, history, backups; lock.go: locks under the stack's
+    fully qualified name organization/<project>/<stack>)."""
+    return [
+        f".pulumi/stacks/redis-vpc/{stack}.json",
+        f".pulumi/stacks/redis-vpc/{stack}.json.bak",
+        f".pulumi/history/redis-vpc/{stack}/{stack}-1767225600000000000.history.json",
+        f".pulumi/history/redis-vpc/{stack}/{stack}-1767225600000000000.checkpoint.json",
+        f".pulumi/backups/redis-vpc/{stack}/{stack}.1767225600000000000.json",
+        f".pulumi/locks/organization/redis-vpc/{stack}/8f6b1c7e.json",
+    ]
+
+
+def _allows(binding: dict[str, Any], resource_type: str, name: str) -> bool:
+    """Google's evaluation of the binding's condition for one resource, for the CEL the bootstrap
+    writes (a disjunction of resource.type ==, resource.name == and resource.name.startsWith)."""
+    import re
+
+    condition = binding.get("condition")
+    if not condition:
+        return True  # an unconditional binding: every object of the bucket
+    for term in condition["expression"].split(" || "):
+        term = term.strip()
+        if m := re.fullmatch(r'resource\.type == "([^"]+)"', term):
+            hit = resource_type == m[1]
+        elif m := re.fullmatch(r'resource\.name == "([^"]+)"', term):
+            hit = name == m[1]
+        elif m := re.fullmatch(r'resource\.name\.startsWith\("([^"]+)"\)', term):
+            hit = name.startswith(m[1])
+        else:
+            raise AssertionError(f"unexpected condition term {term!r}")
+        if hit:
+            return True
+    return False
+
+
+def _state_bindings(g: Graph, env: str, kind: str) -> list[dict[str, Any]]:
+    return [
+        b
+        for b in grants(g, "gcp:storage/bucketIAMMember:BucketIAMMember")
+        if b["name"].startswith(f"{env}-{kind}-state")
+    ]
+
+
+def _can(bindings: list[dict[str, Any]], roles: set[str], name: str) -> bool:
+    return any(
+        b["role"] in roles and _allows(b, "storage.googleapis.com/Object", BUCKET_OBJECTS + name)
+        for b in bindings
+    )
+
+
+WRITE = {"roles/storage.objectAdmin"}
+READ = WRITE | {"roles/storage.objectViewer"}
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_state_each_account_reaches_only_its_own_stack(preview):
+    """One bucket holds staging's and production's state: staging's deploy account must not be
+    able to overwrite, delete or lock production's checkpoint (nor staging's preview account read
+    it); each still lists the bucket (the backend lists the stack's locks and history), reads
+    .pulumi/meta.yaml, and writes only under its own stack's names."""
+    g = graph(preview)
+    stacks = {"staging": "staging", "production": "production"}
+    for env, stack in stacks.items():
+        other = next(s for e, s in stacks.items() if e != env)
+        deploy, look = _state_bindings(g, env, "deploy"), _state_bindings(g, env, "preview")
+        assert deploy and look
+        for name in _state_objects(stack):
+            assert _can(deploy, WRITE, name), (env, name)
+            assert _can(look, READ, name) and not _can(look, WRITE, name), (env, name)
+        for name in _state_objects(other) + [f".pulumi/stacks/redis-vpc/{stack}-eu.json"]:
+            assert not _can(deploy, READ, name), (env, "deploy", name)
+            assert not _can(look, READ, name), (env, "preview", name)
+        for bindings in (deploy, look):
+            assert _can(bindings, READ, ".pulumi/meta.yaml"), env
+            assert not _can(bindings, WRITE, ".pulumi/meta.yaml"), env
+            # storage.objects.list is checked on the bucket, not on an object
+            assert any(
+                _allows(b, "storage.googleapis.com/Bucket", BUCKET_RESOURCE) for b in bindings
+            ), env
+
+
+@pytest.mark.parametrize("preview", MODES, ids=["update", "preview"])
+def test_state_layout_written_by_the_bootstrap(preview):
+    """The deploy accounts cannot write .pulumi/meta.yaml, which `pulumi login` writes into an
+    empty bucket (pulumi/pulumi pkg/backend/diy/meta.go ensurePulumiMeta): the bootstrap writes it,
+    the project-scoped layout (version 1), before any account logs in."""
+    g = graph(preview)
+    (meta,) = [r for r in g.registered if r.type == "gcp:storage/bucketObject:BucketObject"]
+    assert prop(meta, "name") == ".pulumi/meta.yaml"
+    assert prop(meta, "content") == "version: 1\n"
+    assert by_name(g, "state").urn in meta.propertyDependencies["bucket"]
+
+
+def test_a_platform_stacks_state_is_readable_by_the_stack_that_references_it():
+    """A stack whose Shared VPC comes from sharedVpc.stackReference reads that stack's state
+    (the DIY backend resolves a StackReference in the same bucket), read-only, nothing else."""
+    from infra.config import parse_config
+
+    raw = load_stack_config(ROOT, "shared-vpc")
+    block = json.loads(raw["redis-vpc:sharedVpc"])
+    for key in ("hostProject", "network", "subnets", "redisRange"):
+        block.pop(key, None)
+    raw["redis-vpc:sharedVpc"] = json.dumps({**block, "stackReference": "acme/platform/prod"})
+    env = program.Environment("shared", "shared-vpc", parse_config(raw), "acme-net-host")
+    reads = program._shared_reads(env)
+    binding = {"condition": {"expression": program.state_condition("b", reads, listing=False)}}
+    objects = "projects/_/buckets/b/objects/"
+    obj = "storage.googleapis.com/Object"
+    assert _allows(binding, obj, objects + ".pulumi/stacks/platform/prod.json")
+    assert _allows(binding, obj, objects + ".pulumi/meta.yaml")
+    assert not _allows(binding, obj, objects + ".pulumi/stacks/platform/prod-eu.json")
+    assert not _allows(binding, obj, objects + ".pulumi/stacks/redis-vpc/production.json")
+    assert not _allows(binding, "storage.googleapis.com/Bucket", "projects/_/buckets/b")
