@@ -8,7 +8,6 @@ its deploy account's roles are what that stack needs, `infra.roles.deployer_role
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from infra.config import (
     ConfigErrors,
     StackConfig,
     _Model,
-    _our_words,
-    _unknown_key_rule,
+    decode_namespace,
     parse_config,
+    structural_errors,
 )
 
 PROJECT = "redis-vpc-bootstrap"
@@ -116,58 +115,6 @@ class BootstrapConfig:
     environments: tuple[Environment, ...]
 
 
-def _key(path: tuple[Any, ...]) -> str:
-    return f"{PROJECT}:" + ".".join(str(p) for p in path)
-
-
-def _lookup(data: Mapping[str, Any], path: tuple[Any, ...]) -> Any:
-    cur: Any = data
-    for p in path:
-        if not (isinstance(cur, Mapping) and p in cur):
-            return _MISSING
-        cur = cur[p]
-    return cur
-
-
-def _decode(raw: Mapping[str, str], errors: list[ConfigError]) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for full, value in raw.items():
-        if not full.startswith(f"{PROJECT}:"):
-            continue
-        key = full[len(PROJECT) + 1 :]
-        if key not in KNOWN_KEYS:
-            errors.append(ConfigError(full, value, _unknown_key_rule(key, KNOWN_KEYS)))
-        elif key in OBJECT_KEYS:
-            try:
-                decoded = json.loads(value)
-            except json.JSONDecodeError as exc:
-                errors.append(ConfigError(full, value, f"must be an object ({exc.msg})"))
-                continue
-            if not isinstance(decoded, dict):
-                errors.append(ConfigError(full, decoded, "must be an object (a YAML mapping)"))
-            else:
-                data[key] = decoded
-        else:
-            data[key] = value
-    return data
-
-
-def _structural(err: ValidationError, data: Mapping[str, Any]) -> list[ConfigError]:
-    out = []
-    for error in err.errors():
-        path = tuple(p for p in error["loc"] if p != "[key]")
-        value = _lookup(data, path)
-        if error["type"] == "extra_forbidden":
-            model = EnvironmentConfig if len(path) == 3 else RawBootstrap
-            known = [f.alias or n for n, f in model.model_fields.items()]
-            out.append(ConfigError(_key(path), value, _unknown_key_rule(str(path[-1]), known)))
-        elif error["type"] == "missing":
-            out.append(ConfigError(_key(path), _MISSING, "is required"))
-        else:
-            out.append(ConfigError(_key(path), value, _our_words(error)))
-    return out
-
-
 def _environment(
     name: str, ec: EnvironmentConfig, load: Any, errors: list[ConfigError]
 ) -> Environment | None:
@@ -231,12 +178,14 @@ def parse_bootstrap(raw: Mapping[str, str], load: Any = None) -> BootstrapConfig
     project = raw.get("gcp:project")
     if not project:
         errors.append(ConfigError("gcp:project", project or _MISSING, "is required"))
-    data = _decode(raw, errors)
+    data = decode_namespace(
+        raw, errors, namespace=PROJECT, known=KNOWN_KEYS, objects=OBJECT_KEYS, booleans=frozenset()
+    )
     parsed: RawBootstrap | None = None
     try:
         parsed = RawBootstrap.model_validate(data)
     except ValidationError as err:
-        errors += _structural(err, data)
+        errors += structural_errors(err, data, root=RawBootstrap, namespace=PROJECT)
     envs: list[Environment] = []
     if parsed is not None:
         owner: dict[str, str] = {}  # project -> the environment deploying into it

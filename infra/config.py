@@ -14,6 +14,7 @@ value (CIDR shape, overlaps, derived GCP names, production requirements) are che
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
@@ -944,8 +945,8 @@ BOOLEAN_KEYS = frozenset({"production"})
 KNOWN_KEYS = frozenset(RawConfig.model_fields[f].alias or f for f in RawConfig.model_fields)
 
 
-def _key(path: tuple[Any, ...]) -> str:
-    return f"{PROJECT}:" + ".".join(str(p) for p in path)
+def _key(path: tuple[Any, ...], namespace: str = PROJECT) -> str:
+    return f"{namespace}:" + ".".join(str(p) for p in path)
 
 
 def _lookup(data: Mapping[str, Any], path: tuple[Any, ...]) -> Any:
@@ -958,33 +959,40 @@ def _lookup(data: Mapping[str, Any], path: tuple[Any, ...]) -> Any:
     return cur
 
 
-def _decode(raw: Mapping[str, str], found: _Collector) -> dict[str, Any]:
+def decode_namespace(
+    raw: Mapping[str, str],
+    errors: list[ConfigError],
+    *,
+    namespace: str = PROJECT,
+    known: frozenset[str] = KNOWN_KEYS,
+    objects: frozenset[str] = OBJECT_KEYS,
+    booleans: frozenset[str] = BOOLEAN_KEYS,
+) -> dict[str, Any]:
     """Pulumi hands every config value over as a string; object values are JSON. A key or value
-    that cannot be decoded is an error in `found`, and decoding goes on with the others."""
+    that cannot be decoded is an error in `errors`, and decoding goes on with the others. The
+    bootstrap program (bootstrap/config.py) decodes its own namespace with it."""
     data: dict[str, Any] = {}
     for full_key, value in raw.items():
-        if not full_key.startswith(f"{PROJECT}:"):
+        if not full_key.startswith(f"{namespace}:"):
             continue
-        key = full_key[len(PROJECT) + 1 :]
-        if key not in KNOWN_KEYS:
-            found.errors.append(ConfigError(full_key, value, _unknown_key_rule(key, KNOWN_KEYS)))
-        elif key in BOOLEAN_KEYS and isinstance(value, str):
+        key = full_key[len(namespace) + 1 :]
+        if key not in known:
+            errors.append(ConfigError(full_key, value, _unknown_key_rule(key, known)))
+        elif key in booleans and isinstance(value, str):
             # The CLI hands a YAML boolean to the program as the string "true" / "false".
             if value not in ("true", "false"):
                 rule = "must be true or false" + boolean_word_hint(value)
-                found.errors.append(ConfigError(full_key, value, rule))
+                errors.append(ConfigError(full_key, value, rule))
             else:
                 data[key] = value == "true"
-        elif key in OBJECT_KEYS:
+        elif key in objects:
             try:
                 decoded = json.loads(value) if isinstance(value, str) else value
             except json.JSONDecodeError as exc:
-                found.errors.append(ConfigError(full_key, value, f"must be an object ({exc.msg})"))
+                errors.append(ConfigError(full_key, value, f"must be an object ({exc.msg})"))
                 continue
             if not isinstance(decoded, dict):
-                found.errors.append(
-                    ConfigError(full_key, decoded, "must be an object (a YAML mapping)")
-                )
+                errors.append(ConfigError(full_key, decoded, "must be an object (a YAML mapping)"))
             else:
                 data[key] = decoded
         else:
@@ -1014,9 +1022,10 @@ def optional_inner(ann: Any) -> Any:
     return ann
 
 
-def _model_at(path: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The config model that holds the last key of `path` (None when it is not in one)."""
-    model: Any = RawConfig
+def _model_at(path: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
+    """The config model under `root` that holds the last key of `path` (None when it is not in
+    one)."""
+    model: Any = root
     i = 0
     while i < len(path):
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
@@ -1088,7 +1097,16 @@ def _our_words(error: Any) -> str:
     return str(error["msg"])
 
 
-def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[ConfigError]:
+def structural_errors(
+    err: ValidationError,
+    data: Mapping[str, Any],
+    *,
+    root: type[BaseModel] = RawConfig,
+    namespace: str = PROJECT,
+) -> list[ConfigError]:
+    """pydantic's errors of `root` over `data`, one ConfigError per key in our words, each naming
+    the full key (`namespace:a.b`)."""
+    key = functools.partial(_key, namespace=namespace)
     out: list[ConfigError] = []
     for error in err.errors():
         path = tuple(error["loc"])
@@ -1098,15 +1116,15 @@ def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[Co
         value = _lookup(data, path)
         kind = error["type"]
         if kind == "extra_forbidden":
-            model = _model_at(path)
+            model = _model_at(path, root)
             known = [f.alias or n for n, f in model.model_fields.items()] if model else []
-            out.append(ConfigError(_key(path), value, _unknown_key_rule(str(path[-1]), known)))
+            out.append(ConfigError(key(path), value, _unknown_key_rule(str(path[-1]), known)))
         elif kind == "missing":
-            out.append(ConfigError(_key(path), _MISSING, REQUIRED_HELP.get(path, "is required")))
+            out.append(ConfigError(key(path), _MISSING, REQUIRED_HELP.get(path, "is required")))
         elif path == ("vpcEgress",) and value == "auto":
             out.append(
                 ConfigError(
-                    _key(path),
+                    key(path),
                     value,
                     "auto is no longer accepted (it guessed the egress from the environment's "
                     "name): set connector or direct",
@@ -1115,7 +1133,7 @@ def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[Co
         elif path == ("redis", "engineVersion") and value in limits.VALKEY_PREVIEW_ENGINES:
             out.append(
                 ConfigError(
-                    _key(path),
+                    key(path),
                     value,
                     f'is in preview ({limits.VALKEY_ENGINE_SOURCE}: "Valkey 7.2, 8.0 and 9.0 '
                     '(preview)"): a preview has no SLA and may change under a running stack. '
@@ -1123,9 +1141,9 @@ def _structural_errors(err: ValidationError, data: Mapping[str, Any]) -> list[Co
                 )
             )
         elif kind == "bool_type":
-            out.append(ConfigError(_key(path), value, _our_words(error) + boolean_word_hint(value)))
+            out.append(ConfigError(key(path), value, _our_words(error) + boolean_word_hint(value)))
         else:
-            out.append(ConfigError(_key(path), value, _our_words(error)))
+            out.append(ConfigError(key(path), value, _our_words(error)))
     return out
 
 
@@ -1401,14 +1419,14 @@ def parse_config(raw: Mapping[str, str]) -> StackConfig:
             found.errors.append(
                 ConfigError(key, value if value is not None else _MISSING, "is required")
             )
-    data = _decode(raw, found)
+    data = decode_namespace(raw, found.errors)
     if data.get("sharedVpc") == {}:
         del data["sharedVpc"]  # the project's declared default: the stack's own VPC
     parsed: RawConfig | None = None
     try:
         parsed = RawConfig.model_validate(data)
     except ValidationError as err:
-        found.errors += _structural_errors(err, data)
+        found.errors += structural_errors(err, data)
     found.raise_any()
     assert parsed is not None and project and region
 
