@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_gcp as gcp
 
 from infra import apis as api
 from infra import facts
@@ -116,10 +115,11 @@ class _StackBuilder:
 
     def apis(self) -> Apis:
         cfg, connector_mode = self.cfg, self.connector_mode
-        wanted = [api.COMPUTE, api.REDIS, api.RUN, api.SECRETMANAGER, api.IAM]
+        # Memorystore for Redis's API, or the PSC product's own (infra/memorystore.py PRODUCTS).
+        store_api = self.product.api if self.product is not None else api.REDIS
+        wanted = [api.COMPUTE, store_api, api.RUN, api.SECRETMANAGER, api.IAM]
         if self.product is not None:
-            # The product's API, and what service connectivity automation needs (infra/apis.py).
-            wanted[1] = self.product.api
+            # What service connectivity automation needs (infra/apis.py).
             wanted += [api.NETWORKCONNECTIVITY, api.SERVICECONSUMERMANAGEMENT]
         if connector_mode:
             wanted.append(api.VPCACCESS)
@@ -499,7 +499,7 @@ class _StackBuilder:
         instance_id, cluster_id, ip, port = None, None, None, None
         if isinstance(redis, Redis):
             instance_id = redis.instance.id
-        elif isinstance(redis.instance, gcp.redis.Cluster):
+        elif self.product is not None and self.product.type == facts.REDIS_CLUSTER:
             cluster_id = redis.instance.id
         else:
             ip, port = redis.host, redis.port
@@ -521,18 +521,16 @@ def build_stack(cfg: StackConfig) -> StackOutputs:
     apis = b.apis()
     net = b.network(apis)
     psc = b.psc(apis, net)
-    redis: Redis | Memorystore
+    store = b.memorystore(apis, net, psc) if psc is not None else None
+    redis = store or b.redis(apis, net)
+    access = b.shared_vpc_access(apis, net)
+    egress = b.egress(apis, net, access)
     firewall: RedisFirewall | PscFirewall
-    if psc is not None:
-        redis = b.memorystore(apis, net, psc)
-        access = b.shared_vpc_access(apis, net)
-        egress = b.egress(apis, net, access)
+    if store is not None and psc is not None:
         firewall = b.psc_firewall(net, psc, egress)
-        endpoint = b.psc_endpoint(redis)
+        endpoint = b.psc_endpoint(store)
     else:
-        redis = b.redis(apis, net)
-        access = b.shared_vpc_access(apis, net)
-        egress = b.egress(apis, net, access)
+        assert isinstance(redis, Redis)
         firewall = b.firewall(net, redis, egress)
         endpoint = b.endpoint(redis)
     by_region = b.services(apis, egress, endpoint, firewall, access)
