@@ -231,17 +231,20 @@ def _environment(
         rotation_period=ROTATION_PERIOD,
         opts=pulumi.ResourceOptions(protect=True),
     )
-    auth_string = gcp.projects.IAMCustomRole(
-        f"{n}-auth-string-reader",
-        project=target,
-        role_id=AUTH_STRING_ROLE_ID,
-        title="redis-vpc: read the Redis AUTH string (refresh)",
-        permissions=list(AUTH_STRING_PERMISSIONS),
-        opts=pulumi.ResourceOptions(depends_on=enabled),
-    )
-    preview_roles: dict[str, tuple[pulumi.Input[str], ...]] = {
-        "project": (*PREVIEW_ROLES, auth_string.name),
-    }
+    preview_roles: dict[str, tuple[pulumi.Input[str], ...]] = {"project": PREVIEW_ROLES}
+    redis = env.settings.redis
+    # Only an instance with an AUTH string has one for a refresh to read: not Valkey or Redis
+    # Cluster (IAM or no auth), not Memorystore for Redis with AUTH off.
+    if not redis.psc and redis.auth_enabled:
+        auth_string = gcp.projects.IAMCustomRole(
+            f"{n}-auth-string-reader",
+            project=target,
+            role_id=AUTH_STRING_ROLE_ID,
+            title="redis-vpc: read the Redis AUTH string (refresh)",
+            permissions=list(AUTH_STRING_PERMISSIONS),
+            opts=pulumi.ResourceOptions(depends_on=enabled),
+        )
+        preview_roles["project"] = (*PREVIEW_ROLES, auth_string.name)
     if env.host_project:
         preview_roles["host"] = ("roles/viewer",)
     projects = {"project": target, "host": env.host_project}

@@ -205,6 +205,17 @@ def test_preview_account_is_read_only():
         )
 
 
+def test_preview_of_a_stack_without_an_auth_string_gets_no_reader_role():
+    # Valkey with IAM auth (Pulumi.valkey.yaml): no AUTH string, so nothing for a refresh to read.
+    g = graph(environments=json.dumps({"valkey": {}}))
+    project = settings("valkey").project
+    assert not [r for r in g.registered if r.type == "gcp:projects/iAMCustomRole:IAMCustomRole"]
+    assert set(_project_grants(g, "valkey-preview-")) == {
+        (project, "roles/viewer"),
+        (project, "roles/secretmanager.secretAccessor"),
+    }
+
+
 def test_shared_vpc_environment_is_granted_on_the_host_too():
     g = graph(environments=json.dumps({"shared": {"stack": "shared-vpc"}}))
     cfg = settings("shared-vpc")
