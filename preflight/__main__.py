@@ -246,24 +246,26 @@ def _reject_ignored(args: argparse.Namespace) -> None:
 
 def review_change(
     project_dir: Path,
-    result: Any,
+    graph: Any,
     state: Any,
     allowed: list[str],
     policy_config: Any,
     stack_references: dict[str, Any] | None = None,
     pack_dir: Path | None = None,
+    packs: Any = None,
 ) -> Any:
     """The program's run diffed against the deployed state, and the pack on that state."""
     from preflight.changes import Change
     from preflight.gate import check_stack
 
-    change = Change.of(project_dir, result.graph, state, allowed, stack_references)
+    change = Change.of(project_dir, graph, state, allowed, stack_references)
     change.deployed = check_stack(
         project_dir,
         state.stack,
         graph=change.deployed_graph,
         policy_config=policy_config,
         pack_dir=pack_dir,
+        packs=packs,
     )
     return change
 
@@ -305,7 +307,13 @@ def gate(argv: list[str]) -> int:
     from infra.config import ConfigError
     from preflight.analyzer import PolicyConfigError, PolicyPackError
     from preflight.engine import StackReferenceError, read_stacks
-    from preflight.gate import UsageError, check_stack, load_policy_config, load_stack_references
+    from preflight.gate import (
+        PackStarts,
+        UsageError,
+        begin_check,
+        load_policy_config,
+        load_stack_references,
+    )
     from preflight.graph import Graph
     from preflight.report import render_json, render_sarif, render_text
     from preflight.stackfile import StackFileError, program_main, stack_file, stacks
@@ -326,6 +334,10 @@ def gate(argv: list[str]) -> int:
         from preflight.state import StateError
 
         expected += (StateError,)
+    packs = PackStarts(pack_dir)
+    # Several evaluations (--all, or --state's two): each goes on this thread, talking to its
+    # own pack, while the main thread runs the next program or the diff.
+    evaluations: Any = None
     try:
         _reject_ignored(args)
         program_main(project_dir)  # a Pulumi Python program, with its entry point
@@ -374,7 +386,18 @@ def gate(argv: list[str]) -> int:
         names = stacks(project_dir) if args.all else [args.stack]
         if not names:
             raise UsageError(f"no Pulumi.*.yaml stack files in {project_dir}")
+        if not args.graph and (len(names) > 1 or state is not None):
+            # Every pack this run needs starts now, while the first program imports and runs.
+            for name in names:
+                packs.launch(project_dir, name, args.preview)
+            if state is not None:  # the deployed state is judged as an update's
+                packs.launch(project_dir, args.stack, False)
+            from concurrent.futures import ThreadPoolExecutor
+
+            evaluations = ThreadPoolExecutor(1, thread_name_prefix="evaluate")
         results = []
+        pending: list[Any] = []  # each stack's evaluation: a future on `evaluations`, or to call
+        graphs: list[Graph] = []
         broken: list[tuple[str, str]] = []  # --all: (stack file, message) not evaluated
         read: list[str] = []  # the stacks the program read (StackReference), every stack's run
         ran = True  # every run got as far as its reads (else a stack it would read is unknown)
@@ -388,7 +411,7 @@ def gate(argv: list[str]) -> int:
                         f"--graph {args.graph}: not an exported graph ({exc})"
                     ) from None
             try:
-                result = check_stack(
+                graph, finish = begin_check(
                     project_dir,
                     name,
                     preview=args.preview,
@@ -396,6 +419,7 @@ def gate(argv: list[str]) -> int:
                     policy_config=policy_config,
                     stack_references=references,
                     pack_dir=pack_dir,
+                    packs=packs,
                 )
             except (ConfigError, StackFileError, StackReferenceError) as exc:
                 if isinstance(exc, StackReferenceError):
@@ -409,32 +433,39 @@ def gate(argv: list[str]) -> int:
                 file = stack_file(project_dir, name).name
                 broken.append((file, _named(file, exc)))
                 continue
-            if args.export:
-                path = _export_path(args.export, result.graph.stack, len(names) > 1)
-                try:
-                    result.graph.save(path)
-                except OSError as exc:
-                    raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
-            results.append(result)
-            read += read_stacks(result.graph)
+            pending.append(finish if evaluations is None else evaluations.submit(finish))
+            graphs.append(graph)
+            read += read_stacks(graph)
         if ran:
             _warn_unused(list(references), list(dict.fromkeys(read)))
-        if not results:
+        if not pending:
             raise UsageError("; ".join(message for _, message in broken))
         if state is not None:
             change = review_change(
                 project_dir,
-                results[0],
+                graphs[0],
                 state,
                 args.allow_replace,
                 policy_config,
                 references,
                 pack_dir,
+                packs,
             )
+        results = [p() if callable(p) else p.result() for p in pending]
+        for graph in graphs if args.export else ():  # only once every stack was judged
+            path = _export_path(args.export, graph.stack, len(names) > 1)
+            try:
+                graph.save(path)
+            except OSError as exc:
+                raise UsageError(f"--export: cannot write {path} ({exc.strerror})") from None
     except expected as exc:
         print(f"error: {exc}", file=sys.stderr)
         _drop_stale(args.output)
         return 2
+    finally:
+        if evaluations is not None:
+            evaluations.shutdown(wait=True, cancel_futures=True)
+        packs.close()
 
     if args.format == "json":
         report = render_json(results, broken)

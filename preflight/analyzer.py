@@ -390,6 +390,9 @@ class PolicyPackProcess:
         self.python = python
         self.start_timeout = start_timeout
         self.engine = _Engine()
+        self._prepared: threading.Thread | None = None
+        self._prepare_error: BaseException | None = None
+        self._preconfigured: Mapping[str, Any] | None = None
         self._engine_server: grpc.Server | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: Any = None
@@ -440,6 +443,37 @@ class PolicyPackProcess:
             # A file, not a pipe: a chatty pack must never block on a full pipe nobody reads.
             stderr=self._stderr,
         )
+
+    def prepare(self, policy_config: Mapping[str, Any] | None = None) -> None:
+        """Connect and Configure on a thread while the caller runs the program; `evaluate`
+        waits for it and raises what it raised. The engine, too, loads and configures its
+        analyzers before the program runs (pulumi/pulumi pkg/engine/plugins.go
+        ensurePluginsAreLoaded -> installAndLoadPolicyPlugins, then pkg/resource/plugin/
+        analyzer_plugin.go Configure, before the deployment's steps): the order of the calls the
+        pack sees is the same. The thread mostly waits (for the pack's port line and replies)."""
+        assert self._prepared is None
+
+        def work() -> None:
+            try:
+                self.connect()
+                self.configure(policy_config)
+            except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
+                self._prepare_error = exc
+
+        self._preconfigured = dict(policy_config or {})
+        self._prepared = threading.Thread(target=work, name="pack-prepare", daemon=True)
+        self._prepared.start()
+
+    def _wait_prepared(self) -> bool:
+        """Join `prepare`'s thread: True when it configured the pack (raises what it raised)."""
+        if self._prepared is None:
+            return False
+        self._prepared.join()
+        self._prepared = None
+        if self._prepare_error is not None:
+            exc, self._prepare_error = self._prepare_error, None
+            raise exc
+        return True
 
     def stderr_tail(self, limit: int = 4000) -> str:
         if self._stderr is None:
@@ -496,6 +530,15 @@ class PolicyPackProcess:
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
 
     def stop(self) -> None:
+        prepared = self._prepared
+        if prepared is not None and prepared is not threading.current_thread():
+            # A program that failed while the pack was still starting: end the pack, whose
+            # closed stdout ends the thread's wait, then let the thread finish.
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.terminate()
+            prepared.join(timeout=self.start_timeout)
+            self._prepared = None
+            self._prepare_error = None
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -715,8 +758,10 @@ class PolicyPackProcess:
         return self._diags(resp, "stack"), [(n.policy_name, n.reason) for n in resp.not_applicable]
 
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:
-        """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`."""
-        self.configure(policy_config)
+        """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`.
+        After `prepare(policy_config)`, the Configure it sent stands."""
+        if not self._wait_prepared() or dict(policy_config or {}) != self._preconfigured:
+            self.configure(policy_config)
         # The program's own stack config: its default providers' inputs.
         resources = graph.registered  # what the engine sends: no read (StackReference, .get())
         providers = self.providers(resources, graph.config)

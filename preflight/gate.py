@@ -6,7 +6,7 @@ The pack is started before the program runs, so its start-up overlaps the progra
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,56 @@ def run_program(
         ) from None
 
 
+class PackStarts:
+    """Packs launched ahead of the runs that will use them: one run of the gate that judges
+    several stacks (`--all`), or one stack twice (`--state`: the change, then the deployed
+    state), would otherwise wait for each pack's start (about 0.3 s: an interpreter, the SDK's
+    imports, the pack's policies) after the previous verdict. Each is the same process the CLI
+    starts for that stack (`PolicyPackProcess.launch`: same command, same environment), only
+    started earlier; a run takes the one launched for its project, stack, mode and config, or
+    starts its own. `close()` stops those no run took."""
+
+    def __init__(self, pack_dir: Path) -> None:
+        self.pack_dir = pack_dir
+        self._ready: dict[tuple[str, str, bool, str], list[PolicyPackProcess]] = {}
+
+    @staticmethod
+    def _key(
+        project: str, stack: str, preview: bool, config: Mapping[str, str]
+    ) -> tuple[str, str, bool, str]:
+        return (project, stack, preview, json.dumps(dict(config), sort_keys=True))
+
+    def launch(self, project_dir: Path, stack: str, preview: bool) -> None:
+        """Start a pack for this stack now. A stack file that does not load starts none: its
+        run reports the error."""
+        from preflight.stackfile import StackFileError
+
+        if not (self.pack_dir / "PulumiPolicy.yaml").is_file():
+            return
+        try:
+            project = project_name(project_dir)
+            config = load_stack_config(project_dir, stack)
+        except (StackFileError, OSError, ValueError):
+            return
+        pack = PolicyPackProcess(
+            self.pack_dir, project=project, stack=stack, dry_run=preview, config=config
+        )
+        pack.launch()
+        self._ready.setdefault(self._key(project, stack, preview, config), []).append(pack)
+
+    def take(
+        self, project: str, stack: str, preview: bool, config: Mapping[str, str]
+    ) -> PolicyPackProcess | None:
+        ready = self._ready.get(self._key(project, stack, preview, config))
+        return ready.pop(0) if ready else None
+
+    def close(self) -> None:
+        for ready in self._ready.values():
+            for pack in ready:
+                pack.stop()
+        self._ready.clear()
+
+
 def check_stack(
     project_dir: Path,
     stack: str,
@@ -130,9 +180,39 @@ def check_stack(
     policy_config: Mapping[str, Any] | None = None,
     pack_dir: Path | None = None,
     stack_references: Mapping[str, dict[str, Any]] | None = None,
+    packs: PackStarts | None = None,
 ) -> StackResult:
     """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol.
-    `stack_references`: referenced stack name -> its outputs (`load_stack_references`)."""
+    `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
+    `packs`: packs launched ahead (`PackStarts`), one of which this run takes if it matches."""
+    return begin_check(
+        project_dir,
+        stack,
+        preview=preview,
+        graph=graph,
+        policy_config=policy_config,
+        pack_dir=pack_dir,
+        stack_references=stack_references,
+        packs=packs,
+    )[1]()
+
+
+def begin_check(
+    project_dir: Path,
+    stack: str,
+    *,
+    preview: bool = False,
+    graph: Graph | None = None,
+    policy_config: Mapping[str, Any] | None = None,
+    pack_dir: Path | None = None,
+    stack_references: Mapping[str, dict[str, Any]] | None = None,
+    packs: PackStarts | None = None,
+) -> tuple[Graph, Callable[[], StackResult]]:
+    """`check_stack` in two parts: the program runs now (its graph is returned), while the pack
+    starts, connects and is configured on a thread (`PolicyPackProcess.prepare`); what is
+    returned sends Analyze and AnalyzeStack and returns the result. A gate judging several
+    stacks calls it on a thread while the next program runs: each pack is its own process, so
+    the stacks' evaluations cannot see each other."""
     pack_dir = pack_dir or project_dir / "policies"
     if graph is None:
         project = project_name(project_dir)
@@ -143,17 +223,32 @@ def check_stack(
         config = load_stack_config(project_dir, stack) if has_file else {}
     if not (pack_dir / "PulumiPolicy.yaml").is_file():
         raise UsageError(f"no policy pack at {pack_dir} (PulumiPolicy.yaml missing)")
-    pack = PolicyPackProcess(pack_dir, project=project, stack=stack, dry_run=preview, config=config)
-    pack.launch()  # the pack imports while the program runs
+    pack = None
+    if packs is not None and packs.pack_dir == pack_dir:
+        pack = packs.take(project, stack, preview, config)
+    if pack is None:
+        pack = PolicyPackProcess(
+            pack_dir, project=project, stack=stack, dry_run=preview, config=config
+        )
+        pack.launch()  # the pack imports while the program runs
+    pack.prepare(policy_config)
     try:
         if graph is None:
             graph = run_program(project_dir, stack, preview, config, stack_references)
-        pack.connect()
-        verdict = unrelay_verdict(pack.evaluate(graph, policy_config))
-    finally:
+    except BaseException:
         pack.stop()
-    rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
-    return StackResult(graph, verdict, pack_version(pack_dir), rel)
+        raise
+    ran, judged_by = graph, pack_dir
+
+    def finish() -> StackResult:
+        try:
+            verdict = unrelay_verdict(pack.evaluate(ran, policy_config))
+        finally:
+            pack.stop()
+        rel = stack_file(project_dir, stack).relative_to(project_dir).as_posix()
+        return StackResult(ran, verdict, pack_version(judged_by), rel)
+
+    return ran, finish
 
 
 def check_export(

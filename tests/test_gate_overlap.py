@@ -1,0 +1,167 @@
+"""A gate run that judges several stacks (`--all`) or one stack twice (`--state`) starts every
+pack it needs at once (`preflight.gate.PackStarts`) and evaluates each stack on a thread while the
+next program runs (`begin_check`); one stack's pack is connected and configured while its program
+runs (`PolicyPackProcess.prepare`). None of it may change a verdict, mix two stacks' answers, or
+leave a pack process or a thread behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from preflight.analyzer import PolicyPackError, PolicyPackProcess
+from preflight.gate import PackStarts, begin_check
+from tests.statefix import deployed_export, write
+from tests.support import ROOT, STACKS, run_preflight
+
+
+def _children() -> list[int]:
+    """This process's live (not zombie) children, from /proc."""
+    me, out = os.getpid(), []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+def _threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith(("pack-", "evaluate"))}
+
+
+def _stacks(report: str) -> dict[str, dict]:
+    """Each stack's entry, its lists in a canonical order: the program registers its resources
+    concurrently (the SDK's RPCs run on a thread pool), so two runs may list the same
+    diagnostics in another order."""
+    out = {}
+    for s in json.loads(report)["stacks"]:
+        for key in ("diagnostics", "notApplicable"):
+            s[key] = sorted(s[key], key=lambda d: json.dumps(d, sort_keys=True))
+        out[s["stack"]] = s
+    return out
+
+
+@pytest.fixture
+def no_leftovers():
+    before = set(_children())
+    yield
+    assert set(_children()) <= before, "a pack process outlived the gate run"
+    assert not _threads(), f"threads left running: {_threads()}"
+
+
+def test_all_answers_each_stack_as_its_own_run(no_leftovers):
+    together = run_preflight("--all", "--format", "json")
+    assert together.returncode in (0, 1), together.stderr
+    got = _stacks(together.stdout)
+    assert sorted(got) == sorted(STACKS)
+    advice = set()
+    for stack in STACKS:
+        alone = run_preflight(stack, "--format", "json")
+        assert alone.returncode in (0, 1), alone.stderr
+        assert got[stack] == _stacks(alone.stdout)[stack], stack
+        advice.add(json.dumps(got[stack]["diagnostics"], sort_keys=True))
+    # The comparison can tell stacks apart: their diagnostics differ (names, environments).
+    assert len(advice) > 2
+
+
+def test_state_judges_the_change_and_the_deployed_state_with_their_own_packs(
+    tmp_path, no_leftovers
+):
+    export = write(deployed_export("production"), tmp_path / "production.json")
+    run = run_preflight("production", "--state", str(export), "--format", "json", "--no-plan")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    mine = _stacks(run.stdout)["production"]
+    alone = _stacks(run_preflight("production", "--format", "json").stdout)["production"]
+    assert mine.pop("change")["failed"] is False and mine.pop("steps")
+    assert mine == alone
+    # The deployed state was judged too, by the second pack started ahead, as an update.
+    (deployed,) = report["deployed"]
+    assert deployed["stack"] == "production" and deployed["mode"] == "update"
+    assert deployed["policyPack"] == alone["policyPack"]
+
+
+def test_a_config_error_on_one_stack_stops_the_packs_started_for_it(tmp_path, no_leftovers):
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.staging.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
+    for name in ("infra", "policies"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    dev = tmp_path / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text() + "  redis-vpc:noSuchKey: x\n")
+    run = run_preflight("--all", "--project-dir", str(tmp_path))
+    assert run.returncode == 2 and "noSuchKey" in run.stderr
+    assert "staging (update)" in run.stdout
+
+
+def test_packs_started_ahead_are_taken_by_matching_runs_only(no_leftovers):
+    packs = PackStarts(ROOT / "policies")
+    try:
+        packs.launch(ROOT, "staging", False)
+        packs.launch(ROOT, "staging", True)
+        from preflight.stackfile import load_stack_config
+
+        config = load_stack_config(ROOT, "staging")
+        assert packs.take("redis-vpc", "production", False, config) is None
+        assert packs.take("redis-vpc", "staging", False, {**config, "x:y": "1"}) is None
+        preview = packs.take("redis-vpc", "staging", True, config)
+        assert preview is not None and preview.dry_run and preview.stack == "staging"
+        graph, finish = begin_check(
+            ROOT, "staging", policy_config=None, pack_dir=ROOT / "policies", packs=packs
+        )
+        result = finish()
+        assert not result.graph.preview and result.verdict.policies
+        assert packs.take("redis-vpc", "staging", False, config) is None  # taken by the run
+        preview.stop()
+    finally:
+        packs.close()
+
+
+def test_a_pack_that_fails_to_start_is_reported_when_judging(tmp_path, no_leftovers):
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (tmp_path / "__main__.py").write_text("raise SystemExit('broken pack')\n")
+    pack = PolicyPackProcess(tmp_path, project="p", stack="s", dry_run=False)
+    pack.launch()
+    pack.prepare(None)
+    try:
+        with pytest.raises(PolicyPackError, match="broken pack"):
+            pack.evaluate(_empty_graph())
+    finally:
+        pack.stop()
+
+
+def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers):
+    pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
+    pack.launch()
+    pack.prepare(None)
+    pack.stop()  # at once: the thread may still wait for the port line
+    assert pack._prepared is None
+
+
+def _empty_graph():
+    from preflight.graph import Graph
+
+    return Graph("p", "s", False, [], {}, {})
+
+
+def test_a_failed_state_run_stops_the_pack_started_for_the_deployed_state(tmp_path, no_leftovers):
+    export = write(deployed_export("dev"), tmp_path / "dev.json")
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py", "Pulumi.dev.yaml"):
+        (project / name).write_text((ROOT / name).read_text())
+    for name in ("infra", "policies"):
+        (project / name).symlink_to(ROOT / name)
+    dev = project / "Pulumi.dev.yaml"
+    dev.write_text(dev.read_text() + "  redis-vpc:noSuchKey: x\n")
+    run = run_preflight("dev", "--state", str(export), "--project-dir", str(project))
+    assert run.returncode == 2 and "noSuchKey" in run.stderr
