@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # JOBS=4 sets the count, JOBS=0 runs the suite in one process.
 JOBS ?= auto
 
-.PHONY: preflight test redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
+.PHONY: preflight test bytecode redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
 
 # Two layers: what the program, the policy pack and the gate need (`make preflight` stops there),
 # and the tools for tests, lint, types and the post-deploy verifier (`make test` and the rest).
@@ -32,11 +32,17 @@ $(VENV)/.installed: $(VENV)/.gate requirements-dev.txt verify/requirements.txt
 venv: $(VENV)/.installed
 
 ## Offline plan of a stack (default staging; STACK=production, STACK=dev).
-preflight: $(VENV)/.gate
+preflight: $(VENV)/.gate bytecode
 	$(PY) -m preflight $(STACK)
 
+# The project's own modules, compiled once: where PYTHONDONTWRITEBYTECODE is set (these
+# machines, many CI images), Python otherwise compiles every one from source on every run, the
+# gate's and each pack process's (compileall skips what is up to date; __pycache__/ is ignored).
+bytecode: $(VENV)/.gate
+	@$(PY) -m compileall -q infra preflight policies probe verify bootstrap __main__.py >/dev/null
+
 ## Every test. The probe tests need Debian's redis-server (installed here when missing).
-test: $(VENV)/.installed redis-server
+test: $(VENV)/.installed redis-server bytecode
 	$(PY) -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 redis-server:
@@ -88,5 +94,5 @@ clean:
 
 ## Benchmarks (figures, not asserts): gate latency, scaling, deploy critical path, state diff.
 ## The test suite's own time only when asked: `make bench SUITE=1` (it reruns every test).
-bench: $(VENV)/.installed redis-server
+bench: $(VENV)/.installed redis-server bytecode
 	$(PY) -m bench $(if $(SUITE),--suite)
