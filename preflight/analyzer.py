@@ -394,7 +394,7 @@ class PolicyPackProcess:
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
         self._engine_server: grpc.Server | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: Any = None  # subprocess.Popen, or packforks.ForkedProcess
         self._stderr: Any = None
         self._channel: grpc.Channel | None = None
         self.stub: analyzer_pb2_grpc.AnalyzerStub | None = None
@@ -412,9 +412,10 @@ class PolicyPackProcess:
         self.launch()
         self.connect()
 
-    def launch(self) -> None:
+    def launch(self, forks: Any = None) -> None:
         """Start the pack process; `connect` waits for it. In between, the caller can work (the
-        gate runs the program while the pack imports)."""
+        gate runs the program while the pack imports). `forks` (preflight.packforks.PackForks):
+        the same command, forked from a parent that has imported the SDK already."""
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the pack; stop() closes it
         self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
@@ -428,15 +429,19 @@ class PolicyPackProcess:
                 PULUMI_DRY_RUN="true" if self.dry_run else "false",
                 PULUMI_CONFIG=json.dumps(self.config),
             )
+        command = [
+            self.python,
+            "-u",
+            "-m",
+            "pulumi.policy",
+            f"127.0.0.1:{engine_port}",
+            str(self.pack_dir),
+        ]
+        if forks is not None and forks.python == self.python:
+            self._proc = forks.spawn(command, str(self.pack_dir), env, self._stderr)
+            return
         self._proc = subprocess.Popen(
-            [
-                self.python,
-                "-u",
-                "-m",
-                "pulumi.policy",
-                f"127.0.0.1:{engine_port}",
-                str(self.pack_dir),
-            ],
+            command,
             cwd=self.pack_dir,
             env=env,
             stdout=subprocess.PIPE,

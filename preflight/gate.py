@@ -6,13 +6,14 @@ The pack is started before the program runs, so its start-up overlaps the progra
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from preflight.analyzer import PolicyPackProcess
+from preflight.analyzer import STACK_ENV, PolicyPackProcess
 from preflight.engine import Emulation, StackOutputs
 from preflight.graph import Graph
 from preflight.relays import unrelay_verdict
@@ -133,6 +134,7 @@ class PackStarts:
     def __init__(self, pack_dir: Path) -> None:
         self.pack_dir = pack_dir
         self._ready: dict[tuple[str, str, bool, str], list[PolicyPackProcess]] = {}
+        self._forks: Any = None  # preflight.packforks.PackForks, made by the first launch
 
     @staticmethod
     def _key(
@@ -155,7 +157,13 @@ class PackStarts:
         pack = PolicyPackProcess(
             self.pack_dir, project=project, stack=stack, dry_run=preview, config=config
         )
-        pack.launch()
+        if self._forks is None:
+            from preflight import packforks
+
+            if packforks.fork_supported():
+                env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}
+                self._forks = packforks.PackForks(pack.python, env)
+        pack.launch(self._forks)
         self._ready.setdefault(self._key(project, stack, preview, config), []).append(pack)
 
     def take(
@@ -169,6 +177,9 @@ class PackStarts:
             for pack in ready:
                 pack.stop()
         self._ready.clear()
+        if self._forks is not None:
+            self._forks.close()
+            self._forks = None
 
 
 def check_stack(

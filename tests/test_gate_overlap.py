@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -165,3 +166,69 @@ def test_a_failed_state_run_stops_the_pack_started_for_the_deployed_state(tmp_pa
     dev.write_text(dev.read_text() + "  redis-vpc:noSuchKey: x\n")
     run = run_preflight("dev", "--state", str(export), "--project-dir", str(project))
     assert run.returncode == 2 and "noSuchKey" in run.stderr
+
+
+# -- packs forked from a parent that imported the SDK (preflight/packforks.py) -------------------
+
+_SELF_REPORT = """
+import json, os, sys
+json.dump({
+    "env": {k: v for k, v in os.environ.items() if k.startswith("PULUMI_")},
+    "cwd": os.getcwd(), "argv": sys.argv[2:], "path": sys.path,
+    "unbuffered": sys.stdout.write_through, "name": __name__,
+    "stack": __import__("pulumi").get_stack(), "project": __import__("pulumi").get_project(),
+}, sys.stderr)
+sys.stderr.write("\\n")
+sys.stderr.flush()
+from pulumi_policy import PolicyPack, ResourceValidationPolicy
+PolicyPack(name="self-report", policies=[
+    ResourceValidationPolicy(name="noop", description="reports nothing", validate=lambda a, r: None)
+])
+"""
+
+
+def _self_report(pack: PolicyPackProcess) -> dict:
+    return json.loads(pack.stderr_tail().splitlines()[0])
+
+
+def test_a_forked_pack_starts_as_the_command_starts_it(tmp_path):
+    from preflight import packforks
+
+    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (tmp_path / "__main__.py").write_text(_SELF_REPORT)
+    config = {"redis-vpc:environment": "qa"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    forks = packforks.PackForks(sys.executable, env)
+    seen = []
+    try:
+        for via in (None, forks):
+            pack = PolicyPackProcess(
+                tmp_path, project="proj", stack="qa", dry_run=True, config=config
+            )
+            pack.launch(via)
+            try:
+                pack.connect()
+                assert pack.info.name == "self-report"
+                seen.append(_self_report(pack))
+                forked_pid = pack._proc.pid
+            finally:
+                pack.stop()
+    finally:
+        forks.close()
+    started, forked = seen
+    assert started == forked
+    assert forked["env"]["PULUMI_STACK"] == "qa" and forked["stack"] == "qa"
+    assert forked["cwd"] == str(tmp_path) and forked["unbuffered"] is True
+    with pytest.raises(ProcessLookupError):
+        os.kill(forked_pid, 0)  # stopped, and reaped by its parent
+    assert forks._proc.poll() is not None  # the parent ended with its socket
+
+
+def test_gate_with_forks_off_answers_the_same(monkeypatch):
+    from preflight import packforks
+
+    forked = _stacks(run_preflight("--all", "--format", "json").stdout)
+    monkeypatch.setenv(packforks.ENV_SWITCH, "off")
+    assert not packforks.fork_supported()
+    started = _stacks(run_preflight("--all", "--format", "json").stdout)
+    assert forked == started
