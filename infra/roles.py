@@ -297,17 +297,25 @@ def uses(cfg: StackConfig) -> list[Use]:
         asyncio.get_running_loop()
     except RuntimeError:
         return _uses_in_process(cfg)
+    return list(_uses_in_child(cfg.model_dump_json(by_alias=True)))
+
+
+@functools.lru_cache(maxsize=64)
+def _uses_in_child(cfg_json: str) -> tuple[Use, ...]:
+    """One child process per distinct config, asked once per process: the answer depends only
+    on the program's code and the config (a bootstrap run, and each of its previews, asks again
+    for the same environments)."""
     done = subprocess.run(
         [sys.executable, "-m", "infra.roles", "--uses"],
         cwd=ROOT,
-        input=cfg.model_dump_json(by_alias=True),
+        input=cfg_json,
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
         raise RolesError(f"the program's mock run for the deployer's roles failed: {done.stderr}")
-    return [Use(t, w) for t, w in json.loads(done.stdout)]
+    return tuple(Use(t, w) for t, w in json.loads(done.stdout))
 
 
 def roles_of(found: Iterable[Use]) -> dict[str, tuple[str, ...]]:
@@ -488,4 +496,13 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    # A one-shot child (see `uses`): the collector would walk pulumi_gcp's classes as they load,
+    # and tearing them down at exit takes about a second (as preflight/__main__.py).
+    import gc
+    import os
+
+    gc.disable()
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
