@@ -105,7 +105,7 @@ def measure(stack: str, runs: int) -> dict[str, list[float]]:
             "state": [*gate, "--state", str(export)],
         }
         times: dict[str, list[float]] = {k: [] for k in cmds}
-        for name, cmd in cmds.items():  # one warm-up each: file caches, not figures
+        for cmd in cmds.values():  # one warm-up each: file caches, not figures
             _time(cmd)
         for _ in range(runs):
             for name, cmd in cmds.items():
