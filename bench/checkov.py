@@ -295,9 +295,14 @@ def write_plan(stack: str, directory: Path) -> tuple[Path, dict[str, Any]]:
     return path, plan
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def measure(stacks: list[str], runs: int) -> None:
     version = ensure_checkov()
     os.environ.update(CHECKOV_ENV)  # the timed checkov runs, through bench.floor._time
+    load_at_start = _load()
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "infra", "preflight", "policies", "__main__.py"],
         cwd=ROOT,
@@ -308,7 +313,7 @@ def measure(stacks: list[str], runs: int) -> None:
         f"## The import floor, checkov {version} and the gate (medians of {runs} interleaved rounds)"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        rows, checked = [], {}
+        rows, checked, spread = [], {}, {}
         for stack in stacks:
             plan, content = write_plan(stack, Path(tmp))
             checked[stack] = summary(run_checkov(plan), content)  # verified before it is timed
@@ -325,7 +330,9 @@ def measure(stacks: list[str], runs: int) -> None:
             for _ in range(runs):
                 for name, cmd in cmds.items():
                     times[name].append(_time(cmd))
+            spread[stack] = {k: (min(v), max(v)) for k, v in times.items()}
             rows.append((stack, {k: statistics.median(v) for k, v in times.items()}))
+    print(f"(load average {load_at_start} at the start, {_load()} at the end: shared CPUs)")
     print(
         f"{'stack':12s} {'floor':>7s} {'checkov':>8s} {'gate':>7s} {'gate/floor':>11s} {'checkov/floor':>14s}"
     )
@@ -334,6 +341,14 @@ def measure(stacks: list[str], runs: int) -> None:
             f"{stack:12s} {med['floor']:6.3f}s {med['checkov']:7.3f}s {med['gate']:6.3f}s"
             f" {med['gate'] / med['floor']:10.2f}x {med['checkov'] / med['floor']:13.2f}x"
         )
+    print(
+        "(min-max of the rounds: "
+        + "; ".join(
+            f"{stack} " + ", ".join(f"{k} {lo:.2f}-{hi:.2f}s" for k, (lo, hi) in r.items())
+            for stack, r in spread.items()
+        )
+        + ")"
+    )
     print(
         "\n## What checkov checked (terraform_plan framework, the plan written from the stack's graph)"
     )
