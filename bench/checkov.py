@@ -213,7 +213,7 @@ def ensure_checkov() -> str:
 
     if not CHECKOV.exists() or version() != CHECKOV_VERSION:
         print(
-            f"setup: installing checkov=={CHECKOV_VERSION} into {VENV.relative_to(ROOT)}/ (first run only)"
+            f"setup: installing checkov=={CHECKOV_VERSION} into {VENV}/ (first run only)"
         )
         subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
         pip = subprocess.run(
