@@ -212,9 +212,7 @@ def ensure_checkov() -> str:
         return done.stdout.strip()
 
     if not CHECKOV.exists() or version() != CHECKOV_VERSION:
-        print(
-            f"setup: installing checkov=={CHECKOV_VERSION} into {VENV}/ (first run only)"
-        )
+        print(f"setup: installing checkov=={CHECKOV_VERSION} into {VENV}/ (first run only)")
         subprocess.run(["python3", "-m", "venv", str(VENV)], check=True)
         pip = subprocess.run(
             [str(VENV / "bin" / "pip"), "install", "--quiet", f"checkov=={CHECKOV_VERSION}"]
