@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # JOBS=4 sets the count, JOBS=0 runs the suite in one process.
 JOBS ?= auto
 
-.PHONY: preflight test bytecode redis-server preview up verify lint typecheck schema inventory policy-docs docs bench clean
+.PHONY: preflight test bytecode redis-server preview up verify lint typecheck schema inventory policy-docs docs bench bench-checkov clean
 
 # Two layers: what the program, the policy pack and the gate need (`make preflight` stops there),
 # and the tools for tests, lint, types and the post-deploy verifier (`make test` and the rest).
@@ -96,3 +96,8 @@ clean:
 ## The test suite's own time only when asked: `make bench SUITE=1` (it reruns every test).
 bench: $(VENV)/.installed redis-server bytecode
 	$(PY) -m bench $(if $(SUITE),--suite)
+
+## Checkov (bridgecrewio/checkov) beside the import floor and the gate, each stack written as a
+## Terraform JSON plan. Checkov goes into its own bench/.venv-checkov (from PyPI, first run only).
+bench-checkov: $(VENV)/.installed
+	$(PY) -m bench.checkov
