@@ -1,0 +1,69 @@
+"""Reviewer's tests for issue 24's gate changes (wt-review24): defects found in review."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, run_preflight
+
+# A pack (not ours) that records its pid, and whose stack policy takes a while: the gate's
+# evaluation thread is still busy with the first stack when a later stack's program fails.
+_SLOW_PACK = """
+import os, time
+from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pids"), "a") as f:
+    f.write(f"{os.getpid()}\\n")
+PolicyPack(name="slow", enforcement_level=EnforcementLevel.ADVISORY, policies=[
+    StackValidationPolicy(name="slow", description="d", validate=lambda a, r: time.sleep(2)),
+])
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("forks", ["on", "off"])
+def test_a_later_stack_failing_stops_every_pack_of_the_run(tmp_path, monkeypatch, forks):
+    """--all over four stacks where the last program fails (an import only it makes): the run
+    ends with exit 2, and no pack process it started is still running afterwards, neither the
+    packs whose evaluation was queued (cancelled) nor forked ones (grandchildren, which the
+    `no_leftovers` fixture of tests/test_gate_overlap.py cannot see)."""
+    from preflight import packforks
+
+    if forks == "off":
+        monkeypatch.setenv(packforks.ENV_SWITCH, "off")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (pack / "__main__.py").write_text(_SLOW_PACK)
+    program = tmp_path / "program"
+    shutil.copytree(ROOT / "tests/thirdparty/orders-v1", program)
+    base = (program / "Pulumi.staging.yaml").read_text()
+    for stack in ("a", "b", "c", "d"):
+        (program / f"Pulumi.{stack}.yaml").write_text(base)
+    (program / "Pulumi.staging.yaml").unlink()
+    main = program / "__main__.py"
+    main.write_text(main.read_text() + '\nif stack == "d":\n    import not_a_module_r24  # noqa\n')
+    pids: list[int] = []
+    try:
+        run = run_preflight("--all", "--program", str(program), "--policy-pack", str(pack))
+        assert run.returncode == 2 and "not_a_module_r24" in run.stderr, run.stderr
+        time.sleep(0.5)  # a stopped pack has exited by now
+        pids = [int(p) for p in (pack / "pids").read_text().split()]
+        assert len(pids) >= 3  # d's pack may be stopped before it imports the pack
+        left = [p for p in pids if _alive(p)]
+        assert not left, f"pack processes still running after the gate returned: {left}"
+    finally:
+        for p in pids:  # only the packs this test started
+            if _alive(p):
+                os.kill(p, 9)
