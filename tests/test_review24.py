@@ -91,3 +91,22 @@ def test_a_forked_pack_that_exits_at_once_is_a_start_error_not_a_traceback(tmp_p
     run = run_preflight("--all", "--policy-pack", str(pack), "--no-plan")
     assert run.returncode == 2, run.stderr
     assert "broken pack" in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+@pytest.mark.parametrize("forks", ["on", "off"])
+def test_a_pack_that_exits_with_a_message_is_reported_with_it(tmp_path, monkeypatch, forks):
+    """`raise SystemExit('broken pack')` in a pack: the interpreter prints the message to stderr
+    and exits 1, and the gate's error quotes the pack's stderr. A forked child catches the
+    SystemExit itself (packforks._PARENT) and drops the message: the error reads
+    "the policy pack failed to start:" and nothing else."""
+    from preflight import packforks
+
+    if forks == "off":
+        monkeypatch.setenv(packforks.ENV_SWITCH, "off")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (pack / "__main__.py").write_text("raise SystemExit('broken pack')\n")
+    run = run_preflight("--all", "--policy-pack", str(pack), "--no-plan")
+    assert run.returncode == 2, run.stderr
+    assert "failed to start:\nbroken pack" in run.stderr, run.stderr
