@@ -123,3 +123,22 @@ def test_forked_packs_take_an_environment_of_any_size(monkeypatch, size):
     run = run_preflight("--all", "--no-plan")
     assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr[-600:]
     assert "valkey (update)" in run.stdout
+
+
+def test_a_kernel_without_pidfds_falls_back_to_started_packs(monkeypatch):
+    """`fork_supported()` asks only whether this Python has os.pidfd_open (it has, whenever it
+    was built on Linux 5.3+ headers), not whether the running kernel or the container's seccomp
+    profile allows the call: on Linux < 5.3, or under a seccomp filter that denies pidfd_open
+    (Docker before 20.10), every call fails with ENOSYS/EPERM and --all ends on a traceback
+    instead of starting its packs as the command does."""
+    import errno
+
+    from preflight import packforks
+
+    def denied(pid: int, *args: int) -> int:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+    monkeypatch.setattr(packforks.os, "pidfd_open", denied)
+    run = run_preflight("--all", "--no-plan")
+    assert run.returncode in (0, 1) and "Traceback" not in run.stderr, run.stderr[-600:]
+    assert "valkey (update)" in run.stdout
