@@ -12,7 +12,9 @@ point the command runs (`runpy.run_module("pulumi.policy", run_name="__main__")`
 the stack's settings from the environment when it runs, as a fresh process does. Nothing in the
 parent reads a stack's setting at import: pulumi and pulumi_policy read PULUMI_* only when
 called (pulumi/policy/__main__.py main, pulumi_policy/policy.py _configure_runtime_settings),
-and the parent creates no gRPC channel, server or thread before it forks. The pack's own modules
+and the parent creates no gRPC channel, server or thread before it forks (so no fork with
+tracing asked for: `fork_supported`). Each child dies with the parent (PR_SET_PDEATHSIG), which
+ends when the gate's end of its socket closes, the gate killed or not. The pack's own modules
 (its __main__.py and what it imports) are imported by each child, never by the parent.
 
 A single-stack run, and every test that speaks the protocol, starts its pack as the command
@@ -27,6 +29,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 from typing import IO, Any
@@ -35,30 +38,51 @@ from typing import IO, Any
 # the socket FD until it closes. A request is a JSON object (argv, env, cwd) with two file
 # descriptors (the child's stdout and stderr); the reply is the child's pid.
 _PARENT = r"""
-import json, os, runpy, signal, socket, sys
+import ctypes, json, os, runpy, signal, socket, struct, sys
 import pulumi, pulumi.runtime, pulumi_policy  # what `python -m pulumi.policy` and a pack import
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
 sock = socket.socket(fileno=int(sys.argv[1]))
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+
 while True:
+    reap()
     try:
-        msg, fds, _, _ = socket.recv_fds(sock, 1 << 20, 2)
-    except OSError:
+        head, fds, _, _ = socket.recv_fds(sock, 8, 3)
+        if len(head) < 8:
+            break
+        (size,) = struct.unpack("!Q", head)
+        body = b""
+        while len(body) < size:
+            chunk = sock.recv(min(1 << 20, size - len(body)))
+            if not chunk:
+                raise EOFError
+            body += chunk
+    except (OSError, EOFError):
         break
-    if not msg:
-        break
-    req = json.loads(msg)
+    req = json.loads(body)
     pid = os.fork()
     if pid:
         for fd in fds:
             os.close(fd)
-        sock.sendall(json.dumps(pid).encode())
+        pidfd = os.pidfd_open(pid)  # before any reap: the pid is still this child's
+        socket.send_fds(sock, [json.dumps(pid).encode()], [pidfd])
+        os.close(pidfd)
         continue
+    code = 1
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # Die with the parent (it ends when the gate's end of the socket closes, the gate
+        # killed or not): prctl(PR_SET_PDEATHSIG, SIGKILL).
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         sock.close()
-        os.dup2(fds[0], 1)
-        os.dup2(fds[1], 2)
-        for fd in fds:
+        for target, fd in enumerate(fds):  # stdin, stdout, stderr
+            os.dup2(fd, target)
             os.close(fd)
         os.chdir(req["cwd"])
         os.environ.clear()
@@ -68,8 +92,12 @@ while True:
         code = 0
         try:
             runpy.run_module("pulumi.policy", run_name="__main__", alter_sys=True)
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except SystemExit as exc:  # as the interpreter ends on it (Py_Exit): a message, code 1
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:
+                sys.stderr.write(f"{exc.code}\n")
+                code = 1
     except BaseException:
         import traceback
         traceback.print_exc()
@@ -78,6 +106,7 @@ while True:
         sys.stdout.flush()
         sys.stderr.flush()
     os._exit(code)
+reap()
 """
 
 
@@ -87,11 +116,11 @@ class ForkedProcess:
     through a pidfd (Linux 5.3+); its exit status is not known here (None until it exits, then
     0)."""
 
-    def __init__(self, pid: int, stdout: IO[bytes]) -> None:
+    def __init__(self, pid: int, pidfd: int, stdout: IO[bytes]) -> None:
         self.pid = pid
         self.stdout = stdout
         self.returncode: int | None = None
-        self._pidfd = os.pidfd_open(pid)
+        self._pidfd = pidfd  # opened by the parent before it could reap the child
 
     def _exited(self, timeout: float | None) -> bool:
         if self.returncode is None:
@@ -126,11 +155,14 @@ class ForkedProcess:
 class PackForks:
     """The parent that forks packs. `spawn` is `subprocess.Popen` for a pack's command."""
 
-    def __init__(self, python: str, env: dict[str, str]) -> None:
+    def __init__(self, python: str, env: dict[str, str], cwd: str) -> None:
+        """`cwd`: the pack's directory, where the command starts (what `-m` puts first on
+        sys.path while the SDK is imported)."""
         self.python = python
         self._sock, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
             [python, "-u", "-c", _PARENT, str(theirs.fileno())],
+            cwd=cwd,
             env=env,
             pass_fds=(theirs.fileno(),),
             stdin=subprocess.DEVNULL,
@@ -140,19 +172,27 @@ class PackForks:
         theirs.close()
 
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], stderr: Any) -> ForkedProcess:
-        """Start `argv` (`python -u -m pulumi.policy ...`) as a child of the parent."""
+        """Start `argv` (`python -u -m pulumi.policy ...`) as a child of the parent, with this
+        process's stdin, as a started process inherits it. Raises OSError when the parent
+        cannot (the caller then starts the pack as the command does)."""
         assert argv[1:4] == ["-u", "-m", "pulumi.policy"], argv
         read, write = os.pipe()
         try:
-            request = {"argv": [argv[0], *argv[4:]], "env": env, "cwd": cwd}
-            socket.send_fds(self._sock, [json.dumps(request).encode()], [write, stderr.fileno()])
-            reply = self._sock.recv(64)
+            body = json.dumps({"argv": [argv[0], *argv[4:]], "env": env, "cwd": cwd}).encode()
+            socket.send_fds(self._sock, [struct.pack("!Q", len(body))], [0, write, stderr.fileno()])
+            self._sock.sendall(body)  # any size: the parent reads until it has all of it
+            reply, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+        except OSError:
+            os.close(read)
+            raise
         finally:
             os.close(write)
-        if not reply:
+        if not reply or len(fds) != 1:
             os.close(read)
+            for fd in fds:
+                os.close(fd)
             raise OSError("the pack parent process ended")
-        return ForkedProcess(int(json.loads(reply)), os.fdopen(read, "rb"))
+        return ForkedProcess(int(json.loads(reply)), fds[0], os.fdopen(read, "rb"))
 
     def close(self) -> None:
         self._sock.close()  # the parent's loop ends on EOF
@@ -165,10 +205,23 @@ class PackForks:
 
 ENV_SWITCH = "PREFLIGHT_PACK_FORKS"  # off|0|false|no: start every pack as the command does
 
+# With tracing asked for, importing pulumi starts an exporter thread and a gRPC channel
+# (pulumi/runtime/_instrumentation.py): not something to fork.
+_TRACING = ("TRACEPARENT", "PULUMI_OTEL_", "OTEL_", "PULUMI_TRACING")
+
 
 def fork_supported() -> bool:
-    """Linux with pidfds (5.3+), and not switched off (for comparisons, or a system where
-    forking a parent with the SDK imported misbehaves)."""
+    """Linux whose kernel (5.3+) and seccomp profile allow pidfds, no tracing in the
+    environment, and not switched off (for comparisons, or a system where forking a parent with
+    the SDK imported misbehaves)."""
     if os.environ.get(ENV_SWITCH, "").lower() in ("off", "0", "false", "no"):
         return False
-    return hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and sys.platform == "linux"
+    if any(k.startswith(_TRACING) for k in os.environ):
+        return False
+    if sys.platform != "linux" or not hasattr(socket, "send_fds"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):  # Linux < 5.3, or a seccomp profile that denies it
+        return False
+    return True
