@@ -47,6 +47,7 @@ import argparse
 import contextlib
 import gc
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -389,9 +390,9 @@ def gate(argv: list[str]) -> int:
         if not args.graph and (len(names) > 1 or state is not None):
             # Every pack this run needs starts now, while the first program imports and runs.
             for name in names:
-                packs.launch(project_dir, name, args.preview)
+                packs.plan(project_dir, name, args.preview)
             if state is not None:  # the deployed state is judged as an update's
-                packs.launch(project_dir, args.stack, False)
+                packs.plan(project_dir, args.stack, False)
             from concurrent.futures import ThreadPoolExecutor
 
             evaluations = ThreadPoolExecutor(1, thread_name_prefix="evaluate")
@@ -614,6 +615,16 @@ def references(argv: list[str]) -> int:
     return 0
 
 
+def _terminated(*_: object) -> None:
+    # No import here: the signal may arrive in the middle of one. No pack without this module.
+    analyzer = sys.modules.get("preflight.analyzer")
+    if analyzer is not None and hasattr(analyzer, "terminate_all"):
+        analyzer.terminate_all()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(143)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # A one-shot run makes little cyclic garbage, but the collector would walk the tens of
@@ -633,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # A CI job cancelled or timed out sends SIGTERM: stop the packs this run started (forked
+    # ones also die with their parent, whose socket closes with this process) and exit 143, as a
+    # shell reports a SIGTERM. Not by raising SystemExit: it may land inside an import or code
+    # that catches it.
+    signal.signal(signal.SIGTERM, _terminated)
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()

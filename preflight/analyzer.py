@@ -359,6 +359,19 @@ def resolve_policy_config(
     return out
 
 
+_LIVE: set[PolicyPackProcess] = set()  # launched and not yet stopped (terminate_all)
+
+
+def terminate_all() -> None:
+    """Send SIGTERM to every pack process this process launched and has not stopped, without
+    waiting: for a gate that is itself being terminated (preflight/__main__.py)."""
+    for pack in list(_LIVE):
+        proc = pack._proc
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.terminate()
+
+
 class PolicyPackProcess:
     """A running policy pack. Use as a context manager; it is stopped on exit."""
 
@@ -391,6 +404,7 @@ class PolicyPackProcess:
         self.start_timeout = start_timeout
         self.engine = _Engine()
         self._prepared: threading.Thread | None = None
+        self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
         self._engine_server: grpc.Server | None = None
@@ -437,9 +451,13 @@ class PolicyPackProcess:
             f"127.0.0.1:{engine_port}",
             str(self.pack_dir),
         ]
+        _LIVE.add(self)
         if forks is not None and forks.python == self.python:
-            self._proc = forks.spawn(command, str(self.pack_dir), env, self._stderr)
-            return
+            try:
+                self._proc = forks.spawn(command, str(self.pack_dir), env, self._stderr)
+                return
+            except OSError:
+                pass  # the parent is gone or cannot fork: start it as the command does
         self._proc = subprocess.Popen(
             command,
             cwd=self.pack_dir,
@@ -510,7 +528,10 @@ class PolicyPackProcess:
             raise PolicyPackError(f"the policy pack did not start within {self.start_timeout:.0f}s")
         line = self._proc.stdout.readline().decode().strip()
         if not line.isdigit():
-            self._proc.wait(timeout=10)
+            # A pack that failed has exited (its stderr says why); one that printed something
+            # else first is still running: stop() ends it, the error quotes what it printed.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=2)
             err = self.stderr_tail()
             self.stop()
             raise PolicyPackError(f"the policy pack failed to start:\n{err.strip() or line}")
@@ -544,20 +565,25 @@ class PolicyPackProcess:
             prepared.join(timeout=self.start_timeout)
             self._prepared = None
             self._prepare_error = None
+        with self._stopping:
+            self._stop()
+
+    def _stop(self) -> None:
+        _LIVE.discard(self)
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.terminate()
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                proc.terminate()
                 try:
-                    self._proc.wait(timeout=10)
+                    proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    self._proc.kill()
-                    self._proc.wait()
-            if self._proc.stdout is not None:
-                self._proc.stdout.close()
-            self._proc = None
+                    proc.kill()
+                    proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

@@ -128,12 +128,19 @@ class PackStarts:
     state), would otherwise wait for each pack's start (about 0.3 s: an interpreter, the SDK's
     imports, the pack's policies) after the previous verdict. Each is the same process the CLI
     starts for that stack (`PolicyPackProcess.launch`: same command, same environment), only
-    started earlier; a run takes the one launched for its project, stack, mode and config, or
-    starts its own. `close()` stops those no run took."""
+    started earlier, and where it can, forked from one parent that has imported the SDK
+    (preflight/packforks.py); at most AHEAD are started and not yet taken at a time. A run takes
+    the one launched for its project, stack, mode and config, or starts its own (`own`), and
+    `close()` stops every pack of the run, taken or not: a run that ends early (a later
+    program's error, an interrupt) leaves none running."""
+
+    AHEAD = 3
 
     def __init__(self, pack_dir: Path) -> None:
         self.pack_dir = pack_dir
         self._ready: dict[tuple[str, str, bool, str], list[PolicyPackProcess]] = {}
+        self._queue: list[tuple[Path, str, bool]] = []
+        self._all: list[PolicyPackProcess] = []
         self._forks: Any = None  # preflight.packforks.PackForks, made by the first launch
 
     @staticmethod
@@ -142,7 +149,16 @@ class PackStarts:
     ) -> tuple[str, str, bool, str]:
         return (project, stack, preview, json.dumps(dict(config), sort_keys=True))
 
-    def launch(self, project_dir: Path, stack: str, preview: bool) -> None:
+    def plan(self, project_dir: Path, stack: str, preview: bool) -> None:
+        """A pack this run will need, in the order it needs them; launched AHEAD at a time."""
+        self._queue.append((project_dir, stack, preview))
+        self._fill()
+
+    def _fill(self) -> None:
+        while self._queue and sum(map(len, self._ready.values())) < self.AHEAD:
+            self._launch(*self._queue.pop(0))
+
+    def _launch(self, project_dir: Path, stack: str, preview: bool) -> None:
         """Start a pack for this stack now. A stack file that does not load starts none: its
         run reports the error."""
         from preflight.stackfile import StackFileError
@@ -162,7 +178,8 @@ class PackStarts:
 
             if packforks.fork_supported():
                 env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}
-                self._forks = packforks.PackForks(pack.python, env)
+                self._forks = packforks.PackForks(pack.python, env, str(pack.pack_dir))
+        self._all.append(pack)
         pack.launch(self._forks)
         self._ready.setdefault(self._key(project, stack, preview, config), []).append(pack)
 
@@ -170,14 +187,21 @@ class PackStarts:
         self, project: str, stack: str, preview: bool, config: Mapping[str, str]
     ) -> PolicyPackProcess | None:
         ready = self._ready.get(self._key(project, stack, preview, config))
-        return ready.pop(0) if ready else None
+        pack = ready.pop(0) if ready else None
+        self._fill()
+        return pack
+
+    def own(self, pack: PolicyPackProcess) -> None:
+        """A pack a run started itself: stopped by `close()` too."""
+        self._all.append(pack)
 
     def close(self) -> None:
-        for ready in self._ready.values():
-            for pack in ready:
-                pack.stop()
+        for pack in self._all:
+            pack.stop()  # stopping a stopped pack does nothing
+        self._all.clear()
         self._ready.clear()
-        if self._forks is not None:
+        self._queue.clear()
+        if self._forks is not None:  # after its children: they die with it
             self._forks.close()
             self._forks = None
 
@@ -241,6 +265,8 @@ def begin_check(
         pack = PolicyPackProcess(
             pack_dir, project=project, stack=stack, dry_run=preview, config=config
         )
+        if packs is not None:
+            packs.own(pack)
         pack.launch()  # the pack imports while the program runs
     pack.prepare(policy_config)
     try:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,12 +53,40 @@ def _stacks(report: str) -> dict[str, dict]:
     return out
 
 
+def _marked(mark: str) -> list[int]:
+    """Live processes whose environment carries `mark` (a pack inherits the gate's environment,
+    forked or started), whoever their parent is now: a forked pack is the fork parent's child,
+    and init's once that parent is gone."""
+    needle = mark.encode()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if needle in environ and state != "Z":
+            out.append(int(entry.name))
+    return out
+
+
 @pytest.fixture
-def no_leftovers():
+def no_leftovers(monkeypatch):
+    import uuid
+
+    mark = f"gate-overlap-{uuid.uuid4().hex}"
+    monkeypatch.setenv("PREFLIGHT_TEST_MARK", mark)
     before = set(_children())
     yield
     assert set(_children()) <= before, "a pack process outlived the gate run"
     assert not _threads(), f"threads left running: {_threads()}"
+    for _ in range(20):  # a stopped pack has exited within moments
+        if not _marked(mark):
+            break
+        time.sleep(0.1)
+    assert not _marked(mark), "a pack (forked or started) outlived the gate run"
 
 
 def test_all_answers_each_stack_as_its_own_run(monkeypatch, no_leftovers):
@@ -112,8 +141,8 @@ def test_a_config_error_on_one_stack_stops_the_packs_started_for_it(tmp_path, no
 def test_packs_started_ahead_are_taken_by_matching_runs_only(no_leftovers):
     packs = PackStarts(ROOT / "policies")
     try:
-        packs.launch(ROOT, "staging", False)
-        packs.launch(ROOT, "staging", True)
+        packs.plan(ROOT, "staging", False)
+        packs.plan(ROOT, "staging", True)
         from preflight.stackfile import load_stack_config
 
         config = load_stack_config(ROOT, "staging")
@@ -203,7 +232,7 @@ def test_a_forked_pack_starts_as_the_command_starts_it(tmp_path):
     (tmp_path / "__main__.py").write_text(_SELF_REPORT)
     config = {"redis-vpc:environment": "qa"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    forks = packforks.PackForks(sys.executable, env)
+    forks = packforks.PackForks(sys.executable, env, str(tmp_path))
     seen = []
     try:
         for via in (None, forks):
@@ -227,3 +256,44 @@ def test_a_forked_pack_starts_as_the_command_starts_it(tmp_path):
     with pytest.raises(ProcessLookupError):
         os.kill(forked_pid, 0)  # stopped, and reaped by its parent
     assert forks._proc.poll() is not None  # the parent ended with its socket
+
+
+_SLOW_PACK = """
+import time
+from pulumi_policy import EnforcementLevel, PolicyPack, StackValidationPolicy
+PolicyPack(name="slow", enforcement_level=EnforcementLevel.ADVISORY, policies=[
+    StackValidationPolicy(name="slow", description="d", validate=lambda a, r: time.sleep(30)),
+])
+"""
+
+
+@pytest.mark.parametrize("forks", ["on", "off"])
+def test_a_gate_stopped_by_sigterm_stops_its_packs(tmp_path, monkeypatch, no_leftovers, forks):
+    """A CI job cancelled or timed out: SIGTERM to the gate mid-run ends it through the
+    `finally` that stops every pack of the run (forked packs also die with their parent)."""
+    import signal
+    import subprocess
+
+    from preflight import packforks
+
+    if forks == "off":
+        monkeypatch.setenv(packforks.ENV_SWITCH, "off")
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (pack / "__main__.py").write_text(_SLOW_PACK)
+    gate = subprocess.Popen(
+        [sys.executable, "-m", "preflight", "--all", "--no-plan", "--policy-pack", str(pack)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    mark = os.environ["PREFLIGHT_TEST_MARK"]
+    deadline = time.monotonic() + 60
+    while len(_marked(mark)) < 3 and time.monotonic() < deadline:  # the gate and its packs
+        time.sleep(0.1)
+    time.sleep(1.0)
+    gate.send_signal(signal.SIGTERM)
+    _, err = gate.communicate(timeout=60)
+    assert gate.returncode == 143, err
+    assert b"Traceback" not in err, err
