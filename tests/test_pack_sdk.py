@@ -12,7 +12,7 @@ import ast
 import copy
 import gc
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -348,17 +348,69 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
         return real(message, *args, **kwargs)
 
     monkeypatch.setattr(jf, "_message_to_dict", counting)
+    monkeypatch.setattr(json_format, "MessageToDict", counting)  # what the shared resources use
     pack = _in_process(patched, guardrails_policies.all_policies(), "production", False)
     pack.configure(_config("production"))
     converted.clear()
     pack.analyze_stack(graph.resources)
-    # Each resource's properties, and each custom resource's provider's, once per call (not
-    # once per policy).
-    with_provider = [r for r in graph.resources if r.custom and not r.type.startswith("pulumi:")]
-    assert len(converted) == len(graph.resources) + len(with_provider)
+    # Each resource's properties, and each distinct provider's, once per call (not once per
+    # policy, nor once per resource for a provider many resources share).
+    request = _stack_request(graph)
+    providers = {
+        r.provider.SerializeToString(deterministic=True)
+        for r in request.resources
+        if r.HasField("provider")
+    }
+    assert len(providers) < sum(r.HasField("provider") for r in request.resources)
+    assert len(converted) == len(graph.resources) + len(providers)
     converted.clear()
     pack.analyze(graph.resources[0])
     assert len(converted) == 1
+
+
+def _vandalisms(args: Any) -> list[Callable[[], Any]]:
+    """Every way a stack policy could change what it was handed (each a write the SDK as shipped
+    allows on the policy's own copies; on shared resources each must raise)."""
+    out: list[Callable[[], Any]] = [
+        lambda: args.resources.append(args.resources[0]),
+        lambda: args.resources.__setitem__(0, None),
+        lambda: args.resources.clear(),
+    ]
+    for r in args.resources:
+        target = r.props["__target"]
+        out += [
+            lambda r=r: r.props.__setitem__("name", "vandalised"),
+            lambda t=target: t.__setitem__("name", "vandalised"),
+            lambda t=target: t.update(added=True),
+            lambda t=target: t.pop("name", None),
+            lambda r=r: setattr(r.props, "_DictProxy__target", {}),
+            lambda r=r: setattr(r, "urn", "vandalised"),
+            lambda r=r: setattr(r, "props", {}),
+            lambda r=r: delattr(r, "name"),
+            lambda r=r: r.dependencies.clear(),
+            lambda r=r: r.dependencies.append(r),
+            lambda r=r: r.property_dependencies.__setitem__("added", []),
+            lambda r=r: r.property_dependencies.clear(),
+            lambda r=r: setattr(r.opts, "protect", True),
+            lambda r=r: r.opts.ignore_changes.append("vandalised"),
+            lambda r=r: r.opts.aliases.append("vandalised"),
+            lambda r=r: setattr(r.opts.custom_timeouts, "create_seconds", 1.0),
+        ]
+        for value in target.values():
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                out.append(lambda v=value: v["__target"].append("vandalised"))
+            elif isinstance(value, Mapping):
+                out.append(lambda v=value: v.__setitem__("vandalised", True))
+        for deps in r.property_dependencies.values():
+            out.append(lambda d=deps: d.append(None))
+        if r.provider is not None:
+            out += [
+                lambda r=r: r.provider.props.__setitem__("project", "vandalised"),
+                lambda r=r: setattr(r.provider, "name", "vandalised"),
+            ]
+        if r.parent is not None:
+            out.append(lambda r=r: setattr(r.parent, "name", "vandalised"))
+    return out
 
 
 class _Spy:
@@ -373,6 +425,8 @@ class _Spy:
         self.seen: list[list[Any]] = []
         self.explode = False
         self.gc: list[bool] = []
+        self.refused: list[str] = []
+        self.done = 0
 
     def build(self, args: Any) -> Any:
         self.builds += 1
@@ -380,10 +434,13 @@ class _Spy:
 
     def policies(self) -> list[StackValidationPolicy]:
         def vandal(args: Any, report: Any) -> None:
-            for r in args.resources:
-                r.props["__target"]["name"] = "vandalised"
-                r.props["added"] = True
-                r.dependencies.clear()
+            for attempt in _vandalisms(args):
+                try:
+                    attempt()
+                except sdk.SharedResourceError as e:
+                    self.refused.append(str(e))
+                else:
+                    self.done += 1
 
         def look(args: Any, report: Any) -> None:
             self.scopes.append(sdk._current())
@@ -424,11 +481,13 @@ def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(
     graph = stack_graph("staging")
     request = _stack_request(graph)
     results = {}
+    spies = {}
     for name, cls in (("sdk", ORIGINAL_SERVICER), ("patched", patched)):
-        spy = _Spy()
+        spy = spies[name] = _Spy()
         servicer = cls("spy", "0.0.1", spy.policies(), EnforcementLevel.ADVISORY)
         servicer.AnalyzeStack(request, None)
         results[name] = spy.seen
+        refused = list(spy.refused)  # in the first call
         if name == "patched":
             scope = spy.scopes[0]
             assert spy.scopes == [scope, scope] and scope is not None
@@ -454,10 +513,15 @@ def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(
                 assert not gc.isenabled()
             finally:
                 gc.enable()
-    # What the vandal wrote into its own resources, the next policy does not see.
+    # What the vandal wrote into its own resources, the next policy does not see; with the
+    # resources shared, every write is refused with an error that names the policy.
     before, after = results["patched"][0], results["patched"][1]
     assert after == before == results["sdk"][0] == results["sdk"][1]
     assert all(props.get("name") != "vandalised" for props, _ in after)
+    assert spies["sdk"].refused == [] and spies["sdk"].done > len(request.resources) * 10
+    assert spies["patched"].done == 0
+    assert len(refused) == spies["sdk"].done  # refused: the patched servicer's first call's
+    assert all("policy 'vandal' tried to change" in m for m in refused)
 
 
 def test_shared_model_outside_a_call_just_builds():

@@ -52,6 +52,7 @@ tests/test_pack_sdk.py is the canary for everything this module assumes.
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import inspect
 import os
@@ -101,8 +102,15 @@ PROXY_CLASSES: tuple[type, ...] = tuple(
 
 
 def proxy_target(value: Any) -> Any:
-    """The deserialised value behind one of the SDK's proxies."""
-    return value["__target"]
+    """The deserialised value behind one of the SDK's proxies (a plain copy of a shared,
+    read-only one's: the caller copies it further, dicts and lists by their exact type)."""
+    target = value["__target"]
+    t = type(target)
+    if t is _FrozenDict:
+        return dict(target)
+    if t is _FrozenList:
+        return list(target)
+    return target
 
 
 def unknown_checking_proxy(props: dict[str, Any]) -> Any:
@@ -121,10 +129,14 @@ class _CallScope:
     whose id is its key, so that id cannot be reused while the entry exists (and `is` is checked
     on every hit anyway)."""
 
-    __slots__ = ("kind", "json", "props", "shared", "models")
+    __slots__ = ("kind", "json", "props", "shared", "models", "resources", "policy")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "analyze" | "stack"
+        # AnalyzeStack: the read-only resources every stack policy of the call is handed
+        self.resources: list[Any] | None = None
+        # the policy the SDK is running now (for SharedResourceError's message)
+        self.policy: str | None = None
         # id(message) -> (message, MessageToDict(message))
         self.json: dict[int, tuple[Any, dict[str, Any]]] = {}
         # id(such a dict) -> [that dict, deserialize_properties(that dict), or None until asked]
@@ -135,9 +147,12 @@ class _CallScope:
         self.models: dict[Any, tuple[tuple[str, ...], Any]] = {}
 
     def __len__(self) -> int:
-        return len(self.json) + len(self.props) + len(self.shared) + len(self.models)
+        n = len(self.json) + len(self.props) + len(self.shared) + len(self.models)
+        return n + len(self.resources or ())
 
     def clear(self) -> None:
+        self.resources = None
+        self.policy = None
         self.json.clear()
         self.props.clear()
         self.shared.clear()
@@ -239,6 +254,254 @@ def shared_model(args: Any, build: Callable[[Any], T]) -> T:
     model = build(args)
     scope.models[key] = (urns, model)
     return model
+
+
+# -- one read-only set of resources per call, shared by every policy of the call ---------------
+
+
+class SharedResourceError(TypeError):
+    """A policy tried to change a resource (or its props, options, provider, dependency lists)
+    that every policy of the call shares."""
+
+
+def _refuse(what: str) -> Any:
+    scope = _current()
+    policy = scope.policy if scope is not None else None
+    who = f"policy '{policy}'" if policy else "a policy"
+    raise SharedResourceError(
+        f"{who} tried to change {what}: every policy of this Analyze or AnalyzeStack call is "
+        "handed the same read-only resources (guardrails/sdk.py), so a change would reach the "
+        "policies after it; copy what you need to change (guardrails.values.to_plain, list(), "
+        "dict()) and change the copy"
+    )
+
+
+class _FrozenList(list):  # type: ignore[type-arg]
+    """A list no one can change (what the SDK hands over as a list, shared)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        return _refuse("a shared list")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (list, (list(self),))
+
+
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict no one can change (what the SDK hands over as a dict, shared)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        return _refuse("a shared dict")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))
+
+
+class _FrozenObject:
+    """Mixed into the SDK's resource classes: attributes are set once, when built (`_frozen`)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _refuse(f"{type(self).__name__.removeprefix('Shared')}.{name}")
+
+    def __delattr__(self, name: str) -> None:
+        _refuse(f"{type(self).__name__.removeprefix('Shared')}.{name}")
+
+
+def _frozen(cls: type[T], **fields: Any) -> T:
+    """An instance of a frozen class with `fields` as its attributes (its __init__ not run: the
+    SDK's classes only store their arguments)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+class _UnshareableError(Exception):
+    """A value that cannot be shared read-only (an asset or archive: a mutable pulumi object)."""
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Shared:
+    """The read-only counterparts of the SDK's classes (subclasses, so `isinstance` holds, that
+    refuse every change) and what builds one call's resources from them, as the SDK builds them
+    for each policy (pulumi_policy/policy.py `_PolicyAnalyzerServicer.AnalyzeStack`,
+    `_get_resource_options`, `_get_provider_resource`; pulumi_policy/proxy.py `_proxy_helper`)."""
+
+    def __init__(self, sdk: ModuleType, proxy: ModuleType, json_format: ModuleType) -> None:
+        class SharedDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[misc, name-defined]
+            """The SDK's unknown-checking `_DictProxy`, read-only: `["__target"]` is a
+            _FrozenDict of read-only proxies."""
+
+            def __init__(self, target: _FrozenDict, props_acc: list[str]) -> None:
+                self.__dict__.update(_DictProxy__target=target, _DictProxy__props_acc=props_acc)
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                _refuse(f"props[{key!r}]")
+
+        class SharedListProxy(_FrozenObject, proxy._ListProxy):  # type: ignore[misc, name-defined]
+            def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
+                self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
+
+        class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[misc, name-defined]
+            __slots__ = ()
+
+        class SharedPolicyResourceOptions(_FrozenObject, sdk.PolicyResourceOptions):  # type: ignore[misc, name-defined]
+            __slots__ = ()
+
+        class SharedPolicyCustomTimeouts(_FrozenObject, sdk.PolicyCustomTimeouts):  # type: ignore[misc, name-defined]
+            __slots__ = ()
+
+        class SharedPolicyProviderResource(_FrozenObject, sdk.PolicyProviderResource):  # type: ignore[misc, name-defined]
+            __slots__ = ()
+
+        self.dict_proxy: Any = SharedDictProxy
+        self.list_proxy: Any = SharedListProxy
+        self.resource_class: Any = SharedPolicyResource
+        self.options_class: Any = SharedPolicyResourceOptions
+        self.timeouts_class: Any = SharedPolicyCustomTimeouts
+        self.provider_class: Any = SharedPolicyProviderResource
+        self.sdk_timeouts: type = sdk.PolicyCustomTimeouts
+        self.append_prop: Callable[[list[str], Any], list[str]] = proxy._append_prop
+        self.json_format = json_format  # protobuf's own module
+        self.deserialize: Callable[[Any], dict[str, Any]] = sdk.deserialize_properties
+
+    def proxy(self, value: Any, props_acc: list[str]) -> Any:
+        """`pulumi_policy.proxy._proxy_helper(value, props_acc)`, read-only: the same tree and
+        the same paths in UnknownValueError. Raises _UnshareableError on anything but dicts, lists
+        and scalars (an asset or archive: mutable pulumi objects, converted per policy)."""
+        t = type(value)
+        if t is dict:
+            append = self.append_prop
+            return self.dict_proxy(
+                _FrozenDict({k: self.proxy(v, append(props_acc, k)) for k, v in value.items()}),
+                props_acc,
+            )
+        if t is list:
+            append = self.append_prop
+            return self.list_proxy(
+                _FrozenList([self.proxy(v, append(props_acc, i)) for i, v in enumerate(value)]),
+                props_acc,
+            )
+        if isinstance(value, _SCALARS):
+            return value
+        raise _UnshareableError(type(value).__name__)
+
+    def props(self, struct: Any) -> Any:
+        """`unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))`,
+        as the SDK converts a resource's properties, read-only."""
+        return self.proxy(self.deserialize(self.json_format.MessageToDict(struct)), [])
+
+    def options(self, opts: Any) -> Any:
+        """A read-only copy of what the SDK's own `_get_resource_options` built."""
+        fields: dict[str, Any] = {}
+        for name, value in vars(opts).items():
+            if isinstance(value, self.sdk_timeouts):
+                value = _frozen(self.timeouts_class, **vars(value))
+            elif not isinstance(value, _SCALARS):
+                value = _FrozenList(value)  # the message's own repeated fields (mutable)
+            fields[name] = value
+        return _frozen(self.options_class, **fields)
+
+    def stack_resources(self, servicer: Any, request: Any) -> _FrozenList:
+        """The resources of an AnalyzeStackRequest as the SDK's AnalyzeStack builds them for a
+        policy (PolicyResource, its options, provider, parent, dependencies and property
+        dependencies keeping only the resources the request carries), built once, read-only."""
+        providers: dict[bytes, Any] = {}
+        built: list[Any] = []
+        for r in request.resources:
+            provider = None
+            if r.HasField("provider"):  # _get_provider_resource
+                prov = r.provider
+                key = prov.SerializeToString(deterministic=True)
+                provider = providers.get(key)
+                if provider is None:
+                    provider = providers[key] = _frozen(
+                        self.provider_class,
+                        resource_type=prov.type,
+                        props=self.props(prov.properties),
+                        urn=prov.urn,
+                        name=prov.name,
+                    )
+            built.append(
+                _frozen(
+                    self.resource_class,
+                    resource_type=r.type,
+                    props=self.props(r.properties),
+                    urn=r.urn,
+                    name=r.name,
+                    opts=self.options(servicer._get_resource_options(r)),
+                    provider=provider,
+                    parent=None,
+                    dependencies=None,
+                    property_dependencies=None,
+                )
+            )
+        by_urn = {res.urn: res for res in built}  # the last of a URN, as the SDK's map
+        for r, res in zip(request.resources, built, strict=True):
+            fields = res.__dict__
+            parent = r.parent
+            if parent is not None and parent in by_urn:
+                fields["parent"] = by_urn[parent]
+            fields["dependencies"] = _FrozenList(by_urn[d] for d in r.dependencies if d in by_urn)
+            fields["property_dependencies"] = _FrozenDict(
+                {
+                    k: _FrozenList(by_urn[d] for d in v.urns if d in by_urn)
+                    for k, v in r.propertyDependencies.items()
+                }
+            )
+        return _FrozenList(built)
+
+
+class _SharedStackRequest:
+    """What the SDK's AnalyzeStack is given when the call's resources are shared: no resources
+    of its own to build for each policy (`StackValidationArgs` hands it the shared ones);
+    `engine_request` is the request as the engine sent it (for `recorded_edges`)."""
+
+    __slots__ = ("engine_request",)
+    resources: tuple[Any, ...] = ()
+
+    def __init__(self, request: Any) -> None:
+        self.engine_request = request
+
+
+def _shared_stack_args(real: Callable[..., Any]) -> Callable[..., Any]:
+    """pulumi_policy.policy's view of `StackValidationArgs`: in an AnalyzeStack call whose
+    resources are shared, every policy's args hold the call's one read-only list."""
+
+    def StackValidationArgs(  # noqa: N802 - the SDK's name
+        resources: Any, config: Any = None, stack_tags: Any = None
+    ) -> Any:
+        scope = _current()
+        if scope is not None and scope.resources is not None and not resources:
+            resources = scope.resources
+        return real(resources, config, stack_tags)
+
+    StackValidationArgs.__wrapped__ = real  # type: ignore[attr-defined]
+    return StackValidationArgs
 
 
 # -- the pieces of the patch -----------------------------------------------------------------
@@ -454,17 +717,31 @@ class _RequestView:
         return getattr(self._msg, name)
 
 
-def _scoped_servicer(base: Any) -> Any:
+def _scoped_servicer(base: Any, shared: _Shared) -> Any:
     class _ScopedServicer(base):
-        """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope."""
+        """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope; in
+        AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
 
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
             with call_scope("analyze"):
                 return super().Analyze(request, _context)
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            with gc_paused(), call_scope("stack"):
-                return super().AnalyzeStack(_RequestView(request), _context)
+            with gc_paused(), call_scope("stack") as scope:
+                try:
+                    scope.resources = shared.stack_resources(self, request)
+                except _UnshareableError:
+                    # An asset or archive: each policy gets its own resources, as the SDK does.
+                    return super().AnalyzeStack(_RequestView(request), _context)
+                return super().AnalyzeStack(_SharedStackRequest(request), _context)
+
+        def _create_report_violation(  # the SDK calls it as each policy starts
+            self, response: Any, policy_name: str, *args: Any, **kwargs: Any
+        ) -> Any:
+            scope = _current()
+            if scope is not None:
+                scope.policy = policy_name
+            return super()._create_report_violation(response, policy_name, *args, **kwargs)
 
     return _ScopedServicer
 
@@ -487,6 +764,7 @@ def engine_edges(urn: str) -> Edges | None:
 @contextlib.contextmanager
 def recorded_edges(request: Any) -> Iterator[None]:
     """`engine_edges` answers from `request` (an AnalyzeStackRequest) until the block ends."""
+    request = getattr(request, "engine_request", request)  # a _SharedStackRequest's
     edges: dict[str, Edges] = {
         r.urn: (
             tuple(r.dependencies),
@@ -629,6 +907,63 @@ def internals_problems() -> list[str]:
             problems.append(f"pulumi_policy.policy.{name} is not {module.__name__}.{name}")
         elif _params(value) != want:
             problems.append(f"{module.__name__}.{name}({', '.join(_params(value))})")
+    # What the shared, read-only resources mirror (_Shared).
+    stack_args = sdk_globals.get("StackValidationArgs")
+    if stack_args is not getattr(sdk, "StackValidationArgs", None) or not inspect.isclass(
+        stack_args
+    ):
+        problems.append("pulumi_policy.policy.StackValidationArgs is not the SDK's class")
+    elif _params(stack_args) != ["resources", "config", "stack_tags"]:
+        problems.append(f"StackValidationArgs{inspect.signature(stack_args)}")
+    if inspect.isclass(servicer):
+        report = getattr(servicer, "_create_report_violation", None)
+        if not callable(report) or _params(report)[:3] != ["self", "response", "policy_name"]:
+            problems.append(
+                "_PolicyAnalyzerServicer._create_report_violation(response, policy_name, ...) is missing"
+            )
+    for cls_name, fields in (
+        (
+            "PolicyResource",
+            [
+                "resource_type",
+                "props",
+                "urn",
+                "name",
+                "opts",
+                "provider",
+                "parent",
+                "dependencies",
+                "property_dependencies",
+            ],
+        ),
+        (
+            "PolicyResourceOptions",
+            [
+                "protect",
+                "ignore_changes",
+                "delete_before_replace",
+                "aliases",
+                "custom_timeouts",
+                "additional_secret_outputs",
+                "parent",
+            ],
+        ),
+        ("PolicyCustomTimeouts", ["create_seconds", "update_seconds", "delete_seconds"]),
+        ("PolicyProviderResource", ["resource_type", "props", "urn", "name"]),
+    ):
+        cls = sdk_globals.get(cls_name)
+        if not inspect.isclass(cls) or _params(cls) != fields:
+            problems.append(f"pulumi_policy.policy.{cls_name}({', '.join(fields)}) is missing")
+    if not callable(getattr(proxy, "_append_prop", None)):
+        problems.append("pulumi_policy.proxy._append_prop is missing")
+    for cls_name in ("_DictProxy", "_ListProxy"):
+        cls = getattr(proxy, cls_name, None)
+        try:
+            held = vars(cls([], ["p"])) if inspect.isclass(cls) else None
+        except Exception:  # noqa: BLE001 - any failure means "not as tested"
+            held = None
+        if held != {f"{cls_name}__target": [], f"{cls_name}__props_acc": ["p"]}:
+            problems.append(f"pulumi_policy.proxy.{cls_name} does not hold (__target, __props_acc)")
     helper = getattr(proxy, "_proxy_helper", None)
     if not callable(helper) or _params(helper) != ["to_proxy", "props_acc"]:
         problems.append("pulumi_policy.proxy._proxy_helper(to_proxy, props_acc) is missing")
@@ -679,20 +1014,23 @@ def install() -> bool:
     from pulumi_policy import policy as sdk
     from pulumi_policy import proxy
 
+    shared = _Shared(sdk, proxy, sdk.json_format)
     _originals.update(
         json_format=sdk.json_format,
         deserialize_properties=sdk.deserialize_properties,
         unknown_checking_proxy=sdk.unknown_checking_proxy,
         signature=sdk.signature,
+        StackValidationArgs=sdk.StackValidationArgs,
         _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
     )
+    sdk.StackValidationArgs = _shared_stack_args(sdk.StackValidationArgs)  # type: ignore[misc]
     sdk.signature = _memoised_signature(sdk.signature)
     sdk.json_format = _JsonFormat(sdk.json_format)
     sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
     sdk.unknown_checking_proxy = _lazy_unknown_checking_proxy(  # type: ignore[assignment]
         sdk.unknown_checking_proxy, _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper)
     )
-    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer)  # type: ignore[misc]
+    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer, shared)  # type: ignore[misc]
     if os.environ.get(ENV_VERBOSE) == "1":
         _warn(f"per-call conversion cache installed on pulumi-policy {version}")
     return True
