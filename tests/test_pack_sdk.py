@@ -13,9 +13,12 @@ import copy
 import gc
 import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 from google.protobuf import empty_pb2, json_format
 from guardrails import policies as guardrails_policies
 from guardrails import sdk, settings
@@ -26,14 +29,22 @@ from pulumi_policy import EnforcementLevel, StackValidationPolicy
 from pulumi_policy import policy as sdk_policy
 from pulumi_policy import proxy as sdk_proxy
 
+from infra.config import parse_config
 from preflight.analyzer import PolicyPackProcess, Verdict
+from preflight.engine import Emulation
 from preflight.graph import Graph
+from preflight.stackfile import load_stack_config
+from tests import inventory
+from tests import test_thirdparty as thirdparty
 from tests.mutations import MUTATIONS, mutated
 from tests.support import ROOT, STACKS, stack_config, stack_graph
 from tests.support import settings as stack_settings
 
 PACK = ROOT / "policies"
 ORIGINAL_SERVICER = sdk_policy._PolicyAnalyzerServicer
+# The pack with GUARDRAILS_SDK_CACHE=off: the SDK's servicer with only the engine's dependency
+# lists recorded (sdk.install_edges, installed whatever the switch: what the policies can know).
+UNPATCHED_PACK = sdk._edge_recording_servicer(ORIGINAL_SERVICER)
 
 
 @pytest.fixture
@@ -273,10 +284,21 @@ class _Stub:
         return _Method(getattr(self.servicer, name), self.responses)
 
 
-def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: bool):
+def _in_process(
+    servicer_class: Any,
+    policies: list[Any],
+    stack: str,
+    preview: bool,
+    project: str = "redis-vpc",
+    config: dict[str, str] | None = None,
+):
     servicer = servicer_class("redis-vpc-guardrails", "0.0.1", policies, EnforcementLevel.ADVISORY)
     pack = PolicyPackProcess(
-        PACK, project="redis-vpc", stack=stack, dry_run=preview, config=stack_config(stack)
+        PACK,
+        project=project,
+        stack=stack,
+        dry_run=preview,
+        config=stack_config(stack) if config is None else config,
     )
     pack.stub = _Stub(servicer)  # type: ignore[assignment]
     pack.info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
@@ -285,7 +307,11 @@ def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: b
 
 def _config(stack: str) -> dict[str, Any]:
     """The environment, which the pack reads from the Pulumi runtime, set explicitly."""
-    env = {"environment": stack_settings(stack).environment}
+    return _config_for(stack_settings(stack))
+
+
+def _config_for(stack_settings: Any) -> dict[str, Any]:
+    env = {"environment": stack_settings.environment}
     return {n: dict(env) for n, r in RULES.items() if settings.ENVIRONMENT in r.settings}
 
 
@@ -302,11 +328,74 @@ def broken(stack: str, preview: bool = False) -> Graph:
     return g
 
 
-def _responses(pack: PolicyPackProcess, graph: Graph, stack: str) -> tuple[Verdict, list[Any]]:
-    verdict = pack.evaluate(graph, _config(stack))
+def _responses(
+    pack: PolicyPackProcess, graph: Graph, policy_config: dict[str, Any] | None
+) -> tuple[Verdict, list[Any]]:
+    verdict = pack.evaluate(graph, policy_config)
     stub = pack.stub
     assert isinstance(stub, _Stub)
     return verdict, [r for r in stub.responses if isinstance(r, analyzer_pb2.AnalyzeResponse)]
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A program's graph as the pack judges it: where it comes from and how the pack is run."""
+
+    graph: Callable[[bool], Graph]  # preview -> the graph
+    project: str
+    stack: str
+    config: dict[str, str]  # the stack's config (the pack's PULUMI_CONFIG)
+    policy_config: Callable[[], dict[str, Any] | None]
+    must_report: bool = False  # a broken stack: it must give diagnostics to compare
+
+
+def _shipped(stack: str) -> _Case:
+    return _Case(
+        lambda preview: broken(stack, preview),
+        "redis-vpc",
+        stack,
+        stack_config(stack),
+        lambda: _config(stack),
+        stack in BROKEN_STACKS,
+    )
+
+
+@cache
+def _variant_graph(name: str, preview: bool) -> Graph:
+    return Emulation(ROOT, name, preview=preview, config=inventory.variant_config(name)).run()
+
+
+def _variant(name: str) -> _Case:
+    return _Case(
+        lambda preview: _variant_graph(name, preview),
+        "redis-vpc",
+        name,
+        inventory.variant_config(name),
+        lambda: _config_for(parse_config(inventory.variant_config(name))),
+    )
+
+
+def _thirdparty(name: str) -> _Case:
+    """As tests/test_thirdparty.py runs it: the stack's environment from policy config, or (a
+    program the platform team did not configure) the pack started with the program's project,
+    stack and config."""
+    env = thirdparty.program_stack(name)
+    if thirdparty.EXPECTED[name].configured:
+        return _Case(
+            lambda preview: thirdparty.program_graph(name, preview),
+            "thirdparty",
+            "thirdparty",
+            {},
+            lambda: {policy: {"environment": env} for policy in thirdparty.ENV_POLICIES},
+        )
+    project = yaml.safe_load((thirdparty.PROGRAMS / name / "Pulumi.yaml").read_text())["name"]
+    return _Case(
+        lambda preview: thirdparty.program_graph(name, preview),
+        project,
+        env,
+        load_stack_config(thirdparty.PROGRAMS / name, env),
+        lambda: None,
+    )
 
 
 # The stacks tests/mutations.py breaks. A stack added without mutations (a copy of staging saved
@@ -319,22 +408,101 @@ def test_the_comparison_covers_broken_stacks():
     assert {"staging", "production"} <= BROKEN_STACKS & set(STACKS)
 
 
-@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
-@pytest.mark.parametrize("stack", STACKS)
-def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
-    graph = broken(stack, preview)
-    expected, expected_raw = _responses(
-        _in_process(ORIGINAL_SERVICER, guardrails_policies.all_policies(), stack, preview),
-        graph,
-        stack,
+CASES = {
+    **{f"stack-{s}": _shipped for s in STACKS},
+    **{f"variant-{v}": _variant for v in inventory.VARIANTS},
+    **{f"thirdparty-{t}": _thirdparty for t in sorted(thirdparty.EXPECTED)},
+}
+
+
+def test_the_comparison_covers_every_stack_variant_and_thirdparty_program():
+    folders = {p.name for p in thirdparty.PROGRAMS.iterdir() if (p / "Pulumi.yaml").is_file()}
+    assert {k.removeprefix("thirdparty-") for k in CASES if k.startswith("thirdparty-")} == folders
+    assert {k.removeprefix("variant-") for k in CASES if k.startswith("variant-")} == set(
+        inventory.VARIANTS
     )
-    if stack in BROKEN_STACKS:
+    assert {k.removeprefix("stack-") for k in CASES if k.startswith("stack-")} == set(STACKS)
+
+
+def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> None:
+    """Every raw Analyze and AnalyzeStack response of `servicer_class` equals the unpatched
+    SDK's (ORIGINAL_SERVICER, with the engine's dependency lists recorded as the pack always
+    does), in order, and so does the verdict."""
+    graph = case.graph(preview)
+    answers = []
+    for cls in (UNPATCHED_PACK, servicer_class):
+        pack = _in_process(
+            cls,
+            guardrails_policies.all_policies(),
+            case.stack,
+            preview,
+            project=case.project,
+            config=case.config,
+        )
+        answers.append(_responses(pack, graph, case.policy_config()))
+    (expected, expected_raw), (got, got_raw) = answers
+    if case.must_report:
         assert expected.diagnostics, "a broken stack must give diagnostics to compare"
-    policies = guardrails_policies.all_policies()
-    got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
+    assert len(expected_raw) == len(graph.registered) + 1  # Analyze each, then AnalyzeStack
     assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
     assert got == expected
     assert sdk.cached_entries() == 0
+    # What a stack policy is handed, field by field, whether or not a policy reads it today.
+    request = _stack_request(graph, providers=True)
+    handed = [_handed(cls, request) for cls in (UNPATCHED_PACK, servicer_class)]
+    assert handed[1] == handed[0]
+    assert sdk.cached_entries() == 0
+
+
+def _read(value: Any) -> Any:
+    """A props value read as a policy reads it: every key and index through the proxy, an
+    unknown as the UnknownValueError it raises (its message and path)."""
+    if isinstance(value, str) or not isinstance(value, Mapping | Sequence):
+        return (type(value).__name__, value)
+    keys = list(value) if isinstance(value, Mapping) else range(len(value))
+    out = []
+    for k in keys:
+        try:
+            out.append((k, _read(value[k])))
+        except sdk.UnknownValueError as e:
+            out.append((k, ("unknown", e.message, tuple(e.props))))
+    return ("mapping" if isinstance(value, Mapping) else "sequence", out)
+
+
+def _handed(servicer_class: Any, request: Any) -> list[Any]:
+    """Everything the SDK hands a stack policy about each resource of `request`."""
+    seen: list[Any] = []
+
+    def snapshot(args: Any, report: Any) -> None:
+        for r in args.resources:
+            o, p = r.opts, r.provider
+            t = o.custom_timeouts
+            seen.append(
+                (
+                    r.resource_type,
+                    r.urn,
+                    r.name,
+                    _read(r.props),
+                    (o.protect, list(o.ignore_changes), o.delete_before_replace, list(o.aliases)),
+                    (t.create_seconds, t.update_seconds, t.delete_seconds),
+                    (list(o.additional_secret_outputs), o.parent),
+                    None if p is None else (p.resource_type, p.urn, p.name, _read(p.props)),
+                    None if r.parent is None else r.parent.urn,
+                    [d.urn for d in r.dependencies],
+                    {k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+                )
+            )
+
+    policies = [StackValidationPolicy(name="snapshot", description="d", validate=snapshot)]
+    servicer_class("spy", "0.0.1", policies, EnforcementLevel.ADVISORY).AnalyzeStack(request, None)
+    return seen
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_patched_servicer_answers_exactly_as_the_sdk(patched, case, preview):
+    name = case.split("-", 1)[1]
+    compare_with_the_sdk(patched, CASES[case](name), preview)
 
 
 def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
@@ -463,8 +631,17 @@ class _Spy:
         ]
 
 
-def _stack_request(graph: Graph) -> Any:
+def _stack_request(graph: Graph, providers: bool = False) -> Any:
+    """The AnalyzeStackRequest the pack is sent for `graph` (with each resource's provider as
+    `evaluate` sends it when `providers`)."""
     pack = PolicyPackProcess(PACK, project="redis-vpc", stack=graph.stack, dry_run=False)
+    if providers:
+        resources = graph.registered
+        return _stack_request_of(pack, resources, pack.providers(resources, graph.config))
+    return _stack_request_of(pack, graph.resources, None)
+
+
+def _stack_request_of(pack: PolicyPackProcess, resources: Any, providers: Any) -> Any:
     captured: list[Any] = []
 
     class Capture:
@@ -473,7 +650,7 @@ def _stack_request(graph: Graph) -> Any:
             return analyzer_pb2.AnalyzeResponse()
 
     pack.stub = Capture()  # type: ignore[assignment]
-    pack.analyze_stack(graph.resources)
+    pack.analyze_stack(resources, providers)
     return captured[0]
 
 
