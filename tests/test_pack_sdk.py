@@ -25,7 +25,7 @@ from guardrails import sdk, settings
 from guardrails.registry import RULES
 from guardrails.values import to_plain
 from pulumi.runtime.proto import analyzer_pb2
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy import policy as sdk_policy
 from pulumi_policy import proxy as sdk_proxy
 
@@ -451,6 +451,13 @@ def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> Non
     request = _stack_request(graph, providers=True)
     handed = [_handed(cls, request) for cls in (UNPATCHED_PACK, servicer_class)]
     assert handed[1] == handed[0]
+    # And what a resource policy is handed in each Analyze call.
+    pack = PolicyPackProcess(PACK, project=case.project, stack=case.stack, dry_run=preview)
+    resources = graph.registered
+    providers = pack.providers(resources, graph.config)
+    requests = [pack._analyze_request(r, providers.get(r.urn)) for r in resources]
+    handed = [_handed_analyze(cls, requests) for cls in (UNPATCHED_PACK, servicer_class)]
+    assert handed[1] == handed[0]
     assert sdk.cached_entries() == 0
 
 
@@ -469,6 +476,42 @@ def _read(value: Any) -> Any:
     return ("mapping" if isinstance(value, Mapping) else "sequence", out)
 
 
+def _handed_options(o: Any) -> Any:
+    t = o.custom_timeouts
+    return (
+        (o.protect, list(o.ignore_changes), o.delete_before_replace, list(o.aliases)),
+        (t.create_seconds, t.update_seconds, t.delete_seconds),
+        (list(o.additional_secret_outputs), o.parent),
+    )
+
+
+def _handed_provider(p: Any) -> Any:
+    return None if p is None else (p.resource_type, p.urn, p.name, _read(p.props))
+
+
+def _handed_analyze(servicer_class: Any, requests: list[Any]) -> list[Any]:
+    """Everything the SDK hands a resource policy in each Analyze call of `requests`."""
+    seen: list[Any] = []
+
+    def snapshot(args: Any, report: Any) -> None:
+        seen.append(
+            (
+                args.resource_type,
+                args.urn,
+                args.name,
+                _read(args.props),
+                _handed_options(args.opts),
+                _handed_provider(args.provider),
+            )
+        )
+
+    policies = [ResourceValidationPolicy(name="snapshot", description="d", validate=snapshot)]
+    servicer = servicer_class("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    for request in requests:
+        servicer.Analyze(request, None)
+    return seen
+
+
 def _handed(servicer_class: Any, request: Any) -> list[Any]:
     """Everything the SDK hands a stack policy about each resource of `request`."""
     seen: list[Any] = []
@@ -476,17 +519,14 @@ def _handed(servicer_class: Any, request: Any) -> list[Any]:
     def snapshot(args: Any, report: Any) -> None:
         for r in args.resources:
             o, p = r.opts, r.provider
-            t = o.custom_timeouts
             seen.append(
                 (
                     r.resource_type,
                     r.urn,
                     r.name,
                     _read(r.props),
-                    (o.protect, list(o.ignore_changes), o.delete_before_replace, list(o.aliases)),
-                    (t.create_seconds, t.update_seconds, t.delete_seconds),
-                    (list(o.additional_secret_outputs), o.parent),
-                    None if p is None else (p.resource_type, p.urn, p.name, _read(p.props)),
+                    _handed_options(o),
+                    _handed_provider(p),
                     None if r.parent is None else r.parent.urn,
                     [d.urn for d in r.dependencies],
                     {k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
@@ -701,6 +741,52 @@ def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(
     assert all("policy 'vandal' tried to change" in m for m in refused)
 
 
+def test_resource_policies_of_one_analyze_call_share_read_only_objects(patched):
+    graph = stack_graph("staging")
+    pack = PolicyPackProcess(PACK, project="redis-vpc", stack="staging", dry_run=False)
+    providers = pack.providers(graph.registered, graph.config)
+    custom = next(r for r in graph.registered if r.urn in providers and r.inputs)
+    request = pack._analyze_request(custom, providers[custom.urn])
+    handed: list[Any] = []
+    refused: list[str] = []
+
+    def look(args: Any, report: Any) -> None:
+        handed.append((args.props, args.opts, args.provider))
+
+    def vandal(args: Any, report: Any) -> None:
+        key = next(iter(args.props))
+        for attempt in (
+            lambda: args.props.__setitem__(key, "vandalised"),
+            lambda: args.props["__target"].__setitem__(key, "vandalised"),
+            lambda: setattr(args.opts, "protect", True),
+            lambda: args.opts.ignore_changes.append("vandalised"),
+            lambda: setattr(args.opts.custom_timeouts, "delete_seconds", 1.0),
+            lambda: args.provider.props.__setitem__("project", "vandalised"),
+            lambda: setattr(args.provider, "urn", "vandalised"),
+        ):
+            try:
+                attempt()
+            except sdk.SharedResourceError as e:
+                refused.append(str(e))
+
+    policies = [
+        ResourceValidationPolicy(name=n, description="d", validate=v)
+        for n, v in (("look-1", look), ("vandal", vandal), ("look-2", look))
+    ]
+    servicer = patched("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    servicer.Analyze(request, None)
+    (props, opts, provider), again = handed
+    assert all(a is b for a, b in zip(again, (props, opts, provider), strict=True))  # built once
+    assert isinstance(opts, sdk_policy.PolicyResourceOptions)
+    assert isinstance(provider, sdk_policy.PolicyProviderResource)
+    assert len(refused) == 7 and all("policy 'vandal' tried to change" in m for m in refused)
+    sent = sdk.deserialize_properties(json_format.MessageToDict(request.properties))
+    assert to_plain(props) == to_plain(sdk_proxy.unknown_checking_proxy(sent))  # unchanged
+    assert sdk.cached_entries() == 0
+    servicer.Analyze(request, None)  # a new call: new objects
+    assert handed[2][0] is not props and handed[2][1] is not opts
+
+
 def test_shared_model_outside_a_call_just_builds():
     calls = []
 
@@ -772,6 +858,23 @@ def test_assets_are_not_shared_between_policies(patched):
     servicer.AnalyzeStack(request, None)
     assert all(isinstance(a, pulumi.StringAsset) for a in seen)
     assert seen[0] is not seen[1]
+    # And in Analyze.
+    seen.clear()
+
+    def look_one(args: Any, report: Any) -> None:
+        seen.append(args.props["code"])
+
+    servicer = patched(
+        "assets",
+        "0.0.1",
+        [ResourceValidationPolicy(name=n, description="d", validate=look_one) for n in "ab"],
+        EnforcementLevel.ADVISORY,
+    )
+    one = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name)
+    one.properties.CopyFrom(r.properties)
+    servicer.Analyze(one, None)
+    assert all(isinstance(a, pulumi.StringAsset) for a in seen)
+    assert len(seen) == 2 and seen[0] is not seen[1]
 
 
 # -- over the protocol: the pack as the CLI runs it ---------------------------------------------

@@ -129,7 +129,17 @@ class _CallScope:
     whose id is its key, so that id cannot be reused while the entry exists (and `is` is checked
     on every hit anyway)."""
 
-    __slots__ = ("kind", "json", "props", "shared", "models", "resources", "policy")
+    __slots__ = (
+        "kind",
+        "json",
+        "props",
+        "shared",
+        "models",
+        "resources",
+        "policy",
+        "request",
+        "built",
+    )
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "analyze" | "stack"
@@ -137,6 +147,10 @@ class _CallScope:
         self.resources: list[Any] | None = None
         # the policy the SDK is running now (for SharedResourceError's message)
         self.policy: str | None = None
+        # Analyze: the request, and the read-only objects built once from it for every
+        # resource policy ("options", "provider", ("props", id(deserialised dict)))
+        self.request: Any = None
+        self.built: dict[Any, Any] = {}
         # id(message) -> (message, MessageToDict(message))
         self.json: dict[int, tuple[Any, dict[str, Any]]] = {}
         # id(such a dict) -> [that dict, deserialize_properties(that dict), or None until asked]
@@ -148,11 +162,13 @@ class _CallScope:
 
     def __len__(self) -> int:
         n = len(self.json) + len(self.props) + len(self.shared) + len(self.models)
-        return n + len(self.resources or ())
+        return n + len(self.resources or ()) + len(self.built)
 
     def clear(self) -> None:
         self.resources = None
         self.policy = None
+        self.request = None
+        self.built.clear()
         self.json.clear()
         self.props.clear()
         self.shared.clear()
@@ -366,6 +382,38 @@ class _Shared:
             def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
                 self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
 
+        class SharedLazyDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[misc, name-defined]
+            """A SharedDictProxy built the first time a policy reads it (most resource policies
+            never read the props of a resource of a type they do not judge)."""
+
+            def __init__(self, build: Callable[[], Any]) -> None:
+                self.__dict__["_build"] = build
+
+            def _built(self) -> Any:
+                fields = self.__dict__
+                built = fields.get("_proxy")
+                if built is None:
+                    built = fields["_proxy"] = fields.pop("_build")()
+                return built
+
+            def __getitem__(self, key: Any) -> Any:
+                return self._built()[key]
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                _refuse(f"props[{key!r}]")
+
+            def __len__(self) -> int:
+                return len(self._built())
+
+            def __iter__(self) -> Iterator[Any]:
+                return iter(self._built())
+
+            def __getattr__(self, name: str) -> Any:
+                # Only what the class does not define (such as the SDK's _DictProxy__target).
+                if name in ("_build", "_proxy"):
+                    raise AttributeError(name)
+                return getattr(self._built(), name)
+
         class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[misc, name-defined]
             __slots__ = ()
 
@@ -379,6 +427,7 @@ class _Shared:
             __slots__ = ()
 
         self.dict_proxy: Any = SharedDictProxy
+        self.lazy_dict_proxy: Any = SharedLazyDictProxy
         self.list_proxy: Any = SharedListProxy
         self.resource_class: Any = SharedPolicyResource
         self.options_class: Any = SharedPolicyResourceOptions
@@ -426,6 +475,22 @@ class _Shared:
             fields[name] = value
         return _frozen(self.options_class, **fields)
 
+    def provider(self, prov: Any) -> Any:
+        """What the SDK's `_get_provider_resource` builds from a request's `provider`, read-only,
+        its props built when first read. Raises _UnshareableError when they hold an asset or
+        an archive."""
+        serialized = prov.properties.SerializeToString()
+        if any(sig in serialized for sig in _UNSHARED_SIGS):
+            raise _UnshareableError("asset")
+        properties = prov.properties
+        return _frozen(
+            self.provider_class,
+            resource_type=prov.type,
+            props=self.lazy_dict_proxy(lambda: self.props(properties)),
+            urn=prov.urn,
+            name=prov.name,
+        )
+
     def stack_resources(self, servicer: Any, request: Any) -> _FrozenList:
         """The resources of an AnalyzeStackRequest as the SDK's AnalyzeStack builds them for a
         policy (PolicyResource, its options, provider, parent, dependencies and property
@@ -439,13 +504,7 @@ class _Shared:
                 key = prov.SerializeToString(deterministic=True)
                 provider = providers.get(key)
                 if provider is None:
-                    provider = providers[key] = _frozen(
-                        self.provider_class,
-                        resource_type=prov.type,
-                        props=self.props(prov.properties),
-                        urn=prov.urn,
-                        name=prov.name,
-                    )
+                    provider = providers[key] = self.provider(prov)
             built.append(
                 _frozen(
                     self.resource_class,
@@ -608,12 +667,20 @@ def _lazy_proxy_class(dict_proxy: Any, proxy_helper: Callable[[Any, list[str]], 
     return _LazyDictProxy
 
 
-def _lazy_unknown_checking_proxy(real: Callable[[Any], Any], lazy: Any) -> Callable[[Any], Any]:
+def _lazy_unknown_checking_proxy(
+    real: Callable[[Any], Any], lazy: Any, shared: _Shared
+) -> Callable[[Any], Any]:
     def unknown_checking_proxy(props: Any) -> Any:
         scope = _current()
         if scope is None or scope.shared.get(id(props)) is not props:
             return real(props)
-        return lazy(props)
+        if scope.kind != "analyze":
+            return lazy(props)  # AnalyzeStack with an asset: each policy its own copy
+        key = ("props", id(props))  # the request's props: one read-only proxy for every policy
+        built = scope.built.get(key)
+        if built is None:
+            built = scope.built[key] = shared.lazy_dict_proxy(lambda: shared.proxy(props, []))
+        return built
 
     unknown_checking_proxy.__wrapped__ = real  # type: ignore[attr-defined]
     return unknown_checking_proxy
@@ -723,8 +790,34 @@ def _scoped_servicer(base: Any, shared: _Shared) -> Any:
         AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
 
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            with call_scope("analyze"):
+            with call_scope("analyze") as scope:
+                scope.request = request
                 return super().Analyze(request, _context)
+
+        def _get_resource_options(self, request: Any) -> Any:
+            scope = _current()
+            if scope is None or scope.request is not request:
+                return super()._get_resource_options(request)
+            opts = scope.built.get("options")
+            if opts is None:  # once per Analyze call, read-only, for every resource policy
+                opts = scope.built["options"] = shared.options(
+                    super()._get_resource_options(request)
+                )
+            return opts
+
+        def _get_provider_resource(self, request: Any) -> Any:
+            scope = _current()
+            if scope is None or scope.request is not request:
+                return super()._get_provider_resource(request)
+            if "provider" not in scope.built:  # once per Analyze call, read-only
+                try:
+                    built = (
+                        shared.provider(request.provider) if request.HasField("provider") else None
+                    )
+                except _UnshareableError:
+                    return super()._get_provider_resource(request)
+                scope.built["provider"] = built
+            return scope.built["provider"]
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
             with gc_paused(), call_scope("stack") as scope:
@@ -1028,7 +1121,9 @@ def install() -> bool:
     sdk.json_format = _JsonFormat(sdk.json_format)
     sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
     sdk.unknown_checking_proxy = _lazy_unknown_checking_proxy(  # type: ignore[assignment]
-        sdk.unknown_checking_proxy, _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper)
+        sdk.unknown_checking_proxy,
+        _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper),
+        shared,
     )
     sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer, shared)  # type: ignore[misc]
     if os.environ.get(ENV_VERBOSE) == "1":
