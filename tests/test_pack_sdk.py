@@ -243,6 +243,73 @@ def test_changed_internals_are_left_alone_with_a_warning(monkeypatch, capsys, re
     assert "another stack's outputs through a StackReference" in err
 
 
+def _proxy_holding_its_target_elsewhere(self: Any, target: Any, props_acc: Any) -> None:
+    self.target, self.props_acc = target, props_acc
+
+
+@pytest.mark.parametrize(
+    "where,name,value,said",
+    [
+        (sdk_policy, "StackValidationArgs", lambda resources: None, "StackValidationArgs"),
+        (
+            sdk_policy.PolicyResourceOptions,
+            "__init__",
+            lambda self, protect: None,
+            "PolicyResourceOptions(",
+        ),
+        (
+            sdk_proxy._DictProxy,
+            "__init__",
+            _proxy_holding_its_target_elsewhere,
+            "_DictProxy does not hold",
+        ),
+        (
+            ORIGINAL_SERVICER,
+            "_create_report_violation",
+            lambda self, response: None,
+            "_create_report_violation",
+        ),
+    ],
+    ids=["stack-args", "options", "proxy", "report"],
+)
+def test_a_changed_shared_internal_is_left_alone_with_a_warning(
+    monkeypatch, capsys, restored, where, name, value, said
+):
+    """What the shared, read-only resources mirror: any change leaves the SDK as it is."""
+    monkeypatch.setattr(where, name, value)
+    assert sdk.install() is False
+    assert not sdk.installed() and _only_edges_recorded()
+    assert sdk_policy.StackValidationArgs is value or name != "StackValidationArgs"
+    err = capsys.readouterr().err
+    assert "internals are not as tested" in err and said in err
+
+
+def test_the_sdk_builds_no_resource_of_a_shared_stack_request():
+    """The patch hands the SDK's AnalyzeStack a request without resources (it builds none for
+    each policy) and its StackValidationArgs the shared ones: the SDK must build its args'
+    resources from the request's alone, and ask each policy's report function first."""
+    graph = stack_graph("staging")
+    request = _stack_request(graph)
+    seen: list[Any] = []
+    order: list[str] = []
+
+    class Servicer(ORIGINAL_SERVICER):  # type: ignore[misc, valid-type]
+        def _create_report_violation(self, response: Any, policy_name: str, *a: Any) -> Any:
+            order.append(f"report {policy_name}")
+            return super()._create_report_violation(response, policy_name, *a)
+
+    def look(args: Any, report: Any) -> None:
+        order.append("validate")
+        seen.append(list(args.resources))
+
+    policies = [StackValidationPolicy(name=n, description="d", validate=look) for n in "ab"]
+    Servicer("spy", "0.0.1", policies, EnforcementLevel.ADVISORY).AnalyzeStack(
+        sdk._SharedStackRequest(request), None
+    )
+    assert seen == [[], []]
+    assert order == ["report a", "validate", "report b", "validate"]
+
+
 def test_switched_off_by_the_environment(monkeypatch, restored):
     monkeypatch.setenv(sdk.ENV_SWITCH, "off")
     assert sdk.install() is False

@@ -1,34 +1,47 @@
-"""The one place that reaches into pulumi_policy's private internals: a per-call conversion cache.
+"""The one place that reaches into pulumi_policy's private internals: per-call sharing.
 
 The SDK (`_PolicyAnalyzerServicer` in pulumi_policy/policy.py) rebuilds every resource for every
 policy: in AnalyzeStack, once per stack policy for every resource, it converts the properties
 from protobuf (`json_format.MessageToDict`, pure Python, then `deserialize_properties`), copies
-them into its unknown-checking proxies (`unknown_checking_proxy`) and reads the resource's other
-fields from the protobuf message; Analyze does the same once per resource policy. `install()`
-makes each call do the conversion once and every policy of the call share it:
+them into its unknown-checking proxies (`unknown_checking_proxy`), and builds a PolicyResource,
+its options, its provider, its parent and dependency lists; Analyze does the same once per
+resource policy. At 10,000 resources and 40 stack policies that rebuilding is ~85% of
+AnalyzeStack (the Struct-to-dict conversion itself ~5%: docs/performance.md). `install()` makes
+each call build them once and hands the same objects to every policy of the call:
 
 - the servicer's Analyze and AnalyzeStack run inside a call scope (per thread: the SDK's gRPC
-  server serves calls on a pool of threads);
-- within a scope, `MessageToDict` and `deserialize_properties`, as pulumi_policy.policy calls
-  them, are memoised by the identity of the protobuf message and of the dict converted from it.
-  The scope holds a strong reference to every key, so no id can be reused by another object while
-  it is cached, and it is emptied when the call returns: nothing is kept across calls;
-- AnalyzeStack reads each resource's protobuf fields once per call (`_RequestView`), not once
-  per policy; the SDK still copies them into new lists for each policy;
-- `unknown_checking_proxy` of a shared dict returns a proxy that the SDK's own `_proxy_helper`
-  builds, as that policy's own copy, the first time the policy reads it: a policy that never
-  reads a resource's properties (every stack policy but one, with `shared_model`) never pays to
-  copy them;
-- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own functions;
+  server serves calls on a pool of threads); everything built for the call is dropped when it
+  returns (nothing is kept across calls);
+- AnalyzeStack: `_Shared.stack_resources` builds the request's resources once, as the SDK builds
+  them for a policy (each field mirrored; tests/test_pack_sdk.py compares them field by field,
+  and every response, with the unpatched SDK's on every stack, variant and third-party
+  program). The SDK's own AnalyzeStack then runs every policy as shipped (levels, reports,
+  not-applicable, unknown values, async validations), given a request without resources
+  (`_SharedStackRequest`, so it builds none) and a `StackValidationArgs` that hands each policy
+  the shared list;
+- Analyze: the resource's options and provider (`_get_resource_options`,
+  `_get_provider_resource`) are built once per call, and its props proxy once, when a policy
+  first reads it (`SharedLazyDictProxy`); the conversion behind them is memoised: `MessageToDict`
+  and `deserialize_properties`, as pulumi_policy.policy calls them, by the identity of the
+  protobuf message and of the dict converted from it (the scope holds a strong reference to
+  every key, so no id can be reused while it is cached);
+- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own;
 - AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
   call, is computed once.
 
-Sharing the converted dicts is safe because the SDK never hands them to a policy: every policy
-gets its own PolicyResource objects and its own proxy tree (`_proxy_helper` copies every dict and
-list; the SDK's proxies are not read-only: `__setitem__` and `["__target"]` reach that copy).
-What stays shared are immutable leaves (str, numbers, bool, None). Properties holding assets or
-archives (mutable pulumi.Asset objects) are converted per policy, as the SDK does.
+Why sharing is safe. The SDK as shipped gives each policy its own copies, so one policy writing
+into what it was handed (its proxies are not read-only: `__setitem__` and `["__target"]` reach
+the copy) cannot change what the next policy sees. Shared objects keep that guarantee by
+refusing every write instead: the resources, options, timeouts and providers are subclasses of
+the SDK's classes whose `__setattr__`/`__delattr__` raise; the props are subclasses of the SDK's
+proxies whose `__setitem__` raises and whose `["__target"]` is a `_FrozenDict`/`_FrozenList`;
+every list and dict handed over (resources, dependencies, property dependencies, repeated
+options) is such a frozen container. A write raises `SharedResourceError`, naming the policy
+(recorded as the SDK starts it: `_create_report_violation`) and saying to change a copy. What
+stays reachable are immutable leaves (str, numbers, bool, None). Properties holding assets or
+archives (mutable pulumi.Asset objects) are never shared: such an AnalyzeStack call falls back to
+one lazily built copy per policy, such an Analyze call to the SDK's per-policy copies.
 
 `shared_model(args, build)` memoises what a policy builds from its args (the typed model) for the
 rest of the same call, so the stack policies build the model once, not once each.
@@ -44,8 +57,9 @@ taken from another stack, would be lost; the servicer records the lists as the e
 for the duration of the call, and `guardrails.model.Res` reads them from there.
 
 The cache is pinned to the tested SDK version: with any other version, or when the internals it
-relies on are not as expected, `install()` prints a warning on stderr and leaves the SDK as it
-is. `GUARDRAILS_SDK_CACHE=off` turns it off (for comparisons and benchmarks).
+relies on are not as expected (`internals_problems`), `install()` prints a warning on stderr and
+leaves the SDK as it is. `GUARDRAILS_SDK_CACHE=off` turns it off: the SDK exactly as shipped
+(but for the edge recorder), for comparisons and benchmarks.
 tests/test_pack_sdk.py is the canary for everything this module assumes.
 """
 
@@ -292,7 +306,7 @@ def _refuse(what: str) -> Any:
     )
 
 
-class _FrozenList(list):  # type: ignore[type-arg]
+class _FrozenList(list[Any]):
     """A list no one can change (what the SDK hands over as a list, shared)."""
 
     __slots__ = ()
@@ -313,7 +327,7 @@ class _FrozenList(list):  # type: ignore[type-arg]
         return (list, (list(self),))
 
 
-class _FrozenDict(dict):  # type: ignore[type-arg]
+class _FrozenDict(dict[Any, Any]):
     """A dict no one can change (what the SDK hands over as a dict, shared)."""
 
     __slots__ = ()
@@ -368,7 +382,7 @@ class _Shared:
     `_get_resource_options`, `_get_provider_resource`; pulumi_policy/proxy.py `_proxy_helper`)."""
 
     def __init__(self, sdk: ModuleType, proxy: ModuleType, json_format: ModuleType) -> None:
-        class SharedDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[misc, name-defined]
+        class SharedDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[name-defined]
             """The SDK's unknown-checking `_DictProxy`, read-only: `["__target"]` is a
             _FrozenDict of read-only proxies."""
 
@@ -378,11 +392,11 @@ class _Shared:
             def __setitem__(self, key: Any, value: Any) -> None:
                 _refuse(f"props[{key!r}]")
 
-        class SharedListProxy(_FrozenObject, proxy._ListProxy):  # type: ignore[misc, name-defined]
+        class SharedListProxy(_FrozenObject, proxy._ListProxy):  # type: ignore[name-defined]
             def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
                 self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
 
-        class SharedLazyDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[misc, name-defined]
+        class SharedLazyDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[name-defined]
             """A SharedDictProxy built the first time a policy reads it (most resource policies
             never read the props of a resource of a type they do not judge)."""
 
@@ -414,16 +428,16 @@ class _Shared:
                     raise AttributeError(name)
                 return getattr(self._built(), name)
 
-        class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[misc, name-defined]
+        class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[name-defined]
             __slots__ = ()
 
-        class SharedPolicyResourceOptions(_FrozenObject, sdk.PolicyResourceOptions):  # type: ignore[misc, name-defined]
+        class SharedPolicyResourceOptions(_FrozenObject, sdk.PolicyResourceOptions):  # type: ignore[name-defined]
             __slots__ = ()
 
-        class SharedPolicyCustomTimeouts(_FrozenObject, sdk.PolicyCustomTimeouts):  # type: ignore[misc, name-defined]
+        class SharedPolicyCustomTimeouts(_FrozenObject, sdk.PolicyCustomTimeouts):  # type: ignore[name-defined]
             __slots__ = ()
 
-        class SharedPolicyProviderResource(_FrozenObject, sdk.PolicyProviderResource):  # type: ignore[misc, name-defined]
+        class SharedPolicyProviderResource(_FrozenObject, sdk.PolicyProviderResource):  # type: ignore[name-defined]
             __slots__ = ()
 
         self.dict_proxy: Any = SharedDictProxy
@@ -1050,9 +1064,9 @@ def internals_problems() -> list[str]:
     if not callable(getattr(proxy, "_append_prop", None)):
         problems.append("pulumi_policy.proxy._append_prop is missing")
     for cls_name in ("_DictProxy", "_ListProxy"):
-        cls = getattr(proxy, cls_name, None)
+        proxy_class: Any = getattr(proxy, cls_name, None)
         try:
-            held = vars(cls([], ["p"])) if inspect.isclass(cls) else None
+            held = None if proxy_class is None else vars(proxy_class([], ["p"]))
         except Exception:  # noqa: BLE001 - any failure means "not as tested"
             held = None
         if held != {f"{cls_name}__target": [], f"{cls_name}__props_acc": ["p"]}:
@@ -1116,7 +1130,7 @@ def install() -> bool:
         StackValidationArgs=sdk.StackValidationArgs,
         _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
     )
-    sdk.StackValidationArgs = _shared_stack_args(sdk.StackValidationArgs)  # type: ignore[misc]
+    sdk.StackValidationArgs = _shared_stack_args(sdk.StackValidationArgs)  # type: ignore[misc, assignment]
     sdk.signature = _memoised_signature(sdk.signature)
     sdk.json_format = _JsonFormat(sdk.json_format)
     sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
