@@ -638,9 +638,15 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
     }
     assert len(providers) < sum(r.HasField("provider") for r in request.resources)
     assert len(converted) == len(graph.resources) + len(providers)
+    # Analyze: a resource's props once when a policy reads them (the one resource policy reads
+    # those of the types it judges), else never; its provider's only if a policy reads them.
+    judged = RULES["firewall-logging-all-metadata"].types
     converted.clear()
-    pack.analyze(graph.resources[0])
+    pack.analyze(next(r for r in graph.resources if r.type in judged))
     assert len(converted) == 1
+    converted.clear()
+    pack.analyze(next(r for r in graph.resources if r.custom and r.type not in judged))
+    assert converted == []
 
 
 def _vandalisms(args: Any) -> list[Callable[[], Any]]:

@@ -599,12 +599,32 @@ class _JsonFormat(ModuleType):
         hit = scope.json.get(id(message))
         if hit is not None and hit[0] is message:
             return hit[1]
-        result = self._message_to_dict(message)
-        scope.json[id(message)] = (message, result)
         serialized = message.SerializeToString()
-        if not any(sig in serialized for sig in _UNSHARED_SIGS):
-            scope.props[id(result)] = [result, None]
+        shareable = not any(sig in serialized for sig in _UNSHARED_SIGS)
+        result: dict[str, Any]
+        if shareable and scope.kind == "analyze":
+            # Converted when a policy first reads the props (the SDK hands this dict, through
+            # deserialize_properties, to unknown_checking_proxy alone: the canary checks it).
+            result = _PendingProps(message)
+            scope.props[id(result)] = [result, result]
+            scope.shared[id(result)] = result
+        else:
+            result = self._message_to_dict(message)
+            if shareable:
+                scope.props[id(result)] = [result, None]
+        scope.json[id(message)] = (message, result)
         return result
+
+
+class _PendingProps(dict[str, Any]):
+    """Stands for `MessageToDict(message)` in an Analyze call until a policy reads the props
+    (empty itself: only the call's `unknown_checking_proxy` takes it, and converts `message`)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        super().__init__()
+        self.message = message
 
 
 def _memoised_deserialize(real: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -693,7 +713,12 @@ def _lazy_unknown_checking_proxy(
         key = ("props", id(props))  # the request's props: one read-only proxy for every policy
         built = scope.built.get(key)
         if built is None:
-            built = scope.built[key] = shared.lazy_dict_proxy(lambda: shared.proxy(props, []))
+            if type(props) is _PendingProps:
+                message = props.message
+                built = shared.lazy_dict_proxy(lambda: shared.props(message))
+            else:
+                built = shared.lazy_dict_proxy(lambda: shared.proxy(props, []))
+            scope.built[key] = built
         return built
 
     unknown_checking_proxy.__wrapped__ = real  # type: ignore[attr-defined]
