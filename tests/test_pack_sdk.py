@@ -494,36 +494,29 @@ def test_the_comparison_covers_every_stack_variant_and_thirdparty_program():
 def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> None:
     """Every raw Analyze and AnalyzeStack response of `servicer_class` equals the unpatched
     SDK's (ORIGINAL_SERVICER, with the engine's dependency lists recorded as the pack always
-    does), in order, and so does the verdict."""
+    does), in order, and so does the verdict; and so does what each policy is handed, field by
+    field, whether or not a policy reads it today (two snapshot policies run after the pack's)."""
     graph = case.graph(preview)
-    answers = []
+    answers, handed = [], []
     for cls in (UNPATCHED_PACK, servicer_class):
+        seen: dict[str, list[Any]] = {"stack": [], "resource": []}
         pack = _in_process(
             cls,
-            guardrails_policies.all_policies(),
+            guardrails_policies.all_policies() + _snapshots(seen),
             case.stack,
             preview,
             project=case.project,
             config=case.config,
         )
         answers.append(_responses(pack, graph, case.policy_config()))
+        handed.append(seen)
     (expected, expected_raw), (got, got_raw) = answers
     if case.must_report:
         assert expected.diagnostics, "a broken stack must give diagnostics to compare"
     assert len(expected_raw) == len(graph.registered) + 1  # Analyze each, then AnalyzeStack
     assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
     assert got == expected
-    assert sdk.cached_entries() == 0
-    # What a stack policy is handed, field by field, whether or not a policy reads it today.
-    request = _stack_request(graph, providers=True)
-    handed = [_handed(cls, request) for cls in (UNPATCHED_PACK, servicer_class)]
-    assert handed[1] == handed[0]
-    # And what a resource policy is handed in each Analyze call.
-    pack = PolicyPackProcess(PACK, project=case.project, stack=case.stack, dry_run=preview)
-    resources = graph.registered
-    providers = pack.providers(resources, graph.config)
-    requests = [pack._analyze_request(r, providers.get(r.urn)) for r in resources]
-    handed = [_handed_analyze(cls, requests) for cls in (UNPATCHED_PACK, servicer_class)]
+    assert len(handed[0]["stack"]) == len(handed[0]["resource"]) == len(graph.registered)
     assert handed[1] == handed[0]
     assert sdk.cached_entries() == 0
 
@@ -556,12 +549,12 @@ def _handed_provider(p: Any) -> Any:
     return None if p is None else (p.resource_type, p.urn, p.name, _read(p.props))
 
 
-def _handed_analyze(servicer_class: Any, requests: list[Any]) -> list[Any]:
-    """Everything the SDK hands a resource policy in each Analyze call of `requests`."""
-    seen: list[Any] = []
+def _snapshots(seen: dict[str, list[Any]]) -> list[Any]:
+    """A resource policy and a stack policy that record everything the SDK hands them about
+    each resource (into seen["resource"] and seen["stack"]); they report nothing."""
 
-    def snapshot(args: Any, report: Any) -> None:
-        seen.append(
+    def resource(args: Any, report: Any) -> None:
+        seen["resource"].append(
             (
                 args.resource_type,
                 args.urn,
@@ -572,37 +565,26 @@ def _handed_analyze(servicer_class: Any, requests: list[Any]) -> list[Any]:
             )
         )
 
-    policies = [ResourceValidationPolicy(name="snapshot", description="d", validate=snapshot)]
-    servicer = servicer_class("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
-    for request in requests:
-        servicer.Analyze(request, None)
-    return seen
-
-
-def _handed(servicer_class: Any, request: Any) -> list[Any]:
-    """Everything the SDK hands a stack policy about each resource of `request`."""
-    seen: list[Any] = []
-
-    def snapshot(args: Any, report: Any) -> None:
+    def stack(args: Any, report: Any) -> None:
         for r in args.resources:
-            o, p = r.opts, r.provider
-            seen.append(
+            seen["stack"].append(
                 (
                     r.resource_type,
                     r.urn,
                     r.name,
                     _read(r.props),
-                    _handed_options(o),
-                    _handed_provider(p),
+                    _handed_options(r.opts),
+                    _handed_provider(r.provider),
                     None if r.parent is None else r.parent.urn,
                     [d.urn for d in r.dependencies],
                     {k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
                 )
             )
 
-    policies = [StackValidationPolicy(name="snapshot", description="d", validate=snapshot)]
-    servicer_class("spy", "0.0.1", policies, EnforcementLevel.ADVISORY).AnalyzeStack(request, None)
-    return seen
+    return [
+        ResourceValidationPolicy(name="snapshot-resource", description="d", validate=resource),
+        StackValidationPolicy(name="snapshot-stack", description="d", validate=stack),
+    ]
 
 
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
