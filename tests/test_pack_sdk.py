@@ -1,10 +1,13 @@
 """The pack's patch of the pulumi-policy SDK (policies/guardrails/sdk.py).
 
 A canary first: the SDK is the pinned version and its internals are still what the patch
-relies on (names, signatures, the shape of the call sites it memoises). Then equivalence: the
-patched servicer answers exactly what the unpatched one answers, in process (every shipped stack,
-broken, in update and preview) and over the protocol (the pack as the CLI runs it), with the
-stack policies' model shared or not; and nothing stays cached once a call has returned."""
+relies on (names, signatures, the shape of the call sites it memoises and the objects it
+mirrors); a changed one leaves the SDK alone with a warning. Then equivalence: the patched
+servicer answers exactly what the unpatched one answers, every raw response and everything a
+policy is handed, in process (every shipped stack broken by its mutations, every variant, every
+third-party program, in update and preview) and over the protocol (the pack as the CLI runs it).
+Then safety: the objects every policy of a call shares refuse any write, naming the policy, and
+nothing stays cached once a call has returned."""
 
 from __future__ import annotations
 
