@@ -5,9 +5,10 @@ between consecutive sizes (10x more resources should cost about 10x, not 100x).
     python -m bench.scale [--sizes 10 100 1000 10000] [--no-protocol]
 
 Then the pack over the protocol with and without its SDK patch (policies/guardrails/sdk.py):
-the SDK as shipped (GUARDRAILS_SDK_CACHE=off) and the patch (one conversion of each resource and
-one typed model per call, shared by every policy). Each pack is a fresh process; figures are
-medians of --runs, the variants interleaved.
+the SDK as shipped (GUARDRAILS_SDK_CACHE=off) and the patch (each resource built once per call,
+read-only, and one typed model per call, shared by every policy). Each pack is a fresh process;
+figures are medians of --runs, the variants interleaved; the load average is printed before and
+after (other work on the machine slows both variants).
 
     python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3]
 """
@@ -116,11 +117,13 @@ def sdk_cache(on: bool) -> Iterator[None]:
 def compare(sizes: list[int], runs: int) -> None:
     """Before/after over the protocol: Analyze xN and AnalyzeStack (wall time, and the pack's
     CPU time in brackets), their total, the pack's peak RSS, the diagnostics it returned. Before:
-    the SDK as shipped (each policy converts every resource and builds its own model); after:
-    the pack's SDK patch (guardrails/sdk.py: one conversion and one shared model per call)."""
+    the SDK as shipped (each policy is handed its own copy of every resource and builds its own
+    model); after: the pack's SDK patch (guardrails/sdk.py: each resource built once per call,
+    read-only, and one model, shared by every policy)."""
     from bench.synthetic import synthetic
 
     print(f"## Policy pack over the protocol: SDK as shipped vs patched (median of {runs})")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"{'resources':>9s}  {'variant':16s} {'Analyze xN (cpu)':>17s} "
         f"{'AnalyzeStack (cpu)':>19s} {'total':>7s} {'pack RSS':>8s} {'diags':>6s}"
@@ -147,6 +150,7 @@ def compare(sizes: list[int], runs: int) -> None:
                 f"{rows[0].diagnostics:6d}",
                 flush=True,
             )
+    print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 def main() -> None:

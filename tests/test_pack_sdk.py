@@ -1,10 +1,13 @@
 """The pack's patch of the pulumi-policy SDK (policies/guardrails/sdk.py).
 
 A canary first: the SDK is the pinned version and its internals are still what the patch
-relies on (names, signatures, the shape of the call sites it memoises). Then equivalence: the
-patched servicer answers exactly what the unpatched one answers, in process (every shipped stack,
-broken, in update and preview) and over the protocol (the pack as the CLI runs it), with the
-stack policies' model shared or not; and nothing stays cached once a call has returned."""
+relies on (names, signatures, the shape of the call sites it memoises and the objects it
+mirrors); a changed one leaves the SDK alone with a warning. Then equivalence: the patched
+servicer answers exactly what the unpatched one answers, every raw response and everything a
+policy is handed, in process (every shipped stack broken by its mutations, every variant, every
+third-party program, in update and preview) and over the protocol (the pack as the CLI runs it).
+Then safety: the objects every policy of a call shares refuse any write, naming the policy, and
+nothing stays cached once a call has returned."""
 
 from __future__ import annotations
 
@@ -12,28 +15,39 @@ import ast
 import copy
 import gc
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import pytest
+import yaml
 from google.protobuf import empty_pb2, json_format
 from guardrails import policies as guardrails_policies
 from guardrails import sdk, settings
 from guardrails.registry import RULES
 from guardrails.values import to_plain
 from pulumi.runtime.proto import analyzer_pb2
-from pulumi_policy import EnforcementLevel, StackValidationPolicy
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
 from pulumi_policy import policy as sdk_policy
 from pulumi_policy import proxy as sdk_proxy
 
+from infra.config import parse_config
 from preflight.analyzer import PolicyPackProcess, Verdict
+from preflight.engine import Emulation
 from preflight.graph import Graph
+from preflight.stackfile import load_stack_config
+from tests import inventory
+from tests import test_thirdparty as thirdparty
 from tests.mutations import MUTATIONS, mutated
 from tests.support import ROOT, STACKS, stack_config, stack_graph
 from tests.support import settings as stack_settings
 
 PACK = ROOT / "policies"
 ORIGINAL_SERVICER = sdk_policy._PolicyAnalyzerServicer
+# The pack with GUARDRAILS_SDK_CACHE=off: the SDK's servicer with only the engine's dependency
+# lists recorded (sdk.install_edges, installed whatever the switch: what the policies can know).
+UNPATCHED_PACK = sdk._edge_recording_servicer(ORIGINAL_SERVICER)
 
 
 @pytest.fixture
@@ -232,6 +246,73 @@ def test_changed_internals_are_left_alone_with_a_warning(monkeypatch, capsys, re
     assert "another stack's outputs through a StackReference" in err
 
 
+def _proxy_holding_its_target_elsewhere(self: Any, target: Any, props_acc: Any) -> None:
+    self.target, self.props_acc = target, props_acc
+
+
+@pytest.mark.parametrize(
+    "where,name,value,said",
+    [
+        (sdk_policy, "StackValidationArgs", lambda resources: None, "StackValidationArgs"),
+        (
+            sdk_policy.PolicyResourceOptions,
+            "__init__",
+            lambda self, protect: None,
+            "PolicyResourceOptions(",
+        ),
+        (
+            sdk_proxy._DictProxy,
+            "__init__",
+            _proxy_holding_its_target_elsewhere,
+            "_DictProxy does not hold",
+        ),
+        (
+            ORIGINAL_SERVICER,
+            "_create_report_violation",
+            lambda self, response: None,
+            "_create_report_violation",
+        ),
+    ],
+    ids=["stack-args", "options", "proxy", "report"],
+)
+def test_a_changed_shared_internal_is_left_alone_with_a_warning(
+    monkeypatch, capsys, restored, where, name, value, said
+):
+    """What the shared, read-only resources mirror: any change leaves the SDK as it is."""
+    monkeypatch.setattr(where, name, value)
+    assert sdk.install() is False
+    assert not sdk.installed() and _only_edges_recorded()
+    assert sdk_policy.StackValidationArgs is value or name != "StackValidationArgs"
+    err = capsys.readouterr().err
+    assert "internals are not as tested" in err and said in err
+
+
+def test_the_sdk_builds_no_resource_of_a_shared_stack_request():
+    """The patch hands the SDK's AnalyzeStack a request without resources (it builds none for
+    each policy) and its StackValidationArgs the shared ones: the SDK must build its args'
+    resources from the request's alone, and ask each policy's report function first."""
+    graph = stack_graph("staging")
+    request = _stack_request(graph)
+    seen: list[Any] = []
+    order: list[str] = []
+
+    class Servicer(ORIGINAL_SERVICER):  # type: ignore[misc, valid-type]
+        def _create_report_violation(self, response: Any, policy_name: str, *a: Any) -> Any:
+            order.append(f"report {policy_name}")
+            return super()._create_report_violation(response, policy_name, *a)
+
+    def look(args: Any, report: Any) -> None:
+        order.append("validate")
+        seen.append(list(args.resources))
+
+    policies = [StackValidationPolicy(name=n, description="d", validate=look) for n in "ab"]
+    Servicer("spy", "0.0.1", policies, EnforcementLevel.ADVISORY).AnalyzeStack(
+        sdk._SharedStackRequest(request), None
+    )
+    assert seen == [[], []]
+    assert order == ["report a", "validate", "report b", "validate"]
+
+
 def test_switched_off_by_the_environment(monkeypatch, restored):
     monkeypatch.setenv(sdk.ENV_SWITCH, "off")
     assert sdk.install() is False
@@ -273,10 +354,21 @@ class _Stub:
         return _Method(getattr(self.servicer, name), self.responses)
 
 
-def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: bool):
+def _in_process(
+    servicer_class: Any,
+    policies: list[Any],
+    stack: str,
+    preview: bool,
+    project: str = "redis-vpc",
+    config: dict[str, str] | None = None,
+):
     servicer = servicer_class("redis-vpc-guardrails", "0.0.1", policies, EnforcementLevel.ADVISORY)
     pack = PolicyPackProcess(
-        PACK, project="redis-vpc", stack=stack, dry_run=preview, config=stack_config(stack)
+        PACK,
+        project=project,
+        stack=stack,
+        dry_run=preview,
+        config=stack_config(stack) if config is None else config,
     )
     pack.stub = _Stub(servicer)  # type: ignore[assignment]
     pack.info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
@@ -285,7 +377,11 @@ def _in_process(servicer_class: Any, policies: list[Any], stack: str, preview: b
 
 def _config(stack: str) -> dict[str, Any]:
     """The environment, which the pack reads from the Pulumi runtime, set explicitly."""
-    env = {"environment": stack_settings(stack).environment}
+    return _config_for(stack_settings(stack))
+
+
+def _config_for(stack_settings: Any) -> dict[str, Any]:
+    env = {"environment": stack_settings.environment}
     return {n: dict(env) for n, r in RULES.items() if settings.ENVIRONMENT in r.settings}
 
 
@@ -302,11 +398,74 @@ def broken(stack: str, preview: bool = False) -> Graph:
     return g
 
 
-def _responses(pack: PolicyPackProcess, graph: Graph, stack: str) -> tuple[Verdict, list[Any]]:
-    verdict = pack.evaluate(graph, _config(stack))
+def _responses(
+    pack: PolicyPackProcess, graph: Graph, policy_config: dict[str, Any] | None
+) -> tuple[Verdict, list[Any]]:
+    verdict = pack.evaluate(graph, policy_config)
     stub = pack.stub
     assert isinstance(stub, _Stub)
     return verdict, [r for r in stub.responses if isinstance(r, analyzer_pb2.AnalyzeResponse)]
+
+
+@dataclass(frozen=True)
+class _Case:
+    """A program's graph as the pack judges it: where it comes from and how the pack is run."""
+
+    graph: Callable[[bool], Graph]  # preview -> the graph
+    project: str
+    stack: str
+    config: dict[str, str]  # the stack's config (the pack's PULUMI_CONFIG)
+    policy_config: Callable[[], dict[str, Any] | None]
+    must_report: bool = False  # a broken stack: it must give diagnostics to compare
+
+
+def _shipped(stack: str) -> _Case:
+    return _Case(
+        lambda preview: broken(stack, preview),
+        "redis-vpc",
+        stack,
+        stack_config(stack),
+        lambda: _config(stack),
+        stack in BROKEN_STACKS,
+    )
+
+
+@cache
+def _variant_graph(name: str, preview: bool) -> Graph:
+    return Emulation(ROOT, name, preview=preview, config=inventory.variant_config(name)).run()
+
+
+def _variant(name: str) -> _Case:
+    return _Case(
+        lambda preview: _variant_graph(name, preview),
+        "redis-vpc",
+        name,
+        inventory.variant_config(name),
+        lambda: _config_for(parse_config(inventory.variant_config(name))),
+    )
+
+
+def _thirdparty(name: str) -> _Case:
+    """As tests/test_thirdparty.py runs it: the stack's environment from policy config, or (a
+    program the platform team did not configure) the pack started with the program's project,
+    stack and config."""
+    env = thirdparty.program_stack(name)
+    if thirdparty.EXPECTED[name].configured:
+        return _Case(
+            lambda preview: thirdparty.program_graph(name, preview),
+            "thirdparty",
+            "thirdparty",
+            {},
+            lambda: {policy: {"environment": env} for policy in thirdparty.ENV_POLICIES},
+        )
+    project = yaml.safe_load((thirdparty.PROGRAMS / name / "Pulumi.yaml").read_text())["name"]
+    return _Case(
+        lambda preview: thirdparty.program_graph(name, preview),
+        project,
+        env,
+        load_stack_config(thirdparty.PROGRAMS / name, env),
+        lambda: None,
+    )
 
 
 # The stacks tests/mutations.py breaks. A stack added without mutations (a copy of staging saved
@@ -319,22 +478,123 @@ def test_the_comparison_covers_broken_stacks():
     assert {"staging", "production"} <= BROKEN_STACKS & set(STACKS)
 
 
-@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
-@pytest.mark.parametrize("stack", STACKS)
-def test_patched_servicer_answers_exactly_as_the_sdk(patched, stack, preview):
-    graph = broken(stack, preview)
-    expected, expected_raw = _responses(
-        _in_process(ORIGINAL_SERVICER, guardrails_policies.all_policies(), stack, preview),
-        graph,
-        stack,
+CASES = {
+    **{f"stack-{s}": _shipped for s in STACKS},
+    **{f"variant-{v}": _variant for v in inventory.VARIANTS},
+    **{f"thirdparty-{t}": _thirdparty for t in sorted(thirdparty.EXPECTED)},
+}
+
+
+def test_the_comparison_covers_every_stack_variant_and_thirdparty_program():
+    folders = {p.name for p in thirdparty.PROGRAMS.iterdir() if (p / "Pulumi.yaml").is_file()}
+    assert {k.removeprefix("thirdparty-") for k in CASES if k.startswith("thirdparty-")} == folders
+    assert {k.removeprefix("variant-") for k in CASES if k.startswith("variant-")} == set(
+        inventory.VARIANTS
     )
-    if stack in BROKEN_STACKS:
+    assert {k.removeprefix("stack-") for k in CASES if k.startswith("stack-")} == set(STACKS)
+
+
+def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> None:
+    """Every raw Analyze and AnalyzeStack response of `servicer_class` equals the unpatched
+    SDK's (ORIGINAL_SERVICER, with the engine's dependency lists recorded as the pack always
+    does), in order, and so does the verdict; and so does what each policy is handed, field by
+    field, whether or not a policy reads it today (two snapshot policies run after the pack's)."""
+    graph = case.graph(preview)
+    answers, handed = [], []
+    for cls in (UNPATCHED_PACK, servicer_class):
+        seen: dict[str, list[Any]] = {"stack": [], "resource": []}
+        pack = _in_process(
+            cls,
+            guardrails_policies.all_policies() + _snapshots(seen),
+            case.stack,
+            preview,
+            project=case.project,
+            config=case.config,
+        )
+        answers.append(_responses(pack, graph, case.policy_config()))
+        handed.append(seen)
+    (expected, expected_raw), (got, got_raw) = answers
+    if case.must_report:
         assert expected.diagnostics, "a broken stack must give diagnostics to compare"
-    policies = guardrails_policies.all_policies()
-    got, got_raw = _responses(_in_process(patched, policies, stack, preview), graph, stack)
+    assert len(expected_raw) == len(graph.registered) + 1  # Analyze each, then AnalyzeStack
     assert got_raw == expected_raw  # every Analyze and AnalyzeStack response, in order
     assert got == expected
+    assert len(handed[0]["stack"]) == len(handed[0]["resource"]) == len(graph.registered)
+    assert handed[1] == handed[0]
     assert sdk.cached_entries() == 0
+
+
+def _read(value: Any) -> Any:
+    """A props value read as a policy reads it: every key and index through the proxy, an
+    unknown as the UnknownValueError it raises (its message and path)."""
+    if isinstance(value, str) or not isinstance(value, Mapping | Sequence):
+        return (type(value).__name__, value)
+    keys = list(value) if isinstance(value, Mapping) else range(len(value))
+    out = []
+    for k in keys:
+        try:
+            out.append((k, _read(value[k])))
+        except sdk.UnknownValueError as e:
+            out.append((k, ("unknown", e.message, tuple(e.props))))
+    return ("mapping" if isinstance(value, Mapping) else "sequence", out)
+
+
+def _handed_options(o: Any) -> Any:
+    t = o.custom_timeouts
+    return (
+        (o.protect, list(o.ignore_changes), o.delete_before_replace, list(o.aliases)),
+        (t.create_seconds, t.update_seconds, t.delete_seconds),
+        (list(o.additional_secret_outputs), o.parent),
+    )
+
+
+def _handed_provider(p: Any) -> Any:
+    return None if p is None else (p.resource_type, p.urn, p.name, _read(p.props))
+
+
+def _snapshots(seen: dict[str, list[Any]]) -> list[Any]:
+    """A resource policy and a stack policy that record everything the SDK hands them about
+    each resource (into seen["resource"] and seen["stack"]); they report nothing."""
+
+    def resource(args: Any, report: Any) -> None:
+        seen["resource"].append(
+            (
+                args.resource_type,
+                args.urn,
+                args.name,
+                _read(args.props),
+                _handed_options(args.opts),
+                _handed_provider(args.provider),
+            )
+        )
+
+    def stack(args: Any, report: Any) -> None:
+        for r in args.resources:
+            seen["stack"].append(
+                (
+                    r.resource_type,
+                    r.urn,
+                    r.name,
+                    _read(r.props),
+                    _handed_options(r.opts),
+                    _handed_provider(r.provider),
+                    None if r.parent is None else r.parent.urn,
+                    [d.urn for d in r.dependencies],
+                    {k: [d.urn for d in v] for k, v in r.property_dependencies.items()},
+                )
+            )
+
+    return [
+        ResourceValidationPolicy(name="snapshot-resource", description="d", validate=resource),
+        StackValidationPolicy(name="snapshot-stack", description="d", validate=stack),
+    ]
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_patched_servicer_answers_exactly_as_the_sdk(patched, case, preview):
+    name = case.split("-", 1)[1]
+    compare_with_the_sdk(patched, CASES[case](name), preview)
 
 
 def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
@@ -348,17 +608,75 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
         return real(message, *args, **kwargs)
 
     monkeypatch.setattr(jf, "_message_to_dict", counting)
+    monkeypatch.setattr(json_format, "MessageToDict", counting)  # what the shared resources use
     pack = _in_process(patched, guardrails_policies.all_policies(), "production", False)
     pack.configure(_config("production"))
     converted.clear()
     pack.analyze_stack(graph.resources)
-    # Each resource's properties, and each custom resource's provider's, once per call (not
-    # once per policy).
-    with_provider = [r for r in graph.resources if r.custom and not r.type.startswith("pulumi:")]
-    assert len(converted) == len(graph.resources) + len(with_provider)
+    # Each resource's properties, and each distinct provider's, once per call (not once per
+    # policy, nor once per resource for a provider many resources share).
+    request = _stack_request(graph)
+    providers = {
+        r.provider.SerializeToString(deterministic=True)
+        for r in request.resources
+        if r.HasField("provider")
+    }
+    assert len(providers) < sum(r.HasField("provider") for r in request.resources)
+    assert len(converted) == len(graph.resources) + len(providers)
+    # Analyze: a resource's props once when a policy reads them (the one resource policy reads
+    # those of the types it judges), else never; its provider's only if a policy reads them.
+    judged = RULES["firewall-logging-all-metadata"].types
     converted.clear()
-    pack.analyze(graph.resources[0])
+    pack.analyze(next(r for r in graph.resources if r.type in judged))
     assert len(converted) == 1
+    converted.clear()
+    pack.analyze(next(r for r in graph.resources if r.custom and r.type not in judged))
+    assert converted == []
+
+
+def _vandalisms(args: Any) -> list[Callable[[], Any]]:
+    """Every way a stack policy could change what it was handed (each a write the SDK as shipped
+    allows on the policy's own copies; on shared resources each must raise)."""
+    out: list[Callable[[], Any]] = [
+        lambda: args.resources.append(args.resources[0]),
+        lambda: args.resources.__setitem__(0, None),
+        lambda: args.resources.clear(),
+    ]
+    for r in args.resources:
+        target = r.props["__target"]
+        out += [
+            lambda r=r: r.props.__setitem__("name", "vandalised"),
+            lambda t=target: t.__setitem__("name", "vandalised"),
+            lambda t=target: t.update(added=True),
+            lambda t=target: t.pop("name", None),
+            lambda r=r: setattr(r.props, "_DictProxy__target", {}),
+            lambda r=r: setattr(r, "urn", "vandalised"),
+            lambda r=r: setattr(r, "props", {}),
+            lambda r=r: delattr(r, "name"),
+            lambda r=r: r.dependencies.clear(),
+            lambda r=r: r.dependencies.append(r),
+            lambda r=r: r.property_dependencies.__setitem__("added", []),
+            lambda r=r: r.property_dependencies.clear(),
+            lambda r=r: setattr(r.opts, "protect", True),
+            lambda r=r: r.opts.ignore_changes.append("vandalised"),
+            lambda r=r: r.opts.aliases.append("vandalised"),
+            lambda r=r: setattr(r.opts.custom_timeouts, "create_seconds", 1.0),
+        ]
+        for value in target.values():
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                out.append(lambda v=value: v["__target"].append("vandalised"))
+            elif isinstance(value, Mapping):
+                out.append(lambda v=value: v.__setitem__("vandalised", True))
+        for deps in r.property_dependencies.values():
+            out.append(lambda d=deps: d.append(None))
+        if r.provider is not None:
+            out += [
+                lambda r=r: r.provider.props.__setitem__("project", "vandalised"),
+                lambda r=r: setattr(r.provider, "name", "vandalised"),
+            ]
+        if r.parent is not None:
+            out.append(lambda r=r: setattr(r.parent, "name", "vandalised"))
+    return out
 
 
 class _Spy:
@@ -373,6 +691,8 @@ class _Spy:
         self.seen: list[list[Any]] = []
         self.explode = False
         self.gc: list[bool] = []
+        self.refused: list[str] = []
+        self.done = 0
 
     def build(self, args: Any) -> Any:
         self.builds += 1
@@ -380,10 +700,13 @@ class _Spy:
 
     def policies(self) -> list[StackValidationPolicy]:
         def vandal(args: Any, report: Any) -> None:
-            for r in args.resources:
-                r.props["__target"]["name"] = "vandalised"
-                r.props["added"] = True
-                r.dependencies.clear()
+            for attempt in _vandalisms(args):
+                try:
+                    attempt()
+                except sdk.SharedResourceError as e:
+                    self.refused.append(str(e))
+                else:
+                    self.done += 1
 
         def look(args: Any, report: Any) -> None:
             self.scopes.append(sdk._current())
@@ -406,8 +729,17 @@ class _Spy:
         ]
 
 
-def _stack_request(graph: Graph) -> Any:
+def _stack_request(graph: Graph, providers: bool = False) -> Any:
+    """The AnalyzeStackRequest the pack is sent for `graph` (with each resource's provider as
+    `evaluate` sends it when `providers`)."""
     pack = PolicyPackProcess(PACK, project="redis-vpc", stack=graph.stack, dry_run=False)
+    if providers:
+        resources = graph.registered
+        return _stack_request_of(pack, resources, pack.providers(resources, graph.config))
+    return _stack_request_of(pack, graph.resources, None)
+
+
+def _stack_request_of(pack: PolicyPackProcess, resources: Any, providers: Any) -> Any:
     captured: list[Any] = []
 
     class Capture:
@@ -416,7 +748,7 @@ def _stack_request(graph: Graph) -> Any:
             return analyzer_pb2.AnalyzeResponse()
 
     pack.stub = Capture()  # type: ignore[assignment]
-    pack.analyze_stack(graph.resources)
+    pack.analyze_stack(resources, providers)
     return captured[0]
 
 
@@ -424,11 +756,13 @@ def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(
     graph = stack_graph("staging")
     request = _stack_request(graph)
     results = {}
+    spies = {}
     for name, cls in (("sdk", ORIGINAL_SERVICER), ("patched", patched)):
-        spy = _Spy()
+        spy = spies[name] = _Spy()
         servicer = cls("spy", "0.0.1", spy.policies(), EnforcementLevel.ADVISORY)
         servicer.AnalyzeStack(request, None)
         results[name] = spy.seen
+        refused = list(spy.refused)  # in the first call
         if name == "patched":
             scope = spy.scopes[0]
             assert spy.scopes == [scope, scope] and scope is not None
@@ -454,10 +788,61 @@ def test_nothing_is_cached_after_the_call_and_each_policy_has_its_own_resources(
                 assert not gc.isenabled()
             finally:
                 gc.enable()
-    # What the vandal wrote into its own resources, the next policy does not see.
+    # What the vandal wrote into its own resources, the next policy does not see; with the
+    # resources shared, every write is refused with an error that names the policy.
     before, after = results["patched"][0], results["patched"][1]
     assert after == before == results["sdk"][0] == results["sdk"][1]
     assert all(props.get("name") != "vandalised" for props, _ in after)
+    assert spies["sdk"].refused == [] and spies["sdk"].done > len(request.resources) * 10
+    assert spies["patched"].done == 0
+    assert len(refused) == spies["sdk"].done  # refused: the patched servicer's first call's
+    assert all("policy 'vandal' tried to change" in m for m in refused)
+
+
+def test_resource_policies_of_one_analyze_call_share_read_only_objects(patched):
+    graph = stack_graph("staging")
+    pack = PolicyPackProcess(PACK, project="redis-vpc", stack="staging", dry_run=False)
+    providers = pack.providers(graph.registered, graph.config)
+    custom = next(r for r in graph.registered if r.urn in providers and r.inputs)
+    request = pack._analyze_request(custom, providers[custom.urn])
+    handed: list[Any] = []
+    refused: list[str] = []
+
+    def look(args: Any, report: Any) -> None:
+        handed.append((args.props, args.opts, args.provider))
+
+    def vandal(args: Any, report: Any) -> None:
+        key = next(iter(args.props))
+        for attempt in (
+            lambda: args.props.__setitem__(key, "vandalised"),
+            lambda: args.props["__target"].__setitem__(key, "vandalised"),
+            lambda: setattr(args.opts, "protect", True),
+            lambda: args.opts.ignore_changes.append("vandalised"),
+            lambda: setattr(args.opts.custom_timeouts, "delete_seconds", 1.0),
+            lambda: args.provider.props.__setitem__("project", "vandalised"),
+            lambda: setattr(args.provider, "urn", "vandalised"),
+        ):
+            try:
+                attempt()
+            except sdk.SharedResourceError as e:
+                refused.append(str(e))
+
+    policies = [
+        ResourceValidationPolicy(name=n, description="d", validate=v)
+        for n, v in (("look-1", look), ("vandal", vandal), ("look-2", look))
+    ]
+    servicer = patched("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    servicer.Analyze(request, None)
+    (props, opts, provider), again = handed
+    assert all(a is b for a, b in zip(again, (props, opts, provider), strict=True))  # built once
+    assert isinstance(opts, sdk_policy.PolicyResourceOptions)
+    assert isinstance(provider, sdk_policy.PolicyProviderResource)
+    assert len(refused) == 7 and all("policy 'vandal' tried to change" in m for m in refused)
+    sent = sdk.deserialize_properties(json_format.MessageToDict(request.properties))
+    assert to_plain(props) == to_plain(sdk_proxy.unknown_checking_proxy(sent))  # unchanged
+    assert sdk.cached_entries() == 0
+    servicer.Analyze(request, None)  # a new call: new objects
+    assert handed[2][0] is not props and handed[2][1] is not opts
 
 
 def test_shared_model_outside_a_call_just_builds():
@@ -531,6 +916,23 @@ def test_assets_are_not_shared_between_policies(patched):
     servicer.AnalyzeStack(request, None)
     assert all(isinstance(a, pulumi.StringAsset) for a in seen)
     assert seen[0] is not seen[1]
+    # And in Analyze.
+    seen.clear()
+
+    def look_one(args: Any, report: Any) -> None:
+        seen.append(args.props["code"])
+
+    servicer = patched(
+        "assets",
+        "0.0.1",
+        [ResourceValidationPolicy(name=n, description="d", validate=look_one) for n in "ab"],
+        EnforcementLevel.ADVISORY,
+    )
+    one = analyzer_pb2.AnalyzeRequest(type=r.type, urn=r.urn, name=r.name)
+    one.properties.CopyFrom(r.properties)
+    servicer.Analyze(one, None)
+    assert all(isinstance(a, pulumi.StringAsset) for a in seen)
+    assert len(seen) == 2 and seen[0] is not seen[1]
 
 
 # -- over the protocol: the pack as the CLI runs it ---------------------------------------------

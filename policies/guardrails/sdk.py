@@ -1,34 +1,47 @@
-"""The one place that reaches into pulumi_policy's private internals: a per-call conversion cache.
+"""The one place that reaches into pulumi_policy's private internals: per-call sharing.
 
 The SDK (`_PolicyAnalyzerServicer` in pulumi_policy/policy.py) rebuilds every resource for every
 policy: in AnalyzeStack, once per stack policy for every resource, it converts the properties
 from protobuf (`json_format.MessageToDict`, pure Python, then `deserialize_properties`), copies
-them into its unknown-checking proxies (`unknown_checking_proxy`) and reads the resource's other
-fields from the protobuf message; Analyze does the same once per resource policy. `install()`
-makes each call do the conversion once and every policy of the call share it:
+them into its unknown-checking proxies (`unknown_checking_proxy`), and builds a PolicyResource,
+its options, its provider, its parent and dependency lists; Analyze does the same once per
+resource policy. At 10,000 resources and 40 stack policies that rebuilding is ~85% of
+AnalyzeStack (the Struct-to-dict conversion itself ~5%: docs/performance.md). `install()` makes
+each call build them once and hands the same objects to every policy of the call:
 
 - the servicer's Analyze and AnalyzeStack run inside a call scope (per thread: the SDK's gRPC
-  server serves calls on a pool of threads);
-- within a scope, `MessageToDict` and `deserialize_properties`, as pulumi_policy.policy calls
-  them, are memoised by the identity of the protobuf message and of the dict converted from it.
-  The scope holds a strong reference to every key, so no id can be reused by another object while
-  it is cached, and it is emptied when the call returns: nothing is kept across calls;
-- AnalyzeStack reads each resource's protobuf fields once per call (`_RequestView`), not once
-  per policy; the SDK still copies them into new lists for each policy;
-- `unknown_checking_proxy` of a shared dict returns a proxy that the SDK's own `_proxy_helper`
-  builds, as that policy's own copy, the first time the policy reads it: a policy that never
-  reads a resource's properties (every stack policy but one, with `shared_model`) never pays to
-  copy them;
-- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own functions;
+  server serves calls on a pool of threads); everything built for the call is dropped when it
+  returns (nothing is kept across calls);
+- AnalyzeStack: `_Shared.stack_resources` builds the request's resources once, as the SDK builds
+  them for a policy (each field mirrored; tests/test_pack_sdk.py compares them field by field,
+  and every response, with the unpatched SDK's on every stack, variant and third-party
+  program). The SDK's own AnalyzeStack then runs every policy as shipped (levels, reports,
+  not-applicable, unknown values, async validations), given a request without resources
+  (`_SharedStackRequest`, so it builds none) and a `StackValidationArgs` that hands each policy
+  the shared list;
+- Analyze: the resource's options and provider (`_get_resource_options`,
+  `_get_provider_resource`) are built once per call, and its props proxy once, when a policy
+  first reads it (`SharedLazyDictProxy`); the conversion behind them is memoised: `MessageToDict`
+  and `deserialize_properties`, as pulumi_policy.policy calls them, by the identity of the
+  protobuf message and of the dict converted from it (the scope holds a strong reference to
+  every key, so no id can be reused while it is cached);
+- outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own;
 - AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
   call, is computed once.
 
-Sharing the converted dicts is safe because the SDK never hands them to a policy: every policy
-gets its own PolicyResource objects and its own proxy tree (`_proxy_helper` copies every dict and
-list; the SDK's proxies are not read-only: `__setitem__` and `["__target"]` reach that copy).
-What stays shared are immutable leaves (str, numbers, bool, None). Properties holding assets or
-archives (mutable pulumi.Asset objects) are converted per policy, as the SDK does.
+Why sharing is safe. The SDK as shipped gives each policy its own copies, so one policy writing
+into what it was handed (its proxies are not read-only: `__setitem__` and `["__target"]` reach
+the copy) cannot change what the next policy sees. Shared objects keep that guarantee by
+refusing every write instead: the resources, options, timeouts and providers are subclasses of
+the SDK's classes whose `__setattr__`/`__delattr__` raise; the props are subclasses of the SDK's
+proxies whose `__setitem__` raises and whose `["__target"]` is a `_FrozenDict`/`_FrozenList`;
+every list and dict handed over (resources, dependencies, property dependencies, repeated
+options) is such a frozen container. A write raises `SharedResourceError`, naming the policy
+(recorded as the SDK starts it: `_create_report_violation`) and saying to change a copy. What
+stays reachable are immutable leaves (str, numbers, bool, None). Properties holding assets or
+archives (mutable pulumi.Asset objects) are never shared: such an AnalyzeStack call falls back to
+one lazily built copy per policy, such an Analyze call to the SDK's per-policy copies.
 
 `shared_model(args, build)` memoises what a policy builds from its args (the typed model) for the
 rest of the same call, so the stack policies build the model once, not once each.
@@ -44,14 +57,16 @@ taken from another stack, would be lost; the servicer records the lists as the e
 for the duration of the call, and `guardrails.model.Res` reads them from there.
 
 The cache is pinned to the tested SDK version: with any other version, or when the internals it
-relies on are not as expected, `install()` prints a warning on stderr and leaves the SDK as it
-is. `GUARDRAILS_SDK_CACHE=off` turns it off (for comparisons and benchmarks).
+relies on are not as expected (`internals_problems`), `install()` prints a warning on stderr and
+leaves the SDK as it is. `GUARDRAILS_SDK_CACHE=off` turns it off: the SDK exactly as shipped
+(but for the edge recorder), for comparisons and benchmarks.
 tests/test_pack_sdk.py is the canary for everything this module assumes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import gc
 import inspect
 import os
@@ -101,8 +116,15 @@ PROXY_CLASSES: tuple[type, ...] = tuple(
 
 
 def proxy_target(value: Any) -> Any:
-    """The deserialised value behind one of the SDK's proxies."""
-    return value["__target"]
+    """The deserialised value behind one of the SDK's proxies (a plain copy of a shared,
+    read-only one's: the caller copies it further, dicts and lists by their exact type)."""
+    target = value["__target"]
+    t = type(target)
+    if t is _FrozenDict:
+        return dict(target)
+    if t is _FrozenList:
+        return list(target)
+    return target
 
 
 def unknown_checking_proxy(props: dict[str, Any]) -> Any:
@@ -121,10 +143,28 @@ class _CallScope:
     whose id is its key, so that id cannot be reused while the entry exists (and `is` is checked
     on every hit anyway)."""
 
-    __slots__ = ("kind", "json", "props", "shared", "models")
+    __slots__ = (
+        "kind",
+        "json",
+        "props",
+        "shared",
+        "models",
+        "resources",
+        "policy",
+        "request",
+        "built",
+    )
 
     def __init__(self, kind: str) -> None:
         self.kind = kind  # "analyze" | "stack"
+        # AnalyzeStack: the read-only resources every stack policy of the call is handed
+        self.resources: list[Any] | None = None
+        # the policy the SDK is running now (for SharedResourceError's message)
+        self.policy: str | None = None
+        # Analyze: the request, and the read-only objects built once from it for every
+        # resource policy ("options", "provider", ("props", id(deserialised dict)))
+        self.request: Any = None
+        self.built: dict[Any, Any] = {}
         # id(message) -> (message, MessageToDict(message))
         self.json: dict[int, tuple[Any, dict[str, Any]]] = {}
         # id(such a dict) -> [that dict, deserialize_properties(that dict), or None until asked]
@@ -135,9 +175,14 @@ class _CallScope:
         self.models: dict[Any, tuple[tuple[str, ...], Any]] = {}
 
     def __len__(self) -> int:
-        return len(self.json) + len(self.props) + len(self.shared) + len(self.models)
+        n = len(self.json) + len(self.props) + len(self.shared) + len(self.models)
+        return n + len(self.resources or ()) + len(self.built)
 
     def clear(self) -> None:
+        self.resources = None
+        self.policy = None
+        self.request = None
+        self.built.clear()
         self.json.clear()
         self.props.clear()
         self.shared.clear()
@@ -241,6 +286,297 @@ def shared_model(args: Any, build: Callable[[Any], T]) -> T:
     return model
 
 
+# -- one read-only set of resources per call, shared by every policy of the call ---------------
+
+
+class SharedResourceError(TypeError):
+    """A policy tried to change a resource (or its props, options, provider, dependency lists)
+    that every policy of the call shares."""
+
+
+def _refuse(what: str) -> Any:
+    scope = _current()
+    policy = scope.policy if scope is not None else None
+    who = f"policy '{policy}'" if policy else "a policy"
+    raise SharedResourceError(
+        f"{who} tried to change {what}: every policy of this Analyze or AnalyzeStack call is "
+        "handed the same read-only resources (guardrails/sdk.py), so a change would reach the "
+        "policies after it; copy what you need to change (guardrails.values.to_plain, list(), "
+        "dict()) and change the copy"
+    )
+
+
+class _FrozenList(list[Any]):
+    """A list no one can change (what the SDK hands over as a list, shared)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        return _refuse("a shared list")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __copy__(self) -> list[Any]:
+        return list(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        return copy.deepcopy(list(self), memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (list, (list(self),))
+
+
+class _FrozenDict(dict[Any, Any]):
+    """A dict no one can change (what the SDK hands over as a dict, shared)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        return _refuse("a shared dict")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self) -> dict[Any, Any]:
+        return dict(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[Any, Any]:
+        return copy.deepcopy(dict(self), memo)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (dict, (dict(self),))
+
+
+class _FrozenObject:
+    """Mixed into the SDK's resource classes: attributes are set once, when built (`_frozen`)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        _refuse(f"{type(self).__name__.removeprefix('Shared')}.{name}")
+
+    def __delattr__(self, name: str) -> None:
+        _refuse(f"{type(self).__name__.removeprefix('Shared')}.{name}")
+
+
+def _frozen(cls: type[T], **fields: Any) -> T:
+    """An instance of a frozen class with `fields` as its attributes (its __init__ not run: the
+    SDK's classes only store their arguments)."""
+    obj = cls.__new__(cls)
+    obj.__dict__.update(fields)
+    return obj
+
+
+class _UnshareableError(Exception):
+    """A value that cannot be shared read-only (an asset or archive: a mutable pulumi object)."""
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+class _Shared:
+    """The read-only counterparts of the SDK's classes (subclasses, so `isinstance` holds, that
+    refuse every change) and what builds one call's resources from them, as the SDK builds them
+    for each policy (pulumi_policy/policy.py `_PolicyAnalyzerServicer.AnalyzeStack`,
+    `_get_resource_options`, `_get_provider_resource`; pulumi_policy/proxy.py `_proxy_helper`)."""
+
+    def __init__(self, sdk: ModuleType, proxy: ModuleType, json_format: ModuleType) -> None:
+        class SharedDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[name-defined]
+            """The SDK's unknown-checking `_DictProxy`, read-only: `["__target"]` is a
+            _FrozenDict of read-only proxies."""
+
+            def __init__(self, target: _FrozenDict, props_acc: list[str]) -> None:
+                self.__dict__.update(_DictProxy__target=target, _DictProxy__props_acc=props_acc)
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                _refuse(f"props[{key!r}]")
+
+        class SharedListProxy(_FrozenObject, proxy._ListProxy):  # type: ignore[name-defined]
+            def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
+                self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
+
+        class SharedLazyDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[name-defined]
+            """A SharedDictProxy built the first time a policy reads it (most resource policies
+            never read the props of a resource of a type they do not judge)."""
+
+            def __init__(self, build: Callable[[], Any]) -> None:
+                self.__dict__["_build"] = build
+
+            def _built(self) -> Any:
+                fields = self.__dict__
+                built = fields.get("_proxy")
+                if built is None:
+                    built = fields["_proxy"] = fields.pop("_build")()
+                return built
+
+            def __getitem__(self, key: Any) -> Any:
+                return self._built()[key]
+
+            def __setitem__(self, key: Any, value: Any) -> None:
+                _refuse(f"props[{key!r}]")
+
+            def __len__(self) -> int:
+                return len(self._built())
+
+            def __iter__(self) -> Iterator[Any]:
+                return iter(self._built())
+
+            def __getattr__(self, name: str) -> Any:
+                # Only what the class does not define (such as the SDK's _DictProxy__target).
+                if name in ("_build", "_proxy"):
+                    raise AttributeError(name)
+                return getattr(self._built(), name)
+
+        class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[name-defined]
+            __slots__ = ()
+
+        class SharedPolicyResourceOptions(_FrozenObject, sdk.PolicyResourceOptions):  # type: ignore[name-defined]
+            __slots__ = ()
+
+        class SharedPolicyCustomTimeouts(_FrozenObject, sdk.PolicyCustomTimeouts):  # type: ignore[name-defined]
+            __slots__ = ()
+
+        class SharedPolicyProviderResource(_FrozenObject, sdk.PolicyProviderResource):  # type: ignore[name-defined]
+            __slots__ = ()
+
+        self.dict_proxy: Any = SharedDictProxy
+        self.lazy_dict_proxy: Any = SharedLazyDictProxy
+        self.list_proxy: Any = SharedListProxy
+        self.resource_class: Any = SharedPolicyResource
+        self.options_class: Any = SharedPolicyResourceOptions
+        self.timeouts_class: Any = SharedPolicyCustomTimeouts
+        self.provider_class: Any = SharedPolicyProviderResource
+        self.sdk_timeouts: type = sdk.PolicyCustomTimeouts
+        self.append_prop: Callable[[list[str], Any], list[str]] = proxy._append_prop
+        self.json_format = json_format  # protobuf's own module
+        self.deserialize: Callable[[Any], dict[str, Any]] = sdk.deserialize_properties
+
+    def proxy(self, value: Any, props_acc: list[str]) -> Any:
+        """`pulumi_policy.proxy._proxy_helper(value, props_acc)`, read-only: the same tree and
+        the same paths in UnknownValueError. Raises _UnshareableError on anything but dicts, lists
+        and scalars (an asset or archive: mutable pulumi objects, converted per policy)."""
+        t = type(value)
+        if t is dict:
+            append = self.append_prop
+            return self.dict_proxy(
+                _FrozenDict({k: self.proxy(v, append(props_acc, k)) for k, v in value.items()}),
+                props_acc,
+            )
+        if t is list:
+            append = self.append_prop
+            return self.list_proxy(
+                _FrozenList([self.proxy(v, append(props_acc, i)) for i, v in enumerate(value)]),
+                props_acc,
+            )
+        if isinstance(value, _SCALARS):
+            return value
+        raise _UnshareableError(type(value).__name__)
+
+    def props(self, struct: Any) -> Any:
+        """`unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))`,
+        as the SDK converts a resource's properties, read-only."""
+        return self.proxy(self.deserialize(self.json_format.MessageToDict(struct)), [])
+
+    def options(self, opts: Any) -> Any:
+        """A read-only copy of what the SDK's own `_get_resource_options` built."""
+        fields: dict[str, Any] = {}
+        for name, value in vars(opts).items():
+            if isinstance(value, self.sdk_timeouts):
+                value = _frozen(self.timeouts_class, **vars(value))
+            elif not isinstance(value, _SCALARS):
+                value = _FrozenList(value)  # the message's own repeated fields (mutable)
+            fields[name] = value
+        return _frozen(self.options_class, **fields)
+
+    def provider(self, prov: Any) -> Any:
+        """What the SDK's `_get_provider_resource` builds from a request's `provider`, read-only,
+        its props built when first read. Raises _UnshareableError when they hold an asset or
+        an archive."""
+        serialized = prov.properties.SerializeToString()
+        if any(sig in serialized for sig in _UNSHARED_SIGS):
+            raise _UnshareableError("asset")
+        properties = prov.properties
+        return _frozen(
+            self.provider_class,
+            resource_type=prov.type,
+            props=self.lazy_dict_proxy(lambda: self.props(properties)),
+            urn=prov.urn,
+            name=prov.name,
+        )
+
+    def stack_resources(self, servicer: Any, request: Any) -> _FrozenList:
+        """The resources of an AnalyzeStackRequest as the SDK's AnalyzeStack builds them for a
+        policy (PolicyResource, its options, provider, parent, dependencies and property
+        dependencies keeping only the resources the request carries), built once, read-only."""
+        providers: dict[bytes, Any] = {}
+        built: list[Any] = []
+        for r in request.resources:
+            provider = None
+            if r.HasField("provider"):  # _get_provider_resource
+                prov = r.provider
+                key = prov.SerializeToString(deterministic=True)
+                provider = providers.get(key)
+                if provider is None:
+                    provider = providers[key] = self.provider(prov)
+            built.append(
+                _frozen(
+                    self.resource_class,
+                    resource_type=r.type,
+                    props=self.props(r.properties),
+                    urn=r.urn,
+                    name=r.name,
+                    opts=self.options(servicer._get_resource_options(r)),
+                    provider=provider,
+                    parent=None,
+                    dependencies=None,
+                    property_dependencies=None,
+                )
+            )
+        by_urn = {res.urn: res for res in built}  # the last of a URN, as the SDK's map
+        for r, res in zip(request.resources, built, strict=True):
+            fields = res.__dict__
+            parent = r.parent
+            if parent is not None and parent in by_urn:
+                fields["parent"] = by_urn[parent]
+            fields["dependencies"] = _FrozenList(by_urn[d] for d in r.dependencies if d in by_urn)
+            fields["property_dependencies"] = _FrozenDict(
+                {
+                    k: _FrozenList(by_urn[d] for d in v.urns if d in by_urn)
+                    for k, v in r.propertyDependencies.items()
+                }
+            )
+        return _FrozenList(built)
+
+
+class _SharedStackRequest:
+    """What the SDK's AnalyzeStack is given when the call's resources are shared: no resources
+    of its own to build for each policy (`StackValidationArgs` hands it the shared ones);
+    `engine_request` is the request as the engine sent it (for `recorded_edges`)."""
+
+    __slots__ = ("engine_request",)
+    resources: tuple[Any, ...] = ()
+
+    def __init__(self, request: Any) -> None:
+        self.engine_request = request
+
+
+def _shared_stack_args(real: Callable[..., Any]) -> Callable[..., Any]:
+    """pulumi_policy.policy's view of `StackValidationArgs`: in an AnalyzeStack call whose
+    resources are shared, every policy's args hold the call's one read-only list."""
+
+    def StackValidationArgs(  # noqa: N802 - the SDK's name
+        resources: Any, config: Any = None, stack_tags: Any = None
+    ) -> Any:
+        scope = _current()
+        if scope is not None and scope.resources is not None and not resources:
+            resources = scope.resources
+        return real(resources, config, stack_tags)
+
+    StackValidationArgs.__wrapped__ = real  # type: ignore[attr-defined]
+    return StackValidationArgs
+
+
 # -- the pieces of the patch -----------------------------------------------------------------
 
 
@@ -263,12 +599,32 @@ class _JsonFormat(ModuleType):
         hit = scope.json.get(id(message))
         if hit is not None and hit[0] is message:
             return hit[1]
-        result = self._message_to_dict(message)
-        scope.json[id(message)] = (message, result)
         serialized = message.SerializeToString()
-        if not any(sig in serialized for sig in _UNSHARED_SIGS):
-            scope.props[id(result)] = [result, None]
+        shareable = not any(sig in serialized for sig in _UNSHARED_SIGS)
+        result: dict[str, Any]
+        if shareable and scope.kind == "analyze":
+            # Converted when a policy first reads the props (the SDK hands this dict, through
+            # deserialize_properties, to unknown_checking_proxy alone: the canary checks it).
+            result = _PendingProps(message)
+            scope.props[id(result)] = [result, result]
+            scope.shared[id(result)] = result
+        else:
+            result = self._message_to_dict(message)
+            if shareable:
+                scope.props[id(result)] = [result, None]
+        scope.json[id(message)] = (message, result)
         return result
+
+
+class _PendingProps(dict[str, Any]):
+    """Stands for `MessageToDict(message)` in an Analyze call until a policy reads the props
+    (empty itself: only the call's `unknown_checking_proxy` takes it, and converts `message`)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: Any) -> None:
+        super().__init__()
+        self.message = message
 
 
 def _memoised_deserialize(real: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -345,12 +701,25 @@ def _lazy_proxy_class(dict_proxy: Any, proxy_helper: Callable[[Any, list[str]], 
     return _LazyDictProxy
 
 
-def _lazy_unknown_checking_proxy(real: Callable[[Any], Any], lazy: Any) -> Callable[[Any], Any]:
+def _lazy_unknown_checking_proxy(
+    real: Callable[[Any], Any], lazy: Any, shared: _Shared
+) -> Callable[[Any], Any]:
     def unknown_checking_proxy(props: Any) -> Any:
         scope = _current()
         if scope is None or scope.shared.get(id(props)) is not props:
             return real(props)
-        return lazy(props)
+        if scope.kind != "analyze":
+            return lazy(props)  # AnalyzeStack with an asset: each policy its own copy
+        key = ("props", id(props))  # the request's props: one read-only proxy for every policy
+        built = scope.built.get(key)
+        if built is None:
+            if type(props) is _PendingProps:
+                message = props.message
+                built = shared.lazy_dict_proxy(lambda: shared.props(message))
+            else:
+                built = shared.lazy_dict_proxy(lambda: shared.proxy(props, []))
+            scope.built[key] = built
+        return built
 
     unknown_checking_proxy.__wrapped__ = real  # type: ignore[attr-defined]
     return unknown_checking_proxy
@@ -454,17 +823,57 @@ class _RequestView:
         return getattr(self._msg, name)
 
 
-def _scoped_servicer(base: Any) -> Any:
+def _scoped_servicer(base: Any, shared: _Shared) -> Any:
     class _ScopedServicer(base):
-        """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope."""
+        """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope; in
+        AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
 
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            with call_scope("analyze"):
+            with call_scope("analyze") as scope:
+                scope.request = request
                 return super().Analyze(request, _context)
 
+        def _get_resource_options(self, request: Any) -> Any:
+            scope = _current()
+            if scope is None or scope.request is not request:
+                return super()._get_resource_options(request)
+            opts = scope.built.get("options")
+            if opts is None:  # once per Analyze call, read-only, for every resource policy
+                opts = scope.built["options"] = shared.options(
+                    super()._get_resource_options(request)
+                )
+            return opts
+
+        def _get_provider_resource(self, request: Any) -> Any:
+            scope = _current()
+            if scope is None or scope.request is not request:
+                return super()._get_provider_resource(request)
+            if "provider" not in scope.built:  # once per Analyze call, read-only
+                try:
+                    built = (
+                        shared.provider(request.provider) if request.HasField("provider") else None
+                    )
+                except _UnshareableError:
+                    return super()._get_provider_resource(request)
+                scope.built["provider"] = built
+            return scope.built["provider"]
+
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            with gc_paused(), call_scope("stack"):
-                return super().AnalyzeStack(_RequestView(request), _context)
+            with gc_paused(), call_scope("stack") as scope:
+                try:
+                    scope.resources = shared.stack_resources(self, request)
+                except _UnshareableError:
+                    # An asset or archive: each policy gets its own resources, as the SDK does.
+                    return super().AnalyzeStack(_RequestView(request), _context)
+                return super().AnalyzeStack(_SharedStackRequest(request), _context)
+
+        def _create_report_violation(  # the SDK calls it as each policy starts
+            self, response: Any, policy_name: str, *args: Any, **kwargs: Any
+        ) -> Any:
+            scope = _current()
+            if scope is not None:
+                scope.policy = policy_name
+            return super()._create_report_violation(response, policy_name, *args, **kwargs)
 
     return _ScopedServicer
 
@@ -487,6 +896,7 @@ def engine_edges(urn: str) -> Edges | None:
 @contextlib.contextmanager
 def recorded_edges(request: Any) -> Iterator[None]:
     """`engine_edges` answers from `request` (an AnalyzeStackRequest) until the block ends."""
+    request = getattr(request, "engine_request", request)  # a _SharedStackRequest's
     edges: dict[str, Edges] = {
         r.urn: (
             tuple(r.dependencies),
@@ -629,6 +1039,63 @@ def internals_problems() -> list[str]:
             problems.append(f"pulumi_policy.policy.{name} is not {module.__name__}.{name}")
         elif _params(value) != want:
             problems.append(f"{module.__name__}.{name}({', '.join(_params(value))})")
+    # What the shared, read-only resources mirror (_Shared).
+    stack_args = sdk_globals.get("StackValidationArgs")
+    if stack_args is not getattr(sdk, "StackValidationArgs", None) or not inspect.isclass(
+        stack_args
+    ):
+        problems.append("pulumi_policy.policy.StackValidationArgs is not the SDK's class")
+    elif _params(stack_args) != ["resources", "config", "stack_tags"]:
+        problems.append(f"StackValidationArgs{inspect.signature(stack_args)}")
+    if inspect.isclass(servicer):
+        report = getattr(servicer, "_create_report_violation", None)
+        if not callable(report) or _params(report)[:3] != ["self", "response", "policy_name"]:
+            problems.append(
+                "_PolicyAnalyzerServicer._create_report_violation(response, policy_name, ...) is missing"
+            )
+    for cls_name, fields in (
+        (
+            "PolicyResource",
+            [
+                "resource_type",
+                "props",
+                "urn",
+                "name",
+                "opts",
+                "provider",
+                "parent",
+                "dependencies",
+                "property_dependencies",
+            ],
+        ),
+        (
+            "PolicyResourceOptions",
+            [
+                "protect",
+                "ignore_changes",
+                "delete_before_replace",
+                "aliases",
+                "custom_timeouts",
+                "additional_secret_outputs",
+                "parent",
+            ],
+        ),
+        ("PolicyCustomTimeouts", ["create_seconds", "update_seconds", "delete_seconds"]),
+        ("PolicyProviderResource", ["resource_type", "props", "urn", "name"]),
+    ):
+        cls = sdk_globals.get(cls_name)
+        if not inspect.isclass(cls) or _params(cls) != fields:
+            problems.append(f"pulumi_policy.policy.{cls_name}({', '.join(fields)}) is missing")
+    if not callable(getattr(proxy, "_append_prop", None)):
+        problems.append("pulumi_policy.proxy._append_prop is missing")
+    for cls_name in ("_DictProxy", "_ListProxy"):
+        proxy_class: Any = getattr(proxy, cls_name, None)
+        try:
+            held = None if proxy_class is None else vars(proxy_class([], ["p"]))
+        except Exception:  # noqa: BLE001 - any failure means "not as tested"
+            held = None
+        if held != {f"{cls_name}__target": [], f"{cls_name}__props_acc": ["p"]}:
+            problems.append(f"pulumi_policy.proxy.{cls_name} does not hold (__target, __props_acc)")
     helper = getattr(proxy, "_proxy_helper", None)
     if not callable(helper) or _params(helper) != ["to_proxy", "props_acc"]:
         problems.append("pulumi_policy.proxy._proxy_helper(to_proxy, props_acc) is missing")
@@ -679,20 +1146,25 @@ def install() -> bool:
     from pulumi_policy import policy as sdk
     from pulumi_policy import proxy
 
+    shared = _Shared(sdk, proxy, sdk.json_format)
     _originals.update(
         json_format=sdk.json_format,
         deserialize_properties=sdk.deserialize_properties,
         unknown_checking_proxy=sdk.unknown_checking_proxy,
         signature=sdk.signature,
+        StackValidationArgs=sdk.StackValidationArgs,
         _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
     )
+    sdk.StackValidationArgs = _shared_stack_args(sdk.StackValidationArgs)  # type: ignore[misc, assignment]
     sdk.signature = _memoised_signature(sdk.signature)
     sdk.json_format = _JsonFormat(sdk.json_format)
     sdk.deserialize_properties = _memoised_deserialize(sdk.deserialize_properties)
     sdk.unknown_checking_proxy = _lazy_unknown_checking_proxy(  # type: ignore[assignment]
-        sdk.unknown_checking_proxy, _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper)
+        sdk.unknown_checking_proxy,
+        _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper),
+        shared,
     )
-    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer)  # type: ignore[misc]
+    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer, shared)  # type: ignore[misc]
     if os.environ.get(ENV_VERBOSE) == "1":
         _warn(f"per-call conversion cache installed on pulumi-policy {version}")
     return True
