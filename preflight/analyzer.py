@@ -369,7 +369,7 @@ def terminate_all() -> None:
         proc = pack._proc
         if proc is not None:
             with contextlib.suppress(OSError):
-                proc.terminate()
+                getattr(proc, "terminate_nowait", proc.terminate)()
 
 
 class PolicyPackProcess:

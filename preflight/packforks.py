@@ -32,6 +32,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 from typing import IO, Any
 
 # Runs in the parent (`python -u -c _PARENT FD`): imports the SDK, then serves fork requests on
@@ -107,22 +108,39 @@ while True:
         sys.stderr.flush()
     os._exit(code)
 reap()
+os._exit(0)  # no teardown of the SDK's modules: nothing to clean up, and it takes a while
 """
 
 
 class ForkedProcess:
     """A forked pack as `subprocess.Popen` is used by PolicyPackProcess: `stdout`, `poll`,
     `terminate`, `kill`, `wait`. It is the parent's child, not ours, so its exit is watched
-    through a pidfd (Linux 5.3+); its exit status is not known here (None until it exits, then
-    0)."""
+    through a pidfd (Linux 5.3+) that the parent opened; its exit status is not known here
+    (None until it exits, then 0). Its pid and pidfd arrive with the parent's reply, read when
+    first needed: the parent answers once it has imported the SDK, and the gate does not wait
+    for that (the child's port line comes through `stdout`, which is ours from the start)."""
 
-    def __init__(self, pid: int, pidfd: int, stdout: IO[bytes]) -> None:
-        self.pid = pid
+    def __init__(self, forks: PackForks, stdout: IO[bytes]) -> None:
+        self._forks = forks
         self.stdout = stdout
         self.returncode: int | None = None
-        self._pidfd = pidfd  # opened by the parent before it could reap the child
+        self._pid: int | None = None
+        self._pidfd = -1
+        self._answered = False
+
+    def answer(self, pid: int | None, pidfd: int) -> None:
+        """The parent's reply (None: it ended before forking this one)."""
+        self._pid, self._pidfd, self._answered = pid, pidfd, True
+        if pid is None:
+            self.returncode = 1
+
+    @property
+    def pid(self) -> int | None:
+        self._forks.answer_until(self)
+        return self._pid
 
     def _exited(self, timeout: float | None) -> bool:
+        self._forks.answer_until(self)
         if self.returncode is None:
             ready, _, _ = select.select([self._pidfd], [], [], timeout)
             if ready:
@@ -141,12 +159,20 @@ class ForkedProcess:
         return self.returncode
 
     def _signal(self, sig: int) -> None:
+        self._forks.answer_until(self)
         if self.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(self._pidfd, sig)
 
     def terminate(self) -> None:
         self._signal(signal.SIGTERM)
+
+    def terminate_nowait(self) -> None:
+        """From a signal handler: only if the parent has answered (no lock, no read); a child
+        not yet answered for dies with its parent, which ends with this process's socket."""
+        if self._answered and self.returncode is None:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(self._pidfd, signal.SIGTERM)
 
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
@@ -159,6 +185,8 @@ class PackForks:
         """`cwd`: the pack's directory, where the command starts (what `-m` puts first on
         sys.path while the SDK is imported)."""
         self.python = python
+        self._lock = threading.Lock()  # requests and replies, from the packs' threads
+        self._unanswered: list[ForkedProcess] = []
         self._sock, theirs = socket.socketpair()
         self._proc = subprocess.Popen(
             [python, "-u", "-c", _PARENT, str(theirs.fileno())],
@@ -173,28 +201,45 @@ class PackForks:
 
     def spawn(self, argv: list[str], cwd: str, env: dict[str, str], stderr: Any) -> ForkedProcess:
         """Start `argv` (`python -u -m pulumi.policy ...`) as a child of the parent, with this
-        process's stdin, as a started process inherits it. Raises OSError when the parent
-        cannot (the caller then starts the pack as the command does)."""
+        process's stdin, as a started process inherits it. Raises OSError when the parent is
+        gone (the caller then starts the pack as the command does)."""
         assert argv[1:4] == ["-u", "-m", "pulumi.policy"], argv
         read, write = os.pipe()
         try:
             body = json.dumps({"argv": [argv[0], *argv[4:]], "env": env, "cwd": cwd}).encode()
-            socket.send_fds(self._sock, [struct.pack("!Q", len(body))], [0, write, stderr.fileno()])
-            self._sock.sendall(body)  # any size: the parent reads until it has all of it
-            reply, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+            with self._lock:
+                socket.send_fds(
+                    self._sock, [struct.pack("!Q", len(body))], [0, write, stderr.fileno()]
+                )
+                self._sock.sendall(body)  # any size: the parent reads until it has all of it
+                process = ForkedProcess(self, os.fdopen(read, "rb"))
+                self._unanswered.append(process)
         except OSError:
             os.close(read)
             raise
         finally:
             os.close(write)
-        if not reply or len(fds) != 1:
-            os.close(read)
-            for fd in fds:
-                os.close(fd)
-            raise OSError("the pack parent process ended")
-        return ForkedProcess(int(json.loads(reply)), fds[0], os.fdopen(read, "rb"))
+        return process
+
+    def answer_until(self, process: ForkedProcess) -> None:
+        """Read the parent's replies, in the order of the requests, up to `process`'s."""
+        with self._lock:
+            while not process._answered:
+                first = self._unanswered.pop(0)
+                try:
+                    reply, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+                except OSError:
+                    reply, fds = b"", []
+                if not reply or len(fds) != 1:
+                    for fd in fds:
+                        os.close(fd)
+                    first.answer(None, -1)
+                else:
+                    first.answer(int(json.loads(reply)), fds[0])
 
     def close(self) -> None:
+        for process in list(self._unanswered):
+            self.answer_until(process)  # each pidfd, so a stop can still reach its child
         self._sock.close()  # the parent's loop ends on EOF
         try:
             self._proc.wait(timeout=5)
