@@ -1,12 +1,13 @@
 """`make bench`: every benchmark, one table each (figures only; nothing here asserts). The suite's
-own timing reruns every test, so it runs only with `--suite` (`make bench SUITE=1`)."""
+own timing reruns every test, so it runs only with `--suite` (`make bench SUITE=1`); checkov,
+which installs itself into its own virtualenv, only with `make bench-checkov`."""
 
 import contextlib
 import os
 import platform
 import sys
 
-from bench import critical_path, gate, scale, state, suite
+from bench import critical_path, floor, gate, scale, state, suite
 
 
 def machine() -> str:
@@ -24,6 +25,8 @@ if __name__ == "__main__":
     print(f"# redis-vpc benchmarks on {machine()}\n")
     with_suite = "--suite" in sys.argv[1:]
     sys.argv = [sys.argv[0]]
+    floor.main([])
+    print()
     gate.main()
     print()
     scale.main()
