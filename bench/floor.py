@@ -4,7 +4,8 @@ is its overhead; the goals are ratios of medians measured in one run, so that th
 (which moves by tens of percent from one minute to the next here) cancels out:
 
 - `python -m preflight production --no-plan`                 <= 1.20x the floor
-- `python -m preflight --all --no-plan` (every shipped stack)  <= 2.0x
+- `python -m preflight --all --no-plan` (every shipped stack)  <= 2.0x (against the floor of
+  every stack's packages: the Valkey stack's program uses classes the others do not)
 - `python -m preflight production --state EXPORT --no-plan`    <= 1.5x
 
 Measured as interleaved rounds (floor, gate, all, state, floor, ...), each a new process, as CI
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"## The gate against its import floor ({args.stack}; medians of {args.runs} rounds)")
     print(f"{'run':10s} {'median':>8s} {'min':>7s} {'max':>7s}  ratio (goal)")
-    base = {"gate": "floor", "state": "floor", "all": "floor"}
+    base = {"gate": "floor", "state": "floor", "all": "floor all"}
     ratios = {}
     for name, xs in times.items():
         line = f"{name:10s} {med[name]:7.3f}s {min(xs):6.3f}s {max(xs):6.3f}s"
@@ -132,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             line += f"  {ratios[name]:.2f}x ({GOALS[name]:.2f}x: {met})"
         print(line)
     print(
-        "(floor: the pulumi_gcp packages one production run loads; floor all: those of every "
-        "stack, for comparison; every ratio is against the single-stack floor, as the goals are)"
+        f"(floor: the pulumi_gcp packages a {args.stack} run loads; floor all: those every "
+        "stack's run loads, the floor of --all, whose programs use more classes (Valkey's))"
     )
     return ratios
 
