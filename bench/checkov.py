@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.floor import _time, floor_code, loaded_packages
+from bench.floor import floor_code, interleaved, loaded_packages
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / "bench" / ".venv-checkov"
@@ -299,7 +299,7 @@ def _load() -> str:
 
 def measure(stacks: list[str], runs: int) -> None:
     version = ensure_checkov()
-    os.environ.update(CHECKOV_ENV)  # the timed checkov runs, through bench.floor._time
+    os.environ.update(CHECKOV_ENV)  # the timed checkov runs, through bench.floor.interleaved
     load_at_start = _load()
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", "infra", "preflight", "policies", "__main__.py"],
@@ -320,14 +320,9 @@ def measure(stacks: list[str], runs: int) -> None:
                 "checkov": checkov_cmd(plan),
                 "gate": [sys.executable, "-m", "preflight", stack, "--no-plan"],
             }
-            times: dict[str, list[float]] = {k: [] for k in cmds}
-            # bench.floor._time (reused as it is) accepts checkov's exit 1 (a check failed: still
-            # a complete run) and runs with this process's environment
-            for cmd in cmds.values():  # one warm-up each: file caches, not figures
-                _time(cmd)
-            for _ in range(runs):
-                for name, cmd in cmds.items():
-                    times[name].append(_time(cmd))
+            # bench.floor's timing accepts checkov's exit 1 (a check failed: still a complete
+            # run) and runs with this process's environment
+            times = interleaved(cmds, runs)
             spread[stack] = {k: (min(v), max(v)) for k, v in times.items()}
             rows.append((stack, {k: statistics.median(v) for k, v in times.items()}))
     print(f"(load average {load_at_start} at the start, {_load()} at the end: shared CPUs)")

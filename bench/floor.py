@@ -105,12 +105,18 @@ def measure(stack: str, runs: int) -> dict[str, list[float]]:
             "all": [py, "-m", "preflight", "--all", "--no-plan"],
             "state": [*gate, "--state", str(export)],
         }
-        times: dict[str, list[float]] = {k: [] for k in cmds}
-        for cmd in cmds.values():  # one warm-up each: file caches, not figures
-            _time(cmd)
-        for _ in range(runs):
-            for name, cmd in cmds.items():
-                times[name].append(_time(cmd))
+        return interleaved(cmds, runs)
+
+
+def interleaved(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """Each command once to warm the file caches (not a figure), then `runs` rounds of all of
+    them in turn: each command's times."""
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for cmd in cmds.values():
+        _time(cmd)
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            times[name].append(_time(cmd))
     return times
 
 

@@ -206,30 +206,10 @@ class PackStarts:
             self._forks = None
 
 
-def check_stack(
-    project_dir: Path,
-    stack: str,
-    *,
-    preview: bool = False,
-    graph: Graph | None = None,
-    policy_config: Mapping[str, Any] | None = None,
-    pack_dir: Path | None = None,
-    stack_references: Mapping[str, dict[str, Any]] | None = None,
-    packs: PackStarts | None = None,
-) -> StackResult:
-    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol.
-    `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
-    `packs`: packs launched ahead (`PackStarts`), one of which this run takes if it matches."""
-    return begin_check(
-        project_dir,
-        stack,
-        preview=preview,
-        graph=graph,
-        policy_config=policy_config,
-        pack_dir=pack_dir,
-        stack_references=stack_references,
-        packs=packs,
-    )[1]()
+def check_stack(project_dir: Path, stack: str, **options: Any) -> StackResult:
+    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol: the
+    two parts of `begin_check`, one after the other (its keyword options)."""
+    return begin_check(project_dir, stack, **options)[1]()
 
 
 def begin_check(
@@ -243,7 +223,10 @@ def begin_check(
     stack_references: Mapping[str, dict[str, Any]] | None = None,
     packs: PackStarts | None = None,
 ) -> tuple[Graph, Callable[[], StackResult]]:
-    """`check_stack` in two parts: the program runs now (its graph is returned), while the pack
+    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol, in two
+    parts. `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
+    `packs`: packs launched ahead (`PackStarts`), one of which this run takes if it matches.
+    The program runs now (its graph is returned), while the pack
     starts, connects and is configured on a thread (`PolicyPackProcess.prepare`); what is
     returned sends Analyze and AnalyzeStack and returns the result. A gate judging several
     stacks calls it on a thread while the next program runs: each pack is its own process, so

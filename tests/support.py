@@ -97,6 +97,14 @@ def run_module(
     )
 
 
+def write_pack(directory: Path, main: str) -> Path:
+    """A policy pack (not ours) in `directory`: PulumiPolicy.yaml and `main` as its __main__.py."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
+    (directory / "__main__.py").write_text(main)
+    return directory
+
+
 def run_preflight(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m preflight ARGS` as `run_module` runs it (from the project root, its exit status,
     stdout and stderr), but by its `main()` in this process: the interpreter start and the import

@@ -18,7 +18,7 @@ import pytest
 from preflight.analyzer import PolicyPackError, PolicyPackProcess
 from preflight.gate import PackStarts, begin_check
 from tests.statefix import deployed_export, write
-from tests.support import ROOT, STACKS, run_preflight
+from tests.support import ROOT, STACKS, run_preflight, write_pack
 
 
 def _children() -> list[int]:
@@ -162,8 +162,7 @@ def test_packs_started_ahead_are_taken_by_matching_runs_only(no_leftovers):
 
 
 def test_a_pack_that_fails_to_start_is_reported_when_judging(tmp_path, no_leftovers):
-    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (tmp_path / "__main__.py").write_text("raise SystemExit('broken pack')\n")
+    write_pack(tmp_path, "raise SystemExit('broken pack')\n")
     pack = PolicyPackProcess(tmp_path, project="p", stack="s", dry_run=False)
     pack.launch()
     pack.prepare(None)
@@ -228,8 +227,7 @@ def _self_report(pack: PolicyPackProcess) -> dict:
 def test_a_forked_pack_starts_as_the_command_starts_it(tmp_path):
     from preflight import packforks
 
-    (tmp_path / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (tmp_path / "__main__.py").write_text(_SELF_REPORT)
+    write_pack(tmp_path, _SELF_REPORT)
     config = {"redis-vpc:environment": "qa"}
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     forks = packforks.PackForks(sys.executable, env, str(tmp_path))
@@ -278,10 +276,7 @@ def test_a_gate_stopped_by_sigterm_stops_its_packs(tmp_path, monkeypatch, no_lef
 
     if forks == "off":
         monkeypatch.setenv(packforks.ENV_SWITCH, "off")
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (pack / "__main__.py").write_text(_SLOW_PACK)
+    pack = write_pack(tmp_path / "pack", _SLOW_PACK)
     gate = subprocess.Popen(
         [sys.executable, "-m", "preflight", "--all", "--no-plan", "--policy-pack", str(pack)],
         cwd=ROOT,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, run_preflight
+from tests.support import ROOT, run_preflight, write_pack
 
 # A pack (not ours) that records its pid, and whose stack policy takes a while: the gate's
 # evaluation thread is still busy with the first stack when a later stack's program fails.
@@ -42,10 +42,7 @@ def test_a_later_stack_failing_stops_every_pack_of_the_run(tmp_path, monkeypatch
 
     if forks == "off":
         monkeypatch.setenv(packforks.ENV_SWITCH, "off")
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (pack / "__main__.py").write_text(_SLOW_PACK)
+    pack = write_pack(tmp_path / "pack", _SLOW_PACK)
     program = tmp_path / "program"
     shutil.copytree(ROOT / "tests/thirdparty/orders-v1", program)
     base = (program / "Pulumi.staging.yaml").read_text()
@@ -77,10 +74,7 @@ def test_a_forked_pack_that_exits_at_once_is_a_start_error_not_a_traceback(tmp_p
     started pack's failure does: exit 2, the pack's own message."""
     from preflight import packforks
 
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (pack / "__main__.py").write_text("raise SystemExit('broken pack')\n")
+    pack = write_pack(tmp_path / "pack", "raise SystemExit('broken pack')\n")
     real = os.pidfd_open
 
     def late(pid: int, *args: int) -> int:
@@ -103,10 +97,7 @@ def test_a_pack_that_exits_with_a_message_is_reported_with_it(tmp_path, monkeypa
 
     if forks == "off":
         monkeypatch.setenv(packforks.ENV_SWITCH, "off")
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    (pack / "PulumiPolicy.yaml").write_text("runtime: python\nversion: 0.0.1\n")
-    (pack / "__main__.py").write_text("raise SystemExit('broken pack')\n")
+    pack = write_pack(tmp_path / "pack", "raise SystemExit('broken pack')\n")
     run = run_preflight("--all", "--policy-pack", str(pack), "--no-plan")
     assert run.returncode == 2, run.stderr
     assert "failed to start:\nbroken pack" in run.stderr, run.stderr
