@@ -254,20 +254,26 @@ def review_change(
     stack_references: dict[str, Any] | None = None,
     pack_dir: Path | None = None,
     packs: Any = None,
+    evaluations: Any = None,
 ) -> Any:
-    """The program's run diffed against the deployed state, and the pack on that state."""
-    from preflight.changes import Change
-    from preflight.gate import check_stack
+    """The program's run diffed against the deployed state, and the pack on that state: the
+    pack judges the deployed state (on `evaluations`, a thread, when given) while the diff runs
+    the program against it; neither needs the other."""
+    from preflight.changes import Change, state_graph
+    from preflight.gate import begin_check
 
-    change = Change.of(project_dir, graph, state, allowed, stack_references)
-    change.deployed = check_stack(
+    deployed = state_graph(state)
+    _, finish = begin_check(
         project_dir,
         state.stack,
-        graph=change.deployed_graph,
+        graph=deployed,
         policy_config=policy_config,
         pack_dir=pack_dir,
         packs=packs,
     )
+    judged = evaluations.submit(finish) if evaluations is not None else None
+    change = Change.of(project_dir, graph, state, allowed, stack_references, deployed)
+    change.deployed = judged.result() if judged is not None else finish()
     return change
 
 
@@ -451,6 +457,7 @@ def gate(argv: list[str]) -> int:
                 references,
                 pack_dir,
                 packs,
+                evaluations,
             )
         results = [p() if callable(p) else p.result() for p in pending]
         for graph in graphs if args.export else ():  # only once every stack was judged

@@ -505,9 +505,11 @@ class Change:
         state: State,
         allowed: list[str],
         stack_references: dict[str, dict[str, Any]] | None = None,
+        deployed_graph: Graph | None = None,
     ) -> Change:
         """`program` is the gate's own run (its stack and config); the change is a preview run
-        of the same program against `state` (and the same `stack_references`)."""
+        of the same program against `state` (and the same `stack_references`).
+        `deployed_graph`: `state_graph(state)`, when the caller has it already."""
         from preflight.gate import UsageError
         from preflight.stackfile import load_stack_config
 
@@ -518,7 +520,8 @@ class Change:
             raise UsageError(
                 f"--allow-replace {unknown[0]}: no resource of this change has that name or URN"
             )
-        change = cls(steps, allowed, state_graph(state), state.pending_operations)
+        deployed = deployed_graph if deployed_graph is not None else state_graph(state)
+        change = cls(steps, allowed, deployed, state.pending_operations)
         if state.new_stack:
             change.notes.append(state.new_stack)
         return change
