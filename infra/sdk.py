@@ -25,6 +25,7 @@ the one pinned in constraints.txt.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib
 import inspect
 import warnings
@@ -133,8 +134,31 @@ def run_sync(awaitable: Awaitable[T]) -> T:
     return result
 
 
+class _InlineExecutor(concurrent.futures.ThreadPoolExecutor):
+    """Runs what is submitted at once, on the calling thread (the event loop's), and hands back
+    a finished future. The SDK sends each RPC through the loop's default executor
+    (`run_in_executor(None, ...)` in pulumi/runtime/resource.py, invoke.py, stack.py) because a
+    real monitor call blocks on gRPC; the mock monitor answers at once, and on a pool of threads
+    the registrations were recorded in an order that changed from run to run (with another
+    thread busy, as the gate's evaluation thread is in `--all`), and so did the reports. Inline,
+    every run of the same program registers in the same order; what is registered, and with
+    what, is the same. (A subclass, because asyncio takes only a ThreadPoolExecutor as default
+    executor; no thread is ever started.)"""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - the caller's await raises it
+            future.set_exception(exc)
+        return future
+
+
 def run_program(program: Callable[[], None]) -> None:
-    """Run a program as the SDK's stack runner does: every registration awaited."""
+    """Run a program as the SDK's stack runner does: every registration awaited, each RPC to
+    the mock monitor answered inline (`_InlineExecutor`)."""
+    _set_loop_if_none()
+    asyncio.get_event_loop().set_default_executor(_InlineExecutor(max_workers=1))
     run_sync(_need("pulumi.runtime.stack", "run_pulumi_func")(program))
 
 
