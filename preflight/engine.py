@@ -481,8 +481,54 @@ class Emulation:
             if rec.type == STACK_TYPE:
                 rec.outputs = outputs
         return Graph(
-            self.project, self.stack, self.preview, self.monitor.records, outputs, dict(self.config)
+            self.project,
+            self.stack,
+            self.preview,
+            stable_order(self.monitor.records),
+            outputs,
+            dict(self.config),
         )
+
+
+def stable_order(records: list[RecordedResource]) -> list[RecordedResource]:
+    """The records in an order that is the same on every run of the same program: what each
+    needs (its parent, its provider, its dependencies and property dependencies, the resources
+    its deletedWith and replaceWith name) before it, and
+    among those ready at once, by URN. The registration order is not that: resources whose
+    inputs resolve together register in an order the SDK leaves to its sets of resources (keyed
+    by identity), so two runs of one program listed them, their Analyze calls and the reports
+    differently. Every edge of the registration order is kept (a resource registers after what
+    it needs), so a parent still precedes its children, as a checkpoint requires."""
+    import heapq
+
+    by_urn = {r.urn: r for r in records}
+    needs: dict[str, set[str]] = {}
+    for r in records:
+        wanted = {r.parent, r.provider.rsplit("::", 1)[0] if r.provider else "", *r.dependencies}
+        for urns in r.propertyDependencies.values():
+            wanted.update(urns)
+        # Options naming other resources, which the SDK awaits before registering too, and which
+        # the engine's step generation reads in that order (preflight/diff.py).
+        wanted.add(r.options.get("deletedWith") or "")
+        wanted.update(r.options.get("replaceWith") or ())
+        needs[r.urn] = {u for u in wanted if u in by_urn and u != r.urn}
+    waiting_on: dict[str, list[str]] = {}
+    for urn, wanted in needs.items():
+        for u in wanted:
+            waiting_on.setdefault(u, []).append(urn)
+    ready = [urn for urn, wanted in needs.items() if not wanted]
+    heapq.heapify(ready)
+    out: list[RecordedResource] = []
+    while ready:
+        urn = heapq.heappop(ready)
+        out.append(by_urn[urn])
+        for other in waiting_on.get(urn, ()):
+            needs[other].discard(urn)
+            if not needs[other]:
+                heapq.heappush(ready, other)
+    if len(out) != len(by_urn) or len(by_urn) != len(records):
+        return list(records)  # a cycle or a URN twice: keep the order they came in
+    return out
 
 
 def run_program(

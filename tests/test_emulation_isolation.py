@@ -83,3 +83,70 @@ def test_a_program_that_failed_in_an_apply_leaves_the_next_run_unchanged(tmp_pat
     assert _export("staging", preview=preview) == before
     with pytest.raises(ValueError, match="boom in apply"):  # and it fails the same way again
         Emulation(program, "dev", preview=preview).run()
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+def test_every_rpc_is_answered_on_the_programs_thread_in_program_order(monkeypatch, preview):
+    """The mock monitor answers each RPC inline (infra/sdk.py _InlineExecutor): on a pool of
+    threads the registrations were recorded in an order that changed from run to run (with
+    another thread busy, as the gate's evaluation thread is in --all), and so did the reports.
+    Two runs of the same stack, with a busy thread beside the second, record the same order
+    (after a first run: the SDK's first resolution of each `*Args` class's type hints, cached
+    afterwards, awaits differently)."""
+    import threading
+
+    from preflight.engine import RecordingMonitor
+    from preflight.stackfile import load_stack_config
+
+    threads: set[str] = set()
+    real = RecordingMonitor.RegisterResource
+
+    def recorded(self: Any, request: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        return real(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", recorded)
+    config = load_stack_config(ROOT, "production")
+    Emulation(ROOT, "production", preview=preview, config=config).run()  # the SDK's caches warm
+    first = Emulation(ROOT, "production", preview=preview, config=config).run()
+    stop = threading.Event()
+
+    def busy() -> None:
+        while not stop.is_set():
+            sum(range(10_000))
+
+    spinner = threading.Thread(target=busy)
+    spinner.start()
+    try:
+        second = Emulation(ROOT, "production", preview=preview, config=config).run()
+    finally:
+        stop.set()
+        spinner.join()
+    assert threads == {threading.main_thread().name}
+    assert [r.urn for r in first.resources] == [r.urn for r in second.resources]
+
+
+def test_the_graph_lists_resources_in_one_order_whatever_the_registration_order():
+    """preflight.engine.stable_order: the same records registered in any order (ties between
+    resources ready at once are left to the SDK's sets, keyed by identity) come out in one
+    order, with everything a resource needs (parent, provider, dependencies, property
+    dependencies, deletedWith, replaceWith) before it."""
+    import random
+
+    from preflight.engine import stable_order
+    from tests.support import stack_graph
+
+    records = list(stack_graph("production").resources)
+    expected = stable_order(records)
+    rng = random.Random(24)
+    for _ in range(20):
+        shuffled = records[:]
+        rng.shuffle(shuffled)
+        assert [r.urn for r in stable_order(shuffled)] == [r.urn for r in expected]
+    seen: set[str] = set()
+    for r in expected:
+        needs = {r.parent, r.provider.rsplit("::", 1)[0] if r.provider else "", *r.dependencies}
+        for urns in r.propertyDependencies.values():
+            needs.update(urns)
+        assert not {u for u in needs if u and u in {x.urn for x in records}} - seen, r.urn
+        seen.add(r.urn)
