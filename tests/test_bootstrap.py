@@ -236,9 +236,9 @@ def test_shared_vpc_environment_is_granted_on_the_host_too():
         ({"locaton": "us"}, "redis-vpc-bootstrap:locaton", "did you mean location"),
         ({"environments": {}}, "redis-vpc-bootstrap:environments", "at least 1"),
         (
-            {"environments": {"qa": {"stack": "qa"}}},
+            {"environments": {"qa": {"stack": "no-such-stack-x7"}}},
             "redis-vpc-bootstrap:environments.qa.stack",
-            "no stack file Pulumi.qa.yaml",
+            "no stack file Pulumi.no-such-stack-x7.yaml",
         ),
         (
             {"environments": {"staging": {"stak": "x"}}},
