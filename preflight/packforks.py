@@ -36,8 +36,10 @@ import threading
 from typing import IO, Any
 
 # Runs in the parent (`python -u -c _PARENT FD`): imports the SDK, then serves fork requests on
-# the socket FD until it closes. A request is a JSON object (argv, env, cwd) with two file
-# descriptors (the child's stdout and stderr); the reply is the child's pid.
+# the socket FD until it closes. A request: its length (8 bytes) with three file descriptors
+# (the child's stdin, stdout and stderr), then a JSON object (argv, env, cwd). The reply: the
+# child's pid (8 bytes) with its pidfd. (On a Unix stream socket a read never runs past data
+# that carried descriptors, so one reply is one read.)
 _PARENT = r"""
 import ctypes, json, os, runpy, signal, socket, struct, sys
 import pulumi, pulumi.runtime, pulumi_policy  # what `python -m pulumi.policy` and a pack import
@@ -73,7 +75,7 @@ while True:
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)  # before any reap: the pid is still this child's
-        socket.send_fds(sock, [json.dumps(pid).encode()], [pidfd])
+        socket.send_fds(sock, [struct.pack("!q", pid)], [pidfd])
         os.close(pidfd)
         continue
     code = 1
@@ -227,15 +229,15 @@ class PackForks:
             while not process._answered:
                 first = self._unanswered.pop(0)
                 try:
-                    reply, fds, _, _ = socket.recv_fds(self._sock, 64, 1)
+                    reply, fds, _, _ = socket.recv_fds(self._sock, 8, 1)
                 except OSError:
                     reply, fds = b"", []
-                if not reply or len(fds) != 1:
+                if len(reply) != 8 or len(fds) != 1:
                     for fd in fds:
                         os.close(fd)
                     first.answer(None, -1)
                 else:
-                    first.answer(int(json.loads(reply)), fds[0])
+                    first.answer(struct.unpack("!q", reply)[0], fds[0])
 
     def close(self) -> None:
         for process in list(self._unanswered):
