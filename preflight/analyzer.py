@@ -470,9 +470,9 @@ class PolicyPackProcess:
     def prepare(self, policy_config: Mapping[str, Any] | None = None) -> None:
         """Connect and Configure on a thread while the caller runs the program; `evaluate`
         waits for it and raises what it raised. The engine, too, loads and configures its
-        analyzers before the program runs (pulumi/pulumi pkg/engine/plugins.go
-        ensurePluginsAreLoaded -> installAndLoadPolicyPlugins, then pkg/resource/plugin/
-        analyzer_plugin.go Configure, before the deployment's steps): the order of the calls the
+        analyzers before the program runs (pulumi/pulumi pkg/engine/update.go newUpdateSource,
+        "Step 2: Load policy packs and plugins": loadPolicyPlugins calls `analyzer.Configure`,
+        update.go:927, before the program's EvalRunInfo is made): the order of the calls the
         pack sees is the same. The thread mostly waits (for the pack's port line and replies)."""
         assert self._prepared is None
 
