@@ -133,17 +133,22 @@ def _shared_reads(env: Environment) -> tuple[str, ...]:
     return tuple(reads)
 
 
-def build(cfg: BootstrapConfig) -> None:
-    project = cfg.project
-    apis = [
+def _enable(prefix: str, project: str, apis: tuple[str, ...]) -> list[gcp.projects.Service]:
+    """Each API enabled in `project`, kept on destroy, named `<prefix>-<service>`."""
+    return [
         gcp.projects.Service(
-            f"api-{api.split('.')[0]}",
+            f"{prefix}-{api.split('.')[0]}",
             project=project,
             service=api,
             disable_on_destroy=False,
         )
-        for api in BOOTSTRAP_APIS
+        for api in apis
     ]
+
+
+def build(cfg: BootstrapConfig) -> None:
+    project = cfg.project
+    apis = _enable("api", project, BOOTSTRAP_APIS)
     after_apis = pulumi.ResourceOptions(depends_on=apis)
 
     bucket = gcp.storage.Bucket(
@@ -214,15 +219,7 @@ def _environment(
 ) -> dict[str, object]:
     n = env.name
     target = env.settings.project
-    enabled = [
-        gcp.projects.Service(
-            f"{n}-api-{api.split('.')[0]}",
-            project=target,
-            service=api,
-            disable_on_destroy=False,
-        )
-        for api in ENVIRONMENT_APIS
-    ]
+    enabled = _enable(f"{n}-api", target, ENVIRONMENT_APIS)
     key = gcp.kms.CryptoKey(
         f"{n}-secrets",
         name=f"{n}-stack-secrets",

@@ -206,12 +206,6 @@ class PackStarts:
             self._forks = None
 
 
-def check_stack(project_dir: Path, stack: str, **options: Any) -> StackResult:
-    """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol: the
-    two parts of `begin_check`, one after the other (its keyword options)."""
-    return begin_check(project_dir, stack, **options)[1]()
-
-
 def begin_check(
     project_dir: Path,
     stack: str,
@@ -224,7 +218,7 @@ def begin_check(
     packs: PackStarts | None = None,
 ) -> tuple[Graph, Callable[[], StackResult]]:
     """Plan `stack` (or take `graph`) and evaluate the policy pack on it over the protocol, in two
-    parts. `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
+    parts (`begin_check(...)[1]()` does both). `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
     `packs`: packs launched ahead (`PackStarts`), one of which this run takes if it matches.
     The program runs now (its graph is returned), while the pack
     starts, connects and is configured on a thread (`PolicyPackProcess.prepare`); what is

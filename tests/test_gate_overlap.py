@@ -177,8 +177,10 @@ def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers)
     pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
     pack.launch()
     pack.prepare(None)
-    pack.stop()  # at once: the thread may still wait for the port line
-    assert pack._prepared is None
+    thread = pack._prepared
+    assert thread is not None and thread.is_alive()  # still waiting for the port line
+    pack.stop()  # at once, as a program that fails early does
+    assert not thread.is_alive() and pack._proc is None
 
 
 def _empty_graph():
