@@ -739,3 +739,87 @@ def test_a_custom_role_at_project_level_is_not_held_against_the_program():
     viewer = Res(grant.urn, member, "g", {**grant.props, "role": "roles/viewer"})
     resources = [viewer if r.urn == grant.urn else r for r in resources]
     assert violations(resources, DEPENDENCY_RULES) != []
+
+
+def test_grants_for_looks_only_at_project_grants_that_can_name_the_account():
+    """grants_for indexes the project-level grants by member (a stack with thousands of services
+    and grants is not services x grants): it must find exactly what scanning every grant finds,
+    for services with a known, an unknown and no account, and grants whose members are known,
+    unknown, or partly known."""
+    from guardrails.common import ACCESSOR, SECRET_ACCESS_ROLES, custom_role, grants_for
+    from guardrails.model import PROJECT_IAM_BINDING, PROJECT_IAM_MEMBER, SERVICE_ACCOUNT
+
+    def scan_all(m: StackModel, svc: Any, secret: str) -> list[Res]:  # the unindexed loop
+        out = []
+        for g in m.project_grants:
+            role, members, sa = g.role, g.members, svc.service_account
+            if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES and not custom_role(role):
+                continue
+            known = isinstance(members, list) and all(isinstance(x, str) for x in members)
+            if (
+                isinstance(members, list)
+                and isinstance(sa, str)
+                and f"serviceAccount:{sa}" in members
+            ):
+                out.append(g.res)
+            elif known and isinstance(sa, str):
+                continue
+            elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
+                out.append(g.res)
+        return out
+
+    sa_urn = urn(SERVICE_ACCOUNT, "run")
+    account = Res(sa_urn, SERVICE_ACCOUNT, "run", {"email": "run@p.iam"})
+
+    def member(name: str, value: Any, role: Any = ACCESSOR, deps: tuple[str, ...] = ()) -> Res:
+        return Res(
+            urn(PROJECT_IAM_MEMBER, name),
+            PROJECT_IAM_MEMBER,
+            name,
+            {"role": role, "member": value},
+            deps=deps,
+        )
+
+    def binding(name: str, values: Any, deps: tuple[str, ...] = ()) -> Res:
+        return Res(
+            urn(PROJECT_IAM_BINDING, name),
+            PROJECT_IAM_BINDING,
+            name,
+            {"role": ACCESSOR, "members": values},
+            deps=deps,
+        )
+
+    grants = [
+        member("mine", "serviceAccount:run@p.iam"),
+        member("other", "serviceAccount:other@p.iam", deps=(sa_urn,)),
+        member("unknown-linked", UNKNOWN, deps=(sa_urn,)),
+        member("unknown-unlinked", UNKNOWN),
+        member("mine-but-viewer", "serviceAccount:run@p.iam", role="roles/viewer"),
+        member("unknown-role", "serviceAccount:run@p.iam", role=UNKNOWN),
+        binding("partly", [UNKNOWN, "user:a@b"], deps=(sa_urn,)),
+        binding("partly-mine", ["serviceAccount:run@p.iam", UNKNOWN]),
+        binding("known-others", ["user:a@b", "serviceAccount:x@p.iam"], deps=(sa_urn,)),
+        binding("unknown-list", UNKNOWN, deps=(sa_urn,)),
+    ]
+    cases = {"known": "run@p.iam", "other": "nobody@p.iam", "unknown": UNKNOWN, "none": None}
+    for label, sa in cases.items():
+
+        def set_account(sp: dict, sa: Any = sa) -> None:
+            if sa is not None:
+                sp["template"]["serviceAccount"] = sa
+
+        m = StackModel(
+            stack(account, *grants, service=set_account, template_deps=(CON, RED, sa_urn))
+        )
+        (svc,) = list(m.services)
+        found = grants_for(m, svc, "projects/p/secrets/redis-auth")
+        assert [r.name for r in found] == [r.name for r in scan_all(m, svc, "")], label
+        if label == "known":  # both ways in are exercised: by member, and by an unknown's edges
+            assert [r.name for r in found] == [
+                "mine",
+                "unknown-linked",
+                "unknown-role",
+                "partly",
+                "partly-mine",
+                "unknown-list",
+            ]

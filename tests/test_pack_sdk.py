@@ -956,3 +956,54 @@ def test_pack_over_the_protocol_answers_exactly_as_the_unpatched_pack(monkeypatc
     for got in verdicts.values():
         assert got.diagnostics == expected.diagnostics
         assert got.not_applicable == expected.not_applicable
+
+
+def test_analyze_runs_only_the_policies_that_judge_the_resource_type(patched):
+    """`judges_only`: a resource policy declared to act on some types is not run on a resource
+    of any other type (its validate would return at once); an undeclared one runs on every
+    type, a stack policy never in Analyze, and every other loop of the SDK still sees all."""
+    ran: list[tuple[str, str]] = []
+
+    def recorder(name: str) -> Callable[..., None]:
+        def validate(args: Any, report: Callable[..., None]) -> None:
+            ran.append((name, args.resource_type))
+            report(f"{name} saw {args.resource_type}")
+
+        return validate
+
+    declared = sdk.judges_only(
+        ResourceValidationPolicy("declared", "d", recorder("declared")), ("t:a",)
+    )
+    undeclared = ResourceValidationPolicy("undeclared", "u", recorder("undeclared"))
+    stack_policy = StackValidationPolicy(
+        "stack", "s", lambda args, report: ran.append(("stack", ""))
+    )
+    servicer = patched(
+        "pack", "0.0.1", [declared, undeclared, stack_policy], EnforcementLevel.MANDATORY
+    )
+
+    def analyze(rtype: str) -> list[str]:
+        req = analyzer_pb2.AnalyzeRequest(type=rtype, urn=f"urn:pulumi:s::p::{rtype}::x", name="x")
+        # each message: the policy's description, a newline, what it reported
+        return [d.message.split("\n")[-1] for d in servicer.Analyze(req, None).diagnostics]
+
+    assert analyze("t:a") == ["declared saw t:a", "undeclared saw t:a"]
+    assert analyze("t:b") == ["undeclared saw t:b"]
+    assert ran == [("declared", "t:a"), ("undeclared", "t:a"), ("undeclared", "t:b")]
+    info = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    assert [p.name for p in info.policies] == ["declared", "undeclared", "stack"]
+    servicer.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(), None)
+    assert ran[-1] == ("stack", "")
+    assert analyze("t:a") == ["declared saw t:a", "undeclared saw t:a"]  # the cache holds
+
+
+def test_every_resource_policy_of_the_pack_declares_its_types():
+    """Each of the pack's resource policies is built by `_resource`, whose validate returns at
+    once for any type outside its rule's: each declares exactly those types."""
+    by_name = RULES
+    resource_policies = [
+        p for p in guardrails_policies.all_policies() if isinstance(p, ResourceValidationPolicy)
+    ]
+    assert resource_policies
+    for p in resource_policies:
+        assert getattr(p, sdk._TYPES_ATTR) == frozenset(by_name[p.name].types), p.name

@@ -188,6 +188,25 @@ def secret_reads(m: StackModel) -> Iterator[tuple[Service, Any]]:
                 yield svc, var
 
 
+def _project_grants_by_member(m: StackModel) -> tuple[dict[str, list[int]], list[int]]:
+    """The model's project-level grants by member (their positions), and those whose members are
+    not all known strings (any account may be among them); computed once per model."""
+    key = ("project-grants-by-member",)
+    found = m.derived.get(key)
+    if found is None:
+        by_member: dict[str, list[int]] = {}
+        open_members: list[int] = []
+        for i, g in enumerate(m.project_grants):
+            members = g.members
+            if isinstance(members, list):
+                for x in {x for x in members if isinstance(x, str)}:
+                    by_member.setdefault(x, []).append(i)
+            if not (isinstance(members, list) and all(isinstance(x, str) for x in members)):
+                open_members.append(i)
+        found = m.derived[key] = (by_member, open_members)
+    return found
+
+
 def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
     if not isinstance(secret, str):
         return []
@@ -197,15 +216,23 @@ def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
     if secret_res is not None:
         keys.append(secret_res.urn)
     candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
-    # A project-level grant covers every secret of the project.
-    candidates.update({id(g): g for g in m.project_grants})
+    # A project-level grant covers every secret of the project. Of those, the loop below would
+    # skip any whose members are all known and none is the service's account: only the rest are
+    # looked at (in the model's order), so a stack with thousands of services and grants is not
+    # services x grants.
+    sa = svc.service_account
+    if isinstance(sa, str):
+        by_member, open_members = _project_grants_by_member(m)
+        picked = sorted({*by_member.get(f"serviceAccount:{sa}", ()), *open_members})
+        candidates.update({id(g): g for g in (m.project_grants[i] for i in picked)})
+    else:
+        candidates.update({id(g): g for g in m.project_grants})
     grants = []
     for g in candidates.values():
         role = g.role
         if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES and not custom_role(role):
             continue
         members = g.members
-        sa = svc.service_account
         known = isinstance(members, list) and all(isinstance(x, str) for x in members)
         if isinstance(members, list) and isinstance(sa, str) and f"serviceAccount:{sa}" in members:
             grants.append(g.res)

@@ -159,7 +159,7 @@ def _resource(rule: Rule) -> ResourceValidationPolicy:
         outcome.run(rule, [res], cfg)
         outcome.emit(rule, cfg, report)
 
-    return ResourceValidationPolicy(
+    policy = ResourceValidationPolicy(
         name=rule.name,
         description=rule.description,
         enforcement_level=rule.level,
@@ -167,6 +167,9 @@ def _resource(rule: Rule) -> ResourceValidationPolicy:
         config_schema=PolicyConfigSchema(properties=s.schema(*settings)),
         **_metadata(rule),
     )
+    # validate's first line: any other type returns at once, so the patched Analyze need not
+    # run it for one (guardrails/sdk.py _PolicyList).
+    return sdk.judges_only(policy, rule.types)
 
 
 def _metadata(rule: Rule) -> dict[str, Any]:

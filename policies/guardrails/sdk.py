@@ -82,6 +82,9 @@ PINNED_VERSION = "1.21.0"
 ENV_SWITCH = "GUARDRAILS_SDK_CACHE"  # off|0|false|no: leave the SDK as it is
 ENV_VERBOSE = "GUARDRAILS_SDK_VERBOSE"  # 1: say on stderr that the patch is installed
 _OFF = frozenset({"0", "off", "false", "no"})
+# The servicer's policy list, as its name-mangled attribute (pulumi_policy.policy
+# `_PolicyAnalyzerServicer.__init__`: `self.__policies = policies`).
+_POLICIES_ATTR = "_PolicyAnalyzerServicer__policies"
 
 # pulumi_policy.deserialize.SPECIAL_ASSET_SIG / SPECIAL_ARCHIVE_SIG: properties carrying them
 # deserialise to mutable pulumi.Asset / pulumi.Archive objects, which are never shared.
@@ -171,8 +174,9 @@ class _CallScope:
         self.props: dict[int, list[Any]] = {}
         # id(such a deserialised dict) -> that dict: what proxies may be built from lazily
         self.shared: dict[int, dict[str, Any]] = {}
-        # shared_model key -> (URNs of the resources it was built from, model)
-        self.models: dict[Any, tuple[tuple[str, ...], Any]] = {}
+        # shared_model key -> (the call's shared resource list, or the URNs of the resources
+        # it was built from, model)
+        self.models: dict[Any, tuple[Any, Any]] = {}
 
     def __len__(self) -> int:
         n = len(self.json) + len(self.props) + len(self.shared) + len(self.models)
@@ -262,13 +266,6 @@ def shared_model(args: Any, build: Callable[[Any], T]) -> T:
     scope = _current()
     if scope is None:
         return build(args)
-    resources = getattr(args, "resources", None)
-    if resources is not None:
-        urns: tuple[Any, ...] = tuple(r.urn for r in resources)
-    elif isinstance(getattr(args, "urn", None), str):
-        urns = (args.urn,)
-    else:
-        return build(args)
     key: Any = build
     if (
         inspect.isfunction(build)
@@ -278,11 +275,25 @@ def shared_model(args: Any, build: Callable[[Any], T]) -> T:
     ):
         key = (build.__code__, id(build.__globals__))
     hit = scope.models.get(key)
+    resources = getattr(args, "resources", None)
+    if resources is not None:
+        if hit is not None and resources is scope.resources and hit[0] is resources:
+            # The call's one shared, read-only list (every stack policy is handed the same):
+            # the same resources, without comparing 10,000 URNs per policy.
+            shared: T = hit[1]
+            return shared
+        urns: Any = tuple(r.urn for r in resources)
+    elif isinstance(getattr(args, "urn", None), str):
+        urns = (args.urn,)
+    else:
+        return build(args)
     if hit is not None and hit[0] == urns:
         model: T = hit[1]
         return model
     model = build(args)
-    scope.models[key] = (urns, model)
+    # Keyed by the shared list itself when it is the call's (it cannot change), else by URNs.
+    shared_list = resources is not None and resources is scope.resources
+    scope.models[key] = (resources if shared_list else urns, model)
     return model
 
 
@@ -823,10 +834,69 @@ class _RequestView:
         return getattr(self._msg, name)
 
 
-def _scoped_servicer(base: Any, shared: _Shared) -> Any:
+# -- which resource policies can act on a resource of a given type -----------------------------
+
+_TYPES_ATTR = "_guardrails_resource_types"
+
+
+def judges_only(policy: T, types: Any) -> T:
+    """Declare that `policy` (a ResourceValidationPolicy) acts only on resources of `types`: for
+    a resource of any other type its validate returns at once, reporting nothing and changing
+    nothing (guardrails/policies.py `_resource`: `if args.resource_type not in rule.types:
+    return`). The patched Analyze then leaves it out of that resource's loop (`_PolicyList`)."""
+    setattr(policy, _TYPES_ATTR, frozenset(types))
+    return policy
+
+
+class _PolicyList(list[Any]):
+    """The servicer's policies (pulumi_policy.policy `_PolicyAnalyzerServicer.__policies`, the
+    list every one of its loops iterates). Iterated on a thread inside an Analyze call, it yields
+    only what the SDK's loop can act on for that request's type: the resource validation
+    policies (the loop skips any other: `not isinstance(policy, ResourceValidationPolicy)`), and
+    of those, the ones not declared (`judges_only`) to ignore the type. What is left out would
+    have returned without a report, so the response is the SDK's; the SDK's loop no longer
+    builds its args (config copy, report callback, ResourceValidationArgs) for each of the 41
+    policies on every resource. Anywhere else (AnalyzeStack, Remediate, GetAnalyzerInfo,
+    Configure) it is the whole list. The SDK never changes the list after building the servicer;
+    if anything does, the cache is dropped."""
+
+    def __init__(self, policies: list[Any], resource_policy: type) -> None:
+        super().__init__(policies)
+        self._resource_policy = resource_policy
+        self._by_type: dict[str, tuple[Any, ...]] = {}
+        self._stamp = tuple(map(id, policies))
+
+    def __iter__(self) -> Iterator[Any]:
+        scope = _current()
+        request = None if scope is None or scope.kind != "analyze" else scope.request
+        rtype = getattr(request, "type", None)
+        if not isinstance(rtype, str):
+            return list.__iter__(self)
+        hit = self._by_type.get(rtype)
+        if hit is None:
+            everything = tuple(list.__iter__(self))
+            if tuple(map(id, everything)) != self._stamp:  # changed since: start again
+                self._by_type.clear()
+                self._stamp = tuple(map(id, everything))
+            hit = self._by_type[rtype] = tuple(
+                p
+                for p in everything
+                if isinstance(p, self._resource_policy)
+                and rtype in getattr(p, _TYPES_ATTR, (rtype,))
+            )
+        return iter(hit)
+
+
+def _scoped_servicer(base: Any, shared: _Shared, resource_policy: type) -> Any:
     class _ScopedServicer(base):
         """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope; in
         AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            policies = self.__dict__.get(_POLICIES_ATTR)
+            if type(policies) is list:
+                self.__dict__[_POLICIES_ATTR] = _PolicyList(policies, resource_policy)
 
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
             with call_scope("analyze") as scope:
@@ -1164,7 +1234,9 @@ def install() -> bool:
         _lazy_proxy_class(proxy._DictProxy, proxy._proxy_helper),
         shared,
     )
-    sdk._PolicyAnalyzerServicer = _scoped_servicer(sdk._PolicyAnalyzerServicer, shared)  # type: ignore[misc]
+    sdk._PolicyAnalyzerServicer = _scoped_servicer(  # type: ignore[misc]
+        sdk._PolicyAnalyzerServicer, shared, sdk.ResourceValidationPolicy
+    )
     if os.environ.get(ENV_VERBOSE) == "1":
         _warn(f"per-call conversion cache installed on pulumi-policy {version}")
     return True
