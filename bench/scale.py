@@ -79,7 +79,9 @@ class Protocol:
         return self.analyze + self.stack
 
 
-def protocol_run(graph, pack_dir: Path = ROOT / "policies") -> Protocol:
+def protocol_run(graph, pack_dir: Path = ROOT / "policies", window: int = 8) -> Protocol:
+    """`window` Analyze calls in flight, as the gate sends them (8); 1 is how the engine sends
+    them: one resource at a time (preflight/analyzer.py `analyze_all`)."""
     from preflight.analyzer import PolicyPackProcess
 
     with PolicyPackProcess(pack_dir, project="redis-vpc", stack="staging", dry_run=False) as pack:
@@ -87,7 +89,7 @@ def protocol_run(graph, pack_dir: Path = ROOT / "policies") -> Protocol:
         assert pack._proc is not None
         pid = pack._proc.pid
         c0, t0 = cpu_seconds(pid), time.perf_counter()
-        diags, _ = pack.analyze_all(graph.resources)
+        diags, _ = pack.analyze_all(graph.resources, window=window)
         c1, t1 = cpu_seconds(pid), time.perf_counter()
         stack_diags, _ = pack.analyze_stack(graph.resources)
         c2, t2 = cpu_seconds(pid), time.perf_counter()
@@ -128,15 +130,17 @@ def compare(sizes: list[int], runs: int) -> None:
         f"{'resources':>9s}  {'variant':16s} {'Analyze xN (cpu)':>17s} "
         f"{'AnalyzeStack (cpu)':>19s} {'total':>7s} {'pack RSS':>8s} {'diags':>6s}"
     )
-    variants = (("SDK as shipped", False), ("patched", True))
+    # The patched pack twice: with 8 Analyze calls in flight, as the gate sends them, and one at
+    # a time, as the engine does (preflight/analyzer.py analyze_all).
+    variants = (("SDK as shipped", False, 8), ("patched", True, 8), ("patched, 1 by 1", True, 1))
     for n in sizes:
         g = synthetic(n)
-        figures: dict[str, list[Protocol]] = {name: [] for name, _ in variants}
+        figures: dict[str, list[Protocol]] = {name: [] for name, _, _ in variants}
         for _ in range(runs):
-            for name, on in variants:  # interleaved, so drift in machine speed hits both
+            for name, on, window in variants:  # interleaved, so drift in speed hits each
                 with sdk_cache(on):
-                    figures[name].append(protocol_run(g))
-        for name, _ in variants:
+                    figures[name].append(protocol_run(g, window=window))
+        for name, _, _ in variants:
             rows = figures[name]
 
             def med(attr: str, rows: list[Protocol] = rows) -> float:

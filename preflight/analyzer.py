@@ -738,8 +738,13 @@ class PolicyPackProcess:
         window: int = 8,
         providers: Mapping[str, Any] | None = None,
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
-        """Analyze every resource, keeping up to `window` calls in flight (the engine, too,
-        analyzes the steps it runs in parallel); results keep the resources' order."""
+        """Analyze every resource, keeping up to `window` calls in flight; results keep the
+        resources' order. The engine sends one resource at a time: its deployment executor
+        handles one event at a time (pulumi/pulumi pkg/resource/deploy/deployment_executor.go
+        `handleSingleEvent`), and the step generator analyzes the resource there
+        (step_generator.go `analyzeAll`: in parallel across policy packs, not resources). The
+        pack keeps nothing from one Analyze call to the next, so the answers are the same
+        either way; in flight, the next request crosses the wire while the pack judges one."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
         na: list[tuple[str, str]] = []

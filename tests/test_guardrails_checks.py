@@ -741,17 +741,35 @@ def test_a_custom_role_at_project_level_is_not_held_against_the_program():
     assert violations(resources, DEPENDENCY_RULES) != []
 
 
-def test_grants_for_looks_only_at_project_grants_that_can_name_the_account():
-    """grants_for indexes the project-level grants by member (a stack with thousands of services
-    and grants is not services x grants): it must find exactly what scanning every grant finds,
-    for services with a known, an unknown and no account, and grants whose members are known,
-    unknown, or partly known."""
-    from guardrails.common import ACCESSOR, SECRET_ACCESS_ROLES, custom_role, grants_for
-    from guardrails.model import PROJECT_IAM_BINDING, PROJECT_IAM_MEMBER, SERVICE_ACCOUNT
+def test_grants_for_looks_only_at_grants_that_can_name_the_account():
+    """grants_for indexes the grants by member (a stack with thousands of services and grants is
+    not services x grants): it must find exactly what scanning every grant finds, secret-level
+    and project-level, for services with a known, an unknown and no account, and grants whose
+    members are known, unknown, or partly known."""
+    from guardrails.common import (
+        ACCESSOR,
+        SECRET_ACCESS_ROLES,
+        custom_role,
+        grants_for,
+        last_segment,
+    )
+    from guardrails.model import (
+        PROJECT_IAM_BINDING,
+        PROJECT_IAM_MEMBER,
+        SECRET_IAM_MEMBER,
+        SERVICE_ACCOUNT,
+    )
 
-    def scan_all(m: StackModel, svc: Any, secret: str) -> list[Res]:  # the unindexed loop
+    def scan_all(m: StackModel, svc: Any, secret: str) -> list[str]:  # grants_for, unindexed
+        name = last_segment(secret)
+        keys = [name]
+        secret_res = m.secrets.by_name.get(name)
+        if secret_res is not None:
+            keys.append(secret_res.urn)
+        candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
+        candidates.update({id(g): g for g in m.project_grants})
         out = []
-        for g in m.project_grants:
+        for g in candidates.values():
             role, members, sa = g.role, g.members, svc.service_account
             if role is not UNKNOWN and role not in SECRET_ACCESS_ROLES and not custom_role(role):
                 continue
@@ -761,35 +779,33 @@ def test_grants_for_looks_only_at_project_grants_that_can_name_the_account():
                 and isinstance(sa, str)
                 and f"serviceAccount:{sa}" in members
             ):
-                out.append(g.res)
+                out.append(g.res.name)
             elif known and isinstance(sa, str):
                 continue
             elif set(g.res.deps) & set(svc.template_deps) & set(m.service_accounts.by_urn):
-                out.append(g.res)
+                out.append(g.res.name)
         return out
 
     sa_urn = urn(SERVICE_ACCOUNT, "run")
     account = Res(sa_urn, SERVICE_ACCOUNT, "run", {"email": "run@p.iam"})
 
     def member(name: str, value: Any, role: Any = ACCESSOR, deps: tuple[str, ...] = ()) -> Res:
-        return Res(
-            urn(PROJECT_IAM_MEMBER, name),
-            PROJECT_IAM_MEMBER,
-            name,
-            {"role": role, "member": value},
-            deps=deps,
-        )
+        props = {"role": role, "member": value}
+        return Res(urn(PROJECT_IAM_MEMBER, name), PROJECT_IAM_MEMBER, name, props, deps=deps)
 
     def binding(name: str, values: Any, deps: tuple[str, ...] = ()) -> Res:
-        return Res(
-            urn(PROJECT_IAM_BINDING, name),
-            PROJECT_IAM_BINDING,
-            name,
-            {"role": ACCESSOR, "members": values},
-            deps=deps,
-        )
+        props = {"role": ACCESSOR, "members": values}
+        return Res(urn(PROJECT_IAM_BINDING, name), PROJECT_IAM_BINDING, name, props, deps=deps)
+
+    def on_secret(name: str, value: Any, deps: tuple[str, ...] = ()) -> Res:
+        props = {"secretId": "redis-auth", "role": ACCESSOR, "member": value}
+        return Res(urn(SECRET_IAM_MEMBER, name), SECRET_IAM_MEMBER, name, props, deps=deps)
 
     grants = [
+        on_secret("s-other", "serviceAccount:other@p.iam", deps=(sa_urn,)),
+        on_secret("s-mine", "serviceAccount:run@p.iam"),
+        on_secret("s-unknown-linked", UNKNOWN, deps=(sa_urn,)),
+        on_secret("s-unknown-unlinked", UNKNOWN),
         member("mine", "serviceAccount:run@p.iam"),
         member("other", "serviceAccount:other@p.iam", deps=(sa_urn,)),
         member("unknown-linked", UNKNOWN, deps=(sa_urn,)),
@@ -808,14 +824,16 @@ def test_grants_for_looks_only_at_project_grants_that_can_name_the_account():
             if sa is not None:
                 sp["template"]["serviceAccount"] = sa
 
-        m = StackModel(
-            stack(account, *grants, service=set_account, template_deps=(CON, RED, sa_urn))
-        )
+        resources = stack(account, *grants, service=set_account, template_deps=(CON, RED, sa_urn))
+        m = StackModel(resources)
         (svc,) = list(m.services)
-        found = grants_for(m, svc, "projects/p/secrets/redis-auth")
-        assert [r.name for r in found] == [r.name for r in scan_all(m, svc, "")], label
-        if label == "known":  # both ways in are exercised: by member, and by an unknown's edges
-            assert [r.name for r in found] == [
+        secret = "projects/p/secrets/redis-auth"
+        found = [r.name for r in grants_for(m, svc, secret)]
+        assert found == scan_all(m, svc, secret), label
+        if label == "known":  # every way in is exercised: by member, and by an unknown's edges
+            assert found == [
+                "s-mine",
+                "s-unknown-linked",
                 "mine",
                 "unknown-linked",
                 "unknown-role",

@@ -188,23 +188,30 @@ def secret_reads(m: StackModel) -> Iterator[tuple[Service, Any]]:
                 yield svc, var
 
 
-def _project_grants_by_member(m: StackModel) -> tuple[dict[str, list[int]], list[int]]:
-    """The model's project-level grants by member (their positions), and those whose members are
-    not all known strings (any account may be among them); computed once per model."""
-    key = ("project-grants-by-member",)
+def _naming(m: StackModel, pool: list[SecretAccess], sa: Any) -> list[SecretAccess]:
+    """The grants of `pool` (a list the model holds) that grants_for's loop does not skip at
+    once for a service running as `sa`: when `sa` is known, those whose members name
+    `serviceAccount:<sa>` or are not all known strings (any account may be among them), in the
+    pool's order; else the whole pool. Indexed by member once per pool and model, so a stack
+    with thousands of services and grants is not services x grants."""
+    if not isinstance(sa, str):
+        return pool
+    key = ("grants-by-member", id(pool))
     found = m.derived.get(key)
-    if found is None:
+    if found is None or found[0] is not pool:
         by_member: dict[str, list[int]] = {}
         open_members: list[int] = []
-        for i, g in enumerate(m.project_grants):
+        for i, g in enumerate(pool):
             members = g.members
             if isinstance(members, list):
                 for x in {x for x in members if isinstance(x, str)}:
                     by_member.setdefault(x, []).append(i)
             if not (isinstance(members, list) and all(isinstance(x, str) for x in members)):
                 open_members.append(i)
-        found = m.derived[key] = (by_member, open_members)
-    return found
+        found = m.derived[key] = (pool, by_member, open_members)
+    _, by_member, open_members = found
+    picked = sorted({*by_member.get(f"serviceAccount:{sa}", ()), *open_members})
+    return [pool[i] for i in picked]
 
 
 def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
@@ -215,18 +222,12 @@ def grants_for(m: StackModel, svc: Service, secret: Any) -> list[Res]:
     secret_res = m.secrets.by_name.get(name)
     if secret_res is not None:
         keys.append(secret_res.urn)
-    candidates = {id(g): g for k in keys for g in m.grants_by_secret.get(k, [])}
-    # A project-level grant covers every secret of the project. Of those, the loop below would
-    # skip any whose members are all known and none is the service's account: only the rest are
-    # looked at (in the model's order), so a stack with thousands of services and grants is not
-    # services x grants.
     sa = svc.service_account
-    if isinstance(sa, str):
-        by_member, open_members = _project_grants_by_member(m)
-        picked = sorted({*by_member.get(f"serviceAccount:{sa}", ()), *open_members})
-        candidates.update({id(g): g for g in (m.project_grants[i] for i in picked)})
-    else:
-        candidates.update({id(g): g for g in m.project_grants})
+    # Only the grants that can name the service's account (`_naming`): the loop below skips
+    # the others, whose members are all known and none is the account.
+    candidates = {id(g): g for k in keys for g in _naming(m, m.grants_by_secret.get(k, []), sa)}
+    # A project-level grant covers every secret of the project.
+    candidates.update({id(g): g for g in _naming(m, m.project_grants, sa)})
     grants = []
     for g in candidates.values():
         role = g.role
