@@ -609,6 +609,7 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
 
     monkeypatch.setattr(jf, "_message_to_dict", counting)
     monkeypatch.setattr(json_format, "MessageToDict", counting)  # what the shared resources use
+    monkeypatch.setattr(sdk, "struct_to_dict", counting)  # what they use on a Struct
     pack = _in_process(patched, guardrails_policies.all_policies(), "production", False)
     pack.configure(_config("production"))
     converted.clear()
@@ -1007,3 +1008,46 @@ def test_every_resource_policy_of_the_pack_declares_its_types():
     assert resource_policies
     for p in resource_policies:
         assert getattr(p, sdk._TYPES_ATTR) == frozenset(by_name[p.name].types), p.name
+
+
+def test_struct_to_dict_is_message_to_dict_on_every_property_bag():
+    """`sdk.struct_to_dict` stands for protobuf's `json_format.MessageToDict` on Structs (the
+    engine's property bags): the same dict, keys in the same order, values of the same types,
+    on every resource's inputs and outputs of every shipped stack (update and preview, so
+    unknowns and secrets too) and on the corners of a Struct; the same error for what JSON
+    cannot hold."""
+    from preflight.analyzer import _struct
+
+    def same(a: Any, b: Any) -> bool:  # == with types and key order (True == 1 otherwise)
+        if isinstance(a, dict):
+            return type(b) is dict and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return type(b) is list and len(a) == len(b) and all(map(same, a, b))
+        return type(a) is type(b) and a == b
+
+    bags: list[Mapping[str, Any]] = [
+        {},
+        {"a": None, "b": [], "c": {}, "d": [[], [{}], [None, True, 0.0, -0.0, "x"]]},
+        {"é": "ü", "n": 1e300, "m": -2.5, "i": 7, "t": True, "f": False, "s": ""},
+        {"deep": {"l": [{"k": [1, {"z": None}]}]}},
+    ]
+    for stack in STACKS:
+        for preview in (False, True):
+            for r in stack_graph(stack, preview).resources:
+                bags.extend((r.inputs, r.outputs))
+    checked = 0
+    for bag in bags:
+        message = _struct(bag)
+        assert same(json_format.MessageToDict(message), sdk.struct_to_dict(message)), bag
+        checked += 1
+    assert checked > 200
+    empty_value = analyzer_pb2.AnalyzeRequest().properties  # a Struct, no fields
+    empty_value.fields["unset"].Clear()  # a Value with no kind set: null, as json_format prints
+    assert json_format.MessageToDict(empty_value) == sdk.struct_to_dict(empty_value)
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        message = _struct({"x": bad})
+        with pytest.raises(ValueError) as theirs:
+            json_format.MessageToDict(message)
+        with pytest.raises(ValueError) as ours:
+            sdk.struct_to_dict(message)
+        assert str(ours.value) == str(theirs.value)
