@@ -732,11 +732,22 @@ class PolicyPackProcess:
             r, self._call(self.stub.Analyze, self._analyze_request(r, provider))
         )
 
+    def analyze_requests(
+        self, resources: list[RecordedResource], providers: Mapping[str, Any] | None = None
+    ) -> list[tuple[RecordedResource, Any]]:
+        """Each resource the engine analyzes (reads never reach Analyze), with its
+        AnalyzeRequest."""
+        resources = [r for r in resources if not r.read]
+        if providers is None:
+            providers = self.providers(resources)
+        return [(r, self._analyze_request(r, providers.get(r.urn))) for r in resources]
+
     def analyze_all(
         self,
         resources: list[RecordedResource],
         window: int = 8,
         providers: Mapping[str, Any] | None = None,
+        requests: list[tuple[RecordedResource, Any]] | None = None,
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         """Analyze every resource, keeping up to `window` calls in flight; results keep the
         resources' order. The engine sends one resource at a time: its deployment executor
@@ -744,7 +755,8 @@ class PolicyPackProcess:
         `handleSingleEvent`), and the step generator analyzes the resource there
         (step_generator.go `analyzeAll`: in parallel across policy packs, not resources). The
         pack keeps nothing from one Analyze call to the next, so the answers are the same
-        either way; in flight, the next request crosses the wire while the pack judges one."""
+        either way; in flight, the next request crosses the wire while the pack judges one.
+        `requests`: what `analyze_requests(resources, providers)` built, if built already."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
         na: list[tuple[str, str]] = []
@@ -757,20 +769,18 @@ class PolicyPackProcess:
                 diags.extend(d)
                 na.extend(n)
 
-        resources = [r for r in resources if not r.read]  # reads never reach Analyze
-        if providers is None:
-            providers = self.providers(resources)
-        for r in resources:
-            request = self._analyze_request(r, providers.get(r.urn))
+        if requests is None:
+            requests = self.analyze_requests(resources, providers)
+        for r, request in requests:
             pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
             drain(window)
         drain(0)
         return diags, na
 
-    def analyze_stack(
+    def stack_request(
         self, resources: list[RecordedResource], providers: Mapping[str, Any] | None = None
-    ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
-        assert self.stub is not None
+    ) -> Any:
+        """The AnalyzeStackRequest the engine sends after the program's last registration."""
         req = analyzer_pb2.AnalyzeStackRequest()
         # Only registrations (`deployment.news`), never a read: see RecordedResource.read.
         resources = [r for r in resources if not r.read]
@@ -790,7 +800,19 @@ class PolicyPackProcess:
                 # pkg/resource/plugin/analyzer_plugin.go AnalyzeStack).
                 if urns:
                     ar.propertyDependencies[key].urns.extend(urns)
-        resp = self._call(self.stub.AnalyzeStack, req)
+        return req
+
+    def analyze_stack(
+        self,
+        resources: list[RecordedResource],
+        providers: Mapping[str, Any] | None = None,
+        request: Any = None,
+    ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
+        """`request`: what `stack_request(resources, providers)` built, if built already."""
+        assert self.stub is not None
+        if request is None:
+            request = self.stack_request(resources, providers)
+        resp = self._call(self.stub.AnalyzeStack, request)
         return self._diags(resp, "stack"), [(n.policy_name, n.reason) for n in resp.not_applicable]
 
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:

@@ -25,6 +25,11 @@ each call build them once and hands the same objects to every policy of the call
   and `deserialize_properties`, as pulumi_policy.policy calls them, by the identity of the
   protobuf message and of the dict converted from it (the scope holds a strong reference to
   every key, so no id can be reused while it is cached);
+- Analyze runs, for each resource, only the resource policies that judge its type (each of the
+  pack's declares its rule's types: `judges_only`, `_PolicyList`): the SDK's loop built the
+  args of all 41 policies, stack policies included, for every resource;
+- Structs are converted by `struct_to_dict`: what `json_format.MessageToDict` returns for one,
+  without its generic dispatch (tests/test_pack_sdk.py compares the two on every property bag);
 - outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own;
 - AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
