@@ -753,9 +753,11 @@ class PolicyPackProcess:
         resources' order. The engine sends one resource at a time: its deployment executor
         handles one event at a time (pulumi/pulumi pkg/resource/deploy/deployment_executor.go
         `handleSingleEvent`), and the step generator analyzes the resource there
-        (step_generator.go `analyzeAll`: in parallel across policy packs, not resources). The
-        pack keeps nothing from one Analyze call to the next, so the answers are the same
-        either way; in flight, the next request crosses the wire while the pack judges one.
+        (step_generator.go `analyzeAll`: in parallel across policy packs, not resources): that
+        is `window=1`. Each Analyze answer depends only on its request, so the answers are the
+        same either way (what the pack queues for its relays, exemptions and outside-production
+        advice, is sorted when AnalyzeStack drains it); in flight, the next request crosses the
+        wire while the pack judges one.
         `requests`: what `analyze_requests(resources, providers)` built, if built already."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
@@ -772,8 +774,8 @@ class PolicyPackProcess:
         if requests is None:
             requests = self.analyze_requests(resources, providers)
         for r, request in requests:
+            drain(max(window, 1) - 1)  # at most `window` in flight once this one is sent
             pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
-            drain(window)
         drain(0)
         return diags, na
 

@@ -1051,3 +1051,85 @@ def test_struct_to_dict_is_message_to_dict_on_every_property_bag():
         with pytest.raises(ValueError) as ours:
             sdk.struct_to_dict(message)
         assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["judged type", "unjudged type", "unjudged type, asset too", "provider"],
+)
+def test_a_number_json_cannot_hold_fails_analyze_as_the_sdk_does(patched, where):
+    """The SDK converts a resource's props and provider at once (pulumi_policy/policy.py
+    Analyze, outside its try): an infinite number fails the call. The patch converts lazily, and
+    its type filter skips policies: both must still fail as the SDK does, with its error."""
+    from pulumi_policy.deserialize import SPECIAL_ASSET_SIG, SPECIAL_SIG_KEY
+
+    judged = sorted(RULES["firewall-logging-all-metadata"].types)[0]
+    rtype = judged if where == "judged type" else "gcp:storage/bucket:Bucket"
+    request = analyzer_pb2.AnalyzeRequest(type=rtype, urn=f"urn:pulumi:s::p::{rtype}::o", name="o")
+    bad = {"x": [1.0, {"y": float("inf")}]}
+    if where == "provider":
+        request.provider.type = "pulumi:providers:gcp"
+        request.provider.urn = "urn:pulumi:s::p::pulumi:providers:gcp::default"
+        request.provider.name = "default"
+        request.provider.properties.update(bad)
+        request.properties.update({"name": "o"})
+    else:
+        request.properties.update(bad)
+    if where == "unjudged type, asset too":
+        request.properties.update({"source": {SPECIAL_SIG_KEY: SPECIAL_ASSET_SIG, "text": "t"}})
+
+    def outcome(servicer_class: Any) -> str:
+        servicer = servicer_class(
+            "p", "0.0.1", guardrails_policies.all_policies(), EnforcementLevel.ADVISORY
+        )
+        try:
+            return str(servicer.Analyze(request, None))
+        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
+            return f"error: {type(exc).__name__}: {exc}"
+
+    theirs = outcome(ORIGINAL_SERVICER)
+    assert theirs.startswith("error: ValueError"), theirs
+    assert outcome(patched) == theirs
+
+
+def test_may_hold_non_finite_finds_every_non_finite_double():
+    """The byte check that lets the patch convert lazily: every infinite or NaN double, whatever
+    its sign and payload, is found in the serialized Struct; finite numbers and text are not."""
+    import math
+    import struct as binary
+
+    from google.protobuf import struct_pb2
+
+    def serialized(value: Any) -> bytes:
+        s = struct_pb2.Struct()
+        s.update({"k": value})
+        return s.SerializeToString()
+
+    nans = [
+        binary.unpack("<d", binary.pack("<Q", bits))[0]
+        for bits in (0x7FF8000000000000, 0xFFF8000000000001, 0x7FF0000000000001, 0xFFFFFFFFFFFFFFFF)
+    ]
+    for value in [math.inf, -math.inf, *nans]:
+        assert sdk.may_hold_non_finite(serialized(value)), value
+    for value in [0.0, -0.0, 1e308, -1e-308, 5e-324, 6378.0, "ÿ€😀 text", True, None]:
+        assert not sdk.may_hold_non_finite(serialized(value)), value
+
+
+def test_the_relays_drain_in_one_order_whatever_order_analyze_calls_ended():
+    """Analyze calls in flight together end in any order, each queueing what it waived or
+    advised: what AnalyzeStack's relays drain is sorted (resource, policy, message)."""
+    from guardrails import exemptions, outside_production
+
+    waiver = [{"resource": "*", "reason": "r", "expires": "2999-01-01"}]
+    exemptions.drain()
+    exemptions.apply("p", [("m", "urn:b")], waiver)
+    exemptions.apply("p", [("m", "urn:a")], waiver)
+    assert [e.urn for e in exemptions.drain()] == ["urn:a", "urn:b"]
+    outside_production.drain()
+    outside_production.queue("q", [("m2", "urn:b")])
+    outside_production.queue("p", [("m1", "urn:b"), ("m", "urn:a")])
+    assert [(a.urn, a.policy) for a in outside_production.drain()] == [
+        ("urn:a", "p"),
+        ("urn:b", "p"),
+        ("urn:b", "q"),
+    ]

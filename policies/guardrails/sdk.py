@@ -26,8 +26,10 @@ each call build them once and hands the same objects to every policy of the call
   protobuf message and of the dict converted from it (the scope holds a strong reference to
   every key, so no id can be reused while it is cached);
 - Analyze runs, for each resource, only the resource policies that judge its type (each of the
-  pack's declares its rule's types: `judges_only`, `_PolicyList`): the SDK's loop built the
-  args of all 41 policies, stack policies included, for every resource;
+  pack's declares its rule's types: `judges_only`, `_PolicyList`): the SDK's loop checked the
+  level and class of all 41 policies (40 are stack policies) and built the args of the resource
+  policy for every resource; the props and provider are still converted as the SDK would
+  (`_ScopedServicer.Analyze`), so a call the SDK fails still fails;
 - Structs are converted by `struct_to_dict`: what `json_format.MessageToDict` returns for one,
   without its generic dispatch (tests/test_pack_sdk.py compares the two on every property bag);
 - outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own;
@@ -76,6 +78,7 @@ import gc
 import inspect
 import math
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -516,6 +519,8 @@ class _Shared:
         serialized = prov.properties.SerializeToString()
         if any(sig in serialized for sig in _UNSHARED_SIGS):
             raise _UnshareableError("asset")
+        if may_hold_non_finite(serialized):  # the SDK converts (and fails) at once: so do we
+            raise _UnshareableError("a number JSON cannot hold")
         properties = prov.properties
         return _frozen(
             self.provider_class,
@@ -601,6 +606,17 @@ def _shared_stack_args(real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _STRUCT = "google.protobuf.Struct"
+# A double is infinite or NaN when its 11 exponent bits are all set: in the protobuf encoding
+# (8 bytes, little-endian) its last two bytes are [0xF0-0xFF][0x7F or 0xFF]. UTF-8 text never
+# holds that pair (0xF0-0xF4 lead bytes are followed by 0x80-0xBF; 0xFF never occurs), so a
+# serialized Struct without it holds no number JSON cannot hold; with it (a varint, a float, a
+# byte string), the patch converts at once, as the SDK does, so the same error is raised.
+_NON_FINITE_TAIL = re.compile(rb"[\xf0-\xff][\x7f\xff]")
+
+
+def may_hold_non_finite(serialized: bytes) -> bool:
+    """Whether a serialized message may hold an infinite or NaN double (no: it cannot)."""
+    return _NON_FINITE_TAIL.search(serialized) is not None
 
 
 def struct_to_dict(message: Any) -> dict[str, Any]:
@@ -663,9 +679,11 @@ class _JsonFormat(ModuleType):
         serialized = message.SerializeToString()
         shareable = not any(sig in serialized for sig in _UNSHARED_SIGS)
         result: dict[str, Any]
-        if shareable and scope.kind == "analyze":
+        if shareable and scope.kind == "analyze" and not may_hold_non_finite(serialized):
             # Converted when a policy first reads the props (the SDK hands this dict, through
             # deserialize_properties, to unknown_checking_proxy alone: the canary checks it).
+            # Not when a number may be infinite or NaN: the SDK's conversion raises then, at
+            # once, and so does this one (below).
             result = _PendingProps(message)
             scope.props[id(result)] = [result, result]
             scope.shared[id(result)] = result
@@ -907,17 +925,33 @@ class _PolicyList(list[Any]):
     only what the SDK's loop can act on for that request's type: the resource validation
     policies (the loop skips any other: `not isinstance(policy, ResourceValidationPolicy)`), and
     of those, the ones not declared (`judges_only`) to ignore the type. What is left out would
-    have returned without a report, so the response is the SDK's; the SDK's loop no longer
-    builds its args (config copy, report callback, ResourceValidationArgs) for each of the 41
-    policies on every resource. Anywhere else (AnalyzeStack, Remediate, GetAnalyzerInfo,
+    have returned without a report, so the response is the SDK's (the conversion the SDK's loop
+    does before each validate is still done: `_ScopedServicer.Analyze`); the loop no longer
+    checks the level and class of the 40 stack policies, nor builds the args (config copy,
+    report callback, ResourceValidationArgs) of a resource policy that ignores the type, for
+    every resource. Anywhere else (AnalyzeStack, Remediate, GetAnalyzerInfo,
     Configure) it is the whole list. The SDK never changes the list after building the servicer;
     if anything does, the cache is dropped."""
 
     def __init__(self, policies: list[Any], resource_policy: type) -> None:
         super().__init__(policies)
         self._resource_policy = resource_policy
-        self._by_type: dict[str, tuple[Any, ...]] = {}
+        self._by_type: dict[Any, tuple[Any, ...]] = {}
         self._stamp = tuple(map(id, policies))
+
+    def _cached(self, key: Any, keep: Callable[[Any], bool]) -> tuple[Any, ...]:
+        hit = self._by_type.get(key)
+        if hit is None:
+            everything = tuple(list.__iter__(self))
+            if tuple(map(id, everything)) != self._stamp:  # changed since: start again
+                self._by_type.clear()
+                self._stamp = tuple(map(id, everything))
+            hit = self._by_type[key] = tuple(p for p in everything if keep(p))
+        return hit
+
+    def resource_policies(self) -> tuple[Any, ...]:
+        """Every resource validation policy, the type filter aside."""
+        return self._cached(None, lambda p: isinstance(p, self._resource_policy))
 
     def __iter__(self) -> Iterator[Any]:
         scope = _current()
@@ -925,22 +959,21 @@ class _PolicyList(list[Any]):
         rtype = getattr(request, "type", None)
         if not isinstance(rtype, str):
             return list.__iter__(self)
-        hit = self._by_type.get(rtype)
-        if hit is None:
-            everything = tuple(list.__iter__(self))
-            if tuple(map(id, everything)) != self._stamp:  # changed since: start again
-                self._by_type.clear()
-                self._stamp = tuple(map(id, everything))
-            hit = self._by_type[rtype] = tuple(
-                p
-                for p in everything
-                if isinstance(p, self._resource_policy)
-                and rtype in getattr(p, _TYPES_ATTR, (rtype,))
+        return iter(
+            self._cached(
+                rtype,
+                lambda p: (
+                    isinstance(p, self._resource_policy)
+                    and rtype in getattr(p, _TYPES_ATTR, (rtype,))
+                ),
             )
-        return iter(hit)
+        )
 
 
-def _scoped_servicer(base: Any, shared: _Shared, resource_policy: type) -> Any:
+def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
+    resource_policy = sdk.ResourceValidationPolicy
+    disabled = sdk.EnforcementLevel.DISABLED
+
     class _ScopedServicer(base):
         """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope; in
         AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
@@ -954,7 +987,20 @@ def _scoped_servicer(base: Any, shared: _Shared, resource_policy: type) -> Any:
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
             with call_scope("analyze") as scope:
                 scope.request = request
-                return super().Analyze(request, _context)
+                response = super().Analyze(request, _context)
+                policies = self.__dict__.get(_POLICIES_ATTR)
+                if isinstance(policies, _PolicyList) and any(
+                    self._get_enforcement_level(p) != disabled and p.has_validation()
+                    for p in policies.resource_policies()
+                ):
+                    # The SDK's loop converts the resource's props and provider for every
+                    # resource policy it runs, before its validate and outside its try, whether
+                    # or not the policy judges the type: what the type filter left out must
+                    # fail as it would have (a number JSON cannot hold). Memoised: a no-op when
+                    # a kept policy converted them already.
+                    sdk.deserialize_properties(sdk.json_format.MessageToDict(request.properties))
+                    self._get_provider_resource(request)
+                return response
 
         def _get_resource_options(self, request: Any) -> Any:
             scope = _current()
@@ -1288,7 +1334,7 @@ def install() -> bool:
         shared,
     )
     sdk._PolicyAnalyzerServicer = _scoped_servicer(  # type: ignore[misc]
-        sdk._PolicyAnalyzerServicer, shared, sdk.ResourceValidationPolicy
+        sdk._PolicyAnalyzerServicer, shared, sdk
     )
     if os.environ.get(ENV_VERBOSE) == "1":
         _warn(f"per-call conversion cache installed on pulumi-policy {version}")
