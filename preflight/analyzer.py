@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -32,15 +33,17 @@ from collections.abc import Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-import jsonschema
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from preflight.graph import Graph, RecordedResource
 from preflight.state import PROVIDER_PREFIX, STACK_TYPE, State, StateResource
+
+if TYPE_CHECKING:
+    import jsonschema
 
 LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -230,6 +233,8 @@ def _rule(err: jsonschema.ValidationError) -> str:
 def _validator(schema_json: str) -> tuple[str | None, Any]:
     """The schema's own problem, or its validator: checking a schema against the metaschema is
     most of the validation's cost, and a pack's schemas are the same on every stack of a run."""
+    import jsonschema  # only where a check really runs: see _config_verdict_key
+
     full = json.loads(schema_json)
     try:
         jsonschema.Draft7Validator.check_schema(full)
@@ -240,16 +245,22 @@ def _validator(schema_json: str) -> tuple[str | None, Any]:
     )
 
 
-def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
-    """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
-    validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
-    "required": ...}` built from the policy's configSchema, on the config with defaults filled in."""
+def _full_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"type": "object", "properties": ..., "required": ...}` from a policy's configSchema, as
+    the CLI builds it (pkg/resource/analyzer/config.go, convertSchema)."""
     full: dict[str, Any] = {"type": "object"}
     if schema.get("properties"):
         full["properties"] = schema["properties"]
     if schema.get("required"):
         full["required"] = list(schema["required"])
-    problem, validator = _validator(json.dumps(full))
+    return full
+
+
+def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
+    """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
+    validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
+    "required": ...}` built from the policy's configSchema, on the config with defaults filled in."""
+    problem, validator = _validator(json.dumps(_full_schema(schema)))
     if problem is not None:
         return [f"{policy}: the pack's config schema is not valid JSON Schema ({problem})"]
     assert validator is not None
@@ -271,6 +282,73 @@ def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str,
         else:
             out.append(_problem(_where(policy, path), err.instance, _rule(err)))
     return out
+
+
+# Where the schema check's "no problem" verdicts are kept between runs (a directory; empty: none).
+CACHE_ENV = "PREFLIGHT_CACHE_DIR"
+_VERDICT_FORMAT = "preflight policy-config verdict 1"
+
+
+def _cache_dir() -> Path | None:
+    raw = os.environ.get(CACHE_ENV)
+    if raw is not None:
+        return Path(raw) if raw else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "redis-vpc-preflight"
+
+
+def _config_verdict_key(checks: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> str:
+    """A hash of everything the schema check's verdict depends on: every policy's full schema
+    and its config (defaults filled in), and the validator's version. The CLI runs this check on
+    every run, file or no file (pkg/engine/update.go loadPolicyPlugins ->
+    pkg/resource/analyzer/config.go ReconcilePolicyPackConfig -> validatePolicyPackConfig), and
+    it is a pure function of those: a repeat run with the same pack and config can take the
+    verdict from disk and not import jsonschema at all (about 0.05 s of a 1 s gate). Empty when
+    a value has no JSON form (never cached)."""
+    from importlib.metadata import version
+
+    try:
+        text = json.dumps(
+            [_VERDICT_FORMAT, version("jsonschema"), [list(c) for c in checks]],
+            sort_keys=True,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        return ""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _known_valid(key: str) -> bool:
+    """True when a run has checked exactly these schemas and configs and found no problem. A
+    missing, unreadable or corrupt entry is a miss: the check runs."""
+    folder = _cache_dir()
+    if not key or folder is None:
+        return False
+    try:
+        return (folder / f"policy-config-{key}").read_text() == key
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remember_valid(key: str) -> None:
+    """Record a "no problem" verdict (only those: a refused config is checked again on every
+    run, so its message is always the check's own). Written atomically (a temporary file
+    renamed), so a reader sees the whole entry or none; a cache that cannot be written is no
+    cache."""
+    folder = _cache_dir()
+    if not key or folder is None:
+        return
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".policy-config-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(key)
+            os.replace(tmp, folder / f"policy-config-{key}")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def resolve_policy_config(
@@ -347,8 +425,16 @@ def resolve_policy_config(
         }
         level, given = entries.get(p.name, (None, {}))
         props.update(given)
-        problems += _schema_problems(p.name, p.schema, props)
         out[p.name] = (level or all_level or p.level, props)
+    checks = [(p.name, _full_schema(p.schema), out[p.name][1]) for p in policies]
+    key = _config_verdict_key(checks)
+    if not _known_valid(key):
+        schema_problems = [
+            m for p in policies for m in _schema_problems(p.name, p.schema, out[p.name][1])
+        ]
+        if not schema_problems:
+            _remember_valid(key)
+        problems += schema_problems
     if problems:
         raise PolicyConfigError(
             "policy config: " + problems[0]
