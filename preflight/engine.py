@@ -439,6 +439,9 @@ class Emulation:
             monitor=self.monitor,
         )
         sdk.set_all_config(self.config)
+        # The monitor records a registration's sourcePosition, never its stackTrace: the SDK's
+        # full trace (every frame's line read from source) is cut to the frame recorded.
+        sdk.skip_stack_traces()
         root = sdk.root_resource()
         assert root is not None
         main = program_main(self.project_dir)
