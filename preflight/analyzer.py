@@ -493,6 +493,12 @@ class PolicyPackProcess:
         self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
+        # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
+        # URN -> the Analyze requests sent while the program ran, with their futures.
+        self._configured = threading.Event()
+        self._unsent: list[RecordedResource] = []
+        self._seen: list[RecordedResource] = []
+        self._streamed: dict[str, list[tuple[Any, Any]]] = {}
         self._engine_server: grpc.Server | None = None
         self._proc: Any = None  # subprocess.Popen, or packforks.ForkedProcess
         self._stderr: Any = None
@@ -566,6 +572,7 @@ class PolicyPackProcess:
             try:
                 self.connect()
                 self.configure(policy_config)
+                self._configured.set()
             except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
                 self._prepare_error = exc
 
@@ -656,6 +663,7 @@ class PolicyPackProcess:
 
     def _stop(self) -> None:
         _LIVE.discard(self)
+        self._drop_streamed()
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -818,6 +826,36 @@ class PolicyPackProcess:
             r, self._call(self.stub.Analyze, self._analyze_request(r, provider))
         )
 
+    def stream(self, r: RecordedResource) -> None:
+        """A registration of the program this pack judges, as the mock monitor records it:
+        Analyze it now, as the engine does when it generates the resource's step (pulumi/pulumi
+        pkg/resource/deploy/step_generator.go, `sg.analyzeAll` on each new resource's inputs),
+        so the pack works on the other core while the program runs, instead of after it. Once
+        `prepare` has configured the pack (never before: the engine's Configure comes first);
+        until then registrations wait here. `evaluate` uses a streamed answer only when the
+        request it builds from the finished graph is the one sent (same inputs, options and
+        provider), so the pack's answers are those of the calls it would have had anyway."""
+        if r.read:
+            return  # the engine never analyzes a read
+        self._seen.append(r)
+        self._unsent.append(r)
+        if not self._configured.is_set() or self.stub is None or self._prepare_error is not None:
+            return
+        providers = self.providers(self._seen)
+        for u in self._unsent:
+            request = self._analyze_request(u, providers.get(u.urn))
+            future = self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)
+            self._streamed.setdefault(u.urn, []).append((request, future))
+        self._unsent.clear()
+
+    def _drop_streamed(self) -> None:
+        for sent in self._streamed.values():
+            for _, future in sent:
+                future.cancel()
+        self._streamed.clear()
+        self._unsent.clear()
+        self._seen.clear()
+
     def analyze_all(
         self,
         resources: list[RecordedResource],
@@ -825,11 +863,13 @@ class PolicyPackProcess:
         providers: Mapping[str, Any] | None = None,
     ) -> tuple[list[Diagnostic], list[tuple[str, str]]]:
         """Analyze every resource, keeping up to `window` calls in flight (the engine, too,
-        analyzes the steps it runs in parallel); results keep the resources' order."""
+        analyzes the steps it runs in parallel); results keep the resources' order. A call
+        `stream` already sent with the very request built here is not sent again."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
         na: list[tuple[str, str]] = []
         pending: list[tuple[RecordedResource, Any]] = []
+        streamed, self._streamed = self._streamed, {}
 
         def drain(keep: int) -> None:
             while len(pending) > keep:
@@ -843,9 +883,19 @@ class PolicyPackProcess:
             providers = self.providers(resources)
         for r in resources:
             request = self._analyze_request(r, providers.get(r.urn))
-            pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
+            sent = streamed.get(r.urn, [])
+            match = next((i for i, (req, _) in enumerate(sent) if req == request), None)
+            if match is not None:
+                pending.append((r, sent.pop(match)[1]))
+            else:
+                pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
             drain(window)
         drain(0)
+        for sent in streamed.values():  # answers to requests the graph does not have
+            for _, future in sent:
+                future.cancel()
+        self._unsent.clear()
+        self._seen.clear()
         return diags, na
 
     def analyze_stack(
@@ -878,6 +928,7 @@ class PolicyPackProcess:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`.
         After `prepare(policy_config)`, the Configure it sent stands."""
         if not self._wait_prepared() or dict(policy_config or {}) != self._preconfigured:
+            self._drop_streamed()  # answers under another Configure
             self.configure(policy_config)
         # The program's own stack config: its default providers' inputs.
         resources = graph.registered  # what the engine sends: no read (StackReference, .get())
