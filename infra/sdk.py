@@ -14,6 +14,8 @@ What we rely on, and why (pulumi 3.272.0, the version tested; `TESTED_VERSION`):
   preflight extends to record each full RegisterResource request.
 - `rpc.serialize_properties` / `rpc.deserialize_properties` and the wire sentinels
   (`rpc.UNKNOWN`, `_special_sig_key`, `_special_secret_sig`): the engine's encoding of values.
+- `resource._get_stack_trace` (replaced, under preflight only, by `source_only_stack_trace`) and
+  `resource._get_source_position_for_frame`: see `skip_stack_traces`.
 
 Each name is looked up when it is first used, not at import: the program itself (under the real
 CLI) needs only the config readers, and a missing internal must fail with a message that names it
@@ -28,6 +30,8 @@ import asyncio
 import concurrent.futures
 import importlib
 import inspect
+import sys
+import traceback
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -54,6 +58,8 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("pulumi.runtime.rpc", "UNKNOWN"),
     ("pulumi.runtime.rpc", "_special_sig_key"),
     ("pulumi.runtime.rpc", "_special_secret_sig"),
+    ("pulumi.runtime.resource", "_get_stack_trace"),
+    ("pulumi.runtime.resource", "_get_source_position_for_frame"),
 )
 
 # The engine's wire sentinels (sdk/python/lib/pulumi/runtime/rpc.py). They are protocol
@@ -192,6 +198,57 @@ def cancel_pending() -> None:
             loop.default_exception_handler(context)
 
     loop.set_exception_handler(quiet)
+
+
+def source_only_stack_trace() -> Any:
+    """What the SDK's `_get_stack_trace` returns, cut to its first frame, and without reading a
+    line of source. The SDK (pulumi/runtime/resource.py `_get_stack_trace`, pulumi 3.272.0) takes
+    `traceback.extract_stack()` (every frame, each line read from its file through linecache),
+    walks it from the innermost frame to the third `__init__` (Resource, Custom/Component
+    Resource, the concrete class), and sends every frame outside it as `stackTrace`, outermost
+    last; `sourcePosition` is that trace's first frame (`_get_source_position`). The mock
+    monitor (preflight/engine.py RecordingMonitor) records only `sourcePosition`; the rest of
+    the trace is built for nothing (about 0.02 s a run, 20 frames read from source per
+    resource). Here: the same walk over the live frames, and only the frame just outside the
+    third `__init__`, made into a position by the SDK's own `_get_source_position_for_frame`,
+    so `sourcePosition` is the SDK's, field for field (tests/test_sdk_canary.py)."""
+    source_pb2 = importlib.import_module("pulumi.runtime.proto.source_pb2")
+    frame = sys._getframe(1)  # the SDK's caller of _get_stack_trace, as extract_stack's innermost
+    seen = 0
+    while frame is not None:
+        if frame.f_code.co_name == "__init__":
+            seen += 1
+            if seen == 3:
+                break
+        frame = frame.f_back  # type: ignore[assignment]
+    # No third __init__, or nothing outside it: the SDK's empty trace (its `if i < 1`).
+    if frame is None or frame.f_back is None:
+        return source_pb2.StackTrace()
+    user = frame.f_back
+    summary = traceback.FrameSummary(
+        user.f_code.co_filename, user.f_lineno, user.f_code.co_name, lookup_line=False
+    )
+    pos = _need("pulumi.runtime.resource", "_get_source_position_for_frame")(summary)
+    return source_pb2.StackTrace(frames=[source_pb2.StackFrame(pc=pos)])
+
+
+_sdk_stack_trace: Callable[[], Any] | None = None  # the SDK's own, once replaced
+
+
+def skip_stack_traces() -> None:
+    """Under preflight only (the mock monitor): each registration's trace, cut to what is
+    recorded (`source_only_stack_trace`). A real program under the CLI never calls this."""
+    global _sdk_stack_trace
+    current = _need("pulumi.runtime.resource", "_get_stack_trace")
+    if current is not source_only_stack_trace:
+        _sdk_stack_trace = current
+        module = importlib.import_module("pulumi.runtime.resource")
+        module._get_stack_trace = source_only_stack_trace  # type: ignore[attr-defined]
+
+
+def sdk_stack_trace() -> Callable[[], Any]:
+    """The SDK's own `_get_stack_trace`, replaced or not (for the tests that compare)."""
+    return _sdk_stack_trace or _need("pulumi.runtime.resource", "_get_stack_trace")
 
 
 def reset_root() -> None:

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import difflib
 import functools
+import hashlib
 import json
 import os
 import subprocess
@@ -32,15 +33,17 @@ from collections.abc import Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
-import jsonschema
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from preflight.graph import Graph, RecordedResource
 from preflight.state import PROVIDER_PREFIX, STACK_TYPE, State, StateResource
+
+if TYPE_CHECKING:
+    import jsonschema
 
 LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -230,6 +233,8 @@ def _rule(err: jsonschema.ValidationError) -> str:
 def _validator(schema_json: str) -> tuple[str | None, Any]:
     """The schema's own problem, or its validator: checking a schema against the metaschema is
     most of the validation's cost, and a pack's schemas are the same on every stack of a run."""
+    import jsonschema  # only where a check really runs: see _config_verdict_key
+
     full = json.loads(schema_json)
     try:
         jsonschema.Draft7Validator.check_schema(full)
@@ -240,16 +245,22 @@ def _validator(schema_json: str) -> tuple[str | None, Any]:
     )
 
 
-def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
-    """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
-    validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
-    "required": ...}` built from the policy's configSchema, on the config with defaults filled in."""
+def _full_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`{"type": "object", "properties": ..., "required": ...}` from a policy's configSchema, as
+    the CLI builds it (pkg/resource/analyzer/config.go, convertSchema)."""
     full: dict[str, Any] = {"type": "object"}
     if schema.get("properties"):
         full["properties"] = schema["properties"]
     if schema.get("required"):
         full["required"] = list(schema["required"])
-    problem, validator = _validator(json.dumps(full))
+    return full
+
+
+def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:
+    """Validate one policy's config as the CLI does (pkg/resource/analyzer/config.go,
+    validatePolicyConfig): gojsonschema against `{"type": "object", "properties": ...,
+    "required": ...}` built from the policy's configSchema, on the config with defaults filled in."""
+    problem, validator = _validator(json.dumps(_full_schema(schema)))
     if problem is not None:
         return [f"{policy}: the pack's config schema is not valid JSON Schema ({problem})"]
     assert validator is not None
@@ -271,6 +282,73 @@ def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str,
         else:
             out.append(_problem(_where(policy, path), err.instance, _rule(err)))
     return out
+
+
+# Where the schema check's "no problem" verdicts are kept between runs (a directory; empty: none).
+CACHE_ENV = "PREFLIGHT_CACHE_DIR"
+_VERDICT_FORMAT = "preflight policy-config verdict 1"
+
+
+def _cache_dir() -> Path | None:
+    raw = os.environ.get(CACHE_ENV)
+    if raw is not None:
+        return Path(raw) if raw else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "redis-vpc-preflight"
+
+
+def _config_verdict_key(checks: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> str:
+    """A hash of everything the schema check's verdict depends on: every policy's full schema
+    and its config (defaults filled in), and the validator's version. The CLI runs this check on
+    every run, file or no file (pkg/engine/update.go loadPolicyPlugins ->
+    pkg/resource/analyzer/config.go ReconcilePolicyPackConfig -> validatePolicyPackConfig), and
+    it is a pure function of those: a repeat run with the same pack and config can take the
+    verdict from disk and not import jsonschema at all (about 0.05 s of a 1 s gate). Empty when
+    a value has no JSON form (never cached)."""
+    from importlib.metadata import version
+
+    try:
+        text = json.dumps(
+            [_VERDICT_FORMAT, version("jsonschema"), [list(c) for c in checks]],
+            sort_keys=True,
+            allow_nan=False,
+        )
+    except (TypeError, ValueError):
+        return ""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _known_valid(key: str) -> bool:
+    """True when a run has checked exactly these schemas and configs and found no problem. A
+    missing, unreadable or corrupt entry is a miss: the check runs."""
+    folder = _cache_dir()
+    if not key or folder is None:
+        return False
+    try:
+        return (folder / f"policy-config-{key}").read_text() == key
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remember_valid(key: str) -> None:
+    """Record a "no problem" verdict (only those: a refused config is checked again on every
+    run, so its message is always the check's own). Written atomically (a temporary file
+    renamed), so a reader sees the whole entry or none; a cache that cannot be written is no
+    cache."""
+    folder = _cache_dir()
+    if not key or folder is None:
+        return
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".policy-config-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(key)
+            os.replace(tmp, folder / f"policy-config-{key}")
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def resolve_policy_config(
@@ -347,8 +425,16 @@ def resolve_policy_config(
         }
         level, given = entries.get(p.name, (None, {}))
         props.update(given)
-        problems += _schema_problems(p.name, p.schema, props)
         out[p.name] = (level or all_level or p.level, props)
+    checks = [(p.name, _full_schema(p.schema), out[p.name][1]) for p in policies]
+    key = _config_verdict_key(checks)
+    if not _known_valid(key):
+        schema_problems = [
+            m for p in policies for m in _schema_problems(p.name, p.schema, out[p.name][1])
+        ]
+        if not schema_problems:
+            _remember_valid(key)
+        problems += schema_problems
     if problems:
         raise PolicyConfigError(
             "policy config: " + problems[0]
@@ -407,6 +493,12 @@ class PolicyPackProcess:
         self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
+        # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
+        # URN -> the Analyze requests sent while the program ran, with their futures.
+        self._configured = threading.Event()
+        self._unsent: list[RecordedResource] = []
+        self._seen: list[RecordedResource] = []
+        self._streamed: dict[str, list[tuple[Any, Any]]] = {}
         self._engine_server: grpc.Server | None = None
         self._proc: Any = None  # subprocess.Popen, or packforks.ForkedProcess
         self._stderr: Any = None
@@ -480,6 +572,7 @@ class PolicyPackProcess:
             try:
                 self.connect()
                 self.configure(policy_config)
+                self._configured.set()
             except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
                 self._prepare_error = exc
 
@@ -570,6 +663,7 @@ class PolicyPackProcess:
 
     def _stop(self) -> None:
         _LIVE.discard(self)
+        self._drop_streamed()
         if self._channel is not None:
             self._channel.close()
             self._channel = None
@@ -742,6 +836,36 @@ class PolicyPackProcess:
             providers = self.providers(resources)
         return [(r, self._analyze_request(r, providers.get(r.urn))) for r in resources]
 
+    def stream(self, r: RecordedResource) -> None:
+        """A registration of the program this pack judges, as the mock monitor records it:
+        Analyze it now, as the engine does when it generates the resource's step (pulumi/pulumi
+        pkg/resource/deploy/step_generator.go, `sg.analyzeAll` on each new resource's inputs),
+        so the pack works on the other core while the program runs, instead of after it. Once
+        `prepare` has configured the pack (never before: the engine's Configure comes first);
+        until then registrations wait here. `evaluate` uses a streamed answer only when the
+        request it builds from the finished graph is the one sent (same inputs, options and
+        provider), so the pack's answers are those of the calls it would have had anyway."""
+        if r.read:
+            return  # the engine never analyzes a read
+        self._seen.append(r)
+        self._unsent.append(r)
+        if not self._configured.is_set() or self.stub is None or self._prepare_error is not None:
+            return
+        providers = self.providers(self._seen)
+        for u in self._unsent:
+            request = self._analyze_request(u, providers.get(u.urn))
+            future = self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)
+            self._streamed.setdefault(u.urn, []).append((request, future))
+        self._unsent.clear()
+
+    def _drop_streamed(self) -> None:
+        for sent in self._streamed.values():
+            for _, future in sent:
+                future.cancel()
+        self._streamed.clear()
+        self._unsent.clear()
+        self._seen.clear()
+
     def analyze_all(
         self,
         resources: list[RecordedResource],
@@ -758,11 +882,13 @@ class PolicyPackProcess:
         same either way (what the pack queues for its relays, exemptions and outside-production
         advice, is sorted when AnalyzeStack drains it); in flight, the next request crosses the
         wire while the pack judges one.
-        `requests`: what `analyze_requests(resources, providers)` built, if built already."""
+        `requests`: what `analyze_requests(resources, providers)` built, if built already. A
+        call `stream` already sent with the very request built here is not sent again."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
         na: list[tuple[str, str]] = []
         pending: list[tuple[RecordedResource, Any]] = []
+        streamed, self._streamed = self._streamed, {}
 
         def drain(keep: int) -> None:
             while len(pending) > keep:
@@ -775,8 +901,18 @@ class PolicyPackProcess:
             requests = self.analyze_requests(resources, providers)
         for r, request in requests:
             drain(max(window, 1) - 1)  # at most `window` in flight once this one is sent
-            pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
+            sent = streamed.get(r.urn, [])
+            match = next((i for i, (req, _) in enumerate(sent) if req == request), None)
+            if match is not None:
+                pending.append((r, sent.pop(match)[1]))
+            else:
+                pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
         drain(0)
+        for sent in streamed.values():  # answers to requests the graph does not have
+            for _, future in sent:
+                future.cancel()
+        self._unsent.clear()
+        self._seen.clear()
         return diags, na
 
     def stack_request(
@@ -821,6 +957,7 @@ class PolicyPackProcess:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`.
         After `prepare(policy_config)`, the Configure it sent stands."""
         if not self._wait_prepared() or dict(policy_config or {}) != self._preconfigured:
+            self._drop_streamed()  # answers under another Configure
             self.configure(policy_config)
         # The program's own stack config: its default providers' inputs.
         resources = graph.registered  # what the engine sends: no read (StackReference, .get())

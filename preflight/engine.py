@@ -178,6 +178,9 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         self.ids: dict[str, str] = {}  # URN -> the id the provider (mock or state) answered
         self.records: list[RecordedResource] = []
         self.by_urn: dict[str, RecordedResource] = {}
+        # Told of each registration as it is recorded (the gate streams it to the pack's Analyze,
+        # as the engine analyzes each resource when it registers: PolicyPackProcess.stream).
+        self.on_register: Callable[[RecordedResource], None] | None = None
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         chain = type_
@@ -246,6 +249,8 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         )
         self.records.append(rec)
         self.by_urn[urn] = rec
+        if self.on_register is not None:
+            self.on_register(rec)
         if request.type == STACK_TYPE:
             return resource_pb2.RegisterResourceResponse(urn=urn)
         deployed = self._deployed(urn, aliases) if request.custom else None
@@ -439,6 +444,9 @@ class Emulation:
             monitor=self.monitor,
         )
         sdk.set_all_config(self.config)
+        # The monitor records a registration's sourcePosition, never its stackTrace: the SDK's
+        # full trace (every frame's line read from source) is cut to the frame recorded.
+        sdk.skip_stack_traces()
         root = sdk.root_resource()
         assert root is not None
         main = program_main(self.project_dir)

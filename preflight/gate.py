@@ -15,7 +15,7 @@ import yaml
 
 from preflight.analyzer import STACK_ENV, PolicyPackProcess
 from preflight.engine import Emulation, StackOutputs
-from preflight.graph import Graph
+from preflight.graph import Graph, RecordedResource
 from preflight.relays import unrelay_verdict
 from preflight.report import StackResult
 from preflight.stackfile import load_stack_config, program_main, project_name, stack_file
@@ -102,18 +102,22 @@ def run_program(
     preview: bool,
     config: dict[str, str] | None,
     stack_references: Mapping[str, dict[str, Any]] | None = None,
+    on_register: Callable[[RecordedResource], None] | None = None,
 ) -> Graph:
     """The program's run; an import it cannot satisfy is a usage error naming the module: the
     program runs with this tool's pulumi and pulumi_gcp (requirements.txt), not its own
-    virtualenv, which the CLI would create from its requirements."""
+    virtualenv, which the CLI would create from its requirements. `on_register` is told of each
+    registration as it is recorded (`PolicyPackProcess.stream`)."""
     try:
-        return Emulation(
+        emulation = Emulation(
             project_dir,
             stack,
             preview=preview,
             config=config,
             stack_references=dict(stack_references or {}),
-        ).run()
+        )
+        emulation.monitor.on_register = on_register
+        return emulation.run()
     except ModuleNotFoundError as exc:
         raise UsageError(
             f"{program_main(project_dir)}: imports {exc.name!r}, which preflight's environment "
@@ -248,7 +252,9 @@ def begin_check(
     pack.prepare(policy_config)
     try:
         if graph is None:
-            graph = run_program(project_dir, stack, preview, config, stack_references)
+            graph = run_program(
+                project_dir, stack, preview, config, stack_references, on_register=pack.stream
+            )
     except BaseException:
         pack.stop()
         raise

@@ -294,3 +294,63 @@ def test_a_gate_stopped_by_sigterm_stops_its_packs(tmp_path, monkeypatch, no_lef
     _, err = gate.communicate(timeout=60)
     assert gate.returncode == 143, err
     assert b"Traceback" not in err, err
+
+
+@pytest.fixture
+def streamed(monkeypatch) -> list[int]:
+    """The pack configured before the program's first registration (in this process the
+    program runs in milliseconds, its imports long done, and would finish before the pack has
+    started), and, per evaluation, how many Analyze calls were already sent while it ran."""
+    from preflight import gate
+
+    counts: list[int] = []
+    real_run, real_all = gate.run_program, PolicyPackProcess.analyze_all
+
+    def run_when_configured(*args, on_register=None, **kwargs):
+        assert on_register is not None and on_register.__self__._configured.wait(60)
+        return real_run(*args, on_register=on_register, **kwargs)
+
+    def counting(self, resources, window=8, providers=None):
+        counts.append(sum(len(sent) for sent in self._streamed.values()))
+        return real_all(self, resources, window, providers)
+
+    monkeypatch.setattr(gate, "run_program", run_when_configured)
+    monkeypatch.setattr(PolicyPackProcess, "analyze_all", counting)
+    return counts
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_registrations_are_analyzed_as_they_register_with_the_same_answers(
+    monkeypatch, no_leftovers, streamed, mode
+):
+    """Each registration's Analyze is sent when it is recorded (PolicyPackProcess.stream), as
+    the engine analyzes a resource when it registers: the calls sent while the program ran are
+    the ones used (none sent twice), and the report is byte for byte the one of a run that sends
+    every Analyze after the program."""
+    run = run_preflight("production", *mode, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    resources = json.loads(run.stdout)["stacks"][0]["resources"]
+    assert streamed == [resources]  # every registration, the root stack included, streamed
+    monkeypatch.setattr(PolicyPackProcess, "stream", lambda self, r: None)
+    after = run_preflight("production", *mode, "--format", "json")
+    assert streamed[1:] == [0] and (after.returncode, after.stdout) == (0, run.stdout)
+
+
+def test_a_streamed_answer_to_another_request_is_not_used(monkeypatch, no_leftovers, streamed):
+    """A registration whose request at the verdict differs from the one streamed (here its
+    inputs changed after it registered) is analyzed again with the request the graph holds."""
+    from preflight import gate
+
+    ran = gate.run_program
+
+    def weakened(*args, **kwargs):
+        graph = ran(*args, **kwargs)
+        rule = graph.one("gcp:compute/firewall:Firewall")  # judged by a resource policy
+        rule.inputs["logConfig"] = {"metadata": "EXCLUDE_ALL_METADATA"}
+        return graph
+
+    monkeypatch.setattr(gate, "run_program", weakened)
+    run = run_preflight("production", "--format", "json", "--no-plan")
+    assert streamed and streamed[0] > 0
+    found = {d["policy"] for d in json.loads(run.stdout)["stacks"][0]["diagnostics"]}
+    assert "firewall-logging-all-metadata" in found, run.stdout

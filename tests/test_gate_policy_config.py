@@ -6,6 +6,7 @@ rule, before the pack is configured, and nothing is written.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 from pulumi.runtime.proto import analyzer_pb2
 
+from preflight import analyzer
 from preflight.analyzer import (
     PolicyConfigError,
     PolicyInfo,
@@ -241,3 +243,106 @@ def test_required_properties_from_the_pack_are_enforced():
     assert resolve_policy_config(pack.policies, {"needs-owner": {"owner": "platform"}}) == {
         "needs-owner": ("advisory", {"owner": "platform"})
     }
+
+
+# -- the schema check's clean verdicts, remembered on disk (preflight.analyzer CACHE_ENV) ---------
+@pytest.fixture
+def checks(monkeypatch, tmp_path) -> list[str]:
+    """A fresh verdict cache, and the names of the policies whose config was really checked."""
+    monkeypatch.setenv(analyzer.CACHE_ENV, str(tmp_path / "cache"))
+    checked: list[str] = []
+    real = analyzer._schema_problems
+
+    def counting(policy, schema, props):
+        checked.append(policy)
+        return real(policy, schema, props)
+
+    monkeypatch.setattr(analyzer, "_schema_problems", counting)
+    return checked
+
+
+def entries(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache").glob("policy-config-*"))
+
+
+GOOD = {"connector-range-size": {"connectorPrefixLength": 28}, "all": "advisory"}
+
+
+def test_a_clean_verdict_is_remembered_and_a_repeat_skips_the_check(policies, checks, tmp_path):
+    first = resolve_policy_config(policies, GOOD)
+    assert sorted(checks) == sorted(p.name for p in policies)
+    (entry,) = entries(tmp_path)
+    checks.clear()
+    assert resolve_policy_config(policies, GOOD) == first
+    assert checks == []  # from the cache: jsonschema is not even imported
+    assert entries(tmp_path) == [entry]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "empty", "directory"])
+def test_a_corrupt_or_unreadable_entry_is_a_miss(policies, checks, tmp_path, damage):
+    first = resolve_policy_config(policies, GOOD)
+    (entry,) = entries(tmp_path)
+    key = entry.read_text()
+    if damage == "directory":
+        entry.unlink()
+        entry.mkdir()
+    else:
+        entry.write_bytes(b"\xff\xfe not a key" if damage == "garbage" else b"")
+    checks.clear()
+    assert resolve_policy_config(policies, GOOD) == first
+    assert sorted(checks) == sorted(p.name for p in policies)  # checked again
+    if damage != "directory":
+        assert entry.read_text() == key  # and the entry written again, whole
+
+
+def test_a_changed_schema_or_config_is_checked_again(policies, checks, tmp_path):
+    resolve_policy_config(policies, GOOD)
+    # The same config, but the pack now allows only /27 connectors: refused, as without a cache.
+    narrowed = []
+    for p in policies:
+        schema = json.loads(json.dumps(p.schema))
+        if p.name == "connector-range-size":
+            schema["properties"]["connectorPrefixLength"]["maximum"] = 27
+        narrowed.append(dataclasses.replace(p, schema=schema))
+    assert problems(narrowed, GOOD) == (
+        "policy config: connector-range-size.connectorPrefixLength = 28: above the maximum 27"
+    )
+    # A changed config under the old schema: checked, and refused with the check's own words.
+    assert problems(policies, {"connector-range-size": {"connectorPrefixLength": 27}}) == (
+        "policy config: connector-range-size.connectorPrefixLength = 27: below the minimum 28"
+    )
+    assert len(entries(tmp_path)) == 1  # only the clean verdict is remembered
+
+
+def test_a_refused_config_is_never_remembered(policies, checks, tmp_path):
+    bad = {"redis-ingress-rule-ineffective": {"redisPorts": [6379, "6380"]}}
+    messages = {problems(policies, bad) for _ in range(2)}
+    assert messages == {
+        'policy config: redis-ingress-rule-ineffective.redisPorts[1] = "6380": must be an integer'
+    }
+    assert len(checks) == 2 * len(policies) and entries(tmp_path) == []
+
+
+def test_no_cache_when_it_cannot_be_written_or_is_switched_off(
+    policies, checks, monkeypatch, tmp_path
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for folder in (str(blocker / "cache"), ""):  # under a file; "" switches the cache off
+        monkeypatch.setenv(analyzer.CACHE_ENV, folder)
+        checks.clear()
+        for _ in range(2):
+            assert resolve_policy_config(policies, GOOD)["connector-range-size"][0] == "advisory"
+        assert len(checks) == 2 * len(policies)
+
+
+def test_the_gate_with_a_warm_cache_judges_and_refuses_as_without(dev_graph, tmp_path, monkeypatch):
+    """Through the gate and the protocol: a run from the cache reports the same bytes, and a bad
+    config is still refused (exit 2, the same message) after a clean verdict was remembered."""
+    monkeypatch.setenv(analyzer.CACHE_ENV, str(tmp_path / "cache"))
+    runs = [preflight("--graph", str(dev_graph), "--format", "json") for _ in range(2)]
+    assert len(entries(tmp_path)) == 1
+    assert runs[0].returncode == runs[1].returncode and runs[0].stdout == runs[1].stdout
+    config, message = BAD["wrong type"]
+    refused = run_with_config(tmp_path, dev_graph, config)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: " + message)

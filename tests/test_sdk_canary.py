@@ -76,6 +76,7 @@ def test_every_program_internal_is_present():
         ("pulumi.runtime.mocks", "_ensure_event_loop", []),
         ("pulumi.runtime.rpc", "serialize_properties", ["inputs", "property_deps"]),
         ("pulumi.runtime.rpc", "deserialize_properties", ["props_struct"]),
+        ("pulumi.runtime.resource", "_get_source_position_for_frame", ["frame"]),
     ],
 )
 def test_program_internal_signatures(module, name, params):
@@ -229,3 +230,34 @@ def test_only_the_sdk_modules_import_private_internals():
                 if private and name.startswith("pulumi"):
                     offenders.append(f"{path.relative_to(ROOT)}: {name}")
     assert offenders == []
+
+
+@pytest.mark.parametrize(
+    ("program", "stack"),
+    [(".", "production"), ("tests/thirdparty/chat-flat", "prd")],  # components; a flat program
+)
+def test_the_emulation_records_the_sdks_own_source_positions_without_its_full_traces(
+    monkeypatch, program, stack
+):
+    """preflight cuts each registration's stack trace to its first frame (infra/sdk.py
+    source_only_stack_trace): every recorded field, source positions included, is what the SDK's
+    own full trace gives."""
+    import dataclasses
+
+    from pulumi.runtime import resource
+
+    from preflight.engine import Emulation
+
+    def recorded() -> list[dict]:
+        graph = Emulation((ROOT / program).resolve(), stack).run()
+        return [dataclasses.asdict(r) for r in graph.resources]
+
+    cut = recorded()
+    assert resource._get_stack_trace is sdk.source_only_stack_trace  # installed by the run
+    sources = [r["source"] for r in cut if r["type"] != "pulumi:pulumi:Stack"]
+    assert sources and all(s and s["uri"].startswith("file://") and s["line"] > 0 for s in sources)
+    with monkeypatch.context() as m:
+        m.setattr(sdk, "skip_stack_traces", lambda: None)
+        m.setattr(resource, "_get_stack_trace", sdk.sdk_stack_trace())
+        full = recorded()
+    assert cut == full
