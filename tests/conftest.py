@@ -1,8 +1,8 @@
 import atexit
 import os
 import shutil
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
