@@ -978,8 +978,9 @@ def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
         """The SDK's servicer, each Analyze and AnalyzeStack call in its own call scope; in
         AnalyzeStack every stack policy is handed the call's one read-only set of resources."""
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
+        # The SDK's (self, name, version, ...): install_version checks it.
+        def __init__(self, name: Any, version: Any, *args: Any, **kwargs: Any) -> None:
+            super().__init__(name, version, *args, **kwargs)
             policies = self.__dict__.get(_POLICIES_ATTR)
             if type(policies) is list:
                 self.__dict__[_POLICIES_ATTR] = _PolicyList(policies, resource_policy)
