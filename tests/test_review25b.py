@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import pytest
 
@@ -58,3 +59,56 @@ def test_a_streamed_analyze_whose_answer_is_dropped_leaves_no_finding_behind(
     # The graph's firewall logs all metadata: nothing to report, exempted or not. Fails on main:
     # firewall-logging-all-metadata "exempted" on firewall-redis-egress, from the dropped call.
     assert streamed.stdout == plain.stdout, streamed.stdout
+
+
+@pytest.fixture(scope="module")
+def policies():
+    from tests.support import ROOT, stack_config
+
+    with PolicyPackProcess(
+        ROOT / "policies",
+        project="redis-vpc",
+        stack="dev",
+        dry_run=False,
+        config=stack_config("dev"),
+    ) as pack:
+        return pack.policies
+
+
+def test_a_changed_check_does_not_take_the_old_checks_clean_verdict(
+    policies, monkeypatch, tmp_path
+):
+    """preflight/analyzer.py _config_verdict_key: the key holds the schemas, the configs and
+    jsonschema's version, not the checking code itself (_schema_problems, _rule, _validator's
+    Draft7 + format checker). A preflight whose check was changed (here: it now refuses
+    connectorPrefixLength 28), with jsonschema unchanged, takes the clean verdict the old code
+    left in the same cache (~/.cache/redis-vpc-preflight by default, shared by every checkout)
+    and lets the config through unchecked."""
+    import importlib.util
+
+    monkeypatch.setenv(analyzer.CACHE_ENV, str(tmp_path / "cache"))
+    good = {"connector-range-size": {"connectorPrefixLength": 28}}
+    resolve_policy_config(policies, good)  # the current check: clean, remembered
+
+    source = open(analyzer.__file__).read()
+    head = "def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:\n"
+    assert source.count(head) == 1
+    edited = source.replace(
+        head,
+        head + '    if props.get("connectorPrefixLength") == 28:\n'
+        '        return [f"{policy}.connectorPrefixLength = 28: refused by the new check"]\n',
+    )
+    path = tmp_path / "analyzer_edited.py"
+    path.write_text(edited)
+    spec = importlib.util.spec_from_file_location("preflight.analyzer_edited", path)
+    assert spec is not None and spec.loader is not None
+    new = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, new)  # for its dataclasses
+    spec.loader.exec_module(new)
+    with monkeypatch.context() as m:  # the new check, without a cache: refuses
+        m.setenv(analyzer.CACHE_ENV, "")
+        with pytest.raises(new.PolicyConfigError, match="refused by the new check"):
+            new.resolve_policy_config(policies, good)
+    # Fails on main: no error, the old code's verdict is taken from the cache.
+    with pytest.raises(new.PolicyConfigError, match="refused by the new check"):
+        new.resolve_policy_config(policies, good)
