@@ -112,3 +112,36 @@ def test_a_changed_check_does_not_take_the_old_checks_clean_verdict(
     # Fails on main: no error, the old code's verdict is taken from the cache.
     with pytest.raises(new.PolicyConfigError, match="refused by the new check"):
         new.resolve_policy_config(policies, good)
+
+
+def test_a_program_that_limits_tracebacks_gets_the_sdks_source_positions(monkeypatch, tmp_path):
+    """infra/sdk.py source_only_stack_trace walks the live frames; the SDK's _get_stack_trace
+    walks `traceback.extract_stack()`, which honours `sys.tracebacklimit` (traceback.py
+    StackSummary.extract). A third-party program that sets it (CLIs do, to hide tracebacks)
+    registers with no sourcePosition under the SDK (its trace holds fewer than three __init__
+    frames: `if i < 1`, an empty trace; with 0 it raises UnboundLocalError), but preflight
+    records a position: not the SDK's "field for field"."""
+    from pulumi.runtime import resource
+
+    from infra import sdk
+    from preflight.engine import Emulation
+
+    (tmp_path / "Pulumi.yaml").write_text("name: limited\nruntime: python\n")
+    (tmp_path / "Pulumi.prd.yaml").write_text("config:\n  gcp:project: acme-prd\n")
+    (tmp_path / "__main__.py").write_text(
+        "import sys\n\nimport pulumi_gcp as gcp\n\nsys.tracebacklimit = 1\n"
+        'gcp.storage.Bucket("logs", location="EU")\n'
+    )
+    monkeypatch.setattr(sys, "tracebacklimit", 1000, raising=False)  # undone after the test
+
+    def sources() -> list:
+        graph = Emulation(tmp_path, "prd").run()
+        return [r.source for r in graph.resources if r.type == "gcp:storage/bucket:Bucket"]
+
+    cut = sources()
+    with monkeypatch.context() as m:
+        m.setattr(sdk, "skip_stack_traces", lambda: None)
+        m.setattr(resource, "_get_stack_trace", sdk.sdk_stack_trace())
+        full = sources()
+    assert full == [None]  # the SDK's own: no position
+    assert cut == full  # fails on main: preflight records __main__.py:6
