@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_a_changed_check_does_not_take_the_old_checks_clean_verdict(
     good = {"connector-range-size": {"connectorPrefixLength": 28}}
     resolve_policy_config(policies, good)  # the current check: clean, remembered
 
-    source = open(analyzer.__file__).read()
+    source = Path(analyzer.__file__).read_text()
     head = "def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str, Any]) -> list[str]:\n"
     assert source.count(head) == 1
     edited = source.replace(
