@@ -10,7 +10,7 @@ read-only, and one typed model per call, shared by every policy). Each pack is a
 figures are medians of --runs, the variants interleaved; the load average is printed before and
 after (other work on the machine slows both variants).
 
-    python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3]
+    python -m bench.scale --protocol-only [--sizes 1000 10000] [--runs 3] [--no-shipped]
 """
 
 from __future__ import annotations
@@ -82,13 +82,18 @@ class Protocol:
         return self.analyze + self.stack
 
 
+# An analyzer that answers nothing, served as pulumi_policy serves a pack: the gRPC floor.
+EMPTY_PACK = ROOT / "bench" / "emptypack"
+
+
 def protocol_run(graph, pack_dir: Path = ROOT / "policies", window: int = 8) -> Protocol:
     """`window` Analyze calls in flight, as the gate sends them (8); 1 is how the engine sends
     them: one resource at a time (preflight/analyzer.py `analyze_all`)."""
     from preflight.analyzer import PolicyPackProcess
 
     with PolicyPackProcess(pack_dir, project="redis-vpc", stack="staging", dry_run=False) as pack:
-        pack.configure({"environment-derived-names": {"environment": "staging-c"}})
+        empty = pack_dir == EMPTY_PACK  # no policy to configure
+        pack.configure({} if empty else {"environment-derived-names": {"environment": "staging-c"}})
         assert pack._proc is not None
         pid = pack._proc.pid
         b0 = time.perf_counter()
@@ -126,7 +131,7 @@ def sdk_cache(on: bool) -> Iterator[None]:
             os.environ["GUARDRAILS_SDK_CACHE"] = old
 
 
-def compare(sizes: list[int], runs: int) -> None:
+def compare(sizes: list[int], runs: int, shipped: bool = True) -> None:
     """Before/after over the protocol: Analyze xN and AnalyzeStack (wall time, and the pack's
     CPU time in brackets), their total, the pack's peak RSS, the diagnostics it returned. Before:
     the SDK as shipped (each policy is handed its own copy of every resource and builds its own
@@ -143,12 +148,25 @@ def compare(sizes: list[int], runs: int) -> None:
     )
     # The patched pack twice: with 8 Analyze calls in flight, as the gate sends them, and one at
     # a time, as the engine does (preflight/analyzer.py analyze_all).
-    variants = (("SDK as shipped", False, 8), ("patched", True, 8), ("patched, 1 by 1", True, 1))
+    # And, for scale, the gRPC floor: an analyzer that answers every call with nothing, served
+    # and started as a pack is (bench/emptypack), 8 in flight and 1 by 1.
+    variants = (
+        ("SDK as shipped", False, 8),
+        ("patched", True, 8),
+        ("patched, 1 by 1", True, 1),
+        ("gRPC floor", None, 8),
+        ("gRPC floor 1by1", None, 1),
+    )
+    if not shipped:  # --no-shipped: the SDK as shipped takes 100 s at 10,000
+        variants = variants[1:]
     for n in sizes:
         g = synthetic(n)
         figures: dict[str, list[Protocol]] = {name: [] for name, _, _ in variants}
         for _ in range(runs):
             for name, on, window in variants:  # interleaved, so drift in speed hits each
+                if on is None:
+                    figures[name].append(protocol_run(g, EMPTY_PACK, window=window))
+                    continue
                 with sdk_cache(on):
                     figures[name].append(protocol_run(g, window=window))
         for name, _, _ in variants:
@@ -176,10 +194,13 @@ def main() -> None:
         "--protocol-only", action="store_true", help="only the before/after protocol comparison"
     )
     p.add_argument("--runs", type=int, default=1, help="runs per variant (protocol comparison)")
+    p.add_argument(
+        "--no-shipped", action="store_true", help="leave out the SDK as shipped (100 s at 10,000)"
+    )
     args = p.parse_args()
     sys.path[:0] = [str(ROOT), str(ROOT / "policies")]
     if args.protocol_only:
-        compare(args.sizes or [1000, 10000], args.runs)
+        compare(args.sizes or [1000, 10000], args.runs, shipped=not args.no_shipped)
         return
     args.sizes = args.sizes or [10, 100, 1000, 10000]
     from bench.synthetic import synthetic

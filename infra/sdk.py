@@ -32,6 +32,7 @@ import importlib
 import inspect
 import sys
 import traceback
+import types
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -213,16 +214,28 @@ def source_only_stack_trace() -> Any:
     third `__init__`, made into a position by the SDK's own `_get_source_position_for_frame`,
     so `sourcePosition` is the SDK's, field for field (tests/test_sdk_canary.py)."""
     source_pb2 = importlib.import_module("pulumi.runtime.proto.source_pb2")
-    frame = sys._getframe(1)  # the SDK's caller of _get_stack_trace, as extract_stack's innermost
+    # extract_stack keeps only the innermost `sys.tracebacklimit` frames when a program sets it
+    # (traceback.py StackSummary._extract_from_extended_frame_gen), this function's own frame
+    # first (it stands where _get_stack_trace stands). With none kept the SDK's walk fails
+    # (UnboundLocalError on `i`): its own function, called here, fails the same way.
+    limit = getattr(sys, "tracebacklimit", None)
+    if limit is not None and limit <= 0:
+        return sdk_stack_trace()()
+    frame: types.FrameType | None = sys._getframe(1)  # the SDK's caller: position 1
+    position = 1
     seen = 0
     while frame is not None:
+        if limit is not None and position >= limit:
+            frame = None  # beyond what extract_stack keeps: no third __init__ in the trace
+            break
         if frame.f_code.co_name == "__init__":
             seen += 1
             if seen == 3:
                 break
-        frame = frame.f_back  # type: ignore[assignment]
+        frame = frame.f_back
+        position += 1
     # No third __init__, or nothing outside it: the SDK's empty trace (its `if i < 1`).
-    if frame is None or frame.f_back is None:
+    if frame is None or frame.f_back is None or (limit is not None and position + 1 >= limit):
         return source_pb2.StackTrace()
     user = frame.f_back
     summary = traceback.FrameSummary(

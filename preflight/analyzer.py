@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -297,19 +297,67 @@ def _cache_dir() -> Path | None:
     return Path(base) / "redis-vpc-preflight"
 
 
+# The optional libraries jsonschema's FormatChecker uses when importable (jsonschema's
+# _format.py: each checker is registered only if its library imports).
+_FORMAT_LIBRARIES = (
+    "fqdn",
+    "idna",
+    "isoduration",
+    "jsonpointer",
+    "rfc3339_validator",
+    "rfc3986_validator",
+    "rfc3987",
+    "rfc3987_syntax",
+    "uri_template",
+    "webcolors",
+)
+
+
+@functools.cache
+def _checking_code() -> list[Any]:
+    """What, besides the schemas and configs, decides the check's verdict (see
+    _config_verdict_key): a hash of this module's source, the Python version, and each optional
+    format library's location and modification time (None when not installed). Found without
+    importing any of them."""
+    import importlib.util
+
+    libraries: list[Any] = []
+    for name in _FORMAT_LIBRARIES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec is not None else None
+        try:
+            stamp = os.stat(origin).st_mtime_ns if origin else None
+        except OSError:
+            stamp = None
+        libraries.append([name, origin, stamp])
+    source = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return [source, sys.version, libraries]
+
+
 def _config_verdict_key(checks: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> str:
     """A hash of everything the schema check's verdict depends on: every policy's full schema
     and its config (defaults filled in), and the validator's version. The CLI runs this check on
     every run, file or no file (pkg/engine/update.go loadPolicyPlugins ->
     pkg/resource/analyzer/config.go ReconcilePolicyPackConfig -> validatePolicyPackConfig), and
     it is a pure function of those: a repeat run with the same pack and config can take the
-    verdict from disk and not import jsonschema at all (about 0.05 s of a 1 s gate). Empty when
-    a value has no JSON form (never cached)."""
+    verdict from disk and not import jsonschema at all (about 0.05 s of a 1 s gate). The
+    checking code is part of what the verdict depends on: this module's own source (the check,
+    its rules and its validator are here), the Python that runs it, and the optional libraries
+    jsonschema's format checker uses when they are installed (where each is, and when it last
+    changed). Empty when a value has no JSON form (never cached)."""
     from importlib.metadata import version
 
     try:
         text = json.dumps(
-            [_VERDICT_FORMAT, version("jsonschema"), [list(c) for c in checks]],
+            [
+                _VERDICT_FORMAT,
+                version("jsonschema"),
+                _checking_code(),
+                [list(c) for c in checks],
+            ],
             sort_keys=True,
             allow_nan=False,
         )
@@ -493,6 +541,7 @@ class PolicyPackProcess:
         self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
+        self._last_config: Mapping[str, Any] = {}  # what the last Configure sent
         # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
         # URN -> the Analyze requests sent while the program ran, with their futures.
         self._configured = threading.Event()
@@ -704,6 +753,7 @@ class PolicyPackProcess:
     def configure(self, policy_config: Mapping[str, Any] | None = None) -> None:
         """Configure every policy, as the CLI does: its level and its config with defaults."""
         assert self.stub is not None
+        self._last_config = dict(policy_config or {})
         resolved = resolve_policy_config(self.policies, policy_config)
         req = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, (level, props) in resolved.items():
@@ -858,10 +908,20 @@ class PolicyPackProcess:
             self._streamed.setdefault(u.urn, []).append((request, future))
         self._unsent.clear()
 
+    @staticmethod
+    def _settle(futures: Iterable[Any]) -> None:
+        """Wait until each call has ended, whatever its outcome. Not `cancel()`: that ends the
+        call on this side only, while the pack may still be judging it and queueing what its
+        relays report; a Configure sent after every call ended empties those queues
+        (guardrails/sdk.py `on_configure`)."""
+        for future in futures:
+            # Its answer is not used, only that it ended (a timeout, a dead pack: ended too).
+            with contextlib.suppress(Exception):
+                future.exception(timeout=RPC_TIMEOUT)
+
     def _drop_streamed(self) -> None:
-        for sent in self._streamed.values():
-            for _, future in sent:
-                future.cancel()
+        """Streamed answers that will not be used (a Configure follows): settled, forgotten."""
+        self._settle(f for sent in self._streamed.values() for _, f in sent)
         self._streamed.clear()
         self._unsent.clear()
         self._seen.clear()
@@ -883,7 +943,8 @@ class PolicyPackProcess:
         advice, is sorted when AnalyzeStack drains it); in flight, the next request crosses the
         wire while the pack judges one.
         `requests`: what `analyze_requests(resources, providers)` built, if built already. A
-        call `stream` already sent with the very request built here is not sent again."""
+        call `stream` already sent with the very request built here is not sent again; if it
+        sent any request not built here, none is used (the pack is configured again first)."""
         assert self.stub is not None
         diags: list[Diagnostic] = []
         na: list[tuple[str, str]] = []
@@ -899,18 +960,27 @@ class PolicyPackProcess:
 
         if requests is None:
             requests = self.analyze_requests(resources, providers)
+        reuse: list[Any] = []  # per request, the streamed call that sent it, or None
         for r, request in requests:
-            drain(max(window, 1) - 1)  # at most `window` in flight once this one is sent
             sent = streamed.get(r.urn, [])
             match = next((i for i, (req, _) in enumerate(sent) if req == request), None)
-            if match is not None:
-                pending.append((r, sent.pop(match)[1]))
-            else:
-                pending.append((r, self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)))
+            reuse.append(sent.pop(match)[1] if match is not None else None)
+        if any(streamed.values()):
+            # The pack judged requests the finished graph does not have (inputs that changed
+            # after registering): what it queued for its relays would be reported. Every call
+            # settled, a Configure empties those queues, and every resource is analyzed anew.
+            self._settle(
+                [*(f for f in reuse if f is not None)]
+                + [f for sent in streamed.values() for _, f in sent]
+            )
+            self.configure(self._last_config)
+            reuse = [None] * len(requests)
+        for (r, request), future in zip(requests, reuse, strict=True):
+            drain(max(window, 1) - 1)  # at most `window` in flight once this one is sent
+            if future is None:
+                future = self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)
+            pending.append((r, future))
         drain(0)
-        for sent in streamed.values():  # answers to requests the graph does not have
-            for _, future in sent:
-                future.cancel()
         self._unsent.clear()
         self._seen.clear()
         return diags, na

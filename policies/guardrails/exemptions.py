@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from guardrails import sdk
+
 POLICY = "exempted-findings"
 
 
@@ -84,3 +86,6 @@ def drain() -> list[Exempted]:
     out = sorted(PENDING, key=lambda e: (e.urn, e.policy, e.message))
     PENDING.clear()
     return out
+
+
+sdk.on_configure(drain)  # a Configure starts a new run: nothing queued

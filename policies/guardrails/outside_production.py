@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from guardrails import sdk
+
 POLICY = "non-production-findings"
 _TEXT = re.compile(r"^\[(?P<policy>[a-z0-9-]+)\] outside production: (?P<message>.*)$", re.DOTALL)
 
@@ -48,3 +50,6 @@ def drain() -> list[Advice]:
     out = sorted(PENDING, key=lambda e: (e.urn, e.policy, e.message))
     PENDING.clear()
     return out
+
+
+sdk.on_configure(drain)  # a Configure starts a new run: nothing queued

@@ -1082,13 +1082,33 @@ def recorded_edges(request: Any) -> Iterator[None]:
         _edges_local.edges = previous
 
 
+_on_configure: list[Callable[[], Any]] = []
+
+
+def on_configure(reset: Callable[[], Any]) -> None:
+    """Run `reset` as each Configure call starts. What a policy queues during a run for a relay
+    to report at its end (guardrails/exemptions.py, outside_production.py) belongs to that run:
+    the engine configures its analyzers once, before the run's first Analyze (pulumi/pulumi
+    pkg/engine/update.go loadPolicyPlugins), so a Configure starts a new run. A client that
+    configures again (preflight, after Analyze calls whose answers it will not use) gets a pack
+    with nothing queued."""
+    if reset not in _on_configure:
+        _on_configure.append(reset)
+
+
 def _edge_recording_servicer(base: Any) -> Any:
     class _EdgeRecordingServicer(base):
-        """The SDK's servicer, each AnalyzeStack call with the engine's dependency lists kept."""
+        """The SDK's servicer, each AnalyzeStack call with the engine's dependency lists kept,
+        and the relays' queues emptied as each Configure starts (`on_configure`)."""
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
             with recorded_edges(request):
                 return super().AnalyzeStack(request, _context)
+
+        def Configure(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            for reset in _on_configure:
+                reset()
+            return super().Configure(request, _context)
 
     return _EdgeRecordingServicer
 
