@@ -12,6 +12,7 @@ import pytest
 from preflight import analyzer
 from preflight.analyzer import PolicyPackProcess, resolve_policy_config
 from tests.support import run_preflight
+from tests.test_gate_policy_config import policies  # noqa: F401, F811 - the fixture
 
 WEAK = {"metadata": "EXCLUDE_ALL_METADATA"}
 
@@ -62,22 +63,10 @@ def test_a_streamed_analyze_whose_answer_is_dropped_leaves_no_finding_behind(
     assert streamed.stdout == plain.stdout, streamed.stdout
 
 
-@pytest.fixture(scope="module")
-def policies():
-    from tests.support import ROOT, stack_config
-
-    with PolicyPackProcess(
-        ROOT / "policies",
-        project="redis-vpc",
-        stack="dev",
-        dry_run=False,
-        config=stack_config("dev"),
-    ) as pack:
-        return pack.policies
-
-
 def test_a_changed_check_does_not_take_the_old_checks_clean_verdict(
-    policies, monkeypatch, tmp_path
+    policies,  # noqa: F811 - the fixture imported above
+    monkeypatch,
+    tmp_path,
 ):
     """preflight/analyzer.py _config_verdict_key: the key holds the schemas, the configs and
     jsonschema's version, not the checking code itself (_schema_problems, _rule, _validator's
