@@ -397,6 +397,23 @@ def _remember_valid(key: str) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        _prune(folder)
+
+
+CACHE_KEEP = 64  # verdicts kept: each code, pack or config change writes a new one
+
+
+def _prune(folder: Path) -> None:
+    """Keep the CACHE_KEEP newest verdicts (by modification time); remove the rest, so the
+    cache does not grow with every edit of the checking code or the configs. A verdict removed
+    is only a check run again."""
+    entries = []
+    for entry in folder.glob("policy-config-*"):
+        with contextlib.suppress(OSError):
+            entries.append((entry.stat().st_mtime_ns, entry.name, entry))
+    for *_, entry in sorted(entries, reverse=True)[CACHE_KEEP:]:
+        with contextlib.suppress(OSError):
+            entry.unlink()
 
 
 def resolve_policy_config(

@@ -295,6 +295,27 @@ def test_a_corrupt_or_unreadable_entry_is_a_miss(policies, checks, tmp_path, dam
         assert entry.read_text() == key  # and the entry written again, whole
 
 
+def test_the_cache_keeps_only_the_newest_verdicts(policies, checks, tmp_path, monkeypatch):
+    """Each change of the checking code, the pack or a config writes a new verdict: the cache
+    keeps the CACHE_KEEP newest, so it does not grow without end; the one just written stays."""
+    import os
+
+    monkeypatch.setattr(analyzer, "CACHE_KEEP", 3)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for i in range(5):  # older verdicts, oldest first
+        old = folder / f"policy-config-{i:064x}"
+        old.write_text(f"{i:064x}")
+        os.utime(old, ns=(10**18 + i, 10**18 + i))
+    resolve_policy_config(policies, GOOD)
+    kept = [e.name for e in entries(tmp_path)]
+    assert len(kept) == 3
+    assert f"policy-config-{4:064x}" in kept and f"policy-config-{3:064x}" in kept
+    checks.clear()
+    resolve_policy_config(policies, GOOD)
+    assert checks == []  # the verdict just written is among those kept
+
+
 def test_a_changed_schema_or_config_is_checked_again(policies, checks, tmp_path):
     resolve_policy_config(policies, GOOD)
     # The same config, but the pack now allows only /27 connectors: refused, as without a cache.
