@@ -380,6 +380,39 @@ class _FrozenObject:
         _refuse(f"{type(self).__name__.removeprefix('Shared')}.{name}")
 
 
+class _BuiltOnFirstUse:
+    """Mixed into a props proxy (before the SDK's `_DictProxy`) that stands for the real one,
+    built by `build()` the first time it is read: reads go to that one, and `build` (with what
+    it holds) is dropped once it has run. Its fields live in `__dict__` directly, so a
+    read-only subclass (`_FrozenObject`) can hold them too. No super().__init__: the SDK's
+    proxy is the one built."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.__dict__["_build"] = build
+
+    def _built(self) -> Any:
+        fields = self.__dict__
+        built = fields.get("_proxy")
+        if built is None:
+            built = fields["_proxy"] = fields.pop("_build")()
+        return built
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._built()[key]
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._built())
+
+    def __getattr__(self, name: str) -> Any:
+        # Only what the class does not define (such as the SDK's own _DictProxy__target).
+        if name in ("_build", "_proxy"):
+            raise AttributeError(name)
+        return getattr(self._built(), name)
+
+
 def _frozen(cls: type[T], **fields: Any) -> T:
     """An instance of a frozen class with `fields` as its attributes (its __init__ not run: the
     SDK's classes only store their arguments)."""
@@ -416,37 +449,16 @@ class _Shared:
             def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
                 self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
 
-        class SharedLazyDictProxy(_FrozenObject, proxy._DictProxy):  # type: ignore[name-defined]
+        class SharedLazyDictProxy(
+            _FrozenObject,
+            _BuiltOnFirstUse,
+            proxy._DictProxy,  # type: ignore[name-defined]
+        ):
             """A SharedDictProxy built the first time a policy reads it (most resource policies
             never read the props of a resource of a type they do not judge)."""
 
-            def __init__(self, build: Callable[[], Any]) -> None:
-                self.__dict__["_build"] = build
-
-            def _built(self) -> Any:
-                fields = self.__dict__
-                built = fields.get("_proxy")
-                if built is None:
-                    built = fields["_proxy"] = fields.pop("_build")()
-                return built
-
-            def __getitem__(self, key: Any) -> Any:
-                return self._built()[key]
-
             def __setitem__(self, key: Any, value: Any) -> None:
                 _refuse(f"props[{key!r}]")
-
-            def __len__(self) -> int:
-                return len(self._built())
-
-            def __iter__(self) -> Iterator[Any]:
-                return iter(self._built())
-
-            def __getattr__(self, name: str) -> Any:
-                # Only what the class does not define (such as the SDK's _DictProxy__target).
-                if name in ("_build", "_proxy"):
-                    raise AttributeError(name)
-                return getattr(self._built(), name)
 
         class SharedPolicyResource(_FrozenObject, sdk.PolicyResource):  # type: ignore[name-defined]
             __slots__ = ()
@@ -747,38 +759,15 @@ def _memoised_signature(real: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _lazy_proxy_class(dict_proxy: Any, proxy_helper: Callable[[Any, list[str]], Any]) -> Any:
-    class _LazyDictProxy(dict_proxy):
+    class _LazyDictProxy(_BuiltOnFirstUse, dict_proxy):
         """The SDK's unknown-checking proxy of one resource's properties, built by the SDK's own
         `_proxy_helper`, as this policy's own copy, the first time it is used."""
 
-        def __init__(self, source: dict[str, Any] | None) -> None:  # no super(): built later
-            self._source = source
-            self._proxy: Any = None
-
-        def _real(self) -> Any:
-            proxy = self._proxy
-            if proxy is None:
-                proxy = self._proxy = proxy_helper(self._source, [])
-                self._source = None
-            return proxy
-
-        def __getitem__(self, key: Any) -> Any:
-            return self._real()[key]
+        def __init__(self, source: dict[str, Any] | None) -> None:
+            super().__init__(lambda: proxy_helper(source, []))
 
         def __setitem__(self, key: Any, value: Any) -> None:
-            self._real()[key] = value
-
-        def __len__(self) -> int:
-            return len(self._real())
-
-        def __iter__(self) -> Iterator[Any]:
-            return iter(self._real())
-
-        def __getattr__(self, name: str) -> Any:
-            # Only what the class does not define (such as the SDK's own _DictProxy__target).
-            if name in ("_source", "_proxy"):
-                raise AttributeError(name)
-            return getattr(self._real(), name)
+            self._built()[key] = value
 
     return _LazyDictProxy
 
