@@ -563,7 +563,9 @@ class PolicyPackProcess:
         # URN -> the Analyze requests sent while the program ran, with their futures.
         self._configured = threading.Event()
         self._unsent: list[RecordedResource] = []
-        self._seen: list[RecordedResource] = []
+        # The explicit provider resources registered so far (what `providers` looks a
+        # registration's provider up in), by URN.
+        self._seen_providers: dict[str, RecordedResource] = {}
         self._streamed: dict[str, list[tuple[Any, Any]]] = {}
         self._engine_server: grpc.Server | None = None
         self._proc: Any = None  # subprocess.Popen, or packforks.ForkedProcess
@@ -914,11 +916,15 @@ class PolicyPackProcess:
         provider), so the pack's answers are those of the calls it would have had anyway."""
         if r.read:
             return  # the engine never analyzes a read
-        self._seen.append(r)
+        if r.type.startswith("pulumi:providers:"):
+            self._seen_providers[r.urn] = r
         self._unsent.append(r)
         if not self._configured.is_set() or self.stub is None or self._prepare_error is not None:
             return
-        providers = self.providers(self._seen)
+        # Only the registrations not sent yet, with the providers they may name (a provider
+        # registers before what uses it): not every registration again, which made streaming
+        # a program quadratic in its size.
+        providers = self.providers([*self._seen_providers.values(), *self._unsent])
         for u in self._unsent:
             request = self._analyze_request(u, providers.get(u.urn))
             future = self.stub.Analyze.future(request, timeout=RPC_TIMEOUT)
@@ -941,7 +947,7 @@ class PolicyPackProcess:
         self._settle(f for sent in self._streamed.values() for _, f in sent)
         self._streamed.clear()
         self._unsent.clear()
-        self._seen.clear()
+        self._seen_providers.clear()
 
     def analyze_all(
         self,
@@ -999,7 +1005,7 @@ class PolicyPackProcess:
             pending.append((r, future))
         drain(0)
         self._unsent.clear()
-        self._seen.clear()
+        self._seen_providers.clear()
         return diags, na
 
     def stack_request(

@@ -354,3 +354,51 @@ def test_a_streamed_answer_to_another_request_is_not_used(monkeypatch, no_leftov
     assert streamed and streamed[0] > 0
     found = {d["policy"] for d in json.loads(run.stdout)["stacks"][0]["diagnostics"]}
     assert "firewall-logging-all-metadata" in found, run.stdout
+
+
+EXPLICIT_PROVIDER_PROGRAM = """\
+import pulumi
+import pulumi_gcp as gcp
+
+eu = gcp.Provider("eu", project="acme-eu-network", region="europe-west4")
+opts = pulumi.ResourceOptions(provider=eu)
+net = gcp.compute.Network("net", name="edge-net", auto_create_subnetworks=False, opts=opts)
+gcp.compute.Subnetwork(
+    "sub", name="edge-sub", ip_cidr_range="10.8.0.0/28", region="europe-west4",
+    network=net.id, opts=opts,
+)
+gcp.storage.Bucket("logs", location="EU")  # the default provider
+"""
+
+
+@pytest.mark.parametrize("mode", [(), ("--preview",)], ids=["update", "preview"])
+def test_a_program_with_its_own_provider_is_streamed_once_and_configured_once(
+    monkeypatch, tmp_path, no_leftovers, streamed, mode
+):
+    """A program we did not ship, with an explicit provider: each streamed request carries the
+    provider the finished graph gives it, so every streamed answer is used (the pack is
+    configured once, by `prepare`, never again to start over) and the report is the one of a
+    run without streaming. (No shipped stack or third-party program has one.)"""
+    (tmp_path / "Pulumi.yaml").write_text("name: edge\nruntime: python\n")
+    (tmp_path / "Pulumi.eu.yaml").write_text(
+        "config:\n  gcp:project: acme-eu\n  gcp:region: europe-west1\n"
+    )
+    (tmp_path / "__main__.py").write_text(EXPLICIT_PROVIDER_PROGRAM)
+    configured: list[object] = []
+    real_configure = PolicyPackProcess.configure
+
+    def counting(self, policy_config=None):
+        configured.append(policy_config)
+        return real_configure(self, policy_config)
+
+    monkeypatch.setattr(PolicyPackProcess, "configure", counting)
+    args = ("eu", "--program", str(tmp_path), "--format", "json", *mode)
+    run = run_preflight(*args)
+    assert run.returncode in (0, 1), run.stderr
+    graph = json.loads(run.stdout)["stacks"][0]
+    assert graph["resources"] >= 5  # the stack, the provider, network, subnet, bucket
+    assert streamed == [graph["resources"]]
+    assert len(configured) == 1  # prepare's: no streamed request had to be sent again
+    monkeypatch.setattr(PolicyPackProcess, "stream", lambda self, r: None)
+    after = run_preflight(*args)
+    assert (after.returncode, after.stdout) == (run.returncode, run.stdout)
