@@ -1133,3 +1133,158 @@ def test_the_relays_drain_in_one_order_whatever_order_analyze_calls_ended():
         ("urn:b", "p"),
         ("urn:b", "q"),
     ]
+
+
+# -- the runtime configured once per thread; the model reads the converted properties ---------
+
+
+def test_the_runtime_is_configured_once_per_thread_and_again_when_its_environment_changes(
+    patched, monkeypatch
+):
+    import contextvars
+    import threading
+
+    import pulumi
+
+    configured: list[str | None] = []
+    real = ORIGINAL_SERVICER._configure_runtime_settings
+
+    def counting(self: Any) -> None:
+        configured.append(pulumi.runtime.get_config("redis-vpc:environment"))
+        real(self)
+
+    monkeypatch.setattr(ORIGINAL_SERVICER, "_configure_runtime_settings", counting)
+    monkeypatch.setenv("PULUMI_PROJECT", "p")
+    monkeypatch.setenv("PULUMI_STACK", "s1")
+    monkeypatch.setenv("PULUMI_DRY_RUN", "true")
+    monkeypatch.setenv("PULUMI_CONFIG", '{"redis-vpc:environment": "e1"}')
+    seen: list[tuple[Any, ...]] = []
+
+    def look(args: Any, report: Any) -> None:
+        seen.append(
+            (
+                pulumi.get_project(),
+                pulumi.get_stack(),
+                pulumi.runtime.is_dry_run(),
+                pulumi.Config("redis-vpc").get("environment"),
+            )
+        )
+
+    servicer = patched(
+        "runtime",
+        "0.0.1",
+        [ResourceValidationPolicy(name="look", description="d", validate=look)],
+        EnforcementLevel.ADVISORY,
+    )
+    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
+
+    def each_in_a_new_context(n: int) -> None:  # as grpc runs every call (grpc/_server.py)
+        for _ in range(n):
+            contextvars.Context().run(servicer.Analyze, request, None)
+
+    each_in_a_new_context(3)
+    assert seen == [("p", "s1", True, "e1")] * 3
+    assert len(configured) == 1  # once for this thread, not once per call
+    worker = threading.Thread(target=each_in_a_new_context, args=(2,))
+    worker.start()
+    worker.join()
+    assert len(seen) == 5 and len(configured) == 2  # once more, for the other thread
+    monkeypatch.setenv("PULUMI_STACK", "s2")
+    monkeypatch.setenv("PULUMI_CONFIG", '{"redis-vpc:environment": "e2"}')
+    each_in_a_new_context(2)
+    assert seen[-2:] == [("p", "s2", True, "e2")] * 2
+    assert len(configured) == 3
+    # A call made from inside another runs in the caller's context (no nested context.run).
+    nested: list[Any] = []
+
+    def calls_again(args: Any, report: Any) -> None:
+        if not nested:
+            nested.append("calling")
+            nested.append(servicer_again.Analyze(request, None))
+
+    servicer_again = patched(
+        "nested",
+        "0.0.1",
+        [ResourceValidationPolicy(name="again", description="d", validate=calls_again)],
+        EnforcementLevel.ADVISORY,
+    )
+    contextvars.Context().run(servicer_again.Analyze, request, None)
+    assert len(nested) == 2 and len(configured) == 3
+
+
+def _stack_resources(request: Any) -> Any:
+    from pulumi_policy import proxy as proxy_module
+
+    shared = sdk._Shared(sdk_policy, proxy_module, json_format)
+    servicer = ORIGINAL_SERVICER("r", "0.0.1", [_stack_noop()], EnforcementLevel.ADVISORY)
+    return shared, shared.stack_resources(servicer, request)
+
+
+def _stack_noop() -> StackValidationPolicy:
+    return StackValidationPolicy(name="noop", description="d", validate=lambda a, r: None)
+
+
+@pytest.mark.parametrize("preview", [False, True], ids=["update", "preview"])
+def test_the_model_reads_the_converted_properties_without_building_proxies(
+    patched, monkeypatch, preview
+):
+    """What `to_plain` makes of a shared props proxy without building it is what it makes of
+    the proxy built, on every resource of every shipped stack; a stack call whose policies only
+    read the model builds no proxy of a resource's props."""
+    built: list[Any] = []
+    real_proxy = sdk._Shared.proxy
+
+    def counting(self: Any, value: Any, props_acc: list[str]) -> Any:
+        if not props_acc:
+            built.append(value)
+        return real_proxy(self, value, props_acc)
+
+    monkeypatch.setattr(sdk._Shared, "proxy", counting)
+    compared = 0
+    for stack in STACKS:
+        request = _stack_request(stack_graph(stack, preview), providers=True)
+        with sdk.call_scope("stack"):
+            _, resources = _stack_resources(request)
+            for r in resources:
+                fast = to_plain(r.props)
+                assert built == []
+                assert fast == to_plain(r.props._built()) and built, r.urn
+                built.clear()
+                compared += 1
+    assert compared > 100
+    servicer = patched(
+        "model-only",
+        "0.0.1",
+        [p for p in guardrails_policies.all_policies() if isinstance(p, StackValidationPolicy)],
+        EnforcementLevel.ADVISORY,
+    )
+    request = _stack_request(broken("production"))
+    response = servicer.AnalyzeStack(request, None)
+    # Only the providers' props proxies are built (the model reads a provider's project
+    # through it, once per distinct provider), never a resource's.
+    providers = {
+        r.provider.SerializeToString(deterministic=True)
+        for r in request.resources
+        if r.HasField("provider")
+    }
+    assert response.diagnostics and len(built) <= len(providers) < len(request.resources)
+
+
+def test_a_stack_request_with_an_asset_builds_every_proxy_at_once(patched):
+    request = analyzer_pb2.AnalyzeStackRequest()
+    plain = request.resources.add(type="t", urn="urn:pulumi:s::p::t::plain", name="plain")
+    plain.properties.update({"a": 1})
+    with sdk.call_scope("stack"):
+        _, resources = _stack_resources(request)
+        assert type(resources[0].props).__name__ == "SharedLazyDictProxy"
+    asset = request.resources.add(type="t", urn="urn:pulumi:s::p::t::asset", name="asset")
+    asset.properties.update(
+        {
+            "code": {
+                "4dabf18193072939515e22adb298388d": "c44067f5952c0a294b673a41bacd8c17",
+                "text": "x",
+            }
+        }
+    )
+    with sdk.call_scope("stack"), pytest.raises(sdk._UnshareableError):
+        _stack_resources(request)  # the proxies are built now: the asset is found now

@@ -35,7 +35,15 @@ each call build them once and hands the same objects to every policy of the call
 - outside a scope (Configure, Remediate, anyone else) all of these are the SDK's own;
 - AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
-  call, is computed once.
+  call, is computed once;
+- the SDK configures pulumi.runtime from the environment at the start of every call, in the new,
+  empty contextvars context grpc gives each call: the patched calls run in a context kept per
+  thread, configured once and again only when the environment it was configured from changes
+  (`_in_thread_context`, `_configure_runtime_settings`);
+- the props proxies of AnalyzeStack's resources are built when a policy first reads them (the
+  properties are still converted before any policy runs, as the SDK converts them), and the
+  model reads the converted properties behind a shared props proxy without building it
+  (`SharedLazyDictProxy.plain_props`, `proxy_target`; guardrails/values.py `to_plain`).
 
 Why sharing is safe. The SDK as shipped gives each policy its own copies, so one policy writing
 into what it was handed (its proxies are not read-only: `__setitem__` and `["__target"]` reach
@@ -73,6 +81,7 @@ tests/test_pack_sdk.py is the canary for everything this module assumes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import gc
 import inspect
@@ -129,7 +138,12 @@ PROXY_CLASSES: tuple[type, ...] = tuple(
 
 def proxy_target(value: Any) -> Any:
     """The deserialised value behind one of the SDK's proxies (a plain copy of a shared,
-    read-only one's: the caller copies it further, dicts and lists by their exact type)."""
+    read-only one's; the deserialised properties behind a shared props proxy, whose proxies are
+    then never built: the caller copies it further, dicts and lists by their exact type, and
+    never changes it)."""
+    plain = getattr(type(value), "plain_props", None)  # the class's: never builds the proxy
+    if plain is not None:
+        return plain(value)
     target = value["__target"]
     t = type(target)
     if t is _FrozenDict:
@@ -408,7 +422,7 @@ class _BuiltOnFirstUse:
 
     def __getattr__(self, name: str) -> Any:
         # Only what the class does not define (such as the SDK's own _DictProxy__target).
-        if name in ("_build", "_proxy"):
+        if name in ("_build", "_proxy", "_source", "_tree"):
             raise AttributeError(name)
         return getattr(self._built(), name)
 
@@ -449,13 +463,44 @@ class _Shared:
             def __init__(self, target: _FrozenList, props_acc: list[str]) -> None:
                 self.__dict__.update(_ListProxy__target=target, _ListProxy__props_acc=props_acc)
 
+        shared = self
+
         class SharedLazyDictProxy(
             _FrozenObject,
             _BuiltOnFirstUse,
             proxy._DictProxy,  # type: ignore[name-defined]
         ):
-            """A SharedDictProxy built the first time a policy reads it (most resource policies
-            never read the props of a resource of a type they do not judge)."""
+            """A SharedDictProxy of a resource's deserialised properties (what `source()`
+            returns, or `tree`), built the first time a policy reads it (most resource policies
+            never read the props of a resource of a type they do not judge). The model reads
+            the deserialised properties themselves (`plain_props`, for guardrails/values.py
+            `to_plain`), so the proxies are only built for a policy that reads them."""
+
+            def __init__(
+                self, source: Callable[[], dict[str, Any]] | None = None, tree: Any = None
+            ) -> None:
+                fields = self.__dict__
+                if tree is not None:
+                    fields["_tree"] = tree
+                else:
+                    fields["_source"] = source
+
+            def plain_props(self) -> dict[str, Any]:
+                """The deserialised properties behind this proxy (only dicts, lists and
+                scalars: what is shared never holds an asset), converted once. The caller
+                must copy, never change them: guardrails/values.py `_plain_tree` does."""
+                fields = self.__dict__
+                tree = fields.get("_tree")
+                if tree is None:
+                    tree = fields["_tree"] = fields.pop("_source")()
+                return tree
+
+            def _built(self) -> Any:
+                fields = self.__dict__
+                built = fields.get("_proxy")
+                if built is None:
+                    built = fields["_proxy"] = shared.proxy(self.plain_props(), [])
+                return built
 
             def __setitem__(self, key: Any, value: Any) -> None:
                 _refuse(f"props[{key!r}]")
@@ -507,11 +552,16 @@ class _Shared:
 
     def props(self, struct: Any) -> Any:
         """`unknown_checking_proxy(deserialize_properties(json_format.MessageToDict(struct)))`,
-        as the SDK converts a resource's properties, read-only (`struct_to_dict`: what
-        MessageToDict returns for a Struct, faster)."""
+        as the SDK converts a resource's properties, read-only."""
+        return self.proxy(self.props_tree(struct), [])
+
+    def props_tree(self, struct: Any) -> dict[str, Any]:
+        """`deserialize_properties(json_format.MessageToDict(struct))`, as the SDK deserialises
+        a resource's properties (`struct_to_dict`: what MessageToDict returns for a Struct,
+        faster)."""
         if struct.DESCRIPTOR.full_name == _STRUCT:
-            return self.proxy(self.deserialize(struct_to_dict(struct)), [])
-        return self.proxy(self.deserialize(self.json_format.MessageToDict(struct)), [])
+            return self.deserialize(struct_to_dict(struct))
+        return self.deserialize(self.json_format.MessageToDict(struct))
 
     def options(self, opts: Any) -> Any:
         """A read-only copy of what the SDK's own `_get_resource_options` built."""
@@ -537,7 +587,7 @@ class _Shared:
         return _frozen(
             self.provider_class,
             resource_type=prov.type,
-            props=self.lazy_dict_proxy(lambda: self.props(properties)),
+            props=self.lazy_dict_proxy(lambda: self.props_tree(properties)),
             urn=prov.urn,
             name=prov.name,
         )
@@ -548,6 +598,14 @@ class _Shared:
         dependencies keeping only the resources the request carries), built once, read-only."""
         providers: dict[bytes, Any] = {}
         built: list[Any] = []
+        # Each resource's properties are converted here, as the SDK converts them before any
+        # policy runs (so a number JSON cannot hold fails the call here, as it does there); their
+        # proxies are built when a policy first reads them (the model reads the converted
+        # properties themselves: `proxy_target`). Only when no resource can hold an asset or an
+        # archive, which `proxy` refuses to share: a request without either signature anywhere
+        # holds neither; otherwise every proxy is built now, and the first asset falls back.
+        serialized = request.SerializeToString()
+        lazy = not any(sig in serialized for sig in _UNSHARED_SIGS)
         for r in request.resources:
             provider = None
             if r.HasField("provider"):  # _get_provider_resource
@@ -560,7 +618,11 @@ class _Shared:
                 _frozen(
                     self.resource_class,
                     resource_type=r.type,
-                    props=self.props(r.properties),
+                    props=(
+                        self.lazy_dict_proxy(tree=self.props_tree(r.properties))
+                        if lazy
+                        else self.props(r.properties)
+                    ),
                     urn=r.urn,
                     name=r.name,
                     opts=self.options(servicer._get_resource_options(r)),
@@ -786,9 +848,9 @@ def _lazy_unknown_checking_proxy(
         if built is None:
             if type(props) is _PendingProps:
                 message = props.message
-                built = shared.lazy_dict_proxy(lambda: shared.props(message))
+                built = shared.lazy_dict_proxy(lambda: shared.props_tree(message))
             else:
-                built = shared.lazy_dict_proxy(lambda: shared.proxy(props, []))
+                built = shared.lazy_dict_proxy(tree=props)
             scope.built[key] = built
         return built
 
@@ -959,6 +1021,42 @@ class _PolicyList(list[Any]):
         )
 
 
+# What pulumi_policy.policy `_configure_runtime_settings` reads from the environment, at the start
+# of every Analyze and AnalyzeStack call, to configure pulumi.runtime (the stack config from
+# PULUMI_CONFIG, and a `pulumi.runtime.Settings` of project, stack, dry run and organization).
+_RUNTIME_ENV = (
+    "PULUMI_PROJECT",
+    "PULUMI_STACK",
+    "PULUMI_DRY_RUN",
+    "PULUMI_ORGANIZATION",
+    "PULUMI_CONFIG",
+)
+# The environment the runtime of the context running now was configured from.
+_runtime_from: contextvars.ContextVar[tuple[str | None, ...] | None] = contextvars.ContextVar(
+    "guardrails_runtime_from", default=None
+)
+_thread_calls = threading.local()
+
+
+def _in_thread_context(call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` in this thread's own contextvars context, kept from one call to the next.
+    grpc runs each call in a new, empty context (grpc/_server.py `_RPCState.context`), where the
+    SDK configures pulumi.runtime again from the environment (a Settings object, 17 context
+    variables, PULUMI_CONFIG parsed): in a context kept per thread that is done once, and again
+    only when the environment it was done from changes (`_configure_runtime_settings`). A call
+    made from inside another (on the same thread) runs in the caller's context."""
+    if getattr(_thread_calls, "inside", False):
+        return call(*args)
+    context = getattr(_thread_calls, "context", None)
+    if context is None:
+        context = _thread_calls.context = contextvars.Context()
+    _thread_calls.inside = True
+    try:
+        return context.run(call, *args)
+    finally:
+        _thread_calls.inside = False
+
+
 def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
     resource_policy = sdk.ResourceValidationPolicy
     disabled = sdk.EnforcementLevel.DISABLED
@@ -974,7 +1072,17 @@ def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
             if type(policies) is list:
                 self.__dict__[_POLICIES_ATTR] = _PolicyList(policies, resource_policy)
 
+        def _configure_runtime_settings(self) -> None:
+            environment = tuple(map(os.environ.get, _RUNTIME_ENV))
+            if _runtime_from.get() == environment:
+                return  # this context's runtime is configured from this very environment
+            super()._configure_runtime_settings()
+            _runtime_from.set(environment)
+
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            return _in_thread_context(self._analyze, request, _context)
+
+        def _analyze(self, request: Any, _context: Any) -> Any:
             with call_scope("analyze") as scope:
                 scope.request = request
                 response = super().Analyze(request, _context)
@@ -1018,6 +1126,9 @@ def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
             return scope.built["provider"]
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
+            return _in_thread_context(self._analyze_stack, request, _context)
+
+        def _analyze_stack(self, request: Any, _context: Any) -> Any:
             with gc_paused(), call_scope("stack") as scope:
                 try:
                     scope.resources = shared.stack_resources(self, request)
@@ -1195,6 +1306,7 @@ def internals_problems() -> list[str]:
             ("AnalyzeStack", ["self", "request", "_context"]),
             ("_get_resource_options", ["self", "request"]),
             ("_get_provider_resource", ["self", "request"]),
+            ("_configure_runtime_settings", ["self"]),
         ):
             fn = getattr(servicer, name, None)
             if not callable(fn):
