@@ -264,3 +264,33 @@ def test_without_the_engines_lists_a_property_left_with_no_dependency_depends_on
     assert res.deps_of("network") == (UNSENT_READ,)
     assert from_stack_reference(Ref("platform", res.deps_of("network")))
     assert res.deps_of("name") == ()  # not listed: a literal
+
+
+def test_get_reads_a_dotted_path_through_dicts_lists_and_proxies():
+    from guardrails.sdk import unknown_checking_proxy
+    from guardrails.values import get
+
+    data = {
+        "a": {"b": [{"c": 1}, UNKNOWN], "n": None, "s": "x"},
+        "u": UNKNOWN,
+        "l": [[5]],
+    }
+    proxied = unknown_checking_proxy({"a": {"b": [{"c": 1}]}})
+    for path, want in (
+        ("a.b.0.c", 1),
+        ("a.b.1.c", UNKNOWN),  # inside an unknown
+        ("a.b.2.c", "d"),  # past the end of a list
+        ("a.b.x", "d"),  # not an index
+        ("a.n", None),  # present, None: not the default
+        ("a.n.c", "d"),  # under None
+        ("a.s.c", "d"),  # under a string
+        ("a.missing", "d"),
+        ("u", UNKNOWN),
+        ("u.v", UNKNOWN),
+        ("l.0.0", 5),
+        ("", "d"),
+    ):
+        assert get(data, path, "d") == want, path
+    # The SDK's read-only Mapping proxies are read as mappings (the model reads plain data).
+    got = get(proxied, "a.b", "d")
+    assert got != "d" and len(got) == 1 and get(proxied, "a.c", "d") == "d"

@@ -99,13 +99,18 @@ def or_default(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
+@functools.lru_cache(maxsize=4096)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
 def get(data: Any, path: str, default: Any = None) -> Any:
     """The value at a dotted path; UNKNOWN when an enclosing value is unknown."""
     cur = data
-    for part in path.split("."):
+    for part in _parts(path):  # the model reads the same few paths of every resource
         if cur is UNKNOWN:
             return UNKNOWN
-        if isinstance(cur, Mapping):
+        if type(cur) is dict or isinstance(cur, Mapping):  # a plain dict without the ABC check
             if part not in cur:
                 return default
             cur = cur[part]
