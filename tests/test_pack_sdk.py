@@ -610,6 +610,14 @@ def test_each_resource_is_converted_once_per_call(patched, monkeypatch):
     monkeypatch.setattr(jf, "_message_to_dict", counting)
     monkeypatch.setattr(json_format, "MessageToDict", counting)  # what the shared resources use
     monkeypatch.setattr(sdk, "struct_to_dict", counting)  # what they use on a Struct
+    real_plain = sdk.struct_to_plain
+
+    def counting_plain(message: Any) -> Any:
+        converted.append(message)
+        return real_plain(message)
+
+    # ... and, converting and deserialising in one, where no number can be infinite or NaN
+    monkeypatch.setattr(sdk, "struct_to_plain", counting_plain)
     pack = _in_process(patched, guardrails_policies.all_policies(), "production", False)
     pack.configure(_config("production"))
     converted.clear()
@@ -1288,3 +1296,68 @@ def test_a_stack_request_with_an_asset_builds_every_proxy_at_once(patched):
     )
     with sdk.call_scope("stack"), pytest.raises(sdk._UnshareableError):
         _stack_resources(request)  # the proxies are built now: the asset is found now
+
+
+def test_struct_to_plain_is_deserialised_message_to_dict_on_every_property_bag():
+    """`sdk.struct_to_plain` stands for the SDK's `deserialize_properties(MessageToDict(s))`:
+    the same result on every resource's inputs and outputs of every shipped stack (update and
+    preview) and on secrets, assets and archives anywhere; the same error for a malformed
+    signed object, and for a number JSON cannot hold."""
+    import pulumi
+    from pulumi_policy.deserialize import deserialize_properties
+
+    from preflight.analyzer import _struct
+
+    sig, secret = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+    asset, archive = "c44067f5952c0a294b673a41bacd8c17", "0def7320c3a5731c473e5ecbe6d01bc7"
+
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, dict):
+            return type(b) is dict and list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return type(b) is list and len(a) == len(b) and all(map(same, a, b))
+        if isinstance(a, (pulumi.Asset, pulumi.Archive)):
+            return type(a) is type(b) and vars(a).keys() == vars(b).keys()
+        return type(a) is type(b) and a == b
+
+    bags: list[Mapping[str, Any]] = [
+        {},
+        {"a": None, "b": [], "c": {}, "d": [[], [{}], [None, True, 0.0, -0.0, "x"]]},
+        {"s": {sig: secret, "value": {"k": [1, {sig: secret, "value": "inner"}]}}},
+        {"l": [{sig: secret, "value": [{"x": 1}]}], "top": {sig: secret, "value": None}},
+        {"code": {sig: asset, "text": "t"}, "f": [{sig: asset, "path": "p"}]},
+        {
+            "z": {
+                sig: archive,
+                "assets": {"a": {sig: asset, "uri": "u"}, "b": {sig: archive, "path": "d"}},
+            }
+        },
+        {sig: secret, "value": 1},  # the signature at the top: not an object the SDK unwraps
+    ]
+    for stack in STACKS:
+        for preview in (False, True):
+            for r in stack_graph(stack, preview).resources:
+                bags.extend((r.inputs, r.outputs))
+    for bag in bags:
+        message = _struct(bag)
+        want = deserialize_properties(json_format.MessageToDict(message))
+        assert same(want, sdk.struct_to_plain(message)), bag
+    assert len(bags) > 200
+    for bad in (
+        {"x": {sig: "unheard-of"}},
+        {"x": [{sig: secret}]},  # a secret without its value
+        {"x": {sig: asset}},  # an asset without text, path or uri
+        {"x": {sig: archive, "assets": {"a": 1}}},
+    ):
+        message = _struct(bad)
+        with pytest.raises(AssertionError) as theirs:
+            deserialize_properties(json_format.MessageToDict(message))
+        with pytest.raises(AssertionError) as ours:
+            sdk.struct_to_plain(message)
+        assert str(ours.value) == str(theirs.value)
+    message = _struct({"x": float("nan")})
+    with pytest.raises(ValueError) as theirs:
+        deserialize_properties(json_format.MessageToDict(message))
+    with pytest.raises(ValueError) as ours:
+        sdk.struct_to_plain(message)
+    assert str(ours.value) == str(theirs.value)

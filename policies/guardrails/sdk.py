@@ -555,11 +555,14 @@ class _Shared:
         as the SDK converts a resource's properties, read-only."""
         return self.proxy(self.props_tree(struct), [])
 
-    def props_tree(self, struct: Any) -> dict[str, Any]:
+    def props_tree(self, struct: Any, finite: bool = False) -> dict[str, Any]:
         """`deserialize_properties(json_format.MessageToDict(struct))`, as the SDK deserialises
         a resource's properties (`struct_to_dict`: what MessageToDict returns for a Struct,
-        faster)."""
+        faster; `finite`: the Struct holds no infinite or NaN number, so `struct_to_plain`
+        converts and deserialises it in one walk, with the same errors)."""
         if struct.DESCRIPTOR.full_name == _STRUCT:
+            if finite:
+                return struct_to_plain(struct)
             return self.deserialize(struct_to_dict(struct))
         return self.deserialize(self.json_format.MessageToDict(struct))
 
@@ -587,7 +590,7 @@ class _Shared:
         return _frozen(
             self.provider_class,
             resource_type=prov.type,
-            props=self.lazy_dict_proxy(lambda: self.props_tree(properties)),
+            props=self.lazy_dict_proxy(lambda: self.props_tree(properties, finite=True)),
             urn=prov.urn,
             name=prov.name,
         )
@@ -606,6 +609,7 @@ class _Shared:
         # holds neither; otherwise every proxy is built now, and the first asset falls back.
         serialized = request.SerializeToString()
         lazy = not any(sig in serialized for sig in _UNSHARED_SIGS)
+        finite = not may_hold_non_finite(serialized)
         for r in request.resources:
             provider = None
             if r.HasField("provider"):  # _get_provider_resource
@@ -619,7 +623,7 @@ class _Shared:
                     self.resource_class,
                     resource_type=r.type,
                     props=(
-                        self.lazy_dict_proxy(tree=self.props_tree(r.properties))
+                        self.lazy_dict_proxy(tree=self.props_tree(r.properties, finite))
                         if lazy
                         else self.props(r.properties)
                     ),
@@ -729,6 +733,45 @@ def _value_to_json(value: Any) -> Any:
     if which == "list_value":
         return [_value_to_json(v) for v in value.list_value.values]
     return None  # null_value, or no kind set (json_format prints both as null)
+
+
+# The key of an object that stands for a secret, an asset or an archive in the engine's property
+# values (pulumi_policy.deserialize.SPECIAL_SIG_KEY; the canary checks it).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+
+
+def struct_to_plain(message: Any) -> dict[str, Any]:
+    """`deserialize_properties(struct_to_dict(message))` in one walk, for a
+    google.protobuf.Struct: the same dict. Each object that carries the signature key (a
+    secret, an asset, an archive) is converted to JSON and handed to the SDK's own
+    `_deserialize_property`, which returns exactly what deserialize_properties puts there; any
+    other object or list is deserialised into a copy, which is all deserialize_properties does
+    to it. Errors: the same two (an infinite or NaN number, a malformed signed object); when a
+    Struct holds both, this raises the one it meets first, the two-pass conversion always the
+    number's: callers use it only where `may_hold_non_finite` said no (Analyze's deferred
+    props, a provider's, an AnalyzeStack request's)."""
+    fields = message.fields
+    return {key: _value_to_plain(fields[key]) for key in fields}
+
+
+def _value_to_plain(value: Any) -> Any:
+    which = value.WhichOneof("kind")
+    if which == "string_value":
+        return value.string_value
+    if which == "struct_value":
+        fields = value.struct_value.fields
+        if _SIG_KEY in fields:
+            return _deserialize_one(_fields_to_json(fields))
+        return {key: _value_to_plain(fields[key]) for key in fields}
+    if which == "list_value":
+        return [_value_to_plain(v) for v in value.list_value.values]
+    return _value_to_json(value)  # a number (checked as struct_to_dict does), bool or null
+
+
+def _deserialize_one(prop: dict[str, Any]) -> Any:
+    from pulumi_policy.deserialize import _deserialize_property
+
+    return _deserialize_property(prop)
 
 
 class _JsonFormat(ModuleType):
@@ -848,7 +891,7 @@ def _lazy_unknown_checking_proxy(
         if built is None:
             if type(props) is _PendingProps:
                 message = props.message
-                built = shared.lazy_dict_proxy(lambda: shared.props_tree(message))
+                built = shared.lazy_dict_proxy(lambda: shared.props_tree(message, finite=True))
             else:
                 built = shared.lazy_dict_proxy(tree=props)
             scope.built[key] = built
@@ -1330,6 +1373,12 @@ def internals_problems() -> list[str]:
             problems.append(f"pulumi_policy.policy.{name} is not {module.__name__}.{name}")
         elif _params(value) != want:
             problems.append(f"{module.__name__}.{name}({', '.join(_params(value))})")
+    # What `struct_to_plain` hands a signed object to (the SDK's own per-value deserialiser).
+    one = getattr(deserialize, "_deserialize_property", None)
+    if not callable(one) or _params(one) != ["prop", "proxy_secrets"]:
+        problems.append("pulumi_policy.deserialize._deserialize_property(prop, proxy_secrets)")
+    if getattr(deserialize, "SPECIAL_SIG_KEY", None) != _SIG_KEY:
+        problems.append(f"pulumi_policy.deserialize.SPECIAL_SIG_KEY is not {_SIG_KEY}")
     # What the shared, read-only resources mirror (_Shared).
     stack_args = sdk_globals.get("StackValidationArgs")
     if stack_args is not getattr(sdk, "StackValidationArgs", None) or not inspect.isclass(
