@@ -1361,3 +1361,45 @@ def test_struct_to_plain_is_deserialised_message_to_dict_on_every_property_bag()
     with pytest.raises(ValueError) as ours:
         sdk.struct_to_plain(message)
     assert str(ours.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("where", ["judged type", "unjudged type", "provider"])
+def test_a_malformed_signed_object_fails_analyze_as_the_sdk_does(patched, where):
+    """The SDK deserialises a resource's props and provider at once: a signed object it cannot
+    read (an unknown signature) fails the call, whether or not a policy reads the props. The
+    patch's deferred conversion must fail it too, with the SDK's error; a well-formed secret
+    answers as the SDK answers."""
+    from pulumi_policy.deserialize import SPECIAL_SECRET_SIG, SPECIAL_SIG_KEY
+
+    judged = sorted(RULES["firewall-logging-all-metadata"].types)[0]
+    rtype = judged if where == "judged type" else "gcp:storage/bucket:Bucket"
+
+    def request_with(value: Any) -> Any:
+        request = analyzer_pb2.AnalyzeRequest(
+            type=rtype, urn=f"urn:pulumi:s::p::{rtype}::o", name="o"
+        )
+        if where == "provider":
+            request.provider.type = "pulumi:providers:gcp"
+            request.provider.urn = "urn:pulumi:s::p::pulumi:providers:gcp::default"
+            request.provider.name = "default"
+            request.provider.properties.update({"x": value})
+            request.properties.update({"name": "o"})
+        else:
+            request.properties.update({"name": "o", "x": value})
+        return request
+
+    def outcome(servicer_class: Any, request: Any) -> str:
+        servicer = servicer_class(
+            "p", "0.0.1", guardrails_policies.all_policies(), EnforcementLevel.ADVISORY
+        )
+        try:
+            return str(servicer.Analyze(request, None))
+        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
+            return f"error: {type(exc).__name__}: {exc}"
+
+    bad = request_with({SPECIAL_SIG_KEY: "unheard-of"})
+    theirs = outcome(ORIGINAL_SERVICER, bad)
+    assert theirs.startswith("error: AssertionError"), theirs
+    assert outcome(patched, bad) == theirs
+    good = request_with([{SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "s"}])
+    assert outcome(patched, good) == outcome(ORIGINAL_SERVICER, good)

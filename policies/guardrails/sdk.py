@@ -587,10 +587,14 @@ class _Shared:
         if may_hold_non_finite(serialized):  # the SDK converts (and fails) at once: so do we
             raise _UnshareableError("a number JSON cannot hold")
         properties = prov.properties
+        if _SIG_BYTES in serialized:  # a secret: deserialised now, as the SDK does, and fails
+            props = self.lazy_dict_proxy(tree=self.props_tree(properties))  # now if malformed
+        else:
+            props = self.lazy_dict_proxy(lambda: self.props_tree(properties, finite=True))
         return _frozen(
             self.provider_class,
             resource_type=prov.type,
-            props=self.lazy_dict_proxy(lambda: self.props_tree(properties, finite=True)),
+            props=props,
             urn=prov.urn,
             name=prov.name,
         )
@@ -738,6 +742,7 @@ def _value_to_json(value: Any) -> Any:
 # The key of an object that stands for a secret, an asset or an archive in the engine's property
 # values (pulumi_policy.deserialize.SPECIAL_SIG_KEY; the canary checks it).
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SIG_BYTES = _SIG_KEY.encode()
 
 
 def struct_to_plain(message: Any) -> dict[str, Any]:
@@ -796,11 +801,17 @@ class _JsonFormat(ModuleType):
         serialized = message.SerializeToString()
         shareable = not any(sig in serialized for sig in _UNSHARED_SIGS)
         result: dict[str, Any]
-        if shareable and scope.kind == "analyze" and not may_hold_non_finite(serialized):
+        if (
+            shareable
+            and scope.kind == "analyze"
+            and not may_hold_non_finite(serialized)
+            and _SIG_BYTES not in serialized
+        ):
             # Converted when a policy first reads the props (the SDK hands this dict, through
             # deserialize_properties, to unknown_checking_proxy alone: the canary checks it).
-            # Not when a number may be infinite or NaN: the SDK's conversion raises then, at
-            # once, and so does this one (below).
+            # Not when a number may be infinite or NaN, nor when a signed object (a secret) may
+            # be malformed: the SDK's conversion raises then, at once, and so does this one
+            # (below).
             result = _PendingProps(message)
             scope.props[id(result)] = [result, result]
             scope.shared[id(result)] = result
