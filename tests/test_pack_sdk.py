@@ -1403,3 +1403,63 @@ def test_a_malformed_signed_object_fails_analyze_as_the_sdk_does(patched, where)
     assert outcome(patched, bad) == theirs
     good = request_with([{SPECIAL_SIG_KEY: SPECIAL_SECRET_SIG, "value": "s"}])
     assert outcome(patched, good) == outcome(ORIGINAL_SERVICER, good)
+
+
+# -- review26: what one call leaves behind must not reach the next (grpc: a new context each) ---
+
+
+def _seen_over_two_calls(servicer_class: Any, monkeypatch: Any) -> list[tuple[Any, ...]]:
+    """What a policy sees in two Analyze calls made as grpc makes them (each in a new, empty
+    contextvars context, on the same server thread), when the first call's policy changes the
+    runtime the SDK configures at the start of every call, and sets a contextvar of its own."""
+    import contextvars
+
+    import pulumi
+
+    monkeypatch.setenv("PULUMI_PROJECT", "p")
+    monkeypatch.setenv("PULUMI_STACK", "s1")
+    monkeypatch.setenv("PULUMI_DRY_RUN", "true")
+    monkeypatch.setenv("PULUMI_CONFIG", '{"redis-vpc:environment": "e1"}')
+    mine: contextvars.ContextVar[str] = contextvars.ContextVar("a_policys_own", default="unset")
+    seen: list[tuple[Any, ...]] = []
+
+    def look_then_change(args: Any, report: Any) -> None:
+        seen.append(
+            (
+                pulumi.get_stack(),
+                pulumi.runtime.is_dry_run(),
+                pulumi.Config("redis-vpc").get("environment"),
+                mine.get(),
+            )
+        )
+        pulumi.runtime.settings._set_stack("changed-by-a-policy")
+        pulumi.runtime.set_all_config({"redis-vpc:environment": "changed-by-a-policy"})
+        mine.set("left-by-the-previous-call")
+
+    servicer = servicer_class(
+        "leak",
+        "0.0.1",
+        [ResourceValidationPolicy(name="look", description="d", validate=look_then_change)],
+        EnforcementLevel.ADVISORY,
+    )
+    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
+    for _ in range(2):
+        contextvars.Context().run(servicer.Analyze, request, None)
+    return seen
+
+
+def test_review26_a_call_starts_from_the_runtime_the_sdk_configures_not_the_last_calls(
+    patched, monkeypatch
+):
+    """The SDK configures pulumi.runtime afresh at the start of every call, in the new context
+    grpc gives it: nothing a policy set in one call (the settings, the config, its own
+    contextvars) is seen by the next. The patched servicer keeps one context per thread and
+    configures it only when the environment changes, so the second call sees what the first
+    policy left (policies/guardrails/sdk.py `_in_thread_context`,
+    `_ScopedServicer._configure_runtime_settings`)."""
+    theirs = _seen_over_two_calls(ORIGINAL_SERVICER, monkeypatch)
+    assert theirs == [("s1", True, "e1", "unset")] * 2
+    try:
+        assert _seen_over_two_calls(patched, monkeypatch) == theirs
+    finally:  # this thread's kept context holds what the policy left: no later test may see it
+        sdk._thread_calls.context = None
