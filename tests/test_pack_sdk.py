@@ -1463,3 +1463,47 @@ def test_review26_a_call_starts_from_the_runtime_the_sdk_configures_not_the_last
         assert _seen_over_two_calls(patched, monkeypatch) == theirs
     finally:  # this thread's kept context holds what the policy left: no later test may see it
         sdk._thread_calls.context = None
+
+
+def _legacy_apply_over_two_calls(servicer_class: Any, monkeypatch: Any) -> list[Any]:
+    """What a policy reads of the runtime in two grpc-style calls, PULUMI_ENABLE_LEGACY_APPLY
+    switched on between them (`pulumi.runtime.Settings()` reads it from the environment each
+    time the SDK's `_configure_runtime_settings` builds one: pulumi/runtime/settings.py)."""
+    import contextvars
+
+    import pulumi
+
+    monkeypatch.setenv("PULUMI_PROJECT", "p")
+    monkeypatch.setenv("PULUMI_STACK", "s1")
+    monkeypatch.setenv("PULUMI_DRY_RUN", "true")
+    monkeypatch.delenv("PULUMI_ENABLE_LEGACY_APPLY", raising=False)
+    seen: list[Any] = []
+
+    def look(args: Any, report: Any) -> None:
+        seen.append(pulumi.runtime.settings.is_legacy_apply_enabled())
+
+    servicer = servicer_class(
+        "env",
+        "0.0.1",
+        [ResourceValidationPolicy(name="look", description="d", validate=look)],
+        EnforcementLevel.ADVISORY,
+    )
+    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
+    contextvars.Context().run(servicer.Analyze, request, None)
+    monkeypatch.setenv("PULUMI_ENABLE_LEGACY_APPLY", "true")
+    contextvars.Context().run(servicer.Analyze, request, None)
+    return seen
+
+
+def test_review26_the_runtime_follows_every_variable_the_sdk_configures_it_from(
+    patched, monkeypatch
+):
+    """`_RUNTIME_ENV` lists PULUMI_PROJECT/STACK/DRY_RUN/ORGANIZATION/CONFIG, but the Settings
+    the SDK builds at every call also reads PULUMI_ENABLE_LEGACY_APPLY: a change of it alone
+    is seen by the SDK's next call, never by the patched servicer's."""
+    theirs = _legacy_apply_over_two_calls(ORIGINAL_SERVICER, monkeypatch)
+    assert theirs == [False, True]
+    try:
+        assert _legacy_apply_over_two_calls(patched, monkeypatch) == theirs
+    finally:
+        sdk._thread_calls.context = None
