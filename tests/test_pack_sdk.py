@@ -1507,3 +1507,35 @@ def test_review26_the_runtime_follows_every_variable_the_sdk_configures_it_from(
         assert _legacy_apply_over_two_calls(patched, monkeypatch) == theirs
     finally:
         sdk._thread_calls.context = None
+
+
+@pytest.mark.parametrize("props_fault", ["non-finite number", "malformed secret"])
+def test_review26_analyze_stack_fails_on_a_resource_props_before_its_provider(patched, props_fault):
+    """The SDK's AnalyzeStack converts each resource's props, then its options, then its
+    provider (pulumi_policy/policy.py AnalyzeStack loop): when both the props and the provider
+    of a resource cannot be read, the call fails with the props' error. `stack_resources`
+    builds the provider first, and a provider holding a signed object is deserialised at
+    once (`_Shared.provider`), so the call fails with the provider's error instead."""
+    from pulumi_policy.deserialize import SPECIAL_SIG_KEY
+
+    request = analyzer_pb2.AnalyzeStackRequest()
+    r = request.resources.add(type="t", urn="urn:pulumi:s::p::t::a", name="a")
+    bad_props = (
+        float("nan") if props_fault == "non-finite number" else {SPECIAL_SIG_KEY: "from-props"}
+    )
+    r.properties.update({"x": bad_props})
+    r.provider.type = "pulumi:providers:gcp"
+    r.provider.urn = "urn:pulumi:s::p::pulumi:providers:gcp::default"
+    r.provider.name = "default"
+    r.provider.properties.update({"y": {SPECIAL_SIG_KEY: "from-the-provider"}})
+
+    def outcome(servicer_class: Any) -> str:
+        servicer = servicer_class("p", "0.0.1", [_stack_noop()], EnforcementLevel.ADVISORY)
+        try:
+            return str(servicer.AnalyzeStack(request, None))
+        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
+            return f"error: {type(exc).__name__}: {exc}"
+
+    theirs = outcome(ORIGINAL_SERVICER)
+    assert theirs.startswith("error: ") and "from-the-provider" not in theirs, theirs
+    assert outcome(patched) == theirs
