@@ -1539,3 +1539,37 @@ def test_review26_analyze_stack_fails_on_a_resource_props_before_its_provider(pa
     theirs = outcome(ORIGINAL_SERVICER)
     assert theirs.startswith("error: ") and "from-the-provider" not in theirs, theirs
     assert outcome(patched) == theirs
+
+
+@pytest.mark.parametrize("fault", ["non-finite number", "malformed secret"])
+def test_review26_analyze_stack_without_a_stack_policy_to_run_converts_nothing(patched, fault):
+    """The SDK's AnalyzeStack converts the resources inside its loop over the enabled stack
+    policies: with none to run (a pack of resource policies, or every stack policy disabled by
+    the config), it answers an empty response whatever the properties hold. The patched
+    servicer converts every resource first (`stack_resources`), so the call fails."""
+    from pulumi_policy.deserialize import SPECIAL_SIG_KEY
+
+    request = analyzer_pb2.AnalyzeStackRequest()
+    r = request.resources.add(type="t", urn="urn:pulumi:s::p::t::a", name="a")
+    bad = float("inf") if fault == "non-finite number" else {SPECIAL_SIG_KEY: "unheard-of"}
+    r.properties.update({"x": bad})
+    policies = [
+        ResourceValidationPolicy(name="r", description="d", validate=lambda a, rep: None),
+        StackValidationPolicy(
+            name="off",
+            description="d",
+            validate=lambda a, rep: None,
+            enforcement_level=EnforcementLevel.DISABLED,
+        ),
+    ]
+
+    def outcome(servicer_class: Any) -> str:
+        servicer = servicer_class("p", "0.0.1", policies, EnforcementLevel.ADVISORY)
+        try:
+            return repr(servicer.AnalyzeStack(request, None))
+        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
+            return f"error: {type(exc).__name__}: {exc}"
+
+    theirs = outcome(ORIGINAL_SERVICER)
+    assert not theirs.startswith("error"), theirs
+    assert outcome(patched) == theirs
