@@ -1573,3 +1573,39 @@ def test_review26_analyze_stack_without_a_stack_policy_to_run_converts_nothing(p
     theirs = outcome(ORIGINAL_SERVICER)
     assert not theirs.startswith("error"), theirs
     assert outcome(patched) == theirs
+
+
+def test_review26_the_tree_behind_a_shared_props_proxy_cannot_be_changed(patched):
+    """Shared objects keep each policy from seeing what another wrote by refusing every write
+    (sdk.py's docstring, "Why sharing is safe"). `SharedLazyDictProxy.plain_props` (34de8f9), a
+    public method of the props every stack policy is handed, returns the call's one mutable
+    tree: a write into it is not refused, and every later policy, and the model, reads it."""
+    request = analyzer_pb2.AnalyzeStackRequest()
+    r = request.resources.add(type="t", urn="urn:pulumi:s::p::t::a", name="a")
+    r.properties.update({"name": "original", "labels": {"env": "prod"}})
+    refused: list[str] = []
+    seen: list[Any] = []
+
+    def vandal(args: Any, report: Any) -> None:
+        tree = args.resources[0].props.plain_props()
+        for attempt in (
+            lambda: tree.__setitem__("name", "vandalised"),
+            lambda: tree["labels"].__setitem__("env", "vandalised"),
+        ):
+            try:
+                attempt()
+            except sdk.SharedResourceError as e:
+                refused.append(str(e))
+
+    def look(args: Any, report: Any) -> None:
+        props = args.resources[0].props
+        seen.append((props["name"], props["labels"]["env"], to_plain(props)))
+
+    policies = [
+        StackValidationPolicy(name=n, description="d", validate=v)
+        for n, v in (("vandal", vandal), ("look", look))
+    ]
+    servicer = patched("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
+    servicer.AnalyzeStack(request, None)
+    original = {"name": "original", "labels": {"env": "prod"}}
+    assert seen == [("original", "prod", original)] and len(refused) == 2
