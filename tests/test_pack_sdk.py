@@ -1587,14 +1587,18 @@ def test_review26_the_tree_behind_a_shared_props_proxy_cannot_be_changed(patched
     seen: list[Any] = []
 
     def vandal(args: Any, report: Any) -> None:
-        tree = args.resources[0].props.plain_props()
+        props = args.resources[0].props
+        # The proxy interface a policy is given: every public attribute is the SDK proxy's.
+        public = {a for a in dir(props) if not a.startswith("_")}
+        assert public == {a for a in dir(sdk_proxy._DictProxy) if not a.startswith("_")}
         for attempt in (
-            lambda: tree.__setitem__("name", "vandalised"),
-            lambda: tree["labels"].__setitem__("env", "vandalised"),
+            lambda: props.plain_props(),
+            lambda: props.__setitem__("name", "vandalised"),
+            lambda: props["labels"].__setitem__("env", "vandalised"),
         ):
             try:
                 attempt()
-            except sdk.SharedResourceError as e:
+            except (sdk.SharedResourceError, AttributeError) as e:
                 refused.append(str(e))
 
     def look(args: Any, report: Any) -> None:
@@ -1608,4 +1612,4 @@ def test_review26_the_tree_behind_a_shared_props_proxy_cannot_be_changed(patched
     servicer = patched("spy", "0.0.1", policies, EnforcementLevel.ADVISORY)
     servicer.AnalyzeStack(request, None)
     original = {"name": "original", "labels": {"env": "prod"}}
-    assert seen == [("original", "prod", original)] and len(refused) == 2
+    assert seen == [("original", "prod", original)] and len(refused) == 3

@@ -37,13 +37,14 @@ each call build them once and hands the same objects to every policy of the call
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
   call, is computed once;
 - the SDK configures pulumi.runtime from the environment at the start of every call, in the new,
-  empty contextvars context grpc gives each call: the patched calls run in a context kept per
-  thread, configured once and again only when the environment it was configured from changes
-  (`_in_thread_context`, `_configure_runtime_settings`);
+  empty contextvars context grpc gives each call: each patched call runs in a copy of a context
+  kept per thread, configured once and again only when the environment it was configured from
+  changes, so nothing a call sets reaches the next (`_in_thread_context`,
+  `_configure_runtime_settings`);
 - the props proxies of AnalyzeStack's resources are built when a policy first reads them (the
   properties are still converted before any policy runs, as the SDK converts them), and the
   model reads the converted properties behind a shared props proxy without building it
-  (`SharedLazyDictProxy.plain_props`, `proxy_target`; guardrails/values.py `to_plain`).
+  (`SharedLazyDictProxy._guardrails_plain_props`, `proxy_target`; guardrails/values.py `to_plain`).
 
 Why sharing is safe. The SDK as shipped gives each policy its own copies, so one policy writing
 into what it was handed (its proxies are not read-only: `__setitem__` and `["__target"]` reach
@@ -141,7 +142,7 @@ def proxy_target(value: Any) -> Any:
     read-only one's; the deserialised properties behind a shared props proxy, whose proxies are
     then never built: the caller copies it further, dicts and lists by their exact type, and
     never changes it)."""
-    plain = getattr(type(value), "plain_props", None)  # the class's: never builds the proxy
+    plain = getattr(type(value), "_guardrails_plain_props", None)  # never builds the proxy
     if plain is not None:
         return plain(value)
     target = value["__target"]
@@ -473,7 +474,7 @@ class _Shared:
             """A SharedDictProxy of a resource's deserialised properties (what `source()`
             returns, or `tree`), built the first time a policy reads it (most resource policies
             never read the props of a resource of a type they do not judge). The model reads
-            the deserialised properties themselves (`plain_props`, for guardrails/values.py
+            the deserialised properties themselves (`_guardrails_plain_props`, for guardrails/values.py
             `to_plain`), so the proxies are only built for a policy that reads them."""
 
             def __init__(
@@ -485,10 +486,12 @@ class _Shared:
                 else:
                     fields["_source"] = source
 
-            def plain_props(self) -> dict[str, Any]:
+            def _guardrails_plain_props(self) -> dict[str, Any]:
                 """The deserialised properties behind this proxy (only dicts, lists and
                 scalars: what is shared never holds an asset), converted once. The caller
-                must copy, never change them: guardrails/values.py `_plain_tree` does."""
+                must copy, never change them: guardrails/values.py `_plain_tree` does. Not
+                part of the SDK's proxy interface, which is all a policy is given to use (a
+                private name, like the SDK's own `_DictProxy__target`)."""
                 fields = self.__dict__
                 tree = fields.get("_tree")
                 if tree is None:
@@ -499,7 +502,7 @@ class _Shared:
                 fields = self.__dict__
                 built = fields.get("_proxy")
                 if built is None:
-                    built = fields["_proxy"] = shared.proxy(self.plain_props(), [])
+                    built = fields["_proxy"] = shared.proxy(self._guardrails_plain_props(), [])
                 return built
 
             def __setitem__(self, key: Any, value: Any) -> None:
@@ -605,8 +608,9 @@ class _Shared:
         dependencies keeping only the resources the request carries), built once, read-only."""
         providers: dict[bytes, Any] = {}
         built: list[Any] = []
-        # Each resource's properties are converted here, as the SDK converts them before any
-        # policy runs (so a number JSON cannot hold fails the call here, as it does there); their
+        # Each resource's properties are converted here, as the SDK converts them before its
+        # first enabled stack policy runs (so a number JSON cannot hold fails the call here, as
+        # it does there; with no such policy, `_analyze_stack` converts nothing); their
         # proxies are built when a policy first reads them (the model reads the converted
         # properties themselves: `proxy_target`). Only when no resource can hold an asset or an
         # archive, which `proxy` refuses to share: a request without either signature anywhere
@@ -615,6 +619,14 @@ class _Shared:
         lazy = not any(sig in serialized for sig in _UNSHARED_SIGS)
         finite = not may_hold_non_finite(serialized)
         for r in request.resources:
+            # In the SDK's order (its AnalyzeStack loop): the props, the options, the provider,
+            # so that a resource with more than one fault fails the call with the same error.
+            props = (
+                self.lazy_dict_proxy(tree=self.props_tree(r.properties, finite))
+                if lazy
+                else self.props(r.properties)
+            )
+            opts = self.options(servicer._get_resource_options(r))
             provider = None
             if r.HasField("provider"):  # _get_provider_resource
                 prov = r.provider
@@ -626,14 +638,10 @@ class _Shared:
                 _frozen(
                     self.resource_class,
                     resource_type=r.type,
-                    props=(
-                        self.lazy_dict_proxy(tree=self.props_tree(r.properties, finite))
-                        if lazy
-                        else self.props(r.properties)
-                    ),
+                    props=props,
                     urn=r.urn,
                     name=r.name,
-                    opts=self.options(servicer._get_resource_options(r)),
+                    opts=opts,
                     provider=provider,
                     parent=None,
                     dependencies=None,
@@ -1077,13 +1085,15 @@ class _PolicyList(list[Any]):
 
 # What pulumi_policy.policy `_configure_runtime_settings` reads from the environment, at the start
 # of every Analyze and AnalyzeStack call, to configure pulumi.runtime (the stack config from
-# PULUMI_CONFIG, and a `pulumi.runtime.Settings` of project, stack, dry run and organization).
+# PULUMI_CONFIG, and a `pulumi.runtime.Settings` of project, stack, dry run and organization,
+# which reads PULUMI_ENABLE_LEGACY_APPLY as it is built).
 _RUNTIME_ENV = (
     "PULUMI_PROJECT",
     "PULUMI_STACK",
     "PULUMI_DRY_RUN",
     "PULUMI_ORGANIZATION",
     "PULUMI_CONFIG",
+    "PULUMI_ENABLE_LEGACY_APPLY",  # read by Settings() itself (pulumi/runtime/settings.py)
 )
 # The environment the runtime of the context running now was configured from.
 _runtime_from: contextvars.ContextVar[tuple[str | None, ...] | None] = contextvars.ContextVar(
@@ -1092,27 +1102,34 @@ _runtime_from: contextvars.ContextVar[tuple[str | None, ...] | None] = contextva
 _thread_calls = threading.local()
 
 
-def _in_thread_context(call: Callable[..., T], *args: Any) -> T:
-    """`call(*args)` in this thread's own contextvars context, kept from one call to the next.
-    grpc runs each call in a new, empty context (grpc/_server.py `_RPCState.context`), where the
-    SDK configures pulumi.runtime again from the environment (a Settings object, 17 context
-    variables, PULUMI_CONFIG parsed): in a context kept per thread that is done once, and again
-    only when the environment it was done from changes (`_configure_runtime_settings`). A call
-    made from inside another (on the same thread) runs in the caller's context."""
+def _in_thread_context(configure: Callable[[], None], call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` as the SDK runs it, in a context of its own that starts configured.
+    grpc runs each call in a new, empty contextvars context (grpc/_server.py
+    `_RPCState.context`), where the SDK configures pulumi.runtime again from the environment
+    (a Settings object, 17 context variables, PULUMI_CONFIG parsed). Here each thread keeps one
+    context configured by `configure` (the SDK's own, once, and again only when the environment
+    it was done from changes), and each call runs in a copy of it (`Context.copy`: constant
+    time): what one call sets (a policy changing the runtime's settings or config, or its own
+    context variables) is gone for the next, as in the SDK. What the copies share is the
+    Settings object's own members (its rpc_manager, outputs, callbacks), which only register,
+    invoke and call use, and a pack has no monitor to do any of those with. A call made from
+    inside another (on the same thread) runs in the caller's context."""
     if getattr(_thread_calls, "inside", False):
         return call(*args)
-    context = getattr(_thread_calls, "context", None)
-    if context is None:
-        context = _thread_calls.context = contextvars.Context()
+    configured = getattr(_thread_calls, "context", None)
+    if configured is None:
+        configured = _thread_calls.context = contextvars.Context()
     _thread_calls.inside = True
     try:
-        return context.run(call, *args)
+        configured.run(configure)  # at once when done from this very environment
+        return configured.copy().run(call, *args)
     finally:
         _thread_calls.inside = False
 
 
 def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
     resource_policy = sdk.ResourceValidationPolicy
+    stack_policy = sdk.StackValidationPolicy
     disabled = sdk.EnforcementLevel.DISABLED
 
     class _ScopedServicer(base):
@@ -1134,7 +1151,9 @@ def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
             _runtime_from.set(environment)
 
         def Analyze(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            return _in_thread_context(self._analyze, request, _context)
+            return _in_thread_context(
+                self._configure_runtime_settings, self._analyze, request, _context
+            )
 
         def _analyze(self, request: Any, _context: Any) -> Any:
             with call_scope("analyze") as scope:
@@ -1180,9 +1199,19 @@ def _scoped_servicer(base: Any, shared: _Shared, sdk: ModuleType) -> Any:
             return scope.built["provider"]
 
         def AnalyzeStack(self, request: Any, _context: Any) -> Any:  # noqa: N802 - the SDK's name
-            return _in_thread_context(self._analyze_stack, request, _context)
+            return _in_thread_context(
+                self._configure_runtime_settings, self._analyze_stack, request, _context
+            )
 
         def _analyze_stack(self, request: Any, _context: Any) -> Any:
+            policies = self.__dict__.get(_POLICIES_ATTR) or ()
+            if not any(
+                isinstance(p, stack_policy) and self._get_enforcement_level(p) != disabled
+                for p in policies
+            ):
+                # The SDK converts the resources inside its loop over the enabled stack
+                # policies: with none to run it converts nothing (and fails on nothing).
+                return super().AnalyzeStack(request, _context)
             with gc_paused(), call_scope("stack") as scope:
                 try:
                     scope.resources = shared.stack_resources(self, request)
