@@ -562,10 +562,9 @@ class BaseModel:
         if own is not None:
             config.update(own)
         cls.model_config = config
-        if config:
-            for key, want in _SUPPORTED_CONFIG.items():
-                if config.get(key) != want:
-                    raise TypeError(f"{cls.__name__}: model_config {key} must be {want!r}")
+        for key, want in _SUPPORTED_CONFIG.items():
+            if config.get(key) != want:
+                raise TypeError(f"{cls.__name__}: model_config {key} must be {want!r}")
         generator = config.get("alias_generator")
 
         validators = {k: list(v) for k, v in cls._validators.items()}

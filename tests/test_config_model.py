@@ -32,7 +32,7 @@ from pydantic.alias_generators import to_camel as pydantic_to_camel
 from bootstrap.config import RawBootstrap
 from infra import config as cfg
 from infra import model as ours
-from infra.config import RawConfig, StackConfig, decode_namespace
+from infra.config import ProbeSettings, RawConfig, RedisSettings, StackConfig, decode_namespace
 from preflight.stackfile import load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def _errors(err: Any) -> list[dict[str, Any]]:
 
 def outcome(model: Any, data: Any) -> tuple[str, Any]:
     try:
-        m = model.model_validate(copy.deepcopy(data))
+        m = model.model_validate(data)  # neither changes its input
     except (ours.ValidationError, pydantic.ValidationError) as err:
         return "errors", _errors(err)
     return "ok", (m.model_dump(by_alias=True), _fields_set(m), m.model_dump_json(by_alias=True))
@@ -364,6 +364,11 @@ def test_the_settings_the_program_reads_are_those_pydantic_reads(stacks):
         theirs = pydantic_model(StackConfig).model_validate_json(text)
         assert theirs.model_dump_json(by_alias=True) == text
         assert StackConfig.model_validate_json(text) == settings
+        # The settings parse_config builds from the checked RawConfig, field names as keys.
+        same(StackConfig, json.loads(text))
+        same(RedisSettings, settings.redis.model_dump())
+        same(ProbeSettings, settings.probe.model_dump())
+        same(RedisSettings, {**settings.redis.model_dump(), "tier": None})
         assert json.loads(StackConfig.model_validate_json(text).model_dump_json()) == json.loads(
             settings.model_dump_json()
         )
@@ -374,14 +379,6 @@ def test_the_json_schema_is_pydantic_s(model):
     assert model.model_json_schema(by_alias=True) == pydantic_model(model).model_json_schema(
         by_alias=True
     )
-
-
-def test_the_corpus_compared_is_large():
-    # Runs after the others in this module (pytest keeps file order): the figures are printed
-    # for the record and must not shrink unnoticed.
-    print(f"oracle: {Tally.inputs} inputs compared, {Tally.errors} errors compared")
-    if Tally.inputs:  # alone (-k), nothing ran before it
-        assert Tally.inputs > 1500 and Tally.errors > 1500
 
 
 def test_models_behave_as_pydantic_models_do():
