@@ -425,16 +425,24 @@ def _number_validator(
         if not test(value):
             errors.append(_error(kind, loc, msg, value))
             return _FAILED
-        # `not (x <= le)`: NaN breaks every bound, as in pydantic_core.
-        if le is not None and not value <= le:
+        checked = value
+        if convert is not None:
+            try:
+                checked = convert(value)
+            except OverflowError:  # an int beyond float's range is not a number to pydantic
+                errors.append(_error(kind, loc, msg, value))
+                return _FAILED
+        # `not (x <= le)`: NaN breaks every bound, as in pydantic_core; bounds are checked on
+        # the converted value (pydantic compares the float).
+        if le is not None and not checked <= le:
             text = f"Input should be less than or equal to {_number(le)}"
             errors.append(_error("less_than_equal", loc, text, value, le=le))
             return _FAILED
-        if ge is not None and not value >= ge:
+        if ge is not None and not checked >= ge:
             text = f"Input should be greater than or equal to {_number(ge)}"
             errors.append(_error("greater_than_equal", loc, text, value, ge=ge))
             return _FAILED
-        return convert(value) if convert is not None else value
+        return checked
 
     return number
 

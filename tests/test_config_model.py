@@ -239,7 +239,10 @@ def _bounds(info: ours.FieldInfo, ann: Any) -> list[Any]:
     if get_origin(ann) is Literal:
         values += list(get_args(ann)) + [get_args(ann)[0].lower(), get_args(ann)[0] + " "]
     if ann is float:
-        values += [0, 0.0, -0.5, 1, float("nan"), float("inf"), -1e-9]
+        values += [0, 0.0, -0.5, 1, float("nan"), float("inf"), -1e-9, 2**53 + 1]
+        values += [-(10**400), 10**400, -(2**1024)]  # ints beyond a float's range
+    if ann is int:
+        values += [10**400, -(10**400), 2**63, 1.0, -0.0]
     return values
 
 
@@ -265,7 +268,7 @@ def mutations(
     with an unknown key beside it."""
     out: list[Any] = []
 
-    def put(path: tuple[str, ...], value: Any, *, remove: bool = False) -> None:
+    def put(path: tuple[Any, ...], value: Any, *, remove: bool = False) -> None:
         doc = copy.deepcopy(data)
         cur = doc
         for p in path[:-1]:
@@ -279,7 +282,7 @@ def mutations(
             cur[path[-1]] = value
         out.append(doc)
 
-    def walk(m: type[ours.BaseModel], prefix: tuple[str, ...], sample: Any) -> None:
+    def walk(m: type[ours.BaseModel], prefix: tuple[Any, ...], sample: Any) -> None:
         sample = sample if isinstance(sample, dict) else {}
         put((*prefix, "zzUnknownKey"), 1)
         for name, info in m.model_fields.items():
@@ -292,7 +295,8 @@ def mutations(
             nested = _model_of(info.annotation)
             if nested is None:
                 if get_origin(cfg.optional_inner(info.annotation)) is dict:  # a map of strings
-                    for k, v in [("GOOD_KEY", "v"), ("bad key", "v"), ("", "v"), ("K", 1)]:
+                    cases = [("GOOD_KEY", "v"), ("bad key", "v"), ("", "v"), ("K", 1), (1, "v")]
+                    for k, v in cases:
                         put((*path, k), v)
                 continue
             how, inner = nested
@@ -301,7 +305,7 @@ def mutations(
                 continue
             entries = sample.get(key) if isinstance(sample.get(key), dict) else {}
             first = next(iter(entries), "europe-west4")
-            for k in ("bad key", "", "us-east1", "GOOD_KEY"):
+            for k in ("bad key", "", "us-east1", "GOOD_KEY", 1):
                 put((*path, k), {})
             walk(inner, (*path, first), entries.get(first))
 
