@@ -472,6 +472,11 @@ RECORDED_FROM = [
     "tests/test_app_secrets.py",
     "tests/test_stackfile.py",
     "tests/test_roles.py",
+    "tests/test_shared_vpc.py",
+    "tests/test_multi_region.py",
+    "tests/test_psc.py",
+    "tests/test_environment.py",
+    "tests/test_settings_flow.py",
 ]
 
 
