@@ -319,7 +319,12 @@ def _optional_inner(ann: Any) -> Any | None:
 
 
 def _compile(ann: Any, constraints: list[Constraint]) -> _Validator:
-    """The validator of one annotation, pydantic's strict mode for Python input."""
+    """The validator of one annotation, pydantic's strict mode for Python input: bool only
+    True/False; int an int but not a bool (nor a float, even 2.0); float an int or a float, not a
+    bool, converted to float; str only a str ("Conversion Table", Strict column:
+    https://docs.pydantic.dev/latest/concepts/conversion_table/). Error types and messages:
+    https://docs.pydantic.dev/latest/errors/validation_errors/. tests/test_config_model.py
+    checks every rule here against pydantic itself."""
     ann, constraints = _strip_annotated(ann, constraints)
     inner = _optional_inner(ann)
     if inner is not None:
@@ -545,6 +550,9 @@ class _Field:
         self.loc = alias
         self.check = _compile(info.annotation, info.metadata)
         self.validators = validators
+        # pydantic_core deep-copies a default that is not hashable for each instance and shares
+        # a hashable one, a frozen model (pydantic-core src/validators/with_default.rs,
+        # `copy_default`: the default's hash() fails); tests/test_config_model.py checks both.
         try:
             hash(info.default)
             self.copy_default = False

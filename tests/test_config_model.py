@@ -400,6 +400,9 @@ def test_models_behave_as_pydantic_models_do():
     assert _errors(frozen.value)[0]["type"] == "frozen_instance"
     # Defaults: a hashable model default is shared, a mutable one copied for each instance.
     assert NetworkConfig().flow_logs is NetworkConfig().flow_logs
+    pn, ps = pydantic_model(NetworkConfig), pydantic_model(ServiceConfig)
+    assert pn().flow_logs is pn().flow_logs
+    assert ps(image="a:1").env is not ps(image="a:1").env
     assert isinstance(NetworkConfig().flow_logs, FlowLogsConfig)
     s1, s2 = ServiceConfig(image="a:1"), ServiceConfig(image="a:1")
     assert s1.env == {} and s1.env is not s2.env
