@@ -591,7 +591,8 @@ class BaseModel:
                 setattr(cls, attr, value.func)
         cls._validators = validators
 
-        fields: dict[str, FieldInfo] = dict(cls.model_fields)
+        # A subclass gets its own copies of the inherited fields, as in pydantic.
+        fields = {name: copy.copy(info) for name, info in cls.model_fields.items()}
         module = sys.modules[cls.__module__].__dict__
         local = dict(vars(cls))
         local.setdefault(cls.__name__, cls)
