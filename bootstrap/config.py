@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError
-
 from infra.config import (
     _MISSING,
     PROJECT_ID_PATTERN,
@@ -27,6 +25,7 @@ from infra.config import (
     parse_config,
     structural_errors,
 )
+from infra.model import Field, ValidationError
 
 PROJECT = "redis-vpc-bootstrap"
 ROOT = Path(__file__).resolve().parent.parent  # the main program's project directory

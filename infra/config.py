@@ -6,8 +6,9 @@ those settings. Nothing is inferred from the environment's name: a name list is 
 unprotected. Validation happens before any resource is registered, so a bad stack file changes
 nothing; every error names the full config key, the bad value and the rule it breaks.
 
-Structure (types, unknown keys, enums, numeric ranges) is checked by pydantic models, which also
-give the JSON Schema for editors (`python -m infra.schema`); the rules that need more than one
+Structure (types, unknown keys, enums, numeric ranges) is checked by the models (infra/model.py:
+pydantic's semantics without importing pydantic, whose import cost the program's every run), which
+also give the JSON Schema for editors (`python -m infra.schema`); the rules that need more than one
 value (CIDR shape, overlaps, derived GCP names, production requirements) are checked after that.
 """
 
@@ -23,12 +24,17 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
-
 from infra import facts, limits
 from infra.facts import image_pin_problem, looks_like_secret
+from infra.model import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PydanticCustomError,
+    ValidationError,
+    field_validator,
+    to_camel,
+)
 from infra.naming import Names
 
 PROJECT = "redis-vpc"
@@ -1104,7 +1110,7 @@ def structural_errors(
     root: type[BaseModel] = RawConfig,
     namespace: str = PROJECT,
 ) -> list[ConfigError]:
-    """pydantic's errors of `root` over `data`, one ConfigError per key in our words, each naming
+    """The models' errors of `root` over `data` (pydantic's format), one ConfigError per key in our words, each naming
     the full key (`namespace:a.b`)."""
     key = functools.partial(_key, namespace=namespace)
     out: list[ConfigError] = []

@@ -22,11 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import annotated_types
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
-
 from infra.config import PROJECT, RawConfig, optional_inner
+from infra.model import BaseModel, PydanticUndefined
 from infra.outputs import CONTRACT
 from infra.reference import KEYS
 
@@ -94,7 +91,7 @@ def model_keys(model: type[BaseModel] = RawConfig, prefix: str = "") -> Iterator
         args = typing.get_args(ann)
         value_type = args[1] if typing.get_origin(ann) is dict else None
         if isinstance(value_type, type) and issubclass(value_type, BaseModel):
-            least = [m.min_length for m in field.metadata if isinstance(m, annotated_types.MinLen)]
+            least = [m.min_length for m in field.metadata if m.min_length is not None]
             yield Key(key + ".<name>", "object", "**required**" if least else "{}", "")
             yield from model_keys(value_type, key + ".<name>.")
             continue
