@@ -1,0 +1,157 @@
+"""review27: where infra/model.py answers differently from pydantic 2 (the oracle, installed for
+tests only), found by reading infra/model.py against pydantic and pydantic-core.
+
+Each test fails on the code as merged in 779ddcc; each names the difference it proves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import pydantic
+import pytest
+from pydantic.alias_generators import to_camel as pydantic_to_camel
+
+from infra import model as ours
+from infra.config import ConnectorConfig, FlowLogsConfig, StackConfig, parse_config
+from preflight.stackfile import load_stack_config
+from tests.test_config_model import pydantic_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- reachable from a stack file -------------------------------------------------------------------
+
+
+def test_a_small_flow_sampling_is_dumped_to_json_as_pydantic_writes_it():
+    """flowSampling 0.00001 is a valid stack value (0 < x <= 1). pydantic-core writes the float
+    as `0.00001` (and 1e-7 as `1e-7`); ours uses Python's json.dumps (float.__repr__): `1e-05`,
+    `1e-07`. The text is what infra/roles.py hands its child and its lru_cache key, and the
+    module promises pydantic's JSON."""
+    for value in (0.00001, 1e-7):
+        ours_json = FlowLogsConfig.model_validate({"flowSampling": value}).model_dump_json(
+            by_alias=True
+        )
+        theirs = pydantic_model(FlowLogsConfig).model_validate({"flowSampling": value})
+        assert ours_json == theirs.model_dump_json(by_alias=True), value
+    # And through the program's own path: a stack file's settings, as infra/roles.py sends them.
+    raw = load_stack_config(ROOT, "production")
+    raw = {
+        **raw,
+        "redis-vpc:network": json.dumps(
+            {**json.loads(raw["redis-vpc:network"]), "flowLogs": {"flowSampling": 0.00001}}
+        ),
+    }
+    settings = parse_config(raw)
+    text = settings.model_dump_json(by_alias=True)
+    theirs_text = (
+        pydantic_model(StackConfig).model_validate_json(text).model_dump_json(by_alias=True)
+    )
+    assert text == theirs_text
+
+
+# -- the model objects -----------------------------------------------------------------------------
+
+
+def test_deleting_a_field_of_a_frozen_model_is_pydantic_s_frozen_instance_error():
+    """pydantic (BaseModel.__delattr__ -> _check_frozen) raises ValidationError frozen_instance;
+    ours raises AttributeError, so an `except ValidationError` written for pydantic misses it."""
+    theirs = pydantic_model(ConnectorConfig)()
+    with pytest.raises(pydantic.ValidationError) as p:
+        del theirs.min_instances
+    assert p.value.errors()[0]["type"] == "frozen_instance"
+    mine = ConnectorConfig()
+    with pytest.raises(ours.ValidationError) as o:
+        del mine.min_instances
+    assert o.value.errors()[0]["type"] == "frozen_instance"
+
+
+def test_str_of_a_model_is_pydantic_s():
+    """pydantic's str(model) is `min_instances=2 max_instances=3 ...` (no class name); ours is
+    the repr. ConfigError shows a value with json.dumps(default=str), so a model placed in an
+    error would read differently than it did under pydantic."""
+    assert str(ConnectorConfig()) == str(pydantic_model(ConnectorConfig)())
+
+
+# -- declarations: implemented as pydantic does, or refused when the class is built ----------------
+
+_BASE = "class B(lib.BaseModel):\n    model_config = lib.ConfigDict(**cfg)\n"
+
+DECLARATIONS: dict[str, tuple[str, Any]] = {
+    # pydantic's idiom for "required": ours takes Ellipsis as the default, the field optional.
+    "field-ellipsis-is-required": (
+        _BASE + "    x: int = lib.Field(..., description='d')\n",
+        lambda ns: ns["B"].model_validate({}).model_dump(),
+    ),
+    # pydantic refuses a subclass that overrides a field without an annotation; ours keeps the
+    # base's default silently.
+    "non-annotated-override": (
+        _BASE + "    x: int = 1\nclass C(B):\n    x = 5\n",
+        lambda ns: ns["C"]().x,
+    ),
+    # Any other ConfigDict key is ignored silently (only the five checked ones are compared).
+    "unchecked-config-key": (
+        "class B(lib.BaseModel):\n    model_config = lib.ConfigDict(**cfg, str_max_length=2)\n"
+        "    x: str = 'a'\n",
+        lambda ns: ns["B"](x="abcdef").x,
+    ),
+    # Field(alias=...) inside an outer Annotated: pydantic reads it, ours drops it.
+    "alias-in-annotated": (
+        _BASE + "    x: Annotated[int, lib.Field(alias='why')] = 1\n",
+        lambda ns: ns["B"].model_validate({"why": 2}).x,
+    ),
+    # A subclass's validator of the same name replaces the base's in pydantic; ours runs both.
+    "validator-override-by-name": (
+        _BASE + "    x: int = 1\n"
+        "    @lib.field_validator('x')\n    @classmethod\n    def v(cls, x):\n"
+        "        if x == 2:\n            raise ValueError('two')\n        return x\n"
+        "class C(B):\n"
+        "    @lib.field_validator('x')\n    @classmethod\n    def v(cls, x):\n        return x\n",
+        lambda ns: ns["C"](x=2).x,
+    ),
+    # Rust's regex: `$` is the end of the text wherever it stands; only a trailing `$` is
+    # translated, so `a\n` matches `^a$|^b$` here.
+    "pattern-dollar-not-last": (
+        _BASE + "    x: Annotated[str, lib.Field(pattern=r'^a$|^b$')] = 'a'\n",
+        lambda ns: ns["B"](x="a\n").x,
+    ),
+    # `\Z` is not Rust regex syntax: pydantic refuses the model, ours accepts the pattern.
+    "pattern-backslash-Z": (
+        _BASE + "    x: Annotated[str, lib.Field(pattern=r'^a\\Z')] = 'a'\n",
+        lambda ns: ns["B"](x="a").x,
+    ),
+}
+
+
+def _declared(lib: Any, body: str) -> dict[str, Any]:
+    generator = ours.to_camel if lib is ours else pydantic_to_camel
+    cfg = dict(
+        extra="forbid", strict=True, frozen=True, alias_generator=generator, populate_by_name=True
+    )
+    ns: dict[str, Any] = {"lib": lib, "Annotated": Annotated, "cfg": cfg}
+    # dont_inherit: evaluated annotations, not this module's `from __future__ import annotations`
+    code = compile(body, "<declaration>", "exec", dont_inherit=True)
+    exec(code, ns)  # noqa: S102 (a model declaration under test)
+    return ns
+
+
+def _answer(lib: Any, body: str, probe: Any) -> tuple[str, Any]:
+    try:
+        ns = _declared(lib, body)
+    except Exception as exc:  # noqa: BLE001 (pydantic refuses with its own error types)
+        return "refused", type(exc).__name__
+    try:
+        return "ok", probe(ns)
+    except (ours.ValidationError, pydantic.ValidationError) as exc:
+        return "errors", [(e["type"], e["loc"]) for e in exc.errors()]
+
+
+@pytest.mark.parametrize("case", sorted(DECLARATIONS))
+def test_a_declaration_is_implemented_as_pydantic_does_or_refused(case):
+    body, probe = DECLARATIONS[case]
+    mine = _answer(ours, body, probe)
+    if mine == ("refused", "TypeError"):
+        return  # refused when the class is built: the module's promise for what it lacks
+    assert mine == _answer(pydantic, body, probe)
