@@ -20,7 +20,12 @@ What it supports, and nothing more (anything else is a TypeError when a model cl
   without pydantic's `url` key, a link to pydantic's docs), model_dump / model_dump_json /
   model_validate / model_validate_json / model_json_schema(by_alias=True), model_fields
   (FieldInfo: alias, annotation, description, default, metadata, is_required()),
-  model_fields_set, equality, hash and repr.
+  model_fields_set, equality, hash, str and repr; `Field(...)` is a required field, as in
+  pydantic; JSON floats are written as pydantic_core writes them (`_json_float`).
+Refused with a TypeError when the class is built, rather than given other semantics: any other
+ConfigDict key, an alias inside an outer Annotated, a validator overriding a base's of the same
+name, a field overridden without an annotation, a pattern with `$` anywhere but at its end or
+with \A, \z or \Z (pydantic_core's regex engine reads those otherwise).
 
 tests/test_config_model.py holds it to pydantic (the oracle, installed for tests only): the same
 models rebuilt with pydantic.create_model validate a corpus of every stack file of the repository
@@ -186,6 +191,8 @@ def Field(  # noqa: N802 (pydantic's name)
     min_length: int | None = None,
     pattern: str | None = None,
 ) -> Any:
+    if default is Ellipsis:  # pydantic's spelling of "required"
+        default = PydanticUndefined
     return FieldInfo(
         default,
         alias=alias,
@@ -272,8 +279,13 @@ _WHITE_SPACE = (
 
 
 def _rust_pattern(pattern: str) -> re.Pattern[str]:
-    if "\\s" in pattern.replace("\\\\", ""):
+    unescaped = pattern.replace("\\\\", "")
+    if "\\s" in unescaped:
         raise TypeError(f"pattern {pattern!r}: \\s is not translated (only \\S is)")
+    if "\\Z" in unescaped or "\\z" in unescaped or "\\A" in unescaped:
+        raise TypeError(f"pattern {pattern!r}: \\A, \\z and \\Z are not translated")
+    if "$" in unescaped.replace("\\$", "")[:-1]:
+        raise TypeError(f"pattern {pattern!r}: only a trailing $ is translated")
     translated = pattern.replace("\\S", f"[^{_WHITE_SPACE}]")
     if translated.endswith("$") and not translated.endswith("\\$"):
         translated = translated[:-1] + r"\Z"
@@ -581,15 +593,28 @@ class BaseModel:
         for key, want in _SUPPORTED_CONFIG.items():
             if config.get(key) != want:
                 raise TypeError(f"{cls.__name__}: model_config {key} must be {want!r}")
+        others = set(config) - set(_SUPPORTED_CONFIG) - {"alias_generator"}
+        if others:
+            raise TypeError(f"{cls.__name__}: model_config {sorted(others)} are not supported")
         generator = config.get("alias_generator")
 
         validators = {k: list(v) for k, v in cls._validators.items()}
+        inherited = {f.__func__ for funcs in validators.values() for f in funcs}
+        names = {getattr(f, "__name__", None) for f in inherited}
         for attr, value in list(cls.__dict__.items()):
             if isinstance(value, _FieldValidator):
+                if attr in names:
+                    # pydantic replaces a base's validator of the same name: not supported here
+                    raise TypeError(f"{cls.__name__}.{attr}: overrides a base's field_validator")
                 for f in value.fields:
                     validators.setdefault(f, []).append(value.func)
                 setattr(cls, attr, value.func)
         cls._validators = validators
+        own_annotations = cls.__dict__.get("__annotations__", {})
+        for name in cls.model_fields:
+            if name in cls.__dict__ and name not in own_annotations:
+                # pydantic refuses a field overridden without an annotation
+                raise TypeError(f"{cls.__name__}.{name}: a field overridden without annotation")
 
         # A subclass gets its own copies of the inherited fields, as in pydantic.
         fields = {name: copy.copy(info) for name, info in cls.model_fields.items()}
@@ -608,6 +633,8 @@ class BaseModel:
                 for meta in args[1:]:
                     if not isinstance(meta, FieldInfo):
                         raise TypeError(f"{cls.__name__}.{name}: unsupported metadata {meta!r}")
+                    if meta.alias is not None:
+                        raise TypeError(f"{cls.__name__}.{name}: an alias inside Annotated")
                     constraints = meta.metadata + constraints
                     if meta.description is not None and info.description is None:
                         info.description = meta.description
@@ -736,7 +763,7 @@ class BaseModel:
 
     def model_dump_json(self, *, by_alias: bool = False, exclude_none: bool = False) -> str:
         dumped = self.model_dump(by_alias=by_alias, exclude_none=exclude_none, mode="json")
-        return json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)
+        return _json(dumped)
 
     @classmethod
     def model_json_schema(cls, by_alias: bool = True) -> dict[str, Any]:
@@ -759,8 +786,13 @@ class BaseModel:
             type(self).__name__, [_error("frozen_instance", loc, "Instance is frozen", value)]
         )
 
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is frozen: {name} cannot be deleted")
+    def __delattr__(self, name: str) -> None:  # pydantic: BaseModel.__delattr__ -> _check_frozen
+        raise ValidationError(
+            type(self).__name__, [_error("frozen_instance", (name,), "Instance is frozen", None)]
+        )
+
+    def __str__(self) -> str:  # pydantic: `__repr_str__(" ")`
+        return " ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BaseModel):
@@ -805,6 +837,52 @@ def _dump(value: Any, by_alias: bool, exclude_none: bool, mode: str) -> Any:
     if mode == "json" and isinstance(value, float) and not math.isfinite(value):
         return None  # pydantic's ser_json_inf_nan="null"
     return value
+
+
+def _json(value: Any) -> str:
+    """JSON text as pydantic_core writes it (serde_json, compact, UTF-8 unescaped): Python's
+    json module but for floats (`_json_float`)."""
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(v) for v in value) + "]"
+    if isinstance(value, float):
+        return _json_float(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_float(value: float) -> str:
+    """A finite float as serde_json writes it: the shortest digits that read back as the same
+    float (Python's repr has the same ones), laid out as the `ryu` crate's `format64` lays them
+    out (ryu src/pretty/mod.rs), but for the exponent's sign, which pydantic_core writes:
+    1e-05 is `0.00001`, 1e-07 is `1e-7`, 1e16 is `1e+16`, 2.0 is `2.0` (tests/test_config_model.py
+    compares it with pydantic_core.to_json). Not finite: `null` (pydantic's
+    ser_json_inf_nan="null")."""
+    if not math.isfinite(value):
+        return "null"
+    text = repr(value)
+    sign = "-" if text.startswith("-") else ""
+    mantissa, _, exp = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = (whole + fraction).lstrip("0")
+    k = (int(exp) if exp else 0) - len(fraction)  # value = int(whole + fraction) * 10**k
+    stripped = digits.rstrip("0")
+    k += len(digits) - len(stripped)
+    digits = stripped or "0"
+    if digits == "0":
+        return sign + "0.0"
+    length = len(digits)
+    kk = length + k  # 10**(kk-1) <= |value| < 10**kk
+    if k >= 0 and kk <= 16:
+        return f"{sign}{digits}{'0' * k}.0"
+    if 0 < kk <= 16:
+        return f"{sign}{digits[:kk]}.{digits[kk:]}"
+    if -5 < kk <= 0:
+        return f"{sign}0.{'0' * -kk}{digits}"
+    exponent = f"e{kk - 1:+d}"  # with its sign, as pydantic_core writes it (1e+16, 1e-7)
+    if length == 1:
+        return f"{sign}{digits}{exponent}"
+    return f"{sign}{digits[0]}.{digits[1:]}{exponent}"
 
 
 # -- JSON Schema (pydantic's GenerateJsonSchema, for these types) ---------------------------------
