@@ -25,7 +25,7 @@ What it supports, and nothing more (anything else is a TypeError when a model cl
 Refused with a TypeError when the class is built, rather than given other semantics: any other
 ConfigDict key, an alias inside an outer Annotated, a validator overriding a base's of the same
 name, a field overridden without an annotation, a pattern with `$` anywhere but at its end or
-with \A, \z or \Z (pydantic_core's regex engine reads those otherwise).
+with \\A, \\z or \\Z (pydantic_core's regex engine reads those otherwise).
 
 tests/test_config_model.py holds it to pydantic (the oracle, installed for tests only): the same
 models rebuilt with pydantic.create_model validate a corpus of every stack file of the repository
