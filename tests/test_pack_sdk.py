@@ -1613,3 +1613,22 @@ def test_review26_the_tree_behind_a_shared_props_proxy_cannot_be_changed(patched
     servicer.AnalyzeStack(request, None)
     original = {"name": "original", "labels": {"env": "prod"}}
     assert seen == [("original", "prod", original)] and len(refused) == 3
+
+
+def test_the_pack_serves_on_two_threads_and_uninstall_restores_the_pool(patched):
+    """PolicyPack builds its gRPC server on `futures.ThreadPoolExecutor(max_workers=4)`
+    (pulumi_policy/policy.py); patched, that pool has SERVER_THREADS threads."""
+    import concurrent.futures
+
+    pool = sdk_policy.futures.ThreadPoolExecutor(max_workers=4)
+    try:
+        assert pool._max_workers == sdk.SERVER_THREADS == 2
+        assert isinstance(pool, concurrent.futures.ThreadPoolExecutor)
+    finally:
+        pool.shutdown()
+    assert sdk_policy.futures.wait is concurrent.futures.wait  # the rest is the real module's
+    sdk.uninstall()
+    try:
+        assert sdk_policy.futures is concurrent.futures
+    finally:
+        assert sdk.install()

@@ -36,6 +36,8 @@ each call build them once and hands the same objects to every policy of the call
 - AnalyzeStack runs with the cyclic garbage collector paused (`gc_paused`);
 - `inspect.signature(pulumi.runtime.Settings)`, which the SDK computes at the start of every
   call, is computed once;
+- the pack's gRPC server runs on two threads, not four (`SERVER_THREADS`: the engine sends one
+  call at a time; a client with calls in flight is served faster by two);
 - the SDK configures pulumi.runtime from the environment at the start of every call, in the new,
   empty contextvars context grpc gives each call: each patched call runs in a copy of a context
   kept per thread, configured once and again only when the environment it was configured from
@@ -787,6 +789,34 @@ def _deserialize_one(prop: dict[str, Any]) -> Any:
     return _deserialize_property(prop)
 
 
+# The threads of the pack's gRPC server. The SDK builds it with a pool of four
+# (pulumi_policy/policy.py PolicyPack.__init__: `futures.ThreadPoolExecutor(max_workers=4)`).
+# The engine sends one call at a time (docs/performance.md), so more than one is never busy
+# for it; for a client with several calls in flight (the gate sends up to 8), four threads take
+# turns on the interpreter lock: at 10,000 resources Analyze took 3.9-4.5 s with four and
+# 3.1-3.4 s with two (bench/scale.py protocol_run, interleaved, 8 rounds), and one was no faster
+# than four (two lets one thread judge while the other takes its next request off the wire).
+SERVER_THREADS = 2
+
+
+class _ServerFutures(ModuleType):
+    """pulumi_policy.policy's view of concurrent.futures: a ThreadPoolExecutor of at most
+    SERVER_THREADS threads; everything else the real module's."""
+
+    def __init__(self, real: ModuleType) -> None:
+        super().__init__(real.__name__, real.__doc__)
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def ThreadPoolExecutor(  # noqa: N802 - the module's name
+        self, max_workers: int | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        workers = SERVER_THREADS if max_workers is None else min(max_workers, SERVER_THREADS)
+        return self._real.ThreadPoolExecutor(workers, *args, **kwargs)
+
+
 class _JsonFormat(ModuleType):
     """pulumi_policy.policy's view of google.protobuf.json_format: MessageToDict memoised within a
     call scope, everything else the real module's."""
@@ -1396,6 +1426,12 @@ def internals_problems() -> list[str]:
                 problems.append(f"_PolicyAnalyzerServicer.{name} is missing")
             elif _params(fn) != want:
                 problems.append(f"_PolicyAnalyzerServicer.{name}{inspect.signature(fn)}")
+    import concurrent.futures
+
+    if sdk_globals.get("futures") is not concurrent.futures:
+        problems.append("pulumi_policy.policy.futures is not concurrent.futures")
+    elif "futures.ThreadPoolExecutor(max_workers=" not in inspect.getsource(sdk.PolicyPack):
+        problems.append("PolicyPack no longer builds its server on futures.ThreadPoolExecutor")
     if sdk_globals.get("signature") is not inspect.signature:
         problems.append("pulumi_policy.policy.signature is not inspect.signature")
     message_to_dict: Any = getattr(json_format, "MessageToDict", None)
@@ -1528,6 +1564,7 @@ def install() -> bool:
 
     shared = _Shared(sdk, proxy, sdk.json_format)
     _originals.update(
+        futures=sdk.futures,
         json_format=sdk.json_format,
         deserialize_properties=sdk.deserialize_properties,
         unknown_checking_proxy=sdk.unknown_checking_proxy,
@@ -1535,6 +1572,7 @@ def install() -> bool:
         StackValidationArgs=sdk.StackValidationArgs,
         _PolicyAnalyzerServicer=sdk._PolicyAnalyzerServicer,
     )
+    sdk.futures = _ServerFutures(sdk.futures)
     sdk.StackValidationArgs = _shared_stack_args(sdk.StackValidationArgs)  # type: ignore[misc, assignment]
     sdk.signature = _memoised_signature(sdk.signature)
     sdk.json_format = _JsonFormat(sdk.json_format)
