@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--stack", default="production")
     p.add_argument("--runs", type=int, default=7)
     args = p.parse_args(argv)
+    from bench.host import HostShare
+
+    host = HostShare()
     times = measure(args.stack, args.runs)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"## The gate against its import floor ({args.stack}; medians of {args.runs} rounds)")
@@ -142,6 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"(floor: the pulumi_gcp packages a {args.stack} run loads; floor all: those every "
         "stack's run loads, the floor of --all, whose programs use more classes (Valkey's))"
     )
+    print(host.text())
     return ratios
 
 

@@ -140,6 +140,9 @@ def compare(sizes: list[int], runs: int, shipped: bool = True) -> None:
     from bench.synthetic import synthetic
 
     print(f"## Policy pack over the protocol: SDK as shipped vs patched (median of {runs})")
+    from bench.host import HostShare
+
+    host = HostShare()
     print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(
         f"{'resources':>9s}  {'variant':16s} {'Analyze xN (cpu)':>17s} "
@@ -184,6 +187,7 @@ def compare(sizes: list[int], runs: int, shipped: bool = True) -> None:
                 flush=True,
             )
     print("load average (1, 5, 15 min) after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(host.text())
 
 
 def main() -> None:
