@@ -151,7 +151,8 @@ class FieldInfo:
         min_length: int | None = None,
         pattern: str | None = None,
     ) -> None:
-        self.default = default
+        # Field(...): pydantic's spelling of "required"
+        self.default = PydanticUndefined if default is Ellipsis else default
         self.alias = alias
         self.description = description
         self.annotation: Any = None
@@ -181,27 +182,10 @@ class FieldInfo:
         return f"FieldInfo({', '.join(parts)})"
 
 
-def Field(  # noqa: N802 (pydantic's name)
-    default: Any = PydanticUndefined,
-    *,
-    alias: str | None = None,
-    description: str | None = None,
-    ge: float | None = None,
-    le: float | None = None,
-    min_length: int | None = None,
-    pattern: str | None = None,
-) -> Any:
-    if default is Ellipsis:  # pydantic's spelling of "required"
-        default = PydanticUndefined
-    return FieldInfo(
-        default,
-        alias=alias,
-        description=description,
-        ge=ge,
-        le=le,
-        min_length=min_length,
-        pattern=pattern,
-    )
+def Field(default: Any = PydanticUndefined, **settings: Any) -> Any:  # noqa: N802 (pydantic's name)
+    """pydantic.Field: a FieldInfo, typed Any as pydantic's is (so `x: int = Field(1)` checks);
+    its settings are FieldInfo's keywords."""
+    return FieldInfo(default, **settings)
 
 
 # -- errors --------------------------------------------------------------------------------------

@@ -1061,6 +1061,17 @@ def test_struct_to_dict_is_message_to_dict_on_every_property_bag():
         assert str(ours.value) == str(theirs.value)
 
 
+def _pack_analyze_outcome(servicer_class: Any, request: Any) -> str:
+    """The pack's answer to one Analyze request, or the error the engine would get."""
+    servicer = servicer_class(
+        "p", "0.0.1", guardrails_policies.all_policies(), EnforcementLevel.ADVISORY
+    )
+    try:
+        return str(servicer.Analyze(request, None))
+    except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
+        return f"error: {type(exc).__name__}: {exc}"
+
+
 @pytest.mark.parametrize(
     "where",
     ["judged type", "unjudged type", "unjudged type, asset too", "provider"],
@@ -1086,18 +1097,9 @@ def test_a_number_json_cannot_hold_fails_analyze_as_the_sdk_does(patched, where)
     if where == "unjudged type, asset too":
         request.properties.update({"source": {SPECIAL_SIG_KEY: SPECIAL_ASSET_SIG, "text": "t"}})
 
-    def outcome(servicer_class: Any) -> str:
-        servicer = servicer_class(
-            "p", "0.0.1", guardrails_policies.all_policies(), EnforcementLevel.ADVISORY
-        )
-        try:
-            return str(servicer.Analyze(request, None))
-        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
-            return f"error: {type(exc).__name__}: {exc}"
-
-    theirs = outcome(ORIGINAL_SERVICER)
+    theirs = _pack_analyze_outcome(ORIGINAL_SERVICER, request)
     assert theirs.startswith("error: ValueError"), theirs
-    assert outcome(patched) == theirs
+    assert _pack_analyze_outcome(patched, request) == theirs
 
 
 def test_may_hold_non_finite_finds_every_non_finite_double():
@@ -1146,6 +1148,27 @@ def test_the_relays_drain_in_one_order_whatever_order_analyze_calls_ended():
 # -- the runtime configured once per thread; the model reads the converted properties ---------
 
 
+def _grpc_style_calls(servicer_class: Any, validate: Any) -> Callable[[int], None]:
+    """`calls(n)`: n Analyze calls of one resource policy running `validate`, each in a new,
+    empty contextvars context, as grpc makes every call (grpc/_server.py `_RPCState.context`),
+    on the calling thread."""
+    import contextvars
+
+    servicer = servicer_class(
+        "runtime",
+        "0.0.1",
+        [ResourceValidationPolicy(name="look", description="d", validate=validate)],
+        EnforcementLevel.ADVISORY,
+    )
+    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
+
+    def calls(n: int) -> None:
+        for _ in range(n):
+            contextvars.Context().run(servicer.Analyze, request, None)
+
+    return calls
+
+
 def test_the_runtime_is_configured_once_per_thread_and_again_when_its_environment_changes(
     patched, monkeypatch
 ):
@@ -1178,18 +1201,8 @@ def test_the_runtime_is_configured_once_per_thread_and_again_when_its_environmen
             )
         )
 
-    servicer = patched(
-        "runtime",
-        "0.0.1",
-        [ResourceValidationPolicy(name="look", description="d", validate=look)],
-        EnforcementLevel.ADVISORY,
-    )
+    each_in_a_new_context = _grpc_style_calls(patched, look)
     request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
-
-    def each_in_a_new_context(n: int) -> None:  # as grpc runs every call (grpc/_server.py)
-        for _ in range(n):
-            contextvars.Context().run(servicer.Analyze, request, None)
-
     each_in_a_new_context(3)
     assert seen == [("p", "s1", True, "e1")] * 3
     assert len(configured) == 1  # once for this thread, not once per call
@@ -1388,15 +1401,7 @@ def test_a_malformed_signed_object_fails_analyze_as_the_sdk_does(patched, where)
             request.properties.update({"name": "o", "x": value})
         return request
 
-    def outcome(servicer_class: Any, request: Any) -> str:
-        servicer = servicer_class(
-            "p", "0.0.1", guardrails_policies.all_policies(), EnforcementLevel.ADVISORY
-        )
-        try:
-            return str(servicer.Analyze(request, None))
-        except Exception as exc:  # noqa: BLE001 - what the engine would get as an error
-            return f"error: {type(exc).__name__}: {exc}"
-
+    outcome = _pack_analyze_outcome
     bad = request_with({SPECIAL_SIG_KEY: "unheard-of"})
     theirs = outcome(ORIGINAL_SERVICER, bad)
     assert theirs.startswith("error: AssertionError"), theirs
@@ -1436,15 +1441,7 @@ def _seen_over_two_calls(servicer_class: Any, monkeypatch: Any) -> list[tuple[An
         pulumi.runtime.set_all_config({"redis-vpc:environment": "changed-by-a-policy"})
         mine.set("left-by-the-previous-call")
 
-    servicer = servicer_class(
-        "leak",
-        "0.0.1",
-        [ResourceValidationPolicy(name="look", description="d", validate=look_then_change)],
-        EnforcementLevel.ADVISORY,
-    )
-    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
-    for _ in range(2):
-        contextvars.Context().run(servicer.Analyze, request, None)
+    _grpc_style_calls(servicer_class, look_then_change)(2)
     return seen
 
 
@@ -1469,7 +1466,6 @@ def _legacy_apply_over_two_calls(servicer_class: Any, monkeypatch: Any) -> list[
     """What a policy reads of the runtime in two grpc-style calls, PULUMI_ENABLE_LEGACY_APPLY
     switched on between them (`pulumi.runtime.Settings()` reads it from the environment each
     time the SDK's `_configure_runtime_settings` builds one: pulumi/runtime/settings.py)."""
-    import contextvars
 
     import pulumi
 
@@ -1482,16 +1478,10 @@ def _legacy_apply_over_two_calls(servicer_class: Any, monkeypatch: Any) -> list[
     def look(args: Any, report: Any) -> None:
         seen.append(pulumi.runtime.settings.is_legacy_apply_enabled())
 
-    servicer = servicer_class(
-        "env",
-        "0.0.1",
-        [ResourceValidationPolicy(name="look", description="d", validate=look)],
-        EnforcementLevel.ADVISORY,
-    )
-    request = analyzer_pb2.AnalyzeRequest(type="t", urn="urn:pulumi:s1::p::t::a", name="a")
-    contextvars.Context().run(servicer.Analyze, request, None)
+    calls = _grpc_style_calls(servicer_class, look)
+    calls(1)
     monkeypatch.setenv("PULUMI_ENABLE_LEGACY_APPLY", "true")
-    contextvars.Context().run(servicer.Analyze, request, None)
+    calls(1)
     return seen
 
 
