@@ -272,8 +272,14 @@ def _proxy_holding_its_target_elsewhere(self: Any, target: Any, props_acc: Any) 
             lambda self, response: None,
             "_create_report_violation",
         ),
+        (
+            sdk_policy.PolicyPack,
+            "__init__",
+            lambda self, name, policies: None,  # a server built some other way
+            "PolicyPack no longer builds its server on futures.ThreadPoolExecutor",
+        ),
     ],
-    ids=["stack-args", "options", "proxy", "report"],
+    ids=["stack-args", "options", "proxy", "report", "server-pool"],
 )
 def test_a_changed_shared_internal_is_left_alone_with_a_warning(
     monkeypatch, capsys, restored, where, name, value, said
