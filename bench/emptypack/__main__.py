@@ -1,11 +1,13 @@
-"""An Analyzer that judges nothing, served as pulumi_policy serves a pack (grpc.server with a
-pool of 4 threads, pulumi_policy/policy.py PolicyPack.__init__), started the same way
-(`python -m pulumi.policy <engine> <dir>`): what 10,000 Analyze calls cost in transport and
-server alone (bench/scale.py's "gRPC floor")."""
+"""An Analyzer that judges nothing, served as our pack is served (grpc.server on a pool of
+SERVER_THREADS threads: pulumi_policy/policy.py PolicyPack.__init__ builds it, and the pack's
+patch, policies/guardrails/sdk.py, sizes its pool), started the same way (`python -m
+pulumi.policy <engine> <dir>`): what 10,000 Analyze calls cost in transport and server alone
+(bench/scale.py's "gRPC floor")."""
 
 import sys
 import time
 from concurrent import futures
+from pathlib import Path
 
 import grpc
 from google.protobuf import empty_pb2
@@ -35,8 +37,11 @@ class EmptyAnalyzer(analyzer_pb2_grpc.AnalyzerServicer):
         return analyzer_pb2.AnalyzeResponse()
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "policies"))
+from guardrails.sdk import SERVER_THREADS  # noqa: E402 - the pack's own pool size
+
 server = grpc.server(
-    futures.ThreadPoolExecutor(max_workers=4),
+    futures.ThreadPoolExecutor(max_workers=SERVER_THREADS),
     options=[("grpc.max_receive_message_length", 1 << 30)],  # as the SDK: no practical limit
 )
 analyzer_pb2_grpc.add_AnalyzerServicer_to_server(EmptyAnalyzer(), server)
