@@ -1,8 +1,9 @@
 """infra/model.py against pydantic, the oracle (installed for tests only: requirements-dev.txt).
 
-The config models' declarations (infra/config.py, bootstrap/config.py) are rebuilt IN THIS TEST as
-real pydantic models (`pydantic.create_model`, the same ConfigDict, constraints, defaults, aliases
-and validators), and both validate the same corpus: every stack file of the repository (shipped,
+The config models' modules (infra/config.py, bootstrap/config.py) are loaded a second time IN THIS
+TEST from their own source with pydantic's names in place of infra.model's, so pydantic reads
+every declaration itself (a declaration infra/model.py misread is caught: dropping `le=` fails 5
+tests), and both validate the same corpus: every stack file of the repository (shipped,
 tests/variants, tests/thirdparty, bootstrap), the config dicts the other tests build (recorded in
 tests/data/config-corpus.json: `python -m tests.test_config_model --record` rewrites it), and
 systematic mutations of the production and valkey stacks (each field of every model set in turn to
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pydantic
 import pydantic_core
@@ -40,80 +41,57 @@ CORPUS = ROOT / "tests" / "data" / "config-corpus.json"
 MODELS = {"RawConfig": RawConfig, "RawBootstrap": RawBootstrap}
 
 
-# -- our declarations as pydantic models -----------------------------------------------------------
-
-
-def _pyd_field(info: ours.FieldInfo) -> Any:
-    """Our constraints as pydantic's Field arguments."""
-    kwargs: dict[str, Any] = {}
-    for c in info.metadata:
-        for name in ("ge", "le", "min_length", "pattern"):
-            if getattr(c, name) is not None:
-                kwargs[name] = getattr(c, name)
-    return kwargs
-
-
-def _pyd_type(ann: Any) -> Any:
-    origin = get_origin(ann)
-    if origin is Annotated:
-        base, *metas = get_args(ann)
-        return Annotated[(_pyd_type(base), *(pydantic.Field(**_pyd_field(m)) for m in metas))]
-    if origin in (Union, types.UnionType):
-        args = tuple(_pyd_type(a) for a in get_args(ann))
-        return Union[args]  # noqa: UP007 (built from a tuple)
-    if origin is dict:
-        key, value = get_args(ann)
-        return dict[_pyd_type(key), _pyd_type(value)]  # type: ignore[misc]
-    if origin is Literal:
-        return ann
-    if isinstance(ann, type) and issubclass(ann, ours.BaseModel):
-        return pydantic_model(ann)
-    assert ann in (str, int, float, bool, type(None)), ann
-    return ann
-
-
-def _pyd_default(value: Any) -> Any:
-    if isinstance(value, ours.BaseModel):
-        given = {k: v for k, v in value.model_dump().items() if k in value.model_fields_set}
-        return pydantic_model(type(value)).model_validate(given)
-    return value
-
-
-def _custom(exc: ours.PydanticCustomError) -> pydantic_core.PydanticCustomError:
-    return pydantic_core.PydanticCustomError(exc.type, exc.message_template, exc.context)
+# -- our declarations, read by pydantic itself -------------------------------------------------
 
 
 @functools.cache
-def pydantic_model(model: type[ours.BaseModel]) -> type[pydantic.BaseModel]:
-    """`model` declared again with pydantic: the same fields, config and validators."""
-    config = dict(model.model_config)
-    assert config.pop("alias_generator") is ours.to_camel
-    fields: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        assert info.alias == pydantic_to_camel(name)  # our alias generator is pydantic's
-        ann = _pyd_type(info.annotation)
-        if info.metadata:
-            ann = Annotated[ann, pydantic.Field(**_pyd_field(info))]
-        default = _pyd_default(info.default) if not info.is_required() else ...
-        fields[name] = (ann, pydantic.Field(default, description=info.description))
-    validators: dict[str, Any] = {}
-    for field, funcs in model._validators.items():
-        for i, func in enumerate(funcs):
+def _pydantic_modules() -> dict[str, types.ModuleType]:
+    """infra/config.py and bootstrap/config.py loaded again from their own source, with
+    pydantic's names where they import infra.model's (and bootstrap's `from infra.config import`
+    given that pydantic copy): the very declarations, read by pydantic, not rebuilt from what
+    infra/model.py made of them (a declaration it misread would then be misread on both sides)."""
+    import importlib.util
 
-            def check(cls: Any, value: Any, func: Any = func) -> Any:
-                try:
-                    return func.__get__(None, model)(value)
-                except ours.PydanticCustomError as exc:
-                    raise _custom(exc) from None
-
-            validators[f"_v_{field}_{i}"] = pydantic.field_validator(field)(classmethod(check))
-    return pydantic.create_model(
-        model.__name__,
-        __config__=pydantic.ConfigDict(**config, alias_generator=pydantic_to_camel),
-        __doc__=model.__dict__.get("__doc__"),
-        __validators__=validators,
-        **fields,
+    stand_in = types.ModuleType("infra.model")
+    stand_in.__dict__.update(
+        BaseModel=pydantic.BaseModel,
+        ConfigDict=pydantic.ConfigDict,
+        Field=pydantic.Field,
+        PydanticCustomError=pydantic_core.PydanticCustomError,
+        ValidationError=pydantic.ValidationError,
+        field_validator=pydantic.field_validator,
+        to_camel=pydantic_to_camel,
     )
+    loaded: dict[str, types.ModuleType] = {}
+    saved = {name: sys.modules.get(name) for name in ("infra.model", "infra.config")}
+    try:
+        sys.modules["infra.model"] = stand_in
+        for name, path in (
+            ("infra.config", "infra/config.py"),
+            ("bootstrap.config", "bootstrap/config.py"),
+        ):
+            alias = "_pydantic_" + name.replace(".", "_")
+            spec = importlib.util.spec_from_file_location(alias, ROOT / path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[alias] = module  # where pydantic resolves the models' annotations
+            spec.loader.exec_module(module)
+            loaded[name] = module
+            sys.modules[name] = module  # bootstrap/config.py imports from infra.config
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return loaded
+
+
+def pydantic_model(model: type[ours.BaseModel]) -> type[pydantic.BaseModel]:
+    """`model` as pydantic reads its declaration (its module loaded again on pydantic)."""
+    theirs = getattr(_pydantic_modules()[model.__module__], model.__name__)
+    assert issubclass(theirs, pydantic.BaseModel)
+    return theirs
 
 
 # -- comparing -----------------------------------------------------------------------------------
