@@ -24,12 +24,14 @@ What it supports, and nothing more (anything else is a TypeError when a model cl
   pydantic; JSON floats are written as pydantic_core writes them (`_json_float`).
 Refused with a TypeError when the class is built, rather than given other semantics: any other
 ConfigDict key, an alias inside an outer Annotated, a validator overriding a base's of the same
-name, a field overridden without an annotation, a pattern with `$` anywhere but at its end or
-with \\A, \\z or \\Z (pydantic_core's regex engine reads those otherwise).
+name, a field overridden without an annotation, a pattern with `$` anywhere but at its end, with
+\\s, \\A, \\z or \\Z, with \\S inside [...] or an escaped backslash (pydantic_core's regex
+engine may read those otherwise: `_rust_pattern`).
 
-tests/test_config_model.py holds it to pydantic (the oracle, installed for tests only): the same
-models rebuilt with pydantic.create_model validate a corpus of every stack file of the repository
-and systematic mutations of them, and every result, error list and the JSON Schema must be equal.
+tests/test_config_model.py holds it to pydantic (the oracle, installed for tests only): the
+modules that declare the models, loaded again on pydantic, validate a corpus of every stack file
+of the repository and systematic mutations of them, and every result, error list and the JSON
+Schema must be equal.
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ class Constraint:
         )
 
 
-_CONSTRAINT_NAMES = ("ge", "le", "min_length", "pattern")
+_CONSTRAINT_NAMES = Constraint.__slots__
 
 
 class FieldInfo:
@@ -220,9 +222,6 @@ class ValidationError(ValueError):
     def errors(self) -> list[dict[str, Any]]:
         return [dict(e) for e in self._errors]
 
-    def error_count(self) -> int:
-        return len(self._errors)
-
     def _text(self) -> str:
         n = len(self._errors)
         lines = [f"{n} validation error{'s' if n != 1 else ''} for {self.title}"]
@@ -234,9 +233,6 @@ class ValidationError(ValueError):
                 f"input_type={type(value).__name__}]"
             )
         return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self._text()
 
 
 def _error(kind: str, loc: tuple[Any, ...], msg: str, value: Any, **ctx: Any) -> dict[str, Any]:
@@ -256,19 +252,25 @@ def _number(value: float) -> str:
 # pydantic_core matches `pattern` with Rust's regex crate (the default regex_engine rust-regex):
 # `$` only matches at the very end, and `\s` is Unicode's White_Space property
 # (https://docs.rs/regex/latest/regex/#perl-character-classes-unicode-friendly), which lacks the
-# characters \x1c-\x1f that Python's `\s` has. The translation makes Python's `re` agree.
+# characters \x1c-\x1f that Python's `\s` has. The translation makes Python's `re` agree for a
+# trailing `$` and for `\S` outside a character class; any other form where the two engines may
+# differ (`\s`, `\A`, `\z`, `\Z`, a `$` before the end, `\S` inside [...], an escaped
+# backslash) is refused, not translated.
 _WHITE_SPACE = (
     "\\t\\n\\x0b\\x0c\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
 
 
 def _rust_pattern(pattern: str) -> re.Pattern[str]:
-    unescaped = pattern.replace("\\\\", "")
-    if "\\s" in unescaped:
+    if "\\\\" in pattern:
+        raise TypeError(f"pattern {pattern!r}: an escaped backslash is not translated")
+    if re.search(r"\[[^\]]*\\S", pattern):
+        raise TypeError(f"pattern {pattern!r}: \\S inside [...] is not translated")
+    if "\\s" in pattern:
         raise TypeError(f"pattern {pattern!r}: \\s is not translated (only \\S is)")
-    if "\\Z" in unescaped or "\\z" in unescaped or "\\A" in unescaped:
+    if "\\Z" in pattern or "\\z" in pattern or "\\A" in pattern:
         raise TypeError(f"pattern {pattern!r}: \\A, \\z and \\Z are not translated")
-    if "$" in unescaped.replace("\\$", "")[:-1]:
+    if "$" in pattern.replace("\\$", "")[:-1]:
         raise TypeError(f"pattern {pattern!r}: only a trailing $ is translated")
     translated = pattern.replace("\\S", f"[^{_WHITE_SPACE}]")
     if translated.endswith("$") and not translated.endswith("\\$"):
@@ -419,7 +421,7 @@ def _number_validator(
     bounds: dict[str, Any],
     convert: Callable[[Any], Any] | None,
 ) -> _Validator:
-    _only(bounds, kind, ("ge", "le"))
+    _only(bounds, "int" if kind == "int_type" else "float", ("ge", "le"))
     ge, le = bounds.get("ge"), bounds.get("le")
 
     def number(value: Any, loc: tuple[Any, ...], errors: list[dict[str, Any]]) -> Any:
@@ -675,7 +677,7 @@ class BaseModel:
                 try:
                     result = validator.__get__(None, cls)(result)
                 except PydanticCustomError as exc:
-                    e = _error(exc.type, where, exc.message(), value[key])
+                    e = _error(exc.type, where, str(exc), value[key])
                     if exc.context:
                         e["ctx"] = dict(exc.context)
                     errors.append(e)
