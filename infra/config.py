@@ -19,10 +19,9 @@ import functools
 import ipaddress
 import json
 import re
-import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from infra import facts, limits
 from infra.facts import image_pin_problem, looks_like_secret
@@ -33,6 +32,7 @@ from infra.model import (
     PydanticCustomError,
     ValidationError,
     field_validator,
+    optional_inner,
     to_camel,
 )
 from infra.naming import Names
@@ -1019,15 +1019,6 @@ REQUIRED_HELP: dict[tuple[Any, ...], str] = {
 }
 
 
-def optional_inner(ann: Any) -> Any:
-    """`X | None` -> X (what an optional key holds when set); anything else as it is."""
-    if get_origin(ann) in (Union, types.UnionType):
-        inner = [a for a in get_args(ann) if a is not type(None)]
-        if len(inner) == 1:
-            return inner[0]
-    return ann
-
-
 def _model_at(path: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] | None:
     """The config model under `root` that holds the last key of `path` (None when it is not in
     one)."""
@@ -1040,10 +1031,9 @@ def _model_at(path: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] |
         field = fields.get(path[i])
         if field is None:
             return model if i == len(path) - 1 else None
-        ann: Any = field.annotation
-        while get_origin(ann) is Annotated:
-            ann = get_args(ann)[0]
-        ann = optional_inner(ann)  # an optional block: the block itself
+        ann: Any = optional_inner(
+            field.annotation
+        )  # an outer Annotated is in field.metadata  # an optional block: the block itself
         if get_origin(ann) is dict:  # a map of models: the next key is a name of ours
             ann = get_args(ann)[1]
             i += 1

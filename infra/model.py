@@ -55,6 +55,7 @@ __all__ = [
     "PydanticUndefined",
     "ValidationError",
     "field_validator",
+    "optional_inner",
     "to_camel",
 ]
 
@@ -306,12 +307,21 @@ def _strip_annotated(ann: Any, constraints: list[Constraint]) -> Any:
     return ann, constraints
 
 
-def _optional_inner(ann: Any) -> Any | None:
+def optional_inner(ann: Any) -> Any:
+    """`X | None` -> X (what an optional key holds when set); anything else as it is."""
     if get_origin(ann) in (Union, types.UnionType):
-        args = get_args(ann)
-        inner = [a for a in args if a is not type(None)]
-        if len(inner) == 1 and len(args) == 2:
+        inner = [a for a in get_args(ann) if a is not type(None)]
+        if len(inner) == 1:
             return inner[0]
+    return ann
+
+
+def _nullable_inner(ann: Any) -> Any | None:
+    """X for `X | None`, None for a type that is no union; any other union is refused."""
+    inner = optional_inner(ann)
+    if inner is not ann:
+        return inner
+    if get_origin(ann) in (Union, types.UnionType):
         raise TypeError(f"unsupported union {ann!r}: only X | None")
     return None
 
@@ -324,7 +334,7 @@ def _compile(ann: Any, constraints: list[Constraint]) -> _Validator:
     https://docs.pydantic.dev/latest/errors/validation_errors/. tests/test_config_model.py
     checks every rule here against pydantic itself."""
     ann, constraints = _strip_annotated(ann, constraints)
-    inner = _optional_inner(ann)
+    inner = _nullable_inner(ann)
     if inner is not None:
         # A nullable schema: None passes, anything else is the inner type's (its errors as they
         # are); a field's constraints apply to the inner type.
@@ -911,7 +921,7 @@ def _is_ref(schema: dict[str, Any]) -> bool:
 
 def _type_schema(ann: Any, constraints: list[Constraint], defs: dict[str, Any]) -> dict[str, Any]:
     ann, constraints = _strip_annotated(ann, constraints)
-    inner = _optional_inner(ann)
+    inner = _nullable_inner(ann)
     if inner is not None:
         return {"anyOf": [_type_schema(inner, constraints, defs), {"type": "null"}]}
     bounds = _constraint_values(constraints)

@@ -60,6 +60,7 @@ def _pydantic_modules() -> dict[str, types.ModuleType]:
         PydanticCustomError=pydantic_core.PydanticCustomError,
         ValidationError=pydantic.ValidationError,
         field_validator=pydantic.field_validator,
+        optional_inner=ours.optional_inner,  # typing only: no model in it
         to_camel=pydantic_to_camel,
     )
     loaded: dict[str, types.ModuleType] = {}
