@@ -1031,9 +1031,8 @@ def _model_at(path: tuple[Any, ...], root: type[BaseModel]) -> type[BaseModel] |
         field = fields.get(path[i])
         if field is None:
             return model if i == len(path) - 1 else None
-        ann: Any = optional_inner(
-            field.annotation
-        )  # an outer Annotated is in field.metadata  # an optional block: the block itself
+        # An optional block: the block itself (an outer Annotated is in field.metadata).
+        ann: Any = optional_inner(field.annotation)
         if get_origin(ann) is dict:  # a map of models: the next key is a name of ours
             ann = get_args(ann)[1]
             i += 1
