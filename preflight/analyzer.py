@@ -558,6 +558,9 @@ class PolicyPackProcess:
         self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
+        # `prepare` asked for its thread, which `begin_prepare` has not started yet.
+        self._prepare_armed = False
+        self._prepare_config: Mapping[str, Any] | None = None
         self._last_config: Mapping[str, Any] = {}  # what the last Configure sent
         # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
         # URN -> the Analyze requests sent while the program ran, with their futures.
@@ -633,8 +636,27 @@ class PolicyPackProcess:
         analyzers before the program runs (pulumi/pulumi pkg/engine/update.go newUpdateSource,
         "Step 2: Load policy packs and plugins": loadPolicyPlugins calls `analyzer.Configure`,
         update.go:927, before the program's EvalRunInfo is made): the order of the calls the
-        pack sees is the same. The thread mostly waits (for the pack's port line and replies)."""
-        assert self._prepared is None
+        pack sees is the same. The thread mostly waits (for the pack's port line and replies).
+
+        The thread starts at the program's first registration (`stream`), or when `evaluate`
+        needs it (`begin_prepare`), not here: until then the program is importing its provider
+        packages, and a gRPC channel's threads and this thread's wake-ups (each takes the GIL
+        from the importing thread, about 130 more context switches of the main thread) made
+        that import slower: the gate ran 1-2% faster in 50 interleaved pairs, its main thread
+        using 2% less CPU time (docs/performance.md). The pack has started by then anyway: it
+        imports the SDK while the program imports its provider, which takes longer."""
+        assert self._prepared is None and not self._prepare_armed
+        self._preconfigured = dict(policy_config or {})
+        self._prepare_config = policy_config
+        self._prepare_armed = True
+
+    def begin_prepare(self) -> None:
+        """Start `prepare`'s thread now, once: nothing when `prepare` was not called, or its
+        thread has started, or the pack was stopped."""
+        if not self._prepare_armed:
+            return
+        self._prepare_armed = False
+        policy_config, self._prepare_config = self._prepare_config, None
 
         def work() -> None:
             try:
@@ -644,12 +666,13 @@ class PolicyPackProcess:
             except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
                 self._prepare_error = exc
 
-        self._preconfigured = dict(policy_config or {})
         self._prepared = threading.Thread(target=work, name="pack-prepare", daemon=True)
         self._prepared.start()
 
     def _wait_prepared(self) -> bool:
-        """Join `prepare`'s thread: True when it configured the pack (raises what it raised)."""
+        """Join `prepare`'s thread, started now if it has not: True when it configured the
+        pack (raises what it raised)."""
+        self.begin_prepare()
         if self._prepared is None:
             return False
         self._prepared.join()
@@ -717,6 +740,7 @@ class PolicyPackProcess:
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
 
     def stop(self) -> None:
+        self._prepare_armed = False  # a stopped pack is never connected
         prepared = self._prepared
         if prepared is not None and prepared is not threading.current_thread():
             # A program that failed while the pack was still starting: end the pack, whose
@@ -911,9 +935,10 @@ class PolicyPackProcess:
         pkg/resource/deploy/step_generator.go, `sg.analyzeAll` on each new resource's inputs),
         so the pack works on the other core while the program runs, instead of after it. Once
         `prepare` has configured the pack (never before: the engine's Configure comes first);
-        until then registrations wait here. `evaluate` uses a streamed answer only when the
+        until then registrations wait here. The first registration starts `prepare`'s thread. `evaluate` uses a streamed answer only when the
         request it builds from the finished graph is the one sent (same inputs, options and
         provider), so the pack's answers are those of the calls it would have had anyway."""
+        self.begin_prepare()  # the program's imports are over: connect now
         if r.read:
             return  # the engine never analyzes a read
         if r.type.startswith("pulumi:providers:"):

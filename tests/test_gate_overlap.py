@@ -177,6 +177,8 @@ def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers)
     pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
     pack.launch()
     pack.prepare(None)
+    assert pack._prepared is None  # started by the first registration, or by evaluate
+    pack.begin_prepare()
     thread = pack._prepared
     assert thread is not None and thread.is_alive()  # still waiting for the port line
     pack.stop()  # at once, as a program that fails early does
@@ -307,7 +309,9 @@ def streamed(monkeypatch) -> list[int]:
     real_run, real_all = gate.run_program, PolicyPackProcess.analyze_all
 
     def run_when_configured(*args, on_register=None, **kwargs):
-        assert on_register is not None and on_register.__self__._configured.wait(60)
+        assert on_register is not None
+        on_register.__self__.begin_prepare()  # as its first registration would
+        assert on_register.__self__._configured.wait(60)
         return real_run(*args, on_register=on_register, **kwargs)
 
     def counting(self, resources, window=8, providers=None):
@@ -354,6 +358,41 @@ def test_a_streamed_answer_to_another_request_is_not_used(monkeypatch, no_leftov
     assert streamed and streamed[0] > 0
     found = {d["policy"] for d in json.loads(run.stdout)["stacks"][0]["diagnostics"]}
     assert "firewall-logging-all-metadata" in found, run.stdout
+
+
+def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_imports(
+    monkeypatch, no_leftovers
+):
+    """`prepare` starts no thread and makes no channel: the program's first registration does
+    (its imports are over by then), and the registrations it waits for are streamed once the
+    pack is configured. A program's imports seen with a thread connecting beside them ran
+    slower (PolicyPackProcess.prepare)."""
+    from preflight import gate
+
+    seen: dict[str, object] = {}
+    real_run = gate.run_program
+
+    def watched(*args, on_register=None, **kwargs):
+        pack = on_register.__self__
+        seen["before"] = (pack._prepared, pack._channel, _prepare_threads())
+
+        def first(r):
+            on_register(r)
+            seen.setdefault(
+                "first", pack._prepared is not None and pack._prepared.ident is not None
+            )
+
+        return real_run(*args, on_register=first, **kwargs)
+
+    monkeypatch.setattr(gate, "run_program", watched)
+    run = run_preflight("production", "--format", "json", "--no-plan")
+    assert run.returncode == 0, run.stderr
+    assert seen["before"] == (None, None, [])
+    assert seen["first"] is True  # the first registration started the thread
+
+
+def _prepare_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "pack-prepare" and t.is_alive()]
 
 
 EXPLICIT_PROVIDER_PROGRAM = """\

@@ -32,6 +32,7 @@ def test_a_streamed_analyze_whose_answer_is_dropped_leaves_no_finding_behind(
 
     def run_when_configured(*args, on_register=None, **kwargs):
         pack = on_register.__self__
+        pack.begin_prepare()  # as its first registration would
         assert pack._configured.wait(60)
 
         def stale(r):
