@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import functools
 import hashlib
 import json
@@ -40,10 +39,12 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
 from preflight.graph import Graph, RecordedResource
-from preflight.state import PROVIDER_PREFIX, STACK_TYPE, State, StateResource
 
 if TYPE_CHECKING:
     import jsonschema
+
+    # The snapshot's classes, imported when a snapshot is judged (`--analyze`), not by every run.
+    from preflight.state import State, StateResource
 
 LEVELS = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -183,8 +184,10 @@ def _where(policy: str, path: Sequence[Any]) -> str:
 
 
 def _suggest(name: str, known: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
-    return f"; did you mean {close[0]}?" if close else ""
+    from preflight.stackfile import nearest  # only on a config error
+
+    close = nearest(name, frozenset(known))
+    return f"; did you mean {close}?" if close else ""
 
 
 def _problem(where: str, value: Any, rule: str) -> str:
@@ -1145,6 +1148,8 @@ def _snapshot_provider(r: StateResource, providers: Mapping[str, StateResource])
 def snapshot_root_urn(state: State) -> str:
     """Where a stack-level finding is attributed (snapshotRootStackURN, analyze_snapshot.go
     lines 103-117): the root stack's URN, else the default one of the first resource's stack."""
+    from preflight.state import STACK_TYPE
+
     for r in state.resources:
         if r.type == STACK_TYPE and not r.parent:
             return r.urn
@@ -1184,6 +1189,8 @@ def evaluate_snapshot(
       stack (lines 272-311).
     Secrets arrive as secrets; one the CLI cannot decrypt offline reads "[secret]"
     (preflight.state.REDACTED, when `state` was loaded with it). No value is unknown."""
+    from preflight.state import PROVIDER_PREFIX
+
     assert pack.stub is not None
     pack.configure(policy_config)
     live = [r for r in state.resources if not r.delete]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import difflib
+import copy
 import importlib.util
 import json
 import re
@@ -137,9 +137,25 @@ def _repeated_keys(node: Any, path: str = "") -> list[str]:
     return out
 
 
+# What each file's text parsed to, by path and text: one gate run reads Pulumi.yaml eight times
+# (the project's name, its entry point, its config), and parsing it with the pure-Python loader
+# is what costs, not reading it. Keyed by the text itself, so an edited file is parsed again.
+_PARSED: dict[tuple[str, str], Any] = {}
+
+
 def _load_yaml(path: Path) -> Any:
+    text = path.read_text()
+    key = (str(path), text)
+    if key not in _PARSED:
+        if len(_PARSED) > 64:
+            _PARSED.clear()
+        _PARSED[key] = _parse_yaml(path, text)
+    return copy.deepcopy(_PARSED[key])  # callers may change what they get
+
+
+def _parse_yaml(path: Path, text: str) -> Any:
     try:
-        loader = CliYamlLoader(path.read_text())
+        loader = CliYamlLoader(text)
         try:
             node = loader.get_single_node()
             repeats = _repeated_keys(node)
@@ -172,6 +188,8 @@ def key_lines(path: Path) -> dict[str, int]:
 
 
 def nearest(word: str, known: set[str] | frozenset[str]) -> str | None:
+    import difflib  # only on an error: not imported by every run
+
     near = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
     return near[0] if near else None
 

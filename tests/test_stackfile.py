@@ -252,3 +252,23 @@ def test_a_boolean_key_given_a_yaml_1_1_word_says_to_write_true_or_false(tmp_pat
     assert err.value.key == "redis-vpc:redis.authEnabled"
     assert f"an unquoted {word} is the string '{word}'" in err.value.rule
     assert "write true or false" in err.value.rule
+
+
+def test_a_file_read_again_is_parsed_once_and_an_edited_one_again(tmp_path, monkeypatch):
+    """One gate run reads Pulumi.yaml eight times: its text is parsed once. What a caller gets is
+    its own copy, and a file whose text changed is parsed again."""
+    from preflight import stackfile
+
+    parsed: list[str] = []
+    real = stackfile._parse_yaml
+    monkeypatch.setattr(
+        stackfile, "_parse_yaml", lambda path, text: parsed.append(text) or real(path, text)
+    )
+    path = tmp_path / "Pulumi.yaml"
+    path.write_text("name: one\nruntime: python\n")
+    first = stackfile._load_yaml(path)
+    first["name"] = "changed by a caller"
+    assert stackfile._load_yaml(path) == {"name": "one", "runtime": "python"}
+    assert stackfile.project_name(tmp_path) == "one" and len(parsed) == 1
+    path.write_text("name: two\nruntime: python\n")  # same size, maybe the same mtime
+    assert stackfile.project_name(tmp_path) == "two" and len(parsed) == 2
