@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from pulumi.runtime import MockResourceArgs, Mocks
 from pulumi.runtime.proto import resource_pb2
 
@@ -148,7 +148,7 @@ def read_stacks(graph: Graph) -> list[str]:
 
 
 def _to_dict(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(struct)
+    return wire.from_struct(struct)
 
 
 def _to_struct(data: dict[str, Any]) -> struct_pb2.Struct:
@@ -228,6 +228,8 @@ class RecordingMonitor(sdk.mock_monitor_class()):  # type: ignore[misc]
         if request.replace_with:
             options["replaceWith"] = list(request.replace_with)
         if request.HasField("replacement_trigger"):
+            from google.protobuf import json_format  # a rare option: not imported by every run
+
             options["replacementTrigger"] = json_format.MessageToDict(request.replacement_trigger)
         rec = RecordedResource(
             urn=urn,

@@ -6,6 +6,7 @@ policy pack unchanged: unknowns stay the UNKNOWN sentinel, secrets stay wrapped.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from infra.sdk import WIRE_SECRET_SIG as SECRET_SIG
@@ -65,3 +66,36 @@ def strings(value: Any, *, in_secret: bool = False) -> list[tuple[str, bool]]:
     if isinstance(value, list):
         return [s for v in value for s in strings(v, in_secret=in_secret)]
     return []
+
+
+def from_struct(struct: Any) -> dict[str, Any]:
+    """A protobuf Struct as plain values: what `json_format.MessageToDict` gives for one (keys
+    in the Struct's own order, every number a float, a non-finite number refused with its
+    ValueError), read directly instead of through the message's descriptors: the gate converts
+    every registration's inputs and outputs."""
+    return {key: _from_value(value) for key, value in struct.fields.items()}
+
+
+def _from_value(value: Any) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "struct_value":
+        return from_struct(value.struct_value)
+    if kind == "list_value":
+        return [_from_value(v) for v in value.list_value.values]
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "number_value":
+        number = value.number_value
+        if math.isinf(number):
+            raise ValueError(
+                "Fail to serialize Infinity for Value.number_value, which would parse as "
+                "string_value"
+            )
+        if math.isnan(number):
+            raise ValueError(
+                "Fail to serialize NaN for Value.number_value, which would parse as string_value"
+            )
+        return number
+    return None  # null_value, or no kind set
