@@ -564,6 +564,7 @@ class PolicyPackProcess:
         # `prepare` asked for its thread, which `begin_prepare` has not started yet.
         self._prepare_armed = False
         self._prepare_config: Mapping[str, Any] | None = None
+        self._prepare_lock = threading.Lock()  # begin_prepare against stop, from two threads
         self._last_config: Mapping[str, Any] = {}  # what the last Configure sent
         # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
         # URN -> the Analyze requests sent while the program ran, with their futures.
@@ -656,21 +657,22 @@ class PolicyPackProcess:
     def begin_prepare(self) -> None:
         """Start `prepare`'s thread now, once: nothing when `prepare` was not called, or its
         thread has started, or the pack was stopped."""
-        if not self._prepare_armed:
-            return
-        self._prepare_armed = False
-        policy_config, self._prepare_config = self._prepare_config, None
+        with self._prepare_lock:
+            if not self._prepare_armed:
+                return
+            self._prepare_armed = False
+            policy_config, self._prepare_config = self._prepare_config, None
 
-        def work() -> None:
-            try:
-                self.connect()
-                self.configure(policy_config)
-                self._configured.set()
-            except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
-                self._prepare_error = exc
+            def work() -> None:
+                try:
+                    self.connect()
+                    self.configure(policy_config)
+                    self._configured.set()
+                except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
+                    self._prepare_error = exc
 
-        self._prepared = threading.Thread(target=work, name="pack-prepare", daemon=True)
-        self._prepared.start()
+            self._prepared = threading.Thread(target=work, name="pack-prepare", daemon=True)
+            self._prepared.start()
 
     def _wait_prepared(self) -> bool:
         """Join `prepare`'s thread, started now if it has not: True when it configured the
@@ -743,8 +745,9 @@ class PolicyPackProcess:
         self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
 
     def stop(self) -> None:
-        self._prepare_armed = False  # a stopped pack is never connected
-        prepared = self._prepared
+        with self._prepare_lock:
+            self._prepare_armed = False  # a stopped pack is never connected
+            prepared = self._prepared
         if prepared is not None and prepared is not threading.current_thread():
             # A program that failed while the pack was still starting: end the pack, whose
             # closed stdout ends the thread's wait, then let the thread finish.
