@@ -38,6 +38,7 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
+from preflight import wire
 from preflight.graph import Graph, RecordedResource
 
 if TYPE_CHECKING:
@@ -557,11 +558,11 @@ class PolicyPackProcess:
         self.python = python
         self.start_timeout = start_timeout
         self.engine = _Engine()
-        self._prepared: threading.Thread | None = None
-        self._stopping = threading.Lock()  # stop() from the prepare thread and the caller
+        self._prepared = False  # `prepare`'s Connect and Configure done, not yet used
+        self._stopping = threading.Lock()  # stop() from a failed connect and from the caller
         self._prepare_error: BaseException | None = None
         self._preconfigured: Mapping[str, Any] | None = None
-        # `prepare` asked for its thread, which `begin_prepare` has not started yet.
+        # `prepare` asked for Connect and Configure, which `begin_prepare` has not done yet.
         self._prepare_armed = False
         self._prepare_config: Mapping[str, Any] | None = None
         self._prepare_lock = threading.Lock()  # begin_prepare against stop, from two threads
@@ -635,57 +636,66 @@ class PolicyPackProcess:
         )
 
     def prepare(self, policy_config: Mapping[str, Any] | None = None) -> None:
-        """Connect and Configure on a thread while the caller runs the program; `evaluate`
-        waits for it and raises what it raised. The engine, too, loads and configures its
-        analyzers before the program runs (pulumi/pulumi pkg/engine/update.go newUpdateSource,
-        "Step 2: Load policy packs and plugins": loadPolicyPlugins calls `analyzer.Configure`,
-        update.go:927, before the program's EvalRunInfo is made): the order of the calls the
-        pack sees is the same. The thread mostly waits (for the pack's port line and replies).
+        """Connect and Configure before the first Analyze, without waiting for the pack to
+        start: `begin_prepare` does it on the caller's thread at the program's first
+        registration (`stream`) once the pack has printed its port, else at a later one, else
+        when `evaluate` needs it, which raises what it raised. The engine, too, loads and
+        configures its analyzers before the program runs (pulumi/pulumi pkg/engine/update.go
+        newUpdateSource, "Step 2: Load policy packs and plugins": loadPolicyPlugins calls
+        `analyzer.Configure`, update.go:927, before the program's EvalRunInfo is made): the
+        order of the calls the pack sees is the same.
 
-        The thread starts at the program's first registration (`stream`), or when `evaluate`
-        needs it (`begin_prepare`), not here: until then the program is importing its provider
-        packages, and a gRPC channel's threads and this thread's wake-ups (each takes the GIL
-        from the importing thread, about 130 more context switches of the main thread) made
-        that import slower: the gate ran 1-2% faster in 50 interleaved pairs, its main thread
-        using 2% less CPU time (docs/performance.md). The pack has started by then anyway: it
-        imports the SDK while the program imports its provider, which takes longer."""
-        assert self._prepared is None and not self._prepare_armed
+        Not on a thread, and not while the program imports its provider packages (the pack
+        starts meanwhile, importing the SDK, which takes less time): a thread that connected
+        beside the import took the GIL from it at each of its steps (about 130 more context
+        switches of the main thread), and one started at the first registration waited about
+        5 ms for the GIL at each step (the switch interval), so it had not configured the pack
+        when the program ended and nothing was streamed. Here the calls take the pack's reply
+        time, the pack being idle by then (docs/performance.md)."""
+        assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
         self._prepare_config = policy_config
         self._prepare_armed = True
 
-    def begin_prepare(self) -> None:
-        """Start `prepare`'s thread now, once: nothing when `prepare` was not called, or its
-        thread has started, or the pack was stopped."""
+    def begin_prepare(self, wait: bool = True) -> None:
+        """`prepare`'s Connect and Configure, now, on this thread, once: nothing when `prepare`
+        was not called, or this has been done, or the pack was stopped; with `wait=False`,
+        nothing until the pack has printed its port line (it never waits for the pack's start).
+        What fails is kept for `evaluate` to raise."""
         with self._prepare_lock:
-            if not self._prepare_armed:
+            if not self._prepare_armed or (not wait and not self._port_line_ready()):
                 return
             self._prepare_armed = False
             policy_config, self._prepare_config = self._prepare_config, None
+        try:
+            self.connect()
+            self.configure(policy_config)
+            self._configured.set()
+            self._prepared = True
+        except Exception as exc:  # noqa: BLE001 - raised again by evaluate
+            self._prepare_error = exc
 
-            def work() -> None:
-                try:
-                    self.connect()
-                    self.configure(policy_config)
-                    self._configured.set()
-                except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
-                    self._prepare_error = exc
+    def _port_line_ready(self) -> bool:
+        """Whether the pack has printed its port line (or ended: connect then says why)."""
+        import select
 
-            self._prepared = threading.Thread(target=work, name="pack-prepare", daemon=True)
-            self._prepared.start()
+        stdout = self._proc.stdout if self._proc is not None else None
+        if stdout is None:
+            return True  # connect reports it
+        try:
+            return bool(select.select([stdout], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
     def _wait_prepared(self) -> bool:
-        """Join `prepare`'s thread, started now if it has not: True when it configured the
-        pack (raises what it raised)."""
+        """`prepare`'s Connect and Configure, done now if they were not: True once when they
+        configured the pack (raises what they raised)."""
         self.begin_prepare()
-        if self._prepared is None:
-            return False
-        self._prepared.join()
-        self._prepared = None
         if self._prepare_error is not None:
             exc, self._prepare_error = self._prepare_error, None
             raise exc
-        return True
+        done, self._prepared = self._prepared, False
+        return done
 
     def stderr_tail(self, limit: int = 4000) -> str:
         if self._stderr is None:
@@ -747,15 +757,6 @@ class PolicyPackProcess:
     def stop(self) -> None:
         with self._prepare_lock:
             self._prepare_armed = False  # a stopped pack is never connected
-            prepared = self._prepared
-        if prepared is not None and prepared is not threading.current_thread():
-            # A program that failed while the pack was still starting: end the pack, whose
-            # closed stdout ends the thread's wait, then let the thread finish.
-            if self._proc is not None and self._proc.poll() is None:
-                self._proc.terminate()
-            prepared.join(timeout=self.start_timeout)
-            self._prepared = None
-            self._prepare_error = None
         with self._stopping:
             self._stop()
 
@@ -790,9 +791,7 @@ class PolicyPackProcess:
         for p in self.info.policies:
             schema: dict[str, Any] = {"properties": {}}
             if p.HasField("configSchema"):
-                from google.protobuf import json_format
-
-                schema["properties"] = json_format.MessageToDict(p.configSchema.properties)
+                schema["properties"] = wire.from_struct(p.configSchema.properties)
                 if p.configSchema.required:
                     schema["required"] = list(p.configSchema.required)
             kind = "stack" if p.policy_type == analyzer_pb2.POLICY_TYPE_STACK else "resource"
@@ -941,10 +940,11 @@ class PolicyPackProcess:
         pkg/resource/deploy/step_generator.go, `sg.analyzeAll` on each new resource's inputs),
         so the pack works on the other core while the program runs, instead of after it. Once
         `prepare` has configured the pack (never before: the engine's Configure comes first);
-        until then registrations wait here. The first registration starts `prepare`'s thread. `evaluate` uses a streamed answer only when the
+        until then registrations wait here. A registration configures the pack once it has
+        started (`begin_prepare`). `evaluate` uses a streamed answer only when the
         request it builds from the finished graph is the one sent (same inputs, options and
         provider), so the pack's answers are those of the calls it would have had anyway."""
-        self.begin_prepare()  # the program's imports are over: connect now
+        self.begin_prepare(wait=False)  # the program's imports are over: connect if it can
         if r.read:
             return  # the engine never analyzes a read
         if r.type.startswith("pulumi:providers:"):

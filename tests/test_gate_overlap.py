@@ -177,12 +177,12 @@ def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers)
     pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
     pack.launch()
     pack.prepare(None)
-    assert pack._prepared is None  # started by the first registration, or by evaluate
-    pack.begin_prepare()
-    thread = pack._prepared
-    assert thread is not None and thread.is_alive()  # still waiting for the port line
+    pack.begin_prepare(wait=False)  # a registration before the pack printed its port
+    assert not pack._configured.is_set() and pack._channel is None  # it did not wait
     pack.stop()  # at once, as a program that fails early does
-    assert not thread.is_alive() and pack._proc is None
+    assert pack._proc is None
+    pack.begin_prepare()  # a stopped pack is never connected
+    assert not pack._configured.is_set() and pack._channel is None
 
 
 def _empty_graph():
@@ -310,8 +310,8 @@ def streamed(monkeypatch) -> list[int]:
 
     def run_when_configured(*args, on_register=None, **kwargs):
         assert on_register is not None
-        on_register.__self__.begin_prepare()  # as its first registration would
-        assert on_register.__self__._configured.wait(60)
+        on_register.__self__.begin_prepare()  # waits for the pack's start, unlike a registration
+        assert on_register.__self__._configured.is_set()
         return real_run(*args, on_register=on_register, **kwargs)
 
     def counting(self, resources, window=8, providers=None):
@@ -363,10 +363,10 @@ def test_a_streamed_answer_to_another_request_is_not_used(monkeypatch, no_leftov
 def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_imports(
     monkeypatch, no_leftovers
 ):
-    """`prepare` starts no thread and makes no channel: the program's first registration does
-    (its imports are over by then), and the registrations it waits for are streamed once the
-    pack is configured. A program's imports seen with a thread connecting beside them ran
-    slower (PolicyPackProcess.prepare)."""
+    """`prepare` makes no channel and starts no thread: the program's first registration
+    connects and configures the pack, on the program's thread, once the pack has printed its
+    port (here it has: the wrapper waits for it), so every registration is streamed. A program's
+    imports seen with a thread connecting beside them ran slower (PolicyPackProcess.prepare)."""
     from preflight import gate
 
     seen: dict[str, object] = {}
@@ -374,25 +374,33 @@ def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_i
 
     def watched(*args, on_register=None, **kwargs):
         pack = on_register.__self__
-        seen["before"] = (pack._prepared, pack._channel, _prepare_threads())
+        seen["before"] = (pack._configured.is_set(), pack._channel, threading.active_count())
+        deadline = time.monotonic() + 60
+        while not pack._port_line_ready() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
         def first(r):
             on_register(r)
-            seen.setdefault(
-                "first", pack._prepared is not None and pack._prepared.ident is not None
-            )
+            seen.setdefault("first", pack._configured.is_set())
 
         return real_run(*args, on_register=first, **kwargs)
 
+    counts: list[int] = []
+    real_all = PolicyPackProcess.analyze_all
+
+    def counting(self, resources, window=8, providers=None):
+        counts.append(sum(len(sent) for sent in self._streamed.values()))
+        return real_all(self, resources, window, providers)
+
+    threads = threading.active_count()
     monkeypatch.setattr(gate, "run_program", watched)
+    monkeypatch.setattr(PolicyPackProcess, "analyze_all", counting)
     run = run_preflight("production", "--format", "json", "--no-plan")
     assert run.returncode == 0, run.stderr
-    assert seen["before"] == (None, None, [])
-    assert seen["first"] is True  # the first registration started the thread
-
-
-def _prepare_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name == "pack-prepare" and t.is_alive()]
+    configured, channel, active = seen["before"]
+    assert (configured, channel) == (False, None) and active <= threads + 1  # the engine's server
+    assert seen["first"] is True  # the first registration configured the pack
+    assert counts == [json.loads(run.stdout)["stacks"][0]["resources"]]  # all streamed
 
 
 EXPLICIT_PROVIDER_PROGRAM = """\

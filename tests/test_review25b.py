@@ -32,8 +32,8 @@ def test_a_streamed_analyze_whose_answer_is_dropped_leaves_no_finding_behind(
 
     def run_when_configured(*args, on_register=None, **kwargs):
         pack = on_register.__self__
-        pack.begin_prepare()  # as its first registration would
-        assert pack._configured.wait(60)
+        pack.begin_prepare()  # waits for the pack's start, unlike a registration
+        assert pack._configured.is_set()
 
         def stale(r):
             if r.type == "gcp:compute/firewall:Firewall":
