@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import pickle
+import pkgutil
 from collections.abc import Callable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any, ClassVar
 
 import pytest
 
-from infra.records import record
+import infra
+import preflight
+from infra.records import is_record, record
 
 Calls = list[tuple[tuple[Any, ...], dict[str, Any]]]
 
@@ -341,3 +345,28 @@ def test_accepted_options_are_what_record_does() -> None:
         type("Fine", (), {"__annotations__": {"a": int}})
     )
     assert repr(cls(1)) == "Fine(a=1)" and hash(cls(1)) == hash((1,))
+
+
+def _project_modules() -> list[str]:
+    names = []
+    for package in (infra, preflight):
+        for info in pkgutil.iter_modules(package.__path__):
+            names.append(f"{package.__name__}.{info.name}")
+    return names
+
+
+def test_every_dataclass_in_infra_and_preflight_is_a_record() -> None:
+    """A new `@dataclass` in the program or the gate compiles six methods on every run: use
+    infra.records.record (or say here why not)."""
+    left = []
+    for module_name in _project_modules():
+        module = importlib.import_module(module_name)
+        todo = [v for v in vars(module).values() if isinstance(v, type)]
+        while todo:
+            cls = todo.pop()
+            if cls.__module__ != module_name:
+                continue
+            todo += [v for v in vars(cls).values() if isinstance(v, type) and v is not cls]
+            if "__dataclass_fields__" in cls.__dict__ and not is_record(cls):
+                left.append(f"{module_name}.{cls.__qualname__}")
+    assert not left, f"made by dataclasses.dataclass, not infra.records.record: {sorted(left)}"
