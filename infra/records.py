@@ -203,7 +203,7 @@ def _plural(names: list[str]) -> str:
 
 
 def _init_fn(
-    cls: type, flds: tuple[dataclasses.Field[Any], ...], every: dict[str, Any], frozen: bool
+    cls: Any, flds: tuple[dataclasses.Field[Any], ...], every: dict[str, Any], frozen: bool
 ) -> Callable[..., None]:
     names = tuple(f.name for f in flds if f.init)
     index = {n: i for i, n in enumerate(names)}
@@ -225,7 +225,6 @@ def _init_fn(
         for f in flds
         if f.init or f.default_factory is not _MISSING
     )
-    simple = all(i >= 0 for _, i, _ in plan)
     post_init = hasattr(cls, "__post_init__")
     qualname = f"{cls.__qualname__}.__init__"
     self_name = "__dataclass_self__" if "self" in every else "self"
@@ -266,26 +265,76 @@ def _init_fn(
                 values[i] = value() if factory else value
         return values
 
-    if simple:
+    # The quick path, for an instance of this very class whose assignments are plain stores in
+    # its __dict__ (see _plain_stores): the instance dict is filled in field order from a
+    # template (the plain defaults; a placeholder where a value or a factory's result goes), so
+    # vars() is ordered as the assignments of the generated __init__ would leave it.
+    quick = _plain_stores(cls, [name for name, _, _ in plan], frozen)
+    nameset = frozenset(names)
+    template = {
+        f.name: f.default if f.init and f.default is not _MISSING else _MISSING
+        for f in flds
+        if f.init or f.default_factory is not _MISSING
+    }
+    required_names = names[:required]
+    # (name, factory, is a parameter) in field order.
+    factories: tuple[tuple[str, Any, bool], ...] = tuple(
+        (f.name, f.default_factory, f.init) for f in flds if f.default_factory is not _MISSING
+    )
+    unset = tuple((name, factory, False) for name, factory, init in factories if not init)
 
-        def __init__(self: Any, /, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-            values = args if not kwargs and len(args) == n else bind(args, kwargs)
-            for name, value in zip(names, values, strict=True):
-                setter(self, name, value)
-            if post_init:
-                self.__post_init__()
-
-    else:
-
-        def __init__(self: Any, /, *args: Any, **kwargs: Any) -> None:  # noqa: N807
-            values = args if not kwargs and len(args) == n else bind(args, kwargs)
-            for name, i, factory in plan:
-                setter(self, name, values[i] if i >= 0 else factory())
-            if post_init:
-                self.__post_init__()
+    def __init__(self: Any, /, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        if quick and type(self) is cls:
+            if not args:
+                if kwargs.keys() <= nameset:
+                    for name in required_names:
+                        if name not in kwargs:
+                            break  # bind() raises the error
+                    else:
+                        store = self.__dict__
+                        store.update(template)
+                        store.update(kwargs)
+                        for name, factory, init in factories:
+                            if not init or name not in kwargs:
+                                store[name] = factory()
+                        if post_init:
+                            self.__post_init__()
+                        return
+            elif not kwargs and len(args) == n:
+                store = self.__dict__
+                store.update(template)
+                store.update(zip(names, args, strict=True))
+                for name, factory, _ in unset:
+                    store[name] = factory()
+                if post_init:
+                    self.__post_init__()
+                return
+        values = args if not kwargs and len(args) == n else bind(args, kwargs)
+        for name, i, factory in plan:
+            setter(self, name, values[i] if i >= 0 else factory())
+        if post_init:
+            self.__post_init__()
 
     __init__.__qualname__ = qualname
     return __init__
+
+
+def _plain_stores(cls: type, names: list[str], frozen: bool) -> bool:
+    """Whether assigning each of `names` on an instance of `cls` (object.__setattr__ when
+    frozen, `self.name = value` when not) is only a store in the instance's __dict__: it has
+    one, attribute access and assignment are object's, and no name is a data descriptor."""
+    if not cls.__dictoffset__ or cls.__getattribute__ is not object.__getattribute__:
+        return False
+    if not frozen and cls.__setattr__ is not object.__setattr__:
+        return False
+    for name in names:
+        for klass in cls.__mro__:
+            if name in klass.__dict__:
+                kind = type(klass.__dict__[name])
+                if hasattr(kind, "__set__") or hasattr(kind, "__delete__"):
+                    return False
+                break
+    return True
 
 
 def _repr_fn(cls: type, flds: tuple[dataclasses.Field[Any], ...]) -> Callable[[Any], str]:

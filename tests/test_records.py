@@ -16,6 +16,7 @@ import dataclasses
 import importlib
 import pickle
 import pkgutil
+import re
 from collections.abc import Callable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any, ClassVar
@@ -52,6 +53,25 @@ def _hash_own(self: Any) -> int:
 def _setattr_own(self: Any, name: str, value: Any) -> None:
     object.__setattr__(self, name, value)
 
+
+def _setattr_doubling(self: Any, name: str, value: Any) -> None:
+    object.__setattr__(self, name, value * 2 if isinstance(value, int) else value)
+
+
+class _Stored:
+    """A data descriptor: assignments go through it, not into the instance dict."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = "_" + name
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        return self if obj is None else getattr(obj, self.key, "unset")
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        object.__setattr__(obj, self.key, ("stored", value))
+
+
+_STORED = _Stored()  # one, shared by both kinds: its repr is in the docstring
 
 # name -> (frozen, base name or None, namespace factory, constructor calls). A factory, because
 # the stdlib mutates the Field objects it is given.
@@ -121,6 +141,10 @@ declare("HashNone", False, lambda: {"__annotations__": {"a": int}, "__hash__": N
         [((1,), {})])  # fmt: skip
 declare("OwnHashMutable", False, lambda: {"__annotations__": {"a": int}, "__hash__": _hash_own},
         [((1,), {})])  # fmt: skip
+declare("OwnSetattr", False, lambda: {"__annotations__": {"a": int, "b": int}, "b": 1,
+        "__setattr__": _setattr_doubling}, [((1,), {}), ((1, 2), {}), ((), {"a": 3})])  # fmt: skip
+declare("Described", True, lambda: {"__annotations__": {"a": int, "b": Any}, "b": _STORED},
+        [((1, 2), {}), ((), {"a": 1, "b": 5})])  # fmt: skip
 declare("Node", False, lambda: {"__annotations__": {"name": str, "child": object}, "child": None},
         [(("n",), {}), (("n", 1), {})])  # fmt: skip
 declare("Empty", True, lambda: {}, [((), {})])
@@ -159,7 +183,7 @@ for _name in DECLS:
 def norm(value: Any) -> Any:
     """Observations with the class names made equal."""
     if isinstance(value, str):
-        return value.replace("_std", "_X").replace("_rec", "_X")
+        return re.sub(r"_(std|rec)(?![A-Za-z0-9])", "_X", value)
     if isinstance(value, tuple | list):
         return type(value)(norm(v) for v in value)
     if isinstance(value, dict):
