@@ -47,6 +47,7 @@ _IMPLEMENTED = {
 }
 
 _MISSING: Any = dataclasses.MISSING
+_FACTORY: Any = dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]  # "<factory>"
 _MADE: weakref.WeakSet[type] = weakref.WeakSet()
 
 
@@ -102,6 +103,10 @@ def _make(cls: type[_T], frozen: bool, options: dict[str, Any]) -> type[_T]:
     # non-frozen (the stdlib then still refuses a non-frozen class on a frozen base, same text).
     based = any(hasattr(b, "__dataclass_fields__") for b in cls.__mro__[1:])
     stdlib_frozen = frozen and based
+    if no_doc:
+        # Made below, from the fields: the stdlib would make it from a signature of the class
+        # without its __init__ (inspect parsing object's text signature: 40% of the making).
+        cls.__doc__ = cls.__name__
     dataclasses.dataclass(cls, init=False, repr=False, eq=False, frozen=stdlib_frozen)
     every = cls.__dataclass_fields__  # type: ignore[attr-defined]
     for f in every.values():
@@ -162,24 +167,20 @@ def _doc(cls: type, flds: tuple[dataclasses.Field[Any], ...], own_init: bool) ->
             return cls.__name__ + str(inspect.signature(cls)).replace(" -> None", "")
         except (TypeError, ValueError):
             return cls.__name__
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [
-        inspect.Parameter(
-            f.name,
-            kind,
-            annotation=f.type,
-            default=(
-                f.default
-                if f.default is not _MISSING
-                else dataclasses._HAS_DEFAULT_FACTORY  # type: ignore[attr-defined]
-                if f.default_factory is not _MISSING
-                else inspect.Parameter.empty
-            ),
-        )
-        for f in flds
-        if f.init
-    ]
-    return cls.__name__ + str(inspect.Signature(params))
+    # inspect.Signature's text, as the stdlib's generated __init__ has it (a parameter per init
+    # field, annotated with the field's type; `<factory>` for a default_factory), made directly
+    # rather than through Parameter and Signature objects, which cost more.
+    params = []
+    for f in flds:
+        if not f.init:
+            continue
+        text = f"{f.name}: {inspect.formatannotation(f.type)}"
+        if f.default is not _MISSING:
+            text += f" = {f.default!r}"
+        elif f.default_factory is not _MISSING:
+            text += f" = {_FACTORY!r}"
+        params.append(text)
+    return f"{cls.__name__}({', '.join(params)})"
 
 
 def _getter(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:

@@ -19,7 +19,7 @@ import pkgutil
 import re
 from collections.abc import Callable
 from dataclasses import KW_ONLY, InitVar, dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Optional
 
 import pytest
 
@@ -52,6 +52,10 @@ def _hash_own(self: Any) -> int:
 
 def _setattr_own(self: Any, name: str, value: Any) -> None:
     object.__setattr__(self, name, value)
+
+
+def _init_own(self: Any, a: int, extra: int = 0) -> None:
+    object.__setattr__(self, "a", a + extra)
 
 
 def _setattr_doubling(self: Any, name: str, value: Any) -> None:
@@ -145,6 +149,12 @@ declare("OwnSetattr", False, lambda: {"__annotations__": {"a": int, "b": int}, "
         "__setattr__": _setattr_doubling}, [((1,), {}), ((1, 2), {}), ((), {"a": 3})])  # fmt: skip
 declare("Described", True, lambda: {"__annotations__": {"a": int, "b": Any}, "b": _STORED},
         [((1, 2), {}), ((), {"a": 1, "b": 5})])  # fmt: skip
+declare("OwnInit", True, lambda: {"__annotations__": {"a": int}, "__init__": _init_own},
+        [((1,), {}), ((1, 2), {})])  # fmt: skip
+declare("Typed", False, lambda: {
+    "__annotations__": {"a": dict[str, list[int]], "b": Optional[int], "c": "list[str]"},  # noqa: UP045
+    "b": None, "c": field(default_factory=list),
+}, [(({},), {}), (({"k": [1]}, 2, ["x"]), {})])  # fmt: skip
 declare("Node", False, lambda: {"__annotations__": {"name": str, "child": object}, "child": None},
         [(("n",), {}), (("n", 1), {})])  # fmt: skip
 declare("Empty", True, lambda: {}, [((), {})])
