@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"## Records against dataclasses ({args.before} = before; medians of {args.runs})")
     print(f"{'':8s} {'import':>9s} {'making':>9s} {'classes':>8s}")
     for name, rows in imports.items():
-        total = statistics.median(r[0] for r in rows) * 1e3
-        making = statistics.median(r[1] for r in rows) * 1e3
-        print(f"{name:8s} {total:7.1f}ms {making:7.2f}ms {rows[0][2]:8d}")
+        import_ms = statistics.median(r[0] for r in rows) * 1e3
+        making_ms = statistics.median(r[1] for r in rows) * 1e3
+        print(f"{name:8s} {import_ms:7.1f}ms {making_ms:7.2f}ms {rows[0][2]:8d}")
     print(f"\n{'ns per call':18s} {'before':>8s} {'after':>8s}")
     for cls in builds["before"]:
         before = statistics.median(builds["before"][cls])
