@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gcp as gcp
+
+from infra.records import record
 
 COMPUTE = "compute.googleapis.com"
 VPCACCESS = "vpcaccess.googleapis.com"
@@ -25,7 +25,7 @@ NETWORKCONNECTIVITY = "networkconnectivity.googleapis.com"
 SERVICECONSUMERMANAGEMENT = "serviceconsumermanagement.googleapis.com"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ApisArgs:
     project: str
     apis: tuple[str, ...]

@@ -8,7 +8,7 @@ only, the Redis env vars, the VPC egress block) are built here once and reused b
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import pulumi
@@ -18,16 +18,17 @@ from infra import facts
 from infra.config import ServiceConfig
 from infra.memorystore import connect_grant
 from infra.outputs import flag
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConnectorEgress:
     """Egress through a Serverless VPC Access connector (its `id`)."""
 
     connector_id: pulumi.Input[str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class DirectEgress:
     """Direct VPC egress: instances get addresses in `subnetwork` and carry `tags`."""
 
@@ -36,7 +37,7 @@ class DirectEgress:
     tags: Sequence[str]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RedisEndpoint:
     host: pulumi.Input[str]
     port: pulumi.Input[int]
@@ -67,7 +68,7 @@ def vpc_access(egress: ConnectorEgress | DirectEgress) -> Any:
     }
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AppSecret:
     """An env var read from an existing Secret Manager secret of the project."""
 
@@ -114,7 +115,7 @@ def redis_env(
     return envs
 
 
-@dataclass
+@record
 class RedisClientIdentity:
     account: gcp.serviceaccount.Account
     secret_access: gcp.secretmanager.SecretIamMember | None
@@ -163,7 +164,7 @@ def redis_client_identity(
     return RedisClientIdentity(account, access, grant)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CloudRunArgs:
     """The service's settings from the stack file, plus the wiring: where it runs, its derived
     names, the egress path and Redis endpoint it uses, and what it must wait for."""

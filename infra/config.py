@@ -20,7 +20,6 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from infra import facts, limits
@@ -36,6 +35,7 @@ from infra.model import (
     to_camel,
 )
 from infra.naming import Names
+from infra.records import record
 
 PROJECT = "redis-vpc"
 
@@ -524,7 +524,7 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 SECRET_REF = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,255})(?::(?P<version>[1-9][0-9]*|latest))?$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SecretRef:
     secret_id: str
     version: str

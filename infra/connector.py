@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import ConnectorConfig
 from infra.facts import connector_network_tag
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConnectorArgs:
     settings: ConnectorConfig
     project: str

@@ -18,13 +18,13 @@ import re
 import sys
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.config import PROJECT, RawConfig, optional_inner
 from infra.model import BaseModel, PydanticUndefined
 from infra.outputs import CONTRACT
+from infra.records import record
 from infra.reference import KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,7 @@ class DocgenError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Key:
     key: str  # as in a stack file, without the namespace: services.<name>.image
     type: str

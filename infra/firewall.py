@@ -9,15 +9,16 @@ exactly those sources to the Redis range on the Redis instance's own port output
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra import facts
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RedisFirewallArgs:
     project: str
     rule_name: str
@@ -92,7 +93,7 @@ PSC_PORTS = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PscFirewallArgs:
     project: str
     rule_name: str

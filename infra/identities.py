@@ -28,15 +28,14 @@ change", https://cloud.google.com/iam/docs/service-agents).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
 import pulumi_gcp as gcp
 
 from infra import facts
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ServiceAgent:
     """A project's service agent for one API, created explicitly."""
 

@@ -8,8 +8,9 @@ Cloud Run cannot pull, a CPU/memory pair Cloud Run refuses, read replicas on a s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal, get_args
+
+from infra.records import record
 
 # -- regions -------------------------------------------------------------------------------------
 # Google Cloud regions, from "Regions and zones" (https://cloud.google.com/compute/docs/regions-zones),
@@ -294,7 +295,7 @@ def _region_order(region: str) -> tuple[str, int]:
     return (m[1], int(m[2])) if m else (region, 0)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ProductRegions:
     """The regions a product's locations page lists. `read_through`: the last region of the page
     that was read when the stored copy is cut (None: the whole table was read). A region after it

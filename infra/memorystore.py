@@ -12,7 +12,7 @@ edge is an explicit `depends_on` (`after`), set by infra/stack.py.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 import pulumi
@@ -20,6 +20,7 @@ import pulumi_gcp as gcp
 
 from infra import apis as api
 from infra import facts
+from infra.records import record
 from infra.redis import PERSISTENCE_PERIODS
 
 
@@ -58,7 +59,7 @@ class PscSettings(Protocol):
     def maintenance_window(self) -> MaintenanceWindow: ...
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Product:
     """One PSC product's resource type and its own spelling of each shared setting."""
 
@@ -166,7 +167,7 @@ def managed_ca_bundle(cas: Sequence[Any] | None) -> str:
     return "".join(pems)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class MemorystoreArgs:
     """The product's settings as the stack file resolved them, plus the wiring."""
 

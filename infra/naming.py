@@ -8,10 +8,11 @@ the rule Google Cloud applies, so a bad environment or service name fails in con
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NameRule:
     """A GCP naming rule: a pattern, a length range, and where Google states it.
 
@@ -180,7 +181,7 @@ def region_code(region: str) -> str:
     return f"{head}{letters}{number}"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Derived:
     """One derived name: what it names, the name, its rule, and the suffix after the prefix."""
 
@@ -198,7 +199,7 @@ class Derived:
         return self.rule.max_len - (self.rule.length(self.name) - self.rule.length(self.prefix))
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Names:
     """The names of one environment's resources: `<environment>-<role>`. Pure: no Pulumi, no I/O.
 

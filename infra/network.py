@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra import limits
 from infra.naming import region_code
+from infra.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SubnetSpec:
     name: str
     cidr: str
@@ -22,7 +23,7 @@ class SubnetSpec:
     region: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FlowLogs:
     """VPC Flow Logs on a Direct VPC egress subnet: the only record of that path, since Direct
     VPC egress does not support firewall rules logging
@@ -40,7 +41,7 @@ class FlowLogs:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PrivateServicesAccess:
     """Private services access: an allocated range and the one servicenetworking peering a VPC
     has (it belongs to the network, and every producer service of the VPC shares it).
@@ -53,7 +54,7 @@ class PrivateServicesAccess:
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class NetworkArgs:
     project: str
     region: str

@@ -13,10 +13,11 @@ as what it is, Memorystore for Redis (no cluster mode; AUTH string when it has a
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import pulumi
+
+from infra.records import record
 
 # name -> (JSON type, nullable, description)
 CONTRACT: dict[str, tuple[type, bool, str]] = {
@@ -117,7 +118,7 @@ AUTH_KINDS: tuple[AuthKind, ...] = ("auth-string", "iam", "none")
 WORDS: dict[str, tuple[str, ...]] = {"redis_product": PRODUCTS, "redis_auth": AUTH_KINDS}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StackOutputs:
     environment: str
     project: str
@@ -202,7 +203,7 @@ def flag(value: bool) -> str:
     return "true" if value else "false"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RedisClient:
     """What a client needs to know beyond host, port and TLS, with absent keys resolved."""
 

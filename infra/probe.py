@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_gcp as gcp
@@ -19,6 +19,7 @@ from infra.cloud_run import (
     vpc_access,
 )
 from infra.config import ProbeSettings
+from infra.records import record
 
 
 def revision_uri(revision: str) -> str:
@@ -27,7 +28,7 @@ def revision_uri(revision: str) -> str:
     return re.sub(r"/services/[^/]+/revisions/", "/revisions/", revision)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ConnectivityTestSpec:
     """A Connectivity Test from a service's revision to the product's endpoint. The destination is
     exactly one kind: the Memorystore for Redis instance, the Redis Cluster, or (Memorystore for
@@ -96,7 +97,7 @@ class ConnectivityTestSpec:
         return "the Memorystore endpoint (by IP)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RedisProbeArgs:
     settings: ProbeSettings
     project: str

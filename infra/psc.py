@@ -10,13 +10,15 @@ infra/shared_vpc.py reads them from the platform stack instead, as a `PscPath` o
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class PscPath:
     """What the rest of the stack reads, whoever owns the path: the PSC subnet (its id and its
     range, the egress rule's destination), the policy's id, and what the instance must wait for
@@ -28,7 +30,7 @@ class PscPath:
     ready: Sequence[pulumi.Resource] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PrivateServiceConnectArgs:
     project: str
     region: str

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
 
 from infra.config import RedisSettings
+from infra.records import record
 
 PERSISTENCE_PERIODS = {
     "1h": "ONE_HOUR",
@@ -29,7 +30,7 @@ def ca_bundle(certs: Sequence[Any] | None) -> str:
     return "".join(pems)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RedisArgs:
     """The instance's settings as the stack file resolved them, plus the wiring: where it lives,
     its derived names, the network it joins and what it must wait for."""

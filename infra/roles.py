@@ -24,12 +24,12 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra import facts
 from infra.config import SHARED_VPC_OUTPUTS, StackConfig
+from infra.records import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ STACK_REFERENCE = "pulumi:pulumi:StackReference"
 _ROLES_PAGE = "https://cloud.google.com/iam/docs/roles-permissions/"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Need:
     """What the deployer needs for one type: `roles` (predefined, the narrowest Google documents
     that hold `calls`), and the page listing the roles' permissions."""
@@ -202,7 +202,7 @@ class RolesError(ValueError):
     project that is neither the stack's nor its Shared VPC host's."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Use:
     """One type the program registers (or a provider function it invokes), and where."""
 

@@ -23,7 +23,7 @@ service agent, which is no per-API agent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import pulumi
@@ -33,6 +33,7 @@ from infra import apis as api
 from infra.config import SHARED_VPC_OUTPUTS, SharedVpcConfig
 from infra.identities import ServiceAgent, service_agent
 from infra.psc import PscPath
+from infra.records import record
 
 # Google's ranges that must reach a connector's VMs: its serverless infrastructure, and the
 # health checkers ("Required firewall rules for connectors in service projects",
@@ -52,7 +53,7 @@ def cloud_services_agent(number: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat("serviceAccount:", number, "@cloudservices.gserviceaccount.com")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class HostNetwork:
     """The host's network as this stack sees it: every value an input (a literal from the stack
     file, or an output of the platform stack)."""
@@ -172,7 +173,7 @@ def host_psc(host: HostNetwork, service_class: str, region: str) -> PscPath:
     )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SharedVpcAccessArgs:
     host: HostNetwork
     service_project: str

@@ -9,7 +9,6 @@ for the connector or the firewall rule, and the connector does not wait for Redi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -34,6 +33,7 @@ from infra.network import FlowLogs, Network, NetworkArgs, PrivateServicesAccess,
 from infra.outputs import StackOutputs
 from infra.probe import ConnectivityTestSpec, RedisProbe, RedisProbeArgs
 from infra.psc import PrivateServiceConnect, PrivateServiceConnectArgs, PscPath
+from infra.records import record
 from infra.redis import Redis, RedisArgs
 from infra.shared_vpc import (
     HostNetwork,
@@ -60,7 +60,7 @@ def _root_urn(type_: str, name: str) -> str:
     return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{name}"
 
 
-@dataclass
+@record
 class _Egress:
     """How the services of one region leave Cloud Run for the VPC, and what the Redis rule
     targets there."""
@@ -70,13 +70,13 @@ class _Egress:
     target_tag: pulumi.Input[str]
 
 
-@dataclass
+@record
 class _Subnet:
     name: pulumi.Input[str]
     id: pulumi.Input[str]
 
 
-@dataclass
+@record
 class _Net:
     """The network the stack uses, its own or a Shared VPC host's (`host`): what the other
     steps read, whichever owns it."""

@@ -30,7 +30,7 @@ import tempfile
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ import grpc
 from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
 
+from infra.records import record
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 
@@ -81,7 +82,7 @@ STACK_ENV = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Waiver:
     """The policy-config exemption a finding was reported under (preflight/relays.py)."""
 
@@ -89,7 +90,7 @@ class Waiver:
     expires: str  # ISO date, as written in the policy config
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Diagnostic:
     policy: str
     level: str  # advisory | mandatory | ...
@@ -104,7 +105,7 @@ class Diagnostic:
         return "can't run policy" in self.message
 
 
-@dataclass
+@record
 class PolicyInfo:
     name: str
     description: str
@@ -113,7 +114,7 @@ class PolicyInfo:
     kind: str  # resource | stack
 
 
-@dataclass
+@record
 class Verdict:
     pack: str
     version: str

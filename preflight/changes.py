@@ -28,12 +28,12 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra import facts
 from infra.config import PROJECT
+from infra.records import record
 from preflight import wire
 from preflight.diff import PENDING, Step, against_state, value_at
 from preflight.graph import Graph, RecordedResource
@@ -91,7 +91,7 @@ def _project(urn: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hazard:
     """A step that must not pass unnoticed."""
 

@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from infra import facts
+from infra.records import record
 from preflight import wire
 from preflight.graph import Graph, RecordedResource
 from preflight.replacements import (
@@ -79,7 +80,7 @@ TAINTED = "tainted (`pulumi state taint`)"
 INIT_ERROR = "#initerror"  # step_generator.go:3166 initErrorSpecialKey
 
 
-@dataclass
+@record
 class Step:
     urn: str
     type: str
@@ -159,7 +160,7 @@ def _compare(old: Any, new: Any, path: str, out: _Found, top: bool, filled: Iter
     out.changed.append(path)
 
 
-@dataclass
+@record
 class _Found:
     changed: list[str] = field(default_factory=list)
     computed: list[str] = field(default_factory=list)

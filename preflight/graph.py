@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
+
+from infra.records import record
 
 
 class GraphError(ValueError):
@@ -21,7 +23,7 @@ class GraphError(ValueError):
 STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
-@dataclass
+@record
 class RecordedResource:
     urn: str
     type: str
@@ -61,7 +63,7 @@ FIELD_TYPES: dict[str, type] = {
 }
 
 
-@dataclass
+@record
 class Graph:
     project: str
     stack: str

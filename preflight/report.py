@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -15,6 +14,7 @@ from urllib.parse import urlparse
 import yaml
 
 from infra import facts
+from infra.records import record
 from preflight import relays, wire
 from preflight.analyzer import Diagnostic, Verdict
 from preflight.graph import Graph, RecordedResource
@@ -26,7 +26,7 @@ POLICY_DOCS = "docs/policies.md"  # one `### <policy>` section per policy
 FINGERPRINT = "preflightFinding/v1"
 
 
-@dataclass
+@record
 class StackResult:
     graph: Graph
     verdict: Verdict
@@ -246,7 +246,7 @@ def _protect(r: RecordedResource, _groups: dict[str, str]) -> Any:
     return r.protect
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class StackKey:
     """One input of a redis-vpc resource that the program sets from a stack-file key (read from
     infra/stack.py and the components). A finding on a resource of this type whose message
@@ -419,7 +419,7 @@ STACK_KEYS: tuple[StackKey, ...] = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KeyLine:
     key: str  # the full config key, `redis-vpc:redis.transitEncryption`
     line: int  # 1-based, the key's line in the stack file

@@ -31,10 +31,11 @@ import codecs
 import gzip
 import json
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from infra.records import record
 from preflight import wire
 
 VERSIONS = (3, 4)  # apitype DeploymentSchemaVersionCurrent, DeploymentSchemaVersionLatest
@@ -89,7 +90,7 @@ class StateError(ValueError):
     """The file is not a stack export this gate can read; the message names what is wrong."""
 
 
-@dataclass
+@record
 class StateResource:
     urn: str
     type: str
@@ -148,7 +149,7 @@ class StateResource:
 OPERATION_TYPES = ("creating", "updating", "deleting", "reading", "importing")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PendingOperation:
     """An operation the engine started and never saw finish (the CLI was interrupted):
     `deployment.pending_operations[]`, apitype/core.go:374-379 OperationV2."""
@@ -157,7 +158,7 @@ class PendingOperation:
     resource: StateResource  # the state the engine used to start it (a create's: its inputs)
 
 
-@dataclass
+@record
 class State:
     version: int
     stack: str
