@@ -72,7 +72,10 @@ def from_struct(struct: Any) -> dict[str, Any]:
     """A protobuf Struct as plain values: what `json_format.MessageToDict` gives for one (keys
     in the Struct's own order, every number a float, a non-finite number refused with its
     ValueError), read directly instead of through the message's descriptors: the gate converts
-    every registration's inputs and outputs."""
+    every registration's inputs and outputs. The pack has the same conversion on its side
+    (policies/guardrails/sdk.py `struct_to_dict`): neither can import the other (the pack runs
+    in its own directory; its module patches the policy SDK on import), and
+    tests/test_wire_struct.py holds both to json_format's answer."""
     return {key: _from_value(value) for key, value in struct.fields.items()}
 
 

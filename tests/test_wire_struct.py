@@ -8,6 +8,7 @@ import random
 
 import pytest
 from google.protobuf import json_format, struct_pb2
+from guardrails.sdk import struct_to_dict
 
 from preflight.wire import from_struct
 
@@ -35,7 +36,7 @@ def test_every_struct_converts_as_message_to_dict_does():
         s.update({f"p{i}": _value(rng, 0) for i in range(rng.randrange(0, 8))})
         mine, theirs = from_struct(s), json_format.MessageToDict(s)
         assert mine == theirs
-        assert repr(mine) == repr(theirs)  # same key order, same float/int/bool types
+        assert repr(mine) == repr(theirs) == repr(struct_to_dict(s))  # order, float/bool types
     empty = struct_pb2.Struct()
     empty.fields["unset"].Clear()  # a Value with no kind: null, as MessageToDict reads it
     assert from_struct(empty) == json_format.MessageToDict(empty) == {"unset": None}
