@@ -291,7 +291,7 @@ def _schema_problems(policy: str, schema: Mapping[str, Any], props: Mapping[str,
 
 # Where the schema check's "no problem" verdicts are kept between runs (a directory; empty: none).
 CACHE_ENV = "PREFLIGHT_CACHE_DIR"
-_VERDICT_FORMAT = "preflight policy-config verdict 1"
+_VERDICT_FORMAT = "preflight policy-config verdict 2"
 
 
 def _cache_dir() -> Path | None:
@@ -318,16 +318,22 @@ _FORMAT_LIBRARIES = (
 )
 
 
+# jsonschema and the libraries it reads schemas with: an upgrade of any of them rewrites its files.
+_VALIDATOR_LIBRARIES = ("jsonschema", "jsonschema_specifications", "referencing")
+
+
 @functools.cache
 def _checking_code() -> list[Any]:
     """What, besides the schemas and configs, decides the check's verdict (see
-    _config_verdict_key): a hash of this module's source, the Python version, and each optional
-    format library's location and modification time (None when not installed). Found without
-    importing any of them."""
+    _config_verdict_key): a hash of this module's source, the Python version, and where the
+    validator (jsonschema, with the libraries it reads schemas with) and each optional format
+    library is installed and when its module file last changed (None when not installed).
+    Found without importing any of them, nor `importlib.metadata` (its `version("jsonschema")`
+    took 7 ms of every run, on the path the program waits on)."""
     import importlib.util
 
     libraries: list[Any] = []
-    for name in _FORMAT_LIBRARIES:
+    for name in (*_VALIDATOR_LIBRARIES, *_FORMAT_LIBRARIES):
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -344,22 +350,20 @@ def _checking_code() -> list[Any]:
 
 def _config_verdict_key(checks: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> str:
     """A hash of everything the schema check's verdict depends on: every policy's full schema
-    and its config (defaults filled in), and the validator's version. The CLI runs this check on
+    and its config (defaults filled in), and the validator's install. The CLI runs this check on
     every run, file or no file (pkg/engine/update.go loadPolicyPlugins ->
     pkg/resource/analyzer/config.go ReconcilePolicyPackConfig -> validatePolicyPackConfig), and
     it is a pure function of those: a repeat run with the same pack and config can take the
     verdict from disk and not import jsonschema at all (about 0.05 s of a 1 s gate). The
     checking code is part of what the verdict depends on: this module's own source (the check,
-    its rules and its validator are here), the Python that runs it, and the optional libraries
-    jsonschema's format checker uses when they are installed (where each is, and when it last
-    changed). Empty when a value has no JSON form (never cached)."""
-    from importlib.metadata import version
-
+    its rules and its validator are here), the Python that runs it, and jsonschema, the
+    libraries it reads schemas with and the optional libraries its format checker uses when
+    they are installed (where each is, and when it last changed). Empty when a value has no
+    JSON form (never cached)."""
     try:
         text = json.dumps(
             [
                 _VERDICT_FORMAT,
-                version("jsonschema"),
                 _checking_code(),
                 [list(c) for c in checks],
             ],

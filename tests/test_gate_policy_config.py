@@ -367,3 +367,37 @@ def test_the_gate_with_a_warm_cache_judges_and_refuses_as_without(dev_graph, tmp
     config, message = BAD["wrong type"]
     refused = run_with_config(tmp_path, dev_graph, config)
     assert refused.returncode == 2 and refused.stderr.startswith("error: " + message)
+
+
+def test_another_install_of_the_validator_is_checked_again(policies, checks, tmp_path, monkeypatch):
+    """The key holds where jsonschema (and the libraries it reads schemas with) is installed and
+    when its module file changed, read without importing it: an upgrade rewrites that file, and
+    the verdict of the old install is not taken for the new one."""
+    import importlib.util
+    import os
+
+    fake = tmp_path / "jsonschema" / "__init__.py"
+    fake.parent.mkdir()
+    fake.write_text("")
+    real_find = importlib.util.find_spec
+
+    def find(name, *args):
+        if name == "jsonschema":
+            return importlib.util.spec_from_file_location("jsonschema", fake)
+        return real_find(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find)
+    analyzer._checking_code.cache_clear()
+    try:
+        resolve_policy_config(policies, GOOD)
+        checks.clear()
+        analyzer._checking_code.cache_clear()
+        resolve_policy_config(policies, GOOD)
+        assert checks == []  # the same install: from the cache
+        os.utime(fake, ns=(10**18, 10**18))  # reinstalled
+        analyzer._checking_code.cache_clear()
+        resolve_policy_config(policies, GOOD)
+        assert sorted(checks) == sorted(p.name for p in policies)  # checked again
+        assert len(entries(tmp_path)) == 2
+    finally:
+        analyzer._checking_code.cache_clear()
