@@ -286,6 +286,12 @@ def observe(kind: str, name: str) -> dict[str, Any]:
         ((a, k) for a, k in DECLS[name][3] if attempt(lambda a=a, k=k: cls(*a, **k))[0] == "ok")
     )
     made.append(sub(*first[0], **first[1]))
+    # Which attributes two instances hold as the very same object: a default_factory is called
+    # for each instance, never once for all (the observations above compare by value only).
+    out["shared"] = [
+        [sorted(k for k, v in vars(a).items() if k in vars(b) and vars(b)[k] is v) for b in made]
+        for a in made
+    ]
     if name == "Node":  # a recursive repr
         made[0].child = made[0]
     out["eq"] = [[a == b for b in made] for a in made]
