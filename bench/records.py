@@ -1,8 +1,8 @@
 """infra.records.record against the stdlib dataclasses it replaced: what the classes cost to make
 on every run, and what a record costs per instance (its __init__ is generic, not generated).
 
-Two trees side by side: this one, and `--before REF` (default `main`) exported with `git archive`
-into a temporary directory, both compiled first (`compileall`, as `make preflight` does). Every
+Two trees side by side: this one, and `--before REF` (default 7e3e08e, the last commit with
+stdlib dataclasses) exported with `git archive` into a temporary directory, both compiled first (`compileall`, as `make preflight` does). Every
 figure is the median of `--runs` fresh processes per tree, run interleaved (before, after,
 before, ...) so that the machine's load, which moves from one minute to the next, falls on both:
 
@@ -13,7 +13,7 @@ before, ...) so that the machine's load, which moves from one minute to the next
 - construction: ns per call of `RecordedResource`, `StateResource` and `Diagnostic` as the gate
   makes them (keywords; `timeit`, best of 5 repeats in each process).
 
-    python -m bench.records [--before main] [--runs 15]
+    python -m bench.records [--before 7e3e08e] [--runs 15]
 """
 
 from __future__ import annotations
@@ -117,7 +117,8 @@ def _run(tree: Path, code: str, *args: str) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--before", default="main", help="the git ref to compare with (main)")
+    # 7e3e08e: the last commit whose records were stdlib dataclasses.
+    p.add_argument("--before", default="7e3e08e", help="the git ref to compare with")
     p.add_argument("--runs", type=int, default=15)
     p.add_argument("--number", type=int, default=20000, help="constructions per timeit repeat")
     args = p.parse_args(argv)

@@ -563,13 +563,14 @@ class PolicyPackProcess:
         self.python = python
         self.start_timeout = start_timeout
         self.engine = _Engine()
-        self._prepared = False  # `prepare`'s Connect and Configure done, not yet used
         self._stopping = threading.Lock()  # stop() from a failed connect and from the caller
         self._prepare_error: BaseException | None = None
+        # The policy config `prepare` configures the pack with (None: no `prepare`, or its
+        # Configure already taken by `evaluate`), and whether `begin_prepare` has yet to send it.
         self._preconfigured: Mapping[str, Any] | None = None
-        # `prepare` asked for Connect and Configure, which `begin_prepare` has not done yet.
         self._prepare_armed = False
-        self._prepare_config: Mapping[str, Any] | None = None
+        self._policies: list[PolicyInfo] = []
+        self._policies_of: Any = object()  # the GetAnalyzerInfo answer `_policies` was read from
         self._prepare_lock = threading.Lock()  # begin_prepare against stop, from two threads
         self._last_config: Mapping[str, Any] = {}  # what the last Configure sent
         # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
@@ -659,7 +660,6 @@ class PolicyPackProcess:
         time, the pack being idle by then (docs/performance.md)."""
         assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
-        self._prepare_config = policy_config
         self._prepare_armed = True
 
     def begin_prepare(self, wait: bool = True) -> None:
@@ -667,16 +667,16 @@ class PolicyPackProcess:
         was not called, or this has been done, or the pack was stopped; with `wait=False`,
         nothing until the pack has printed its port line (it never waits for the pack's start).
         What fails is kept for `evaluate` to raise."""
+        if not self._prepare_armed:  # every registration once it is done: no lock taken
+            return
         with self._prepare_lock:
             if not self._prepare_armed or (not wait and not self._port_line_ready()):
                 return
             self._prepare_armed = False
-            policy_config, self._prepare_config = self._prepare_config, None
         try:
             self.connect()
-            self.configure(policy_config)
+            self.configure(self._preconfigured)
             self._configured.set()
-            self._prepared = True
         except Exception as exc:  # noqa: BLE001 - raised again by evaluate
             self._prepare_error = exc
 
@@ -692,15 +692,16 @@ class PolicyPackProcess:
         except (OSError, ValueError):
             return True
 
-    def _wait_prepared(self) -> bool:
-        """`prepare`'s Connect and Configure, done now if they were not: True once when they
-        configured the pack (raises what they raised)."""
+    def _take_prepared(self) -> Mapping[str, Any] | None:
+        """`prepare`'s Connect and Configure, done now if they were not: the policy config
+        they configured the pack with, once (None when there was no `prepare`, or it was
+        taken); raises what they raised."""
         self.begin_prepare()
         if self._prepare_error is not None:
             exc, self._prepare_error = self._prepare_error, None
             raise exc
-        done, self._prepared = self._prepared, False
-        return done
+        taken, self._preconfigured = self._preconfigured, None
+        return taken if self._configured.is_set() else None
 
     def stderr_tail(self, limit: int = 4000) -> str:
         if self._stderr is None:
@@ -792,6 +793,14 @@ class PolicyPackProcess:
     # -- protocol -------------------------------------------------------------------------
     @property
     def policies(self) -> list[PolicyInfo]:
+        """The pack's policies as GetAnalyzerInfo described them: read once per answer
+        (Configure and the verdict both ask)."""
+        if self._policies_of is not self.info:
+            self._policies = self._read_policies()
+            self._policies_of = self.info
+        return list(self._policies)
+
+    def _read_policies(self) -> list[PolicyInfo]:
         out = []
         for p in self.info.policies:
             schema: dict[str, Any] = {"properties": {}}
@@ -1085,7 +1094,7 @@ class PolicyPackProcess:
     def evaluate(self, graph: Graph, policy_config: Mapping[str, Any] | None = None) -> Verdict:
         """Configure, Analyze every resource, then AnalyzeStack: one full `preview --policy-pack`.
         After `prepare(policy_config)`, the Configure it sent stands."""
-        if not self._wait_prepared() or dict(policy_config or {}) != self._preconfigured:
+        if self._take_prepared() != dict(policy_config or {}):
             self._drop_streamed()  # answers under another Configure
             self.configure(policy_config)
         # The program's own stack config: its default providers' inputs.

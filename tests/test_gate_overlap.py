@@ -181,8 +181,9 @@ def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers)
     assert not pack._configured.is_set() and pack._channel is None  # it did not wait
     pack.stop()  # at once, as a program that fails early does
     assert pack._proc is None
-    pack.begin_prepare()  # a stopped pack is never connected
+    pack.begin_prepare()  # a stopped pack is never connected: not even tried
     assert not pack._configured.is_set() and pack._channel is None
+    assert pack._prepare_error is None
 
 
 def _empty_graph():
@@ -449,3 +450,23 @@ def test_a_program_with_its_own_provider_is_streamed_once_and_configured_once(
     monkeypatch.setattr(PolicyPackProcess, "stream", lambda self, r: None)
     after = run_preflight(*args)
     assert (after.returncode, after.stdout) == (run.returncode, run.stdout)
+
+
+def test_the_packs_policies_are_read_once_per_answer(monkeypatch, no_leftovers):
+    """Configure and the verdict both ask for the pack's policies: GetAnalyzerInfo's answer is
+    read into them once, and a new answer is read again."""
+    reads: list[int] = []
+    real = PolicyPackProcess._read_policies
+
+    def counting(self):
+        reads.append(id(self.info))
+        return real(self)
+
+    monkeypatch.setattr(PolicyPackProcess, "_read_policies", counting)
+    assert run_preflight("production", "--no-plan").returncode == 0
+    assert len(reads) == 1
+    pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
+    pack.info = type("Info", (), {"policies": []})()
+    assert pack.policies == [] and pack.policies == [] and len(reads) == 2
+    pack.info = type("Info", (), {"policies": []})()  # another answer
+    assert pack.policies == [] and len(reads) == 3
