@@ -653,11 +653,12 @@ class PolicyPackProcess:
 
         Not on a thread, and not while the program imports its provider packages (the pack
         starts meanwhile, importing the SDK, which takes less time): a thread that connected
-        beside the import took the GIL from it at each of its steps (about 130 more context
-        switches of the main thread), and one started at the first registration waited about
-        5 ms for the GIL at each step (the switch interval), so it had not configured the pack
-        when the program ended and nothing was streamed. Here the calls take the pack's reply
-        time, the pack being idle by then (docs/performance.md)."""
+        beside the import took the GIL from it at each of its steps (the main thread was
+        switched out 117 times during the program's run instead of 2.5), and one started at the
+        first registration waited for the GIL behind the busy program (connect 64 ms, Configure
+        56 ms in a traced run), so it had not configured the pack when the program ended and
+        nothing was streamed. Here the calls take the pack's reply time, about 20 ms, the pack
+        being idle by then (docs/performance.md)."""
         assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
         self._prepare_armed = True
