@@ -3,9 +3,10 @@
 The pack is started as the CLI's python analyzer plugin starts it:
 `python -u -m pulumi.policy <engine-address> <pack-dir>` with cwd = the pack and PULUMI_PROJECT,
 PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its port on stdout.
-A small engine server answers the pack's log calls. Then, as the CLI does: Handshake (older packs
-answer UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its
-config with the schema defaults filled in, ConfigureStack, Analyze per resource (inputs), and
+A small engine server answers the pack's log calls. Then, as the CLI's policy proxy and engine
+do (`PolicyPackProcess._handshake`): ConfigureStack (older packs answer UNIMPLEMENTED),
+GetAnalyzerInfo, Configure with every policy's enforcement level and its config with the schema
+defaults filled in, Analyze per resource (inputs), and
 AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
 a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
 carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
@@ -744,22 +745,34 @@ class PolicyPackProcess:
         return line
 
     def _handshake(self) -> None:
+        """The pack's first calls, as a current CLI makes them. The python language host runs a
+        policy pack behind a proxy (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go
+        RunPlugin, `sdk.NewPolicyProxy`) that answers the engine's Handshake itself, starts the
+        pack once the engine's ConfigureStack has given it the stack's settings, and forwards
+        that ConfigureStack as the pack's first call (sdk/policy_proxy.go `Handshake`,
+        `Attach`; a pack that does not implement it answers UNIMPLEMENTED, which is fine). The
+        engine asks GetAnalyzerInfo next, then sends Configure (pkg/engine/update.go
+        loadPolicyPlugins); it never asks an analyzer's GetPluginInfo in an update. The first
+        call waits for the connection (`wait_for_ready`)."""
         assert self.stub is not None
-        try:
-            self.stub.Handshake(
-                analyzer_pb2.AnalyzerHandshakeRequest(
-                    engine_address="",
-                    root_directory=str(self.pack_dir),
-                    program_directory=str(self.pack_dir),
-                ),
-                wait_for_ready=True,
-                timeout=self.start_timeout,
-            )
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                raise
-        self.stub.GetPluginInfo(empty_pb2.Empty())
-        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        first = {"wait_for_ready": True, "timeout": self.start_timeout}
+        if self.stack_settings:
+            try:
+                self.stub.ConfigureStack(
+                    analyzer_pb2.AnalyzerStackConfigureRequest(
+                        stack=self.stack,
+                        project=self.project,
+                        organization="organization",
+                        dry_run=self.dry_run,
+                        config=self.config,
+                    ),
+                    **first,
+                )
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+            first = {}
+        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), **first)
 
     def stop(self) -> None:
         with self._prepare_lock:
@@ -824,18 +837,6 @@ class PolicyPackProcess:
             pc.properties.update(props)
             req.policyConfig[name].CopyFrom(pc)
         self._call(self.stub.Configure, req)
-        if not self.stack_settings:
-            return
-        self._call(
-            self.stub.ConfigureStack,
-            analyzer_pb2.AnalyzerStackConfigureRequest(
-                stack=self.stack,
-                project=self.project,
-                organization="organization",
-                dry_run=self.dry_run,
-                config=self.config,
-            ),
-        )
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """One RPC, bounded in time; a dead or stuck pack is a clear error, not a hang."""
