@@ -71,6 +71,12 @@ class PolicyPackError(RuntimeError):
 
 
 RPC_TIMEOUT = 600.0  # seconds for one Analyze/AnalyzeStack call
+# `stream` sends the program's registrations this many at a time (`evaluate` sends the rest).
+# Not one call each: grpc's channel runs its completion thread only while a call is in flight
+# (grpc/_channel.py `_run_channel_spin_thread` returns when `managed_calls` drops to 0), and the
+# pack answers a registration before the program's next one, so every call started a thread and
+# handed the GIL to it and back (docs/performance.md).
+STREAM_BATCH = 8
 # What the CLI tells a pack about the stack it judges, in its environment (the python language
 # host sets them from ConfigureStack: pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go,
 # RunPlugin, "maybeAppendEnv").
@@ -966,6 +972,8 @@ class PolicyPackProcess:
         if r.type.startswith("pulumi:providers:"):
             self._seen_providers[r.urn] = r
         self._unsent.append(r)
+        if len(self._unsent) < STREAM_BATCH:
+            return  # sent with the batch this one starts, or by `evaluate`
         if not self._configured.is_set() or self.stub is None or self._prepare_error is not None:
             return
         # Only the registrations not sent yet, with the providers they may name (a provider

@@ -328,14 +328,18 @@ def streamed(monkeypatch) -> list[int]:
 def test_registrations_are_analyzed_as_they_register_with_the_same_answers(
     monkeypatch, no_leftovers, streamed, mode
 ):
-    """Each registration's Analyze is sent when it is recorded (PolicyPackProcess.stream), as
-    the engine analyzes a resource when it registers: the calls sent while the program ran are
-    the ones used (none sent twice), and the report is byte for byte the one of a run that sends
-    every Analyze after the program."""
+    """The registrations' Analyze calls are sent as they are recorded (PolicyPackProcess.stream),
+    as the engine analyzes a resource when it registers, a batch of STREAM_BATCH at a time: the
+    calls sent while the program ran are the ones used (none sent twice), and the report is
+    byte for byte the one of a run that sends every Analyze after the program."""
+    from preflight.analyzer import STREAM_BATCH
+
     run = run_preflight("production", *mode, "--format", "json")
     assert run.returncode == 0, run.stderr
     resources = json.loads(run.stdout)["stacks"][0]["resources"]
-    assert streamed == [resources]  # every registration, the root stack included, streamed
+    # Every full batch of registrations, the root stack's included, streamed; the rest, fewer
+    # than a batch, sent by the verdict.
+    assert resources > STREAM_BATCH and streamed == [resources - resources % STREAM_BATCH]
     monkeypatch.setattr(PolicyPackProcess, "stream", lambda self, r: None)
     after = run_preflight("production", *mode, "--format", "json")
     assert streamed[1:] == [0] and (after.returncode, after.stdout) == (0, run.stdout)
@@ -366,7 +370,7 @@ def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_i
 ):
     """`prepare` makes no channel and starts no thread: the program's first registration
     connects and configures the pack, on the program's thread, once the pack has printed its
-    port (here it has: the wrapper waits for it), so every registration is streamed. A program's
+    port (here it has: the wrapper waits for it), so every full batch is streamed. A program's
     imports seen with a thread connecting beside them ran slower (PolicyPackProcess.prepare)."""
     from preflight import gate
 
@@ -401,7 +405,10 @@ def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_i
     configured, channel, active = seen["before"]
     assert (configured, channel) == (False, None) and active <= threads + 1  # the engine's server
     assert seen["first"] is True  # the first registration configured the pack
-    assert counts == [json.loads(run.stdout)["stacks"][0]["resources"]]  # all streamed
+    from preflight.analyzer import STREAM_BATCH
+
+    resources = json.loads(run.stdout)["stacks"][0]["resources"]
+    assert counts == [resources - resources % STREAM_BATCH]  # every full batch streamed
 
 
 EXPLICIT_PROVIDER_PROGRAM = """\
@@ -426,7 +433,11 @@ def test_a_program_with_its_own_provider_is_streamed_once_and_configured_once(
     """A program we did not ship, with an explicit provider: each streamed request carries the
     provider the finished graph gives it, so every streamed answer is used (the pack is
     configured once, by `prepare`, never again to start over) and the report is the one of a
-    run without streaming. (No shipped stack or third-party program has one.)"""
+    run without streaming. (No shipped stack or third-party program has one.) In batches of
+    two, so that the provider and what uses it go in different batches."""
+    from preflight import analyzer
+
+    monkeypatch.setattr(analyzer, "STREAM_BATCH", 2)
     (tmp_path / "Pulumi.yaml").write_text("name: edge\nruntime: python\n")
     (tmp_path / "Pulumi.eu.yaml").write_text(
         "config:\n  gcp:project: acme-eu\n  gcp:region: europe-west1\n"
@@ -445,7 +456,7 @@ def test_a_program_with_its_own_provider_is_streamed_once_and_configured_once(
     assert run.returncode in (0, 1), run.stderr
     graph = json.loads(run.stdout)["stacks"][0]
     assert graph["resources"] >= 5  # the stack, the provider, network, subnet, bucket
-    assert streamed == [graph["resources"]]
+    assert streamed == [graph["resources"] - graph["resources"] % 2]
     assert len(configured) == 1  # prepare's: no streamed request had to be sent again
     monkeypatch.setattr(PolicyPackProcess, "stream", lambda self, r: None)
     after = run_preflight(*args)

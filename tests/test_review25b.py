@@ -25,9 +25,11 @@ def test_a_streamed_analyze_whose_answer_is_dropped_leaves_no_finding_behind(
     graph does not have is cancelled, but the pack has already judged it, and what it queued for
     its relays (outside_production.PENDING, exemptions.PENDING) is reported by AnalyzeStack. Here
     the firewall is streamed with weak logging and the graph holds the program's own inputs: the
-    report must be the one of a run without streaming."""
+    report must be the one of a run without streaming. One registration at a time, so that the
+    firewall is streamed whatever its place in the program."""
     from preflight import gate
 
+    monkeypatch.setattr(analyzer, "STREAM_BATCH", 1)
     real_run = gate.run_program
 
     def run_when_configured(*args, on_register=None, **kwargs):
