@@ -14,7 +14,6 @@ value (CIDR shape, overlaps, derived GCP names, production requirements) are che
 
 from __future__ import annotations
 
-import difflib
 import functools
 import ipaddress
 import json
@@ -1007,6 +1006,8 @@ def decode_namespace(
 
 
 def _unknown_key_rule(key: str, known: Iterable[str]) -> str:
+    import difflib  # only for a key that is wrong: not imported by every run
+
     known = sorted(known)
     near = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     hint = f"did you mean {near[0]}? " if near else ""

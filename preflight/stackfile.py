@@ -354,8 +354,10 @@ def load_stack_config(project_dir: Path, stack: str) -> dict[str, str]:
         raise StackFileError(f"{path.name}: must be a mapping with a 'config' key")
     lines = key_lines(path)
     for key in data:
+        if key in STACK_FILE_KEYS:
+            continue  # (the fuzzy match, and difflib's import, only for a key that is not one)
         near = did_you_mean(str(key), STACK_FILE_KEYS)
-        if key not in STACK_FILE_KEYS and near:
+        if near:
             raise StackFileError(
                 f"{path.name}: line {lines.get(str(key), '?')}: {key} is not a stack file key: "
                 f"{near} (the Pulumi CLI ignores an unknown key and everything under it)"
