@@ -1628,3 +1628,32 @@ def test_the_pack_serves_on_two_threads_and_uninstall_restores_the_pool(patched)
         assert sdk_policy.futures is concurrent.futures
     finally:
         assert sdk.install()
+
+
+def test_analyzer_info_is_built_once_and_is_the_sdks_answer(patched, monkeypatch):
+    """GetAnalyzerInfo's answer is built when the servicer is (before the pack prints its
+    port), from what the SDK would build it from: each call hands out a copy equal, byte for
+    byte, to the unpatched SDK's answer for the same pack, and the SDK's builder is not run
+    again."""
+    policies = guardrails_policies.all_policies()
+    init = ("redis-vpc-guardrails", "1.2.3", policies, EnforcementLevel.ADVISORY)
+    original = ORIGINAL_SERVICER(*init)
+    want = original.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    servicer = patched(*init)
+    built: list[int] = []
+    real = ORIGINAL_SERVICER.GetAnalyzerInfo
+
+    def counting(self, request, context):
+        built.append(1)
+        return real(self, request, context)
+
+    monkeypatch.setattr(ORIGINAL_SERVICER, "GetAnalyzerInfo", counting)
+    first = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    second = servicer.GetAnalyzerInfo(empty_pb2.Empty(), None)
+    assert built == []  # built at construction, not per call
+    assert len(want.policies) == len(policies) > 20
+    for answer in (first, second):
+        assert answer.SerializeToString(deterministic=True) == want.SerializeToString(
+            deterministic=True
+        )
+    assert first is not second  # each caller its own copy
