@@ -4,7 +4,7 @@ The pack is started as the CLI's python analyzer plugin starts it:
 `python -u -m pulumi.policy <engine-address> <pack-dir>` with cwd = the pack and PULUMI_PROJECT,
 PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its port on stdout.
 A small engine server answers the pack's log calls. Then, as the CLI's policy proxy and engine
-do (`PolicyPackProcess._handshake`): ConfigureStack (older packs answer UNIMPLEMENTED),
+do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer UNIMPLEMENTED),
 GetAnalyzerInfo, Configure with every policy's enforcement level and its config with the schema
 defaults filled in, Analyze per resource (inputs), and
 AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
@@ -29,7 +29,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent import futures
 from dataclasses import field
 from pathlib import Path
@@ -539,6 +540,20 @@ def terminate_all() -> None:
                 getattr(proc, "terminate_nowait", proc.terminate)()
 
 
+class _PrepareOnImport:
+    """A meta path finder that finds nothing (every import goes on to the next finder): at the
+    program's imports it lets the pack being prepared take its next step, which never waits
+    (PolicyPackProcess.prepare). Removed from `sys.meta_path` once the pack is configured,
+    has failed, or is stopped."""
+
+    def __init__(self, pack: PolicyPackProcess) -> None:
+        self.pack = pack
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        self.pack._advance_on_import()
+        return None
+
+
 class PolicyPackProcess:
     """A running policy pack. Use as a context manager; it is stopped on exit."""
 
@@ -578,7 +593,18 @@ class PolicyPackProcess:
         self._prepare_armed = False
         self._policies: list[PolicyInfo] = []
         self._policies_of: Any = object()  # the GetAnalyzerInfo answer `_policies` was read from
-        self._prepare_lock = threading.Lock()  # begin_prepare against stop, from two threads
+        # begin_prepare and the import hook against stop, from two threads (reentrant: a
+        # SIGTERM's handler stops the pack on the thread that may hold it).
+        self._prepare_lock = threading.RLock()
+        # `prepare`'s calls under way: a generator of their futures (`_calls_until_configured`)
+        # and the call sent last; the import hook that advances them while the program
+        # imports (`_PrepareOnImport`); whether this thread is advancing them (an import made
+        # while it does calls the hook again); when the hook may next look at the pack.
+        self._preparing: Iterator[Any] | None = None
+        self._prepare_step: Any = None
+        self._hook: _PrepareOnImport | None = None
+        self._advancing = False
+        self._next_look = 0.0
         self._last_config: Mapping[str, Any] = {}  # what the last Configure sent
         # `stream`: set once `prepare` has configured the pack; the registrations not yet sent;
         # URN -> the Analyze requests sent while the program ran, with their futures.
@@ -650,53 +676,126 @@ class PolicyPackProcess:
 
     def prepare(self, policy_config: Mapping[str, Any] | None = None) -> None:
         """Connect and Configure before the first Analyze, without waiting for the pack to
-        start: `begin_prepare` does it on the caller's thread at the program's first
-        registration (`stream`) once the pack has printed its port, else at a later one, else
-        when `evaluate` needs it, which raises what it raised. The engine, too, loads and
-        configures its analyzers before the program runs (pulumi/pulumi pkg/engine/update.go
-        newUpdateSource, "Step 2: Load policy packs and plugins": loadPolicyPlugins calls
-        `analyzer.Configure`, update.go:927, before the program's EvalRunInfo is made): the
-        order of the calls the pack sees is the same.
+        start. The engine, too, loads and configures its analyzers before the program runs
+        (pulumi/pulumi pkg/engine/update.go newUpdateSource, "Step 2: Load policy packs and
+        plugins": loadPolicyPlugins calls `analyzer.Configure`, update.go:927, before the
+        program's EvalRunInfo is made): the order of the calls the pack sees is the same.
 
-        Not on a thread, and not while the program imports its provider packages (the pack
-        starts meanwhile, importing the SDK, which takes less time): a thread that connected
-        beside the import took the GIL from it at each of its steps (the main thread was
-        switched out 117 times during the program's run instead of 2.5), and one started at the
-        first registration waited for the GIL behind the busy program (connect 64 ms, Configure
-        56 ms in a traced run), so it had not configured the pack when the program ended and
-        nothing was streamed. Here the calls take the pack's reply time, about 20 ms, the pack
-        being idle by then (docs/performance.md)."""
+        On the program's own thread, while it imports its provider packages (the pack starts
+        meanwhile and is ready before they are loaded): an import hook (`_PrepareOnImport`)
+        looks, at the program's imports, whether the pack has printed its port, then sends
+        each call and goes on importing, and sends the next once the pack has answered. The
+        pack is configured long before the program's first registration, which, like
+        `evaluate`, finishes what is left (`begin_prepare`), waiting for each answer; what
+        fails is raised by `evaluate`.
+
+        Not on a thread: a thread that connected beside the import took the GIL from it at
+        each of its steps (the main thread was switched out 117 times during the program's
+        run instead of 2.5), and one started at the first registration waited for the GIL
+        behind the busy program (connect 64 ms, Configure 56 ms in a traced run), so it had not
+        configured the pack when the program ended and nothing was streamed. Nor all at the
+        first registration, waiting for each answer (the previous way): the program waited
+        there for three of the pack's replies, about 10 ms (docs/performance.md)."""
         assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
         self._prepare_armed = True
+        self._hook = _PrepareOnImport(self)
+        sys.meta_path.insert(0, self._hook)
 
     def begin_prepare(self, wait: bool = True) -> None:
-        """`prepare`'s Connect and Configure, now, on this thread, once: nothing when `prepare`
-        was not called, or this has been done, or the pack was stopped; with `wait=False`,
-        nothing until the pack has printed its port line (it never waits for the pack's start).
-        What fails is kept for `evaluate` to raise."""
+        """`prepare`'s Connect and Configure, finished now on this thread, each answer waited
+        for: nothing when `prepare` was not called, or this has been done, or the pack was
+        stopped. With `wait=False` (a registration), nothing while the pack has neither
+        printed its port line nor been sent a call: it never waits for the pack's start. What
+        fails is kept for `evaluate` to raise."""
         if not self._prepare_armed:  # every registration once it is done: no lock taken
             return
-        with self._prepare_lock:
-            if not self._prepare_armed or (not wait and not self._port_line_ready()):
-                return
-            self._prepare_armed = False
-        try:
-            self.connect()
-            self.configure(self._preconfigured)
-            self._configured.set()
-        except Exception as exc:  # noqa: BLE001 - raised again by evaluate
-            self._prepare_error = exc
+        if not wait and self._preparing is None and not self._port_line_ready():
+            return
+        if self._preparing is None:
+            self._port_line_ready(self.start_timeout)  # the pack's start, outside the lock
+        while self._prepare_armed:
+            step = self._prepare_step
+            if step is not None:
+                with contextlib.suppress(Exception):  # its outcome is read under the lock
+                    step.exception()  # its answer, outside the lock (the call has a deadline)
+            with self._prepare_lock:
+                if self._advancing:
+                    return  # called from an import the step below makes: it goes on there
+                self._advancing = True
+                try:
+                    self._prepare_steps(port_wait=0.0)
+                finally:
+                    self._advancing = False
 
-    def _port_line_ready(self) -> bool:
-        """Whether the pack has printed its port line (or ended: connect then says why)."""
+    def _advance_on_import(self) -> None:
+        """The import hook's step: never waits. At most once a millisecond it looks whether
+        the pack has printed its port or answered the call sent last, and if so sends the
+        next (`_prepare_steps`)."""
+        if not self._prepare_armed or self._advancing:
+            return
+        now = time.monotonic()
+        if now < self._next_look:
+            return
+        self._next_look = now + 0.001
+        if not self._prepare_lock.acquire(blocking=False):
+            return  # another thread is at it
+        try:
+            if self._advancing:
+                return
+            self._advancing = True
+            try:
+                self._prepare_steps(port_wait=None)
+            finally:
+                self._advancing = False
+        finally:
+            self._prepare_lock.release()
+
+    def _prepare_steps(self, port_wait: float | None) -> None:
+        """Under `_prepare_lock`: connect once the pack has printed its port and send the
+        first call, then the next call for each answered one, until one is unanswered or all
+        are done. `port_wait` None: only if the port line is there; else wait that long for it
+        (0: it was waited for already)."""
+        if not self._prepare_armed:
+            return
+        try:
+            if self._preparing is None:
+                if port_wait is None and not self._port_line_ready():
+                    return
+                self._open(port_wait or 0.0)
+                self._preparing = self._calls_until_configured(self._preconfigured)
+                self._prepare_step = next(self._preparing)
+            while self._prepare_step.done():
+                self._prepare_step = next(self._preparing)
+        except StopIteration:
+            self._end_prepare(configured=True)
+        except Exception as exc:  # noqa: BLE001 - raised again by evaluate
+            self._end_prepare(error=exc)
+
+    def _end_prepare(self, *, configured: bool = False, error: BaseException | None = None) -> None:
+        """`prepare` is over: configured, failed (`error`), or neither (`stop`)."""
+        with self._prepare_lock:
+            self._prepare_armed = False
+            self._preparing = self._prepare_step = None
+            hook, self._hook = self._hook, None
+            if hook is not None:
+                with contextlib.suppress(ValueError):
+                    sys.meta_path.remove(hook)
+            if error is not None:
+                self._prepare_error = error
+            elif configured:
+                self._configured.set()
+
+    def _port_line_ready(self, wait: float = 0.0) -> bool:
+        """Whether the pack has printed its port line (or ended: connect then says why),
+        waiting up to `wait` seconds for it."""
         import select
 
         stdout = self._proc.stdout if self._proc is not None else None
         if stdout is None:
             return True  # connect reports it
         try:
-            return bool(select.select([stdout], [], [], 0)[0])
+            return bool(select.select([stdout], [], [], wait)[0])
         except (OSError, ValueError):
             return True
 
@@ -718,8 +817,17 @@ class PolicyPackProcess:
         return self._stderr.read().decode(errors="replace")[-limit:]
 
     def connect(self) -> None:
+        """Wait for the pack's port, connect, and make its first calls, each answer waited for
+        (`_calls_until_configured`)."""
+        self._open(self.start_timeout)
+        for _ in self._calls_until_configured(None):
+            pass  # the generator itself waits for each answer when resumed
+
+    def _open(self, port_wait: float) -> None:
+        """Read the pack's port line (waiting up to `port_wait` seconds for it) and open the
+        channel; no call is made."""
         assert self._proc is not None and self._proc.stdout is not None
-        line = self._read_port_line()
+        line = self._read_port_line(port_wait)
         port = int(line)
         # Whatever the pack prints later goes nowhere, without ever filling the pipe.
         threading.Thread(target=_drain, args=(self._proc.stdout,), daemon=True).start()
@@ -728,15 +836,14 @@ class PolicyPackProcess:
         # grpc.channel_ready_future: that future subscribes to the channel's connectivity, whose
         # polling thread (a 0.2 s period) `close()` then waits for, 0.12 s a pack on average.
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
-        self._handshake()
 
-    def _read_port_line(self) -> str:
+    def _read_port_line(self, wait: float) -> str:
         import selectors
 
         assert self._proc is not None and self._proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self._proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout=self.start_timeout):
+        if not sel.select(timeout=wait):
             self.stop()
             raise PolicyPackError(f"the policy pack did not start within {self.start_timeout:.0f}s")
         line = self._proc.stdout.readline().decode().strip()
@@ -750,39 +857,50 @@ class PolicyPackProcess:
             raise PolicyPackError(f"the policy pack failed to start:\n{err.strip() or line}")
         return line
 
-    def _handshake(self) -> None:
-        """The pack's first calls, as a current CLI makes them. The python language host runs a
-        policy pack behind a proxy (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go
-        RunPlugin, `sdk.NewPolicyProxy`) that answers the engine's Handshake itself, starts the
-        pack once the engine's ConfigureStack has given it the stack's settings, and forwards
-        that ConfigureStack as the pack's first call (sdk/policy_proxy.go `Handshake`,
-        `Attach`; a pack that does not implement it answers UNIMPLEMENTED, which is fine). The
-        engine asks GetAnalyzerInfo next, then sends Configure (pkg/engine/update.go
-        loadPolicyPlugins); it never asks an analyzer's GetPluginInfo in an update. The first
-        call waits for the connection (`wait_for_ready`)."""
+    def _calls_until_configured(self, policy_config: Mapping[str, Any] | None) -> Iterator[Any]:
+        """The pack's first calls, as a current CLI makes them, then Configure with
+        `policy_config` unless it is None: a generator that yields each call's future once it
+        is sent and, resumed, reads its answer (waiting for it if it has not come). The python
+        language host runs a policy pack behind a proxy (pulumi/pulumi
+        sdk/python/cmd/pulumi-language-python/main.go RunPlugin, `sdk.NewPolicyProxy`) that
+        answers the engine's Handshake itself, starts the pack once the engine's ConfigureStack
+        has given it the stack's settings, and forwards that ConfigureStack as the pack's first
+        call (sdk/policy_proxy.go `Handshake`, `Attach`; a pack that does not implement it
+        answers UNIMPLEMENTED, which is fine). The engine asks GetAnalyzerInfo next, then sends
+        Configure (pkg/engine/update.go loadPolicyPlugins); it never asks an analyzer's
+        GetPluginInfo in an update. The first call waits for the connection (`wait_for_ready`)."""
         assert self.stub is not None
-        first = {"wait_for_ready": True, "timeout": self.start_timeout}
+        first: dict[str, Any] = {"wait_for_ready": True, "timeout": self.start_timeout}
         if self.stack_settings:
+            call = self.stub.ConfigureStack.future(
+                analyzer_pb2.AnalyzerStackConfigureRequest(
+                    stack=self.stack,
+                    project=self.project,
+                    organization="organization",
+                    dry_run=self.dry_run,
+                    config=self.config,
+                ),
+                **first,
+            )
+            yield call
             try:
-                self.stub.ConfigureStack(
-                    analyzer_pb2.AnalyzerStackConfigureRequest(
-                        stack=self.stack,
-                        project=self.project,
-                        organization="organization",
-                        dry_run=self.dry_run,
-                        config=self.config,
-                    ),
-                    **first,
-                )
+                call.result()
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                     raise
             first = {}
-        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty(), **first)
+        call = self.stub.GetAnalyzerInfo.future(empty_pb2.Empty(), **first)
+        yield call
+        self.info = call.result()
+        if policy_config is not None:
+            call = self.stub.Configure.future(
+                self._configure_request(policy_config), timeout=RPC_TIMEOUT
+            )
+            yield call
+            self._call(call.result)
 
     def stop(self) -> None:
-        with self._prepare_lock:
-            self._prepare_armed = False  # a stopped pack is never connected
+        self._end_prepare()  # a stopped pack is never connected, its calls left unread
         with self._stopping:
             self._stop()
 
@@ -835,6 +953,10 @@ class PolicyPackProcess:
     def configure(self, policy_config: Mapping[str, Any] | None = None) -> None:
         """Configure every policy, as the CLI does: its level and its config with defaults."""
         assert self.stub is not None
+        self._call(self.stub.Configure, self._configure_request(policy_config))
+
+    def _configure_request(self, policy_config: Mapping[str, Any] | None) -> Any:
+        """Configure's request (the config it holds is the pack's from then on)."""
         self._last_config = dict(policy_config or {})
         resolved = resolve_policy_config(self.policies, policy_config)
         req = analyzer_pb2.ConfigureAnalyzerRequest()
@@ -842,7 +964,7 @@ class PolicyPackProcess:
             pc = analyzer_pb2.PolicyConfig(enforcementLevel=LEVEL_VALUES[level])
             pc.properties.update(props)
             req.policyConfig[name].CopyFrom(pc)
-        self._call(self.stub.Configure, req)
+        return req
 
     def _call(self, fn: Any, *args: Any) -> Any:
         """One RPC, bounded in time; a dead or stuck pack is a clear error, not a hang."""

@@ -169,6 +169,7 @@ def test_a_pack_that_fails_to_start_is_reported_when_judging(tmp_path, no_leftov
     try:
         with pytest.raises(PolicyPackError, match="broken pack"):
             pack.evaluate(_empty_graph())
+        assert _hooks() == []
     finally:
         pack.stop()
 
@@ -183,7 +184,7 @@ def test_a_program_that_fails_while_its_pack_starts_leaves_nothing(no_leftovers)
     assert pack._proc is None
     pack.begin_prepare()  # a stopped pack is never connected: not even tried
     assert not pack._configured.is_set() and pack._channel is None
-    assert pack._prepare_error is None
+    assert pack._prepare_error is None and _hooks() == []  # nor looked at by an import
 
 
 def _empty_graph():
@@ -365,21 +366,75 @@ def test_a_streamed_answer_to_another_request_is_not_used(monkeypatch, no_leftov
     assert "firewall-logging-all-metadata" in found, run.stdout
 
 
-def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_imports(
-    monkeypatch, no_leftovers
+def _hooks() -> list[object]:
+    from preflight.analyzer import _PrepareOnImport
+
+    return [f for f in sys.meta_path if isinstance(f, _PrepareOnImport)]
+
+
+def test_the_pack_is_configured_at_the_programs_imports_on_its_own_thread(
+    monkeypatch, tmp_path, no_leftovers
 ):
-    """`prepare` makes no channel and starts no thread: the program's first registration
-    connects and configures the pack, on the program's thread, once the pack has printed its
-    port (here it has: the wrapper waits for it), so every full batch is streamed. A program's
-    imports seen with a thread connecting beside them ran slower (PolicyPackProcess.prepare)."""
+    """`prepare` makes no channel and starts no thread: the program's own imports connect and
+    configure the pack (the import hook, PolicyPackProcess.prepare), each step taken when the
+    pack has answered the last, never waiting for it: an import before the pack has printed
+    its port does nothing. Once configured, the hook is gone from sys.meta_path, and a
+    registration has nothing left to do."""
+    pack = PolicyPackProcess(ROOT / "policies", project="redis-vpc", stack="dev", dry_run=False)
+    pack.launch()
+    threads = threading.active_count()
+    pack.prepare(None)
+    (hook,) = _hooks()
+    assert sys.meta_path[0] is hook and pack._channel is None and not pack._configured.is_set()
+    modules = tmp_path / "program"
+    modules.mkdir()
+    monkeypatch.syspath_prepend(str(modules))
+    fresh = iter(range(10**6))
+
+    def program_imports(count: int) -> None:  # each a module never imported before
+        for _ in range(count):
+            name = f"_prepare_probe_{next(fresh)}"
+            (modules / f"{name}.py").write_text("X = 1\n")
+            __import__(name)
+            sys.modules.pop(name)
+            time.sleep(0.002)  # the program's import takes time; the pack answers meanwhile
+
+    try:
+        # Before the pack has printed its port (held back here), imports never wait for it.
+        monkeypatch.setattr(pack, "_port_line_ready", lambda wait=0.0: False)
+        program_imports(5)
+        assert pack._channel is None and pack._preparing is None and _hooks() == [hook]
+        monkeypatch.undo()
+        monkeypatch.syspath_prepend(str(modules))
+        deadline = time.monotonic() + 60
+        while not pack._configured.is_set() and time.monotonic() < deadline:
+            program_imports(1)
+        assert pack._configured.is_set() and pack._prepare_error is None
+        assert _hooks() == []  # gone once configured
+        # Only grpc's own threads and the pack's stdout reader: nothing of ours connected.
+        names = {t.name for t in threading.enumerate()}
+        assert threading.active_count() <= threads + 3, names
+        sent = pack._channel
+        pack.begin_prepare(wait=False)  # the first registration: nothing left to do
+        assert pack._channel is sent and pack._take_prepared() == {}
+    finally:
+        pack.stop()
+    assert _hooks() == []
+
+
+def test_a_registration_finishes_what_the_imports_left(monkeypatch, no_leftovers):
+    """A program that imports nothing after the pack has printed its port (its imports done
+    already, as in `--all` after the first stack): its first registration connects and
+    configures the pack, waiting for each answer, so every full batch is still streamed."""
     from preflight import gate
+    from preflight.analyzer import STREAM_BATCH
 
     seen: dict[str, object] = {}
     real_run = gate.run_program
 
     def watched(*args, on_register=None, **kwargs):
         pack = on_register.__self__
-        seen["before"] = (pack._configured.is_set(), pack._channel, threading.active_count())
+        seen["before"] = (pack._configured.is_set(), pack._channel)
         deadline = time.monotonic() + 60
         while not pack._port_line_ready() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -397,18 +452,15 @@ def test_the_pack_is_connected_at_the_first_registration_not_while_the_program_i
         counts.append(sum(len(sent) for sent in self._streamed.values()))
         return real_all(self, resources, window, providers)
 
-    threads = threading.active_count()
     monkeypatch.setattr(gate, "run_program", watched)
     monkeypatch.setattr(PolicyPackProcess, "analyze_all", counting)
     run = run_preflight("production", "--format", "json", "--no-plan")
     assert run.returncode == 0, run.stderr
-    configured, channel, active = seen["before"]
-    assert (configured, channel) == (False, None) and active <= threads + 1  # the engine's server
+    assert seen["before"] == (False, None)
     assert seen["first"] is True  # the first registration configured the pack
-    from preflight.analyzer import STREAM_BATCH
-
     resources = json.loads(run.stdout)["stacks"][0]["resources"]
     assert counts == [resources - resources % STREAM_BATCH]  # every full batch streamed
+    assert _hooks() == []
 
 
 EXPLICIT_PROVIDER_PROGRAM = """\
@@ -444,13 +496,13 @@ def test_a_program_with_its_own_provider_is_streamed_once_and_configured_once(
     )
     (tmp_path / "__main__.py").write_text(EXPLICIT_PROVIDER_PROGRAM)
     configured: list[object] = []
-    real_configure = PolicyPackProcess.configure
+    real_configure = PolicyPackProcess._configure_request
 
     def counting(self, policy_config=None):
-        configured.append(policy_config)
+        configured.append(policy_config)  # every Configure sent, prepare's or evaluate's
         return real_configure(self, policy_config)
 
-    monkeypatch.setattr(PolicyPackProcess, "configure", counting)
+    monkeypatch.setattr(PolicyPackProcess, "_configure_request", counting)
     args = ("eu", "--program", str(tmp_path), "--format", "json", *mode)
     run = run_preflight(*args)
     assert run.returncode in (0, 1), run.stderr

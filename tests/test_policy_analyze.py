@@ -392,7 +392,7 @@ def test_the_outage_pattern_is_refused_on_an_export(packs):
 
 
 # A pack of no one's, served by hand: it writes the name of each call it gets to CALL_LOG.
-_CALL_LOG_PACK = '''
+_CALL_LOG_PACK = """
 import os, sys, time
 from concurrent import futures
 import grpc
@@ -433,7 +433,7 @@ server.start()
 print(port, flush=True)
 while True:
     time.sleep(3600)
-'''
+"""
 
 
 def test_the_pack_gets_the_calls_a_current_cli_sends_in_its_order(monkeypatch, tmp_path):
