@@ -225,8 +225,8 @@ def begin_check(
     parts (`begin_check(...)[1]()` does both). `stack_references`: referenced stack name -> its outputs (`load_stack_references`).
     `packs`: packs launched ahead (`PackStarts`), one of which this run takes if it matches.
     The program runs now (its graph is returned), while the pack
-    starts, and is connected and configured at the program's first registration after it
-    printed its port (`PolicyPackProcess.prepare`); what is
+    starts, and is connected and configured at the program's imports once it has printed its
+    port, or else at the program's first registration (`PolicyPackProcess.prepare`); what is
     returned sends Analyze and AnalyzeStack and returns the result. A gate judging several
     stacks calls it on a thread while the next program runs: each pack is its own process, so
     the stacks' evaluations cannot see each other."""
