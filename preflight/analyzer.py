@@ -4,10 +4,9 @@ The pack is started as the CLI's python analyzer plugin starts it:
 `python -u -m pulumi.policy <engine-address> <pack-dir>` with cwd = the pack and PULUMI_PROJECT,
 PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its port on stdout.
 A small engine server answers the pack's log calls. Then, as the CLI's policy proxy and engine
-do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer UNIMPLEMENTED),
-GetAnalyzerInfo, Configure with every policy's enforcement level and its config with the schema
-defaults filled in, Analyze per resource (inputs), and
-AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
+do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer
+UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its config
+with the schema defaults filled in, Analyze per resource (inputs), and AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
 a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
 carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
 step_generator.go `AnalyzeResources`; `RecordedResource.read`).
@@ -695,7 +694,7 @@ class PolicyPackProcess:
         behind the busy program (connect 64 ms, Configure 56 ms in a traced run), so it had not
         configured the pack when the program ended and nothing was streamed. Nor all at the
         first registration, waiting for each answer (the previous way): the program waited
-        there for three of the pack's replies, about 10 ms (docs/performance.md)."""
+        there for three of the pack's replies, about 15 ms (docs/performance.md)."""
         assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
         self._prepare_armed = True
@@ -888,7 +887,7 @@ class PolicyPackProcess:
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
                     raise
-            first = {}
+            first = {"timeout": RPC_TIMEOUT}  # a stuck pack is an error, not a hang
         call = self.stub.GetAnalyzerInfo.future(empty_pb2.Empty(), **first)
         yield call
         self.info = call.result()
@@ -1082,13 +1081,14 @@ class PolicyPackProcess:
         """A registration of the program this pack judges, as the mock monitor records it:
         Analyze it now, as the engine does when it generates the resource's step (pulumi/pulumi
         pkg/resource/deploy/step_generator.go, `sg.analyzeAll` on each new resource's inputs),
-        so the pack works on the other core while the program runs, instead of after it. Once
-        `prepare` has configured the pack (never before: the engine's Configure comes first);
-        until then registrations wait here. A registration configures the pack once it has
-        started (`begin_prepare`). `evaluate` uses a streamed answer only when the
+        so the pack works on the other core while the program runs, instead of after it: in
+        batches of STREAM_BATCH, once `prepare` has configured the pack (never before: the
+        engine's Configure comes first); until then registrations wait here. The program's
+        imports have usually configured it; a registration finishes what they left once the
+        pack has started (`begin_prepare`). `evaluate` uses a streamed answer only when the
         request it builds from the finished graph is the one sent (same inputs, options and
         provider), so the pack's answers are those of the calls it would have had anyway."""
-        self.begin_prepare(wait=False)  # the program's imports are over: connect if it can
+        self.begin_prepare(wait=False)  # the program's imports are over: finish if it can
         if r.read:
             return  # the engine never analyzes a read
         if r.type.startswith("pulumi:providers:"):
