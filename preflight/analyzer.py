@@ -699,7 +699,8 @@ class PolicyPackProcess:
         self._preconfigured = dict(policy_config or {})
         self._prepare_armed = True
         self._hook = _PrepareOnImport(self)
-        sys.meta_path.insert(0, self._hook)
+        # A new list, not the one an import under way (another thread's) is going through.
+        sys.meta_path = [self._hook, *sys.meta_path]
 
     def begin_prepare(self, wait: bool = True) -> None:
         """`prepare`'s Connect and Configure, finished now on this thread, each answer waited
@@ -711,8 +712,13 @@ class PolicyPackProcess:
             return
         if not wait and self._preparing is None and not self._port_line_ready():
             return
-        if self._preparing is None:
-            self._port_line_ready(self.start_timeout)  # the pack's start, outside the lock
+        # The pack's start, outside the lock, in short waits: an import on another thread may
+        # read the port line meanwhile (the hook), after which nothing more comes on stdout.
+        deadline = time.monotonic() + self.start_timeout
+        while self._prepare_armed and self._preparing is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or self._port_line_ready(min(left, 0.05)):
+                break
         while self._prepare_armed:
             step = self._prepare_step
             if step is not None:
@@ -764,12 +770,16 @@ class PolicyPackProcess:
                 self._open(port_wait or 0.0)
                 self._preparing = self._calls_until_configured(self._preconfigured)
                 self._prepare_step = next(self._preparing)
-            while self._prepare_step.done():
+            while self._prepare_armed and self._prepare_step.done():
                 self._prepare_step = next(self._preparing)
         except StopIteration:
-            self._end_prepare(configured=True)
-        except Exception as exc:  # noqa: BLE001 - raised again by evaluate
+            self._end_prepare(configured=self._prepare_armed)  # not if stopped meanwhile
+        except BaseException as exc:  # noqa: BLE001 - raised again by evaluate
+            # An interrupt (KeyboardInterrupt, a handler's SystemExit) ends it too: the
+            # generator is done, and its end must never read as "configured".
             self._end_prepare(error=exc)
+            if not isinstance(exc, Exception):
+                raise
 
     def _end_prepare(self, *, configured: bool = False, error: BaseException | None = None) -> None:
         """`prepare` is over: configured, failed (`error`), or neither (`stop`)."""
@@ -778,8 +788,11 @@ class PolicyPackProcess:
             self._preparing = self._prepare_step = None
             hook, self._hook = self._hook, None
             if hook is not None:
-                with contextlib.suppress(ValueError):
-                    sys.meta_path.remove(hook)
+                # A new list: this may run inside the hook's own find_spec, and importlib goes
+                # through the list it started with; removing the hook from that list in place
+                # made it skip the next finder (BuiltinImporter: a builtin module imported
+                # then was not found).
+                sys.meta_path = [f for f in sys.meta_path if f is not hook]
             if error is not None:
                 self._prepare_error = error
             elif configured:

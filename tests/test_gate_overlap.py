@@ -6,9 +6,12 @@ leave a pack process or a thread behind."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -19,6 +22,7 @@ from preflight.analyzer import PolicyPackError, PolicyPackProcess
 from preflight.gate import PackStarts, begin_check
 from tests.statefix import deployed_export, write
 from tests.support import ROOT, STACKS, run_preflight, write_pack
+from tests.test_policy_analyze import _CALL_LOG_PACK
 
 
 def _children() -> list[int]:
@@ -533,3 +537,174 @@ def test_the_packs_policies_are_read_once_per_answer(monkeypatch, no_leftovers):
     assert pack.policies == [] and pack.policies == [] and len(reads) == 2
     pack.info = type("Info", (), {"policies": []})()  # another answer
     assert pack.policies == [] and len(reads) == 3
+
+
+# -- review of the import hook (helper "review", 2026-12-04): each test failed on f7560bd --------
+
+
+class _Sentinel:
+    """A finder that finds nothing and records what it was asked."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def find_spec(self, name, path=None, target=None):
+        self.asked.append(name)
+        return None
+
+
+def _drive_to_last_answer(pack: PolicyPackProcess, log: Path) -> None:
+    """Advance the hook's steps (as imports would) until Configure is sent and answered."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if (
+            pack._prepare_step is not None
+            and log.exists()
+            and "Configure" in log.read_text().split()
+        ):
+            break
+        pack._next_look = 0.0
+        pack._advance_on_import()
+        time.sleep(0.005)
+    else:
+        pytest.fail("Configure never sent")
+    pack._prepare_step.exception(timeout=30)  # answered: the next import ends the preparation
+    assert not pack._configured.is_set() and pack._hook is not None
+
+
+def test_the_hook_removing_itself_skips_no_finder_of_that_import(monkeypatch, tmp_path):
+    """The import that finishes the preparation removes the hook from sys.meta_path while
+    importlib iterates over that very list: the finder after the hook is skipped."""
+    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("CALL_LOG", str(log))
+    pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False)
+    sentinel = _Sentinel()
+    pack.launch()
+    sys.meta_path.insert(0, sentinel)
+    try:
+        pack.prepare({})
+        assert sys.meta_path[:2] == [pack._hook, sentinel]
+        hook = sys.meta_path.pop(0)  # driven by hand below, not by the test's own imports
+        _drive_to_last_answer(pack, log)
+        sys.meta_path.insert(0, hook)
+        pack._next_look = 0.0
+        with pytest.raises(ImportError):
+            importlib.import_module("_review_no_such_module_1")
+        assert pack._configured.is_set() and not _hooks()
+        # Every finder on sys.meta_path must be asked about every import.
+        assert "_review_no_such_module_1" in sentinel.asked
+    finally:
+        sys.meta_path.remove(sentinel)
+        pack.stop()
+
+
+def test_a_builtin_module_imported_as_the_pack_gets_configured_is_found(tmp_path):
+    """The same in a plain interpreter: the finder skipped is BuiltinImporter (or whatever the
+    site put first), so importing a builtin module at that moment fails."""
+    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    log = tmp_path / "calls.log"
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        os.environ["CALL_LOG"] = {str(log)!r}
+        from pathlib import Path
+        from preflight.analyzer import PolicyPackProcess
+        sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "DistutilsMetaFinder"]
+        assert "pwd" not in sys.modules
+        pack = PolicyPackProcess(Path({str(packdir)!r}), project="p", stack="s", dry_run=False)
+        pack.launch()
+        pack.prepare({{}})
+        log = Path({str(log)!r})
+        while not (pack._prepare_step is not None and log.exists() and "Configure" in log.read_text().split()):
+            pack._next_look = 0.0
+            pack._advance_on_import()
+            time.sleep(0.005)
+        pack._prepare_step.exception(timeout=30)
+        pack._next_look = 0.0
+        try:
+            import pwd
+            print("ok")
+        except ImportError as exc:
+            print("failed:", exc)
+        finally:
+            pack.stop()
+        """
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert run.stdout.strip() == "ok", run.stdout + run.stderr
+
+
+def test_begin_prepare_on_a_thread_does_not_wait_for_a_port_line_the_hook_already_read(
+    monkeypatch, tmp_path
+):
+    """evaluate's begin_prepare (wait=True) on a thread waits, outside the lock, for the pack's
+    port line. If another thread's import runs the hook meanwhile (reading the port line),
+    nothing more comes on stdout: it must see that and go on, not sit for start_timeout.
+    (The bound below is 3 s against a start_timeout of 8 s: the defect took the whole 8.)"""
+    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    monkeypatch.setenv("CALL_LOG", str(tmp_path / "calls.log"))
+    pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False, start_timeout=8)
+    pack.launch()
+    pack.prepare({})
+    original = PolicyPackProcess._port_line_ready
+
+    def interleaved(self, wait=0.0):
+        if wait > 0 and self._preparing is None:
+            # The other thread's import arrives now: the hook connects.
+            assert original(self, 5.0)
+            t = threading.Thread(target=self._advance_on_import)
+            t.start()
+            t.join()
+            assert self._preparing is not None
+        return original(self, wait)
+
+    monkeypatch.setattr(PolicyPackProcess, "_port_line_ready", interleaved)
+    took: list[float] = []
+
+    def evaluate_side():
+        t0 = time.monotonic()
+        pack.begin_prepare(wait=True)
+        took.append(time.monotonic() - t0)
+
+    try:
+        t = threading.Thread(target=evaluate_side)
+        t.start()
+        t.join(30)
+        assert pack._configured.is_set() and pack._prepare_error is None
+        # Not a speed check: the defect waited the whole start_timeout (8 s) for a line read.
+        assert took and took[0] < pack.start_timeout / 2, f"begin_prepare waited {took[0]:.1f}s"
+    finally:
+        pack.stop()
+
+
+def test_an_interrupt_inside_a_step_is_never_taken_for_configured(monkeypatch, tmp_path):
+    """A BaseException (KeyboardInterrupt, a SystemExit from a signal handler) raised inside
+    `_calls_until_configured` ends the preparation (and goes on up): the exhausted generator's
+    end must not be taken for "configured", Configure never having been sent."""
+    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("CALL_LOG", str(log))
+    pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False)
+    pack.launch()
+    pack.prepare({})
+    real = pack._configure_request
+    calls = iter([KeyboardInterrupt()])
+
+    def interrupted(config):
+        for exc in calls:
+            raise exc
+        return real(config)
+
+    monkeypatch.setattr(pack, "_configure_request", interrupted)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pack.begin_prepare(wait=True)
+        pack.begin_prepare(wait=True)  # evaluate's
+        if pack._configured.is_set():
+            assert "Configure" in log.read_text().split(), "configured without a Configure"
+    finally:
+        pack.stop()
