@@ -12,9 +12,13 @@ nothing stays cached once a call has returned."""
 from __future__ import annotations
 
 import ast
+import contextlib
+import contextvars
 import copy
 import gc
 import inspect
+import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -33,7 +37,7 @@ from pulumi_policy import policy as sdk_policy
 from pulumi_policy import proxy as sdk_proxy
 
 from infra.config import parse_config
-from preflight.analyzer import PolicyPackProcess, Verdict
+from preflight.analyzer import STACK_ENV, PolicyPackProcess, Verdict
 from preflight.engine import Emulation
 from preflight.graph import Graph
 from preflight.stackfile import load_stack_config
@@ -341,7 +345,10 @@ class _Method:
         self.fn, self.log = fn, log
 
     def __call__(self, request: Any, timeout: float | None = None) -> Any:
-        response = self.fn(request, None)
+        # In a new, empty contextvars context, as grpc runs each call (grpc/_server.py): what the
+        # SDK's servicer configures in pulumi.runtime stays in its call, not in this test's
+        # context (where a later test would find it).
+        response = contextvars.Context().run(self.fn, request, None)
         self.log.append(response)
         return response
 
@@ -500,6 +507,40 @@ def test_the_comparison_covers_every_stack_variant_and_thirdparty_program():
     assert {k.removeprefix("stack-") for k in CASES if k.startswith("stack-")} == set(STACKS)
 
 
+@contextlib.contextmanager
+def _as_a_pack_process(project: str, stack: str, preview: bool, config: Mapping[str, str]):
+    """This process as a new pack process the CLI started for `stack`: its environment
+    (PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN, PULUMI_CONFIG, as PolicyPackProcess.launch
+    sets them) and the SDK's process-wide config holding nothing else (pulumi/runtime/config.py
+    CONFIG's default, the dict `set_config` fills in a new context, is shared by every context:
+    what earlier tests' pack calls set there would be read as this stack's config). Restored
+    afterwards."""
+    import pulumi.runtime.config as runtime_config
+
+    shared = contextvars.Context().run(runtime_config.CONFIG.get)
+    kept_config = dict(shared)
+    kept_env = {k: os.environ.get(k) for k in STACK_ENV}
+    for key in STACK_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(
+        PULUMI_PROJECT=project,
+        PULUMI_STACK=stack,
+        PULUMI_DRY_RUN="true" if preview else "false",
+        PULUMI_CONFIG=json.dumps(dict(config)),
+    )
+    shared.clear()
+    try:
+        yield
+    finally:
+        shared.clear()
+        shared.update(kept_config)
+        for key, value in kept_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> None:
     """Every raw Analyze and AnalyzeStack response of `servicer_class` equals the unpatched
     SDK's (ORIGINAL_SERVICER, with the engine's dependency lists recorded as the pack always
@@ -509,15 +550,16 @@ def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> Non
     answers, handed = [], []
     for cls in (UNPATCHED_PACK, servicer_class):
         seen: dict[str, list[Any]] = {"stack": [], "resource": []}
-        pack = _in_process(
-            cls,
-            guardrails_policies.all_policies() + _snapshots(seen),
-            case.stack,
-            preview,
-            project=case.project,
-            config=case.config,
-        )
-        answers.append(_responses(pack, graph, case.policy_config()))
+        with _as_a_pack_process(case.project, case.stack, preview, case.config):
+            pack = _in_process(
+                cls,
+                guardrails_policies.all_policies() + _snapshots(seen),
+                case.stack,
+                preview,
+                project=case.project,
+                config=case.config,
+            )
+            answers.append(_responses(pack, graph, case.policy_config()))
         handed.append(seen)
     (expected, expected_raw), (got, got_raw) = answers
     if case.must_report:
