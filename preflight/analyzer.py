@@ -6,8 +6,8 @@ PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its
 A small engine server answers the pack's log calls. Then, as the CLI's policy proxy and engine
 do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer
 UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its config
-with the schema defaults filled in, Analyze per resource (inputs), and AnalyzeStack (outputs, parents, dependencies, property dependencies), on registrations only:
-a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
+with the schema defaults filled in, Analyze per resource (inputs), and AnalyzeStack (outputs,
+parents, dependencies, property dependencies), on registrations only: a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
 carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
 step_generator.go `AnalyzeResources`; `RecordedResource.read`).
 
@@ -589,7 +589,6 @@ class PolicyPackProcess:
         # The policy config `prepare` configures the pack with (None: no `prepare`, or its
         # Configure already taken by `evaluate`), and whether `begin_prepare` has yet to send it.
         self._preconfigured: Mapping[str, Any] | None = None
-        self._prepare_armed = False
         self._policies: list[PolicyInfo] = []
         self._policies_of: Any = object()  # the GetAnalyzerInfo answer `_policies` was read from
         # begin_prepare and the import hook against stop, from two threads (reentrant: a
@@ -597,8 +596,9 @@ class PolicyPackProcess:
         self._prepare_lock = threading.RLock()
         # `prepare`'s calls under way: a generator of their futures (`_calls_until_configured`)
         # and the call sent last; the import hook that advances them while the program
-        # imports (`_PrepareOnImport`); whether this thread is advancing them (an import made
-        # while it does calls the hook again); when the hook may next look at the pack.
+        # imports (`_PrepareOnImport`, there from `prepare` to the end: `_prepare_armed`);
+        # whether this thread is advancing them (an import made while it does calls the hook
+        # again); when the hook may next look at the pack.
         self._preparing: Iterator[Any] | None = None
         self._prepare_step: Any = None
         self._hook: _PrepareOnImport | None = None
@@ -632,6 +632,18 @@ class PolicyPackProcess:
         self.launch()
         self.connect()
 
+    def stack_environment(self) -> dict[str, str]:
+        """What the CLI tells the pack about the stack, in its environment (STACK_ENV): nothing
+        without stack settings."""
+        if not self.stack_settings:
+            return {}
+        return {
+            "PULUMI_PROJECT": self.project,
+            "PULUMI_STACK": self.stack,
+            "PULUMI_DRY_RUN": "true" if self.dry_run else "false",
+            "PULUMI_CONFIG": json.dumps(self.config),
+        }
+
     def launch(self, forks: Any = None) -> None:
         """Start the pack process; `connect` waits for it. In between, the caller can work (the
         gate runs the program while the pack imports). `forks` (preflight.packforks.PackForks):
@@ -642,13 +654,7 @@ class PolicyPackProcess:
         engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
         self._engine_server.start()
         env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}
-        if self.stack_settings:
-            env.update(
-                PULUMI_PROJECT=self.project,
-                PULUMI_STACK=self.stack,
-                PULUMI_DRY_RUN="true" if self.dry_run else "false",
-                PULUMI_CONFIG=json.dumps(self.config),
-            )
+        env.update(self.stack_environment())
         command = [
             self.python,
             "-u",
@@ -697,10 +703,14 @@ class PolicyPackProcess:
         there for three of the pack's replies, about 15 ms (docs/performance.md)."""
         assert not self._prepare_armed and not self._configured.is_set()
         self._preconfigured = dict(policy_config or {})
-        self._prepare_armed = True
         self._hook = _PrepareOnImport(self)
         # A new list, not the one an import under way (another thread's) is going through.
         sys.meta_path = [self._hook, *sys.meta_path]
+
+    @property
+    def _prepare_armed(self) -> bool:
+        """`prepare` was called and has not ended (configured, failed or stopped)."""
+        return self._hook is not None
 
     def begin_prepare(self, wait: bool = True) -> None:
         """`prepare`'s Connect and Configure, finished now on this thread, each answer waited
@@ -725,13 +735,8 @@ class PolicyPackProcess:
                 with contextlib.suppress(Exception):  # its outcome is read under the lock
                     step.exception()  # its answer, outside the lock (the call has a deadline)
             with self._prepare_lock:
-                if self._advancing:
+                if not self._prepare_steps_once(port_wait=0.0):
                     return  # called from an import the step below makes: it goes on there
-                self._advancing = True
-                try:
-                    self._prepare_steps(port_wait=0.0)
-                finally:
-                    self._advancing = False
 
     def _advance_on_import(self) -> None:
         """The import hook's step: never waits. At most once a millisecond it looks whether
@@ -746,15 +751,21 @@ class PolicyPackProcess:
         if not self._prepare_lock.acquire(blocking=False):
             return  # another thread is at it
         try:
-            if self._advancing:
-                return
-            self._advancing = True
-            try:
-                self._prepare_steps(port_wait=None)
-            finally:
-                self._advancing = False
+            self._prepare_steps_once(port_wait=None)
         finally:
             self._prepare_lock.release()
+
+    def _prepare_steps_once(self, port_wait: float | None) -> bool:
+        """Under `_prepare_lock`: `_prepare_steps`, unless this thread is taking them already
+        (an import they make calls the hook again): then nothing, and False."""
+        if self._advancing:
+            return False
+        self._advancing = True
+        try:
+            self._prepare_steps(port_wait)
+        finally:
+            self._advancing = False
+        return True
 
     def _prepare_steps(self, port_wait: float | None) -> None:
         """Under `_prepare_lock`: connect once the pack has printed its port and send the
@@ -784,7 +795,6 @@ class PolicyPackProcess:
     def _end_prepare(self, *, configured: bool = False, error: BaseException | None = None) -> None:
         """`prepare` is over: configured, failed (`error`), or neither (`stop`)."""
         with self._prepare_lock:
-            self._prepare_armed = False
             self._preparing = self._prepare_step = None
             hook, self._hook = self._hook, None
             if hook is not None:

@@ -17,7 +17,6 @@ import contextvars
 import copy
 import gc
 import inspect
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -508,13 +507,12 @@ def test_the_comparison_covers_every_stack_variant_and_thirdparty_program():
 
 
 @contextlib.contextmanager
-def _as_a_pack_process(project: str, stack: str, preview: bool, config: Mapping[str, str]):
-    """This process as a new pack process the CLI started for `stack`: its environment
-    (PULUMI_PROJECT, PULUMI_STACK, PULUMI_DRY_RUN, PULUMI_CONFIG, as PolicyPackProcess.launch
-    sets them) and the SDK's process-wide config holding nothing else (pulumi/runtime/config.py
-    CONFIG's default, the dict `set_config` fills in a new context, is shared by every context:
-    what earlier tests' pack calls set there would be read as this stack's config). Restored
-    afterwards."""
+def _as_a_pack_process(pack: PolicyPackProcess):
+    """This process as the new pack process the CLI starts for `pack`'s stack: its environment
+    (`stack_environment`, as PolicyPackProcess.launch sets it) and the SDK's process-wide config
+    holding nothing else (pulumi/runtime/config.py CONFIG's default, the dict `set_config` fills
+    in a new context, is shared by every context: what earlier tests' pack calls set there
+    would be read as this stack's config). Restored afterwards."""
     import pulumi.runtime.config as runtime_config
 
     shared = contextvars.Context().run(runtime_config.CONFIG.get)
@@ -522,12 +520,7 @@ def _as_a_pack_process(project: str, stack: str, preview: bool, config: Mapping[
     kept_env = {k: os.environ.get(k) for k in STACK_ENV}
     for key in STACK_ENV:
         os.environ.pop(key, None)
-    os.environ.update(
-        PULUMI_PROJECT=project,
-        PULUMI_STACK=stack,
-        PULUMI_DRY_RUN="true" if preview else "false",
-        PULUMI_CONFIG=json.dumps(dict(config)),
-    )
+    os.environ.update(pack.stack_environment())
     shared.clear()
     try:
         yield
@@ -550,15 +543,15 @@ def compare_with_the_sdk(servicer_class: Any, case: _Case, preview: bool) -> Non
     answers, handed = [], []
     for cls in (UNPATCHED_PACK, servicer_class):
         seen: dict[str, list[Any]] = {"stack": [], "resource": []}
-        with _as_a_pack_process(case.project, case.stack, preview, case.config):
-            pack = _in_process(
-                cls,
-                guardrails_policies.all_policies() + _snapshots(seen),
-                case.stack,
-                preview,
-                project=case.project,
-                config=case.config,
-            )
+        pack = _in_process(
+            cls,
+            guardrails_policies.all_policies() + _snapshots(seen),
+            case.stack,
+            preview,
+            project=case.project,
+            config=case.config,
+        )
+        with _as_a_pack_process(pack):
             answers.append(_responses(pack, graph, case.policy_config()))
         handed.append(seen)
     (expected, expected_raw), (got, got_raw) = answers
