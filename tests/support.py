@@ -97,6 +97,56 @@ def run_module(
     )
 
 
+# A pack of no one's, served by hand: it writes the name of each call it gets to CALL_LOG. With
+# HOLD_CONFIGURE set to a path, it answers Configure only once that file exists (a test can then
+# look at the client between sending Configure and its answer).
+CALL_LOG_PACK = """
+import os, sys, time
+from concurrent import futures
+import grpc
+from google.protobuf import empty_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
+
+LOG = os.environ["CALL_LOG"]
+ANSWERS = {
+    "Handshake": None,  # as pulumi_policy: not implemented
+    "ConfigureStack": analyzer_pb2.AnalyzerStackConfigureResponse,
+    "GetAnalyzerInfo": lambda: analyzer_pb2.AnalyzerInfo(name="calls", version="0.0.1"),
+    "GetPluginInfo": lambda: plugin_pb2.PluginInfo(version="0.0.1"),
+    "Configure": empty_pb2.Empty,
+    "Analyze": analyzer_pb2.AnalyzeResponse,
+    "AnalyzeStack": analyzer_pb2.AnalyzeResponse,
+}
+
+class Calls(analyzer_pb2_grpc.AnalyzerServicer):
+    pass
+
+def answer(name, make):
+    def method(self, request, context):
+        with open(LOG, "a") as f:
+            f.write(name + "\\n")
+        hold = os.environ.get("HOLD_CONFIGURE")
+        while name == "Configure" and hold and not os.path.exists(hold):
+            time.sleep(0.005)
+        if make is None:
+            context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+            return None
+        return make()
+    return method
+
+for name, make in ANSWERS.items():
+    setattr(Calls, name, answer(name, make))
+
+server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+analyzer_pb2_grpc.add_AnalyzerServicer_to_server(Calls(), server)
+port = server.add_insecure_port("127.0.0.1:0")
+server.start()
+print(port, flush=True)
+while True:
+    time.sleep(3600)
+"""
+
+
 def write_pack(directory: Path, main: str) -> Path:
     """A policy pack (not ours) in `directory`: PulumiPolicy.yaml and `main` as its __main__.py."""
     directory.mkdir(parents=True, exist_ok=True)

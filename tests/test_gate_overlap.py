@@ -21,8 +21,7 @@ import pytest
 from preflight.analyzer import PolicyPackError, PolicyPackProcess
 from preflight.gate import PackStarts, begin_check
 from tests.statefix import deployed_export, write
-from tests.support import ROOT, STACKS, run_preflight, write_pack
-from tests.test_policy_analyze import _CALL_LOG_PACK
+from tests.support import CALL_LOG_PACK, ROOT, STACKS, run_preflight, write_pack
 
 
 def _children() -> list[int]:
@@ -553,31 +552,31 @@ class _Sentinel:
         return None
 
 
-def _drive_to_last_answer(pack: PolicyPackProcess, log: Path) -> None:
-    """Advance the hook's steps (as imports would) until Configure is sent and answered."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if (
-            pack._prepare_step is not None
-            and log.exists()
-            and "Configure" in log.read_text().split()
-        ):
-            break
+def _drive_to_last_answer(pack: PolicyPackProcess, log: Path, release: Path) -> None:
+    """Advance the hook's steps (as imports would) until Configure is sent, then let the pack
+    (CALL_LOG_PACK with HOLD_CONFIGURE=`release`) answer it: the next import ends the
+    preparation. The pack holds its answer until then, so no step in between can take it."""
+    deadline = time.monotonic() + 60
+    while "Configure" not in (log.read_text().split() if log.exists() else []):
+        if time.monotonic() > deadline:
+            pytest.fail("Configure never sent")
         pack._next_look = 0.0
         pack._advance_on_import()
         time.sleep(0.005)
-    else:
-        pytest.fail("Configure never sent")
-    pack._prepare_step.exception(timeout=30)  # answered: the next import ends the preparation
+    assert pack._prepare_step is not None and not pack._prepare_step.done()
+    release.touch()
+    pack._prepare_step.exception(timeout=30)
     assert not pack._configured.is_set() and pack._hook is not None
 
 
 def test_the_hook_removing_itself_skips_no_finder_of_that_import(monkeypatch, tmp_path):
-    """The import that finishes the preparation removes the hook from sys.meta_path while
-    importlib iterates over that very list: the finder after the hook is skipped."""
-    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    """The import that finishes the preparation takes the hook off sys.meta_path while importlib
+    goes through that list: the finder after the hook is still asked about that import (it was
+    skipped when the hook was removed from the list in place)."""
+    packdir = write_pack(tmp_path / "pack", CALL_LOG_PACK)
     log = tmp_path / "calls.log"
     monkeypatch.setenv("CALL_LOG", str(log))
+    monkeypatch.setenv("HOLD_CONFIGURE", str(tmp_path / "release"))
     pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False)
     sentinel = _Sentinel()
     pack.launch()
@@ -586,7 +585,7 @@ def test_the_hook_removing_itself_skips_no_finder_of_that_import(monkeypatch, tm
         pack.prepare({})
         assert sys.meta_path[:2] == [pack._hook, sentinel]
         hook = sys.meta_path.pop(0)  # driven by hand below, not by the test's own imports
-        _drive_to_last_answer(pack, log)
+        _drive_to_last_answer(pack, log, tmp_path / "release")
         sys.meta_path.insert(0, hook)
         pack._next_look = 0.0
         with pytest.raises(ImportError):
@@ -600,16 +599,19 @@ def test_the_hook_removing_itself_skips_no_finder_of_that_import(monkeypatch, tm
 
 
 def test_a_builtin_module_imported_as_the_pack_gets_configured_is_found(tmp_path):
-    """The same in a plain interpreter: the finder skipped is BuiltinImporter (or whatever the
-    site put first), so importing a builtin module at that moment fails."""
-    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    """The same in a plain interpreter, where the finder after the hook is BuiltinImporter: a
+    builtin module imported as the pack gets configured is found (it was not, when the hook
+    was removed from the list in place)."""
+    packdir = write_pack(tmp_path / "pack", CALL_LOG_PACK)
     log = tmp_path / "calls.log"
     script = textwrap.dedent(
         f"""
         import os, sys, time
+        from pathlib import Path
         sys.path.insert(0, {str(ROOT)!r})
         os.environ["CALL_LOG"] = {str(log)!r}
-        from pathlib import Path
+        release = Path({str(tmp_path / "release")!r})
+        os.environ["HOLD_CONFIGURE"] = str(release)
         from preflight.analyzer import PolicyPackProcess
         sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "DistutilsMetaFinder"]
         assert "pwd" not in sys.modules
@@ -617,10 +619,11 @@ def test_a_builtin_module_imported_as_the_pack_gets_configured_is_found(tmp_path
         pack.launch()
         pack.prepare({{}})
         log = Path({str(log)!r})
-        while not (pack._prepare_step is not None and log.exists() and "Configure" in log.read_text().split()):
+        while "Configure" not in (log.read_text().split() if log.exists() else []):
             pack._next_look = 0.0
             pack._advance_on_import()
             time.sleep(0.005)
+        release.touch()  # the pack answers Configure only now: no step in between took it
         pack._prepare_step.exception(timeout=30)
         pack._next_look = 0.0
         try:
@@ -643,9 +646,9 @@ def test_begin_prepare_on_a_thread_does_not_wait_for_a_port_line_the_hook_alread
 ):
     """evaluate's begin_prepare (wait=True) on a thread waits, outside the lock, for the pack's
     port line. If another thread's import runs the hook meanwhile (reading the port line),
-    nothing more comes on stdout: it must see that and go on, not sit for start_timeout.
-    (The bound below is 3 s against a start_timeout of 8 s: the defect took the whole 8.)"""
-    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    nothing more comes on stdout: it must see that and go on, not sit for start_timeout (the
+    defect took the whole 8 s)."""
+    packdir = write_pack(tmp_path / "pack", CALL_LOG_PACK)
     monkeypatch.setenv("CALL_LOG", str(tmp_path / "calls.log"))
     pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False, start_timeout=8)
     pack.launch()
@@ -685,7 +688,7 @@ def test_an_interrupt_inside_a_step_is_never_taken_for_configured(monkeypatch, t
     """A BaseException (KeyboardInterrupt, a SystemExit from a signal handler) raised inside
     `_calls_until_configured` ends the preparation (and goes on up): the exhausted generator's
     end must not be taken for "configured", Configure never having been sent."""
-    packdir = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    packdir = write_pack(tmp_path / "pack", CALL_LOG_PACK)
     log = tmp_path / "calls.log"
     monkeypatch.setenv("CALL_LOG", str(log))
     pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False)
@@ -703,8 +706,10 @@ def test_an_interrupt_inside_a_step_is_never_taken_for_configured(monkeypatch, t
     try:
         with pytest.raises(KeyboardInterrupt):
             pack.begin_prepare(wait=True)
-        pack.begin_prepare(wait=True)  # evaluate's
-        if pack._configured.is_set():
-            assert "Configure" in log.read_text().split(), "configured without a Configure"
+        pack.begin_prepare(wait=True)  # evaluate's: nothing left to take a step
+        assert log.read_text().split() == ["ConfigureStack", "GetAnalyzerInfo"]  # no Configure
+        assert not pack._configured.is_set() and _hooks() == []
+        with pytest.raises(KeyboardInterrupt):
+            pack._take_prepared()  # evaluate raises what ended it
     finally:
         pack.stop()

@@ -391,60 +391,15 @@ def test_the_outage_pattern_is_refused_on_an_export(packs):
     assert "label environment=production" in d.message
 
 
-# A pack of no one's, served by hand: it writes the name of each call it gets to CALL_LOG.
-_CALL_LOG_PACK = """
-import os, sys, time
-from concurrent import futures
-import grpc
-from google.protobuf import empty_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, plugin_pb2
-
-LOG = os.environ["CALL_LOG"]
-ANSWERS = {
-    "Handshake": None,  # as pulumi_policy: not implemented
-    "ConfigureStack": analyzer_pb2.AnalyzerStackConfigureResponse,
-    "GetAnalyzerInfo": lambda: analyzer_pb2.AnalyzerInfo(name="calls", version="0.0.1"),
-    "GetPluginInfo": lambda: plugin_pb2.PluginInfo(version="0.0.1"),
-    "Configure": empty_pb2.Empty,
-    "Analyze": analyzer_pb2.AnalyzeResponse,
-    "AnalyzeStack": analyzer_pb2.AnalyzeResponse,
-}
-
-class Calls(analyzer_pb2_grpc.AnalyzerServicer):
-    pass
-
-def answer(name, make):
-    def method(self, request, context):
-        with open(LOG, "a") as f:
-            f.write(name + "\\n")
-        if make is None:
-            context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-            return None
-        return make()
-    return method
-
-for name, make in ANSWERS.items():
-    setattr(Calls, name, answer(name, make))
-
-server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-analyzer_pb2_grpc.add_AnalyzerServicer_to_server(Calls(), server)
-port = server.add_insecure_port("127.0.0.1:0")
-server.start()
-print(port, flush=True)
-while True:
-    time.sleep(3600)
-"""
-
-
 def test_the_pack_gets_the_calls_a_current_cli_sends_in_its_order(monkeypatch, tmp_path):
     """With a current CLI the python language host's policy proxy answers Handshake itself and
     forwards the engine's ConfigureStack as the pack's first call (pulumi/pulumi
     sdk/policy_proxy.go); then GetAnalyzerInfo and Configure (pkg/engine/update.go
     loadPolicyPlugins), never GetPluginInfo; then Analyze per registration and AnalyzeStack.
     `pulumi policy analyze` sends no stack settings: GetAnalyzerInfo comes first."""
-    from tests.support import write_pack
+    from tests.support import CALL_LOG_PACK, write_pack
 
-    pack = write_pack(tmp_path / "pack", _CALL_LOG_PACK)
+    pack = write_pack(tmp_path / "pack", CALL_LOG_PACK)
     log = tmp_path / "calls.log"
     monkeypatch.setenv("CALL_LOG", str(log))
     run = run_preflight("production", "--no-plan", "--policy-pack", str(pack))
