@@ -16,6 +16,8 @@ What we rely on, and why (pulumi 3.272.0, the version tested; `TESTED_VERSION`):
   (`rpc.UNKNOWN`, `_special_sig_key`, `_special_secret_sig`): the engine's encoding of values.
 - `resource._get_stack_trace` (replaced, under preflight only, by `source_only_stack_trace`) and
   `resource._get_source_position_for_frame`: see `skip_stack_traces`.
+- `_types.get_type_hints` (the module's own name for `typing.get_type_hints`, which
+  `_types._raw_return_hints` calls): see `share_return_hints`.
 
 Each name is looked up when it is first used, not at import: the program itself (under the real
 CLI) needs only the config readers, and a missing internal must fail with a message that names it
@@ -33,6 +35,7 @@ import inspect
 import sys
 import traceback
 import types
+import typing
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -61,6 +64,8 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("pulumi.runtime.rpc", "_special_secret_sig"),
     ("pulumi.runtime.resource", "_get_stack_trace"),
     ("pulumi.runtime.resource", "_get_source_position_for_frame"),
+    ("pulumi._types", "get_type_hints"),
+    ("pulumi._types", "_raw_return_hints"),
 )
 
 # The engine's wire sentinels (sdk/python/lib/pulumi/runtime/rpc.py). They are protocol
@@ -262,6 +267,113 @@ def skip_stack_traces() -> None:
 def sdk_stack_trace() -> Callable[[], Any]:
     """The SDK's own `_get_stack_trace`, replaced or not (for the tests that compare)."""
     return _sdk_stack_trace or _need("pulumi.runtime.resource", "_get_stack_trace")
+
+
+# -- the SDK's output types: the same return hint resolved once (preflight) -------------------
+
+
+class _UnsharedHintError(Exception):
+    """A hint `_shape` does not share."""
+
+
+def _shape(hint: Any, local_names: frozenset[str]) -> Any:
+    """A hashable key for `hint` that two hints share only when `typing.get_type_hints`
+    resolves them to the same thing whatever the globals: the hint's whole tree in its own
+    order (typing's Union equality ignores the order of its members; this does not), made of
+    classes and typing's or the builtins' generic aliases, whose forward references name
+    nothing but `local_names`. Raises _UnsharedHintError for any other hint (a string, a Literal, an
+    Annotated, a TypeVar, a forward reference to a global name...)."""
+    if isinstance(hint, type):
+        return hint
+    if isinstance(hint, typing.ForwardRef):
+        if not local_names.issuperset(hint.__forward_code__.co_names):
+            raise _UnsharedHintError
+        return (
+            typing.ForwardRef,
+            hint.__forward_arg__,
+            hint.__forward_module__,
+            hint.__forward_is_argument__,
+            hint.__forward_is_class__,
+        )
+    origin, args = typing.get_origin(hint), getattr(hint, "__args__", None)
+    if (
+        origin is None
+        or origin in (typing.Literal, typing.Annotated)
+        or not isinstance(args, tuple)
+        or not (
+            isinstance(hint, (types.GenericAlias, types.UnionType))
+            or type(hint).__module__ == "typing"
+        )
+    ):
+        raise _UnsharedHintError
+    return (type(hint), origin, tuple(_shape(arg, local_names) for arg in args))
+
+
+def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """`typing.get_type_hints` as `pulumi._types._raw_return_hints` calls it, for each getter of
+    each resource and output type class whose values the program gets back (pulumi 3.272.0
+    _types.py: `get_type_hints(prop.fget, globalns=<the class's modules>, localns={"Output":
+    Output, "T": NoneType})`), with a getter's return hint resolved once for every getter
+    that has the same one. The SDK resolves each getter's anew: 795 of them in a production
+    run, of 170 different hints; `Input[Optional[str]]` alone 160 times, whose forward
+    reference `'Output[T]'` resolves from those locals whatever the class. Only hints whose
+    resolution cannot depend on the class's globals are shared (`_shape`), with the locals
+    they were resolved with; any other call is the SDK's."""
+    resolved: dict[Any, dict[str, Any]] = {}
+    # id(hint) -> (hint, the locals, its key under them or None when unshared): typing caches
+    # its aliases, so most getters' hints are one object, keyed once (the hint is kept, so its
+    # id is not reused).
+    keys: dict[int, tuple[Any, dict[str, Any], Any]] = {}
+
+    def key_of(hint: Any, localns: dict[str, Any]) -> Any:
+        try:
+            key = (
+                _shape(hint, frozenset(localns)),
+                tuple(sorted(localns.items(), key=lambda item: item[0])),
+            )
+            hash(key)
+        except (_UnsharedHintError, TypeError):
+            return None
+        return key
+
+    def hints(
+        obj: Any, globalns: Any = None, localns: Any = None, include_extras: bool = False
+    ) -> dict[str, Any]:
+        annotations = getattr(obj, "__annotations__", None)
+        if (
+            include_extras
+            or globalns is None
+            or not isinstance(localns, dict)
+            or not isinstance(obj, types.FunctionType)
+            or not isinstance(annotations, dict)
+            or list(annotations) != ["return"]
+        ):
+            return sdk_hints(obj, globalns=globalns, localns=localns, include_extras=include_extras)
+        hint = annotations["return"]
+        known = keys.get(id(hint))
+        if known is not None and known[0] is hint and known[1] == localns:
+            key = known[2]
+        else:
+            key = key_of(hint, localns)
+            keys[id(hint)] = (hint, dict(localns), key)
+        if key is None:
+            return sdk_hints(obj, globalns=globalns, localns=localns)
+        if key not in resolved:
+            resolved[key] = sdk_hints(obj, globalns=globalns, localns=localns)
+        return dict(resolved[key])
+
+    hints.sdk_hints = sdk_hints  # type: ignore[attr-defined]
+    return hints
+
+
+def share_return_hints() -> None:
+    """Under preflight only (the emulation's program runs): `shared_return_hints` in place of
+    the SDK module's `get_type_hints`. Results are the SDK's, object for object equal and in
+    the same order (tests/test_sdk_canary.py); a real program under the CLI never calls this."""
+    module = importlib.import_module("pulumi._types")
+    current = _need("pulumi._types", "get_type_hints")
+    if getattr(current, "sdk_hints", None) is None:
+        module.get_type_hints = shared_return_hints(current)  # type: ignore[attr-defined]
 
 
 def reset_root() -> None:
