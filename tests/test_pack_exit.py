@@ -41,8 +41,8 @@ def test_a_process_still_running_at_the_timeout_raises_and_can_be_waited_for_aga
     assert wait_for_exit(proc, timeout=30) == -9
 
 
-def test_without_pidfds_the_polling_wait_is_used(monkeypatch):
-    monkeypatch.delattr(os, "pidfd_open")
+def _record_waits(monkeypatch) -> list[float | None]:
+    """The timeout of every `Popen.wait` call from now on, in order."""
     seen: list[float | None] = []
     wait = subprocess.Popen.wait
 
@@ -51,6 +51,12 @@ def test_without_pidfds_the_polling_wait_is_used(monkeypatch):
         return wait(self, timeout=timeout)
 
     monkeypatch.setattr(subprocess.Popen, "wait", recording)
+    return seen
+
+
+def test_without_pidfds_the_polling_wait_is_used(monkeypatch):
+    monkeypatch.delattr(os, "pidfd_open")
+    seen = _record_waits(monkeypatch)
     proc = _python("import sys; sys.exit(4)")
     assert wait_for_exit(proc, timeout=30) == 4
     assert seen == [30]
@@ -59,14 +65,7 @@ def test_without_pidfds_the_polling_wait_is_used(monkeypatch):
 def test_stop_waits_for_the_pack_without_polling(monkeypatch):
     """The gate's every run ends with `stop`: the pack it terminated is waited for on its pidfd
     (one `wait` without a timeout, once it has ended), never with `wait(timeout)`'s sleeps."""
-    waits: list[float | None] = []
-    wait = subprocess.Popen.wait
-
-    def recording(self, timeout=None):
-        waits.append(timeout)
-        return wait(self, timeout=timeout)
-
-    monkeypatch.setattr(subprocess.Popen, "wait", recording)
+    waits = _record_waits(monkeypatch)
     pack = _pack()
     pack.start()
     proc = pack._proc

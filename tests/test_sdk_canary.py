@@ -233,6 +233,22 @@ def test_only_the_sdk_modules_import_private_internals():
     assert offenders == []
 
 
+def _recorded(graph: Any) -> list[dict]:
+    """A recorded graph's resources, field by field. The SDK lists dependencies in the order its
+    sets of resources iterate, which depends on when each was registered: compared as sets."""
+    import dataclasses
+
+    out = []
+    for r in graph.resources:
+        d = dataclasses.asdict(r)
+        d["dependencies"] = sorted(d["dependencies"])
+        d["propertyDependencies"] = {
+            k: sorted(v) for k, v in sorted(d["propertyDependencies"].items())
+        }
+        out.append(d)
+    return out
+
+
 @pytest.mark.parametrize(
     ("program", "stack"),
     [(".", "production"), ("tests/thirdparty/chat-flat", "prd")],  # components; a flat program
@@ -243,25 +259,13 @@ def test_the_emulation_records_the_sdks_own_source_positions_without_its_full_tr
     """preflight cuts each registration's stack trace to its first frame (infra/sdk.py
     source_only_stack_trace): every recorded field, source positions included, is what the SDK's
     own full trace gives."""
-    import dataclasses
 
     from pulumi.runtime import resource
 
     from preflight.engine import Emulation
 
     def recorded() -> list[dict]:
-        graph = Emulation((ROOT / program).resolve(), stack).run()
-        out = []
-        for r in graph.resources:
-            d = dataclasses.asdict(r)
-            # The SDK lists dependencies in the order its sets of resources iterate, which
-            # depends on when each was registered: the same set, whatever the trace.
-            d["dependencies"] = sorted(d["dependencies"])
-            d["propertyDependencies"] = {
-                k: sorted(v) for k, v in sorted(d["propertyDependencies"].items())
-            }
-            out.append(d)
-        return out
+        return _recorded(Emulation((ROOT / program).resolve(), stack).run())
 
     cut = recorded()
     assert resource._get_stack_trace is sdk.source_only_stack_trace  # installed by the run
@@ -380,7 +384,6 @@ def test_a_hint_is_shared_only_where_its_resolution_is_the_same():
 def test_the_emulation_shares_return_hints_and_records_what_the_sdks_own_give(monkeypatch):
     """A run under preflight installs the shared hints, and every stack's recorded graph is the
     one the SDK's own `get_type_hints` gives (the classes' cached hints forgotten before each)."""
-    import dataclasses
     import typing
 
     from pulumi import _types as types_
@@ -390,16 +393,7 @@ def test_the_emulation_shares_return_hints_and_records_what_the_sdks_own_give(mo
     def recorded(stack: str) -> list[dict]:
         types_._raw_return_hints.cache_clear()
         types_._types_from_py_properties.cache_clear()
-        graph = Emulation(ROOT, stack).run()
-        out = []
-        for r in graph.resources:
-            d = dataclasses.asdict(r)
-            d["dependencies"] = sorted(d["dependencies"])
-            d["propertyDependencies"] = {
-                k: sorted(v) for k, v in sorted(d["propertyDependencies"].items())
-            }
-            out.append(d)
-        return out
+        return _recorded(Emulation(ROOT, stack).run())
 
     for stack in ("production", "valkey", "shared-vpc"):
         ours = recorded(stack)
