@@ -529,30 +529,56 @@ def resolve_policy_config(
 _LIVE: set[PolicyPackProcess] = set()  # launched and not yet stopped (terminate_all)
 
 
+def fd_readable(fd: int, timeout: float | None) -> bool:
+    """Whether `fd` is readable (a pipe with data or at its end, a pidfd whose process ended)
+    within `timeout` seconds (looked at once, however small or negative; None: no limit).
+    `poll`, not `select`: `select` refuses a descriptor numbered 1024 or more, which a busy
+    process hands out."""
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if timeout is None:
+        return bool(poller.poll())
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
+        # A day at most per call: poll's timeout is a C int of milliseconds.
+        if poller.poll(min(max(deadline - time.monotonic(), 0.0) * 1000, 86_400_000.0)):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+
+
 def wait_for_exit(proc: Any, timeout: float) -> int:
     """`proc.wait(timeout=timeout)`, but told of the exit when it happens. With a timeout,
     `subprocess.Popen.wait` polls: it sleeps 0.5, 1, 2, 4... ms between its `waitpid` calls
     (CPython Lib/subprocess.py `Popen._wait`), so a pack that ended 2 ms after SIGTERM was seen
     ended 3.2 ms after it, at every gate's end. A pidfd (Linux 5.3 and later,
-    `os.pidfd_open`) becomes readable as the process ends, and the zombie it leaves is reaped
-    at once. Elsewhere, or for a process no longer there to open (reaped already), the
-    polling wait. Raises subprocess.TimeoutExpired as `wait` does."""
+    `os.pidfd_open`) becomes readable as the process ends; the wait that follows reaps it with
+    its first `waitpid`, and is still bounded by what is left of `timeout` (a kernel that made
+    a pidfd readable before the whole process had ended would only make it poll). Elsewhere,
+    or for a process reaped already, the polling wait. Raises subprocess.TimeoutExpired as
+    `wait` does."""
     if isinstance(proc, subprocess.Popen) and proc.returncode is None and hasattr(os, "pidfd_open"):
-        import select
-
+        deadline = time.monotonic() + max(timeout, 0.0)
         try:
             pidfd = os.pidfd_open(proc.pid)
         except OSError:
             pidfd = -1
         if pidfd >= 0:
             try:
-                if not select.select([pidfd], [], [], timeout)[0]:
+                # Reaped by another caller before the pidfd was opened, its pid free for
+                # another process: the pidfd may name that one. Its code is known.
+                code = proc.poll()
+                if code is not None:
+                    return code
+                if not fd_readable(pidfd, timeout):
                     raise subprocess.TimeoutExpired(proc.args, timeout)
             finally:
                 os.close(pidfd)
-            return proc.wait()  # it has ended: waitpid returns at once
-    code: int = proc.wait(timeout=timeout)
-    return code
+            timeout = max(deadline - time.monotonic(), 0.0)
+    code = proc.wait(timeout=timeout)
+    return int(code)
 
 
 def terminate_all() -> None:
@@ -837,13 +863,11 @@ class PolicyPackProcess:
     def _port_line_ready(self, wait: float = 0.0) -> bool:
         """Whether the pack has printed its port line (or ended: connect then says why),
         waiting up to `wait` seconds for it."""
-        import select
-
         stdout = self._proc.stdout if self._proc is not None else None
         if stdout is None:
             return True  # connect reports it
         try:
-            return bool(select.select([stdout], [], [], wait)[0])
+            return fd_readable(stdout.fileno(), wait)
         except (OSError, ValueError):
             return True
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import socket
 import struct
@@ -144,8 +143,9 @@ class ForkedProcess:
     def _exited(self, timeout: float | None) -> bool:
         self._forks.answer_until(self)
         if self.returncode is None:
-            ready, _, _ = select.select([self._pidfd], [], [], timeout)
-            if ready:
+            from preflight.analyzer import fd_readable  # imported already by whoever forks
+
+            if fd_readable(self._pidfd, timeout):
                 self.returncode = 0
                 os.close(self._pidfd)
         return self.returncode is not None
