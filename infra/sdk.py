@@ -29,9 +29,12 @@ the one pinned in constraints.txt.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import concurrent.futures
 import importlib
 import inspect
+import operator
+import re
 import sys
 import traceback
 import types
@@ -276,18 +279,32 @@ class _UnsharedHintError(Exception):
     """A hint `_shape` does not share."""
 
 
-def _shape(hint: Any, local_names: frozenset[str]) -> Any:
+# The one form of forward reference shared: a local's name, or one subscripted by locals' names
+# (the SDK's `'Output[T]'`), every name a local that is a class: its resolution reads nothing
+# else (a string inside it, a lambda or a comprehension would read the class's globals).
+_LOCAL_REFERENCE = re.compile(r"(\w+)(?:\[(\w+(?:, *\w+)*)\])?", re.ASCII)
+
+
+def _shape(hint: Any, localns: dict[str, Any], used: dict[str, Any]) -> Any:
     """A hashable key for `hint` that two hints share only when `typing.get_type_hints`
     resolves them to the same thing whatever the globals: the hint's whole tree in its own
-    order (typing's Union equality ignores the order of its members; this does not), made of
-    classes and typing's or the builtins' generic aliases, whose forward references name
-    nothing but `local_names`. Raises _UnsharedHintError for any other hint (a string, a Literal, an
-    Annotated, a TypeVar, a forward reference to a global name...)."""
+    order (typing's Union equality ignores the order of its members; this does not), its
+    classes by identity (a metaclass's `__eq__` is not asked), made of classes and typing's or
+    the builtins' generic aliases whose forward references have the `_LOCAL_REFERENCE` form;
+    the locals those read are added to `used`. Raises _UnsharedHintError for any other hint (a
+    string, a Literal, an Annotated, a Callable, a TypeVar, a forward reference to a global
+    name or to a local that is not a class...)."""
     if isinstance(hint, type):
-        return hint
+        return (type, id(hint))
     if isinstance(hint, typing.ForwardRef):
-        if not local_names.issuperset(hint.__forward_code__.co_names):
+        match = _LOCAL_REFERENCE.fullmatch(hint.__forward_arg__)
+        if match is None:
             raise _UnsharedHintError
+        for name in [match.group(1), *re.findall(r"\w+", match.group(2) or "", re.ASCII)]:
+            value = localns.get(name)
+            if not isinstance(value, type):
+                raise _UnsharedHintError
+            used[name] = value
         return (
             typing.ForwardRef,
             hint.__forward_arg__,
@@ -298,7 +315,7 @@ def _shape(hint: Any, local_names: frozenset[str]) -> Any:
     origin, args = typing.get_origin(hint), getattr(hint, "__args__", None)
     if (
         origin is None
-        or origin in (typing.Literal, typing.Annotated)
+        or origin in (typing.Literal, typing.Annotated, collections.abc.Callable)
         or not isinstance(args, tuple)
         or not (
             isinstance(hint, (types.GenericAlias, types.UnionType))
@@ -306,7 +323,7 @@ def _shape(hint: Any, local_names: frozenset[str]) -> Any:
         )
     ):
         raise _UnsharedHintError
-    return (type(hint), origin, tuple(_shape(arg, local_names) for arg in args))
+    return (type(hint), origin, tuple(_shape(arg, localns, used) for arg in args))
 
 
 def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
@@ -317,24 +334,25 @@ def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..
     that has the same one. The SDK resolves each getter's anew: 795 of them in a production
     run, of 170 different hints; `Input[Optional[str]]` alone 160 times, whose forward
     reference `'Output[T]'` resolves from those locals whatever the class. Only hints whose
-    resolution cannot depend on the class's globals are shared (`_shape`), with the locals
-    they were resolved with; any other call is the SDK's."""
-    resolved: dict[Any, dict[str, Any]] = {}
-    # id(hint) -> (hint, the locals, its key under them or None when unshared): typing caches
-    # its aliases, so most getters' hints are one object, keyed once (the hint is kept, so its
-    # id is not reused).
-    keys: dict[int, tuple[Any, dict[str, Any], Any]] = {}
+    resolution cannot depend on the class's globals are shared (`_shape`), under the same
+    locals (by identity); any other call is the SDK's. A shared answer is the one the SDK gave
+    at the hint's first resolution: equal to any later one, and in its order (typing caches
+    the aliases it builds, an LRU per constructor, so two resolutions of one hint by the SDK
+    itself can list a Union's members in different orders, after the cache has turned over)."""
+    # key -> (the SDK's answer, the locals' values the key names by identity: kept alive)
+    resolved: dict[Any, tuple[dict[str, Any], tuple[Any, ...]]] = {}
+    # id(hint) -> (hint, the locals' names and values it was keyed under, its key or None when
+    # unshared): typing caches its aliases, so most getters' hints are one object, keyed once
+    # (the hint is kept, so its id, and those of the classes in it, are not reused).
+    keys: dict[int, tuple[Any, tuple[str, ...], tuple[Any, ...], Any]] = {}
 
     def key_of(hint: Any, localns: dict[str, Any]) -> Any:
+        used: dict[str, Any] = {}
         try:
-            key = (
-                _shape(hint, frozenset(localns)),
-                tuple(sorted(localns.items(), key=lambda item: item[0])),
-            )
-            hash(key)
-        except (_UnsharedHintError, TypeError):
+            shape = _shape(hint, localns, used)
+        except _UnsharedHintError:
             return None
-        return key
+        return (shape, tuple(sorted((name, id(value)) for name, value in used.items())))
 
     def hints(
         obj: Any, globalns: Any = None, localns: Any = None, include_extras: bool = False
@@ -350,17 +368,24 @@ def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..
         ):
             return sdk_hints(obj, globalns=globalns, localns=localns, include_extras=include_extras)
         hint = annotations["return"]
+        names, values = tuple(localns), tuple(localns.values())
         known = keys.get(id(hint))
-        if known is not None and known[0] is hint and known[1] == localns:
-            key = known[2]
+        if (
+            known is not None
+            and known[0] is hint
+            and known[1] == names
+            and all(map(operator.is_, values, known[2]))
+        ):
+            key = known[3]
         else:
             key = key_of(hint, localns)
-            keys[id(hint)] = (hint, dict(localns), key)
+            keys[id(hint)] = (hint, names, values, key)
         if key is None:
             return sdk_hints(obj, globalns=globalns, localns=localns)
         if key not in resolved:
-            resolved[key] = sdk_hints(obj, globalns=globalns, localns=localns)
-        return dict(resolved[key])
+            answer = sdk_hints(obj, globalns=globalns, localns=localns)
+            resolved[key] = (answer, tuple(localns.values()))
+        return dict(resolved[key][0])
 
     hints.sdk_hints = sdk_hints  # type: ignore[attr-defined]
     return hints

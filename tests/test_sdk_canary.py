@@ -281,16 +281,23 @@ def test_the_emulation_records_the_sdks_own_source_positions_without_its_full_tr
 # -- the output types' return hints, resolved once per hint (infra/sdk.py share_return_hints) ----
 
 
-def _sdk_and_shared_hints(classes: list[type]) -> tuple[list[Any], list[Any]]:
+def _sdk_and_shared_hints(classes: list[type]) -> tuple[list[Any], list[Any], int]:
     """Every getter's return hint of `classes`, as `pulumi._types._raw_return_hints` asks for
     it (the class's globals, the SDK's locals), from the SDK's own `get_type_hints` and from one
-    `shared_return_hints` asked for all of them in turn, as one program run asks."""
+    `shared_return_hints` asked for all of them in turn, as one program run asks; and how many
+    of the latter reached typing."""
     import typing
 
     from pulumi import Output
     from pulumi import _types as types_
 
-    shared = sdk.shared_return_hints(typing.get_type_hints)
+    reached: list[Any] = []  # the calls the shared version passed on to typing
+
+    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        reached.append(args[0])
+        return typing.get_type_hints(*args, **kwargs)
+
+    shared = sdk.shared_return_hints(counted)
     theirs, ours = [], []
     for cls in classes:
         globalns = types_._globals_for_cls(cls)
@@ -298,7 +305,7 @@ def _sdk_and_shared_hints(classes: list[type]) -> tuple[list[Any], list[Any]]:
             for got, hints in ((theirs, typing.get_type_hints), (ours, shared)):
                 localns = {"Output": Output, "T": type(None)}  # a new dict per call, as the SDK
                 got.append((cls, pulumi_name, hints(prop.fget, globalns, localns).get("return")))
-    return theirs, ours
+    return theirs, ours, len(reached)
 
 
 def _pulumi_classes(packages: tuple[str, ...]) -> list[type]:
@@ -329,15 +336,17 @@ def test_shared_return_hints_are_the_sdks_for_every_class_of_the_programs_packag
     )  # fmt: skip
     classes = _pulumi_classes(packages)
     assert len(classes) > 1000
-    theirs, ours = _sdk_and_shared_hints(classes)
+    theirs, ours, reached = _sdk_and_shared_hints(classes)
     assert len(theirs) == len(ours) > 10000
     for (cls, name, want), (_, _, got) in zip(theirs, ours, strict=True):
         assert got == want and repr(got) == repr(want), f"{cls.__qualname__}.{name}"
+    assert reached < len(ours) / 2, f"{reached} of {len(ours)} resolved by typing"
 
 
 def test_a_hint_is_shared_only_where_its_resolution_is_the_same():
     """Hints equal to typing but resolved differently are not shared: a Union's members in
-    another order, and a forward reference to a name of each class's own module."""
+    another order, a forward reference to a name of each class's own module or reading it
+    otherwise, and locals that are not classes."""
     import typing
 
     calls: list[Any] = []
@@ -379,6 +388,29 @@ def test_a_hint_is_shared_only_where_its_resolution_is_the_same():
     assert shared(two, {"Output": B}, dict(locals_))["return"] == optional[int]
     other_locals = {"Output": float, "T": type(None)}
     assert shared(two, {}, other_locals)["return"] == optional[float]
+
+    # Forward references whose resolution reads the class's globals although they name only
+    # locals, or nothing: a string inside one (evaluated to a forward reference in its turn), a
+    # subscript by a string, a lambda; and locals whose values are not classes (a string,
+    # resolved in the globals; Unions equal in another order).
+    sdk_locals = {"Output": list, "T": type(None)}
+    for form in ("'X'", "Output['X']", "(lambda: X)()"):
+        hint = optional[ref(form)]
+        f_a, f_b = getter(hint), getter(hint)
+        for f, module in ((f_a, {"X": A}), (f_b, {"X": B})):
+            want = typing.get_type_hints(f, module, dict(sdk_locals))["return"]
+            got = shared(f, module, dict(sdk_locals))["return"]
+            assert got == want and repr(got) == repr(want), form
+    to_local = optional[ref("Output")]
+    for f, module, locals_ in (
+        (getter(to_local), {"X": A}, {"Output": "X"}),
+        (getter(to_local), {"X": B}, {"Output": "X"}),
+        (getter(typing.List[ref("Output")]), {}, {"Output": union[int, str]}),  # noqa: UP006
+        (getter(typing.List[ref("Output")]), {}, {"Output": union[str, int]}),  # noqa: UP006
+    ):
+        want = typing.get_type_hints(f, module, dict(locals_))["return"]
+        got = shared(f, module, dict(locals_))["return"]
+        assert got == want and repr(got) == repr(want), locals_
 
 
 def test_the_emulation_shares_return_hints_and_records_what_the_sdks_own_give(monkeypatch):
