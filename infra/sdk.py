@@ -393,8 +393,9 @@ def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..
 
 def share_return_hints() -> None:
     """Under preflight only (the emulation's program runs): `shared_return_hints` in place of
-    the SDK module's `get_type_hints`. Results are the SDK's, object for object equal and in
-    the same order (tests/test_sdk_canary.py); a real program under the CLI never calls this."""
+    the SDK module's `get_type_hints`. Each answer is the SDK's for that hint, equal and in the
+    order of its first resolution (tests/test_sdk_canary.py); a real program under the CLI never
+    calls this."""
     module = importlib.import_module("pulumi._types")
     current = _need("pulumi._types", "get_type_hints")
     if getattr(current, "sdk_hints", None) is None:
