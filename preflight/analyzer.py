@@ -7,8 +7,9 @@ A small engine server answers the pack's log calls. Then, as the CLI's policy pr
 do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer
 UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its config
 with the schema defaults filled in, Analyze per resource (inputs), and AnalyzeStack (outputs,
-parents, dependencies, property dependencies), on registrations only: a read (a StackReference, a `.get()`) never reaches the pack, though the values taken from it
-carry its URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
+parents, dependencies, property dependencies), on registrations only: a read (a
+StackReference, a `.get()`) never reaches the pack, though the values taken from it carry its
+URN in their dependencies (pulumi/pulumi pkg/resource/deploy/step_executor.go and
 step_generator.go `AnalyzeResources`; `RecordedResource.read`).
 
 `evaluate_snapshot` drives it as `pulumi policy analyze --file EXPORT` does instead: a pack started
@@ -24,6 +25,7 @@ import functools
 import hashlib
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -534,8 +536,6 @@ def fd_readable(fd: int, timeout: float | None) -> bool:
     within `timeout` seconds (looked at once, however small or negative; None: no limit).
     `poll`, not `select`: `select` refuses a descriptor numbered 1024 or more, which a busy
     process hands out."""
-    import select
-
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     if timeout is None:
@@ -910,12 +910,8 @@ class PolicyPackProcess:
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self._channel)
 
     def _read_port_line(self, wait: float) -> str:
-        import selectors
-
         assert self._proc is not None and self._proc.stdout is not None
-        sel = selectors.DefaultSelector()
-        sel.register(self._proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout=wait):
+        if not fd_readable(self._proc.stdout.fileno(), wait):
             self.stop()
             raise PolicyPackError(f"the policy pack did not start within {self.start_timeout:.0f}s")
         line = self._proc.stdout.readline().decode().strip()

@@ -198,3 +198,18 @@ def test_a_pack_that_ignores_sigterm_is_killed_after_the_timeout(monkeypatch):
     )
     pack.stop()
     assert proc.returncode == -9
+
+
+def test_a_pack_that_never_prints_its_port_is_an_error_after_the_start_timeout(tmp_path):
+    """`connect` waits for the port line up to `start_timeout` (`fd_readable` on the pack's
+    stdout), then stops the pack and says so."""
+    from preflight.analyzer import PolicyPackError
+    from tests.support import write_pack
+
+    packdir = write_pack(tmp_path / "pack", "import time\ntime.sleep(60)\n")
+    pack = PolicyPackProcess(packdir, project="p", stack="s", dry_run=False, start_timeout=0.5)
+    pack.launch()
+    proc = pack._proc
+    with pytest.raises(PolicyPackError, match="did not start within"):
+        pack.connect()
+    assert pack._proc is None and proc.returncode is not None  # stopped and reaped
