@@ -16,8 +16,6 @@ What we rely on, and why (pulumi 3.272.0, the version tested; `TESTED_VERSION`):
   (`rpc.UNKNOWN`, `_special_sig_key`, `_special_secret_sig`): the engine's encoding of values.
 - `resource._get_stack_trace` (replaced, under preflight only, by `source_only_stack_trace`) and
   `resource._get_source_position_for_frame`: see `skip_stack_traces`.
-- `_types.get_type_hints` (the module's own name for `typing.get_type_hints`, which
-  `_types._raw_return_hints` calls): see `share_return_hints`.
 
 Each name is looked up when it is first used, not at import: the program itself (under the real
 CLI) needs only the config readers, and a missing internal must fail with a message that names it
@@ -29,16 +27,12 @@ the one pinned in constraints.txt.
 from __future__ import annotations
 
 import asyncio
-import collections.abc
 import concurrent.futures
 import importlib
 import inspect
-import operator
-import re
 import sys
 import traceback
 import types
-import typing
 import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -67,8 +61,6 @@ INTERNALS: tuple[tuple[str, str], ...] = (
     ("pulumi.runtime.rpc", "_special_secret_sig"),
     ("pulumi.runtime.resource", "_get_stack_trace"),
     ("pulumi.runtime.resource", "_get_source_position_for_frame"),
-    ("pulumi._types", "get_type_hints"),
-    ("pulumi._types", "_raw_return_hints"),
 )
 
 # The engine's wire sentinels (sdk/python/lib/pulumi/runtime/rpc.py). They are protocol
@@ -270,136 +262,6 @@ def skip_stack_traces() -> None:
 def sdk_stack_trace() -> Callable[[], Any]:
     """The SDK's own `_get_stack_trace`, replaced or not (for the tests that compare)."""
     return _sdk_stack_trace or _need("pulumi.runtime.resource", "_get_stack_trace")
-
-
-# -- the SDK's output types: the same return hint resolved once (preflight) -------------------
-
-
-class _UnsharedHintError(Exception):
-    """A hint `_shape` does not share."""
-
-
-# The one form of forward reference shared: a local's name, or one subscripted by locals' names
-# (the SDK's `'Output[T]'`), every name a local that is a class: its resolution reads nothing
-# else (a string inside it, a lambda or a comprehension would read the class's globals).
-_LOCAL_REFERENCE = re.compile(r"(\w+)(?:\[(\w+(?:, *\w+)*)\])?", re.ASCII)
-
-
-def _shape(hint: Any, localns: dict[str, Any], used: dict[str, Any]) -> Any:
-    """A hashable key for `hint` that two hints share only when `typing.get_type_hints`
-    resolves them to the same thing whatever the globals: the hint's whole tree in its own
-    order (typing's Union equality ignores the order of its members; this does not), its
-    classes by identity (a metaclass's `__eq__` is not asked), made of classes and typing's or
-    the builtins' generic aliases whose forward references have the `_LOCAL_REFERENCE` form;
-    the locals those read are added to `used`. Raises _UnsharedHintError for any other hint (a
-    string, a Literal, an Annotated, a Callable, a TypeVar, a forward reference to a global
-    name or to a local that is not a class...)."""
-    if isinstance(hint, type):
-        return (type, id(hint))
-    if isinstance(hint, typing.ForwardRef):
-        match = _LOCAL_REFERENCE.fullmatch(hint.__forward_arg__)
-        if match is None:
-            raise _UnsharedHintError
-        for name in [match.group(1), *re.findall(r"\w+", match.group(2) or "", re.ASCII)]:
-            value = localns.get(name)
-            if not isinstance(value, type):
-                raise _UnsharedHintError
-            used[name] = value
-        return (
-            typing.ForwardRef,
-            hint.__forward_arg__,
-            hint.__forward_module__,
-            hint.__forward_is_argument__,
-            hint.__forward_is_class__,
-        )
-    origin, args = typing.get_origin(hint), getattr(hint, "__args__", None)
-    if (
-        origin is None
-        or origin in (typing.Literal, typing.Annotated, collections.abc.Callable)
-        or not isinstance(args, tuple)
-        or not (
-            isinstance(hint, (types.GenericAlias, types.UnionType))
-            or type(hint).__module__ == "typing"
-        )
-    ):
-        raise _UnsharedHintError
-    return (type(hint), origin, tuple(_shape(arg, localns, used) for arg in args))
-
-
-def shared_return_hints(sdk_hints: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-    """`typing.get_type_hints` as `pulumi._types._raw_return_hints` calls it, for each getter of
-    each resource and output type class whose values the program gets back (pulumi 3.272.0
-    _types.py: `get_type_hints(prop.fget, globalns=<the class's modules>, localns={"Output":
-    Output, "T": NoneType})`), with a getter's return hint resolved once for every getter
-    that has the same one. The SDK resolves each getter's anew: 795 of them in a production
-    run, of 170 different hints; `Input[Optional[str]]` alone 160 times, whose forward
-    reference `'Output[T]'` resolves from those locals whatever the class. Only hints whose
-    resolution cannot depend on the class's globals are shared (`_shape`), under the same
-    locals (by identity); any other call is the SDK's. A shared answer is the one the SDK gave
-    at the hint's first resolution: equal to any later one, and in its order (typing caches
-    the aliases it builds, an LRU per constructor, so two resolutions of one hint by the SDK
-    itself can list a Union's members in different orders, after the cache has turned over)."""
-    # key -> (the SDK's answer, the locals' values the key names by identity: kept alive)
-    resolved: dict[Any, tuple[dict[str, Any], tuple[Any, ...]]] = {}
-    # id(hint) -> (hint, the locals' names and values it was keyed under, its key or None when
-    # unshared): typing caches its aliases, so most getters' hints are one object, keyed once
-    # (the hint is kept, so its id, and those of the classes in it, are not reused).
-    keys: dict[int, tuple[Any, tuple[str, ...], tuple[Any, ...], Any]] = {}
-
-    def key_of(hint: Any, localns: dict[str, Any]) -> Any:
-        used: dict[str, Any] = {}
-        try:
-            shape = _shape(hint, localns, used)
-        except _UnsharedHintError:
-            return None
-        return (shape, tuple(sorted((name, id(value)) for name, value in used.items())))
-
-    def hints(
-        obj: Any, globalns: Any = None, localns: Any = None, include_extras: bool = False
-    ) -> dict[str, Any]:
-        annotations = getattr(obj, "__annotations__", None)
-        if (
-            include_extras
-            or globalns is None
-            or not isinstance(localns, dict)
-            or not isinstance(obj, types.FunctionType)
-            or not isinstance(annotations, dict)
-            or list(annotations) != ["return"]
-        ):
-            return sdk_hints(obj, globalns=globalns, localns=localns, include_extras=include_extras)
-        hint = annotations["return"]
-        names, values = tuple(localns), tuple(localns.values())
-        known = keys.get(id(hint))
-        if (
-            known is not None
-            and known[0] is hint
-            and known[1] == names
-            and all(map(operator.is_, values, known[2]))
-        ):
-            key = known[3]
-        else:
-            key = key_of(hint, localns)
-            keys[id(hint)] = (hint, names, values, key)
-        if key is None:
-            return sdk_hints(obj, globalns=globalns, localns=localns)
-        if key not in resolved:
-            answer = sdk_hints(obj, globalns=globalns, localns=localns)
-            resolved[key] = (answer, tuple(localns.values()))
-        return dict(resolved[key][0])
-
-    hints.sdk_hints = sdk_hints  # type: ignore[attr-defined]
-    return hints
-
-
-def share_return_hints() -> None:
-    """Under preflight only (the emulation's program runs): `shared_return_hints` in place of
-    the SDK module's `get_type_hints`. Each answer is the SDK's for that hint, equal and in the
-    order of its first resolution (tests/test_sdk_canary.py); a real program under the CLI never
-    calls this."""
-    module = importlib.import_module("pulumi._types")
-    current = _need("pulumi._types", "get_type_hints")
-    if getattr(current, "sdk_hints", None) is None:
-        module.get_type_hints = shared_return_hints(current)  # type: ignore[attr-defined]
 
 
 def reset_root() -> None:

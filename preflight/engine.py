@@ -449,8 +449,6 @@ class Emulation:
         # The monitor records a registration's sourcePosition, never its stackTrace: the SDK's
         # full trace (every frame's line read from source) is cut to the frame recorded.
         sdk.skip_stack_traces()
-        # The same return hint of the output types the program gets back, resolved once.
-        sdk.share_return_hints()
         root = sdk.root_resource()
         assert root is not None
         main = program_main(self.project_dir)

@@ -13,7 +13,6 @@ import inspect
 import re
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
 
 import pytest
 from guardrails import sdk as pack_sdk
@@ -233,22 +232,6 @@ def test_only_the_sdk_modules_import_private_internals():
     assert offenders == []
 
 
-def _recorded(graph: Any) -> list[dict]:
-    """A recorded graph's resources, field by field. The SDK lists dependencies in the order its
-    sets of resources iterate, which depends on when each was registered: compared as sets."""
-    import dataclasses
-
-    out = []
-    for r in graph.resources:
-        d = dataclasses.asdict(r)
-        d["dependencies"] = sorted(d["dependencies"])
-        d["propertyDependencies"] = {
-            k: sorted(v) for k, v in sorted(d["propertyDependencies"].items())
-        }
-        out.append(d)
-    return out
-
-
 @pytest.mark.parametrize(
     ("program", "stack"),
     [(".", "production"), ("tests/thirdparty/chat-flat", "prd")],  # components; a flat program
@@ -259,13 +242,25 @@ def test_the_emulation_records_the_sdks_own_source_positions_without_its_full_tr
     """preflight cuts each registration's stack trace to its first frame (infra/sdk.py
     source_only_stack_trace): every recorded field, source positions included, is what the SDK's
     own full trace gives."""
+    import dataclasses
 
     from pulumi.runtime import resource
 
     from preflight.engine import Emulation
 
     def recorded() -> list[dict]:
-        return _recorded(Emulation((ROOT / program).resolve(), stack).run())
+        graph = Emulation((ROOT / program).resolve(), stack).run()
+        out = []
+        for r in graph.resources:
+            d = dataclasses.asdict(r)
+            # The SDK lists dependencies in the order its sets of resources iterate, which
+            # depends on when each was registered: the same set, whatever the trace.
+            d["dependencies"] = sorted(d["dependencies"])
+            d["propertyDependencies"] = {
+                k: sorted(v) for k, v in sorted(d["propertyDependencies"].items())
+            }
+            out.append(d)
+        return out
 
     cut = recorded()
     assert resource._get_stack_trace is sdk.source_only_stack_trace  # installed by the run
@@ -276,162 +271,3 @@ def test_the_emulation_records_the_sdks_own_source_positions_without_its_full_tr
         m.setattr(resource, "_get_stack_trace", sdk.sdk_stack_trace())
         full = recorded()
     assert cut == full
-
-
-# -- the output types' return hints, resolved once per hint (infra/sdk.py share_return_hints) ----
-
-
-def _sdk_and_shared_hints(classes: list[type]) -> tuple[list[Any], list[Any], int]:
-    """Every getter's return hint of `classes`, as `pulumi._types._raw_return_hints` asks for
-    it (the class's globals, the SDK's locals), from the SDK's own `get_type_hints` and from one
-    `shared_return_hints` asked for all of them in turn, as one program run asks; and how many
-    of the latter reached typing."""
-    import typing
-
-    from pulumi import Output
-    from pulumi import _types as types_
-
-    reached: list[Any] = []  # the calls the shared version passed on to typing
-
-    def counted(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        reached.append(args[0])
-        return typing.get_type_hints(*args, **kwargs)
-
-    shared = sdk.shared_return_hints(counted)
-    theirs, ours = [], []
-    for cls in classes:
-        globalns = types_._globals_for_cls(cls)
-        for _, pulumi_name, prop in types_._py_properties(cls):
-            for got, hints in ((theirs, typing.get_type_hints), (ours, shared)):
-                localns = {"Output": Output, "T": type(None)}  # a new dict per call, as the SDK
-                got.append((cls, pulumi_name, hints(prop.fget, globalns, localns).get("return")))
-    return theirs, ours, len(reached)
-
-
-def _pulumi_classes(packages: tuple[str, ...]) -> list[type]:
-    """The classes with getters that each package exports, and its output types: its resources
-    and their args, input and output types."""
-    import pulumi_gcp
-    from pulumi import _types as types_
-
-    out = []
-    for package in packages:
-        module = getattr(pulumi_gcp, package)
-        getattr(module, "_", None)  # loads it: vars() of pulumi_gcp's lazy package does not
-        outputs = vars(module).get("outputs")  # a package without output types has none
-        for value in [*vars(module).values(), *(vars(outputs).values() if outputs else ())]:
-            if isinstance(value, type) and types_._py_properties(value) and value not in out:
-                out.append(value)
-    return out
-
-
-def test_shared_return_hints_are_the_sdks_for_every_class_of_the_programs_packages():
-    """Every resource, input and output type class of the provider packages the shipped stacks
-    and the third-party programs use: each getter's return hint, shared or not, is the SDK's,
-    equal and in the same order (its repr: typing's Union equality ignores the order of its
-    members), and most of them are shared."""
-    packages = (
-        "compute", "redis", "memorystore", "cloudrunv2", "vpcaccess", "servicenetworking",
-        "networkconnectivity", "secretmanager", "serviceaccount", "projects", "networkmanagement",
-    )  # fmt: skip
-    classes = _pulumi_classes(packages)
-    assert len(classes) > 1000
-    theirs, ours, reached = _sdk_and_shared_hints(classes)
-    assert len(theirs) == len(ours) > 10000
-    for (cls, name, want), (_, _, got) in zip(theirs, ours, strict=True):
-        assert got == want and repr(got) == repr(want), f"{cls.__qualname__}.{name}"
-    assert reached < len(ours) / 2, f"{reached} of {len(ours)} resolved by typing"
-
-
-def test_a_hint_is_shared_only_where_its_resolution_is_the_same():
-    """Hints equal to typing but resolved differently are not shared: a Union's members in
-    another order, a forward reference to a name of each class's own module or reading it
-    otherwise, and locals that are not classes."""
-    import typing
-
-    calls: list[Any] = []
-
-    def counting(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        calls.append(args[0])
-        return typing.get_type_hints(*args, **kwargs)
-
-    shared = sdk.shared_return_hints(counting)
-
-    def getter(annotation: Any) -> Any:
-        def get(self: Any) -> None: ...
-
-        get.__annotations__ = {"return": annotation}
-        return get
-
-    # typing's own Union and Optional, as the provider's generated code writes them.
-    union, optional, ref = typing.Union, typing.Optional, typing.ForwardRef
-    locals_ = {"Output": int, "T": type(None)}
-    first = getter(union[int, str])
-    second = getter(union[str, int])
-    assert union[int, str] == union[str, int]  # to typing, one hint
-    got = [shared(f, {}, dict(locals_))["return"] for f in (first, second, first)]
-    assert [g.__args__ for g in got] == [(int, str), (str, int), (int, str)]
-    assert calls == [first, second]  # the third call was the first's, shared
-
-    class A: ...
-
-    class B: ...
-
-    to_global = optional[ref("X")]  # one hint object, in two modules
-    in_a, in_b = getter(to_global), getter(to_global)
-    assert shared(in_a, {"X": A}, dict(locals_))["return"] == optional[A]
-    assert shared(in_b, {"X": B}, dict(locals_))["return"] == optional[B]
-    # A forward reference to the locals alone is shared, under the same locals only.
-    to_local = optional[ref("Output")]
-    one, two = getter(to_local), getter(to_local)
-    assert shared(one, {"Output": A}, dict(locals_))["return"] == optional[int]
-    assert shared(two, {"Output": B}, dict(locals_))["return"] == optional[int]
-    other_locals = {"Output": float, "T": type(None)}
-    assert shared(two, {}, other_locals)["return"] == optional[float]
-
-    # Forward references whose resolution reads the class's globals although they name only
-    # locals, or nothing: a string inside one (evaluated to a forward reference in its turn), a
-    # subscript by a string, a lambda; and locals whose values are not classes (a string,
-    # resolved in the globals; Unions equal in another order).
-    sdk_locals = {"Output": list, "T": type(None)}
-    for form in ("'X'", "Output['X']", "(lambda: X)()"):
-        hint = optional[ref(form)]
-        f_a, f_b = getter(hint), getter(hint)
-        for f, module in ((f_a, {"X": A}), (f_b, {"X": B})):
-            want = typing.get_type_hints(f, module, dict(sdk_locals))["return"]
-            got = shared(f, module, dict(sdk_locals))["return"]
-            assert got == want and repr(got) == repr(want), form
-    to_local = optional[ref("Output")]
-    for f, module, locals_ in (
-        (getter(to_local), {"X": A}, {"Output": "X"}),
-        (getter(to_local), {"X": B}, {"Output": "X"}),
-        (getter(typing.List[ref("Output")]), {}, {"Output": union[int, str]}),  # noqa: UP006
-        (getter(typing.List[ref("Output")]), {}, {"Output": union[str, int]}),  # noqa: UP006
-    ):
-        want = typing.get_type_hints(f, module, dict(locals_))["return"]
-        got = shared(f, module, dict(locals_))["return"]
-        assert got == want and repr(got) == repr(want), locals_
-
-
-def test_the_emulation_shares_return_hints_and_records_what_the_sdks_own_give(monkeypatch):
-    """A run under preflight installs the shared hints, and every stack's recorded graph is the
-    one the SDK's own `get_type_hints` gives (the classes' cached hints forgotten before each)."""
-    import typing
-
-    from pulumi import _types as types_
-
-    from preflight.engine import Emulation
-
-    def recorded(stack: str) -> list[dict]:
-        types_._raw_return_hints.cache_clear()
-        types_._types_from_py_properties.cache_clear()
-        return _recorded(Emulation(ROOT, stack).run())
-
-    for stack in ("production", "valkey", "shared-vpc"):
-        ours = recorded(stack)
-        assert getattr(types_.get_type_hints, "sdk_hints", None) is typing.get_type_hints
-        with monkeypatch.context() as m:
-            m.setattr(sdk, "share_return_hints", lambda: None)
-            m.setattr(types_, "get_type_hints", typing.get_type_hints)
-            theirs = recorded(stack)
-        assert ours == theirs, stack
