@@ -3,8 +3,9 @@
 The pack is started as the CLI's python analyzer plugin starts it:
 `python -u -m pulumi.policy <engine-address> <pack-dir>` with cwd = the pack and PULUMI_PROJECT,
 PULUMI_STACK, PULUMI_DRY_RUN and PULUMI_CONFIG in the environment; it prints its port on stdout.
-A small engine server answers the pack's log calls. Then, as the CLI's policy proxy and engine
-do (`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer
+The engine's server answers the pack's log calls (`_EngineAddress`: started if the pack
+connects). Then, as the CLI's policy proxy and engine do
+(`PolicyPackProcess._calls_until_configured`): ConfigureStack (older packs answer
 UNIMPLEMENTED), GetAnalyzerInfo, Configure with every policy's enforcement level and its config
 with the schema defaults filled in, Analyze per resource (inputs), and AnalyzeStack (outputs,
 parents, dependencies, property dependencies), on registrations only: a read (a
@@ -26,6 +27,7 @@ import hashlib
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import tempfile
@@ -153,6 +155,111 @@ class _Engine(engine_pb2_grpc.EngineServicer):
         from pulumi.runtime.proto import engine_pb2
 
         return engine_pb2.GetRootResourceResponse(urn="")
+
+
+class _EngineAddress:
+    """The engine address a pack is started with (`python -m pulumi.policy ENGINE PACK_DIR`),
+    served by the engine's gRPC server (`_Engine`) from the first connection to it on.
+
+    The CLI serves its engine there. The Python policy runtime never calls it:
+    pulumi/policy/__main__.py parses `engineAddress` and uses it nowhere (it configures the
+    runtime with no engine address), and pulumi_policy makes no engine client. A gRPC server
+    started for every pack never answered a call, and cost the gate's main thread 4.3 ms of CPU
+    at the pack's launch (of which grpc's own start, about 1.8 ms, moves to the pack's channel)
+    and a gate run 7 ms (docs/performance.md). Here the address is a socket listening on
+    127.0.0.1, whose `accept` waits on a thread, blocked in the kernel without the GIL: nothing
+    runs until something connects. The first connection starts the server; each
+    connection is relayed to it byte for byte (`_relay`), so a pack that does call the engine
+    (one that makes its own client from its arguments) is answered as by a server listening
+    there itself."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._listener.bind(("127.0.0.1", 0))
+            self._listener.listen(16)
+        except OSError:
+            self._listener.close()
+            raise
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._server: grpc.Server | None = None  # started at the first connection
+        self._server_port = 0
+        self._relays: list[tuple[socket.socket, socket.socket, threading.Thread]] = []
+        self._closed = False
+        self._accepting = threading.Thread(target=self._accept, name="engine-accept", daemon=True)
+        self._accepting.start()
+
+    @property
+    def served(self) -> bool:
+        """Whether something connected, and the engine's server was started for it."""
+        return self._server is not None
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # `close` shut the listener down
+            try:
+                with self._lock:
+                    if self._closed:
+                        conn.close()
+                        return
+                    if self._server is None:
+                        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+                        engine_pb2_grpc.add_EngineServicer_to_server(self._engine, server)
+                        self._server_port = server.add_insecure_port("127.0.0.1:0")
+                        server.start()
+                        self._server = server
+                    upstream = socket.create_connection(("127.0.0.1", self._server_port))
+                    relay = threading.Thread(
+                        target=_relay, args=(conn, upstream), name="engine-relay", daemon=True
+                    )
+                    self._relays.append((conn, upstream, relay))
+                    relay.start()
+            except (OSError, RuntimeError):
+                conn.close()  # the client sees the connection end, as with a server gone
+
+    def close(self) -> None:
+        """Stop listening, end every relayed connection and stop the server, if started."""
+        with self._lock:
+            self._closed = True
+            relays, self._relays = self._relays, []
+            server, self._server = self._server, None
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the `accept` under way (Linux)
+        self._accepting.join(timeout=5)
+        self._listener.close()
+        for conn, upstream, relay in relays:
+            for sock in (conn, upstream):  # the relay wakes, sees the end and closes both
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            relay.join(timeout=5)
+        if server is not None:
+            server.stop(0)
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy what arrives on either socket to the other until either side ends; close both."""
+    peers = {a.fileno(): (a, b), b.fileno(): (b, a)}
+    poller = select.poll()
+    for fd in peers:
+        poller.register(fd, select.POLLIN)
+    try:
+        while True:
+            for fd, _ in poller.poll():
+                src, dst = peers[fd]
+                data = src.recv(65536)
+                if not data:
+                    return
+                dst.sendall(data)
+    except OSError:
+        return
+    finally:
+        a.close()
+        b.close()
 
 
 def _drain(stream: Any) -> None:
@@ -665,7 +772,7 @@ class PolicyPackProcess:
         # registration's provider up in), by URN.
         self._seen_providers: dict[str, RecordedResource] = {}
         self._streamed: dict[str, list[tuple[Any, Any]]] = {}
-        self._engine_server: grpc.Server | None = None
+        self._engine_address: _EngineAddress | None = None
         self._proc: Any = None  # subprocess.Popen, or packforks.ForkedProcess
         self._stderr: Any = None
         self._channel: grpc.Channel | None = None
@@ -701,10 +808,7 @@ class PolicyPackProcess:
         gate runs the program while the pack imports). `forks` (preflight.packforks.PackForks):
         the same command, forked from a parent that has imported the SDK already."""
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the pack; stop() closes it
-        self._engine_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        engine_pb2_grpc.add_EngineServicer_to_server(self.engine, self._engine_server)
-        engine_port = self._engine_server.add_insecure_port("127.0.0.1:0")
-        self._engine_server.start()
+        self._engine_address = _EngineAddress(self.engine)
         env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}
         env.update(self.stack_environment())
         command = [
@@ -712,7 +816,7 @@ class PolicyPackProcess:
             "-u",
             "-m",
             "pulumi.policy",
-            f"127.0.0.1:{engine_port}",
+            self._engine_address.address,
             str(self.pack_dir),
         ]
         _LIVE.add(self)
@@ -992,9 +1096,9 @@ class PolicyPackProcess:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-        if self._engine_server is not None:
-            self._engine_server.stop(0)
-            self._engine_server = None
+        if self._engine_address is not None:
+            self._engine_address.close()
+            self._engine_address = None
 
     # -- protocol -------------------------------------------------------------------------
     @property
