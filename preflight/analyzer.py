@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import functools
 import hashlib
 import json
@@ -186,6 +187,7 @@ class _EngineAddress:
         self._lock = threading.Lock()
         self._server: grpc.Server | None = None  # started at the first connection
         self._server_port = 0
+        self._served = False
         self._relays: list[tuple[socket.socket, socket.socket, threading.Thread]] = []
         self._closed = False
         self._accepting = threading.Thread(target=self._accept, name="engine-accept", daemon=True)
@@ -193,34 +195,54 @@ class _EngineAddress:
 
     @property
     def served(self) -> bool:
-        """Whether something connected, and the engine's server was started for it."""
-        return self._server is not None
+        """Whether something connected and the engine's server was started for it (still true
+        after `close`)."""
+        return self._served
 
     def _accept(self) -> None:
         while True:
             try:
                 conn, _ = self._listener.accept()
-            except OSError:
-                return  # `close` shut the listener down
+            except OSError as exc:
+                if self._closed:
+                    return  # `close` shut the listener down
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue  # that client gave up: the next one
+                # Accepting no more (out of descriptors): refuse what comes, rather than leave it
+                # waiting on a listener nobody accepts from.
+                with contextlib.suppress(OSError):
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                return
+            upstream: socket.socket | None = None
             try:
                 with self._lock:
                     if self._closed:
                         conn.close()
                         return
                     if self._server is None:
-                        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-                        engine_pb2_grpc.add_EngineServicer_to_server(self._engine, server)
-                        self._server_port = server.add_insecure_port("127.0.0.1:0")
-                        server.start()
-                        self._server = server
+                        self._start_server()
                     upstream = socket.create_connection(("127.0.0.1", self._server_port))
                     relay = threading.Thread(
                         target=_relay, args=(conn, upstream), name="engine-relay", daemon=True
                     )
-                    self._relays.append((conn, upstream, relay))
                     relay.start()
+                    self._relays.append((conn, upstream, relay))
             except (OSError, RuntimeError):
-                conn.close()  # the client sees the connection end, as with a server gone
+                # The client sees its connection end, as with a server gone.
+                conn.close()
+                if upstream is not None:
+                    upstream.close()
+
+    def _start_server(self) -> None:
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        try:
+            engine_pb2_grpc.add_EngineServicer_to_server(self._engine, server)
+            port = server.add_insecure_port("127.0.0.1:0")
+            server.start()
+        except BaseException:
+            server.stop(0)
+            raise
+        self._server, self._server_port, self._served = server, port, True
 
     def close(self) -> None:
         """Stop listening, end every relayed connection and stop the server, if started."""
@@ -233,28 +255,33 @@ class _EngineAddress:
         self._accepting.join(timeout=5)
         self._listener.close()
         for conn, upstream, relay in relays:
-            for sock in (conn, upstream):  # the relay wakes, sees the end and closes both
+            for sock in (conn, upstream):  # the relay wakes, sees both ends and closes both
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
             relay.join(timeout=5)
         if server is not None:
-            server.stop(0)
+            server.stop(0).wait(5)  # its listener and connections closed when this returns
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
-    """Copy what arrives on either socket to the other until either side ends; close both."""
+    """Copy what arrives on either socket to the other, each way until its sender ends it (the
+    end passed on: `shutdown(SHUT_WR)`, what was sent the other way still copied), until both
+    ways have ended or either socket fails; then close both."""
     peers = {a.fileno(): (a, b), b.fileno(): (b, a)}
     poller = select.poll()
     for fd in peers:
         poller.register(fd, select.POLLIN)
     try:
-        while True:
+        while peers:
             for fd, _ in poller.poll():
                 src, dst = peers[fd]
                 data = src.recv(65536)
-                if not data:
-                    return
-                dst.sendall(data)
+                if data:
+                    dst.sendall(data)
+                    continue
+                poller.unregister(fd)
+                del peers[fd]
+                dst.shutdown(socket.SHUT_WR)
     except OSError:
         return
     finally:
@@ -806,7 +833,15 @@ class PolicyPackProcess:
     def launch(self, forks: Any = None) -> None:
         """Start the pack process; `connect` waits for it. In between, the caller can work (the
         gate runs the program while the pack imports). `forks` (preflight.packforks.PackForks):
-        the same command, forked from a parent that has imported the SDK already."""
+        the same command, forked from a parent that has imported the SDK already. If it
+        cannot start the pack (no such interpreter), it raises with nothing left open."""
+        try:
+            self._launch(forks)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, forks: Any) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the pack; stop() closes it
         self._engine_address = _EngineAddress(self.engine)
         env = {k: v for k, v in os.environ.items() if k not in STACK_ENV}

@@ -6,6 +6,8 @@ does call it is answered as before."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import threading
 from pathlib import Path
@@ -14,7 +16,8 @@ import grpc
 import pytest
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
-from preflight.analyzer import PolicyPackProcess, _Engine, _EngineAddress
+from preflight import analyzer
+from preflight.analyzer import PolicyPackProcess, _Engine, _EngineAddress, _relay
 from tests.support import ROOT, stack_config, write_pack
 
 # A pack of no one's that calls the engine it was given (its first argument after the module's
@@ -71,6 +74,29 @@ def _engine_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name in ("engine-accept", "engine-relay")]
 
 
+def _sockets_on(*ports: int) -> int:
+    """This process's open TCP sockets on the engine's side of `ports`: listening or accepted on
+    one of them, or connected to one of them from the relay (not a gRPC client's own sockets,
+    which grpc closes when it likes). From /proc: each descriptor's socket inode, and
+    /proc/net/tcp's local and remote ports of each inode."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    count = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local, remote, inode = int(fields[1].split(":")[1], 16), fields[2], fields[9]
+            remote_port = int(remote.split(":")[1], 16)
+            if inode in inodes and (local in ports or remote_port in ports[1:]):
+                count += 1
+    return count
+
+
 def test_nothing_connects_no_server_is_started_and_close_ends_the_listener() -> None:
     before = _engine_threads()
     address = _EngineAddress(_Engine())
@@ -94,12 +120,136 @@ def test_a_grpc_client_is_answered_through_the_relay_and_close_ends_its_connecti
         assert engine.logs == ["one", "two"]
         # A raw connection left open: `close` must end it, not wait for the client.
         raw = socket.create_connection(("127.0.0.1", _port(address.address)), timeout=5)
+        server_address = f"127.0.0.1:{address._server_port}"
     finally:
         address.close()
+    assert address.served  # it was
     assert _ended(raw)
     raw.close()
     assert _refused(address.address)
+    assert _refused(server_address)  # the server stopped
     assert not [t for t in _engine_threads() if t.is_alive()]
+
+
+def test_close_leaves_no_socket_open() -> None:
+    address = _EngineAddress(_Engine())
+    port = _port(address.address)
+    with grpc.insecure_channel(address.address) as channel:
+        engine_pb2_grpc.EngineStub(channel).Log(engine_pb2.LogRequest(message="x"), timeout=30)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        raw.settimeout(5)
+        assert raw.recv(1)  # the server's first bytes: this connection is relayed too
+        with address._lock:  # kept under it, once each relay has started
+            relayed = [sock for conn, up, _ in address._relays for sock in (conn, up)]
+        assert len(relayed) == 4 and all(sock.fileno() != -1 for sock in relayed)
+        # the listener, two accepted, two relayed to the server, the server's own two
+        assert _sockets_on(port, address._server_port) >= 5
+        address.close()
+        assert all(sock.fileno() == -1 for sock in relayed)  # each relay closed its two
+        assert _sockets_on(port, address._server_port) == 0
+    assert _ended(raw)
+    raw.close()
+
+
+def test_each_way_is_relayed_until_its_own_sender_ends_it() -> None:
+    """A client that ends its sending side (shutdown SHUT_WR) still gets what the other side
+    sends after that; each end is passed on."""
+    client, relay_a = socket.socketpair()
+    relay_b, server = socket.socketpair()
+    relay = threading.Thread(target=_relay, args=(relay_a, relay_b))
+    relay.start()
+    client.sendall(b"request")
+    client.shutdown(socket.SHUT_WR)
+    server.settimeout(5)
+    got = b""
+    while chunk := server.recv(65536):
+        got += chunk
+    assert got == b"request"  # and then the end the client sent
+    server.sendall(b"x" * 200_000)  # more than a socket buffer
+    server.close()
+    client.settimeout(5)
+    got = b""
+    while chunk := client.recv(65536):
+        got += chunk
+    assert got == b"x" * 200_000
+    relay.join(5)
+    assert not relay.is_alive()
+    client.close()
+
+
+def test_a_connection_that_comes_as_close_begins_is_ended_and_starts_nothing() -> None:
+    address = _EngineAddress(_Engine())
+    address._closed = True  # what `close` sets first, under the lock, before it stops listening
+    raw = socket.create_connection(("127.0.0.1", _port(address.address)), timeout=5)
+    assert _ended(raw)
+    raw.close()
+    address._accepting.join(5)
+    assert not address._accepting.is_alive()  # it ended instead of serving
+    assert not address.served
+    address.close()
+
+
+def test_a_relay_that_cannot_start_ends_its_connection_and_close_still_works(monkeypatch) -> None:
+    real = threading.Thread
+
+    class NoRelay(real):  # type: ignore[misc,valid-type]
+        def start(self) -> None:
+            if self.name == "engine-relay":
+                raise RuntimeError("can't start new thread")
+            super().start()
+
+    monkeypatch.setattr(analyzer.threading, "Thread", NoRelay)
+    address = _EngineAddress(_Engine())
+    port = _port(address.address)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+    assert _ended(raw)
+    raw.close()
+    assert address.served  # the server started; the relay did not
+    address.close()  # does not raise: no relay was kept
+    assert _sockets_on(port, address._server_port) == 0
+
+
+def test_a_server_that_cannot_start_ends_the_connection(monkeypatch) -> None:
+    def no_port(self, address):  # what grpc raises when it cannot bind
+        raise RuntimeError(f"Failed to add port to server: {address}")
+
+    monkeypatch.setattr(grpc._server._Server, "add_insecure_port", no_port)
+    address = _EngineAddress(_Engine())
+    try:
+        raw = socket.create_connection(("127.0.0.1", _port(address.address)), timeout=5)
+        assert _ended(raw)
+        raw.close()
+        assert not address.served
+    finally:
+        address.close()
+
+
+def test_a_pack_that_cannot_start_leaves_nothing_open(monkeypatch) -> None:
+    made: list[_EngineAddress] = []
+
+    class Recorded(_EngineAddress):
+        def __init__(self, engine: _Engine) -> None:
+            super().__init__(engine)
+            made.append(self)
+
+    monkeypatch.setattr(analyzer, "_EngineAddress", Recorded)
+    before = _engine_threads()
+    pack = PolicyPackProcess(
+        ROOT / "policies",
+        project="redis-vpc",
+        stack="dev",
+        dry_run=True,
+        python="/nonexistent/python",
+    )
+    with pytest.raises(FileNotFoundError):
+        pack.start()
+    assert len(made) == 1
+    assert pack._engine_address is None
+    assert pack not in analyzer._LIVE
+    assert pack._stderr is None
+    assert _engine_threads() == before
+    assert _refused(made[0].address)
+    assert _sockets_on(_port(made[0].address)) == 0
 
 
 def test_a_connection_after_close_is_refused_and_starts_nothing() -> None:
