@@ -169,10 +169,9 @@ class _EngineAddress:
     at the pack's launch (of which grpc's own start, about 1.8 ms, moves to the pack's channel)
     and a gate run 7 ms (docs/performance.md). Here the address is a socket listening on
     127.0.0.1, whose `accept` waits on a thread, blocked in the kernel without the GIL: nothing
-    runs until something connects. The first connection starts the server; each
-    connection is relayed to it byte for byte (`_relay`), so a pack that does call the engine
-    (one that makes its own client from its arguments) is answered as by a server listening
-    there itself."""
+    runs until something connects. The first connection starts the server; each connection is
+    relayed to it byte for byte (`_relay`), so a pack that does call the engine (one that makes
+    its own client from its arguments) is answered as by a server listening there itself."""
 
     def __init__(self, engine: _Engine) -> None:
         self._engine = engine
