@@ -186,7 +186,6 @@ class _EngineAddress:
         self._lock = threading.Lock()
         self._server: grpc.Server | None = None  # started at the first connection
         self._server_port = 0
-        self._served = False
         self._relays: list[tuple[socket.socket, socket.socket, threading.Thread]] = []
         self._closed = False
         self._accepting = threading.Thread(target=self._accept, name="engine-accept", daemon=True)
@@ -196,7 +195,7 @@ class _EngineAddress:
     def served(self) -> bool:
         """Whether something connected and the engine's server was started for it (still true
         after `close`)."""
-        return self._served
+        return self._server is not None
 
     def _accept(self) -> None:
         while True:
@@ -241,14 +240,15 @@ class _EngineAddress:
         except BaseException:
             server.stop(0)
             raise
-        self._server, self._server_port, self._served = server, port, True
+        self._server, self._server_port = server, port
 
     def close(self) -> None:
-        """Stop listening, end every relayed connection and stop the server, if started."""
+        """Stop listening, end every relayed connection and stop the server, if started (again,
+        on a second call: harmless)."""
         with self._lock:
             self._closed = True
             relays, self._relays = self._relays, []
-            server, self._server = self._server, None
+            server = self._server
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the `accept` under way (Linux)
         self._accepting.join(timeout=5)

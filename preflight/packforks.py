@@ -34,6 +34,8 @@ import sys
 import threading
 from typing import IO, Any
 
+from preflight.analyzer import fd_readable
+
 # Runs in the parent (`python -u -c _PARENT FD`): imports the SDK, then serves fork requests on
 # the socket FD until it closes. A request: its length (8 bytes) with three file descriptors
 # (the child's stdin, stdout and stderr), then a JSON object (argv, env, cwd). The reply: the
@@ -142,12 +144,9 @@ class ForkedProcess:
 
     def _exited(self, timeout: float | None) -> bool:
         self._forks.answer_until(self)
-        if self.returncode is None:
-            from preflight.analyzer import fd_readable  # imported already by whoever forks
-
-            if fd_readable(self._pidfd, timeout):
-                self.returncode = 0
-                os.close(self._pidfd)
+        if self.returncode is None and fd_readable(self._pidfd, timeout):
+            self.returncode = 0
+            os.close(self._pidfd)
         return self.returncode is not None
 
     def poll(self) -> int | None:

@@ -7,10 +7,12 @@ does call it is answered as before."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -74,11 +76,11 @@ def _engine_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name in ("engine-accept", "engine-relay")]
 
 
-def _sockets_on(*ports: int) -> int:
-    """This process's open TCP sockets on the engine's side of `ports`: listening or accepted on
-    one of them, or connected to one of them from the relay (not a gRPC client's own sockets,
-    which grpc closes when it likes). From /proc: each descriptor's socket inode, and
-    /proc/net/tcp's local and remote ports of each inode."""
+def _sockets_on(engine_port: int, server_port: int = 0) -> int:
+    """This process's open TCP sockets on the engine's side: listening or accepted on either
+    port, or connected to the server's from the relay (not a gRPC client's own sockets, which
+    grpc closes when it likes). From /proc: each descriptor's socket inode, and /proc/net/tcp's
+    local and remote ports of each inode."""
     inodes = set()
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(OSError):
@@ -90,9 +92,11 @@ def _sockets_on(*ports: int) -> int:
         next(f)
         for line in f:
             fields = line.split()
-            local, remote, inode = int(fields[1].split(":")[1], 16), fields[2], fields[9]
-            remote_port = int(remote.split(":")[1], 16)
-            if inode in inodes and (local in ports or remote_port in ports[1:]):
+            local = int(fields[1].split(":")[1], 16)
+            remote = int(fields[2].split(":")[1], 16)
+            if fields[9] in inodes and (
+                local in (engine_port, server_port) or (server_port and remote == server_port)
+            ):
                 count += 1
     return count
 
@@ -107,48 +111,39 @@ def test_nothing_connects_no_server_is_started_and_close_ends_the_listener() -> 
     assert _engine_threads() == before  # the accept thread ended
 
 
-def test_a_grpc_client_is_answered_through_the_relay_and_close_ends_its_connection() -> None:
+def test_a_grpc_client_is_answered_through_the_relay_and_close_leaves_nothing_open() -> None:
     engine = _Engine()
     address = _EngineAddress(engine)
+    port = _port(address.address)
     try:
         with grpc.insecure_channel(address.address) as channel:
             stub = engine_pb2_grpc.EngineStub(channel)
             stub.Log(engine_pb2.LogRequest(message="one"), timeout=30)
             stub.Log(engine_pb2.LogRequest(message="two"), timeout=30)
             assert stub.GetRootResource(engine_pb2.GetRootResourceRequest(), timeout=30).urn == ""
-        assert address.served
-        assert engine.logs == ["one", "two"]
-        # A raw connection left open: `close` must end it, not wait for the client.
-        raw = socket.create_connection(("127.0.0.1", _port(address.address)), timeout=5)
-        server_address = f"127.0.0.1:{address._server_port}"
+            assert address.served
+            assert engine.logs == ["one", "two"]
+            # A raw connection left open: `close` must end it, not wait for the client.
+            raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+            raw.settimeout(5)
+            assert raw.recv(1)  # the server's first bytes: this connection is relayed too
+            server_port = address._server_port
+            with address._lock:  # kept under it, once each relay has started
+                relayed = [sock for conn, up, _ in address._relays for sock in (conn, up)]
+            assert len(relayed) == 4 and all(sock.fileno() != -1 for sock in relayed)
+            # the listener, two accepted, two relayed to the server, the server's own two
+            assert _sockets_on(port, server_port) >= 5
+            address.close()
+            assert all(sock.fileno() == -1 for sock in relayed)  # each relay closed its two
+            assert _sockets_on(port, server_port) == 0
     finally:
-        address.close()
+        address.close()  # a second call is harmless
     assert address.served  # it was
     assert _ended(raw)
     raw.close()
     assert _refused(address.address)
-    assert _refused(server_address)  # the server stopped
+    assert _refused(f"127.0.0.1:{server_port}")  # the server stopped
     assert not [t for t in _engine_threads() if t.is_alive()]
-
-
-def test_close_leaves_no_socket_open() -> None:
-    address = _EngineAddress(_Engine())
-    port = _port(address.address)
-    with grpc.insecure_channel(address.address) as channel:
-        engine_pb2_grpc.EngineStub(channel).Log(engine_pb2.LogRequest(message="x"), timeout=30)
-        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
-        raw.settimeout(5)
-        assert raw.recv(1)  # the server's first bytes: this connection is relayed too
-        with address._lock:  # kept under it, once each relay has started
-            relayed = [sock for conn, up, _ in address._relays for sock in (conn, up)]
-        assert len(relayed) == 4 and all(sock.fileno() != -1 for sock in relayed)
-        # the listener, two accepted, two relayed to the server, the server's own two
-        assert _sockets_on(port, address._server_port) >= 5
-        address.close()
-        assert all(sock.fileno() == -1 for sock in relayed)  # each relay closed its two
-        assert _sockets_on(port, address._server_port) == 0
-    assert _ended(raw)
-    raw.close()
 
 
 def test_each_way_is_relayed_until_its_own_sender_ends_it() -> None:
@@ -187,6 +182,49 @@ def test_a_connection_that_comes_as_close_begins_is_ended_and_starts_nothing() -
     assert not address._accepting.is_alive()  # it ended instead of serving
     assert not address.served
     address.close()
+
+
+class _FailingAccepts(socket.socket):
+    """A listener whose next `accept`s fail with these errnos, then accept as usual."""
+
+    errnos: list[int] = []
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        if self.errnos:
+            code = self.errnos.pop(0)
+            raise OSError(code, os.strerror(code))
+        return super().accept()
+
+
+def _listening_with_failures(monkeypatch, errnos: list[int]) -> _EngineAddress:
+    monkeypatch.setattr(_FailingAccepts, "errnos", list(errnos))
+    monkeypatch.setattr(analyzer.socket, "socket", _FailingAccepts)
+    address = _EngineAddress(_Engine())  # its listener is a _FailingAccepts
+    monkeypatch.undo()
+    return address
+
+
+def test_a_client_that_gave_up_before_accept_does_not_stop_the_listener(monkeypatch) -> None:
+    address = _listening_with_failures(monkeypatch, [errno.ECONNABORTED, errno.EPROTO])
+    try:
+        with grpc.insecure_channel(address.address) as channel:
+            engine_pb2_grpc.EngineStub(channel).Log(engine_pb2.LogRequest(message="x"), timeout=30)
+        assert address.served
+    finally:
+        address.close()
+
+
+def test_a_listener_that_cannot_accept_refuses_rather_than_leaves_clients_waiting(
+    monkeypatch,
+) -> None:
+    address = _listening_with_failures(monkeypatch, [errno.EMFILE])
+    try:
+        address._accepting.join(5)  # its first accept failed: it accepts no more
+        assert not address._accepting.is_alive()
+        assert _refused(address.address)
+        assert not address.served
+    finally:
+        address.close()
 
 
 def test_a_relay_that_cannot_start_ends_its_connection_and_close_still_works(monkeypatch) -> None:
@@ -250,14 +288,6 @@ def test_a_pack_that_cannot_start_leaves_nothing_open(monkeypatch) -> None:
     assert _engine_threads() == before
     assert _refused(made[0].address)
     assert _sockets_on(_port(made[0].address)) == 0
-
-
-def test_a_connection_after_close_is_refused_and_starts_nothing() -> None:
-    address = _EngineAddress(_Engine())
-    address.close()
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", _port(address.address)), timeout=5)
-    assert not address.served
 
 
 def test_the_shipped_pack_never_calls_the_engine_so_a_gate_run_starts_no_server() -> None:
